@@ -1,0 +1,16 @@
+"""The one exception a parser raises for input it cannot turn into a record."""
+
+from __future__ import annotations
+
+
+class ParseError(ValueError):
+    """A registry payload could not be parsed.
+
+    ``reason`` is a short slug used in stats keys (``trials/dropped/<reason>``):
+    ``invalid_json``, ``not_a_study``, ``missing_id``, ``bad_field``, ...
+    """
+
+    def __init__(self, reason: str, message: str, *, source: str | None = None) -> None:
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
