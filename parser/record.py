@@ -76,3 +76,38 @@ class TrialRecord:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrialRecord))
+
+
+# Columns of the flat (CSV) form, in order; lists are joined with "; " by the writer.
+ROW_COLUMNS: tuple[str, ...] = (
+    "trial_id", "registry", "title", "status", "phases", "study_type", "enrollment_count",
+    "enrollment_type", "start_date", "primary_completion_date", "completion_date",
+    "first_posted", "last_updated", "sponsor", "conditions", "interventions", "arms",
+    "countries", "min_age_years", "max_age_years", "sex", "inclusion_items", "exclusion_items",
+    "has_results", "url",
+)
+
+
+def to_row(rec: TrialRecord) -> dict[str, Any]:
+    """The record flattened to one row of scalars and lists (CSV export, --csv listings)."""
+    el = rec.eligibility or {}
+
+    def dose_text(arm: dict[str, Any]) -> str:
+        doses = ", ".join(d.get("text") or "" for d in arm.get("doses") or [])
+        return f"{arm.get('label')}" + (f" ({doses})" if doses else "")
+
+    return {
+        "trial_id": rec.trial_id, "registry": rec.registry, "title": rec.title,
+        "status": rec.status, "phases": rec.phases, "study_type": rec.study_type,
+        "enrollment_count": (rec.enrollment or {}).get("count"),
+        "enrollment_type": (rec.enrollment or {}).get("type"),
+        "start_date": rec.start_date, "primary_completion_date": rec.primary_completion_date,
+        "completion_date": rec.completion_date, "first_posted": rec.first_posted,
+        "last_updated": rec.last_updated, "sponsor": rec.sponsor, "conditions": rec.conditions,
+        "interventions": [iv.get("name") for iv in rec.interventions],
+        "arms": [dose_text(a) for a in rec.arms], "countries": rec.countries,
+        "min_age_years": el.get("min_age_years"), "max_age_years": el.get("max_age_years"),
+        "sex": el.get("sex"), "inclusion_items": len(el.get("inclusion") or []),
+        "exclusion_items": len(el.get("exclusion") or []), "has_results": rec.has_results,
+        "url": rec.url,
+    }

@@ -1,0 +1,311 @@
+"""`trials`: the command line.  Each command validates its input, calls one library function
+and formats the result; query building, parsing and storage live in the library.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..index import service
+from ..index.home import DataHome
+from ..index.service import TrialsError
+from ..parser.files import Failure
+from ..parser.record import ROW_COLUMNS, TrialRecord, to_row
+from . import render
+from .output import dumps, handles_errors, json_option, listing_options, write_csv, write_nl
+
+STATUS_CHOICES = [
+    "open", "not_yet_recruiting", "recruiting", "enrolling_by_invitation",
+    "active_not_recruiting", "suspended", "terminated", "completed", "withdrawn", "unknown",
+]
+PHASE_CHOICES = ["early_phase1", "phase1", "phase2", "phase3", "phase4", "na"]
+TYPE_CHOICES = ["interventional", "observational", "expanded_access"]
+
+
+def _home(ctx: click.Context) -> DataHome:
+    return DataHome.resolve(ctx.obj.get("home"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), envvar="TRIALS_HOME",
+              help="Data folder (default: $TRIALS_HOME, else the platform's user data dir).")
+@click.version_option(__version__, prog_name="trials")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """trialscope: a local, searchable copy of clinical-trial registries.
+
+    \b
+    Quick start (offline, bundled demo data):
+      trials crawl --offline
+      trials search "refractory myasthenia gravis CAR-T"
+      trials show NCT06958939
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+# -- crawl ----------------------------------------------------------------------------------
+@cli.command()
+@click.option("--id", "ids", multiple=True, metavar="ID",
+              help="Trial id to fetch (repeatable; comma-separated lists work too).")
+@click.option("--query", help="Free-text query (the API's query.term).")
+@click.option("--condition", help="Condition or disease (query.cond).")
+@click.option("--intervention", help="Intervention or treatment (query.intr).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUS_CHOICES,
+              case_sensitive=False), help="Only trials with this overall status (repeatable).")
+@click.option("--since", metavar="YYYY-MM-DD",
+              help="Only trials updated on or after this date (LastUpdatePostDate).")
+@click.option("--registry", type=click.Choice(["ctgov"]), default="ctgov", show_default=True,
+              help="Registry to crawl.")
+@click.option("--offline", is_flag=True,
+              help="Replay the bundled fixtures through the real spider (no network).")
+@click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
+              help="Studies per API page.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: when stderr is a terminal).")
+@json_option
+@click.pass_context
+@handles_errors
+def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition: str | None,
+          intervention: str | None, statuses: tuple[str, ...], since: str | None, registry: str,
+          offline: bool, page_size: int, progress: bool | None, as_json: bool) -> None:
+    """Fetch trials from a registry into the local store, then update the index.
+
+    \b
+    Examples:
+      trials crawl --offline
+      trials crawl --id NCT06958939 --id NCT05828225
+      trials crawl --condition "myasthenia gravis" --intervention "CAR-T"
+      trials crawl --condition "myasthenia gravis" --since 2025-01-01 --status open
+    """
+    from ..crawler.service import crawl as run  # scrapy is slow to import: only when crawling
+
+    home = _home(ctx)
+    id_list = [part.strip() for raw in ids for part in raw.split(",") if part.strip()]
+    id_list = [service.check_trial_id(i) for i in id_list]
+    if progress is None:
+        progress = sys.stderr.isatty() and not as_json
+    summary = run(home, ids=id_list, term=query, cond=condition, intr=intervention,
+                  statuses=list(statuses), since=since, offline=offline, page_size=page_size,
+                  progress=progress)
+    if as_json:
+        click.echo(dumps(summary))
+    else:
+        click.echo(render.crawl_summary(summary))
+    if summary.get("finish_reason") != "finished" or summary.get("failed"):
+        sys.exit(1)
+
+
+# -- import / parse -------------------------------------------------------------------------
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+@click.pass_context
+@handles_errors
+def import_(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Import saved registry payloads (study JSON, API search pages, folders of them).
+
+    A new version is stored only when a trial's content changed; records that cannot be
+    parsed are kept (raw) and counted.
+    """
+    summary = service.import_paths(_home(ctx), list(paths))
+    if as_json:
+        click.echo(dumps(summary.as_dict()))
+    else:
+        click.echo(f"{summary.files} file(s): {summary.new} new, {summary.changed} changed, "
+                   f"{summary.unchanged} unchanged, {summary.failed} failed; "
+                   f"{summary.indexed} indexed")
+        for f in summary.failures:
+            click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
+    if summary.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@listing_options
+@handles_errors
+def parse(paths: tuple[Path, ...], as_json: bool, as_nl: bool, as_csv: bool) -> None:
+    """Parse saved payloads and print the records.  Touches no store."""
+    records: list[TrialRecord] = []
+    failures: list[Failure] = []
+    for item in service.parse_paths(list(paths)):
+        (failures if isinstance(item, Failure) else records).append(item)
+    _print_records(records, as_json, as_nl, as_csv)
+    for f in failures:
+        click.echo(f"Error: could not parse {f.message} [{f.reason}]. The file is not a "
+                   "ClinicalTrials.gov API v2 study or search page.", err=True)
+    if failures:
+        sys.exit(1)
+
+
+def _print_records(records: list[TrialRecord], as_json: bool, as_nl: bool, as_csv: bool) -> None:
+    if as_json:
+        dicts = [r.to_dict() for r in records]
+        click.echo(dumps(dicts[0] if len(dicts) == 1 else dicts))
+    elif as_nl:
+        write_nl(r.to_dict() for r in records)
+    elif as_csv:
+        write_csv((to_row(r) for r in records), list(ROW_COLUMNS))
+    else:
+        click.echo("\n\n".join(render.trial_card(r) for r in records))
+
+
+# -- show / search / export -----------------------------------------------------------------
+@cli.command()
+@click.argument("trial_id", metavar="ID")
+@click.option("--fetch", is_flag=True, help="Fetch the current version from the registry first.")
+@json_option
+@click.pass_context
+@handles_errors
+def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
+    """Show one trial from the local store: a readable card, or the record with --json."""
+    home = _home(ctx)
+    tid = service.check_trial_id(trial_id)
+    if fetch:
+        from ..crawler.service import crawl as run
+
+        summary = run(home, ids=[tid], progress=False)
+        if summary.get("not_found"):
+            raise TrialsError("not_found", f"The registry does not know {tid}.",
+                              "Check the id on the registry's website.")
+    record, info = service.show(home, tid)
+    if as_json:
+        data = record.to_dict()
+        data["_store"] = {k: v for k, v in info.items() if k != "version_list"}
+        click.echo(dumps(data))
+    else:
+        click.echo(render.trial_card(record, info))
+
+
+def search_filters(func: Any) -> Any:
+    options = [
+        click.option("--status", "status", multiple=True, type=click.Choice(
+            STATUS_CHOICES, case_sensitive=False),
+            help="Overall status; 'open' = not yet recruiting, recruiting, by invitation."),
+        click.option("--phase", "phase", multiple=True,
+                     type=click.Choice(PHASE_CHOICES, case_sensitive=False), help="Phase."),
+        click.option("--type", "study_type", multiple=True,
+                     type=click.Choice(TYPE_CHOICES, case_sensitive=False), help="Study type."),
+        click.option("--registry", "registry", multiple=True, help="Registry (ctgov, ...)."),
+        click.option("--country", "country", multiple=True,
+                     help="Country with at least one site (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v.upper() if k in ("status", "phase", "study_type") else v for v in vals)
+            for k, vals in kwargs.items()}
+
+
+@cli.command()
+@click.argument("query", required=False, default="")
+@search_filters
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@listing_options
+@click.pass_context
+@handles_errors
+def search(ctx: click.Context, query: str, limit: int, as_json: bool, as_nl: bool,
+           as_csv: bool, **filters: Any) -> None:
+    """Ranked search of the local index, with filters.
+
+    \b
+    Query syntax: words (synonyms such as CAR-T / CAR T / chimeric antigen
+    receptor match each other), "exact phrases", AND / OR / NOT, prefix*,
+    and fields: title:, condition:, intervention:, sponsor:, id:.
+    \b
+    Examples:
+      trials search "refractory myasthenia gravis CAR-T"
+      trials search "CAR-T" --status open --phase phase1 --country China
+      trials search 'condition:"myasthenia gravis" AND intervention:efgartigimod'
+    """
+    results = service.search(_home(ctx), query, limit=limit, **_filters(filters))
+    rows = [{"trial_id": h.trial_id, "score": round(h.score, 4), "title": h.title,
+             "status": h.status, "phases": h.phases, "conditions": h.conditions,
+             "snippet": h.snippet} for h in results.hits]
+    if as_json:
+        click.echo(dumps({"query": query, "parsed_query": results.query_repr,
+                          "total": results.total, "results": rows}))
+    elif as_nl:
+        write_nl(rows)
+    elif as_csv:
+        write_csv(rows, ["trial_id", "score", "status", "phases", "title", "conditions"])
+    else:
+        click.echo(render.search_table(results, color=sys.stdout.isatty()))
+
+
+@cli.command()
+@click.argument("query", required=False, default="")
+@search_filters
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True, help="jsonl: whole records; csv: one flat row per trial.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+@click.pass_context
+@handles_errors
+def export(ctx: click.Context, query: str, fmt: str, output: Path | None,
+           **filters: Any) -> None:
+    """Export all stored trials, or those a query and filters select, as JSONL or CSV."""
+    import json
+
+    records = service.records(_home(ctx), query, **_filters(filters))
+    stream = output.open("w", encoding="utf-8", newline="") if output else None
+    try:
+        out = stream or click.get_text_stream("stdout")
+        n = 0
+        if fmt == "csv":
+            rows = []
+            for rec in records:
+                rows.append(to_row(rec))
+                n += 1
+            write_csv(rows, list(ROW_COLUMNS), out)
+        else:
+            for rec in records:
+                out.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
+                n += 1
+    finally:
+        if stream:
+            stream.close()
+    if output:
+        click.echo(f"{n} trial(s) written to {output}", err=True)
+
+
+# -- maintenance ----------------------------------------------------------------------------
+@cli.command()
+@json_option
+@click.pass_context
+@handles_errors
+def reindex(ctx: click.Context, as_json: bool) -> None:
+    """Rebuild the search index from the store (the store is the system of record)."""
+    n = service.reindex(_home(ctx))
+    click.echo(dumps({"indexed": n}) if as_json else f"Index rebuilt: {n} trials.")
+
+
+@cli.command()
+@json_option
+@click.pass_context
+@handles_errors
+def info(ctx: click.Context, as_json: bool) -> None:
+    """Where the data lives and how much of it there is."""
+    data = service.status(_home(ctx))
+    if as_json:
+        click.echo(dumps(data))
+    else:
+        for k, v in data.items():
+            click.echo(f"{k + ':':<10} {v}")
+
+
+def main() -> None:
+    cli(prog_name="trials")
+
+
+if __name__ == "__main__":
+    main()

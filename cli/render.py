@@ -1,0 +1,214 @@
+"""Human-readable output: the trial card, the search table, summaries.  Text in, text out."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from typing import Any
+
+import click
+
+from ..parser.record import TrialRecord
+from ..parser.vocab import phase_label
+
+HL_OPEN, HL_CLOSE = "«", "»"
+
+
+def _width() -> int:
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+
+
+def highlight(text: str, color: bool) -> str:
+    """Render the index's «match» markers: bold on a terminal, kept as «» otherwise."""
+    if not color:
+        return text
+    out, rest = [], text
+    while HL_OPEN in rest:
+        before, _, tail = rest.partition(HL_OPEN)
+        term, _, rest = tail.partition(HL_CLOSE)
+        out.append(before + click.style(term, bold=True, fg="yellow"))
+    out.append(rest)
+    return "".join(out)
+
+
+def format_dose(dose: dict[str, Any]) -> str:
+    value = dose.get("value")
+    if value is None:
+        return dose.get("text") or ""
+    def num(v: float) -> str:
+        if v >= 1e4:
+            mant, exp = f"{v:.2e}".split("e")
+            return f"{float(mant):g} × 10^{int(exp)}"
+        return f"{v:g}"
+    text = num(value)
+    if dose.get("value_max") is not None:
+        text += f"–{num(dose['value_max'])}"
+    text += f" {dose.get('unit') or ''}".rstrip()
+    if dose.get("per"):
+        text += f"/{dose['per']}"
+    return text
+
+
+def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
+    lines: list[str] = []
+    for n, item in enumerate(items, 1):
+        marker = f"{n}." if depth == 0 else f"{chr(96 + n)})" if n <= 26 else "-"
+        indent = "  " * (depth + 1)
+        lines.extend(textwrap.wrap(item["text"], width, initial_indent=f"{indent}{marker} ",
+                                   subsequent_indent=indent + " " * (len(marker) + 1)) or [indent])
+        lines.extend(_items(item.get("children") or [], depth + 1, width))
+    return lines
+
+
+def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
+    w = _width()
+    out: list[str] = []
+    add = out.append
+    add(click.style(f"{rec.trial_id}", bold=True) + f"  [{rec.registry}]  {rec.url or ''}")
+    for line in textwrap.wrap(rec.title or "(no title)", w):
+        add(click.style(line, bold=True))
+    if rec.official_title and rec.official_title != rec.title:
+        out.extend(textwrap.wrap(rec.official_title, w))
+    add("")
+    enrol = rec.enrollment or {}
+    facts = [
+        ("Status", rec.status + (f" (registry: {rec.status_raw})" if rec.status_raw else "")),
+        ("Phase", phase_label(rec.phases)),
+        ("Type", rec.study_type or "-"),
+        ("Enrollment", f"{enrol.get('count')} ({(enrol.get('type') or '').lower()})"
+         if enrol.get("count") is not None else "-"),
+        ("Start", _dated(rec.start_date, rec.start_date_type)),
+        ("Primary completion", _dated(rec.primary_completion_date,
+                                      rec.primary_completion_date_type)),
+        ("Completion", _dated(rec.completion_date, rec.completion_date_type)),
+        ("First posted", rec.first_posted or "-"),
+        ("Last updated", rec.last_updated or "-"),
+        ("Sponsor", rec.sponsor or "-"),
+    ]
+    if rec.collaborators:
+        facts.append(("Collaborators", "; ".join(rec.collaborators)))
+    if rec.why_stopped:
+        facts.append(("Why stopped", rec.why_stopped))
+    if rec.acronym:
+        facts.append(("Acronym", rec.acronym))
+    if rec.secondary_ids:
+        facts.append(("Other ids", ", ".join(s["id"] for s in rec.secondary_ids)))
+    design = rec.design or {}
+    if design:
+        facts.append(("Design", ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in design.items()
+                                          if isinstance(v, str))))
+    facts.append(("Results", "yes" if rec.has_results else "no"))
+    label_w = max(len(k) for k, _ in facts) + 1
+    for k, v in facts:
+        wrapped = textwrap.wrap(str(v), w - label_w - 2) or [""]
+        add(f"{k + ':':<{label_w}} {wrapped[0]}")
+        out.extend(" " * (label_w + 1) + x for x in wrapped[1:])
+    _section(out, "Conditions", ["; ".join(rec.conditions) or "-"], w)
+    if rec.keywords:
+        _section(out, "Keywords", ["; ".join(rec.keywords)], w)
+    if rec.arms:
+        lines = []
+        for arm in rec.arms:
+            doses = ", ".join(format_dose(d) for d in arm.get("doses") or [])
+            head = f"- {arm['label']}" + (f" ({arm['type'].lower()})" if arm.get("type") else "")
+            lines.append(head + (f"  dose: {doses}" if doses else ""))
+            if arm.get("description"):
+                lines.extend(textwrap.wrap(arm["description"], w - 4, initial_indent="    ",
+                                           subsequent_indent="    "))
+            if arm.get("interventions"):
+                lines.append("    interventions: " + "; ".join(arm["interventions"]))
+        _section(out, f"Arms ({len(rec.arms)})", lines, w, wrap=False)
+    if rec.interventions:
+        lines = [f"- {iv['name']}" + (f" [{iv['type'].lower()}]" if iv.get("type") else "")
+                 + (f" (also: {', '.join(iv['other_names'])})" if iv.get("other_names") else "")
+                 for iv in rec.interventions]
+        _section(out, f"Interventions ({len(rec.interventions)})", lines, w, wrap=False)
+    _eligibility(out, rec, w)
+    if rec.locations:
+        lines = []
+        for loc in rec.locations[:15]:
+            place = ", ".join(x for x in (loc.get("city"), loc.get("state"), loc.get("country")) if x)
+            lines.append(f"- {loc.get('facility') or '(site)'}: {place}"
+                         + (f" [{loc['status'].lower()}]" if loc.get("status") else ""))
+        if len(rec.locations) > 15:
+            lines.append(f"  ... and {len(rec.locations) - 15} more (--json lists all)")
+        _section(out, f"Locations ({len(rec.locations)})", lines, w, wrap=False)
+    if rec.summary:
+        _section(out, "Summary", [rec.summary], w)
+    if rec.related_ids:
+        _section(out, "Related", [", ".join(rec.related_ids)], w)
+    if info:
+        n = info.get("versions")
+        add("")
+        add(click.style(f"Stored: {n} version{'s' if n != 1 else ''}, first seen "
+                        f"{info.get('first_seen')}, last fetched {info.get('last_fetched')}",
+                        dim=True))
+    return "\n".join(out)
+
+
+def _dated(date: str | None, kind: str | None) -> str:
+    if not date:
+        return "-"
+    return f"{date} ({kind.lower()})" if kind else date
+
+
+def _section(out: list[str], title: str, lines: list[str], w: int, wrap: bool = True) -> None:
+    out.append("")
+    out.append(click.style(title, bold=True, underline=True))
+    for line in lines:
+        out.extend(textwrap.wrap(line, w) if wrap else [line])
+
+
+def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
+    el = rec.eligibility or {}
+    ages = []
+    if el.get("min_age") or el.get("max_age"):
+        ages.append(f"age {el.get('min_age') or 'any'} to {el.get('max_age') or 'any'}")
+    if el.get("sex"):
+        ages.append(f"sex {el['sex'].lower()}")
+    if el.get("healthy_volunteers") is not None:
+        ages.append("healthy volunteers " + ("accepted" if el["healthy_volunteers"] else "no"))
+    _section(out, "Eligibility", ["; ".join(ages) or "-"], w)
+    for key, label in (("inclusion", "Inclusion"), ("exclusion", "Exclusion")):
+        items = el.get(key) or []
+        if items:
+            out.append(f"{label} ({len(items)}):")
+            out.extend(_items(items, 0, w - 6))
+
+
+def search_table(results: Any, color: bool) -> str:
+    w = _width()
+    out = []
+    shown = len(results.hits)
+    head = f"{results.total} trial{'s' if results.total != 1 else ''} found"
+    if shown < results.total:
+        head += f", showing {shown}"
+    out.append(click.style(head, bold=True))
+    if not shown:
+        return "\n".join(out)
+    title_w = max(20, w - 11 - 23 - 8 - 4)
+    out.append(f"{'ID':<16} {'STATUS':<22} {'PHASE':<8} TITLE")
+    for hit in results.hits:
+        title = textwrap.shorten(hit.title or "", title_w, placeholder="…")
+        out.append(f"{hit.trial_id:<16} {hit.status:<22} {phase_label(hit.phases):<8} {title}")
+        if hit.snippet:
+            snip = textwrap.shorten(hit.snippet, w - 6, placeholder="…")
+            out.append("    " + click.style("", dim=True) + highlight(snip, color))
+    return "\n".join(out)
+
+
+def crawl_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"Crawl {s.get('finish_reason')}: {s.get('new', 0)} new, {s.get('changed', 0)} changed, "
+        f"{s.get('unchanged', 0)} unchanged, {s.get('dropped', 0)} dropped, "
+        f"{s.get('failed', 0)} failed; {s.get('indexed', 0)} indexed.",
+    ]
+    if s.get("total_count") is not None:
+        lines.append(f"The registry reported {s['total_count']} matching trial(s).")
+    if s.get("not_found"):
+        lines.append("Not found in the registry: " + ", ".join(s["not_found"]))
+    if s.get("aliases"):
+        lines.append("Alias ids followed: " + ", ".join(f"{a} -> {b}" for a, b in s["aliases"]))
+    if s.get("dropped") or s.get("failed"):
+        lines.append("Dropped and failed payloads are kept in the store (see 'trials info').")
+    return "\n".join(lines)

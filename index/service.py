@@ -1,0 +1,215 @@
+"""The library functions the CLI calls: one call per command, errors as ``TrialsError``.
+
+Everything here works on a data home (``DataHome``): the store is the system of record, the
+index a projection kept in step with it by ``sync_index`` after every write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..parser.ctgov import NCT_ID_RE
+from ..parser.files import Failure, iter_payload_files, parse_payload, read_text
+from ..parser.record import TrialRecord
+from . import indexer
+from . import search as search_mod
+from .home import DataHome
+from .store import Store, StoreError
+
+
+class TrialsError(Exception):
+    """An error the user can act on.  ``code`` is stable (scripts read it under --json)."""
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        self.code = code
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} {hint}".strip())
+
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{3,60}$")
+
+
+def check_trial_id(text: str) -> str:
+    """Validate an id typed by a user; NCT ids must be exact, other registries' ids loose."""
+    candidate = text.strip()
+    if candidate.upper().startswith("NCT"):
+        if not NCT_ID_RE.match(candidate.upper()):
+            raise TrialsError(
+                "invalid_id",
+                f"'{text}' is not a ClinicalTrials.gov id.",
+                "NCT ids are 'NCT' and 8 digits, e.g. NCT06958939.",
+            )
+        return candidate.upper()
+    if not _ID_RE.match(candidate):
+        raise TrialsError(
+            "invalid_id",
+            f"'{text}' is not a trial id.",
+            "Give a registry id such as NCT06958939, ChiCTR2400084905 or 2015-000590-12.",
+        )
+    return candidate
+
+
+def open_store(home: DataHome) -> Store:
+    try:
+        return Store(home.store_path)
+    except StoreError as exc:
+        raise TrialsError("store_error", str(exc) + ".",
+                          "Point --home at another folder or move the file away.") from exc
+
+
+def _no_data(home: DataHome) -> TrialsError:
+    return TrialsError(
+        "no_index",
+        f"No trials stored in {home.root} yet.",
+        "Run 'trials crawl --offline' for the bundled demo, or 'trials crawl --id NCT06958939'.",
+    )
+
+
+# -- ingest ---------------------------------------------------------------------------------
+@dataclass
+class ImportSummary:
+    files: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    indexed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "new": self.new, "changed": self.changed,
+                "unchanged": self.unchanged, "indexed": self.indexed, "failed": self.failed,
+                "failures": self.failures}
+
+
+def import_paths(
+    home: DataHome, paths: list[Path], *, on_file: Callable[[Path], None] | None = None
+) -> ImportSummary:
+    """Parse saved payload files into the store (every version kept), then update the index.
+
+    A file or record that cannot be parsed is kept in the store's failures with its raw text,
+    counted, and the import goes on.
+    """
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
+                          "Check the path.")
+    summary = ImportSummary()
+    with open_store(home) as store:
+        with store.batch():
+            for path in iter_payload_files(paths):
+                summary.files += 1
+                if on_file:
+                    on_file(path)
+                try:
+                    text = read_text(path)
+                except (OSError, UnicodeDecodeError) as exc:
+                    summary.failures.append({"source": str(path), "reason": "unreadable",
+                                             "message": f"{path}: {exc}"})
+                    continue
+                for item in parse_payload(text, source=str(path)):
+                    if isinstance(item, Failure):
+                        summary.failures.append({"source": item.source, "reason": item.reason,
+                                                 "message": item.message})
+                        store.put_failure(registry=item.registry, reason=item.reason,
+                                          raw=item.raw, url=str(path), detail=item.message)
+                        continue
+                    result = store.put_record(item.record, item.raw,
+                                              content_hash=item.content_hash)
+                    setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+        summary.indexed = indexer.sync_index(store, home.index_dir)
+    return summary
+
+
+def parse_paths(paths: list[Path]) -> Iterator[TrialRecord | Failure]:
+    """Parse files and yield records or failures; touches no store."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
+                          "Check the path.")
+    for path in iter_payload_files(paths):
+        try:
+            text = read_text(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            yield Failure(str(path), "unreadable", f"{path}: {exc}", None)
+            continue
+        for item in parse_payload(text, source=str(path)):
+            yield item if isinstance(item, Failure) else item.record
+
+
+def sync(home: DataHome) -> int:
+    """Bring the index up to date with the store (after a crawl); returns docs written."""
+    with open_store(home) as store:
+        return indexer.sync_index(store, home.index_dir)
+
+
+def reindex(home: DataHome) -> int:
+    if not home.store_path.exists():
+        raise _no_data(home)
+    with open_store(home) as store:
+        if not store.counts()["trials"]:
+            raise _no_data(home)
+        return indexer.rebuild_index(store, home.index_dir)
+
+
+# -- reads ----------------------------------------------------------------------------------
+def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
+    tid = check_trial_id(trial_id)
+    if not home.store_path.exists():
+        raise _no_data(home)
+    with open_store(home) as store:
+        record = store.get(tid)
+        if record is None:
+            raise TrialsError(
+                "not_found",
+                f"{tid} is not in the local store ({home.root}).",
+                f"Fetch it with 'trials crawl --id {tid}' or 'trials show {tid} --fetch'.",
+            )
+        info = store.info(tid) or {}
+        info["version_list"] = store.versions(tid)
+        return record, info
+
+
+def search(home: DataHome, query: str, **filters: Any) -> search_mod.SearchResults:
+    if not home.index_dir.exists():
+        raise _no_data(home)
+    try:
+        return search_mod.search(home.index_dir, query, **filters)
+    except search_mod.QueryError as exc:
+        raise TrialsError("bad_query", str(exc),
+                          "See 'trials search --help' for the query syntax.") from exc
+    except indexer.NoIndexError as exc:
+        raise _no_data(home) from exc
+
+
+def records(home: DataHome, query: str = "", **filters: Any) -> Iterator[TrialRecord]:
+    """Stored records, all or those a search (query and/or filters) returns, best first."""
+    if not home.store_path.exists():
+        raise _no_data(home)
+    with open_store(home) as store:
+        if not query and not any(filters.values()):
+            yield from store.iter_records()
+            return
+        results = search(home, query, limit=None, **filters)
+        for hit in results.hits:
+            record = store.get(hit.trial_id)
+            if record is not None:
+                yield record
+
+
+def status(home: DataHome) -> dict[str, Any]:
+    out: dict[str, Any] = {"home": str(home.root), "store": str(home.store_path),
+                           "index": str(home.index_dir)}
+    if home.store_path.exists():
+        with open_store(home) as store:
+            out.update(store.counts())
+    out["indexed"] = indexer.doc_count(home.index_dir) if home.index_dir.exists() else 0
+    return out

@@ -1,0 +1,339 @@
+"""ClinicalTrials.gov API v2 study JSON -> TrialRecord.  Pure: no scrapy, whoosh or HTTP.
+
+One study object is what ``GET /api/v2/studies/{nctId}`` returns, and what each element of a
+search page's ``studies`` list is.  Every protocol module is read; unknown vocabulary values are
+kept raw in the record (and listed in ``record.unknown_vocab``) rather than coerced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from .criteria import split_criteria
+from .doses import parse_doses
+from .errors import ParseError
+from .record import TrialRecord
+from .vocab import normalise_phases, normalise_status, normalise_study_type
+
+REGISTRY = "ctgov"
+NCT_ID_RE = re.compile(r"^NCT\d{8}$")
+STUDY_URL = "https://clinicaltrials.gov/study/{}"
+
+# Keys that change without the trial changing (the API's data-version date): left out of the
+# content hash so a daily re-fetch of an unchanged study writes no new version.
+_VOLATILE_PATHS = (("derivedSection", "miscInfoModule", "versionHolder"),)
+
+_AGE_UNITS = {
+    "year": 1.0, "years": 1.0, "month": 1 / 12, "months": 1 / 12,
+    "week": 7 / 365.25, "weeks": 7 / 365.25, "day": 1 / 365.25, "days": 1 / 365.25,
+    "hour": 1 / 8766, "hours": 1 / 8766, "minute": 1 / 525960, "minutes": 1 / 525960,
+}
+
+
+# The prefixes of armGroups[].interventionNames ("Biological: Dose 1").
+_INTERVENTION_TYPES = {
+    "DRUG", "DEVICE", "BIOLOGICAL", "PROCEDURE", "PROCEDURE/SURGERY", "RADIATION", "BEHAVIORAL",
+    "GENETIC", "DIETARY SUPPLEMENT", "COMBINATION PRODUCT", "DIAGNOSTIC TEST", "OTHER",
+}
+
+
+def normalise_nct_id(text: str | None) -> str | None:
+    """'nct06958939 ' -> 'NCT06958939'; anything not shaped like an NCT id -> None."""
+    if not text:
+        return None
+    candidate = text.strip().upper()
+    return candidate if NCT_ID_RE.match(candidate) else None
+
+
+def content_hash(study: dict[str, Any]) -> str:
+    """A hash of the study's content, stable across key order and volatile keys."""
+    trimmed = json.loads(json.dumps(study))  # deep copy of plain JSON
+    for path in _VOLATILE_PATHS:
+        node: Any = trimmed
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    canonical = json.dumps(trimmed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def age_in_years(text: str | None) -> float | None:
+    """'18 Years' -> 18.0, '6 Months' -> 0.5, 'N/A' or None -> None."""
+    if not text:
+        return None
+    m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*$", text)
+    if not m or m.group(2).lower() not in _AGE_UNITS:
+        return None
+    return round(float(m.group(1)) * _AGE_UNITS[m.group(2).lower()], 4)
+
+
+def load_json(text: str | bytes, *, source: str | None = None) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError("invalid_json", f"not valid JSON ({exc})", source=source) from exc
+
+
+def iter_studies(payload: Any, *, source: str | None = None) -> Iterator[dict[str, Any]]:
+    """The study objects in a payload: one study, a search page, or a list of studies."""
+    if isinstance(payload, dict) and "protocolSection" in payload:
+        yield payload
+    elif isinstance(payload, dict) and isinstance(payload.get("studies"), list):
+        yield from payload["studies"]
+    elif isinstance(payload, list):
+        yield from payload
+    else:
+        raise ParseError(
+            "not_a_study",
+            "no ClinicalTrials.gov study here (expected 'protocolSection' or a 'studies' list)",
+            source=source,
+        )
+
+
+def parse_study_json(text: str | bytes, *, url: str | None = None) -> TrialRecord:
+    return parse_study(load_json(text, source=url), url=url)
+
+
+def parse_study(study: Any, *, url: str | None = None) -> TrialRecord:
+    """Parse one API v2 study object.  Raises ParseError (only) for unusable input."""
+    if not isinstance(study, dict) or not isinstance(study.get("protocolSection"), dict):
+        raise ParseError("not_a_study", "study object has no 'protocolSection'", source=url)
+    try:
+        return _parse(study, url)
+    except ParseError:
+        raise
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        # A module of an unexpected shape (a list where an object belongs, ...).
+        raise ParseError("bad_field", f"unexpected structure ({exc!r})", source=url) from exc
+
+
+def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParseError("bad_field", f"'{key}' should be an object, got {type(value).__name__}")
+    return value
+
+
+def _list(parent: dict[str, Any], key: str) -> list[Any]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ParseError("bad_field", f"'{key}' should be a list, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _date(struct: Any) -> tuple[str | None, str | None]:
+    if isinstance(struct, dict):
+        return _text(struct.get("date")), _text(struct.get("type"))
+    return _text(struct), None
+
+
+def _parse(study: dict[str, Any], url: str | None) -> TrialRecord:
+    ps = study["protocolSection"]
+    ident = _obj(ps, "identificationModule")
+    nct_id = normalise_nct_id(ident.get("nctId"))
+    if nct_id is None:
+        raise ParseError("missing_id", f"no valid nctId (got {ident.get('nctId')!r})", source=url)
+
+    rec = TrialRecord(trial_id=nct_id, registry=REGISTRY, url=url or STUDY_URL.format(nct_id))
+    rec.title = _text(ident.get("briefTitle"))
+    rec.official_title = _text(ident.get("officialTitle"))
+    rec.acronym = _text(ident.get("acronym"))
+    org_id = _text(_obj(ident, "orgStudyIdInfo").get("id"))
+    if org_id:
+        rec.secondary_ids.append({"id": org_id, "type": "ORG_STUDY_ID", "domain": None})
+    for info in _list(ident, "secondaryIdInfos"):
+        if _text(info.get("id")):
+            rec.secondary_ids.append({
+                "id": _text(info.get("id")),
+                "type": _text(info.get("type")) or "OTHER",
+                "domain": _text(info.get("domain")),
+            })
+    rec.related_ids = [a for a in _list(ident, "nctIdAliases") if isinstance(a, str)]
+
+    _status(rec, _obj(ps, "statusModule"))
+    _sponsors(rec, _obj(ps, "sponsorCollaboratorsModule"))
+    desc = _obj(ps, "descriptionModule")
+    rec.summary = _text(desc.get("briefSummary"))
+    rec.description = _text(desc.get("detailedDescription"))
+    cond = _obj(ps, "conditionsModule")
+    rec.conditions = [c for c in (_text(x) for x in _list(cond, "conditions")) if c]
+    rec.keywords = [k for k in (_text(x) for x in _list(cond, "keywords")) if k]
+    _design(rec, _obj(ps, "designModule"))
+    _arms(rec, _obj(ps, "armsInterventionsModule"))
+    outcomes = _obj(ps, "outcomesModule")
+    rec.primary_outcomes = [
+        o["measure"].strip() for o in _list(outcomes, "primaryOutcomes") if _text(o.get("measure"))
+    ]
+    _eligibility(rec, _obj(ps, "eligibilityModule"))
+    _contacts(rec, _obj(ps, "contactsLocationsModule"))
+
+    derived = _obj(study, "derivedSection")
+    mesh: list[str] = []
+    for module in ("conditionBrowseModule", "interventionBrowseModule"):
+        for m in _list(_obj(derived, module), "meshes"):
+            term = _text(m.get("term"))
+            if term and term not in mesh:
+                mesh.append(term)
+    rec.mesh_terms = mesh
+    rec.has_results = bool(study.get("hasResults"))
+    return rec
+
+
+def _status(rec: TrialRecord, sm: dict[str, Any]) -> None:
+    raw = _text(sm.get("overallStatus"))
+    rec.status, known = normalise_status(raw)
+    if not known:
+        rec.status_raw = raw
+        rec.unknown_vocab.setdefault("status", []).append(raw or "")
+    rec.why_stopped = _text(sm.get("whyStopped"))
+    rec.start_date, rec.start_date_type = _date(sm.get("startDateStruct"))
+    rec.primary_completion_date, rec.primary_completion_date_type = _date(
+        sm.get("primaryCompletionDateStruct"))
+    rec.completion_date, rec.completion_date_type = _date(sm.get("completionDateStruct"))
+    rec.first_posted = _date(sm.get("studyFirstPostDateStruct"))[0] or _text(
+        sm.get("studyFirstSubmitDate"))
+    rec.last_updated = _date(sm.get("lastUpdatePostDateStruct"))[0] or _text(
+        sm.get("lastUpdateSubmitDate"))
+
+
+def _sponsors(rec: TrialRecord, sc: dict[str, Any]) -> None:
+    lead = _obj(sc, "leadSponsor")
+    rec.sponsor = _text(lead.get("name"))
+    rec.sponsor_class = _text(lead.get("class"))
+    rec.collaborators = [c for c in (_text(x.get("name")) for x in _list(sc, "collaborators")) if c]
+
+
+def _design(rec: TrialRecord, dm: dict[str, Any]) -> None:
+    rec.study_type, known = normalise_study_type(dm.get("studyType"))
+    if not known:
+        rec.unknown_vocab.setdefault("study_type", []).append(str(dm.get("studyType")))
+    rec.phases, unknown = normalise_phases(_list(dm, "phases"))
+    if unknown:
+        rec.unknown_vocab.setdefault("phase", []).extend(unknown)
+    info = _obj(dm, "designInfo")
+    masking = _obj(info, "maskingInfo")
+    rec.design = {
+        k: v for k, v in {
+            "allocation": _text(info.get("allocation")),
+            "intervention_model": _text(info.get("interventionModel")),
+            "observational_model": _text(info.get("observationalModel")),
+            "time_perspective": _text(info.get("timePerspective")),
+            "primary_purpose": _text(info.get("primaryPurpose")),
+            "masking": _text(masking.get("masking")),
+            "who_masked": masking.get("whoMasked") or None,
+            "patient_registry": dm.get("patientRegistry"),
+        }.items() if v is not None
+    }
+    enrol = _obj(dm, "enrollmentInfo")
+    count = enrol.get("count")
+    rec.enrollment = {
+        "count": int(count) if isinstance(count, (int, float)) else None,
+        "type": _text(enrol.get("type")),
+    }
+
+
+def _intervention_key(name: str) -> str:
+    return re.sub(r"\s+", " ", name).strip().lower()
+
+
+def _arms(rec: TrialRecord, am: dict[str, Any]) -> None:
+    by_name: dict[str, dict[str, Any]] = {}
+    for iv in _list(am, "interventions"):
+        name = _text(iv.get("name")) or ""
+        entry = {
+            "type": _text(iv.get("type")),
+            "name": name,
+            "description": _text(iv.get("description")),
+            "other_names": [n for n in (_text(x) for x in _list(iv, "otherNames")) if n],
+            "arm_labels": [a for a in (_text(x) for x in _list(iv, "armGroupLabels")) if a],
+            "doses": parse_doses(iv.get("description")),
+        }
+        rec.interventions.append(entry)
+        by_name[_intervention_key(name)] = entry
+    for arm in _list(am, "armGroups"):
+        label = _text(arm.get("label")) or ""
+        names = []
+        for ref in _list(arm, "interventionNames"):
+            # "Biological: Dose 1" -> "Dose 1": the prefix is the intervention type.
+            typ, sep, rest = str(ref).partition(": ")
+            names.append(rest.strip() if sep and typ.upper() in _INTERVENTION_TYPES else str(ref).strip())
+        # Interventions that name this arm but that the arm does not list back.
+        for iv in rec.interventions:
+            if label in iv["arm_labels"] and iv["name"] not in names:
+                names.append(iv["name"])
+        description = _text(arm.get("description"))
+        doses = parse_doses(description)
+        if not doses:
+            for n in names:
+                iv = by_name.get(_intervention_key(n))
+                if iv and iv["doses"] and len(names) == 1:
+                    doses = iv["doses"]
+        rec.arms.append({
+            "label": label,
+            "type": _text(arm.get("type")),
+            "description": description,
+            "interventions": names,
+            "doses": doses,
+        })
+
+
+def _eligibility(rec: TrialRecord, em: dict[str, Any]) -> None:
+    text = _text(em.get("eligibilityCriteria"))
+    split = split_criteria(text)
+    rec.eligibility = {
+        "text": text,
+        "inclusion": split["inclusion"],
+        "exclusion": split["exclusion"],
+        "min_age": _text(em.get("minimumAge")),
+        "max_age": _text(em.get("maximumAge")),
+        "min_age_years": age_in_years(em.get("minimumAge")),
+        "max_age_years": age_in_years(em.get("maximumAge")),
+        "sex": _text(em.get("sex")),
+        "healthy_volunteers": em.get("healthyVolunteers"),
+        "std_ages": list(_list(em, "stdAges")),
+        "study_population": _text(em.get("studyPopulation")),
+        "sampling_method": _text(em.get("samplingMethod")),
+        "thresholds": [],
+    }
+
+
+def _contacts(rec: TrialRecord, cl: dict[str, Any]) -> None:
+    for loc in _list(cl, "locations"):
+        rec.locations.append({
+            "facility": _text(loc.get("facility")),
+            "city": _text(loc.get("city")),
+            "state": _text(loc.get("state")),
+            "zip": _text(loc.get("zip")),
+            "country": _text(loc.get("country")),
+            "status": _text(loc.get("status")),
+            "geo": loc.get("geoPoint") or None,
+        })
+    for c in _list(cl, "centralContacts"):
+        rec.contacts.append({
+            "name": _text(c.get("name")),
+            "role": _text(c.get("role")),
+            "phone": _text(c.get("phone")),
+            "email": _text(c.get("email")),
+        })
+    for o in _list(cl, "overallOfficials"):
+        rec.officials.append({
+            "name": _text(o.get("name")),
+            "affiliation": _text(o.get("affiliation")),
+            "role": _text(o.get("role")),
+        })

@@ -1,0 +1,209 @@
+"""ClinicalTrials.gov API v2 parser: real samples, golden files for the bundled fixtures, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from trialscope.parser import ParseError
+from trialscope.parser.ctgov import (
+    age_in_years,
+    content_hash,
+    iter_studies,
+    normalise_nct_id,
+    parse_study,
+    parse_study_json,
+)
+from trialscope.parser.files import Failure, Parsed, parse_payload
+
+from .conftest import CTGOV_FIXTURES, FIXTURES, shared_files
+
+GOLDEN = FIXTURES / "golden" / "ctgov"
+REAL_STUDIES = shared_files("data/ctgov-v2/studies")
+REAL_PAGES = shared_files("data/ctgov-v2/pages")
+
+
+def _expected(study: dict) -> dict:
+    """The facts a researcher checks, read straight from the payload by a second route."""
+    ps = study["protocolSection"]
+    sm, dm = ps["statusModule"], ps.get("designModule", {})
+    am = ps.get("armsInterventionsModule", {})
+    em = ps.get("eligibilityModule", {})
+    return {
+        "trial_id": ps["identificationModule"]["nctId"],
+        "status": sm["overallStatus"],
+        "phases": dm.get("phases", []),
+        "start_date": sm.get("startDateStruct", {}).get("date"),
+        "completion_date": sm.get("completionDateStruct", {}).get("date"),
+        "primary_completion_date": sm.get("primaryCompletionDateStruct", {}).get("date"),
+        "enrollment": dm.get("enrollmentInfo", {}).get("count"),
+        "arms": len(am.get("armGroups", [])),
+        "interventions": len(am.get("interventions", [])),
+        "conditions": len(ps.get("conditionsModule", {}).get("conditions", [])),
+        "locations": len(ps.get("contactsLocationsModule", {}).get("locations", [])),
+        "min_age": em.get("minimumAge"),
+        "max_age": em.get("maximumAge"),
+        "has_results": study.get("hasResults", False),
+    }
+
+
+@pytest.mark.parametrize("path", REAL_STUDIES, ids=lambda p: p.stem)
+def test_real_study_matches_its_file(path: Path) -> None:
+    study = json.loads(path.read_text())
+    rec = parse_study(study)
+    exp = _expected(study)
+    assert rec.trial_id == exp["trial_id"] == path.stem
+    assert rec.status == exp["status"]
+    assert rec.phases == exp["phases"]
+    assert (rec.start_date, rec.completion_date, rec.primary_completion_date) == (
+        exp["start_date"], exp["completion_date"], exp["primary_completion_date"])
+    assert rec.enrollment["count"] == exp["enrollment"]
+    assert len(rec.arms) == exp["arms"]
+    assert len(rec.interventions) == exp["interventions"]
+    assert len(rec.conditions) == exp["conditions"]
+    assert len(rec.locations) == exp["locations"]
+    assert rec.eligibility["min_age"] == exp["min_age"]
+    assert rec.eligibility["max_age"] == exp["max_age"]
+    assert rec.has_results is exp["has_results"]
+    assert rec.unknown_vocab == {}
+    # Every arm an intervention names exists, and arms list their interventions.
+    labels = {a["label"] for a in rec.arms}
+    for iv in rec.interventions:
+        assert set(iv["arm_labels"]) <= labels
+    if rec.eligibility["text"] and "Inclusion" in rec.eligibility["text"]:
+        assert rec.eligibility["inclusion"], "criteria with an inclusion header gave no items"
+
+
+def test_real_study_details_nct02210780() -> None:
+    paths = [p for p in REAL_STUDIES if p.stem == "NCT02210780"]
+    if not paths:
+        pytest.skip("shared sample absent")
+    rec = parse_study(json.loads(paths[0].read_text()))
+    assert rec.eligibility["min_age_years"] == 18 and rec.eligibility["max_age_years"] == 64
+    assert rec.eligibility["sex"] == "ALL" and rec.eligibility["healthy_volunteers"] is False
+    assert len(rec.eligibility["inclusion"]) == 5
+    assert len(rec.eligibility["exclusion"]) == 7
+    assert "Dermatitis, Atopic" in rec.mesh_terms
+    assert rec.start_date_type in ("ACTUAL", "ESTIMATED")
+    # Each arm lists the interventions joined to it by label.
+    assert all(arm["interventions"] for arm in rec.arms)
+
+
+@pytest.mark.parametrize("path", REAL_PAGES, ids=lambda p: p.stem)
+def test_real_search_pages_parse(path: Path) -> None:
+    text = path.read_text()
+    items = list(parse_payload(text, source=str(path)))
+    assert items and all(isinstance(i, Parsed) for i in items)
+    page = json.loads(text)
+    assert [i.record.trial_id for i in items] == [
+        s["protocolSection"]["identificationModule"]["nctId"] for s in page["studies"]]
+
+
+def test_partial_dates_stay_partial_and_keep_their_type() -> None:
+    study = _minimal()
+    study["protocolSection"]["statusModule"]["completionDateStruct"] = {"date": "2024-02",
+                                                                        "type": "ESTIMATED"}
+    rec = parse_study(study)
+    assert rec.completion_date == "2024-02" and rec.completion_date_type == "ESTIMATED"
+
+
+def test_unknown_status_and_phase_are_kept_raw_not_coerced() -> None:
+    study = _minimal()
+    study["protocolSection"]["statusModule"]["overallStatus"] = "PAUSED_FOR_REVIEW"
+    study["protocolSection"]["designModule"] = {"studyType": "INTERVENTIONAL",
+                                                "phases": ["PHASE1", "PHASE5"]}
+    rec = parse_study(study)
+    assert rec.status == "PAUSED_FOR_REVIEW" and rec.status_raw == "PAUSED_FOR_REVIEW"
+    assert rec.phases == ["PHASE1", "PHASE5"]
+    assert rec.unknown_vocab == {"status": ["PAUSED_FOR_REVIEW"], "phase": ["PHASE5"]}
+
+
+@pytest.mark.parametrize("text,years", [("18 Years", 18), ("6 Months", 0.5), ("N/A", None),
+                                        (None, None), ("2 Weeks", 0.0383), ("80 years", 80)])
+def test_age_in_years(text: str | None, years: float | None) -> None:
+    assert age_in_years(text) == years
+
+
+@pytest.mark.parametrize("raw,reason", [
+    ("{not json", "invalid_json"),
+    ('{"foo": 1}', "not_a_study"),
+    ('{"protocolSection": {"identificationModule": {"nctId": "NCT123"}}}', "missing_id"),
+    ('{"protocolSection": {"identificationModule": {"nctId": "NCT00000001"},'
+     ' "armsInterventionsModule": {"armGroups": "oops"}}}', "bad_field"),
+])
+def test_bad_payloads_raise_parse_error_with_reason(raw: str, reason: str) -> None:
+    with pytest.raises(ParseError) as err:
+        parse_study_json(raw, url="mem://x")
+    assert err.value.reason == reason
+    assert "mem://x" in str(err.value)
+
+
+def test_one_bad_study_in_a_page_does_not_lose_the_others() -> None:
+    good = _minimal()
+    page = {"studies": [good, {"protocolSection": {"identificationModule": {}}}]}
+    items = list(parse_payload(json.dumps(page), source="page.json"))
+    assert isinstance(items[0], Parsed) and items[0].record.trial_id == "NCT00000001"
+    assert isinstance(items[1], Failure) and items[1].reason == "missing_id"
+    assert items[1].raw and "protocolSection" in items[1].raw
+
+
+def test_content_hash_ignores_key_order_and_version_holder() -> None:
+    a = _minimal()
+    b = json.loads(json.dumps(a))
+    b["derivedSection"] = {"miscInfoModule": {"versionHolder": "2030-01-01"}}
+    a["derivedSection"] = {"miscInfoModule": {"versionHolder": "2024-01-01"}}
+    assert content_hash(a) == content_hash(b)
+    b["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    assert content_hash(a) != content_hash(b)
+
+
+def test_ids() -> None:
+    assert normalise_nct_id(" nct06958939 ") == "NCT06958939"
+    assert normalise_nct_id("NCT123") is None
+    assert list(iter_studies([_minimal()]))[0]["protocolSection"]
+
+
+# -- the bundled fixtures: golden files --------------------------------------------------------
+FIXTURE_FILES = sorted(CTGOV_FIXTURES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: p.stem)
+def test_fixture_matches_golden(path: Path) -> None:
+    """Golden output per fixture.  Regenerate on purpose: TRIALS_REGEN_GOLDEN=1 pytest ..."""
+    rec = parse_study_json(path.read_text()).to_dict()
+    golden = GOLDEN / path.name
+    text = json.dumps(rec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("TRIALS_REGEN_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert golden.exists(), f"no golden file for {path.name}; run with TRIALS_REGEN_GOLDEN=1"
+    assert json.loads(golden.read_text()) == json.loads(text)
+
+
+def test_reference_trial_nct06958939() -> None:
+    rec = parse_study_json((CTGOV_FIXTURES / "NCT06958939.json").read_text())
+    assert rec.status == "NOT_YET_RECRUITING"
+    assert rec.phases == ["PHASE1"]
+    assert rec.enrollment == {"count": 24, "type": "ESTIMATED"}
+    assert rec.start_date == "2025-05-01" and rec.completion_date == "2026-08-30"
+    assert len(rec.arms) == 4
+    doses = [(d["value"], d["unit"], d["per"]) for arm in rec.arms for d in arm["doses"]]
+    assert doses == [(1.0e6, "cells", "kg"), (2.0e6, "cells", "kg"), (4.0e6, "cells", "kg"),
+                     (8.0e6, "cells", "kg")]
+    inclusion = rec.eligibility["inclusion"]
+    assert any(len(item["children"]) == 4 for item in inclusion), "nested criteria lost"
+    assert rec.eligibility["exclusion"]
+    assert rec.eligibility["min_age_years"] == 18 and rec.eligibility["max_age_years"] == 80
+
+
+def _minimal() -> dict:
+    return {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000001", "briefTitle": "A trial"},
+            "statusModule": {"overallStatus": "RECRUITING"},
+        },
+        "hasResults": False,
+    }
