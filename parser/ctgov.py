@@ -280,10 +280,12 @@ def _arms(rec: TrialRecord, am: dict[str, Any]) -> None:
         description = _text(arm.get("description"))
         doses = parse_doses(description)
         if not doses:
+            # Dose-escalation designs often register one arm whose interventions are the dose
+            # levels ("Dose level 1 group: 1.0 × 10e6/kg"): the arm's doses are theirs.
             for n in names:
                 iv = by_name.get(_intervention_key(n))
-                if iv and iv["doses"] and len(names) == 1:
-                    doses = iv["doses"]
+                for dose in (iv or {}).get("doses", []):
+                    doses.append({**dose, "intervention": iv["name"]})
         rec.arms.append({
             "label": label,
             "type": _text(arm.get("type")),
