@@ -22,7 +22,7 @@ Items and nesting
   - Deeper indentation (2+ columns; a tab counts 4) nests under the previous item.
   - At the same indentation a different marker style nests under the previous item when that
     item introduces a list (ends with ':' or "the following [N] conditions") or the new style
-    restarts at 1 / uses a secondary bullet (○ ◦ ▪ ▫); a style already used by an enclosing
+    restarts at 1 / uses a second-level bullet (○ ◦ o); a style already used by an enclosing
     level closes the inner levels ("- 3." after "1. 2. 3." children of "- 2.").
   - With the same style, numbering that restarts at 1 after an introducing item nests; a
     number that continues an enclosing level (6 after children 1-4 of item 5) closes the
@@ -32,8 +32,9 @@ Unmarked lines
     line starting in lower case, or following a line that ends in "of", "with", "≥", ...,
     wraps the child before it;
   - after a blank line and unindented, they end the list (as in Markdown) and become a
-    top-level item; a short one ending with ':' ("For cohort 2 only:") also collects the
-    items that follow, as does a "Part B:" style line right after an item;
+    top-level item; one ending with ':' ("For cohort 2 only:") or a short title without a
+    full stop ("Medical Conditions") collects the items that follow, as does a "Part B:"
+    style line right after an item;
   - after an unmarked item that ends a sentence ('.', ';', '。') they start a new item;
   - otherwise they are wrapped lines, joined to the previous item with one space (none
     between two CJK characters); hyphenation is left as is.
@@ -55,7 +56,7 @@ Item = dict[str, Any]
 # this for <, >, *, _, [, ] ... in plain criteria text.
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BOLD = re.compile(r"(?<!\\)(\*\*|__)")
-_BR = re.compile(r"<br\s*/?>", re.I)
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 _HEAD_TOKEN = (
     r"(?:(?:key|main|major|principal|general|basic|additional|other|specific)\s+)?"
@@ -65,44 +66,54 @@ _HEAD_TOKEN = (
 )
 _HEADER = re.compile(
     rf"^(?:{_HEAD_TOKEN})(?:\s*[/|｜]?\s*[(（]?\s*(?:{_HEAD_TOKEN})\s*[)）]?)?"
-    r"(?:\s*\((?P<q1>[^)]*)\)|\s*（(?P<q2>[^）]*)）|\s+for\s+(?P<q3>[^:：]+?)"
+    r"(?:\s*\((?P<q1>[^)]*)\)|\s*（(?P<q2>[^）]*)）|\s+for\s+(?P<q3>[^:：]+?)(?=\s*[:：])"
     r"|\s*[-–—]\s*(?P<q4>[^:：]+?)(?=\s*[:：]))?"
     r"\s*(?P<colon>[:：.])?\s*(?P<rest>.*)$",
-    re.I,
+    re.IGNORECASE,
 )
 _SENTENCE_HEADER = re.compile(
     r"^(?:patients?|participants?|subjects?|individuals?|volunteers?|candidates?)\s+"
     r"(?:(?:will|shall|may|must|are|is|can)\s+)?(?:(?:not\s+)?be\s+)?"
     r"(?P<kind>excluded|ineligible|not\s+eligible|eligible|included)\b"
     r"(?P<tail>.*)$",
-    re.I,
+    re.IGNORECASE,
 )
-_DROP_QUALIFIER = re.compile(r"^(?:all|any|each|both|must|required|mandatory|if|see)\b", re.I)
+_DROP_QUALIFIER = re.compile(
+    r"^(?:all|any|each|both|must|required|mandatory|if|see)\b", re.IGNORECASE
+)
 
 _BULLET_CHARS = "*-+•·○◦●▪▫■□◆◇►▶➢➤✓✔–—"
-_SECONDARY_BULLETS = set("○◦▪▫o")
+_SECONDARY_BULLETS = set("○◦o")  # Word's second-level bullets
 _GLUED_BULLETS = set("-•·▪●■◆►➢➤")  # seen without a space: "-Age ≥ 18"
-_ROMAN = re.compile(r"^(?=[ivxlc]+$)c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})$", re.I)
+_ROMAN = re.compile(r"^(?=[ivxlc]+$)c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})$", re.IGNORECASE)
 _NUMBER_MARK = re.compile(r"(\d{1,3})([.．)）、])")
-_PAREN_MARK = re.compile(r"[(（]([0-9]{1,3}|[a-zA-Z]|[ivxIVX]{1,4}|[一二三四五六七八九十]{1,3})[)）]")
+_PAREN_MARK = re.compile(
+    r"[(（]([0-9]{1,3}|[a-zA-Z]|[ivxIVX]{1,4}|[一二三四五六七八九十]{1,3})[)）]"
+)
 _ALPHA_MARK = re.compile(r"([a-zA-Z]|[ivxIVX]{1,4})([.)）])(?=\s)")
 _CJK_NUM_MARK = re.compile(r"([一二三四五六七八九十]{1,3})[、.．]")
 _BARE_NUM_CJK = re.compile(r"(\d{1,3})\s+(?=[\u4e00-\u9fff])")  # ChiCTR: "1 经组织学..."
 
 _TERMINAL = (".", ";", "。", "；", "!", "?", "！", "？")
 _DANGLING = re.compile(
-    r"(?:\b(?:of|the|a|an|to|with|by|in|than|from|for|at|on|as|into|within)|[≥≤<>=/-])$", re.I
+    # lower case only: "Hepatitis A" ends a criterion, "... inducers of" does not
+    r"(?:\b(?:of|the|a|an|to|with|by|in|than|from|for|at|on|as|into|within)|[≥≤<>=/-])$"
 )
 _INTRO = re.compile(
-    r"(?:[:：]|\b(?:following|as\s+follows)(?:\s+[\w()-]+){0,3}[:：]?|(?:以下|下列).{0,12})$", re.I
+    r"(?:[:：]|\b(?:following|as\s+follows)(?:\s+[\w()-]+){0,3}[:：]?|(?:以下|下列).{0,12})$",
+    re.IGNORECASE,
 )
 _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                  "eight": 8, "nine": 9, "ten": 10}
 _EXPECTED = re.compile(r"following\s+(\d+|" + "|".join(_WORD_NUMBERS) + r")\b"
-                       r"|(?:以下|下列)\s*(\d+|[一二三四五六七八九十])", re.I)
+                       r"|(?:以下|下列)\s*(\d+|[一二三四五六七八九十])", re.IGNORECASE)
 _SUBHEADER_WORD = re.compile(
-    r"^(?:part|cohort|arm|group|stage|phase|step|module|sub-?study|population|for|in)\b", re.I
+    r"^(?:part|cohort|arm|group|stage|phase|step|module|sub-?study|population|for|in)\b",
+    re.IGNORECASE,
 )
+_NEST = 2  # extra columns of indentation that make a line a child (Markdown uses 2+)
+_HEADING_MAX = 60
+_SUBHEADER_MAX = 80  # a "Part B:" line is short; a long line ending in ':' is a criterion
 
 
 @dataclass
@@ -150,7 +161,7 @@ def _parse_marker(line: str, indent: int) -> tuple[str, int | None, int | None, 
     """
     prefix, rest = "", line
     ch = line[:1]
-    if ch and ch in _BULLET_CHARS or (ch == "o" and indent >= 2):
+    if ch and ch in _BULLET_CHARS or (ch == "o" and indent >= _NEST):
         after = line[1:2]
         if after.isspace():
             prefix, rest = ch, line[1:].lstrip()
@@ -203,6 +214,12 @@ def _ends_colon(text: str) -> bool:
 
 def _introduces(node: _Node) -> bool:
     return node.intro or bool(_INTRO.search(node.text.rstrip()))
+
+
+def _heading_like(text: str) -> bool:
+    # A short unmarked line without a full stop, followed by a list, titles that list
+    # (ClinicalTrials.gov: "Medical Conditions", "Prior/Concomitant Therapy").
+    return len(text) <= _HEADING_MAX and not text.endswith((*_TERMINAL, ","))
 
 
 def _expected_count(text: str) -> int | None:
@@ -284,11 +301,14 @@ class _Builder:
                 style, num = style.replace("a", "i").replace("A", "I"), alt
         if cur.indent is None:
             cur.indent = indent
-        elif indent >= cur.indent + 2 and cur.items:
+        elif indent >= cur.indent + _NEST and cur.items:
             self._add(self._push(cur.items[-1], indent), text, style, num)
             return
         prev = cur.items[-1] if cur.items else None
-        if style in cur.styles and self._fits(cur, num):
+        if prev is not None and prev.style is None and not prev.children and (
+                _introduces(prev) or _heading_like(prev.text)):
+            cur = self._push(prev, indent)  # "For cohort 2:", "Medical Conditions"
+        elif style in cur.styles and self._fits(cur, num):
             pass
         elif style in cur.styles and num == 1 and prev is not None and _introduces(prev):
             cur = self._push(prev, indent)
@@ -314,9 +334,9 @@ class _Builder:
         top = self.stack[-1]
         if last is None:
             self._add(self.stack[0], text)
-        elif _ends_colon(last.text):
+        elif _ends_colon(last.text) or (last.intro and not last.children):
             self._add(self._push(last, indent, lines=True), text)
-        elif after_blank and indent < 2:
+        elif after_blank and indent < _NEST:
             self._pop_to(self.stack[0])
             self._add(self.stack[0], text)
         elif top.lines and (last.text.endswith(_TERMINAL) or not (
@@ -324,7 +344,7 @@ class _Builder:
             self._add(top, text)  # one child per line under "...:"
         elif last.style is None and not last.intro and last.text.endswith(_TERMINAL):
             self._add(self.stack[-1], text)  # unmarked lines, each a finished sentence
-        elif _ends_colon(text) and len(text) <= 80 and (
+        elif _ends_colon(text) and len(text) <= _SUBHEADER_MAX and (
             last.text.endswith(_TERMINAL) or (text[:1].isupper() and _SUBHEADER_WORD.match(text))
         ):
             self.subheader(text)
@@ -366,12 +386,20 @@ def _clean(line: str) -> str:
     return _MD_ESCAPE.sub(r"\1", line).expandtabs(4).rstrip()
 
 
+# ClinicalTrials.gov's boilerplate after "Key ... Criteria" lists is a note, not a criterion.
+_DISCLAIMER = re.compile(
+    r"^[ \t]*The information listed above is not intended to contain all considerations.*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 def split_criteria(text: str | None) -> dict[str, list[Item]]:
     """Split eligibility text into ``{"inclusion": [...], "exclusion": [...]}`` item trees."""
     if not text or not text.strip():
         return {"inclusion": [], "exclusion": []}
     if "&" in text:
         text = html.unescape(text)
+    text = _DISCLAIMER.sub("", text)
     builder = _Builder()
     pending = [_clean(raw) for raw in _BR.sub("\n", text).splitlines()]
     pending.reverse()

@@ -105,7 +105,9 @@ def parse_study(study: Any, *, url: str | None = None) -> TrialRecord:
         raise ParseError("not_a_study", "study object has no 'protocolSection'", source=url)
     try:
         return _parse(study, url)
-    except ParseError:
+    except ParseError as exc:
+        if exc.source is None and url:
+            raise ParseError(exc.reason, str(exc), source=url) from exc
         raise
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
         # A module of an unexpected shape (a list where an object belongs, ...).

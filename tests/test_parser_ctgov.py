@@ -189,10 +189,15 @@ def test_reference_trial_nct06958939() -> None:
     assert rec.phases == ["PHASE1"]
     assert rec.enrollment == {"count": 24, "type": "ESTIMATED"}
     assert rec.start_date == "2025-05-01" and rec.completion_date == "2026-08-30"
-    assert len(rec.arms) == 4
-    doses = [(d["value"], d["unit"], d["per"]) for arm in rec.arms for d in arm["doses"]]
-    assert doses == [(1.0e6, "cells", "kg"), (2.0e6, "cells", "kg"), (4.0e6, "cells", "kg"),
-                     (8.0e6, "cells", "kg")]
+    # The registry has one arm ("S103 CAR-T", sequential design) whose four interventions are
+    # the dose levels; the arm's doses are theirs, each naming its dose-level group.
+    [arm] = rec.arms
+    doses = [(d["value"], d["unit"], d["per"], d["intervention"]) for d in arm["doses"]]
+    assert doses == [(v * 1e6, "cells", "kg", f"Dose level {i} group")
+                     for i, v in enumerate((1.0, 2.0, 4.0, 8.0), 1)]
+    assert [iv["doses"][0]["text"] for iv in rec.interventions] == [
+        f"{v} × 10e6/kg" for v in ("1.0", "2.0", "4.0", "8.0")]
+    assert all(iv["arm_labels"] == ["S103 CAR-T"] for iv in rec.interventions)
     inclusion = rec.eligibility["inclusion"]
     assert any(len(item["children"]) == 4 for item in inclusion), "nested criteria lost"
     assert rec.eligibility["exclusion"]
