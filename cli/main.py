@@ -259,7 +259,7 @@ def export(ctx: click.Context, query: str, fmt: str, output: Path | None,
     records = service.records(_home(ctx), query, **_filters(filters))
     stream = output.open("w", encoding="utf-8", newline="") if output else None
     try:
-        out = stream or click.get_text_stream("stdout")
+        out = stream or sys.stdout
         n = 0
         if fmt == "csv":
             rows = []
