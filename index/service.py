@@ -77,6 +77,7 @@ class ImportSummary:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    skipped: int = 0
     indexed: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
 
@@ -86,7 +87,7 @@ class ImportSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"files": self.files, "new": self.new, "changed": self.changed,
-                "unchanged": self.unchanged, "indexed": self.indexed, "failed": self.failed,
+                "unchanged": self.unchanged, "skipped": self.skipped, "indexed": self.indexed, "failed": self.failed,
                 "failures": self.failures}
 
 
@@ -121,6 +122,11 @@ def import_paths(
                                                  "message": item.message})
                         store.put_failure(registry=item.registry, reason=item.reason,
                                           raw=item.raw, url=str(path), detail=item.message)
+                        continue
+                    if item.secondary and store.registry_of(item.record.trial_id) not in (
+                            None, "aggregator"):
+                        # The registry's own record wins over a third-party page's copy.
+                        summary.skipped += 1
                         continue
                     result = store.put_record(item.record, item.raw,
                                               content_hash=item.content_hash)

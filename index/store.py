@@ -227,6 +227,12 @@ class Store:
                 return row[0]
         return None
 
+    def registry_of(self, trial_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT registry FROM trials WHERE trial_id=?", (trial_id,)
+        ).fetchone()
+        return row[0] if row else None
+
     def get(self, trial_id: str) -> TrialRecord | None:
         tid = self.resolve(trial_id)
         if tid is None:

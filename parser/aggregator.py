@@ -50,6 +50,8 @@ _BOILERPLATE = re.compile(r"^(?:Get|Review|Explore|Dive|See|Understand|Learn|Che
 _AGE = re.compile(r"^\d+(?:\.\d+)?\s+(?:year|month|week|day|hour|minute)s?$", _I)
 _ENROLLMENT = re.compile(r"^(\d[\d,]*)(?:\s+(?:participants?|patients?|subjects?))?$", _I)
 _DATE = re.compile(r"^\d{4}-\d{2}(?:-\d{2})?$")
+# html_to_text marks list items ("- "); outside the criteria a bullet is not part of a value.
+_BULLET = re.compile(r"^[-•*·]\s+")
 # ClinicalTrials.gov design enums, in the order the page lists them.
 _DESIGN_VOCAB = {
     "allocation": {"RANDOMIZED", "NON_RANDOMIZED", "NA"},
@@ -122,25 +124,25 @@ def _norm_id(raw: str) -> str:
 
 
 def _resolve_id(lines: list[str], trial_id: str | None, source: str | None) -> tuple[str, str]:
-    """(trial_id, registry).  A labelled page id ("NCT ID: ...") must agree with the caller's;
-    an id merely mentioned in the text yields to it.  No id at all is an error: a hash of the
-    title would change whenever the aggregator edits the title."""
-    labelled = found = None
+    """(trial_id, registry).  A labelled page id ("NCT ID: ...") is the page's own: it must agree
+    with the caller's.  Otherwise the caller's id, or
+    the one registry id the text mentions (two or more are ambiguous: a summary may name a
+    parent trial).  The registry is always "aggregator": the record is a third party's copy, and
+    the store keeps the registry's own record in preference to it.  No id is an error: a hash of the title would
+    change whenever the aggregator edits the title."""
+    labelled, found = None, []
     for ln in lines:
-        m, hit = _ID_LABEL.match(ln), _REGISTRY_ID.search(ln)
-        if m and hit and not labelled:
-            labelled = _norm_id(hit.group(1))
-        found = found or (_norm_id(hit.group(1)) if hit else None)
+        ids = [_norm_id(x) for x in _REGISTRY_ID.findall(ln)]
+        labelled = labelled or (ids[0] if ids and _ID_LABEL.match(ln) else None)
+        found += [x for x in ids if x not in found]
     given = _norm_id(trial_id) if trial_id and trial_id.strip() else None
     if labelled and given and given != labelled:
         raise ParseError("id_mismatch", f"page is {labelled}, caller said {given}", source=source)
-    page_id = labelled or found
-    chosen = given or page_id
+    chosen = labelled or given or (found[0] if len(found) == 1 else None)
     if not chosen:
-        raise ParseError("missing_id", "no registry id on the page and no trial_id given",
-                         source=source)
-    # "ctgov" only when the page itself carries the NCT id, so the record joins that trial.
-    return chosen, "ctgov" if chosen == page_id and normalise_nct_id(chosen) else REGISTRY
+        raise ParseError("missing_id", "no registry id on the page and no trial_id given"
+                         + (f" (ambiguous: {', '.join(found)})" if found else ""), source=source)
+    return chosen, REGISTRY
 
 
 def _vocab(rec: TrialRecord, kind: str, raw: str | None, known: bool) -> None:
@@ -186,7 +188,7 @@ def _unglue(line: str) -> list[str]:
     for part in _LABEL_SPLIT.split(line):
         m = _GLUED_HEADING.match(part.strip())
         out.extend([m.group(1).strip(), m.group(2)] if m else [part.strip()])
-    return [p for p in out if p]
+    return [_BULLET.sub("", p) for p in out if p]
 
 
 def _collapse(values: list[str]) -> list[str]:
@@ -299,20 +301,21 @@ def _design(values: list[str]) -> dict[str, Any]:
 
 
 def _split_eligibility(lines: list[str]) -> tuple[str | None, dict[str, str]]:
-    """Criteria text, and the ages / sex / healthy-volunteers values the page puts after it."""
+    """Criteria text, and the min age / max age / sex / healthy-volunteers values the page
+    puts after it.  A sex value the vocabulary does not know still counts when an age line
+    precedes it, so it reaches unknown_vocab instead of the criteria text."""
+    vals = [ln.strip() for ln in lines]
+    is_age = [bool(_AGE.match(v)) or v.upper() == "N/A" for v in vals]
     tail: dict[str, str] = {}
+    end = len(vals)
+    if end and vals[end - 1].lower() in ("yes", "no"):
+        tail["healthy"], end = vals[end - 1], end - 1
+    if end and (vals[end - 1].lower() in _SEX or (end > 1 and is_age[end - 2]
+                                                   and not is_age[end - 1])):
+        tail["sex"], end = vals[end - 1], end - 1
     ages: list[str] = []
-    end = len(lines)
-    while end > 0 and len(ages) + len(tail) < 4:
-        v = lines[end - 1].strip()
-        if _AGE.match(v) or v.upper() == "N/A":
-            ages.insert(0, v)
-        elif v.lower() in _SEX and "sex" not in tail and not ages:
-            tail["sex"] = v
-        elif v.lower() in ("yes", "no") and not tail and not ages:
-            tail["healthy"] = v
-        else:
-            break
+    while end and len(ages) < 2 and is_age[end - 1]:
+        ages.insert(0, vals[end - 1])
         end -= 1
     tail.update((k, v) for k, v in zip(("min_age", "max_age"), ages) if v.upper() != "N/A")
     return "\n".join(lines[:end]).strip("\n") or None, tail
@@ -320,8 +323,8 @@ def _split_eligibility(lines: list[str]) -> tuple[str | None, dict[str, str]]:
 
 def _parse_sectioned(lines: list[str], source: str | None, trial_id: str | None) -> TrialRecord:
     preamble, sec = _sections(lines)
-    pre = [ln.strip() for ln in preamble]
-    vals = {k: [ln.strip() for ln in v] for k, v in sec.items()}
+    pre = [_BULLET.sub("", ln.strip()) for ln in preamble]
+    vals = {k: [_BULLET.sub("", ln.strip()) for ln in v] for k, v in sec.items()}
     rec = TrialRecord(*_resolve_id(pre, trial_id, source))
     # The title is the line just above "NCT ID:" (navigation text may come before it).
     id_at = next((i for i, ln in enumerate(pre) if _ID_LABEL.match(ln)), 1 if pre else 0)
@@ -356,23 +359,27 @@ def _parse_sectioned(lines: list[str], source: str | None, trial_id: str | None)
     criteria, tail = _split_eligibility(sec.get("Eligibility Criteria", []))
     _eligibility(rec, criteria, tail.get("min_age"), tail.get("max_age"), tail.get("sex"),
                  tail.get("healthy"))
-    _sponsors(rec, vals.get("Sponsors", []))
+    _sponsors(rec, vals.get("Sponsors", []), (vals.get("Responsible Party") or [None])[0])
     _people(rec, vals)
     _identifiers(rec, vals.get("Other Identifiers", []))
     return rec
 
 
-def _sponsors(rec: TrialRecord, values: list[str]) -> None:
-    """Name lines, each optionally followed by its class; the first is the lead sponsor."""
+def _sponsors(rec: TrialRecord, values: list[str], responsible: str | None = None) -> None:
+    """Name lines, each optionally followed by its class.  The page does not mark the lead: a
+    sponsor who is also the responsible party is the lead (a sponsor-investigator, as on
+    ClinicalTrials.gov for NCT06958939), else the first listed."""
     named: list[list[str | None]] = []
     for v in values:
         if v in _SPONSOR_CLASSES and named and named[-1][1] is None:
             named[-1][1] = v
         else:
             named.append([v, None])
+    lead = next((n for n in named if responsible and n[0] == responsible), None)
     if named:
-        rec.sponsor, rec.sponsor_class = named[0]
-        rec.collaborators = [str(n[0]) for n in named[1:]]
+        lead = lead or named[0]
+        rec.sponsor, rec.sponsor_class = lead
+        rec.collaborators = [str(n[0]) for n in named if n is not lead]
 
 
 def _location(facility: str | None, country: str | None = None) -> dict[str, Any]:
@@ -432,7 +439,8 @@ _BLOCK = {"address", "article", "aside", "blockquote", "body", "dd", "details", 
           "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4",
           "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section",
           "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"}
-_SKIP = {"script", "style", "noscript", "template", "head", "svg", "button"}
+# Site chrome never carries trial data; a footer would otherwise end up in the last criterion.
+_SKIP = {"script", "style", "noscript", "template", "head", "svg", "button", "nav", "footer"}
 _HAS_MARKER = re.compile(r"^(?:[-*•·▪◦○]\s|\(?\d{1,3}[.)]|[a-zA-Z][.)]\s)")
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 
-from . import ctgov
+from . import aggregator, ctgov
 from .errors import ParseError
 from .record import TrialRecord
 
@@ -22,6 +23,9 @@ class Parsed:
     record: TrialRecord
     raw: str  # the payload of this one record, as text (kept in the store)
     content_hash: str
+    # A copy seen on a third-party page (an aggregator) rather than the registry itself: it
+    # must not overwrite the registry's own record of the same trial in the store.
+    secondary: bool = False
 
 
 @dataclass
@@ -34,10 +38,13 @@ class Failure:
 
 
 def detect_format(text: str) -> str:
-    """'ctgov-json' or 'unknown' (later registries add their formats here)."""
+    """The payload's format, from its content: 'ctgov-json', 'aggregator-html',
+    'aggregator-text' or 'unknown'."""
     head = text.lstrip()[:1]
-    if head in "{[":
+    if head in ("{", "["):
         return "ctgov-json"
+    if aggregator.looks_like_aggregator(text):
+        return "aggregator-html" if head == "<" else "aggregator-text"
     return "unknown"
 
 
@@ -45,9 +52,18 @@ def parse_payload(text: str, *, source: str) -> Iterator[Parsed | Failure]:
     fmt = detect_format(text)
     if fmt == "ctgov-json":
         yield from _parse_ctgov(text, source)
-        return
-    yield Failure(source, "unknown_format",
-                  "not a format trialscope reads (expected ClinicalTrials.gov API v2 JSON)", text)
+    elif fmt.startswith("aggregator"):
+        parse = (aggregator.parse_aggregator_html if fmt == "aggregator-html"
+                 else aggregator.parse_aggregator_text)
+        try:
+            record = parse(text, source=source)
+        except ParseError as exc:
+            yield Failure(source, exc.reason, str(exc), text, "aggregator")
+            return
+        yield Parsed(record, text, sha256(text.encode("utf-8")).hexdigest(), secondary=True)
+    else:
+        yield Failure(source, "unknown_format", f"{source}: not a format trialscope reads "
+                      "(ClinicalTrials.gov API v2 JSON, or an aggregator trial page)", text)
 
 
 def _parse_ctgov(text: str, source: str) -> Iterator[Parsed | Failure]:
