@@ -124,7 +124,8 @@ def test_export_jsonl_and_csv(loaded: Path, tmp_path: Path) -> None:
     target = tmp_path / "mg.csv"
     res = run(loaded, "export", "myasthenia", "--format", "csv", "-o", str(target))
     assert res.code == 0
-    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    with target.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     assert rows and all("yasthenia" in (r["title"] + r["conditions"]) for r in rows)
 
 

@@ -1,0 +1,310 @@
+"""The analyzer for clinical text: concepts first, then codes and hyphenated words, then words.
+
+Whoosh's stock analyzers split "CAR-T" into "car" + "t" (so "CAR-T" matched "car accident")
+and have no synonym filter.  Here one regex recognises the domain concepts before plain words,
+so every spelling of a concept becomes ONE token that no plain word can produce:
+
+    "CAR-T", "CAR T cells", "CART", "chimeric antigen receptor (CAR) T cells"  -> cart
+    "MG", "myasthenia gravis"                                                   -> myasthenia_gravis
+
+``CONCEPTS`` below is the one table of these spellings.  Everything else is mode-aware
+(Whoosh passes ``mode="index"`` or ``mode="query"`` to the analyzer):
+
+- index time, a concept also emits its component words at the same position, so "antigen" or
+  "myasthenia" alone still finds it; a hyphenated compound ("gravis-related", "anti-CD19")
+  emits itself and its parts at the same position, so "gravis" finds "gravis-related";
+- query time, only the concept token or the whole compound, so a query stays precise.
+
+Plain words: lower-cased; a short stop list; a light (plural-only) stemmer for ordinary words.
+Acronyms, codes, words with digits and ALL-CAPS words are only lower-cased ("IMVT", "CD19").
+
+The token object is reused, as everywhere in Whoosh: consumers read it before the next one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from whoosh.analysis import Composable, Filter, Token, Tokenizer
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One domain concept: the regex of its spellings and the token(s) it becomes."""
+
+    name: str  # regex group name; unique
+    tokens: tuple[str, ...]  # what every spelling becomes (query and index time)
+    pattern: str  # spellings; inline flags only, no capturing groups
+    also_index: tuple[str, ...] = ()  # extra index-time tokens, whatever the spelling
+
+
+_CELLS = r"(?:[\s-]+(?i:cells?|lymphocytes?))?"  # optional "cell(s)" after a CAR-T spelling
+_CAR_ABBR = r"(?:[\s-]*\((?i:cars?)\))?"  # "chimeric antigen receptor (CAR) ..."
+_CHIMERIC_AR = r"(?i:chimeric[\s-]+antigen[\s-]+receptors?)" + _CAR_ABBR
+_ENGINEERED = r"(?:[\s-]+(?i:modified|engineered|redirected))?"
+
+# Order matters: the first alternative that matches at a position wins, so the more specific
+# spellings (CAR-NK, CAAR-T) come before the generic "chimeric antigen receptor" -> cart.
+CONCEPTS: tuple[Concept, ...] = (
+    Concept(
+        "carnk",
+        ("carnk",),
+        r"(?<!\w)(?:(?i:car[\s-]?nk)"
+        + r"|" + _CHIMERIC_AR + _ENGINEERED + r"[\s-]*(?:NK|(?i:natural[\s-]+killer)))"
+        + _CELLS + r"(?!\w)",
+    ),
+    Concept(
+        "caart",
+        ("caart",),
+        r"(?<!\w)(?:(?i:caar[\s-]?ts?)"
+        + r"|(?i:chimeric[\s-]+auto(?:antibody|antigen)[\s-]+receptors?)"
+        + r"(?:[\s-]*\((?i:caars?)\))?(?:[\s-]*T(?![a-z]))?)"
+        + _CELLS + r"(?!\w)",
+    ),
+    Concept(
+        "cart",
+        ("cart",),
+        # "CAR-T", "car-t", "CAR T", "CART", "CAR-Ts", optionally followed by "cell(s)";
+        # the T must end a word, so "car transport" and "car accident" stay words.
+        r"(?<!\w)(?:(?i:car[\s-]?ts?)(?!\w)"
+        # "chimeric antigen receptor", with or without "(CAR)", "-modified", "T cells"
+        + r"|" + _CHIMERIC_AR + _ENGINEERED + r"(?:[\s-]*(?i:t)(?![\w]))?"
+        + r")" + _CELLS + r"(?!\w)",
+    ),
+    Concept(
+        "gmg",
+        ("generalized", "myasthenia_gravis"),
+        r"(?<!\w)gMG(?!\w)",
+        also_index=("myasthenia", "gravis"),
+    ),
+    Concept(
+        "mg",
+        ("myasthenia_gravis",),
+        # Only the upper-case standalone abbreviation, and never a dose: not after a number
+        # ("10 MG"), not before a unit slash ("MG/KG"), not inside a compound ("MG-ADL").
+        r"(?<![\w.])(?<!\d\s)MG(?![\w/-])",
+        also_index=("myasthenia", "gravis"),
+    ),
+    Concept(
+        "myasthenia_gravis",
+        ("myasthenia_gravis",),
+        r"(?<!\w)(?i:myasthenia[\s_-]+gravis)(?!\w)",
+        also_index=("myasthenia", "gravis"),
+    ),
+)
+
+# Spelling variants of plain words, applied after lower-casing (British -> American).
+WORD_VARIANTS: dict[str, str] = {"generalised": "generalized"}
+
+# Short on purpose: clinical text is dense, and "t", "mg", "no" carry meaning.
+STOP_WORDS: frozenset[str] = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
+    "its", "of", "on", "or", "s", "that", "the", "their", "this", "to", "was", "were", "with",
+})
+
+# Index-time component words that would make a concept match an unrelated query ("car").
+_NEVER_EXTRA: frozenset[str] = frozenset({"car"})
+
+_CONCEPT_BY_NAME = {c.name: c for c in CONCEPTS}
+_HYPHENS = "-\u2010\u2011"
+_WORD = r"[^\W_]+"
+_COMPOUND = rf"{_WORD}(?:[{_HYPHENS}]{_WORD})+"
+_NUMBER = r"\d+(?:[.,]\d+)+"
+_CONCEPT_ALTS = "|".join(f"(?P<{c.name}>{c.pattern})" for c in CONCEPTS)
+
+TOKEN_RE = re.compile(
+    rf"{_CONCEPT_ALTS}|(?P<number>{_NUMBER})|(?P<compound>{_COMPOUND})|(?P<word>{_WORD})"
+)
+# Compound parts: concepts and words only ("BCMA-CAR-T" -> bcma, cart).
+_PART_RE = re.compile(rf"{_CONCEPT_ALTS}|(?P<word>{_WORD})")
+# Concept spellings alone, for rewriting query strings (see ``concept_spans``).
+CONCEPT_RE = re.compile(_CONCEPT_ALTS)
+
+
+def light_stem(word: str) -> str:
+    """Plural-only English stemmer (Harman's S-stemmer), safe for medical Latin.
+
+    Porter would conflate "generalized" with "general" and "therapy" with "therapist"; a
+    researcher's words should only lose their plural.  Words ending in -is/-us/-ss keep their s
+    ("gravis", "arthritis", "status").
+    """
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(("is", "us", "ss")):
+        return word
+    if word.endswith("ies") and not word.endswith(("eies", "aies")):
+        return word[:-3] + "y"  # therapies -> therapy
+    return word[:-1]  # cells -> cell, doses -> dose
+
+
+def _is_plain_word(surface: str) -> bool:
+    """Ordinary words ("cells", "Cells") are stemmed; "IMVT", "gMG", "CD19", "AChR" are not.
+
+    Title-case words count as ordinary: registry titles are Title Case ("CAR-T Cells"), and a
+    title that does not match its own summary's words would rank badly.
+    """
+    if len(surface) <= 3 or not surface.isalpha():
+        return False
+    return surface.islower() or (surface[0].isupper() and surface[1:].islower())
+
+
+def normalize_word(surface: str) -> str:
+    """The indexed form of one plain word (no stop-word check)."""
+    text = surface.lower()
+    text = WORD_VARIANTS.get(text, text)
+    return light_stem(text) if _is_plain_word(surface) else text
+
+
+def concept_for(match: re.Match[str]) -> Concept | None:
+    name = match.lastgroup
+    return _CONCEPT_BY_NAME.get(name) if name else None
+
+
+def concept_spans(text: str) -> Iterator[tuple[int, int, Concept]]:
+    """(start, end, concept) for each concept spelling in ``text``; used to rewrite queries."""
+    for m in CONCEPT_RE.finditer(text):
+        concept = concept_for(m)
+        if concept is not None:
+            yield m.start(), m.end(), concept
+
+
+class ClinicalTokenizer(Tokenizer):
+    """Splits text with ``TOKEN_RE`` and tags each token with its kind and concept.
+
+    Token attributes set here: ``text`` (the surface text), ``kind`` ("concept", "number",
+    "compound", "word" or "raw"), ``concept`` (a ``Concept`` or None), ``pos``,
+    ``startchar``/``endchar`` (offsets into the original text, for highlighting).
+    """
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        # Whoosh pickles the schema into the index; pickle only the class name so an index
+        # always uses the current code's table (a changed table needs `trials reindex`).
+        return (self.__class__, ())
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__
+
+    def __hash__(self) -> int:
+        return hash(self.__class__)
+
+    def __call__(  # type: ignore[override]
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            # Wildcard and prefix terms ("myasth*") arrive untokenized: lower-case only.
+            t.text = t.original = value
+            t.kind, t.concept, t.boost, t.stopped = "raw", None, 1.0, False
+            t.pos, t.startchar, t.endchar = start_pos, start_char, start_char + len(value)
+            yield t
+            return
+        for pos, m in enumerate(TOKEN_RE.finditer(value)):
+            t.text = m.group(0)
+            if keeporiginal:
+                t.original = t.text
+            t.concept = concept_for(m)
+            t.kind = "concept" if t.concept else m.lastgroup
+            t.boost, t.stopped = 1.0, False
+            t.pos = start_pos + pos
+            t.startchar, t.endchar = start_char + m.start(), start_char + m.end()
+            yield t
+
+
+class ClinicalFilter(Filter):
+    """Turns tagged tokens into index/query terms: concepts, compounds, stop words, stems.
+
+    Positions are renumbered after stop words (like Whoosh's StopFilter) so phrases match
+    across them ("safety and efficacy" == "safety efficacy"); extra index-time tokens share
+    the position of the token they came from, like synonyms.
+    """
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (self.__class__, ())
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__
+
+    def __hash__(self) -> int:
+        return hash(self.__class__)
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:  # type: ignore[override]
+        pos = -1
+        for t in tokens:
+            indexing = t.mode == "index"
+            kind = t.kind
+            if kind == "raw":
+                t.text = t.text.lower()
+                yield t
+                continue
+            if kind == "word" and t.text.lower() in STOP_WORDS:
+                if not t.removestops:
+                    t.stopped = True
+                    t.text = t.text.lower()
+                    yield t
+                continue
+            pos += 1
+            if t.positions:
+                t.pos = pos
+            if kind == "concept":
+                for text in self._concept_texts(t.concept, t.text, indexing):
+                    t.text = text
+                    yield t
+            elif kind == "compound":
+                for text in self._compound_texts(t.text, indexing):
+                    t.text = text
+                    yield t
+            elif kind == "number":
+                yield t
+            else:
+                t.text = normalize_word(t.text)
+                yield t
+
+    @staticmethod
+    def _concept_texts(concept: Concept, surface: str, indexing: bool) -> list[str]:
+        out = list(concept.tokens)
+        if not indexing:
+            return out
+        # Component words of this spelling ("chimeric", "antigen", "cell"), then the
+        # concept's own extras; never a word that is ambiguous outside the concept ("car").
+        for m in re.finditer(_WORD, surface):
+            if _is_plain_word(m.group(0)) and m.group(0).lower() not in _NEVER_EXTRA:
+                out.append(normalize_word(m.group(0)))
+        out.extend(concept.also_index)
+        return list(dict.fromkeys(out))
+
+    @staticmethod
+    def _compound_texts(surface: str, indexing: bool) -> list[str]:
+        whole = re.sub(f"[{_HYPHENS}]", "-", surface).lower()
+        if not indexing:
+            return [whole]
+        out = [whole]
+        for m in _PART_RE.finditer(surface):
+            concept = concept_for(m)
+            if concept is not None:
+                out.extend(concept.tokens)
+                out.extend(concept.also_index)
+            elif m.group(0).lower() not in STOP_WORDS and m.group(0) != "CAR":
+                # upper-case "CAR" in a compound ("CAR-T19", "CAR-Treg") is the receptor,
+                # never the vehicle: emitting "car" would let "car accident" match it.
+                out.append(normalize_word(m.group(0)))
+        return list(dict.fromkeys(out))
+
+
+def clinical_analyzer() -> Composable:
+    """The analyzer every text field uses (index and query side alike)."""
+    return ClinicalTokenizer() | ClinicalFilter()
+
+
+def tokens(text: str, mode: str = "index") -> list[str]:
+    """The term stream for ``text``: what tests pin and what a curious user can inspect."""
+    return [t.text for t in clinical_analyzer()(text, mode=mode)]

@@ -1,0 +1,243 @@
+"""Build and update the Whoosh index from the store (the index is a projection of the store).
+
+- ``index_records``: add or replace documents, keyed by trial id (``update_document``), so
+  indexing the same records twice changes nothing.
+- ``sync_index``: index what the store says the index lacks, in chunks; each chunk is marked
+  indexed in the store right after its commit, so an interrupted run resumes where it stopped.
+- ``rebuild_index``: a fresh index in a temp dir beside the old one, swapped in only when it is
+  complete, so a failed rebuild never leaves the user without an index.
+
+Writers use ``compound=False``: opening a searcher on a compound segment copies it into memory
+(~200 ms per open, DESIGN.md "Whoosh speed"); separate files open in ~10 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.index import FileIndex, LockError
+from whoosh.writing import IndexWriter
+
+from ..parser.record import TrialRecord
+from .schema import SCHEMA_VERSION, build_schema, record_to_doc
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+VERSION_FILE = "trialscope-index.json"
+CHUNK = 1000  # records per commit in sync_index: bounds the work lost to an interruption
+LOCK_TIMEOUT = 30.0  # seconds to wait for another process's writer (a crawl, a refresh)
+
+
+class NoIndexError(RuntimeError):
+    """There is no usable index (absent, or built by an incompatible trialscope)."""
+
+    code = "no_index"
+
+
+class IndexBusyError(RuntimeError):
+    """Another process holds the index's write lock."""
+
+    code = "index_busy"
+
+
+def _version_ok(path: Path) -> bool:
+    try:
+        meta = json.loads((path / VERSION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("schema_version") == SCHEMA_VERSION
+
+
+def _index_state(path: Path) -> str:
+    """'ok', 'absent' or 'outdated'."""
+    if not path.is_dir() or not whoosh_index.exists_in(str(path)):
+        return "absent"
+    return "ok" if _version_ok(path) else "outdated"
+
+
+def _create(path: Path) -> FileIndex:
+    path.mkdir(parents=True, exist_ok=True)
+    ix = whoosh_index.create_in(str(path), build_schema())
+    (path / VERSION_FILE).write_text(
+        json.dumps({"schema_version": SCHEMA_VERSION}) + "\n", encoding="utf-8"
+    )
+    return ix
+
+
+def open_index(index_dir: str | os.PathLike[str], create: bool = False) -> FileIndex:
+    """Open the index (always with the current code's schema); create it if asked."""
+    path = Path(index_dir)
+    state = _index_state(path)
+    if state == "ok":
+        # Passing the schema skips unpickling the stored one: the current analyzer is used.
+        return whoosh_index.open_dir(str(path), schema=build_schema())
+    if state == "outdated":
+        raise NoIndexError(
+            f"The search index at {path} was built by a different trialscope version. "
+            "Run `trials reindex` to rebuild it from the store."
+        )
+    if not create:
+        raise NoIndexError(
+            f"No search index at {path}. Run `trials crawl --offline` to load the demo "
+            "trials, or `trials reindex` to build the index from the store."
+        )
+    return _create(path)
+
+
+def _writer(ix: FileIndex, procs: int = 1) -> IndexWriter:
+    kwargs: dict[str, object] = {"compound": False, "timeout": LOCK_TIMEOUT, "delay": 0.25}
+    if procs > 1:
+        # Forks: only call with procs > 1 where no threads are alive (not inside Scrapy).
+        kwargs.update(procs=procs, multisegment=True)
+    try:
+        return ix.writer(**kwargs)
+    except LockError as exc:
+        raise IndexBusyError(
+            f"The search index at {ix.storage.folder} is being written by another trialscope "
+            "process. Wait for it to finish and try again."
+        ) from exc
+
+
+def _write(ix: FileIndex, records: Iterable[TrialRecord], *, fresh: bool = False,
+           procs: int = 1) -> int:
+    """Write records in one commit; nothing is committed if anything fails."""
+    writer = _writer(ix, procs)
+    count = 0
+    try:
+        for record in records:
+            doc = record_to_doc(record)
+            # A fresh index has nothing to replace: add_document skips the delete lookup.
+            (writer.add_document if fresh else writer.update_document)(**doc)
+            count += 1
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return count
+
+
+def index_records(index_dir: str | os.PathLike[str], records: Iterable[TrialRecord]) -> int:
+    """Add or replace ``records`` (keyed by trial id); returns how many were written."""
+    # Whoosh's update_document only replaces *committed* documents: the same id twice in one
+    # writer would give two documents, so duplicates are collapsed first (the last one wins).
+    unique = {record.trial_id: record for record in records}
+    ix = open_index(index_dir, create=True)
+    try:
+        return _write(ix, unique.values())
+    finally:
+        ix.close()
+
+
+def sync_index(store: Store, index_dir: str | os.PathLike[str], *, chunk: int = CHUNK) -> int:
+    """Index every record whose current content the index lacks; returns how many.
+
+    Idempotent (a second run finds nothing to do) and resumable (chunks are committed and
+    marked one by one).  An absent or outdated index is rebuilt from the whole store, since
+    the store's "indexed" marks describe an index that is not there.
+    """
+    path = Path(index_dir)
+    state = _index_state(path)
+    if state != "ok":
+        log.info("search index %s: %s; rebuilding from the store", state, path)
+        return rebuild_index(store, path)
+    ix = open_index(path)
+    done: dict[str, str] = {}
+    total = 0
+    try:
+        while True:
+            batch: list[tuple[TrialRecord, str]] = []
+            # A fresh query per chunk: marking rows while a SELECT over the same rows is still
+            # stepping is undefined in SQLite, so the cursor is closed before mark_indexed.
+            rows = store.iter_unindexed()
+            try:
+                for record, content_hash in rows:
+                    if done.get(record.trial_id) == content_hash:
+                        continue  # marked already but still listed: never loop on it
+                    batch.append((record, content_hash))
+                    if len(batch) >= chunk:
+                        break
+            finally:
+                rows.close()  # type: ignore[attr-defined]
+            if not batch:
+                return total
+            _write(ix, (record for record, _ in batch))
+            pairs = [(record.trial_id, content_hash) for record, content_hash in batch]
+            store.mark_indexed(pairs)
+            done.update(pairs)
+            total += len(batch)
+    finally:
+        ix.close()
+
+
+def rebuild_index(store: Store, index_dir: str | os.PathLike[str], *, procs: int = 1) -> int:
+    """Build a new index from every stored record, then swap it in; returns the doc count.
+
+    The store's "indexed" marks are cleared first (so every record is listed with its content
+    hash) and set again after the swap.  If the rebuild fails, the old index stays in place
+    and the next ``sync_index`` re-indexes everything into it: slow, never wrong.
+    """
+    target = Path(index_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.rebuild-", dir=target.parent))
+    try:
+        ix = _create(tmp)
+        store.clear_indexed()
+        pairs: list[tuple[str, str]] = []
+
+        def records() -> Iterable[TrialRecord]:
+            for record, content_hash in store.iter_unindexed():
+                pairs.append((record.trial_id, content_hash))
+                yield record
+
+        try:
+            count = _write(ix, records(), fresh=True, procs=procs)
+        finally:
+            ix.close()
+        _swap(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for start in range(0, len(pairs), CHUNK):
+        store.mark_indexed(pairs[start:start + CHUNK])
+    return count
+
+
+def _swap(new: Path, target: Path) -> None:
+    """Put ``new`` where ``target`` is; the old index is removed only once ``new`` is there."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old.exists() and not target.exists():
+            os.replace(old, target)  # put the old index back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def doc_count(index_dir: str | os.PathLike[str]) -> int:
+    ix = open_index(index_dir)
+    try:
+        return ix.doc_count()
+    finally:
+        ix.close()
+
+
+def indexed_ids(index_dir: str | os.PathLike[str]) -> list[str]:
+    """Sorted trial ids in the index (read from the sortable id column, not stored fields)."""
+    ix = open_index(index_dir)
+    try:
+        with ix.reader() as reader:
+            column = reader.column_reader("trial_id")
+            return sorted(column[docnum] for docnum in reader.all_doc_ids())
+    finally:
+        ix.close()

@@ -1,0 +1,251 @@
+"""The Whoosh schema, and how a ``TrialRecord`` becomes one index document.
+
+``FIELD_MAP`` says, for every record field, which index field(s) it feeds; ``NOT_INDEXED``
+says why the others are left out.  tests/test_index.py checks that the two cover every record
+field and that every target exists in the schema, so record and index cannot drift.
+
+Field weights live in ``FIELD_BOOSTS`` and are applied at query time (by the parser), not
+baked into the index with ``field_boost``: tuning them then needs no reindex.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+
+from ..parser.record import TrialRecord
+from .analysis import clinical_analyzer
+
+# Bump when the schema or the analyzer changes in a way an old index cannot serve;
+# opening an index built with another version asks the user to run `trials reindex`.
+SCHEMA_VERSION = 1
+
+# Text fields searched when a query names no field, with their query-time weights.
+# Title and conditions say what a trial is about; criteria and description mention many
+# diseases in passing (a myeloma CAR-T trial excludes "myasthenia gravis"), so they weigh less.
+FIELD_BOOSTS: dict[str, float] = {
+    "title": 4.0,
+    "conditions": 3.0,
+    "acronym": 2.0,
+    "interventions": 2.0,
+    "ids": 2.0,
+    "official_title": 1.5,
+    "keywords": 1.5,
+    "arms": 1.0,
+    "summary": 1.0,
+    "sponsor": 1.0,
+    "outcomes": 0.5,
+    "description": 0.5,
+    "criteria": 0.3,
+}
+# Text fields searchable by prefix only ("location:shanghai"): too noisy for free text.
+# Exclusion criteria name the diseases a trial does NOT take ("active autoimmune disease such
+# as myasthenia gravis" in a myeloma trial): searching them by default would rank those trials
+# for the very disease they exclude.
+PREFIX_ONLY_FIELDS: tuple[str, ...] = ("exclusion", "locations")
+TEXT_FIELDS: tuple[str, ...] = tuple(FIELD_BOOSTS) + PREFIX_ONLY_FIELDS
+
+# Filter fields (KEYWORD): values go through ``facet_key`` on both sides.
+FACET_FIELDS: tuple[str, ...] = ("status", "phases", "study_type", "registry", "countries", "sex")
+
+# record field -> index field(s) it feeds.
+FIELD_MAP: dict[str, tuple[str, ...]] = {
+    "trial_id": ("trial_id", "ids"),
+    "registry": ("registry",),
+    "secondary_ids": ("ids",),
+    "title": ("title",),
+    "official_title": ("official_title",),
+    "acronym": ("acronym",),
+    "status": ("status",),
+    "phases": ("phases",),
+    "study_type": ("study_type",),
+    "enrollment": ("enrollment",),
+    "start_date": ("start_date",),
+    "primary_completion_date": ("primary_completion_date",),
+    "completion_date": ("completion_date",),
+    "last_updated": ("last_updated",),
+    "sponsor": ("sponsor",),
+    "collaborators": ("sponsor",),
+    "conditions": ("conditions", "snippet"),
+    "keywords": ("keywords",),
+    "mesh_terms": ("keywords",),
+    "interventions": ("interventions", "snippet"),
+    "arms": ("arms",),
+    "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex"),
+    "locations": ("countries", "locations"),
+    "summary": ("summary", "snippet"),
+    "description": ("description", "snippet"),
+    "primary_outcomes": ("outcomes",),
+    "has_results": ("has_results",),
+}
+
+# record field -> why the index leaves it out (the CLI reads these from the store).
+NOT_INDEXED: dict[str, str] = {
+    "url": "a locator, not content",
+    "status_raw": "kept for audit; `status` is the searchable form",
+    "why_stopped": "free text shown by `trials show`; rarely searched",
+    "design": "structured design details; shown by `trials show`",
+    "start_date_type": "qualifies start_date (ACTUAL/ESTIMATED)",
+    "primary_completion_date_type": "qualifies primary_completion_date",
+    "completion_date_type": "qualifies completion_date",
+    "first_posted": "registry bookkeeping; last_updated is the sortable date",
+    "sponsor_class": "coarse (INDUSTRY/OTHER); sponsor is searchable",
+    "contacts": "personal data; not searchable on purpose",
+    "officials": "personal data; not searchable on purpose",
+    "related_ids": "used by `trials related`, not by text search",
+    "unknown_vocab": "parser diagnostics",
+}
+
+
+def build_schema() -> Schema:
+    text = clinical_analyzer()
+    fields: dict[str, Any] = {
+        # Exact, case-preserving key for update_document (unique=True); sortable gives a
+        # cheap column for indexed_ids() without loading stored fields.
+        "trial_id": ID(stored=True, unique=True, sortable=True),
+        # Registry ids through the clinical analyzer too: "NCT06958939" -> nct06958939, and
+        # "2015-000590-12" is found whole (and by its parts), like any code.
+        "ids": TEXT(analyzer=text),
+        "title": TEXT(analyzer=text, stored=True),
+        "conditions": TEXT(analyzer=text, stored=True),  # stored newline-joined, for Hit
+        "snippet": STORED(),
+    }
+    for name in TEXT_FIELDS:
+        fields.setdefault(name, TEXT(analyzer=text))
+    for name in FACET_FIELDS:
+        stored = name in ("status", "phases", "registry")  # shown in the result list
+        fields[name] = KEYWORD(lowercase=True, commas=True, stored=stored)
+    fields["enrollment"] = NUMERIC(int, bits=32, stored=True)
+    fields["min_age"] = NUMERIC(float, bits=64)
+    fields["max_age"] = NUMERIC(float, bits=64)
+    for name in ("start_date", "primary_completion_date", "completion_date", "last_updated"):
+        # YYYYMMDD ints: partial dates ("2025-05") sort and range-filter as their first day.
+        # default=0: an undated trial sorts last in "newest first" (Whoosh's default is max).
+        fields[name] = NUMERIC(int, bits=32, stored=True, sortable=True, default=0)
+    fields["has_results"] = BOOLEAN(stored=True)
+    return Schema(**fields)
+
+
+# -- value helpers ---------------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
+
+
+def date_key(value: str | None) -> int | None:
+    """'2025-05-01' -> 20250501; partial '2025-05' -> 20250501; '2025' -> 20250101."""
+    if not value:
+        return None
+    m = _DATE_RE.match(value.strip())
+    if not m:
+        return None
+    year, month, day = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return year * 10000 + month * 100 + day
+
+
+def facet_key(value: str) -> str:
+    """The indexed form of a filter value: lower case, commas (the separator) -> spaces."""
+    return " ".join(value.replace(",", " ").split()).lower()
+
+
+def _facet(values: list[str]) -> str | None:
+    keys = [facet_key(v) for v in values if v and facet_key(v)]
+    return ",".join(dict.fromkeys(keys)) or None
+
+
+def _join(parts: list[Any]) -> str:
+    return "\n".join(str(p) for p in parts if p)
+
+
+def _criteria_texts(items: list[dict[str, Any]]) -> list[str]:
+    """Nested criteria ("one of the following: 1. ... 2. ...") flattened in reading order."""
+    out: list[str] = []
+    for item in items or []:
+        out.append(item.get("text") or "")
+        out.extend(_criteria_texts(item.get("children") or []))
+    return out
+
+
+def _interventions_text(record: TrialRecord) -> str:
+    parts: list[Any] = []
+    for iv in record.interventions:
+        parts.append(iv.get("name"))
+        parts.extend(iv.get("other_names") or [])
+        parts.append(iv.get("description"))
+    return _join(parts)
+
+
+def _arms_text(record: TrialRecord) -> str:
+    parts: list[Any] = []
+    for arm in record.arms:
+        parts.append(arm.get("label"))
+        parts.append(arm.get("description"))
+        parts.extend(arm.get("interventions") or [])
+        parts.extend(d.get("text") for d in arm.get("doses") or [])
+    return _join(parts)
+
+
+def _snippet_source(record: TrialRecord) -> str:
+    """Stored text the result list highlights: what the trial does, then what it tests."""
+    body = record.summary or (record.description or "")[:1500] or record.official_title or ""
+    lines = [body.strip()]
+    if record.interventions:
+        names = [iv.get("name") for iv in record.interventions if iv.get("name")]
+        lines.append("Interventions: " + "; ".join(names))
+    if record.conditions:
+        lines.append("Conditions: " + "; ".join(record.conditions))
+    return "\n".join(line for line in lines if line)
+
+
+def record_to_doc(record: TrialRecord) -> dict[str, Any]:
+    """One Whoosh document; empty values are left out (Whoosh indexes nothing for them)."""
+    elig = record.eligibility or {}
+    criteria = _criteria_texts(elig.get("inclusion") or [])
+    exclusion = _criteria_texts(elig.get("exclusion") or [])
+    if not any(criteria) and not any(exclusion):
+        criteria = [elig.get("text") or ""]  # not split by the parser: all of it, unweighted
+    enrollment = (record.enrollment or {}).get("count")
+    doc: dict[str, Any] = {
+        "trial_id": record.trial_id,
+        "ids": " ".join([record.trial_id, *record.secondary_id_values]),
+        "registry": facet_key(record.registry or ""),
+        "title": record.title or record.official_title or "",
+        "official_title": record.official_title,
+        "acronym": record.acronym,
+        "conditions": _join(record.conditions),
+        "keywords": _join(record.keywords + record.mesh_terms),
+        "interventions": _interventions_text(record),
+        "arms": _arms_text(record),
+        "summary": record.summary,
+        "description": record.description,
+        "criteria": _join(criteria),
+        "exclusion": _join(exclusion),
+        "outcomes": _join(record.primary_outcomes),
+        "sponsor": _join([record.sponsor, *record.collaborators]),
+        "locations": _join(
+            [", ".join(filter(None, (loc.get("facility"), loc.get("city"), loc.get("state"),
+                                     loc.get("country")))) for loc in record.locations]
+        ),
+        "snippet": _snippet_source(record),
+        "status": _facet([record.status or "UNKNOWN"]),
+        "phases": _facet(record.phases),
+        "study_type": _facet([record.study_type or ""]),
+        "countries": _facet(record.countries),
+        "sex": _facet([elig.get("sex") or ""]),
+        "enrollment": int(enrollment) if isinstance(enrollment, (int, float)) else None,
+        "min_age": _number(elig.get("min_age_years")),
+        "max_age": _number(elig.get("max_age_years")),
+        "start_date": date_key(record.start_date),
+        "primary_completion_date": date_key(record.primary_completion_date),
+        "completion_date": date_key(record.completion_date),
+        "last_updated": date_key(record.last_updated),
+        "has_results": bool(record.has_results),
+    }
+    return {k: v for k, v in doc.items() if v is not None and v != ""}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -1,0 +1,342 @@
+"""Search: ranking on trials modelled on real registry entries, filters, query errors, snippets.
+
+Ranking relies on idf: in a corpus of a dozen MG and CAR-T trials both words would be common, so
+the corpus also holds background trials (other diseases, "therapy" everywhere), as a registry does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from trialscope.index.indexer import NoIndexError, index_records
+from trialscope.index.search import QueryError, describe, parse_query, search
+from trialscope.parser.record import TrialRecord
+
+
+def rec(trial_id: str, title: str, conditions: list[str], interventions: list[tuple[str, str]],
+        summary: str, *, status: str = "RECRUITING", phases: tuple[str, ...] = ("PHASE1",),
+        countries: tuple[str, ...] = ("China",), exclusion: tuple[str, ...] = (),
+        study_type: str | None = "INTERVENTIONAL", arms: tuple[tuple[str, str], ...] = (),
+        registry: str = "ctgov", **extra: object) -> TrialRecord:
+    return TrialRecord(
+        trial_id=trial_id, registry=registry, title=title, status=status, phases=list(phases),
+        study_type=study_type, conditions=conditions, summary=summary,
+        interventions=[{"type": "BIOLOGICAL", "name": n, "description": d, "other_names": [],
+                        "arm_labels": []} for n, d in interventions],
+        arms=[{"label": label, "type": "EXPERIMENTAL", "description": d, "interventions": [],
+               "doses": []} for label, d in arms],
+        eligibility={"text": None, "inclusion": [], "sex": "ALL",
+                     "exclusion": [{"text": t, "children": []} for t in exclusion]},
+        locations=[{"facility": None, "city": None, "state": None, "country": c,
+                    "status": None} for c in countries],
+        **extra,
+    )
+
+
+MG_CART = [
+    rec("NCT06958939",
+        "The Safety and Efficacy of S103 in the Treatment of Refractory Generalized "
+        "Myasthenia Gravis",
+        ["Myasthenia Gravis, Generalized"],
+        [("S103 CAR-T cells", "Autologous anti-CD19 CAR-T cells, one infusion")],
+        "A phase I, single-arm, dose-escalation study of S103 in patients with refractory "
+        "generalized myasthenia gravis.",
+        arms=(("S103 CAR-T", "Sequential administration of different doses of S103 CAR-T"),),
+        status="NOT_YET_RECRUITING", last_updated="2025-05-06", start_date="2025-05"),
+    rec("NCT05828225",
+        "Evaluate the Safety and Efficacy of CAR-T Cells in the Treatment of Refractory "
+        "Myasthenia Gravis",
+        ["Myasthenia Gravis"], [("CD19 CAR-T", "CD19-targeted CAR-T cells")],
+        "The primary objective is to evaluate the safety of CD19 CAR-T therapy for patients "
+        "with refractory myasthenia gravis, and the pharmacokinetics of CD19 CAR-T.",
+        last_updated="2024-02-01"),
+    rec("NCT06759948",
+        "An Early Exploratory Clinical Study of GC012F Injection in the Treatment of "
+        "Refractory Generalized Myasthenia Gravis",
+        ["Generalized Myasthenia Gravis"],
+        [("GC012F injection", "BCMA/CD19 dual-targeting chimeric antigen receptor T cells")],
+        "An open-label study of GC012F in adults with refractory gMG.",
+        last_updated="2025-01-10"),
+    rec("NCT06193889",
+        "A Phase 2 Study of KYV-101, an Autologous Fully Human Anti-CD19 Chimeric Antigen "
+        "Receptor T Cell (CAR T) Therapy, in Subjects With Refractory Generalized Myasthenia "
+        "Gravis",
+        ["Myasthenia Gravis, Generalized"],
+        [("KYV-101", "Autologous fully human anti-CD19 CAR T cell therapy")],
+        "KYSA-6 evaluates KYV-101 in patients with refractory gMG.",
+        phases=("PHASE2",), countries=("United States", "Germany"), acronym="KYSA-6",
+        sponsor="Kyverna Therapeutics", last_updated="2025-03-01"),
+]
+OTHERS = [
+    rec("NCT05332587",
+        "Efficacy and Safety of Low-dose Rituximab in the Treatment of Refractory Myasthenia "
+        "Gravis",
+        ["Myasthenia Gravis"], [("Rituximab", "600 mg every 6 months")],
+        "Rituximab for refractory MG; outcomes include the MG-ADL score.",
+        phases=("PHASE2",), status="COMPLETED", last_updated="2023-01-01"),
+    rec("NCT03669588",
+        "An Efficacy and Safety Study of Efgartigimod (ARGX-113) in Patients With Generalized "
+        "Myasthenia Gravis",
+        ["Myasthenia Gravis, Generalized"],
+        [("Efgartigimod", "10 mg/kg intravenous infusion"), ("Placebo", "")],
+        "ADAPT evaluates efgartigimod in adults with gMG, including patients refractory to "
+        "standard therapy.",
+        phases=("PHASE3",), status="COMPLETED", countries=("United States", "Belgium")),
+    rec("NCT07039916",
+        "Study to Assess the Efficacy and Safety of IMVT-1402 in Participants With Mild to "
+        "Severe Generalized Myasthenia Gravis",
+        ["Generalized Myasthenia Gravis"], [("IMVT-1402", "Subcutaneous FcRn inhibitor")],
+        "A phase 3 study of IMVT-1402 in gMG.", phases=("PHASE3",),
+        countries=("United States",)),
+    rec("NCT03548207",
+        "A Study of JNJ-68284528, a Chimeric Antigen Receptor T Cell (CAR-T) Therapy Directed "
+        "Against BCMA in Participants With Relapsed or Refractory Multiple Myeloma",
+        ["Multiple Myeloma"],
+        [("JNJ-68284528 (ciltacabtagene autoleucel)", "BCMA-directed CAR-T cells")],
+        "CARTITUDE-1: CAR-T therapy for relapsed or refractory multiple myeloma. Refractory "
+        "myeloma patients receive CAR-T cells.",
+        exclusion=("Active autoimmune disease such as myasthenia gravis or lupus",),
+        phases=("PHASE1", "PHASE2"), status="ACTIVE_NOT_RECRUITING",
+        countries=("United States",)),
+    rec("NCT04000002", "CD19 CAR T Cells for Relapsed or Refractory B-cell Lymphoma",
+        ["Lymphoma, B-Cell"], [("CD19 CAR-T cells", "autologous CAR T cells")],
+        "CAR-T cell therapy for refractory lymphoma."),
+    rec("NCT04000003", "CD19 CAR-T Cells in Refractory Systemic Lupus Erythematosus",
+        ["Systemic Lupus Erythematosus"], [("CD19 CAR-T", "")],
+        "Anti-CD19 CAR-T cells for refractory SLE, an autoimmune disease."),
+    rec("NCT04000004", "Rehabilitation After Car Accident Injuries", ["Whiplash Injuries"],
+        [("Physiotherapy", "exercise program")],
+        "Patients injured in a car accident receive physiotherapy. Car crash survivors.",
+        phases=("NA",), countries=("Sweden",), status="COMPLETED"),
+    rec("NCT04000005", "Ocular Myasthenia Gravis Natural History", ["Ocular Myasthenia Gravis"],
+        [], "Observational study of ocular MG.", phases=(), status="UNKNOWN",
+        study_type="OBSERVATIONAL", registry="chictr"),
+]
+_DISEASES = ["Type 2 Diabetes", "Asthma", "Heart Failure", "Psoriasis", "Migraine",
+             "Depression", "COPD", "Rheumatoid Arthritis", "Parkinson Disease", "Obesity",
+             "Chronic Kidney Disease", "Atopic Dermatitis", "Hepatitis B", "Glaucoma"]
+_TEMPLATES = [
+    ("Safety and Efficacy of Drug-{i} in {d}", "A randomized study of drug-{i} therapy in {d}."),
+    ("A Study of Drug-{i} in Adults With {d}", "Drug-{i} compared with standard therapy in {d}."),
+    ("Long-term Extension Study in {d}", "Open-label extension for participants with {d}."),
+    ("Physical Therapy Program for {d}", "Supervised exercise therapy for people with {d}."),
+]
+BACKGROUND = [
+    rec(f"NCT08{k:06d}", t.format(d=d, i=k), [d], [(f"Drug-{k}", "")], s.format(d=d, i=k),
+        phases=("PHASE3",), countries=("France",), status="COMPLETED")
+    for k, (d, (t, s)) in enumerate((d, tp) for d in _DISEASES for tp in _TEMPLATES)
+]
+ALL = MG_CART + OTHERS + BACKGROUND
+MG_CART_IDS = {r.trial_id for r in MG_CART}
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("search") / "index"
+    index_records(path, ALL)
+    return path
+
+
+def ids(index_dir: Path, query: str, **filters: object) -> list[str]:
+    return [h.trial_id for h in search(index_dir, query, limit=100, **filters).hits]
+
+
+# -- ranking ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("query", [
+    "refractory myasthenia gravis CAR-T",
+    "CAR T myasthenia",
+    "CART cell therapy myasthenia gravis",
+    "chimeric antigen receptor myasthenia",
+])
+def test_mg_cart_trials_rank_first(index_dir: Path, query: str) -> None:
+    ranked = ids(index_dir, query)
+    top = ranked[:len(MG_CART_IDS)]
+    assert set(top) == MG_CART_IDS, f"{query!r} ranked {ranked[:8]}"
+    # and in particular above the MG biologics and the CAR-T myeloma trial
+    for other in ("NCT03669588", "NCT05332587", "NCT03548207"):
+        if other in ranked:
+            assert ranked.index(other) >= len(MG_CART_IDS)
+
+
+@pytest.mark.parametrize("query", ["CAR-T", "CAR T", "CART", "chimeric antigen receptor",
+                                   "CAR-T cells", "car-t"])
+def test_car_accident_never_matches_cart(index_dir: Path, query: str) -> None:
+    found = ids(index_dir, query)
+    assert "NCT04000004" not in found
+    assert MG_CART_IDS <= set(found)
+
+
+def test_car_accident_finds_only_the_accident(index_dir: Path) -> None:
+    assert ids(index_dir, "car accident") == ["NCT04000004"]
+
+
+def test_exclusion_criteria_do_not_count_as_topic(index_dir: Path) -> None:
+    # The myeloma trial excludes MG patients: it is not an MG trial.
+    assert "NCT03548207" not in ids(index_dir, "myasthenia gravis")
+    assert ids(index_dir, 'exclusion:"myasthenia gravis"') == ["NCT03548207"]
+
+
+def test_a_word_found_in_one_field_still_scores(index_dir: Path) -> None:
+    # Regression: Whoosh's OrGroup.factory coordination scored this 0.0
+    hits = search(index_dir, "MG-ADL").hits
+    assert [h.trial_id for h in hits] == ["NCT05332587"] and hits[0].score > 0
+
+
+# -- query features --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("query, form", [
+    ("refractory myasthenia gravis CAR-T", "(refractory OR myasthenia_gravis OR cart)"),
+    ("CAR T myasthenia", "(cart OR myasthenia)"),
+    ("chimeric antigen receptor (CAR) T cells", "cart"),
+    ("title:CAR-T", "title:cart"),
+    ("condition:MG", "conditions:myasthenia_gravis"),
+    ("id:nct06958939", "ids:nct06958939"),
+    ('"myasthenia gravis" AND intervention:"KYV-101"',
+     "(myasthenia_gravis AND interventions:kyv-101)"),
+    ('"refractory generalized"', '"refractory generalized"'),
+    ("myasth*", "myasth*"),
+    ("gMG", "(generalized OR myasthenia_gravis)"),
+    ("MG NOT CAR-T", "(myasthenia_gravis ANDNOT cart)"),
+    ("Title:efgartigimod", "title:efgartigimod"),
+    ("", "<all>"),
+])
+def test_parsed_query_forms(query: str, form: str) -> None:
+    assert describe(parse_query(query)) == form
+
+
+def test_field_weights_apply_to_phrases_and_fields() -> None:
+    assert str(parse_query("title:CAR-T")) == "title:cart^4.0"
+    assert "title:myasthenia_gravis^4.0" in str(parse_query('"myasthenia gravis"'))
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("condition:MG", MG_CART_IDS | {"NCT05332587", "NCT03669588", "NCT07039916", "NCT04000005"}),
+    ("id:nct06958939", {"NCT06958939"}),
+    ('intervention:"KYV-101"', {"NCT06193889"}),
+    ("sponsor:kyverna", {"NCT06193889"}),
+    ("KYSA-6", {"NCT06193889"}),
+    ('"refractory generalized myasthenia gravis"', {"NCT06958939", "NCT06759948",
+                                                     "NCT06193889"}),
+    ("gMG AND efgartigimod", {"NCT03669588"}),
+    ("myasthenia gravis NOT CAR-T", {"NCT05332587", "NCT03669588", "NCT07039916",
+                                     "NCT04000005"}),
+    ("imvt*", {"NCT07039916"}),
+    ("gravis", MG_CART_IDS | {"NCT05332587", "NCT03669588", "NCT07039916", "NCT04000005"}),
+])
+def test_query_matches(index_dir: Path, query: str, expected: set[str]) -> None:
+    assert set(ids(index_dir, query)) == expected
+
+
+@pytest.mark.parametrize("query, code, words", [
+    ("title:(foo", "query_syntax", "Unclosed '('"),
+    ('"unclosed', "query_syntax", "Unclosed quote"),
+    ("foo:bar", "unknown_field", "Unknown field 'foo'"),
+    ("tittle:CAR-T", "unknown_field", "Did you mean title:"),
+    ("AND", "query_syntax", "needs a term on both sides"),
+    ("CAR-T AND", "query_syntax", "needs a term on both sides"),
+    ("CAR-T OR OR MG", "query_syntax", "needs a term on both sides"),
+    ("MG NOT", "query_syntax", "needs a term after it"),
+    ("MG)", "query_syntax", "Unmatched ')'"),
+    ("()", "query_syntax", "Empty parentheses"),
+    ("title: CAR-T", "query_syntax", "has nothing after it"),
+    ("the of and", "empty_query", "only very common words"),
+])
+def test_query_errors_name_the_problem(index_dir: Path, query: str, code: str,
+                                       words: str) -> None:
+    with pytest.raises(QueryError) as err:
+        search(index_dir, query)
+    assert err.value.code == code
+    assert words in str(err.value)
+
+
+def test_search_without_an_index(tmp_path: Path) -> None:
+    with pytest.raises(NoIndexError, match="trials crawl --offline"):
+        search(tmp_path / "nothing", "CAR-T")
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+def test_status_open_group(index_dir: Path) -> None:
+    found = ids(index_dir, "myasthenia gravis", status=["open"])
+    assert set(found) == MG_CART_IDS | {"NCT07039916"}  # not yet recruiting + recruiting
+
+
+def test_status_accepts_registry_spellings(index_dir: Path) -> None:
+    assert ids(index_dir, "", status=["Not yet recruiting"]) == ["NCT06958939"]
+    assert set(ids(index_dir, "myasthenia", status=["COMPLETED"])) == {
+        "NCT05332587", "NCT03669588"}
+
+
+@pytest.mark.parametrize("phase", ["2", "PHASE2", "Phase 2", "phase2"])
+def test_phase_filter(index_dir: Path, phase: str) -> None:
+    assert set(ids(index_dir, "CAR-T", phase=[phase])) == {"NCT06193889", "NCT03548207"}
+
+
+def test_country_registry_and_type_filters(index_dir: Path) -> None:
+    assert set(ids(index_dir, "CAR-T", country=["germany"])) == {"NCT06193889"}
+    assert set(ids(index_dir, "CAR-T", country=["Germany", "China"])) == (
+        MG_CART_IDS - {"NCT06193889"} | {"NCT06193889", "NCT04000002", "NCT04000003"})
+    assert ids(index_dir, "", registry=["chictr"]) == ["NCT04000005"]
+    assert ids(index_dir, "myasthenia", study_type=["observational"]) == ["NCT04000005"]
+
+
+def test_filters_combine_with_and(index_dir: Path) -> None:
+    found = set(ids(index_dir, "", status=["open"], phase=["1"], country=["China"]))
+    assert found == {"NCT06958939", "NCT05828225", "NCT06759948", "NCT04000002",
+                     "NCT04000003"}
+
+
+def test_empty_query_lists_everything_filtered_newest_first(index_dir: Path) -> None:
+    results = search(index_dir, "", status=["open"], phase=["1"], country=["China"])
+    assert results.total == 5 and results.query_repr == "<all>"
+    # last_updated descending; trials without a date come last
+    assert [h.trial_id for h in results.hits][:3] == [
+        "NCT06958939", "NCT06759948", "NCT05828225"]
+    assert search(index_dir, "").total == len(ALL)
+
+
+@pytest.mark.parametrize("filters, words", [
+    ({"status": ["recruting"]}, "Unknown status 'recruting'"),
+    ({"phase": ["7"]}, "Unknown phase '7'"),
+    ({"study_type": ["interventionl"]}, "Unknown study type"),
+    ({"country": ["Chinaa"]}, "Did you mean 'china'"),
+    ({"registry": ["euctr"]}, "No indexed trial has registry 'euctr'"),
+])
+def test_bad_filter_values_are_errors_not_empty_results(index_dir: Path, filters: dict,
+                                                        words: str) -> None:
+    with pytest.raises(QueryError) as err:
+        search(index_dir, "CAR-T", **filters)
+    assert err.value.code == "bad_filter" and words in str(err.value)
+
+
+# -- results ---------------------------------------------------------------------------------
+
+def test_hits_carry_what_the_result_list_shows(index_dir: Path) -> None:
+    hit = search(index_dir, "KYV-101").hits[0]
+    assert hit.trial_id == "NCT06193889" and hit.score > 0
+    assert hit.status == "RECRUITING" and hit.phases == ["PHASE2"]
+    assert hit.conditions == ["Myasthenia Gravis, Generalized"]
+    assert hit.title.startswith("A Phase 2 Study of KYV-101")
+
+
+def test_snippets_mark_matched_terms(index_dir: Path) -> None:
+    hits = search(index_dir, "refractory myasthenia gravis CAR-T").hits
+    assert all("«" in h.snippet and "»" in h.snippet for h in hits[:4])
+    top = next(h for h in hits if h.trial_id == "NCT05828225")
+    assert "«CAR-T»" in top.snippet and "«myasthenia gravis»" in top.snippet
+    # a compound's part and a prefix expansion are highlighted too
+    assert "«MG-ADL»" in search(index_dir, "MG-ADL").hits[0].snippet
+    assert "«" in search(index_dir, "imvt*").hits[0].snippet
+
+
+def test_paging(index_dir: Path) -> None:
+    everything = ids(index_dir, "myasthenia gravis")
+    page2 = search(index_dir, "myasthenia gravis", limit=3, offset=3)
+    assert [h.trial_id for h in page2.hits] == everything[3:6]
+    assert page2.total == len(everything)
+    assert len(search(index_dir, "therapy", limit=None).hits) == search(index_dir,
+                                                                        "therapy").total
+    with pytest.raises(QueryError):
+        search(index_dir, "CAR-T", limit=0)
