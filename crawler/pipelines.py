@@ -73,7 +73,8 @@ class StorePipeline:
         self._begin()
         if kind == "record":
             result = store.put_record(item["record"], item["raw"],
-                                      content_hash=item.get("content_hash"))
+                                      content_hash=item.get("content_hash"),
+                                      source_url=item.get("url"))
             self.stats.inc_value(f"trials/records/{result.outcome}")
         elif kind == "failure":
             store.put_failure(registry=item.get("registry", "unknown"), reason=item["reason"],

@@ -143,8 +143,12 @@ class Store:
         *,
         content_hash: str | None = None,
         fetched_at: str | None = None,
+        source_url: str | None = None,
     ) -> PutResult:
-        """Store one fetched record.  Idempotent: the same content twice writes no version."""
+        """Store one fetched record.  Idempotent: the same content twice writes no version.
+
+        ``source_url`` is where the payload was fetched from (default: the record's url).
+        """
         fetched_at = fetched_at or utcnow()
         content_hash = content_hash or sha256_text(raw)
         record_json = json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True)
@@ -161,7 +165,8 @@ class Store:
             version = 1 if row is None else row[0] + 1
             self._conn.execute(
                 "INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
-                (tid, version, fetched_at, content_hash, record.url, raw, record_json),
+                (tid, version, fetched_at, content_hash, source_url or record.url, raw,
+                 record_json),
             )
             if row is None:
                 self._conn.execute(

@@ -100,7 +100,10 @@ def parse_study_json(text: str | bytes, *, url: str | None = None) -> TrialRecor
 
 
 def parse_study(study: Any, *, url: str | None = None) -> TrialRecord:
-    """Parse one API v2 study object.  Raises ParseError (only) for unusable input."""
+    """Parse one API v2 study object.  Raises ParseError (only) for unusable input.
+
+    ``url`` is where the payload came from; it names the source in error messages.
+    """
     if not isinstance(study, dict) or not isinstance(study.get("protocolSection"), dict):
         raise ParseError("not_a_study", "study object has no 'protocolSection'", source=url)
     try:
@@ -152,7 +155,9 @@ def _parse(study: dict[str, Any], url: str | None) -> TrialRecord:
     if nct_id is None:
         raise ParseError("missing_id", f"no valid nctId (got {ident.get('nctId')!r})", source=url)
 
-    rec = TrialRecord(trial_id=nct_id, registry=REGISTRY, url=url or STUDY_URL.format(nct_id))
+    # The record's url is the registry's public page a researcher can open; where the payload
+    # was fetched from (an API URL, a mirror, a file) is kept with the stored version instead.
+    rec = TrialRecord(trial_id=nct_id, registry=REGISTRY, url=STUDY_URL.format(nct_id))
     rec.title = _text(ident.get("briefTitle"))
     rec.official_title = _text(ident.get("officialTitle"))
     rec.acronym = _text(ident.get("acronym"))

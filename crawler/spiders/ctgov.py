@@ -126,7 +126,7 @@ class CtgovSpider(scrapy.Spider):
             record = parse_study(study, url=url)
         except ParseError as exc:
             return self._failure(exc.reason, raw, url, _nct_id_of(study), str(exc))
-        return {"kind": "record", "record": record, "raw": raw,
+        return {"kind": "record", "record": record, "raw": raw, "url": url,
                 "content_hash": content_hash(study)}
 
     def _failure(self, reason: str, raw: str, url: str, trial_id: str | None,
