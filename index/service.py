@@ -129,7 +129,8 @@ def import_paths(
                         summary.skipped += 1
                         continue
                     result = store.put_record(item.record, item.raw,
-                                              content_hash=item.content_hash)
+                                              content_hash=item.content_hash,
+                                              source_url=path.resolve().as_uri())
                     setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
         summary.indexed = indexer.sync_index(store, home.index_dir)
     return summary
