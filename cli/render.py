@@ -127,7 +127,8 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     if rec.locations:
         lines = []
         for loc in rec.locations[:15]:
-            place = ", ".join(x for x in (loc.get("city"), loc.get("state"), loc.get("country")) if x)
+            parts = (loc.get("city"), loc.get("state"), loc.get("country"))
+            place = ", ".join(x for x in parts if x)
             lines.append(f"- {loc.get('facility') or '(site)'}: {place}"
                          + (f" [{loc['status'].lower()}]" if loc.get("status") else ""))
         if len(rec.locations) > 15:

@@ -95,6 +95,7 @@ NOT_INDEXED: dict[str, str] = {
     "contacts": "personal data; not searchable on purpose",
     "officials": "personal data; not searchable on purpose",
     "related_ids": "used by `trials related`, not by text search",
+    "cell_therapy": "not extracted yet (parser/celltherapy.py); to become target/modality facets",
     "unknown_vocab": "parser diagnostics",
 }
 

@@ -87,7 +87,8 @@ class ImportSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"files": self.files, "new": self.new, "changed": self.changed,
-                "unchanged": self.unchanged, "skipped": self.skipped, "indexed": self.indexed, "failed": self.failed,
+                "unchanged": self.unchanged, "skipped": self.skipped, "indexed": self.indexed,
+                "failed": self.failed,
                 "failures": self.failures}
 
 

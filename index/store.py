@@ -100,7 +100,8 @@ class Store:
                 )
         elif int(row[0]) > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} was written by a newer trialscope (schema {row[0]}); upgrade trialscope"
+                f"{self.path} was written by a newer trialscope (schema {row[0]});"
+                " upgrade trialscope"
             )
         self._in_batch = False
 
@@ -273,6 +274,14 @@ class Store:
             (tid,),
         ).fetchall()
         return [dict(zip(("version", "fetched_at", "content_hash", "url"), r)) for r in rows]
+
+    def record_at(self, trial_id: str, version: int) -> TrialRecord | None:
+        """The parsed record as stored with one version (for history and diffs)."""
+        tid = self.resolve(trial_id) or trial_id
+        row = self._conn.execute(
+            "SELECT record_json FROM versions WHERE trial_id=? AND version=?", (tid, version)
+        ).fetchone()
+        return TrialRecord.from_dict(json.loads(row[0])) if row else None
 
     def raw(self, trial_id: str, version: int | None = None) -> str | None:
         tid = self.resolve(trial_id) or trial_id

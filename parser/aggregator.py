@@ -125,11 +125,11 @@ def _norm_id(raw: str) -> str:
 
 def _resolve_id(lines: list[str], trial_id: str | None, source: str | None) -> tuple[str, str]:
     """(trial_id, registry).  A labelled page id ("NCT ID: ...") is the page's own: it must agree
-    with the caller's.  Otherwise the caller's id, or
-    the one registry id the text mentions (two or more are ambiguous: a summary may name a
-    parent trial).  The registry is always "aggregator": the record is a third party's copy, and
-    the store keeps the registry's own record in preference to it.  No id is an error: a hash of the title would
-    change whenever the aggregator edits the title."""
+    with the caller's.  Otherwise the caller's id, or the one registry id the text mentions (two
+    or more are ambiguous: a summary may name a parent trial).  The registry is always
+    "aggregator": the record is a third party's copy, and the store keeps the registry's own
+    record in preference to it.  No id is an error: a hash of the title would change whenever
+    the aggregator edits the title."""
     labelled, found = None, []
     for ln in lines:
         ids = [_norm_id(x) for x in _REGISTRY_ID.findall(ln)]

@@ -279,7 +279,8 @@ def _arms(rec: TrialRecord, am: dict[str, Any]) -> None:
         for ref in _list(arm, "interventionNames"):
             # "Biological: Dose 1" -> "Dose 1": the prefix is the intervention type.
             typ, sep, rest = str(ref).partition(": ")
-            names.append(rest.strip() if sep and typ.upper() in _INTERVENTION_TYPES else str(ref).strip())
+            typed = sep and typ.upper() in _INTERVENTION_TYPES
+            names.append(rest.strip() if typed else str(ref).strip())
         # Interventions that name this arm but that the arm does not list back.
         for iv in rec.interventions:
             if label in iv["arm_labels"] and iv["name"] not in names:

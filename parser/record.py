@@ -53,6 +53,9 @@ class TrialRecord:
     primary_outcomes: list[str] = field(default_factory=list)
     has_results: bool = False
     related_ids: list[str] = field(default_factory=list)
+    # Cell-therapy facts: {"modality": ["CAR-T", ...], "targets": ["CD19", "BCMA"],
+    # "cell_source": "autologous" | "allogeneic" | None}; empty when not a cell therapy.
+    cell_therapy: dict[str, Any] = field(default_factory=dict)
     # vocabulary values the parser did not recognise: {"status": "Withheld", ...}; they are
     # kept raw here (and in the field itself) so nothing is coerced silently.
     unknown_vocab: dict[str, list[str]] = field(default_factory=dict)

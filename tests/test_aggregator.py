@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from trialscope.parser import ParseError, TrialRecord
 from trialscope.parser.aggregator import (
     html_to_text,
@@ -59,7 +60,8 @@ def _check_sectioned(rec: TrialRecord) -> None:
     assert len(dosed) == 4
     assert [(d["value"], d["unit"], d["per"]) for a in dosed for d in a["doses"]] == [
         (v * 1e6, "cells", "kg") for v in (1.0, 2.0, 4.0, 8.0)]
-    assert [iv["name"] for iv in rec.interventions] == [f"Dose level {i} group" for i in range(1, 5)]
+    assert [iv["name"] for iv in rec.interventions] == [
+        f"Dose level {i} group" for i in range(1, 5)]
     assert [iv["doses"][0]["value"] for iv in rec.interventions] == [1e6, 2e6, 4e6, 8e6]
     assert rec.design["intervention_model"] == "SEQUENTIAL"
     assert rec.design["primary_purpose"] == "TREATMENT"

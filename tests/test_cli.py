@@ -20,7 +20,7 @@ from .conftest import CTGOV_FIXTURES, shared_files
 REAL_STUDIES = shared_files("data/ctgov-v2/studies")
 
 
-def run(home: Path, *args: str) -> "CliResult":
+def run(home: Path, *args: str) -> CliResult:
     result = CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
     return CliResult(result.exit_code, result.stdout, result.stderr)
 

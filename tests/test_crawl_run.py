@@ -20,10 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trialscope.crawler.ctgov_args import CrawlArgumentError
-from trialscope.crawler.replay import ReplayServer, StudyCatalogue
-from trialscope.crawler.run import run_crawl
-from trialscope.index.store import Store
 
 from tests.mockserver import (
     ALIAS,
@@ -40,6 +36,10 @@ from tests.mockserver import (
     UNKNOWN,
     MockServer,
 )
+from trialscope.crawler.ctgov_args import CrawlArgumentError
+from trialscope.crawler.replay import ReplayServer, StudyCatalogue
+from trialscope.crawler.run import run_crawl
+from trialscope.index.store import Store
 
 RETRY_TIMES = 2
 FAST = {

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from whoosh.filedb.filestore import RamStorage
+
 from trialscope.index import indexer
 from trialscope.index.indexer import (
     NoIndexError,
@@ -28,7 +30,6 @@ from trialscope.index.schema import (
 )
 from trialscope.index.store import Store
 from trialscope.parser.record import RECORD_FIELDS, TrialRecord
-from whoosh.filedb.filestore import RamStorage
 
 # The searchable fields of DESIGN.md's record ("The record"): each must reach the index.
 DESIGN_SEARCHABLE = [

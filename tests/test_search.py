@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from trialscope.index.indexer import NoIndexError, index_records
 from trialscope.index.search import QueryError, describe, parse_query, search
 from trialscope.parser.record import TrialRecord

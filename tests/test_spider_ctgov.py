@@ -18,6 +18,7 @@ import pytest
 from scrapy.crawler import Crawler
 from scrapy.http import Request, TextResponse
 from scrapy.statscollectors import MemoryStatsCollector
+
 from trialscope.crawler.ctgov_args import (
     DEFAULT_API_BASE,
     CrawlArgumentError,
@@ -330,6 +331,7 @@ def test_progress_off_a_terminal_prints_plain_lines_with_the_total() -> None:
 
 def test_progress_is_off_when_asked() -> None:
     from scrapy.exceptions import NotConfigured
+
     from trialscope.crawler.progress import CrawlProgress
 
     crawler = Crawler(CtgovSpider, {"TRIALS_PROGRESS": False})
