@@ -19,6 +19,7 @@ from .ctgov import age_in_years, normalise_nct_id
 from .doses import parse_doses
 from .errors import ParseError
 from .record import TrialRecord
+from .thresholds import extract_thresholds
 from .vocab import normalise_phases, normalise_status, normalise_study_type
 
 REGISTRY = "aggregator"
@@ -176,7 +177,7 @@ def _eligibility(rec: TrialRecord, criteria: str | None, min_age: str | None,
         "min_age_years": age_in_years(min_age), "max_age_years": age_in_years(max_age),
         "sex": sex_value or sex,
         "healthy_volunteers": {"yes": True, "no": False}.get((healthy or "").strip().lower()),
-        "thresholds": [],
+        "thresholds": extract_thresholds(split),
     }
 
 

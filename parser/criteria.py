@@ -134,6 +134,11 @@ class _Level:
     lines: bool = False  # children that are unmarked lines under an item ending with ':'
 
 
+def unescape_markdown(text: str) -> str:
+    """ClinicalTrials.gov escapes Markdown characters ("\\>", "10\\^6"): give the plain text."""
+    return _MD_ESCAPE.sub(r"\1", text)
+
+
 def _cjk_value(s: str) -> int:
     digits = [int(unicodedata.numeric(c)) for c in s]
     if len(digits) == 1:

@@ -13,10 +13,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .criteria import split_criteria
-from .doses import parse_doses
+from .criteria import split_criteria, unescape_markdown
+from .doses import parse_doses as _parse_doses
 from .errors import ParseError
 from .record import TrialRecord
+from .thresholds import extract_thresholds
 from .vocab import normalise_phases, normalise_status, normalise_study_type
 
 REGISTRY = "ctgov"
@@ -60,6 +61,11 @@ def content_hash(study: dict[str, Any]) -> str:
             node.pop(path[-1], None)
     canonical = json.dumps(trimmed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def parse_doses(text: str | None) -> list[dict[str, Any]]:
+    """Doses in API text, which escapes Markdown ("2 x 10\\^6 cells/kg")."""
+    return _parse_doses(unescape_markdown(text)) if text else []
 
 
 def age_in_years(text: str | None) -> float | None:
@@ -319,7 +325,7 @@ def _eligibility(rec: TrialRecord, em: dict[str, Any]) -> None:
         "std_ages": list(_list(em, "stdAges")),
         "study_population": _text(em.get("studyPopulation")),
         "sampling_method": _text(em.get("samplingMethod")),
-        "thresholds": [],
+        "thresholds": extract_thresholds(split),
     }
 
 

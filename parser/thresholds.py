@@ -1,0 +1,555 @@
+"""Eligibility thresholds as data: "MG-ADL ≥ 6", "MGFA IIa-IVb", "rituximab within 6 months".
+
+``extract_thresholds(criteria)`` reads a ``criteria.split_criteria`` tree, ``extract_from_text``
+one item; both return dicts ``{"measure", "op", "value", "unit", "text", "section", "item",
+"kind"}``.  Kinds: age (years); scale (MG-ADL, QMG, MGC, MG-QoL15r, ocular share in %); class
+(MGFA, op "in" the expanded list); antibody (op "=", AChR+ / MuSK+ / LRP4+ / seronegative /
+seropositive); lab (creatinine, creatinine clearance, eGFR, ALT, AST, (direct) bilirubin,
+platelets, neutrophils, haemoglobin); window (op "within", measure the drug names joined by
+", ", plus ``drugs``, ``window`` {value, unit} and ``direction`` before / after / during).
+
+Why the rules are as they are:
+* Operators stay as written (exclusion "creatinine > 2.5" stays ">"): the section says which
+  side of the line a patient must be on, and rewriting would lose what the registry says.
+* WHO ICTRP and EU CTR exports turn "≥"/"≤" into "=" or "?" ("Aged =18 years").  Nobody writes
+  an equality threshold, so the sign takes the direction criteria on that measure have (a floor
+  on age, counts, kidney function and scores, a ceiling on injury markers; the reverse in
+  exclusion) and the threshold carries ``"op_inferred": True``.
+* Values are converted only where that is exact and keeps the quantity: counts to ×10^9/L
+  (1,500/µL -> 1.5), haemoglobin g/L to g/dL, ages in months to years; µmol/L stays µmol/L.
+* A measure in a conditional clause ("for patients with creatinine above ULN", "if ...")
+  qualifies another threshold and is not one itself.
+* A window needs a treatment, procedure or vaccine in its clause: "infection within 4 weeks" is
+  an event, not a washout, and drugs after "requiring" describe the event, not an exposure.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+Threshold = dict[str, Any]
+Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the match
+_IC = re.IGNORECASE
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_WORD_NUMS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six",
+                                          "seven", "eight", "nine", "ten", "eleven", "twelve"])}
+_NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
+
+# At one position the first alternative wins: "greater than or equal to" before "greater
+# than", "no more than" before "more than".
+_OPS: list[tuple[str, str]] = [
+    (">=", (r"(?:greater|more|higher)\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:greater|more"
+            r"|higher)\s+than|at\s+least|minimum\s+(?:of\s+)?|no[t]?\s+(?:less|fewer|lower)\s+than"
+            r"|[≥≧⩾]\s*=?|>\s*/?\s*=|=\s*>|>\s*or\s*=|至少(?:为|是)?|不少于|不低于")),
+    ("<=", (r"less\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
+            r"|at\s+most|maximum\s+(?:of\s+)?|no[t]?\s+(?:more|greater|higher)\s+than"
+            r"|not\s+exceed(?:ing)?|[≤≦⩽]\s*=?|<\s*/?\s*=|=\s*<|<\s*or\s*=|不超过|不高于")),
+    (">", (r"(?:more|greater|higher|older)\s+than|above|over|exceed(?:ing|s)?|in\s+excess\s+of"
+           r"|[>＞]|大于|超过|高于")),
+    ("<", r"(?:less|fewer|lower|younger)\s+than|below|under|[<＜]|小于|低于"),
+    ("=", r"(?<![<>=!/])=(?![<>=])|(?<=\s)\?(?=\s*\d)"),  # a sign lost in export
+]
+_OP_ANY = "(?:" + "|".join(rx for _, rx in _OPS) + ")"
+_OP_RE = re.compile("|".join(f"(?P<o{i}>{rx})" for i, (_, rx) in enumerate(_OPS)), _IC)
+_POSTFIX = re.compile(r"\s*(?:,\s*)?(?:(?:or|and)\s+(?P<ge>older|above|more|greater|higher|over)"
+                      r"|(?:or|and)\s+(?:younger|below|less|lower|fewer|under)"
+                      r"|(?P<ge2>\+|以上)|以下)", _IC)
+_TIMES = r"(?:[x×X*]|-?fold|times)"
+_ULN = (rf"{_TIMES}?\s*(?:the\s+)?(?:(?:institutional|site|local|laboratory|reference)\s+)*"
+        r"(?:ULN|UNL|NL\b|upper\s+(?:limits?\s+of\s+)?(?:the\s+)?"
+        r"(?:(?:institutional|laboratory)\s+)?normal(?:\s+(?:range|limits?))?"
+        r"(?:\s*\((?:x\s*)?ULN\))?|normal\s+limit(?:\s*\(NL\))?)"
+        rf"|{_TIMES}\s*(?:above\s+)?(?:the\s+)?normal\b")  # "3x above normal"
+_PER_UL = r"(?:[µμu]L|mm\s*\^?\s*3|mm³|cu\.?\s*mm|cumm)\b"
+_UNITS: list[tuple[re.Pattern[str], str, float]] = [  # (regex, canonical unit, factor to it)
+    (re.compile(rx, _IC), unit, factor) for rx, unit, factor in [
+        (_ULN, "xULN", 1.0),
+        (rf"{_TIMES}?\s*(?:the\s+)?(?:LLN|lower\s+limits?\s+of\s+normal)", "xLLN", 1.0),
+        (r"[x×*]\s*10\s*(?:\^|e|\*\*)?\s*(?:9|⁹)\s*/\s*L\b", "×10^9/L", 1.0),  # also "× 109/L"
+        (rf"(?:[x×*]\s*10\s*(?:\^|e)?\s*(?:3|³)|K)\s*/\s*{_PER_UL}", "×10^9/L", 1.0),
+        (rf"(?:cells|platelets)?\s*/\s*{_PER_UL}", "×10^9/L", 1e-3),
+        (r"mg\s*/\s*dL\b", "mg/dL", 1.0), (r"(?:[µμu]|micro)mol\s*/\s*L\b", "µmol/L", 1.0),
+        (r"g\s*/\s*dL\b", "g/dL", 1.0), (r"g\s*/\s*L\b", "g/dL", 0.1),
+        ((r"mL\s*/\s*min(?:ute)?\s*(?:/|per)\s*1\.73\s*(?:m\s*\^?\s*2|m²|sq\w*\s*m\w*)"
+          r"|millilit(?:er|re)s?\s+per\s+minute\s+per\s+1\.73\s+(?:square\s+)?met(?:er|re)s?"
+          r"(?:\s+squared)?(?:\s*\(mL/min/1\.73\s*m\^?2\))?"), "mL/min/1.73m2", 1.0),
+        (r"mL\s*/\s*min(?:ute)?\b|mL\b", "mL/min", 1.0), (r"%|percent\b", "%", 1.0),
+        (r"years?\b|yrs?\b|周岁|岁", "years", 1.0), (r"months?\b", "years", 1 / 12),
+        (r"weeks?\b", "years", 7 / 365.25), (r"days?\b", "years", 1 / 365.25),
+        (r"points?\b", "", 1.0)]]
+_DEFAULT_UNIT = {"eGFR": "mL/min/1.73m2", "creatinine clearance": "mL/min", "ocular share": "%"}
+_FLOOR = {"age", "MG-ADL", "QMG", "MGC", "MG-QoL15r", "platelets", "neutrophils", "haemoglobin",
+          "eGFR", "creatinine clearance"}  # in inclusion; every other measure has a ceiling
+
+_I = "(?i:{})".format  # acronyms stay case-sensitive: "ALT" is not "alt", "AST" not "last"
+_MEASURES: list[tuple[str, str, str]] = [
+    ("MG-ADL", "scale",
+     r"MG[-\s]?ADL|" + _I(r"myasthenia\s+gravis[-\s]+activities\s+of\s+daily\s+living")),
+    ("QMG", "scale", r"QMG|" + _I(r"quantitative\s+myasthenia\s+gravis")),
+    ("MGC", "scale", r"MGC|" + _I(r"(?:MG|myasthenia\s+gravis)\s+composite")),
+    ("MG-QoL15r", "scale", _I(r"MG[-\s]?QO?L[-\s]?15[-\s]?r?")),
+    ("ocular share", "scale",
+     _I(r"musculi\s+oculi\s+related\s+score|ocular\s+(?:muscle\s+)?(?:sub)?score")),
+    ("creatinine clearance", "lab", r"CrCl|CLcr|" + _I(r"[ck]reatinine\s+clear[ae]nce")),
+    ("eGFR", "lab", r"eGFR|" + _I(r"(?:estimated\s+)?glomerular\s+filtration\s+rate")),
+    ("creatinine", "lab", r"SCr|" + _I(r"(?:serum\s+)?[ck]reatinine(?!\s+kinase)")),
+    ("ALT", "lab", r"ALT|SGPT|" + _I(r"alanine\s+(?:amino\s*)?trans(?:aminase|ferase)s?"
+                                     r"|serum\s+glutamic[-\s]pyruvic\s+transaminase")),
+    ("AST", "lab", r"AST|SGOT|" + _I(r"aspartate\s+(?:amino\s*)?trans(?:aminase|ferase)s?"
+                                     r"|serum\s+glutamic[-\s]oxal(?:o)?acetic\s+transaminase")),
+    ("ALT+AST", "lab", _I(r"(?:(?:hepatic|liver)\s+)?(?:amino)?transaminases?"
+                          r"|aminotransferases|liver\s+enzymes?")),
+    ("direct bilirubin", "lab", _I(r"(?:direct|conjugated)\s+bilirubin")),
+    ("bilirubin", "lab", _I(r"(?:(?:total|serum)\s+)*bilirubin")),
+    ("platelets", "lab", r"PLTs?|Plts?|" + _I(r"platelets?(?:\s+counts?)?|thrombocytes?")),
+    ("neutrophils", "lab",
+     r"ANC|" + _I(r"(?:absolute\s+)?(?:neutrophils?|granulocytes?)(?:\s+counts?)?")),
+    ("haemoglobin", "lab", r"Hg?b|HGB|" + _I(r"ha?emoglobin")),
+    ("age", "age", _I(r"(?<!childbearing\s)(?<!gestational\s)(?<!legal\s)(?<!acceptable\s)"
+                      r"(?<!menstrual\s)(?<!corrected\s)\bage[ds]?\b(?![-\s]related)")),
+]
+_KIND = {name: kind for name, kind, _ in _MEASURES}
+_MENTION = re.compile("|".join(rf"(?P<m{i}>\b(?:{rx})\b)"
+                               for i, (_, _, rx) in enumerate(_MEASURES)))
+_GROUP_GAP = re.compile(r"^[\s(),/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s(),/]*(?:[a-z]+\s+)?)?$")
+_CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
+                          r"|children|women|men)\b[^;)]*|\bif\b[^,;]*", _IC)
+_AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
+    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～)\s*"
+    rf"(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
+    rf"|(?:(?P<op2>{_OP_ANY})\s*)?(?P<lo2>{_NUM})\s*(?:(?:-|–|~|～)\s*(?P<hi2>{_NUM})\s*)?"
+    r"(?:周岁|岁)"
+    rf"|(?P<lo3>{_NUM})\s*(?:years?|yrs?)\s+"
+    r"(?=(?:of\s+age\s+)?(?:or|and)\s+(?:older|above|younger))"
+    rf"|between\s+(?:the\s+)?ages?\s+(?:of\s+)?(?P<lo4>{_NUM})\s*(?:and|-|to)\s*(?P<hi4>{_NUM})"
+    rf"|(?P<op5>{_OP_ANY})\s*(?P<lo5>{_NUM})\s*(?:years?\s+)?(?:or|and)\s+(?P<op6>{_OP_ANY})\s*"
+    rf"(?P<hi5>{_NUM})\s*years?[\s-]*(?:of\s+age|old)", _IC)
+_PERSON_AGE = re.compile(  # "Patient over 18 years", "patients of both genders older than 2 months"
+    r"\b(?:patients?|participants?|subjects?|persons?|individuals?|men|women|males?|females?)\s+"
+    rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?(?:aged\s+)?(?P<op>{_OP_ANY})\s*"
+    rf"(?P<lo>{_NUM})\s*(?=(?:years?|yrs?|months?)\b)", _IC)
+_NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b", _IC)
+_AGE_HINT = re.compile(r"\d\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
+_MGFA = re.compile(r"\bMGFA\b|" + _I(r"myasthenia\s+gravis\s+foundation\s+of\s+america"))
+_CLASS = re.compile(r"\b(?:(?P<roman>IV|V|I{1,3})(?P<sub>[ab])?"
+                    r"|(?P<arabic>[1-5])(?P<asub>[ab])?)\b")
+_CLASS_ORDER = ["I", "IIa", "IIb", "IIIa", "IIIb", "IVa", "IVb", "V"]
+_CLASS_JOIN = re.compile(r"^\s*(?:-|–|—|to|through)\s*$|^[\s,]*(?:(?:and|or|,)\s*)?[\s,]*$",
+                         _IC)
+_ANTIBODIES = [
+    ("AChR+", _I(r"\b(?:anti[-\s]?)?n?AChR\b|acetylcholine\s+receptor")),
+    ("MuSK+", _I(r"\b(?:anti[-\s]?)?MuSK\b(?![-\s]?CAART)"
+                 r"|muscle[-\s]specific\s+(?:tyrosine\s+)?kinase")),
+    ("LRP4+", _I(r"\b(?:anti[-\s]?)?LRP-?4\b|lipoprotein\s+receptor[-\s]related\s+protein\s*4")),
+]
+_POSITIVE = re.compile(r"positiv\w*|detectable|presence|elevated|(?<=[\w)])\s*\+"
+                       r"|above\s+the\b.{0,40}?(?:upper|normal|ULN)", _IC)
+_SEROLOGY = [
+    (re.compile(r"sero[-\s]?negative|(?:double|triple)[-\s](?:sero)?negative", _IC),
+     "seronegative"),  # not "AChR antibody negative": that one may still be MuSK+
+    (re.compile(r"sero[-\s]?positive", _IC), "seropositive")]
+
+_TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hours",
+               "天": "days", "日": "days", "周": "weeks", "个": "months", "月": "months",
+               "年": "years", "小": "hours"}
+_TIME = r"(?:days?|weeks?|wks?|months?|mos?|years?|yrs?|hours?|hrs?)\b"
+_PAST = r"(?:(?:past|last|previous|preceding|prior)\s+)?"
+_WINDOW = re.compile(
+    rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})\s*[-\s]?"
+    rf"(?P<ua>{_TIME})"
+    rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
+    r"(?=\s*(?:period\s+)?(?:before|prior|preceding|$|[,;.)]|(?:past|ago)\b))"
+    rf"|(?:in\s+)?(?:the\s+)?(?:past|last|previous)\s+(?P<c>{_NUMW})\s+(?P<uc>{_TIME})"
+    rf"|(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)\b(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
+    r"(?:before|prior\s+to|preceding)"
+    rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
+    r"|(?:前|过去|最近|近)\s*(?P<h>\d+)\s*(?P<uh>天|日|周|个月|月|年|小时)\s*(?:以)?内", _IC)
+_AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:after|following|post)\b", _IC)
+_ANCHOR = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:before|prior\s+to|preceding|of|from|after|following)"
+                     r"\s+[^,;()]{0,60}?(?=\s*(?:,|;|\(|\bor\b|\band\b|$))", _IC)
+_CUE = (r"\b(?:received|receiving|receive|use\s+of|used|treated\s+with|treatment\s+with"
+        r"|exposure\s+to|administration\s+of)\s+(?:(?:any|prior|previous|an?|the|other)\s+)*")
+# "received endocrine therapy", or one unknown name right before the window ("received
+# palifermin within 30 days"); a bare "treatment" or "medications" names nothing.
+_GENERIC = re.compile(
+    _CUE + r"((?:(?!(?:any|an?|the|other)\b)[\w-]+\s+){1,2}?(?:therapy|therapies|treatment"
+    r"|intervention|drugs?|medications?))\b|" + _CUE
+    + r"(?!(?:treatment|therapy|medications?|drugs?|them|it|this|these)\b)"
+    r"([A-Za-z][\w-]{3,})\s*$", _IC)
+_NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|had|plan\w*|are|is"
+                         r"|was|were|history|who|patients?|subjects?|participants?)\b)", _IC)
+_REQUIRING = re.compile(r"\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
+# name None: the matched text, lower-cased; "*s": the same, plural
+_DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
+    ((r"intravenous\s+immuno-?globulins?(?:\s+g\b)?|IV\s*-?\s*immunoglobulins?|IVIg|IV\s+Ig\b"
+      r"|静脉(?:注射)?(?:用)?(?:人)?免疫球蛋白|丙种球蛋白"), "IVIg"),
+    (r"subcutaneous\s+immunoglobulins?|SCIg", "SCIg"), (r"immunoglobulins?", "immunoglobulins"),
+    (r"plasma\s*(?:exchange|pheresis)|plasmapheresis|PLEX|PEX|\bPE\b|血浆置换",
+     "plasma exchange"),
+    (r"immuno-?adsorption", "immunoadsorption"), (r"thymectomy|胸腺切除术?", "thymectomy"),
+    ((r"live(?:[-\s]attenuated)?(?:\s+virus)?\s+vaccin\w*|attenuated\s+vaccin\w*"
+      r"|(?:减毒)?活疫苗"), "live vaccines"),
+    (r"meningococcal\s+vaccin\w*|vaccinated\s+against\s+meningococc\w*", "meningococcal vaccine"),
+    (r"vaccin\w*|疫苗", "vaccines"),
+    (r"(?<!non-)(?<!non\s)(?:(?:gluco)?cortico(?:stero)?ids?|steroids?)\b|(?:糖皮质)?激素",
+     "steroids"),
+    (r"methylprednisolone|prednisolone|prednisone|dexamethasone", None),
+    ((r"immunosuppress(?:ants?|ive\s+(?:agents?|drugs?|therap\w+|treatments?|medications?))"
+      r"|免疫抑制剂"), "immunosuppressants"),
+    (r"immunotherap(?:y|ies)", "immunotherapy"),
+    (r"(?:cytotoxic\s+)?chemotherapy|化疗", "chemotherapy"),
+    (r"immune\s+checkpoint\s+inhibitors?", "immune checkpoint inhibitors"),
+    (r"radio-?therapy|radiation\s+therapy|放射(?:疗法|治疗)|放疗", "radiotherapy"),
+    (r"(?:major\s+)?surgery", None), (r"大手术", "major surgery"),
+    (r"ha?ematopoietic\s+growth\s+factors?|G-?CSF", "hematopoietic growth factors"),
+    ((r"investigational\s+(?:medicinal\s+|study\s+)?(?:products?|drugs?|agents?|medications?"
+      r"|treatments?)|experimental\s+(?:drugs?|interventions?)|试验用?药(?:品|物)"
+      # taking part in another trial is exposure to its product
+      r"|(?:interventional|investigational|clinical)\s+(?:trials?|stud(?:y|ies)|investigations?)"),
+     "investigational drug"),
+    (r"biologics?|biological\s+(?:agents?|therap\w+)", "biologics"),
+    (r"monoclonal\s+antibod(?:y|ies)", "monoclonal antibodies"),
+    (r"anti-?cancer\s+(?:drugs?|therap\w+)", "anticancer drugs"),
+    (r"gene\s+therap\w+|cell\s+therap\w+|CAR[-\s]?T(?:\s+cells?)?", None),
+    (r"anti-?CD20\s+(?:therap\w+|antibod\w+)|B[-\s]cell\s+deplet\w+\s+therap\w+",
+     "anti-CD20 therapy"),
+    (r"complement\s+inhibitors?", "complement inhibitors"),
+    (r"FcRn\s+(?:inhibitors?|antagonists?)", "FcRn inhibitors"),
+    (r"anti-?(?:biotic|viral|fungal|parasitic|malarial|coagulant)s?", "*s"),
+    (r"NSAIDs?|non-?steroidal\s+anti-?inflammatory\s+drugs?", "NSAIDs"),
+    (r"(?:blood\s+)?transfusions?", "transfusions"),
+    (r"(?:ha?ematopoietic\s+)?stem\s+cell\s+transplant\w*|HSCT",
+     "hematopoietic stem cell transplantation"),
+    ((r"azathioprine|mycophenolate(?:\s+mofetil)?|tacrolimus|cyclosporine|ciclosporin"
+      r"|cyclophosphamide|methotrexate|zilucoplan|leflunomide"), None),
+    (r"\b[a-z]{3,}(?:mab|cept|imod|tinib|limus|siran|copan|coplan)\b", None),  # INN stems
+    (r"利妥昔单抗", "rituximab"), (r"依库珠单抗", "eculizumab"), (r"托珠单抗", "tocilizumab"),
+    (r"艾加莫德", "efgartigimod")]]
+_RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*)?(?:and|-|to)\s*({_NUM})"
+                    rf"|({_NUM})\s*(?:-|–|~|to)\s*({_NUM})(?!\s*(?:times|[x×]))", _IC)
+_VALUE = re.compile(rf"\s*({_NUM})")
+_UPTO = re.compile(rf"\s*(?:through|to)\s+({_NUM})")
+_CHAIN = re.compile(r"\s*(?:,|and|but|or)?\s*")
+
+
+def _clean(text: str) -> str:
+    if "&" in text:
+        text = html.unescape(text)
+    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)  # CT.gov Markdown: "\>=" is ">="
+    return " ".join(text.replace("\xa0", " ").split())
+
+
+def _number(token: str) -> float:
+    token = token.lower()
+    return float(_WORD_NUMS[token]) if token in _WORD_NUMS else float(token.replace(",", ""))
+
+
+def _op_at(text: str, pos: int) -> tuple[str, int] | None:
+    m = _OP_RE.match(text, pos)
+    if not m:
+        return None
+    return next(_OPS[int(k[1:])][0] for k, v in m.groupdict().items() if v is not None), m.end()
+
+
+def _op(token: str) -> str:
+    """The op of a token ``_OP_ANY`` matched."""
+    return (_op_at(token, 0) or ("=", 0))[0]
+
+
+def _unit_at(text: str, pos: int) -> tuple[str | None, float, int]:
+    at = pos
+    while at < len(text) and text[at].isspace():
+        at += 1
+    for rx, unit, factor in _UNITS:
+        if m := rx.match(text, at):
+            return unit or None, factor, m.end()
+    return None, 1.0, pos
+
+
+def _make(measure: str, op: str, value: Any, unit: str | None, text: str, kind: str,
+          section: str = "", first: bool = True) -> Threshold:
+    """One threshold; a lost sign ("=") gets the direction criteria on ``measure`` have."""
+    t: Threshold = {"measure": measure, "op": op, "value": value, "unit": unit, "text": text,
+                    "kind": kind}
+    if op == "=" and kind in ("age", "scale", "lab"):
+        floor = (measure in _FLOOR) == (section == "inclusion")
+        floor = floor if first else not floor  # "=18 and =80": the second bound is the other side
+        t.update(op=">=" if floor else "<=", op_inferred=True)
+    return t
+
+
+def _compare(text: str, pos: int) -> list[Comparison]:
+    """Comparisons at ``pos``: "≥ 6", "between 18 and 80 years", "18-75 years", "20 years or
+    older", "≤ ULN", "not less than 18 through 75", chained "≥18 years, ≤80 years"."""
+    if m := _RANGE.match(text, pos):
+        unit, factor, end = _unit_at(text, m.end())
+        lo, hi = m.group(1, 2) if m.group(1) else m.group(3, 4)
+        return [(">=", _number(lo) * factor, unit, end), ("<=", _number(hi) * factor, unit, end)]
+    op = _op_at(text, pos)
+    num = _VALUE.match(text, op[1] if op else pos)
+    if op and num:
+        unit, factor, end = _unit_at(text, num.end())
+        out = [(op[0], _number(num.group(1)) * factor, unit, end)]
+        if (upto := _UPTO.match(text, num.end())) and op[0] in (">=", ">"):
+            unit, factor, end = _unit_at(text, upto.end())
+            out = [(op[0], _number(num.group(1)) * factor, unit, end),
+                   ("<=", _number(upto.group(1)) * factor, unit, end)]
+    elif op:  # "bilirubin ≤ ULN"
+        unit, _, end = _unit_at(text, op[1])
+        out = [(op[0], 1.0, unit, end)] if unit in ("xULN", "xLLN") else []
+    elif num:  # "18 years or older"
+        unit, factor, end = _unit_at(text, num.end())
+        post = _POSTFIX.match(text, end)
+        out = [(">=" if post.group("ge") or post.group("ge2") else "<=",
+                _number(num.group(1)) * factor, unit, post.end())] if post else []
+    else:
+        out = []
+    chain = _CHAIN.match(text, out[-1][3]) if out else None
+    if chain and _op_at(text, chain.end()):
+        more = _compare(text, chain.end())
+        out += more if more and more[0][0] != "=" else []
+    return out
+
+
+def _first_compare(text: str, start: int, stop: int) -> list[Comparison]:
+    """The first comparison a few words after a measure ("MG-ADL total score must be ≥6"); a
+    number that starts none ("QMG score of 5 points from ...") ends the search."""
+    for p in range(start, min(stop, start + 46)):
+        if text[p] == ";":
+            return []
+        if p > start and text[p - 1].isalnum() and text[p].isalnum():
+            continue
+        starts = text[p].isdigit() or _op_at(text, p) or text.startswith("between", p)
+        if starts and ((found := _compare(text, p)) or text[p].isdigit()):
+            return found
+    return []
+
+
+def _conditional(spans: list[tuple[int, int]], pos: int) -> bool:
+    return any(a <= pos < b for a, b in spans)
+
+
+def _fits(kind: str, value: float, unit: str | None) -> bool:
+    """A unit the kind can have: "Age 18-64 %" or "creatinine > 5 years" is a misreading."""
+    if kind == "age":
+        return unit in (None, "years") and 0 < value < 120
+    return unit in (None, "%") if kind == "scale" else unit not in ("years", "%")
+
+
+def _measures(text: str, section: str) -> list[Threshold]:
+    """Scales and labs: a mention, a few words, a comparison.  Adjacent mentions share it
+    ("ALT / AST > 3 × ULN"); a comparison may also come first ("< 100,000 platelets/mm3")."""
+    skip = [c.span() for c in _CONDITIONAL.finditer(text)]
+    mentions = [(_MEASURES[int(m.lastgroup[1:])][0], m.start(), m.end())  # type: ignore[index]
+                for m in _MENTION.finditer(text) if not _conditional(skip, m.start())]
+    out: list[Threshold] = []
+    i = 0
+    while i < len(mentions):
+        group = [mentions[i]]
+        while i + 1 < len(mentions) and _GROUP_GAP.match(text[group[-1][2]:mentions[i + 1][1]]):
+            i += 1
+            group.append(mentions[i])
+        i += 1
+        start, end = group[0][1], group[-1][2]
+        found = _first_compare(text, end, mentions[i][1] if i < len(mentions) else len(text))
+        pre = re.search(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN})?\s*(?:for\s+|of\s+)?$",
+                        text[max(0, start - 30):start], _IC)
+        if not found and pre:
+            start = max(0, start - 30) + pre.start()
+            found = _compare(text, start)
+            unit, factor, uend = _unit_at(text, end)
+            if found and found[0][2] is None and unit:
+                found = [(found[0][0], found[0][1] * factor, unit, uend)]
+        names = dict.fromkeys(n for g in group for n in
+                              (("ALT", "AST") if g[0] == "ALT+AST" else (g[0],)))
+        for n, (op, value, unit, cend) in enumerate(found):
+            for name in names:
+                kind = _KIND[name]
+                if kind == "lab" and value >= 1000 and (unit == "×10^9/L" or
+                                                        name == "platelets" and not unit):
+                    value, unit = value / 1000, "×10^9/L"  # "Plts < 50,000": a count per µL
+                unit = unit or _DEFAULT_UNIT.get(name)
+                if _fits(kind, value, unit):
+                    out.append(_make(name, op, value, unit or ("years" if kind == "age" else None),
+                                     text[start:cend], kind, section, n == 0))
+    return out
+
+
+def _ages(text: str, section: str) -> list[Threshold]:
+    """Ages without the word "age": "18-75 years old", "patients over 18 years", "18岁"."""
+    out: list[Threshold] = []
+    if not _AGE_HINT.search(text):
+        return out  # the regexes below are slow to fail; most items name no age
+    skip = [c.span() for c in _CONDITIONAL.finditer(text)]
+    for rx in (_AGE_YEARS, _PERSON_AGE):
+        for m in rx.finditer(text):
+            g = {k: v for k, v in m.groupdict().items() if v}
+            if _conditional(skip, m.start()) or "lo3" in g and re.search(
+                    rf"{_OP_ANY}\s*$", text[max(0, m.start() - 30):m.start()], _IC):
+                continue  # a condition, or "younger than 18 years or older than 85" (op5)
+            lo = g.get("lo") or g.get("lo2") or g.get("lo3") or g.get("lo4") or ""
+            hi = g.get("hi") or g.get("hi2") or g.get("hi4")
+            end, factor = m.end(), 1.0
+            if rx is _PERSON_AGE:  # "older than 2 months": the unit follows the match
+                _, factor, end = _unit_at(text, m.end())
+            if "lo5" in g:
+                pairs = [(_op(g["op5"]), g["lo5"]), (_op(g["op6"]), g["hi5"])]
+            elif hi:
+                pairs = [(">=", lo), ("<=", hi)]
+            elif g.get("op") or g.get("op2"):
+                pairs = [(_op(g.get("op") or g["op2"]), lo)]
+            elif post := _POSTFIX.match(text, m.end()):
+                end = post.end()
+                pairs = [(">=" if post.group("ge") or post.group("ge2") else "<=", lo)]
+            else:
+                continue
+            out += [_make("age", op, _number(v) * factor, "years", text[m.start():end], "age",
+                          section, n == 0) for n, (op, v) in enumerate(pairs)]
+    return out
+
+
+def _classes(text: str) -> list[Threshold]:
+    """MGFA classes after an "MGFA" anchor: "IIa-IVb", "II to IV", "grades 2-4", "I or ... V";
+    every class an item names, in order (exclusion "Class I or ... (MGFA Class V)")."""
+    values: set[str] = set()
+    first, last = -1, 0
+    for anchor in _MGFA.finditer(text):
+        pos, prev = anchor.end(), None
+        for tok in _CLASS.finditer(text, anchor.end(), anchor.end() + 90):
+            gap = text[pos:tok.start()]
+            if tok.group("arabic") and prev is None and not re.search(
+                    r"(?:class(?:es)?|grades?|types?)\s*$", gap, _IC):
+                break  # a bare digit is a class only right after "class" / "grade"
+            if prev is not None and not _CLASS_JOIN.match(gap) or len(gap) > 45 or ";" in gap:
+                break
+            roman = tok.group("roman") or ["", "I", "II", "III", "IV", "V"][int(tok["arabic"])]
+            sub = tok.group("sub") or tok.group("asub") or ""
+            span = [i for i, c in enumerate(_CLASS_ORDER)
+                    if c.rstrip("ab") == roman and c.endswith(sub)]
+            if prev is not None and re.search(r"-|–|—|to|through", gap):
+                span = list(range(prev, span[-1] + 1))  # "IIa-IVa", "II to IV" (-> IVb)
+            values.update(_CLASS_ORDER[i] for i in span)
+            prev, pos = span[-1], tok.end()
+            first, last = (anchor.start() if first < 0 else first), max(last, pos)
+    if not values:
+        return []
+    return [_make("MGFA", "in", [c for c in _CLASS_ORDER if c in values], None,
+                  text[first:last], "class")]
+
+
+def _antibodies(text: str) -> list[Threshold]:
+    """A target (AChR, MuSK, LRP4) with a positivity cue in its sentence, not "negative"."""
+    out: list[Threshold] = []
+    for value, rx in _ANTIBODIES:
+        for m in re.finditer(rx, text):
+            lo = max([0] + [c.end() for c in re.finditer(r"[;.]\s", text[:m.start()])])
+            after = re.split(r"[;.]\s|\bor\b(?!.{0,25}positiv)", text[m.end():m.end() + 80])[0]
+            cues = [*_POSITIVE.finditer(text, max(lo, m.start() - 120), m.start())]
+            cues += [c for c in [_POSITIVE.search(text, m.end(), m.end() + len(after))] if c]
+            if cues and "negativ" not in after[:30].lower():
+                cue = min(cues, key=lambda c: abs(c.start() - m.start()))
+                span = text[min(cue.start(), m.start()):max(cue.end(), m.end())]
+                out.append(_make("antibody", "=", value, None, span, "antibody"))
+                break
+    for rx, value in _SEROLOGY:
+        if (m := rx.search(text)) and not (value == "seropositive" and out):
+            out.append(_make("antibody", "=", value, None, m.group(), "antibody"))
+    return out
+
+
+def _drugs(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """Treatments named in ``text[start:end]``: (start, end, canonical name), in text order."""
+    text = text[:end]
+    hits: list[tuple[int, int, str]] = []
+    for rx, name in _DRUGS:
+        for m in rx.finditer(text, start):
+            before = text[max(0, m.start() - 80):m.start()]
+            if any(a <= m.start() < b for a, b, _ in hits) or _REQUIRING.search(before):
+                continue
+            canon = name if name not in (None, "*s") else m.group().lower()
+            canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
+            route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
+            hits.append((m.start() - len(before) + route.start() if route else m.start(), m.end(),
+                         f"{route.group(1).lower()} {canon}" if route else canon))
+    if not hits:
+        hits = [(m.start(g), m.end(g), m.group(g)) for m in _GENERIC.finditer(text, start)
+                for g in (1, 2) if m.group(g)]
+    return sorted(hits)
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    """Spans split at ';' and sentence ends outside parentheses."""
+    spans, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch in "([") - (ch in ")]")
+        if depth <= 0 and (ch in ";；。" or ch == "." and text[i + 1:i + 2] in (" ", "")
+                           and not text[i - 1:i].isdigit()):
+            spans.append((start, i))
+            start, depth = i + 1, 0
+    return spans + [(start, len(text))]
+
+
+def _windows(text: str) -> list[Threshold]:
+    """Time windows on prior treatments: the drugs come from the clause before the window
+    ("Use of rituximab within 6 months"), or after it when nothing precedes ("within the past
+    30 days, in a study of an investigational product")."""
+    out: list[Threshold] = []
+    for c0, c1 in _clauses(text):
+        region = c0
+        found = list(_WINDOW.finditer(text, c0, c1))
+        for k, m in enumerate(found):
+            key = next(g for g in "abcegh" if m.group(g))
+            unit = _TIME_UNITS[m.group("u" + key)[0].lower()]
+            anchor = _ANCHOR.match(text, m.end(), c1)
+            after_end = anchor.end() if anchor else m.end()
+            cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
+            hits = _drugs(text, cut[-1].end() if cut else region, m.start())
+            if not hits and k + 1 == len(found):
+                hits = _drugs(text, after_end, c1)
+            region = after_end
+            if not hits:
+                continue
+            drugs = list(dict.fromkeys(name for _, _, name in hits))
+            value = _number(m.group(key))
+            during = m.group().lower().startswith("during") and re.match(
+                r"\s*(?:treatment|study)?\s*period", text[m.end():], _IC)
+            span = text[min(hits[0][0], m.start()):max(hits[-1][1], after_end)].strip()
+            t = _make(", ".join(drugs), "within", value, unit, span, "window")
+            t.update(drugs=drugs, window={"value": value, "unit": unit},
+                     direction="after" if _AFTER.match(text, m.end()) else
+                     "during" if during else "before")
+            out.append(t)
+    return out
+
+
+def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
+    """Thresholds in one criterion's text (its children are separate items)."""
+    text = _clean(text or "")
+    out: list[Threshold] = []
+    seen: set[tuple[Any, ...]] = set()
+    found = _classes(text) + _antibodies(text)
+    if _NUMBERS.search(text):  # without a number there is no other kind of threshold
+        found = _ages(text, section) + _measures(text, section) + found + _windows(text)
+    for t in found:
+        key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
+        if key not in seen:
+            seen.add(key)
+            out.append({**t, "section": section, "item": item})
+    return out
+
+
+def extract_thresholds(criteria: dict[str, Any]) -> list[Threshold]:
+    """Thresholds of every item in a ``split_criteria`` tree, in section and item order; "item"
+    is the 1-based path of the item ("3", "2.1")."""
+    out: list[Threshold] = []
+
+    def walk(items: list[dict[str, Any]], section: str, prefix: str) -> None:
+        for n, item in enumerate(items, 1):
+            out.extend(extract_from_text(item.get("text") or "", section, f"{prefix}{n}"))
+            walk(item.get("children") or [], section, f"{prefix}{n}.")
+
+    for section in ("inclusion", "exclusion"):
+        walk((criteria or {}).get(section) or [], section, "")
+    return out
