@@ -13,7 +13,6 @@ from .. import __version__
 from ..index import service
 from ..index.home import DataHome
 from ..index.service import TrialsError
-from ..parser.files import Failure
 from ..parser.record import ROW_COLUMNS, TrialRecord, to_row
 from . import render
 from .output import dumps, handles_errors, json_option, listing_options, write_csv, write_nl
@@ -103,16 +102,23 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
 # -- import / parse -------------------------------------------------------------------------
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: when stderr is a terminal).")
 @json_option
 @click.pass_context
 @handles_errors
-def import_(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
+            as_json: bool) -> None:
     """Import saved registry payloads (study JSON, API search pages, folders of them).
 
     A new version is stored only when a trial's content changed; records that cannot be
     parsed are kept (raw) and counted.
     """
-    summary = service.import_paths(_home(ctx), list(paths))
+    bar = render.FileProgress(enabled=sys.stderr.isatty() if progress is None else progress)
+    try:
+        summary = service.import_paths(_home(ctx), list(paths), on_file=bar.update)
+    finally:
+        bar.close()
     if as_json:
         click.echo(dumps(summary.as_dict()))
     else:
@@ -131,6 +137,8 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
 @handles_errors
 def parse(paths: tuple[Path, ...], as_json: bool, as_nl: bool, as_csv: bool) -> None:
     """Parse saved payloads and print the records.  Touches no store."""
+    from ..parser.files import Failure
+
     records: list[TrialRecord] = []
     failures: list[Failure] = []
     for item in service.parse_paths(list(paths)):

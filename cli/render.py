@@ -213,3 +213,25 @@ def crawl_summary(s: dict[str, Any]) -> str:
     if s.get("dropped") or s.get("failed"):
         lines.append("Dropped and failed payloads are kept in the store (see 'trials info').")
     return "\n".join(lines)
+
+
+class FileProgress:
+    """A tqdm bar over files, created on the first file (when the total is known)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def update(self, path: Any, n: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="file", desc="import", leave=False)
+        self._bar.set_postfix_str(str(getattr(path, "name", path))[-40:], refresh=False)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -93,7 +93,8 @@ class ImportSummary:
 
 
 def import_paths(
-    home: DataHome, paths: list[Path], *, on_file: Callable[[Path], None] | None = None
+    home: DataHome, paths: list[Path], *,
+    on_file: Callable[[Path, int, int], None] | None = None,
 ) -> ImportSummary:
     """Parse saved payload files into the store (every version kept), then update the index.
 
@@ -107,10 +108,11 @@ def import_paths(
     summary = ImportSummary()
     with open_store(home) as store:
         with store.batch():
-            for path in iter_payload_files(paths):
+            files = list(iter_payload_files(paths))
+            for path in files:
                 summary.files += 1
                 if on_file:
-                    on_file(path)
+                    on_file(path, summary.files, len(files))
                 try:
                     text = read_text(path)
                 except (OSError, UnicodeDecodeError) as exc:

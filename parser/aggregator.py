@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bs4 import BeautifulSoup, NavigableString, Tag
-
 from .criteria import split_criteria
 from .ctgov import age_in_years, normalise_nct_id
 from .doses import parse_doses
@@ -450,6 +448,10 @@ def html_to_text(html: str) -> str:
     elements join without a space (labels glue as in the text captures); a list item starts a
     line with its marker ("- ", "3. ", unless its text has one), indented two spaces per
     nesting level, so split_criteria sees the nesting the HTML had."""
+    # bs4 is imported here, not at module level: it costs ~0.1 s, and `trials show` / the
+    # text-layout parser never need it.
+    from bs4 import BeautifulSoup, NavigableString
+
     lines: list[str] = []
     buf: list[str] = []
     marker = [""]  # waiting for the first text of the current list item
@@ -464,7 +466,7 @@ def html_to_text(html: str) -> str:
             lines.append(lead + text)
             marker[0] = ""
 
-    def walk(node: Tag, depth: int) -> None:
+    def walk(node: Any, depth: int) -> None:
         for child in node.children:
             if isinstance(child, NavigableString):
                 if type(child) is NavigableString:  # not a comment, doctype or CDATA
@@ -487,7 +489,7 @@ def html_to_text(html: str) -> str:
     return "\n".join(lines)
 
 
-def _li_marker(li: Tag) -> str:
+def _li_marker(li: Any) -> str:
     if li.parent is None or li.parent.name != "ol":
         return "- "
     start = str(li.parent.get("start") or "1")

@@ -16,12 +16,12 @@ from typing import Any
 from .criteria import split_criteria, unescape_markdown
 from .doses import parse_doses as _parse_doses
 from .errors import ParseError
+from .ids import NCT_ID_RE, normalise_nct_id  # noqa: F401 (re-exported for the crawler)
 from .record import TrialRecord
 from .thresholds import extract_thresholds
 from .vocab import normalise_phases, normalise_status, normalise_study_type
 
 REGISTRY = "ctgov"
-NCT_ID_RE = re.compile(r"^NCT\d{8}$")
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
 
 # Keys that change without the trial changing (the API's data-version date): left out of the
@@ -40,14 +40,6 @@ _INTERVENTION_TYPES = {
     "DRUG", "DEVICE", "BIOLOGICAL", "PROCEDURE", "PROCEDURE/SURGERY", "RADIATION", "BEHAVIORAL",
     "GENETIC", "DIETARY SUPPLEMENT", "COMBINATION PRODUCT", "DIAGNOSTIC TEST", "OTHER",
 }
-
-
-def normalise_nct_id(text: str | None) -> str | None:
-    """'nct06958939 ' -> 'NCT06958939'; anything not shaped like an NCT id -> None."""
-    if not text:
-        return None
-    candidate = text.strip().upper()
-    return candidate if NCT_ID_RE.match(candidate) else None
 
 
 def content_hash(study: dict[str, Any]) -> str:

@@ -210,3 +210,20 @@ def test_crawl_online_without_selector_is_refused(home: Path) -> None:
 def test_crawl_bad_since(home: Path) -> None:
     res = _trials(home, "crawl", "--condition", "mg", "--since", "yesterday")
     assert res.returncode != 0 and "since" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_show_fetch_and_crawl_by_id_against_a_mirror(home: Path) -> None:
+    """TRIALS_CTGOV_API points the real code path at a stand-in registry on 127.0.0.1."""
+    from .mockserver import UNKNOWN, MockServer
+
+    with MockServer() as mock:
+        env = {"TRIALS_CTGOV_API": mock.url}
+        res = _trials(home, "show", "NCT06958939", "--fetch", "--json", env=env)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["trial_id"] == "NCT06958939"
+        res = _trials(home, "show", UNKNOWN, "--fetch", env=env)
+        assert res.returncode == 1 and f"does not know {UNKNOWN}" in res.stderr
+        res = _trials(home, "crawl", "--id", f"NCT05828225,{UNKNOWN}", "--json", env=env)
+        summary = json.loads(res.stdout)
+        assert summary["new"] == 1 and summary["not_found"] == [UNKNOWN]
+    assert mock.hits, "the crawl must have gone to the mirror"
