@@ -58,8 +58,10 @@ def cli(ctx: click.Context, home: str | None) -> None:
               case_sensitive=False), help="Only trials with this overall status (repeatable).")
 @click.option("--since", metavar="YYYY-MM-DD",
               help="Only trials updated on or after this date (LastUpdatePostDate).")
-@click.option("--registry", type=click.Choice(["ctgov"]), default="ctgov", show_default=True,
-              help="Registry to crawl.")
+@click.option("--registry", type=click.Choice(["ctgov", "chictr"]), default="ctgov",
+              show_default=True,
+              help="Registry to crawl.  chictr takes --id or --query (titles) only; its base "
+                   "URL comes from TRIALS_CHICTR_BASE.")
 @click.option("--offline", is_flag=True,
               help="Replay the bundled fixtures through the real spider (no network).")
 @click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
@@ -80,21 +82,30 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
       trials crawl --id NCT06958939 --id NCT05828225
       trials crawl --condition "myasthenia gravis" --intervention "CAR-T"
       trials crawl --condition "myasthenia gravis" --since 2025-01-01 --status open
+      trials crawl --registry chictr --query "CAR-T myasthenia gravis"
     """
     from ..crawler.service import crawl as run  # scrapy is slow to import: only when crawling
 
     home = _home(ctx)
     id_list = [part.strip() for raw in ids for part in raw.split(",") if part.strip()]
     id_list = [service.check_trial_id(i) for i in id_list]
+    if registry != "ctgov" and any(i.startswith("NCT") for i in id_list):
+        raise TrialsError("bad_argument", f"NCT ids belong to ClinicalTrials.gov, not {registry}.",
+                          "Drop --registry or give that registry's ids.")
     if progress is None:
         progress = sys.stderr.isatty() and not as_json
     summary = run(home, ids=id_list, term=query, cond=condition, intr=intervention,
                   statuses=list(statuses), since=since, offline=offline, page_size=page_size,
-                  progress=progress)
+                  progress=progress, registry=registry)
     if as_json:
         click.echo(dumps(summary))
     else:
         click.echo(render.crawl_summary(summary))
+    if summary.get("finish_reason") == "blocked":
+        raise TrialsError("blocked", f"{registry}'s bot check refused the crawl "
+                          "(what was fetched before is kept).",
+                          "Try again later, or save the pages in a browser and "
+                          "'trials import' them.")
     if summary.get("finish_reason") != "finished" or summary.get("failed"):
         sys.exit(1)
 
@@ -104,11 +115,13 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--id", "trial_id", metavar="ID",
+              help="The trial id of a saved page that does not show one (aggregator pages).")
 @json_option
 @click.pass_context
 @handles_errors
 def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
-            as_json: bool) -> None:
+            trial_id: str | None, as_json: bool) -> None:
     """Import saved registry payloads (study JSON, API search pages, folders of them).
 
     A new version is stored only when a trial's content changed; records that cannot be
@@ -116,7 +129,9 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
     """
     bar = render.FileProgress(enabled=sys.stderr.isatty() if progress is None else progress)
     try:
-        summary = service.import_paths(_home(ctx), list(paths), on_file=bar.update)
+        summary = service.import_paths(
+            _home(ctx), list(paths), on_file=bar.update,
+            trial_id=service.check_trial_id(trial_id) if trial_id else None)
     finally:
         bar.close()
     if as_json:
@@ -133,20 +148,24 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--id", "trial_id", metavar="ID",
+              help="The trial id of a saved page that does not show one (aggregator pages).")
 @listing_options
 @handles_errors
-def parse(paths: tuple[Path, ...], as_json: bool, as_nl: bool, as_csv: bool) -> None:
+def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: bool,
+          as_csv: bool) -> None:
     """Parse saved payloads and print the records.  Touches no store."""
-    from ..parser.files import Failure
+    from ..parser.files import FORMATS_HELP, Failure
 
     records: list[TrialRecord] = []
     failures: list[Failure] = []
-    for item in service.parse_paths(list(paths)):
+    tid = service.check_trial_id(trial_id) if trial_id else None
+    for item in service.parse_paths(list(paths), trial_id=tid):
         (failures if isinstance(item, Failure) else records).append(item)
     _print_records(records, as_json, as_nl, as_csv)
     for f in failures:
-        click.echo(f"Error: could not parse {f.message} [{f.reason}]. The file is not a "
-                   "ClinicalTrials.gov API v2 study or search page.", err=True)
+        click.echo(f"Error: could not parse {f.message} [{f.reason}]. trialscope reads "
+                   f"{FORMATS_HELP}.", err=True)
     if failures:
         sys.exit(1)
 

@@ -49,6 +49,27 @@ def format_dose(dose: dict[str, Any]) -> str:
     return text
 
 
+_OPS = {">=": "≥", "<=": "≤", "in": "in", "=": "=", ">": ">", "<": "<"}
+
+
+def format_threshold(t: dict[str, Any]) -> str:
+    """'MG-ADL ≥ 6', 'MGFA in IIa–IVa', 'rituximab within 6 months before'."""
+    value = t.get("value")
+    if t.get("op") == "within":
+        win = t.get("window") or {}
+        text = f"{t.get('measure')} within {win.get('value', value):g} {win.get('unit', '')}"
+        return text + (f" {t['direction']}" if t.get("direction") else "")
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    unit = f" {t['unit']}" if t.get("unit") and t.get("unit") != "years" else ""
+    if t.get("unit") == "years":
+        unit = " years"
+    inferred = " (operator inferred)" if t.get("op_inferred") else ""
+    return f"{t.get('measure')} {_OPS.get(t.get('op'), t.get('op'))} {value}{unit}{inferred}"
+
+
 def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
     lines: list[str] = []
     for n, item in enumerate(items, 1):
@@ -175,6 +196,11 @@ def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
         if items:
             out.append(f"{label} ({len(items)}):")
             out.extend(_items(items, 0, w - 6))
+    thresholds = el.get("thresholds") or []
+    if thresholds:
+        out.append(f"Limits read from the criteria ({len(thresholds)}):")
+        out.extend(f"  {t.get('section', '')[:3]} {t.get('item', '')}: {format_threshold(t)}"
+                   for t in thresholds)
 
 
 def search_table(results: Any, color: bool) -> str:

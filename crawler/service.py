@@ -25,7 +25,7 @@ def _statuses(values: list[str]) -> list[str]:
 def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = None,
           cond: str | None = None, intr: str | None = None, statuses: list[str] | None = None,
           since: str | None = None, offline: bool = False, page_size: int = 1000,
-          progress: bool = False) -> dict[str, Any]:
+          progress: bool = False, registry: str = "ctgov") -> dict[str, Any]:
     from .run import CrawlArgumentError, run_crawl
 
     try:
@@ -33,10 +33,12 @@ def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = No
             home.store_path, ids=ids or (), cond=cond, intr=intr, term=term,
             status=_statuses(statuses or []), since=since, page_size=page_size,
             offline=offline, progress=progress, log_file=home.log_dir / "crawl.log",
+            registry=registry,
         )
     except CrawlArgumentError as exc:
         raise TrialsError("bad_argument", str(exc).rstrip(".") + ".",
                           "See 'trials crawl --help'.") from exc
     summary = result.as_dict()
+    summary["registry"] = registry
     summary["indexed"] = index_service.sync(home)
     return summary

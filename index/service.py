@@ -95,6 +95,7 @@ class ImportSummary:
 def import_paths(
     home: DataHome, paths: list[Path], *,
     on_file: Callable[[Path, int, int], None] | None = None,
+    trial_id: str | None = None,
 ) -> ImportSummary:
     """Parse saved payload files into the store (every version kept), then update the index.
 
@@ -119,7 +120,7 @@ def import_paths(
                     summary.failures.append({"source": str(path), "reason": "unreadable",
                                              "message": f"{path}: {exc}"})
                     continue
-                for item in parse_payload(text, source=str(path)):
+                for item in parse_payload(text, source=str(path), trial_id=trial_id):
                     if isinstance(item, Failure):
                         summary.failures.append({"source": item.source, "reason": item.reason,
                                                  "message": item.message})
@@ -139,8 +140,10 @@ def import_paths(
     return summary
 
 
-def parse_paths(paths: list[Path]) -> Iterator[TrialRecord | Failure]:
-    """Parse files and yield records or failures; touches no store."""
+def parse_paths(paths: list[Path], *,
+                trial_id: str | None = None) -> Iterator[TrialRecord | Failure]:
+    """Parse files and yield records or failures; touches no store.  ``trial_id`` names the
+    trial of a page that carries no id of its own."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
@@ -151,7 +154,7 @@ def parse_paths(paths: list[Path]) -> Iterator[TrialRecord | Failure]:
         except (OSError, UnicodeDecodeError) as exc:
             yield Failure(str(path), "unreadable", f"{path}: {exc}", None)
             continue
-        for item in parse_payload(text, source=str(path)):
+        for item in parse_payload(text, source=str(path), trial_id=trial_id):
             yield item if isinstance(item, Failure) else item.record
 
 

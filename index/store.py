@@ -156,9 +156,19 @@ class Store:
         tid = record.trial_id
         with self._tx():
             row = self._conn.execute(
-                "SELECT current_version, content_hash FROM trials WHERE trial_id=?", (tid,)
+                "SELECT current_version, content_hash, record_json FROM trials WHERE trial_id=?",
+                (tid,),
             ).fetchone()
             if row is not None and row[1] == content_hash:
+                if row[2] != record_json:
+                    # Same payload, newer parser: refresh the parsed form in place (no new
+                    # version: the trial did not change) and let the index pick it up.
+                    self._conn.execute(
+                        "UPDATE trials SET record_json=?, indexed_hash=NULL WHERE trial_id=?",
+                        (record_json, tid))
+                    self._conn.execute(
+                        "UPDATE versions SET record_json=? WHERE trial_id=? AND version=?",
+                        (record_json, tid, row[0]))
                 self._conn.execute(
                     "UPDATE trials SET last_fetched=? WHERE trial_id=?", (fetched_at, tid)
                 )

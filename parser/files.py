@@ -8,12 +8,12 @@ in a page is reported as a ``Failure`` and the rest still come through.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
-from . import aggregator, ctgov
+from . import aggregator, chictr, ctgov
 from .errors import ParseError
 from .record import TrialRecord
 
@@ -38,32 +38,79 @@ class Failure:
 
 
 def detect_format(text: str) -> str:
-    """The payload's format, from its content: 'ctgov-json', 'aggregator-html',
-    'aggregator-text' or 'unknown'."""
+    """The payload's format, from its content (not the file name)."""
     head = text.lstrip()[:1]
     if head in ("{", "["):
         return "ctgov-json"
+    if chictr.looks_like_chictr_xml(text):
+        return "chictr-xml"
+    if chictr.looks_like_chictr_html(text):
+        return "chictr-html"
     if aggregator.looks_like_aggregator(text):
         return "aggregator-html" if head == "<" else "aggregator-text"
     return "unknown"
 
 
-def parse_payload(text: str, *, source: str) -> Iterator[Parsed | Failure]:
+FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON, a ChiCTR detail page or XML export, "
+                "or an aggregator trial page")
+
+
+def parse_payload(text: str, *, source: str,
+                  trial_id: str | None = None) -> Iterator[Parsed | Failure]:
+    """Records in one payload.  ``trial_id`` names the trial of a page that does not carry
+    its own id (an aggregator page without "NCT ID:")."""
     fmt = detect_format(text)
     if fmt == "ctgov-json":
         yield from _parse_ctgov(text, source)
+    elif fmt == "chictr-xml":
+        yield from _pairs(lambda: chictr.parse_xml_export(text, source=source), text, source,
+                          chictr.REGISTRY, chictr.content_hash)
+    elif fmt == "chictr-html":
+        yield from _single(lambda: chictr.parse_detail_html(text, url=None), text, source,
+                           chictr.REGISTRY, chictr.content_hash(text))
     elif fmt.startswith("aggregator"):
         parse = (aggregator.parse_aggregator_html if fmt == "aggregator-html"
                  else aggregator.parse_aggregator_text)
-        try:
-            record = parse(text, source=source)
-        except ParseError as exc:
-            yield Failure(source, exc.reason, str(exc), text, "aggregator")
-            return
-        yield Parsed(record, text, sha256(text.encode("utf-8")).hexdigest(), secondary=True)
+        for item in _single(lambda: parse(text, source=source, trial_id=trial_id), text, source,
+                            "aggregator",
+                            sha256(text.encode("utf-8")).hexdigest()):
+            if isinstance(item, Parsed):
+                item.secondary = True
+            yield item
     else:
-        yield Failure(source, "unknown_format", f"{source}: not a format trialscope reads "
-                      "(ClinicalTrials.gov API v2 JSON, or an aggregator trial page)", text)
+        yield Failure(source, "unknown_format",
+                      f"{source}: not a format trialscope reads ({FORMATS_HELP})", text)
+
+
+def _single(parse: Callable[[], TrialRecord], text: str, source: str, registry: str,
+            content_hash: str) -> Iterator[Parsed | Failure]:
+    """A payload holding one record."""
+    try:
+        record = parse()
+    except ParseError as exc:
+        yield Failure(source, exc.reason, _msg(exc, source), text, registry)
+        return
+    yield Parsed(record, text, content_hash)
+
+
+def _pairs(parse: Callable[[], Iterable[tuple[TrialRecord | ParseError, str]]], text: str,
+           source: str, registry: str,
+           hash_raw: Callable[[str], str]) -> Iterator[Parsed | Failure]:
+    """A payload holding many records, each with its raw fragment; one bad record is reported
+    and the others still come through."""
+    try:
+        for i, (item, raw) in enumerate(parse(), 1):
+            if isinstance(item, ParseError):
+                yield Failure(f"{source} [record {i}]", item.reason, _msg(item, source), raw,
+                              registry)
+            else:
+                yield Parsed(item, raw, hash_raw(raw))
+    except ParseError as exc:
+        yield Failure(source, exc.reason, _msg(exc, source), text, registry)
+
+
+def _msg(exc: ParseError, source: str) -> str:
+    return str(exc) if exc.source else f"{source}: {exc}"
 
 
 def _parse_ctgov(text: str, source: str) -> Iterator[Parsed | Failure]:

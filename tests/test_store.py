@@ -64,3 +64,16 @@ def test_not_a_store(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreError, match="not a usable trialscope store"):
         Store(bad)
+
+
+def test_same_payload_newer_parser_updates_in_place(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.put_record(_rec(), "{}", content_hash="h1")
+        store.mark_indexed([("NCT00000001", "h1")])
+        better = _rec()
+        better.conditions = ["Myasthenia Gravis"]  # what an improved parser now extracts
+        assert store.put_record(better, "{}", content_hash="h1").outcome == "unchanged"
+        assert store.get("NCT00000001").conditions == ["Myasthenia Gravis"]
+        assert store.record_at("NCT00000001", 1).conditions == ["Myasthenia Gravis"]
+        assert store.counts()["versions"] == 1
+        assert [r.trial_id for r, _ in store.iter_unindexed()] == ["NCT00000001"]
