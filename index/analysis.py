@@ -23,9 +23,11 @@ The token object is reused, as everywhere in Whoosh: consumers read it before th
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from whoosh.analysis import Composable, Filter, Token, Tokenizer
 
@@ -308,3 +310,101 @@ def clinical_analyzer() -> Composable:
 def tokens(text: str, mode: str = "index") -> list[str]:
     """The term stream for ``text``: what tests pin and what a curious user can inspect."""
     return [t.text for t in clinical_analyzer()(text, mode=mode)]
+
+
+# -- synonyms (index/synonyms.txt) -------------------------------------------------------------
+
+SYNONYMS_FILE = Path(__file__).with_name("synonyms.txt")
+# A class's members ("FcRn inhibitor" -> efgartigimod) count a little less than the class's
+# own spellings and than true equivalents: a trial that names the class is the surer hit.
+MEMBER_WEIGHT = 0.8
+
+
+@dataclass(frozen=True)
+class Spelling:
+    text: str
+    tokens: tuple[str, ...]  # query-mode analysis of ``text``
+    exact: bool  # two-letter capitals ("MM"): matched case-sensitively, never searched itself
+
+
+@dataclass(frozen=True)
+class SynonymGroup:
+    """One line of the synonym file: the spellings that trigger it and what they search for."""
+
+    line: int
+    spellings: tuple[Spelling, ...]
+    alternatives: tuple[tuple[tuple[str, ...], float], ...]  # (term texts, weight)
+
+
+def _spelling(text: str) -> Spelling:
+    text = text.strip()
+    exact = len(text) == 2 and text.isalpha() and text.isupper()
+    return Spelling(text, tuple(tokens(text, mode="query")), exact)
+
+
+@dataclass
+class SynonymTable:
+    groups: list[SynonymGroup]
+    by_tokens: dict[tuple[str, ...], list[tuple[Spelling, SynonymGroup]]]
+    max_tokens: int
+
+    def match(self, words: list[tuple[str, tuple[str, ...]]], start: int
+              ) -> tuple[int, SynonymGroup] | None:
+        """The longest synonym spelling that starts at ``words[start]`` and ends on a word
+        boundary: (index after its last word, group), or None.  ``words`` are (surface text,
+        query tokens) pairs of adjacent query words."""
+        best: tuple[int, SynonymGroup] | None = None
+        seq: tuple[str, ...] = ()
+        for end in range(start, len(words)):
+            seq += words[end][1]
+            if len(seq) > self.max_tokens:
+                break
+            for spelling, group in self.by_tokens.get(seq, ()):
+                if spelling.exact and (end != start or words[start][0] != spelling.text):
+                    continue
+                best = (end + 1, group)
+                break
+        return best
+
+
+def parse_synonyms(text: str) -> SynonymTable:
+    """Read the synonym file format (see the header of index/synonyms.txt)."""
+    equivalents: dict[str, list[Spelling]] = {}  # lower-cased spelling -> its "=" group
+    raw: list[tuple[int, list[Spelling], list[str]]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip() if line.lstrip().startswith("#") else line.strip()
+        if not line:
+            continue
+        if ">" in line:
+            head, _, members = line.partition(">")
+            spellings = [_spelling(s) for s in head.split("|") if s.strip()]
+            raw.append((number, spellings, [m.strip() for m in members.split(",") if m.strip()]))
+        else:
+            spellings = [_spelling(s) for s in line.split("=") if s.strip()]
+            for s in spellings:
+                equivalents.setdefault(s.text.lower(), spellings)
+            raw.append((number, spellings, []))
+    groups: list[SynonymGroup] = []
+    for number, spellings, members in raw:
+        alts: dict[tuple[str, ...], float] = {}
+        for s in spellings:
+            if not s.exact and s.tokens:
+                alts.setdefault(s.tokens, 1.0)
+        for member in members:
+            for s in equivalents.get(member.lower(), [_spelling(member)]):
+                if not s.exact and s.tokens:
+                    alts.setdefault(s.tokens, MEMBER_WEIGHT)
+        groups.append(SynonymGroup(number, tuple(spellings), tuple(alts.items())))
+    by_tokens: dict[tuple[str, ...], list[tuple[Spelling, SynonymGroup]]] = {}
+    for group in groups:
+        for s in group.spellings:
+            if s.tokens:
+                by_tokens.setdefault(s.tokens, []).append((s, group))
+    max_tokens = max((len(k) for k in by_tokens), default=0)
+    return SynonymTable(groups, by_tokens, max_tokens)
+
+
+@functools.lru_cache(maxsize=1)
+def synonyms() -> SynonymTable:
+    """The shipped synonym table (read once per process)."""
+    return parse_synonyms(SYNONYMS_FILE.read_text(encoding="utf-8"))

@@ -127,14 +127,10 @@ def import_paths(
                         store.put_failure(registry=item.registry, reason=item.reason,
                                           raw=item.raw, url=str(path), detail=item.message)
                         continue
-                    if item.secondary and store.registry_of(item.record.trial_id) not in (
-                            None, "aggregator"):
-                        # The registry's own record wins over a third-party page's copy.
-                        summary.skipped += 1
-                        continue
                     result = store.put_record(item.record, item.raw,
                                               content_hash=item.content_hash,
-                                              source_url=path.resolve().as_uri())
+                                              source_url=path.resolve().as_uri(),
+                                              secondary=item.secondary)
                     setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
         summary.indexed = indexer.sync_index(store, home.index_dir)
     return summary

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS trials (
     url             TEXT,
     first_seen      TEXT NOT NULL,
     last_fetched    TEXT NOT NULL,
-    indexed_hash    TEXT
+    indexed_hash    TEXT,
+    secondary       INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions (
     trial_id     TEXT NOT NULL,
@@ -67,7 +68,7 @@ class StoreError(RuntimeError):
 @dataclass(frozen=True)
 class PutResult:
     trial_id: str
-    outcome: str  # "new" | "changed" | "unchanged"
+    outcome: str  # "new" | "changed" | "unchanged" | "skipped" (a third-party copy)
     version: int
 
 
@@ -91,6 +92,10 @@ class Store:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(trials)")}
+            if "secondary" not in columns:  # a store written before the column existed
+                self._conn.execute(
+                    "ALTER TABLE trials ADD COLUMN secondary INTEGER NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a usable trialscope store ({exc})") from exc
         if row is None:
@@ -145,10 +150,13 @@ class Store:
         content_hash: str | None = None,
         fetched_at: str | None = None,
         source_url: str | None = None,
+        secondary: bool = False,
     ) -> PutResult:
         """Store one fetched record.  Idempotent: the same content twice writes no version.
 
         ``source_url`` is where the payload was fetched from (default: the record's url).
+        ``secondary`` marks a copy from a third party (WHO ICTRP, an aggregator page): it never
+        replaces the registry's own record of the trial (outcome "skipped").
         """
         fetched_at = fetched_at or utcnow()
         content_hash = content_hash or sha256_text(raw)
@@ -156,9 +164,12 @@ class Store:
         tid = record.trial_id
         with self._tx():
             row = self._conn.execute(
-                "SELECT current_version, content_hash, record_json FROM trials WHERE trial_id=?",
+                "SELECT current_version, content_hash, record_json, secondary FROM trials"
+                " WHERE trial_id=?",
                 (tid,),
             ).fetchone()
+            if row is not None and secondary and not row[3]:
+                return PutResult(tid, "skipped", row[0])
             if row is not None and row[1] == content_hash:
                 if row[2] != record_json:
                     # Same payload, newer parser: refresh the parsed form in place (no new
@@ -181,15 +192,18 @@ class Store:
             )
             if row is None:
                 self._conn.execute(
-                    "INSERT INTO trials VALUES (?,?,?,?,?,?,?,?,NULL)",
+                    "INSERT INTO trials (trial_id, registry, current_version, content_hash,"
+                    " record_json, url, first_seen, last_fetched, indexed_hash, secondary)"
+                    " VALUES (?,?,?,?,?,?,?,?,NULL,?)",
                     (tid, record.registry, version, content_hash, record_json, record.url,
-                     fetched_at, fetched_at),
+                     fetched_at, fetched_at, int(secondary)),
                 )
             else:
                 self._conn.execute(
                     "UPDATE trials SET current_version=?, content_hash=?, record_json=?, url=?,"
-                    " last_fetched=? WHERE trial_id=?",
-                    (version, content_hash, record_json, record.url, fetched_at, tid),
+                    " last_fetched=?, registry=?, secondary=? WHERE trial_id=?",
+                    (version, content_hash, record_json, record.url, fetched_at,
+                     record.registry, int(secondary), tid),
                 )
             return PutResult(tid, "new" if row is None else "changed", version)
 
@@ -229,6 +243,13 @@ class Store:
     def clear_indexed(self) -> None:
         with self._tx():
             self._conn.execute("UPDATE trials SET indexed_hash=NULL")
+
+    def mark_unindexed(self, trial_ids: list[str]) -> None:
+        """Forget that the index holds these trials, so the next ``sync_index`` rewrites them
+        (``trials check --repair``)."""
+        with self._tx():
+            self._conn.executemany("UPDATE trials SET indexed_hash=NULL WHERE trial_id=?",
+                                   [(tid,) for tid in trial_ids])
 
     # -- reads -----------------------------------------------------------------------------
     def resolve(self, trial_id: str) -> str | None:
@@ -321,6 +342,50 @@ class Store:
         )
         for text, content_hash in cur:
             yield TrialRecord.from_dict(json.loads(text)), content_hash
+
+    def versions_since(self, since: str, *, until: str | None = None) -> list[dict[str, Any]]:
+        """Versions fetched at or after ``since`` (an ISO date or timestamp, compared as text
+        with the UTC ``fetched_at`` stamps), oldest first: the change feed."""
+        sql = ("SELECT trial_id, version, fetched_at, content_hash FROM versions"
+               " WHERE fetched_at >= ?")
+        args: list[Any] = [since]
+        if until is not None:
+            sql += " AND fetched_at < ?"
+            args.append(until)
+        rows = self._conn.execute(sql + " ORDER BY fetched_at, trial_id, version", args)
+        keys = ("trial_id", "version", "fetched_at", "content_hash")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def index_marks(self) -> dict[str, tuple[str, str | None]]:
+        """trial_id -> (content_hash, indexed_hash) for every stored trial."""
+        rows = self._conn.execute("SELECT trial_id, content_hash, indexed_hash FROM trials")
+        return {tid: (content, indexed) for tid, content, indexed in rows}
+
+    def integrity_problems(self) -> list[str]:
+        """What is wrong inside the store itself (empty when nothing is): SQLite's own check,
+        and every trial's current row agreeing with its latest version."""
+        problems = [r[0] for r in self._conn.execute("PRAGMA quick_check") if r[0] != "ok"]
+        rows = self._conn.execute(
+            "SELECT t.trial_id, t.current_version, t.content_hash, v.content_hash,"
+            " (SELECT MAX(version) FROM versions WHERE trial_id=t.trial_id),"
+            " (SELECT COUNT(*) FROM versions WHERE trial_id=t.trial_id)"
+            " FROM trials t LEFT JOIN versions v"
+            " ON v.trial_id=t.trial_id AND v.version=t.current_version"
+        )
+        for tid, current, content, version_hash, latest, count in rows:
+            if version_hash is None:
+                problems.append(f"{tid}: current version {current} is missing")
+            elif version_hash != content:
+                problems.append(f"{tid}: current content differs from version {current}")
+            if latest is not None and latest != current:
+                problems.append(f"{tid}: current version is {current} but {latest} is stored")
+            if count and latest != count:
+                problems.append(f"{tid}: versions are not numbered 1..{count}")
+        orphans = self._conn.execute(
+            "SELECT DISTINCT trial_id FROM versions WHERE trial_id NOT IN"
+            " (SELECT trial_id FROM trials)").fetchall()
+        problems.extend(f"{tid}: versions without a trial row" for (tid,) in orphans)
+        return problems
 
     def trial_ids(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT trial_id FROM trials ORDER BY trial_id")]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
-from . import aggregator, chictr, ctgov
+from . import aggregator, chictr, ctgov, euctr, ictrp
 from .errors import ParseError
 from .record import TrialRecord
 
@@ -42,17 +42,25 @@ def detect_format(text: str) -> str:
     head = text.lstrip()[:1]
     if head in ("{", "["):
         return "ctgov-json"
+    if ictrp.looks_like_ictrp(text):
+        return "ictrp-xml"
     if chictr.looks_like_chictr_xml(text):
         return "chictr-xml"
+    if euctr.looks_like_euctr_fulltext(text):
+        return "euctr-text"
+    kind = euctr.euctr_html_kind(text)
+    if kind:
+        return f"euctr-{kind}"
     if chictr.looks_like_chictr_html(text):
-        return "chictr-html"
+        return "chictr-html" if 'class="left_title"' in text else "chictr-search"
     if aggregator.looks_like_aggregator(text):
         return "aggregator-html" if head == "<" else "aggregator-text"
     return "unknown"
 
 
-FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON, a ChiCTR detail page or XML export, "
-                "or an aggregator trial page")
+FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON, a WHO ICTRP XML export, a ChiCTR detail page "
+                "or XML export, an EU CTR trial page or full-text download, or an aggregator "
+                "trial page")
 
 
 def parse_payload(text: str, *, source: str,
@@ -62,6 +70,23 @@ def parse_payload(text: str, *, source: str,
     fmt = detect_format(text)
     if fmt == "ctgov-json":
         yield from _parse_ctgov(text, source)
+    elif fmt == "ictrp-xml":
+        # WHO's copy of other registries' records: secondary to the registries' own.
+        for item in _pairs(lambda: ictrp.parse_export(text, source=source), text, source,
+                           "ictrp", ictrp.content_hash):
+            if isinstance(item, Parsed):
+                item.secondary = True
+            yield item
+    elif fmt == "euctr-text":
+        yield from _pairs(lambda: euctr.parse_fulltext(text, source=source), text, source,
+                          "euctr", _sha256)
+    elif fmt == "euctr-trial":
+        yield from _single(lambda: euctr.parse_trial_html(text, url=None), text, source,
+                           "euctr", _sha256(text))
+    elif fmt in ("euctr-search", "chictr-search"):
+        yield Failure(source, "search_page", f"{source}: a search-results page lists trials "
+                      "but holds no trial record; save or crawl the trial pages instead", text,
+                      fmt.split("-")[0])
     elif fmt == "chictr-xml":
         yield from _pairs(lambda: chictr.parse_xml_export(text, source=source), text, source,
                           chictr.REGISTRY, chictr.content_hash)
@@ -72,8 +97,7 @@ def parse_payload(text: str, *, source: str,
         parse = (aggregator.parse_aggregator_html if fmt == "aggregator-html"
                  else aggregator.parse_aggregator_text)
         for item in _single(lambda: parse(text, source=source, trial_id=trial_id), text, source,
-                            "aggregator",
-                            sha256(text.encode("utf-8")).hexdigest()):
+                            "aggregator", _sha256(text)):
             if isinstance(item, Parsed):
                 item.secondary = True
             yield item
@@ -107,6 +131,10 @@ def _pairs(parse: Callable[[], Iterable[tuple[TrialRecord | ParseError, str]]], 
                 yield Parsed(item, raw, hash_raw(raw))
     except ParseError as exc:
         yield Failure(source, exc.reason, _msg(exc, source), text, registry)
+
+
+def _sha256(text: str) -> str:
+    return sha256(text.encode("utf-8")).hexdigest()
 
 
 def _msg(exc: ParseError, source: str) -> str:

@@ -77,3 +77,16 @@ def test_same_payload_newer_parser_updates_in_place(tmp_path: Path) -> None:
         assert store.record_at("NCT00000001", 1).conditions == ["Myasthenia Gravis"]
         assert store.counts()["versions"] == 1
         assert [r.trial_id for r, _ in store.iter_unindexed()] == ["NCT00000001"]
+
+
+def test_third_party_copy_never_replaces_the_registry_record(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.put_record(_rec(), "who", content_hash="w1", secondary=True).outcome == "new"
+        # The registry's own record replaces the third-party copy...
+        assert store.put_record(_rec(), "api", content_hash="a1").outcome == "changed"
+        # ...and a later third-party copy does not replace it.
+        thin = _rec("UNKNOWN")
+        assert store.put_record(thin, "who2", content_hash="w2", secondary=True).outcome == (
+            "skipped")
+        assert store.get("NCT00000001").status == "RECRUITING"
+        assert store.counts()["versions"] == 2

@@ -1,0 +1,209 @@
+"""One refresh at a time per data home: ``refresh.lock``, held with ``fcntl.flock``.
+
+The kernel holds the lock for the process and drops it when the process dies, however it dies
+(``kill -9`` included), so a crash never leaves a lock that blocks the next run.  The file also
+says who holds it (pid, host, start time, command) for the "already running" message; the file
+is never deleted (deleting a flock'ed file lets two processes lock two different inodes), it is
+emptied on release.
+
+Where ``flock`` is not available (some network filesystems answer ENOLCK), the holder
+information is all there is: a lock is then taken over only if its pid is dead on this host or
+it is older than ``max_age``.  A lock held by a live local process is never taken over, however
+old: two refreshes writing one store is worse than one late refresh (the message says which
+pid to look at instead).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "refresh.lock"
+DEFAULT_MAX_AGE = 6 * 3600.0  # seconds; only used where flock is unavailable (see above)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    pid: int
+    host: str
+    started_at: str  # ISO 8601, UTC
+    command: str = "refresh"
+
+    @classmethod
+    def mine(cls, command: str) -> LockInfo:
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        return cls(os.getpid(), socket.gethostname(), now.isoformat().replace("+00:00", "Z"),
+                   command)
+
+    @classmethod
+    def parse(cls, text: str) -> LockInfo | None:
+        try:
+            data = json.loads(text)
+            return cls(int(data["pid"]), str(data["host"]), str(data["started_at"]),
+                       str(data.get("command") or "refresh"))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def age_seconds(self, now: datetime | None = None) -> float | None:
+        try:
+            started = datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=timezone.utc)
+        return ((now or datetime.now(timezone.utc)) - started).total_seconds()
+
+    def is_local(self) -> bool:
+        return self.host == socket.gethostname()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, started {self.started_at} ({self.command})"
+
+
+class LockHeld(RuntimeError):
+    """Another live process holds the lock.  ``holder`` says who, when it could be read."""
+
+    def __init__(self, path: Path, holder: LockInfo | None, *, too_old: bool = False) -> None:
+        self.path = path
+        self.holder = holder
+        self.too_old = too_old
+        who = holder.describe() if holder else "another process"
+        super().__init__(f"{path} is held by {who}")
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+class RefreshLock:
+    """``with RefreshLock(home.root / "refresh.lock"):`` ... or ``acquire()`` / ``release()``.
+
+    ``acquire`` raises ``LockHeld`` at once (it never waits); after it, ``taken_over`` is the
+    holder a dead or stale lock was taken from (None when the lock was free).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, command: str = "refresh",
+                 max_age: float | None = None) -> None:
+        self.path = Path(path)
+        self.command = command
+        self.max_age = DEFAULT_MAX_AGE if max_age is None else max_age
+        self.info: LockInfo | None = None
+        self.taken_over: LockInfo | None = None
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> RefreshLock:
+        if self._fd is not None:
+            raise RuntimeError("this RefreshLock is held already")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            flocked = self._flock(fd)
+            previous = LockInfo.parse(_read(fd))
+            if previous is not None and previous.pid == os.getpid() and previous.is_local():
+                previous = None  # our own leftover (a lock released without emptying)
+            if previous is not None and not flocked:
+                self._judge_without_flock(previous)
+            if previous is not None:
+                log.warning("taking over a stale refresh lock (%s): %s", self.path,
+                            previous.describe())
+            self.info = LockInfo.mine(self.command)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(self.info.to_dict()) + "\n").encode(), 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.taken_over = previous
+        self._fd = fd
+        return self
+
+    def _flock(self, fd: int) -> bool:
+        """True if the kernel now holds the lock for us, False where flock is unsupported."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = LockInfo.parse(_read(fd))
+            age = holder.age_seconds() if holder else None
+            raise LockHeld(self.path, holder,
+                           too_old=age is not None and age > self.max_age) from None
+        except OSError as exc:
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                log.warning("flock is not supported on %s (%s); relying on the pid and age in "
+                            "the lock file", self.path, exc)
+                return False
+            raise
+        return True
+
+    def _judge_without_flock(self, holder: LockInfo) -> None:
+        age = holder.age_seconds()
+        too_old = age is None or age > self.max_age
+        if holder.is_local():
+            if pid_alive(holder.pid) and not too_old:
+                raise LockHeld(self.path, holder)
+        elif not too_old:
+            raise LockHeld(self.path, holder)  # another host: only its age can tell
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)  # empty = free; the file stays (see the module docstring)
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def holder(self) -> LockInfo | None:
+        """Who holds the lock now, if anyone (without taking it)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return LockInfo.parse(_read(fd))
+            except OSError:
+                return LockInfo.parse(_read(fd))
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> RefreshLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read(fd: int) -> str:
+    try:
+        return os.pread(fd, 4096, 0).decode("utf-8", "replace")
+    except OSError:
+        return ""
