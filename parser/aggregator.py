@@ -15,6 +15,7 @@ from typing import Any
 from .criteria import split_criteria
 from .ctgov import age_in_years, normalise_nct_id
 from .doses import parse_doses
+from .enrich import enrich
 from .errors import ParseError
 from .record import TrialRecord
 from .thresholds import extract_thresholds
@@ -243,7 +244,7 @@ def _parse_overview(lines: list[str], source: str | None, trial_id: str | None) 
         rec.enrollment["note"] = "0 as shown by the page; usually means not reported"
     _eligibility(rec, criteria, None, None, value("Participant gender:"),
                  value("Accepts Healthy Volunteers?"))
-    return rec
+    return enrich(rec)
 
 
 # --- sectioned layout --------------------------------------------------------------------
@@ -361,7 +362,7 @@ def _parse_sectioned(lines: list[str], source: str | None, trial_id: str | None)
     _sponsors(rec, vals.get("Sponsors", []), (vals.get("Responsible Party") or [None])[0])
     _people(rec, vals)
     _identifiers(rec, vals.get("Other Identifiers", []))
-    return rec
+    return enrich(rec)
 
 
 def _sponsors(rec: TrialRecord, values: list[str], responsible: str | None = None) -> None:

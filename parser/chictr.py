@@ -36,6 +36,7 @@ from lxml import etree
 
 from .criteria import split_criteria
 from .doses import parse_doses
+from .enrich import enrich
 from .errors import ParseError
 from .record import TrialRecord
 from .vocab import normalise_phase, normalise_status, normalise_study_type
@@ -627,7 +628,7 @@ def _detail(soup: BeautifulSoup, page: _Page, trial_id: str, url: str | None) ->
     _criteria(rec, page.pick("inclusion"), page.pick("exclusion"), ages["min"], ages["max"],
               page.pick("gender"))
     _people(rec, page)
-    return rec
+    return enrich(rec)
 
 
 def _ages(cell: Tag | None) -> dict[str, tuple[str | None, str | None]]:
@@ -877,7 +878,7 @@ def _xml_trial(el: Any, source: str | None) -> TrialRecord:
     crit = crit if crit is not None else etree.Element("criteria")
     _criteria(rec, _x(crit, "inclusion_criteria"), _x(crit, "exclusion_criteria"),
               (_x(crit, "agemin"), None), (_x(crit, "agemax"), None), _x(crit, "gender"))
-    return rec
+    return enrich(rec)
 
 
 def _pairs(text: str | None) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .criteria import split_criteria, unescape_markdown
 from .doses import parse_doses as _parse_doses
+from .enrich import enrich
 from .errors import ParseError
 from .ids import NCT_ID_RE, normalise_nct_id  # noqa: F401 (re-exported for the crawler)
 from .record import TrialRecord
@@ -44,15 +45,22 @@ _INTERVENTION_TYPES = {
 
 def content_hash(study: dict[str, Any]) -> str:
     """A hash of the study's content, stable across key order and volatile keys."""
-    trimmed = json.loads(json.dumps(study))  # deep copy of plain JSON
+    trimmed = study
     for path in _VOLATILE_PATHS:
-        node: Any = trimmed
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
+        trimmed = _without(trimmed, path)
     canonical = json.dumps(trimmed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _without(node: Any, path: tuple[str, ...]) -> Any:
+    """``node`` without the key at ``path``: copies only the dicts on the path (a deep copy of
+    a whole study cost more than hashing it), and returns ``node`` itself if the key is absent."""
+    if not isinstance(node, dict) or path[0] not in node:
+        return node
+    if len(path) == 1:
+        return {k: v for k, v in node.items() if k != path[0]}
+    child = _without(node[path[0]], path[1:])
+    return node if child is node[path[0]] else {**node, path[0]: child}
 
 
 def parse_doses(text: str | None) -> list[dict[str, Any]]:
@@ -197,7 +205,7 @@ def _parse(study: dict[str, Any], url: str | None) -> TrialRecord:
                 mesh.append(term)
     rec.mesh_terms = mesh
     rec.has_results = bool(study.get("hasResults"))
-    return rec
+    return enrich(rec)
 
 
 def _status(rec: TrialRecord, sm: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from lxml import html as lxml_html
 
 from .criteria import split_criteria
 from .doses import parse_doses
+from .enrich import enrich
 from .errors import ParseError
 from .record import TrialRecord
 from .vocab import Status, normalise_status
@@ -452,7 +453,7 @@ def _build(blocks: list[_Block], url: str | None, source: str | None) -> TrialRe
                       "type": "ESTIMATED" if count else None}
     rec.has_results = any(_key(b.first("SUMMARY", "Trial results") or "").startswith("view")
                           for b in blocks)
-    return rec
+    return enrich(rec)
 
 
 def _identifiers(rec: TrialRecord, blocks: list[_Block]) -> None:

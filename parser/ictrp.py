@@ -57,6 +57,7 @@ from . import euctr
 from .criteria import split_criteria
 from .ctgov import normalise_nct_id
 from .doses import parse_doses
+from .enrich import enrich
 from .errors import ParseError
 from .record import TrialRecord
 from .safexml import element_text, parse_xml
@@ -309,7 +310,7 @@ def _record(registry: str, trial_id: str, rows: list[dict[str, str | None]]) -> 
     rec.interventions = _interventions(main.get("Intervention"), registry)
     _outcomes(rec, main.get("Primary_outcome"))
     _eligibility(rec, main)
-    return rec
+    return enrich(rec)
 
 
 def _registered(row: dict[str, str | None]) -> str | None:
