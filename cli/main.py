@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -68,12 +69,15 @@ def cli(ctx: click.Context, home: str | None) -> None:
               help="Studies per API page.")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--save-as", metavar="NAME",
+              help="Also save this query (or id list) as a watch for 'trials refresh'.")
 @json_option
 @click.pass_context
 @handles_errors
 def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition: str | None,
           intervention: str | None, statuses: tuple[str, ...], since: str | None, registry: str,
-          offline: bool, page_size: int, progress: bool | None, as_json: bool) -> None:
+          offline: bool, page_size: int, progress: bool | None, save_as: str | None,
+          as_json: bool) -> None:
     """Fetch trials from a registry into the local store, then update the index.
 
     \b
@@ -94,9 +98,18 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
                           "Drop --registry or give that registry's ids.")
     if progress is None:
         progress = sys.stderr.isatty() and not as_json
+    saving = None
+    if save_as:  # checked before the crawl: a bad name must not waste one
+        from ..crawler.refresh import prepare_saved_crawl
+
+        saving = prepare_saved_crawl(home, save_as, offline=offline, since=since, ids=id_list,
+                                     cond=condition, intr=intervention, term=query,
+                                     statuses=[s.upper() for s in statuses], registry=registry)
     summary = run(home, ids=id_list, term=query, cond=condition, intr=intervention,
                   statuses=list(statuses), since=since, offline=offline, page_size=page_size,
                   progress=progress, registry=registry)
+    if saving:
+        summary["watch"] = saving.save(home, summary)
     if as_json:
         click.echo(dumps(summary))
     else:
@@ -127,13 +140,17 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
     A new version is stored only when a trial's content changed; records that cannot be
     parsed are kept (raw) and counted.
     """
-    bar = render.FileProgress(enabled=sys.stderr.isatty() if progress is None else progress)
+    enabled = sys.stderr.isatty() if progress is None else progress
+    bar = render.FileProgress(enabled=enabled)
+    bulk_bar = _BulkBar(enabled=enabled)
     try:
         summary = service.import_paths(
             _home(ctx), list(paths), on_file=bar.update,
-            trial_id=service.check_trial_id(trial_id) if trial_id else None)
+            trial_id=service.check_trial_id(trial_id) if trial_id else None,
+            on_progress=bulk_bar.update)
     finally:
         bar.close()
+        bulk_bar.close()
     if as_json:
         click.echo(dumps(summary.as_dict()))
     else:
@@ -144,6 +161,32 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
     if summary.failed:
         sys.exit(1)
+
+
+class _BulkBar:
+    """Progress of a bulk import (zips, large folders): studies read, the phase, an estimate
+    of the time left from the whole run's rate (index pauses included)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def update(self, p: Any) -> None:  # p: index.bulk.BulkProgress
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=p.total, unit="study", desc="import", smoothing=0,
+                             leave=False)
+        self._bar.update(p.done - self._bar.n)
+        eta = p.eta
+        left = f", ~{eta / 60:.0f} min left" if eta is not None else ""
+        self._bar.set_postfix_str(f"{p.phase}, {p.indexed} indexed{left}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 @cli.command()
@@ -235,7 +278,9 @@ def info(ctx: click.Context, as_json: bool) -> None:
 
 
 # Commands defined in their own modules register themselves on the group when imported.
+from . import related as _related  # noqa: F401, E402
 from . import search as _search  # noqa: F401, E402
+from . import watch as _watch  # noqa: F401, E402
 
 
 def main() -> None:

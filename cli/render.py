@@ -114,6 +114,12 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
         facts.append(("Acronym", rec.acronym))
     if rec.secondary_ids:
         facts.append(("Other ids", ", ".join(s["id"] for s in rec.secondary_ids)))
+    linked = (info or {}).get("links") or []
+    if linked:
+        facts.append(("Also registered as", ", ".join(
+            f"{m['trial_id']} ({m['registry']})" for m in linked)))
+    if (info or {}).get("found_as"):
+        facts.append(("Found as", f"{info['found_as']} (an id this trial carries)"))
     design = rec.design or {}
     if design:
         facts.append(("Design", ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in design.items()
@@ -203,7 +209,7 @@ def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
                    for t in thresholds)
 
 
-def search_table(results: Any, color: bool) -> str:
+def search_table(results: Any, color: bool, explain: bool = False) -> str:
     w = _width()
     out = []
     shown = len(results.hits)
@@ -221,6 +227,58 @@ def search_table(results: Any, color: bool) -> str:
         if hit.snippet:
             snip = textwrap.shorten(hit.snippet, w - 6, placeholder="…")
             out.append("    " + click.style("", dim=True) + highlight(snip, color))
+        if explain and getattr(hit, "explanation", None):
+            out.extend("    " + line for line in explanation_lines(hit.explanation))
+    return "\n".join(out)
+
+
+def explanation_lines(ex: dict[str, Any]) -> list[str]:
+    """score = sum of field contributions x coverage x prior, then the top terms."""
+    fields = sorted(ex.get("fields", {}).items(), key=lambda kv: -kv[1])
+    parts = " + ".join(f"{name} {value:.2f}" for name, value in fields) or "0"
+    lines = [f"score {ex.get('score', 0):.3f} = ({parts}) x coverage {ex.get('coverage', 1):.2f}"
+             f" x prior {ex.get('prior', 1):.3f}"]
+    for term in ex.get("terms", [])[:6]:
+        lines.append(f"  {term['score']:7.3f}  {term['field']}:{term['term']} "
+                     f"(weight {term['boost']:g}; unit {term['unit'][:40]})")
+    return lines
+
+
+def facets_block(facets: dict[str, dict[str, int]], per_facet: int = 8) -> str:
+    """The facet counts under a result list: one line per facet, most frequent first."""
+    labels = {"status": "Status", "phase": "Phase", "country": "Country",
+              "sponsor": "Sponsor", "start_year": "Start year", "target": "Target",
+              "modality": "Modality"}
+    w = _width()
+    out = ["", click.style("Facets (results per value; filter with --status, --phase, "
+                           "--country, --sponsor, --start-from/--start-to, --target)", dim=True)]
+    for name, counts in facets.items():
+        if not counts:
+            continue
+        items = list(counts.items())
+        shown = ", ".join(f"{value} ({n})" for value, n in items[:per_facet])
+        if len(items) > per_facet:
+            shown += f", … {len(items) - per_facet} more"
+        out.extend(textwrap.wrap(shown, w, initial_indent=f"{labels.get(name, name) + ':':<12}",
+                                 subsequent_indent=" " * 12))
+    return "\n".join(out)
+
+
+def related_table(results: Any, color: bool) -> str:
+    w = _width()
+    out = [click.style(f"Trials most like {results.trial_id}", bold=True)
+           + (f": {textwrap.shorten(results.title, w - 30, placeholder='…')}"
+              if results.title else "")]
+    if not results.hits:
+        out.append("No related trials in the local index.")
+        return "\n".join(out)
+    title_w = max(20, w - 11 - 23 - 8 - 4)
+    out.append(f"{'ID':<16} {'STATUS':<22} {'PHASE':<8} TITLE")
+    for hit in results.hits:
+        title = textwrap.shorten(hit.title or "", title_w, placeholder="…")
+        out.append(f"{hit.trial_id:<16} {hit.status:<22} {phase_label(hit.phases):<8} {title}")
+        if hit.shared:
+            out.append("    shares: " + ", ".join(hit.shared))
     return "\n".join(out)
 
 

@@ -1,4 +1,4 @@
-"""`trials search` and `trials export`: ranked search with filters, and exports."""
+"""`trials search` and `trials export`: ranked search with filters and facets, and exports."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ from . import render
 from .main import PHASE_CHOICES, STATUS_CHOICES, TYPE_CHOICES, _home, cli
 from .output import dumps, handles_errors, listing_options, write_csv, write_nl
 
+_DATE = "YYYY[-MM[-DD]]"
+
 
 def search_filters(func: Any) -> Any:
+    """The filters `search` and `export` share (validated in index/facets.py)."""
     options = [
         click.option("--status", "status", multiple=True, type=click.Choice(
             STATUS_CHOICES, case_sensitive=False),
-            help="Overall status; 'open' = not yet recruiting, recruiting, by invitation."),
+            help="Overall status (repeatable); 'open' = not yet recruiting, recruiting, by "
+                 "invitation."),
         click.option("--phase", "phase", multiple=True,
                      type=click.Choice(PHASE_CHOICES, case_sensitive=False), help="Phase."),
         click.option("--type", "study_type", multiple=True,
@@ -28,6 +32,30 @@ def search_filters(func: Any) -> Any:
         click.option("--registry", "registry", multiple=True, help="Registry (ctgov, ...)."),
         click.option("--country", "country", multiple=True,
                      help="Country with at least one site (repeatable)."),
+        click.option("--city", "city", multiple=True, help="City with at least one site."),
+        click.option("--sponsor", "sponsor", multiple=True,
+                     help="Lead sponsor, exactly as the facet lists it (any case)."),
+        click.option("--target", "target", multiple=True,
+                     help="Cell-therapy target antigen (CD19, BCMA, ...)."),
+        click.option("--modality", "modality", multiple=True,
+                     help="Cell-therapy modality (CAR-T, CAR-NK, CAAR-T, ...)."),
+        click.option("--sex", type=click.Choice(["female", "male"], case_sensitive=False),
+                     help="Trials that take this sex (also used for the patient filters)."),
+        click.option("--start-from", metavar=_DATE, help="Started on or after this date."),
+        click.option("--start-to", metavar=_DATE, help="Started on or before this date."),
+        click.option("--updated-since", metavar=_DATE, help="Last updated on or after."),
+        click.option("--updated-to", metavar=_DATE, help="Last updated on or before."),
+        click.option("--min-enrollment", type=click.IntRange(0), help="Enrollment at least."),
+        click.option("--max-enrollment", type=click.IntRange(0), help="Enrollment at most."),
+        click.option("--has-results/--no-results", "has_results", default=None,
+                     help="Only trials with (or without) posted results."),
+        click.option("--patient-age", type=click.FloatRange(0, 130), metavar="YEARS",
+                     help="Patient fit: trials whose extracted limits admit this age."),
+        click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE",
+                     help='Patient fit: a score or lab value, e.g. "MG-ADL=7" (repeatable).'),
+        click.option("--washout", "washout", multiple=True, metavar="DRUG:AGO",
+                     help="Patient fit: last dose of a drug that long ago, e.g. rituximab:4m "
+                          "(repeatable)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -35,44 +63,70 @@ def search_filters(func: Any) -> Any:
 
 
 def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v.upper() if k in ("status", "phase", "study_type") else v for v in vals)
-            for k, vals in kwargs.items()}
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if isinstance(value, tuple):
+            value = tuple(v.upper() if key in ("status", "phase", "study_type") else v
+                          for v in value)
+        out[key] = value
+    return out
 
 
 @cli.command()
 @click.argument("query", required=False, default="")
 @search_filters
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many results.")
+@click.option("--explain", is_flag=True,
+              help="Show why each result ranks where it does (per-field contributions).")
+@click.option("--show-query", is_flag=True, help="Print the parsed query (with synonyms).")
+@click.option("--facets/--no-facets", default=True, show_default=True,
+              help="Count results per status, phase, country, sponsor, start year, target.")
 @listing_options
 @click.pass_context
 @handles_errors
-def search(ctx: click.Context, query: str, limit: int, as_json: bool, as_nl: bool,
-           as_csv: bool, **filters: Any) -> None:
-    """Ranked search of the local index, with filters.
+def search(ctx: click.Context, query: str, limit: int, offset: int, explain: bool,
+           show_query: bool, facets: bool, as_json: bool, as_nl: bool, as_csv: bool,
+           **filters: Any) -> None:
+    """Ranked search of the local index, with filters and facets.
 
     \b
-    Query syntax: words (synonyms such as CAR-T / CAR T / chimeric antigen
-    receptor match each other), "exact phrases", AND / OR / NOT, prefix*,
-    and fields: title:, condition:, intervention:, sponsor:, id:.
+    Query syntax: words (synonyms match each other: CAR-T / CAR T /
+    chimeric antigen receptor; FcRn inhibitor finds efgartigimod,
+    rozanolixizumab, ...; see index/synonyms.txt), "exact phrases",
+    AND / OR / NOT, prefix*, ranges enrollment:[10 TO 50], and fields:
+    title:, condition:, intervention:, sponsor:, id:, exclusion:, location:.
     \b
     Examples:
       trials search "refractory myasthenia gravis CAR-T"
       trials search "CAR-T" --status open --phase phase1 --country China
-      trials search 'condition:"myasthenia gravis" AND intervention:efgartigimod'
+      trials search "FcRn inhibitor" --start-from 2019 --min-enrollment 100
+      trials search myasthenia --patient-age 70 --where "MG-ADL=7" --washout rituximab:4m
+      trials search 'condition:"myasthenia gravis" AND intervention:efgartigimod' --explain
     """
-    results = service.search(_home(ctx), query, limit=limit, **_filters(filters))
+    results = service.search(_home(ctx), query, limit=limit, offset=offset,
+                             facets=facets and not (as_nl or as_csv), explain_hits=explain,
+                             **_filters(filters))
     rows = [{"trial_id": h.trial_id, "score": round(h.score, 4), "title": h.title,
              "status": h.status, "phases": h.phases, "conditions": h.conditions,
-             "snippet": h.snippet} for h in results.hits]
+             "snippet": h.snippet, **({"explain": h.explanation} if explain else {})}
+            for h in results.hits]
     if as_json:
         click.echo(dumps({"query": query, "parsed_query": results.query_repr,
-                          "total": results.total, "results": rows}))
-    elif as_nl:
+                          "total": results.total, "offset": offset, "results": rows,
+                          **({"facets": results.facets} if results.facets is not None
+                             else {})}))
+        return
+    if show_query:
+        click.echo(f"Parsed query: {results.query_repr}", err=as_nl or as_csv)
+    if as_nl:
         write_nl(rows)
     elif as_csv:
         write_csv(rows, ["trial_id", "score", "status", "phases", "title", "conditions"])
     else:
-        click.echo(render.search_table(results, color=sys.stdout.isatty()))
+        click.echo(render.search_table(results, color=sys.stdout.isatty(), explain=explain))
+        if results.facets:
+            click.echo(render.facets_block(results.facets))
 
 
 @cli.command()
@@ -86,7 +140,10 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool, as_nl: boo
 @handles_errors
 def export(ctx: click.Context, query: str, fmt: str, output: Path | None,
            **filters: Any) -> None:
-    """Export all stored trials, or those a query and filters select, as JSONL or CSV."""
+    """Export all stored trials, or those a query and filters select, as JSONL or CSV.
+
+    Takes the same filters as `trials search` (patient-fit ones included); best match first.
+    """
     records = service.records(_home(ctx), query, **_filters(filters))
     stream = output.open("w", encoding="utf-8", newline="") if output else None
     try:

@@ -9,8 +9,14 @@ failure routes.  It answers the two endpoints the spider uses, in the API's shap
 - ``/studies``: ``query.cond`` (conditions + keywords), ``query.intr`` (intervention names,
   other names, descriptions), ``query.term`` (all text): every word of the query must occur,
   case-insensitively (a small subset of the API's Essie syntax); ``filter.overallStatus``;
-  ``filter.advanced`` (only ``AREA[LastUpdatePostDate]RANGE[from,to]``); ``pageSize`` (API
-  default 10, max 1000, further capped by ``page_size_cap``); ``pageToken``; ``countTotal``.
+  ``filter.ids`` (comma- or pipe-separated NCT ids, matched against ``nctId`` and
+  ``nctIdAliases`` like the API); ``filter.advanced`` (only
+  ``AREA[LastUpdatePostDate]RANGE[from,to]``); ``pageSize`` (API default 10, max 1000, further
+  capped by ``page_size_cap``); ``pageToken``; ``countTotal``.
+
+The catalogue can change while the server runs (``StudyCatalogue.put`` / ``remove``, or
+``ReplayServer.reload()`` after rewriting the files), so a test can stand in for a registry whose
+data moves between refreshes.
 
 Like the API, a page token is opaque and only valid with the same query and filters; unknown
 or repeated parameters get a 400, so a spider that drops a parameter on page 2 fails loudly.
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 SEARCH_PARAMS = frozenset({"query.cond", "query.intr", "query.term", "filter.overallStatus",
-                           "filter.advanced", "pageSize", "pageToken", "countTotal", "format"})
+                           "filter.ids", "filter.advanced", "pageSize", "pageToken", "countTotal", "format"})
 # The API lets these differ between the pages of one query; the token binds the rest.
 _UNBOUND_PARAMS = frozenset({"pageSize", "pageToken", "countTotal"})
 _DAY = r"\d{4}-\d{2}(?:-\d{2})?"
@@ -75,35 +81,56 @@ class StudyCatalogue:
     """The saved studies, by NCT id, with the text each search parameter looks at."""
 
     def __init__(self, studies_dir: Path | Traversable | None = None) -> None:
-        root = studies_dir if studies_dir is not None else bundled_studies_dir()
+        self.root = studies_dir if studies_dir is not None else bundled_studies_dir()
         self.raw: dict[str, bytes] = {}  # id -> file bytes, served verbatim
         self.studies: dict[str, dict[str, Any]] = {}  # id -> study (valid JSON only)
         self.aliases: dict[str, str] = {}  # alias id -> current id
-        for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the studies folder again (a test rewrote, added or deleted files)."""
+        raw: dict[str, bytes] = {}
+        studies: dict[str, dict[str, Any]] = {}
+        aliases: dict[str, str] = {}
+        for entry in sorted(self.root.iterdir(), key=lambda e: e.name):
             if not entry.name.endswith(".json"):
                 continue
-            data = entry.read_bytes()
-            try:
-                study = json.loads(data)
-            except ValueError:
-                study = None  # served by id as saved (a broken file is a test case too)
-            nct_id = _get(study, "protocolSection", "identificationModule", "nctId")
-            key = (nct_id or entry.name[: -len(".json")]).upper()
-            self.raw[key] = data
-            if isinstance(study, dict):
-                self.studies[key] = study
-                for alias in _get(study, "protocolSection", "identificationModule",
-                                  "nctIdAliases") or []:
-                    self.aliases[str(alias).upper()] = key
+            _add(entry.read_bytes(), entry.name[: -len(".json")], raw, studies, aliases)
+        # Swapped whole, so a request in flight sees the old catalogue or the new one.
+        self.raw, self.studies, self.aliases = raw, studies, aliases
+
+    def put(self, study: dict[str, Any] | bytes, nct_id: str | None = None) -> str:
+        """Add or replace one study (a dict, or bytes served verbatim); returns its id."""
+        data = study if isinstance(study, bytes) else json.dumps(
+            study, ensure_ascii=False, indent=2).encode("utf-8")
+        raw, studies, aliases = dict(self.raw), dict(self.studies), dict(self.aliases)
+        key = _add(data, nct_id or "", raw, studies, aliases)
+        self.raw, self.studies, self.aliases = raw, studies, aliases
+        return key
+
+    def remove(self, nct_id: str) -> None:
+        """Forget a study: its id (and its aliases) now answer 404."""
+        key = nct_id.upper()
+        raw, studies = dict(self.raw), dict(self.studies)
+        raw.pop(key, None)
+        studies.pop(key, None)
+        aliases = {a: t for a, t in self.aliases.items() if t != key}
+        self.raw, self.studies, self.aliases = raw, studies, aliases
 
     def search(self, params: dict[str, str]) -> list[dict[str, Any]]:
         """The studies matching every given parameter, in NCT id order."""
         statuses = _split_list(params.get("filter.overallStatus"))
+        wanted = _split_list(params.get("filter.ids"))
         date_range = _parse_range(params.get("filter.advanced"))
+        studies, aliases = self.studies, self.aliases
+        if wanted:
+            wanted |= {aliases[i] for i in wanted if i in aliases}  # the API searches aliases too
         out = []
-        for nct_id in sorted(self.studies):
-            study = self.studies[nct_id]
+        for nct_id in sorted(studies):
+            study = studies[nct_id]
             ps = study.get("protocolSection") or {}
+            if wanted and nct_id not in wanted:
+                continue
             if statuses and _get(ps, "statusModule", "overallStatus") not in statuses:
                 continue
             if date_range and not _in_range(_get(ps, "statusModule",
@@ -115,6 +142,25 @@ class StudyCatalogue:
                 continue
             out.append(study)
         return out
+
+
+def _add(data: bytes, fallback_id: str, raw: dict[str, bytes],
+         studies: dict[str, dict[str, Any]], aliases: dict[str, str]) -> str:
+    try:
+        study = json.loads(data)
+    except ValueError:
+        study = None  # served by id as saved (a broken file is a test case too)
+    nct_id = _get(study, "protocolSection", "identificationModule", "nctId")
+    key = str(nct_id or fallback_id).upper()
+    raw[key] = data
+    if isinstance(study, dict):
+        studies[key] = study
+        for alias in _get(study, "protocolSection", "identificationModule",
+                          "nctIdAliases") or []:
+            aliases[str(alias).upper()] = key
+    else:
+        studies.pop(key, None)
+    return key
 
 
 def _split_list(value: str | None) -> set[str]:
@@ -299,6 +345,10 @@ class ReplayServer:
             self._thread.join(timeout=10)
             self._thread = None
         self.httpd.server_close()
+
+    def reload(self) -> None:
+        """Re-read the studies folder (see ``StudyCatalogue.reload``)."""
+        self.catalogue.reload()
 
     def __enter__(self) -> Self:
         return self.start()

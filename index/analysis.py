@@ -42,7 +42,8 @@ class Concept:
     also_index: tuple[str, ...] = ()  # extra index-time tokens, whatever the spelling
 
 
-_CELLS = r"(?:[\s-]+(?i:cells?|lymphocytes?))?"  # optional "cell(s)" after a CAR-T spelling
+# optional "cell(s)" and "therapy" after a CAR-T spelling: "CAR-T cell therapy" is CAR-T
+_CELLS = r"(?:[\s-]+(?i:cells?|lymphocytes?))?(?:[\s-]+(?i:therapy|therapies))?"
 _CAR_ABBR = r"(?:[\s-]*\((?i:cars?)\))?"  # "chimeric antigen receptor (CAR) ..."
 _CHIMERIC_AR = r"(?i:chimeric[\s-]+antigen[\s-]+receptors?)" + _CAR_ABBR
 _ENGINEERED = r"(?:[\s-]+(?i:modified|engineered|redirected))?"
@@ -78,7 +79,7 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept(
         "gmg",
         ("generalized", "myasthenia_gravis"),
-        r"(?<!\w)gMG(?!\w)",
+        r"(?<!\w)(?:gMG|GMG)(?!\w)",
         also_index=("myasthenia", "gravis"),
     ),
     Concept(
@@ -349,22 +350,30 @@ class SynonymTable:
     max_tokens: int
 
     def match(self, words: list[tuple[str, tuple[str, ...]]], start: int
-              ) -> tuple[int, SynonymGroup] | None:
+              ) -> tuple[int, list[SynonymGroup]] | None:
         """The longest synonym spelling that starts at ``words[start]`` and ends on a word
-        boundary: (index after its last word, group), or None.  ``words`` are (surface text,
-        query tokens) pairs of adjacent query words."""
-        best: tuple[int, SynonymGroup] | None = None
+        boundary: (index after its last word, every group it belongs to), or None.
+        ``words`` are (surface text, query tokens) pairs of adjacent query words."""
+        best: tuple[int, list[SynonymGroup]] | None = None
         seq: tuple[str, ...] = ()
         for end in range(start, len(words)):
             seq += words[end][1]
             if len(seq) > self.max_tokens:
                 break
-            for spelling, group in self.by_tokens.get(seq, ()):
-                if spelling.exact and (end != start or words[start][0] != spelling.text):
-                    continue
-                best = (end + 1, group)
-                break
+            groups = [group for spelling, group in self.by_tokens.get(seq, ())
+                      if not spelling.exact
+                      or (end == start and words[start][0] == spelling.text)]
+            if groups:
+                best = (end + 1, list(dict.fromkeys(groups)))
         return best
+
+    def implied(self, concept: str) -> frozenset[str]:
+        """Single-token alternatives a query for ``concept`` also searches ("cart" ->
+        "gc012f", "kyv-101", ...): product codes that imply the concept."""
+        out: set[str] = set()
+        for _, group in self.by_tokens.get((concept,), ()):
+            out.update(t[0] for t, _ in group.alternatives if len(t) == 1)
+        return frozenset(out - {concept})
 
 
 def parse_synonyms(text: str) -> SynonymTable:

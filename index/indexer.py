@@ -136,7 +136,8 @@ def index_records(index_dir: str | os.PathLike[str], records: Iterable[TrialReco
         ix.close()
 
 
-def sync_index(store: Store, index_dir: str | os.PathLike[str], *, chunk: int = CHUNK) -> int:
+def sync_index(store: Store, index_dir: str | os.PathLike[str], *, chunk: int = CHUNK,
+               procs: int = 1) -> int:
     """Index every record whose current content the index lacks; returns how many.
 
     Idempotent (a second run finds nothing to do) and resumable (chunks are committed and
@@ -147,7 +148,7 @@ def sync_index(store: Store, index_dir: str | os.PathLike[str], *, chunk: int = 
     state = _index_state(path)
     if state != "ok":
         log.info("search index %s: %s; rebuilding from the store", state, path)
-        return rebuild_index(store, path)
+        return rebuild_index(store, path, procs=procs)
     ix = open_index(path)
     done: dict[str, str] = {}
     total = 0
@@ -168,7 +169,7 @@ def sync_index(store: Store, index_dir: str | os.PathLike[str], *, chunk: int = 
                 rows.close()  # type: ignore[attr-defined]
             if not batch:
                 return total
-            _write(ix, (record for record, _ in batch))
+            _write(ix, (record for record, _ in batch), procs=procs)
             pairs = [(record.trial_id, content_hash) for record, content_hash in batch]
             store.mark_indexed(pairs)
             done.update(pairs)

@@ -13,14 +13,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from whoosh.analysis import RegexTokenizer
 from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
+from ..parser.celltherapy import MODALITY_PARENT, extract_cell_therapy
 from ..parser.record import TrialRecord
 from .analysis import clinical_analyzer
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Text fields searched when a query names no field, with their query-time weights.
 # Title and conditions say what a trial is about; criteria and description mention many
@@ -47,8 +49,13 @@ FIELD_BOOSTS: dict[str, float] = {
 PREFIX_ONLY_FIELDS: tuple[str, ...] = ("exclusion", "locations")
 TEXT_FIELDS: tuple[str, ...] = tuple(FIELD_BOOSTS) + PREFIX_ONLY_FIELDS
 
-# Filter fields (KEYWORD): values go through ``facet_key`` on both sides.
-FACET_FIELDS: tuple[str, ...] = ("status", "phases", "study_type", "registry", "countries", "sex")
+# Filter fields from a closed vocabulary (KEYWORD, lower case): values go through
+# ``facet_key`` on both sides.
+FACET_FIELDS: tuple[str, ...] = ("status", "phases", "study_type", "registry", "sex")
+# Filter and facet fields with free values, kept as the registry writes them ("Korea, Republic
+# of", "Kyverna Therapeutics", "CD19"), one value per line; filters match them ignoring case.
+VALUE_FIELDS: tuple[str, ...] = ("countries", "cities", "sponsor_name", "start_year",
+                                 "targets", "modality")
 
 # record field -> index field(s) it feeds.
 FIELD_MAP: dict[str, tuple[str, ...]] = {
@@ -58,15 +65,15 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "title": ("title",),
     "official_title": ("official_title",),
     "acronym": ("acronym",),
-    "status": ("status",),
+    "status": ("status", "prior"),
     "phases": ("phases",),
     "study_type": ("study_type",),
     "enrollment": ("enrollment",),
-    "start_date": ("start_date",),
+    "start_date": ("start_date", "start_year"),
     "primary_completion_date": ("primary_completion_date",),
     "completion_date": ("completion_date",),
-    "last_updated": ("last_updated",),
-    "sponsor": ("sponsor",),
+    "last_updated": ("last_updated", "prior"),
+    "sponsor": ("sponsor", "sponsor_name"),
     "collaborators": ("sponsor",),
     "conditions": ("conditions", "snippet"),
     "keywords": ("keywords",),
@@ -74,7 +81,8 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "interventions": ("interventions", "snippet"),
     "arms": ("arms",),
     "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex"),
-    "locations": ("countries", "locations"),
+    "locations": ("countries", "cities", "locations"),
+    "cell_therapy": ("targets", "modality"),
     "summary": ("summary", "snippet"),
     "description": ("description", "snippet"),
     "primary_outcomes": ("outcomes",),
@@ -95,9 +103,11 @@ NOT_INDEXED: dict[str, str] = {
     "contacts": "personal data; not searchable on purpose",
     "officials": "personal data; not searchable on purpose",
     "related_ids": "used by `trials related`, not by text search",
-    "cell_therapy": "not extracted yet (parser/celltherapy.py); to become target/modality facets",
     "unknown_vocab": "parser diagnostics",
 }
+
+
+_LINES = RegexTokenizer(r"[^\n]+")
 
 
 def build_schema() -> Schema:
@@ -118,7 +128,12 @@ def build_schema() -> Schema:
     for name in FACET_FIELDS:
         stored = name in ("status", "phases", "registry")  # shown in the result list
         fields[name] = KEYWORD(lowercase=True, commas=True, stored=stored)
+    for name in VALUE_FIELDS:
+        fields[name] = KEYWORD(stored=False)
+        fields[name].analyzer = _LINES  # one value per line, case kept
     fields["enrollment"] = NUMERIC(int, bits=32, stored=True)
+    # The ranking tie-break (ranking.Prior), per mille: 950..1000 from status and last update.
+    fields["prior"] = NUMERIC(int, bits=32, sortable=True, default=1000)
     fields["min_age"] = NUMERIC(float, bits=64)
     fields["max_age"] = NUMERIC(float, bits=64)
     for name in ("start_date", "primary_completion_date", "completion_date", "last_updated"):
@@ -150,6 +165,16 @@ def date_key(value: str | None) -> int | None:
 def facet_key(value: str) -> str:
     """The indexed form of a filter value: lower case, commas (the separator) -> spaces."""
     return " ".join(value.replace(",", " ").split()).lower()
+
+
+def value_key(value: str) -> str:
+    """The indexed form of a free facet value: whitespace collapsed, case kept."""
+    return " ".join(str(value).split())
+
+
+def _values(values: list[Any]) -> str | None:
+    keys = [value_key(v) for v in values if v and value_key(v)]
+    return "\n".join(dict.fromkeys(keys)) or None
 
 
 def _facet(values: list[str]) -> str | None:
@@ -189,16 +214,34 @@ def _arms_text(record: TrialRecord) -> str:
     return _join(parts)
 
 
-def _snippet_source(record: TrialRecord) -> str:
-    """Stored text the result list highlights: what the trial does, then what it tests."""
+def _snippet_source(record: TrialRecord, criteria: list[str]) -> str:
+    """Stored text the result list highlights: the title, what the trial does, what it tests,
+    then the inclusion criteria (where thresholds such as "MG-ADL >= 6" are)."""
     body = record.summary or (record.description or "")[:1500] or record.official_title or ""
-    lines = [body.strip()]
+    lines = [record.title or "", body.strip()]
     if record.interventions:
         names = [iv.get("name") for iv in record.interventions if iv.get("name")]
         lines.append("Interventions: " + "; ".join(names))
     if record.conditions:
         lines.append("Conditions: " + "; ".join(record.conditions))
+    inclusion = " ".join(c for c in criteria if c)[:1500]
+    if inclusion:
+        lines.append("Criteria: " + inclusion)
     return "\n".join(line for line in lines if line)
+
+
+# Status and recency as gentle tie-breaks (ranking.Prior): an open trial updated this decade
+# scores up to 5% above a closed one last touched twenty years ago, never more.
+_OPEN = {"NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION"}
+
+
+def prior(record: TrialRecord) -> int:
+    """Per mille: 1000 for an open trial updated in the last few years, down to 950."""
+    status = record.status or "UNKNOWN"
+    penalty = 0.0 if status in _OPEN else 0.015 if status == "ACTIVE_NOT_RECRUITING" else 0.03
+    updated = date_key(record.last_updated)
+    recency = min(max(((updated or 0) // 10000 - 2005) / 20, 0.0), 1.0)
+    return round(1000 * (1.0 - penalty - 0.02 * (1.0 - recency)))
 
 
 def record_to_doc(record: TrialRecord) -> dict[str, Any]:
@@ -209,6 +252,7 @@ def record_to_doc(record: TrialRecord) -> dict[str, Any]:
     if not any(criteria) and not any(exclusion):
         criteria = [elig.get("text") or ""]  # not split by the parser: all of it, unweighted
     enrollment = (record.enrollment or {}).get("count")
+    cell = cell_facts(record)
     doc: dict[str, Any] = {
         "trial_id": record.trial_id,
         "ids": " ".join([record.trial_id, *record.secondary_id_values]),
@@ -230,11 +274,18 @@ def record_to_doc(record: TrialRecord) -> dict[str, Any]:
             [", ".join(filter(None, (loc.get("facility"), loc.get("city"), loc.get("state"),
                                      loc.get("country")))) for loc in record.locations]
         ),
-        "snippet": _snippet_source(record),
+        "snippet": _snippet_source(record, criteria),
         "status": _facet([record.status or "UNKNOWN"]),
         "phases": _facet(record.phases),
         "study_type": _facet([record.study_type or ""]),
-        "countries": _facet(record.countries),
+        "countries": _values(record.countries),
+        "cities": _values([loc.get("city") for loc in record.locations]),
+        "sponsor_name": _values([record.sponsor]),
+        "start_year": str(start // 10000) if (start := date_key(record.start_date)) else None,
+        "targets": _values(list(cell.get("targets") or [])),
+        "modality": _values([*(cell.get("modality") or []),
+                             *(MODALITY_PARENT.get(m) for m in cell.get("modality") or [])]),
+        "prior": prior(record),
         "sex": _facet([elig.get("sex") or ""]),
         "enrollment": int(enrollment) if isinstance(enrollment, (int, float)) else None,
         "min_age": _number(elig.get("min_age_years")),
@@ -246,6 +297,13 @@ def record_to_doc(record: TrialRecord) -> dict[str, Any]:
         "has_results": bool(record.has_results),
     }
     return {k: v for k, v in doc.items() if v is not None and v != ""}
+
+
+def cell_facts(record: TrialRecord) -> dict[str, Any]:
+    """``record.cell_therapy``, or (for a record stored before the parser filled it) the
+    facts extracted now; an "mRNA CAR-T" is indexed as a "CAR-T" too (``--modality CAR-T``
+    finds it, as ``parser.celltherapy.matches_modality`` does)."""
+    return record.cell_therapy or extract_cell_therapy(record)
 
 
 def _number(value: Any) -> float | None:

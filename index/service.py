@@ -16,6 +16,7 @@ from ..parser.ctgov import NCT_ID_RE
 from ..parser.files import Failure, iter_payload_files, parse_payload, read_text
 from ..parser.record import TrialRecord
 from . import indexer
+from . import related as related_mod
 from . import search as search_mod
 from .home import DataHome
 from .store import Store, StoreError
@@ -92,21 +93,52 @@ class ImportSummary:
                 "failures": self.failures}
 
 
+# A folder with more payload files than this goes through the bulk importer (all cores).
+BULK_MIN_FILES = 500
+
+
+def _wants_bulk(paths: list[Path]) -> bool:
+    from .bulk import is_bulk_source
+
+    if any(is_bulk_source(p) for p in paths):
+        return True
+    count = 0
+    for _ in iter_payload_files([p for p in paths if p.is_dir()]):
+        count += 1
+        if count > BULK_MIN_FILES:
+            return True
+    return False
+
+
 def import_paths(
     home: DataHome, paths: list[Path], *,
     on_file: Callable[[Path, int, int], None] | None = None,
     trial_id: str | None = None,
+    on_progress: Callable[[Any], None] | None = None,
 ) -> ImportSummary:
     """Parse saved payload files into the store (every version kept), then update the index.
 
     A file or record that cannot be parsed is kept in the store's failures with its raw text,
-    counted, and the import goes on.
+    counted, and the import goes on.  Zips (the registry's ``ctg-studies.json.zip``) and large
+    folders go through ``index.bulk`` (parsed on all cores, resumable); ``on_progress`` then
+    receives its ``BulkProgress`` reports, and ``on_file`` is not called.
     """
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
     summary = ImportSummary()
+    if _wants_bulk(paths):
+        from .bulk import bulk_import
+
+        with open_store(home) as store:
+            result = bulk_import(store, home.index_dir, paths, trial_id=trial_id,
+                                 on_progress=on_progress)
+        summary.files = result.members
+        for name in ("new", "changed", "unchanged", "skipped", "indexed"):
+            setattr(summary, name, getattr(result, name))
+        summary.failures = result.failures
+        return summary
     with open_store(home) as store:
         with store.batch():
             files = list(iter_payload_files(paths))
@@ -174,8 +206,15 @@ def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
     tid = check_trial_id(trial_id)
     if not home.store_path.exists():
         raise _no_data(home)
+    from . import links  # cross-registry links: the other registrations of this trial
+
     with open_store(home) as store:
         record = store.get(tid)
+        found_as = None
+        if record is None:  # an id this trial carries in another registry ("2015-000590-12")
+            other = links.find_by_id(store, tid)
+            record = store.get(other) if other else None
+            found_as, tid = (tid, other) if record is not None and other else (None, tid)
         if record is None:
             raise TrialsError(
                 "not_found",
@@ -184,34 +223,89 @@ def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
             )
         info = store.info(tid) or {}
         info["version_list"] = store.versions(tid)
+        info["links"] = links.group_of(store, record.trial_id)
+        if found_as:
+            info["found_as"] = found_as
         return record, info
 
 
-def search(home: DataHome, query: str, **filters: Any) -> search_mod.SearchResults:
+_PATIENT_KEYS = ("patient_age", "where", "washout")
+
+
+def _patient_filter(store: Store, options: dict[str, Any]) -> Callable[[str], bool] | None:
+    """A predicate on trial ids for the patient-fit filters (index/fit.py), or None.
+
+    ``patient_age``, ``where`` ("MG-ADL=7") and ``washout`` ("rituximab:4m") describe one
+    patient; ``sex`` joins them when any is given.  A trial is kept when its extracted limits
+    admit the patient; missing limits admit.
+    """
+    age = options.pop("patient_age", None)
+    where = tuple(options.pop("where", ()) or ())
+    washout = tuple(options.pop("washout", ()) or ())
+    if age is None and not where and not washout:
+        return None
+    from . import fit  # the eligibility engine; imported only when a patient is described
+
+    try:
+        patient = fit.parse_patient(age=age, sex=options.get("sex"), where=where,
+                                    washout=washout)
+    except ValueError as exc:
+        raise TrialsError("bad_argument", f"{exc}.".replace("..", "."),
+                          "See 'trials search --help' for the patient options.") from exc
+
+    def admits(trial_id: str) -> bool:
+        record = store.get(trial_id)
+        return record is not None and fit.assess(record, patient).admits
+
+    return admits
+
+
+def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResults:
+    """Ranked search (``search_mod.search``'s options and ``Filters``) plus the patient-fit
+    filters: ``patient_age``, ``where``, ``washout`` (with ``sex``)."""
     if not home.index_dir.exists():
         raise _no_data(home)
+    store = open_store(home) if any(options.get(k) for k in _PATIENT_KEYS) else None
     try:
-        return search_mod.search(home.index_dir, query, **filters)
+        keep = _patient_filter(store, options) if store is not None else None
+        for key in _PATIENT_KEYS:
+            options.pop(key, None)
+        return search_mod.search(home.index_dir, query, keep=keep, **options)
     except search_mod.QueryError as exc:
         raise TrialsError("bad_query", str(exc),
                           "See 'trials search --help' for the query syntax.") from exc
     except indexer.NoIndexError as exc:
         raise _no_data(home) from exc
+    finally:
+        if store is not None:
+            store.close()
 
 
 def records(home: DataHome, query: str = "", **filters: Any) -> Iterator[TrialRecord]:
-    """Stored records, all or those a search (query and/or filters) returns, best first."""
+    """Stored records, all or those a search (query, filters, patient) returns, best first."""
     if not home.store_path.exists():
         raise _no_data(home)
-    with open_store(home) as store:
-        if not query and not any(filters.values()):
+    if not query and not any(v not in (None, (), []) for v in filters.values()):
+        with open_store(home) as store:
             yield from store.iter_records()
-            return
-        results = search(home, query, limit=None, **filters)
+        return
+    results = search(home, query, limit=None, **filters)
+    with open_store(home) as store:
         for hit in results.hits:
             record = store.get(hit.trial_id)
             if record is not None:
                 yield record
+
+
+def related(home: DataHome, trial_id: str, *, limit: int = 10) -> related_mod.RelatedResults:
+    """Trials most like ``trial_id`` (index/related.py), itself excluded."""
+    record, _ = show(home, trial_id)
+    if not home.index_dir.exists():
+        raise _no_data(home)
+    try:
+        return related_mod.related(home.index_dir, record, limit=limit)
+    except indexer.NoIndexError as exc:
+        raise _no_data(home) from exc
 
 
 def status(home: DataHome) -> dict[str, Any]:

@@ -158,10 +158,29 @@ class Store:
         ``secondary`` marks a copy from a third party (WHO ICTRP, an aggregator page): it never
         replaces the registry's own record of the trial (outcome "skipped").
         """
-        fetched_at = fetched_at or utcnow()
-        content_hash = content_hash or sha256_text(raw)
         record_json = json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True)
-        tid = record.trial_id
+        return self.put_json(
+            record.trial_id, record.registry, record.url, record_json, raw,
+            content_hash=content_hash or sha256_text(raw), fetched_at=fetched_at,
+            source_url=source_url, secondary=secondary)
+
+    def put_json(
+        self,
+        trial_id: str,
+        registry: str,
+        url: str | None,
+        record_json: str,
+        raw: str,
+        *,
+        content_hash: str,
+        fetched_at: str | None = None,
+        source_url: str | None = None,
+        secondary: bool = False,
+    ) -> PutResult:
+        """``put_record`` for a record already serialised (``json.dumps(record.to_dict(),
+        ensure_ascii=False, sort_keys=True)``): bulk imports serialise in worker processes."""
+        fetched_at = fetched_at or utcnow()
+        tid = trial_id
         with self._tx():
             row = self._conn.execute(
                 "SELECT current_version, content_hash, record_json, secondary FROM trials"
@@ -187,7 +206,7 @@ class Store:
             version = 1 if row is None else row[0] + 1
             self._conn.execute(
                 "INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
-                (tid, version, fetched_at, content_hash, source_url or record.url, raw,
+                (tid, version, fetched_at, content_hash, source_url or url, raw,
                  record_json),
             )
             if row is None:
@@ -195,17 +214,35 @@ class Store:
                     "INSERT INTO trials (trial_id, registry, current_version, content_hash,"
                     " record_json, url, first_seen, last_fetched, indexed_hash, secondary)"
                     " VALUES (?,?,?,?,?,?,?,?,NULL,?)",
-                    (tid, record.registry, version, content_hash, record_json, record.url,
+                    (tid, registry, version, content_hash, record_json, url,
                      fetched_at, fetched_at, int(secondary)),
                 )
             else:
                 self._conn.execute(
                     "UPDATE trials SET current_version=?, content_hash=?, record_json=?, url=?,"
                     " last_fetched=?, registry=?, secondary=? WHERE trial_id=?",
-                    (version, content_hash, record_json, record.url, fetched_at,
-                     record.registry, int(secondary), tid),
+                    (version, content_hash, record_json, url, fetched_at,
+                     registry, int(secondary), tid),
                 )
             return PutResult(tid, "new" if row is None else "changed", version)
+
+    def touch(self, trial_ids: list[str], fetched_at: str | None = None) -> None:
+        """Record that these trials were fetched again, unchanged (a bulk import that skipped
+        them by content hash): ``last_fetched`` moves, nothing else."""
+        stamp = fetched_at or utcnow()
+        with self._tx():
+            self._conn.executemany("UPDATE trials SET last_fetched=? WHERE trial_id=?",
+                                   [(stamp, tid) for tid in trial_ids])
+
+    def content_hashes(self, trial_ids: list[str]) -> dict[str, str]:
+        """trial_id -> stored content hash, for those of ``trial_ids`` that are stored."""
+        out: dict[str, str] = {}
+        for start in range(0, len(trial_ids), 500):
+            part = trial_ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            out.update(self._conn.execute(
+                f"SELECT trial_id, content_hash FROM trials WHERE trial_id IN ({marks})", part))
+        return out
 
     def put_failure(
         self,
@@ -356,6 +393,21 @@ class Store:
         keys = ("trial_id", "version", "fetched_at", "content_hash")
         return [dict(zip(keys, r)) for r in rows]
 
+    def version_mark(self) -> int:
+        """A position in the change feed: versions written later have a greater mark (the
+        versions table's rowid: rows are only ever appended).  Exact where fetch times, kept
+        to the second, are not."""
+        return int(self._conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM versions")
+                   .fetchone()[0])
+
+    def versions_after(self, mark: int) -> list[dict[str, Any]]:
+        """Versions written after ``version_mark()`` returned ``mark``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT trial_id, version, fetched_at, content_hash FROM versions WHERE rowid > ?"
+            " ORDER BY rowid", (mark,))
+        keys = ("trial_id", "version", "fetched_at", "content_hash")
+        return [dict(zip(keys, r)) for r in rows]
+
     def index_marks(self) -> dict[str, tuple[str, str | None]]:
         """trial_id -> (content_hash, indexed_hash) for every stored trial."""
         rows = self._conn.execute("SELECT trial_id, content_hash, indexed_hash FROM trials")
@@ -406,3 +458,174 @@ class Store:
             "failures": one("SELECT COUNT(*) FROM failures").fetchone()[0],
             "aliases": one("SELECT COUNT(*) FROM aliases").fetchone()[0],
         }
+
+    # -- cross-registry links (index/links.py computes them; these methods only keep them) ---
+    _LINKS_SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS link_state (trial_id TEXT PRIMARY KEY, registry TEXT NOT NULL,"
+        " content_hash TEXT NOT NULL, own_key TEXT NOT NULL, group_id TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS link_state_group ON link_state (group_id)",
+        "CREATE TABLE IF NOT EXISTS link_keys (trial_id TEXT NOT NULL, key TEXT NOT NULL,"
+        " PRIMARY KEY (trial_id, key))",
+        "CREATE INDEX IF NOT EXISTS link_keys_key ON link_keys (key)",
+        # Covers ``link_sources``: the staleness check then reads this index, not the rows
+        # (which hold the record JSON: ~300x more pages).
+        "CREATE INDEX IF NOT EXISTS trials_link_sources ON trials (trial_id, registry,"
+        " content_hash)",
+    )
+
+    def _has_links(self) -> bool:
+        """Whether the link tables exist (they are created by the first links refresh)."""
+        return self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='link_state'"
+        ).fetchone() is not None
+
+    @contextmanager
+    def links_write(self, wait: float | None = None) -> Iterator[None]:
+        """One write transaction for a links refresh, taken up front (BEGIN IMMEDIATE).
+        ``wait``: seconds to wait for another writer (None: the store's own timeout); on
+        timeout sqlite3.OperationalError ("database is locked") is raised."""
+        if self._in_batch or self._conn.in_transaction:
+            for statement in self._LINKS_SCHEMA:
+                self._conn.execute(statement)
+            yield
+            return
+        old = self._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        if wait is not None:
+            self._conn.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        finally:
+            if wait is not None:
+                self._conn.execute(f"PRAGMA busy_timeout={int(old)}")
+        try:
+            for statement in self._LINKS_SCHEMA:
+                self._conn.execute(statement)
+            yield
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self._conn.commit()
+
+    def stale_links(self, *, everything: bool = False
+                    ) -> tuple[list[tuple[str, str, str]], list[str]]:
+        """([(trial_id, registry, content_hash)] whose link keys are missing or were computed
+        from other content, [trial ids with link state but no longer stored]).  Compared in
+        SQL over the covering index: no record JSON is read."""
+        if not self._has_links():
+            rows = self._conn.execute("SELECT trial_id, registry, content_hash FROM trials")
+            return [tuple(r) for r in rows], []
+        sql = ("SELECT t.trial_id, t.registry, t.content_hash FROM trials t LEFT JOIN link_state l"
+               " ON l.trial_id = t.trial_id")
+        if not everything:
+            sql += " WHERE l.content_hash IS NULL OR l.content_hash != t.content_hash"
+        stale = [tuple(r) for r in self._conn.execute(sql)]
+        gone = [r[0] for r in self._conn.execute(
+            "SELECT trial_id FROM link_state WHERE trial_id NOT IN (SELECT trial_id FROM trials)")]
+        return stale, gone
+
+    def link_state(self) -> dict[str, tuple[str, str]]:
+        """trial_id -> (content_hash the keys were computed from, group_id)."""
+        if not self._has_links():
+            return {}
+        rows = self._conn.execute("SELECT trial_id, content_hash, group_id FROM link_state")
+        return {tid: (chash, gid) for tid, chash, gid in rows}
+
+    def link_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (f"links_{key}",)
+                                 ).fetchone()
+        return row[0] if row else None
+
+    def set_link_meta(self, key: str, value: str) -> None:
+        with self._tx():
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"links_{key}", value))
+
+    def change_stamp(self) -> str:
+        """Changes whenever a trial or a version is written (the highest rowids: versions are
+        only ever appended), in O(log n): a cheap "anything new since?" check."""
+        versions = self._conn.execute("SELECT MAX(rowid) FROM versions").fetchone()[0]
+        trials = self._conn.execute("SELECT MAX(rowid) FROM trials").fetchone()[0]
+        return f"{versions or 0}:{trials or 0}"
+
+    def put_link_keys(self, rows: list[tuple[str, str, str, str, list[str]]]) -> None:
+        """Replace the keys of some trials: rows of (trial_id, registry, content_hash, own_key,
+        keys).  Their group id is set by the next ``put_link_groups``."""
+        with self._tx():
+            for tid, registry, chash, own, keys in rows:
+                self._conn.execute("DELETE FROM link_keys WHERE trial_id=?", (tid,))
+                self._conn.executemany("INSERT OR IGNORE INTO link_keys VALUES (?,?)",
+                                       [(tid, k) for k in keys])
+                self._conn.execute(
+                    "INSERT INTO link_state VALUES (?,?,?,?,?) ON CONFLICT(trial_id) DO UPDATE"
+                    " SET registry=excluded.registry, content_hash=excluded.content_hash,"
+                    " own_key=excluded.own_key", (tid, registry, chash, own, tid))
+
+    def drop_links(self, trial_ids: list[str]) -> None:
+        with self._tx():
+            for tid in trial_ids:
+                self._conn.execute("DELETE FROM link_keys WHERE trial_id=?", (tid,))
+                self._conn.execute("DELETE FROM link_state WHERE trial_id=?", (tid,))
+
+    def shared_link_keys(self) -> dict[str, list[str]]:
+        """key -> trial ids, for the keys two or more trials hold (the only ones that link)."""
+        if not self._has_links():
+            return {}
+        out: dict[str, list[str]] = {}
+        for key, tid in self._conn.execute(
+                "SELECT key, trial_id FROM link_keys WHERE key IN (SELECT key FROM link_keys"
+                " GROUP BY key HAVING COUNT(*) > 1) ORDER BY key, trial_id"):
+            out.setdefault(key, []).append(tid)
+        return out
+
+    def link_entries(self, trial_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """trial_id -> (registry, own_key) for the given trials."""
+        if not self._has_links():
+            return {}
+        out: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(trial_ids), 500):
+            chunk = trial_ids[i:i + 500]
+            rows = self._conn.execute(
+                "SELECT trial_id, registry, own_key FROM link_state WHERE trial_id IN"
+                f" ({','.join('?' * len(chunk))})", chunk)
+            out.update((tid, (registry, own)) for tid, registry, own in rows)
+        return out
+
+    def put_link_groups(self, groups: dict[str, str]) -> list[str]:
+        """Set the group ids of linked trials (``groups``); every other trial becomes its own
+        group.  Returns the trial ids whose group id changed (sorted)."""
+        grouped = dict(self._conn.execute(
+            "SELECT trial_id, group_id FROM link_state WHERE group_id != trial_id"))
+        current = {t: grouped.get(t, t) for t in groups} | grouped
+        wanted = {t: groups.get(t, t) for t in current}
+        changed = sorted(t for t in current if current[t] != wanted[t])
+        with self._tx():
+            self._conn.executemany("UPDATE link_state SET group_id=? WHERE trial_id=?",
+                                   [(wanted[t], t) for t in changed])
+        return changed
+
+    def link_group_of(self, trial_id: str) -> str | None:
+        if not self._has_links():
+            return None
+        tid = self.resolve(trial_id) or trial_id
+        row = self._conn.execute("SELECT group_id FROM link_state WHERE trial_id=?",
+                                 (tid,)).fetchone()
+        return row[0] if row else None
+
+    def link_group_members(self, group_id: str) -> list[str]:
+        if not self._has_links():
+            return []
+        rows = self._conn.execute(
+            "SELECT trial_id FROM link_state WHERE group_id=? ORDER BY trial_id", (group_id,))
+        return [r[0] for r in rows]
+
+    def link_keys_of(self, trial_id: str) -> set[str]:
+        if not self._has_links():
+            return set()
+        rows = self._conn.execute("SELECT key FROM link_keys WHERE trial_id=?", (trial_id,))
+        return {r[0] for r in rows}
+
+    def trials_with_link_key(self, key: str) -> list[str]:
+        if not self._has_links():
+            return []
+        rows = self._conn.execute(
+            "SELECT trial_id FROM link_keys WHERE key=? ORDER BY trial_id", (key,))
+        return [r[0] for r in rows]

@@ -5,9 +5,10 @@ Tables (created here, ``CREATE TABLE IF NOT EXISTS``; the store's own tables are
 
 - ``watches``: one row per watch: what it asks the registry for, when it was created, the
   start of its last *successful* refresh (the next refresh asks for what changed since then),
-  its last run's status, and ``pending_since``: the start of the first run after that success,
-  so changes met by a run that failed or was killed are still reported by the run that
-  finally succeeds;
+  its last run's status, and ``pending_since`` / ``pending_mark``: the start of the first run
+  after that success (a time, and the store's change-feed position, which is exact where
+  times kept to the second are not), so changes met by a run that failed or was killed are
+  still reported by the run that finally succeeds;
 - ``watch_trials``: which trials each watch has brought in (first and last seen);
 - ``refresh_runs``: one row per ``trials refresh``; a row still ``running`` when the next run
   starts belongs to a run that was killed.
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .service import TrialsError
 from .store import utcnow
 
 REGISTRIES = ("ctgov",)
@@ -39,7 +41,8 @@ CREATE TABLE IF NOT EXISTS watches (
     last_success_at TEXT,
     last_run_at     TEXT,
     last_status     TEXT,
-    pending_since   TEXT
+    pending_since   TEXT,
+    pending_mark    INTEGER
 );
 CREATE TABLE IF NOT EXISTS watch_trials (
     watch      TEXT NOT NULL,
@@ -63,15 +66,9 @@ CREATE TABLE IF NOT EXISTS refresh_runs (
 _VERSIONS_INDEX = "CREATE INDEX IF NOT EXISTS versions_by_fetched_at ON versions(fetched_at)"
 
 
-class WatchError(ValueError):
-    """A watch cannot be added or found.  ``code``: bad_name, exists, unknown_watch,
-    bad_watch."""
-
-    def __init__(self, code: str, message: str, hint: str = "") -> None:
-        self.code = code
-        self.message = message
-        self.hint = hint
-        super().__init__(f"{message} {hint}".strip())
+class WatchError(TrialsError):
+    """A watch cannot be added, found or refreshed.  ``code``: bad_name, exists,
+    unknown_watch, no_watches, bad_watch."""
 
 
 @dataclass
@@ -88,6 +85,7 @@ class Watch:
     last_run_at: str | None = None
     last_status: str | None = None
     pending_since: str | None = None
+    pending_mark: int | None = None
     trials: int = 0  # trials this watch has brought in (watch_trials rows)
 
     @property
@@ -211,11 +209,11 @@ class WatchBook:
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Watch]:
         rows = self._conn.execute(
             "SELECT w.name, w.registry, w.query_json, w.created_at, w.last_success_at,"
-            " w.last_run_at, w.last_status, w.pending_since,"
+            " w.last_run_at, w.last_status, w.pending_since, w.pending_mark,"
             " (SELECT COUNT(*) FROM watch_trials m WHERE m.watch=w.name)"
             f" FROM watches w {where} ORDER BY w.name", args)
         out = []
-        for (name, registry, query_json, created, success, run_at, status, pending,
+        for (name, registry, query_json, created, success, run_at, status, pending, mark,
              count) in rows:
             query = json.loads(query_json)
             out.append(Watch(
@@ -223,7 +221,7 @@ class WatchBook:
                 cond=query.get("cond"), intr=query.get("intr"), term=query.get("term"),
                 status=list(query.get("status") or []), created_at=created,
                 last_success_at=success, last_run_at=run_at, last_status=status,
-                pending_since=pending, trials=count,
+                pending_since=pending, pending_mark=mark, trials=count,
             ))
         return out
 
@@ -245,14 +243,15 @@ class WatchBook:
                 (started, "running", pid, host))
         return int(cur.lastrowid or 0), started, killed
 
-    def start_watch(self, name: str, started_at: str) -> Watch:
+    def start_watch(self, name: str, started_at: str, mark: int) -> Watch:
         """Mark a watch as being refreshed; its reporting window starts at the first run
-        since its last success."""
+        since its last success (``mark``: the store's ``version_mark()`` now)."""
         with self._conn:
             self._conn.execute(
                 "UPDATE watches SET last_run_at=?, last_status='running',"
-                " pending_since=COALESCE(pending_since, ?) WHERE name=?",
-                (started_at, started_at, name))
+                " pending_since=COALESCE(pending_since, ?),"
+                " pending_mark=COALESCE(pending_mark, ?) WHERE name=?",
+                (started_at, started_at, mark, name))
         return self.require(name)
 
     def record_members(self, name: str, trial_ids: Iterable[str], seen_at: str) -> None:
@@ -269,8 +268,8 @@ class WatchBook:
         with self._conn:
             if success_at is not None:
                 self._conn.execute(
-                    "UPDATE watches SET last_status=?, last_success_at=?, pending_since=NULL"
-                    " WHERE name=?", (status, success_at, name))
+                    "UPDATE watches SET last_status=?, last_success_at=?, pending_since=NULL,"
+                    " pending_mark=NULL WHERE name=?", (status, success_at, name))
             else:
                 self._conn.execute("UPDATE watches SET last_status=? WHERE name=?",
                                    (status, name))
@@ -287,3 +286,19 @@ class WatchBook:
             " ORDER BY id DESC LIMIT ?", (limit,))
         keys = ("id", "started_at", "finished_at", "status", "pid", "host")
         return [dict(zip(keys, r)) for r in rows]
+
+
+# -- home-level entry points (the CLI's one call each) ---------------------------------------
+def list_watches(home: Any) -> list[Watch]:
+    if not home.store_path.exists():
+        return []
+    with WatchBook(home.store_path) as book:
+        return book.list()
+
+
+def remove_watch(home: Any, name: str) -> Watch:
+    if not home.store_path.exists():
+        raise WatchError("unknown_watch", f"No watch named '{name}'.",
+                         "See 'trials watch list'.")
+    with WatchBook(home.store_path) as book:
+        return book.remove(name)

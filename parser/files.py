@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
-from . import aggregator, chictr, ctgov, euctr, ictrp
+from . import aggregator, chictr, ctgov, ctis, euctr, ictrp, isrctn
 from .errors import ParseError
 from .record import TrialRecord
 
@@ -41,7 +41,13 @@ def detect_format(text: str) -> str:
     """The payload's format, from its content (not the file name)."""
     head = text.lstrip()[:1]
     if head in ("{", "["):
+        if ctis.looks_like_ctis(text):
+            return "ctis-json"
+        if isrctn.looks_like_isrctn(text):
+            return "isrctn-json"
         return "ctgov-json"
+    if isrctn.looks_like_isrctn(text):
+        return "isrctn-xml"
     if ictrp.looks_like_ictrp(text):
         return "ictrp-xml"
     if chictr.looks_like_chictr_xml(text):
@@ -59,8 +65,8 @@ def detect_format(text: str) -> str:
 
 
 FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON, a WHO ICTRP XML export, a ChiCTR detail page "
-                "or XML export, an EU CTR trial page or full-text download, or an aggregator "
-                "trial page")
+                "or XML export, an EU CTR trial page or full-text download, a CTIS trial JSON, "
+                "an ISRCTN API XML or JSON record, or an aggregator trial page")
 
 
 def parse_payload(text: str, *, source: str,
@@ -77,6 +83,12 @@ def parse_payload(text: str, *, source: str,
             if isinstance(item, Parsed):
                 item.secondary = True
             yield item
+    elif fmt == "ctis-json":
+        yield from _pairs(lambda: ctis.iter_trials(text, source=source), text, source,
+                          ctis.REGISTRY, ctis.content_hash)
+    elif fmt in ("isrctn-json", "isrctn-xml"):
+        yield from _pairs(lambda: isrctn.iter_records(text, source=source), text, source,
+                          isrctn.REGISTRY, isrctn.content_hash)
     elif fmt == "euctr-text":
         yield from _pairs(lambda: euctr.parse_fulltext(text, source=source), text, source,
                           "euctr", _sha256)
@@ -153,10 +165,18 @@ def _parse_ctgov(text: str, source: str) -> Iterator[Parsed | Failure]:
         raw = text if len(studies) == 1 else json.dumps(study, ensure_ascii=False)
         try:
             record = ctgov.parse_study(study, url=None)
-            yield Parsed(record, raw, ctgov.content_hash(study))
+            yield Parsed(record, raw, ctgov.content_hash(_without_ctrdata_keys(study)))
         except ParseError as exc:
             yield Failure(where, exc.reason, str(exc) if exc.source else f"{where}: {exc}", raw,
                           ctgov.REGISTRY)
+
+
+def _without_ctrdata_keys(study: object) -> object:
+    """A study as ctrdata stores it carries import stamps (``record_last_import``...) that
+    change with every import: they are left out of the hash, so re-importing changes nothing."""
+    if isinstance(study, dict) and "ctrname" in study:
+        return {k: v for k, v in study.items() if k not in ctis.CTRDATA_KEYS}
+    return study
 
 
 def read_text(path: Path) -> str:

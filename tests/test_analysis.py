@@ -154,3 +154,32 @@ def test_analyzer_pickles_as_its_class_only() -> None:
 def test_untokenized_values_are_only_lower_cased() -> None:
     # Whoosh passes wildcard text ("Myasth*") untokenized.
     assert [t.text for t in clinical_analyzer()("Myasth", tokenize=False)] == ["myasth"]
+
+
+# -- the synonym file --------------------------------------------------------------------------
+
+def test_concept_lines_of_the_synonym_file_collapse_to_the_analyzer_token() -> None:
+    from trialscope.index.analysis import synonyms
+
+    table = synonyms()
+    for group in table.groups:
+        texts = {s.text for s in group.spellings}
+        if texts & {"CAR-NK", "CAAR-T", "MG"} and len(group.alternatives) == 1:
+            assert {s.tokens for s in group.spellings} == {group.alternatives[0][0]}
+    cart = next(g for g in table.groups if "CART cells" in {s.text for s in g.spellings})
+    assert {s.tokens for s in cart.spellings} == {("cart",)}
+
+
+def test_synonym_file_format() -> None:
+    from trialscope.index.analysis import MEMBER_WEIGHT, parse_synonyms
+
+    table = parse_synonyms("# comment\nfoo = Foo-1 = foo one\nbar class | bars > foo, baz\nMM = "
+                           "multiple myeloma\n")
+    foo, cls, mm = table.groups
+    assert [a for a, _ in foo.alternatives] == [("foo",), ("foo-1",), ("foo", "one")]
+    assert dict(cls.alternatives)[("foo-1",)] == MEMBER_WEIGHT  # a member brings its equivalents
+    assert dict(cls.alternatives)[("bar", "class")] == 1.0
+    assert ("mm",) not in dict(mm.alternatives)  # two-letter capitals: never searched itself
+    words = [("MM", ("mm",))]
+    assert table.match(words, 0) is not None and table.match([("mm", ("mm",))], 0) is None
+    assert table.match([("Foo", ("foo",)), ("one", ("one",))], 0)[0] == 2  # longest wins

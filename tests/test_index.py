@@ -85,6 +85,7 @@ def make_record(trial_id: str = "NCT06958939", **overrides: object) -> TrialReco
         "secondary_ids": [{"id": "S103-MG-01", "type": "ORG"}],
         "primary_outcomes": ["Dose-limiting toxicity"],
         "has_results": False,
+        "cell_therapy": {"modality": ["CAR-T"], "targets": ["CD19"], "cell_source": "autologous"},
     }
     data.update(overrides)
     return TrialRecord.from_dict(data)
@@ -118,7 +119,11 @@ def test_record_to_doc_fills_every_schema_field_for_a_full_record() -> None:
     assert doc["trial_id"] == "NCT06958939"
     assert doc["status"] == "not_yet_recruiting"
     assert doc["phases"] == "phase1"
-    assert doc["countries"] == "china,korea republic of"  # a comma inside a name is no split
+    assert doc["countries"] == "China\nKorea, Republic of"  # one value per line, as written
+    assert doc["cities"] == "Shanghai\nSeoul" and doc["start_year"] == "2025"
+    assert doc["targets"] == "CD19" and doc["modality"] == "CAR-T"
+    assert doc["sponsor_name"] == "Shanghai Changzheng Hospital"
+    assert 950 <= doc["prior"] <= 1000
     assert doc["start_date"] == 20250501 and doc["completion_date"] == 20260830
     assert doc["enrollment"] == 24 and doc["min_age"] == 18.0 and doc["has_results"] is False
     assert "MG-ADL score ≥ 6" in doc["criteria"]  # nested items flattened

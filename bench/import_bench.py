@@ -1,0 +1,139 @@
+"""Import + index throughput of a bulk zip, index size per record, peak memory.
+
+    python bench/import_bench.py bench/out/studies-10k.zip [--home DIR] [--keep]
+
+Runs ``index.bulk.bulk_import`` (what ``trials import x.zip`` runs) in a child process into a
+fresh data home, samples the resident memory of the whole process tree (the importer, its
+parse workers, Whoosh's sub-writers) every 0.2 s, and prints wall time, CPU time, records/s,
+the whole-registry (600,000 studies) estimate, store and index size per record.
+
+CPU time is reported beside wall time because other work on the machine slows the wall clock:
+"2-core idle" is the CPU time spread over both cores, which the pipeline keeps busy (workers
+parse while the parent writes SQLite; Whoosh's two sub-writers index in parallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REGISTRY = 600_000
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants, in kB (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/status") as f:
+                kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = kb
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def child(zip_path: str, home: str) -> None:
+    from trialscope.index.bulk import bulk_import
+    from trialscope.index.home import DataHome
+    from trialscope.index.store import Store
+
+    h = DataHome(Path(home))
+    with Store(h.store_path) as store:
+        r = bulk_import(store, h.index_dir, [Path(zip_path)])
+    print(json.dumps({"members": r.members, "new": r.new, "unchanged": r.unchanged,
+                      "failed": len(r.failures), "indexed": r.indexed, "seconds": r.seconds,
+                      "index_seconds": r.index_seconds}))
+
+
+def run(zip_path: Path, home: Path) -> dict[str, float]:
+    load_before = os.getloadavg()[0]
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", str(zip_path), str(home)],
+                            stdout=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_kb(proc.pid))
+        time.sleep(0.2)
+    wall = time.perf_counter() - t0
+    out = json.loads(proc.stdout.read().strip().splitlines()[-1])  # type: ignore[union-attr]
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    n = max(out["members"], 1)
+    return {**out, "wall": wall, "cpu": cpu, "peak_mb": peak / 1024,
+            "load_before": load_before, "load_after": os.getloadavg()[0],
+            "index_bytes": _du(home / "index"), "store_bytes": _du(home) - _du(home / "index"),
+            "n": n}
+
+
+def report(zip_path: Path, r: dict[str, float]) -> str:
+    n = r["n"]
+    cores = 2
+    idle_rate = n / (r["cpu"] / cores)
+    lines = [
+        f"import + index of {zip_path.name}: {int(n)} studies "
+        f"({r['new']} new, {r['unchanged']} unchanged, {r['failed']} failed, "
+        f"{r['indexed']} indexed)",
+        f"  wall            {r['wall']:8.1f} s   {n / r['wall']:7.1f} rec/s   "
+        f"(index phases {r['index_seconds']:.0f} s; load avg {r['load_before']:.1f} -> "
+        f"{r['load_after']:.1f})",
+        f"  cpu             {r['cpu']:8.1f} s   {r['cpu'] / n * 1000:7.1f} ms/rec   "
+        f"2-core idle: {idle_rate:.0f} rec/s",
+        f"  600k estimate   {REGISTRY / (n / r['wall']) / 60:8.0f} min at this wall rate, "
+        f"{REGISTRY / idle_rate / 60:.0f} min on an idle 2-core machine",
+        f"  peak memory     {r['peak_mb']:8.0f} MB (whole process tree)",
+        f"  index size      {r['index_bytes'] / n / 1000:8.1f} kB/rec   "
+        f"({r['index_bytes'] / 1e6:.0f} MB)",
+        f"  store size      {r['store_bytes'] / n / 1000:8.1f} kB/rec   "
+        f"({r['store_bytes'] / 1e6:.0f} MB, raw payloads included)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("zip", type=Path)
+    ap.add_argument("--home", type=Path, help="data home to build (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the data home afterwards")
+    args = ap.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="trials-import-bench-"))
+    if home.exists():
+        shutil.rmtree(home)
+    try:
+        print(report(args.zip, run(args.zip, home)))
+    finally:
+        if args.keep:
+            print(f"  data home kept: {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""`trials related ID`: the trials most like a given one."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..index import service
+from . import render
+from .main import _home, cli
+from .output import dumps, handles_errors, listing_options, write_csv, write_nl
+
+
+@cli.command()
+@click.argument("trial_id", metavar="ID")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@listing_options
+@click.pass_context
+@handles_errors
+def related(ctx: click.Context, trial_id: str, limit: int, as_json: bool, as_nl: bool,
+            as_csv: bool) -> None:
+    """Trials most like ID: same condition and therapy first, then shared words.
+
+    \b
+    Compares conditions, cell-therapy kind (CAR-T, CAR-NK, CAAR-T and the
+    products the synonym file knows), targets and modality, and the most
+    distinctive words of the title, interventions and summary.
+    \b
+    Examples:
+      trials related NCT06958939
+      trials related NCT06958939 --limit 5 --json
+    """
+    results = service.related(_home(ctx), trial_id, limit=limit)
+    rows = [{"trial_id": h.trial_id, "score": round(h.score, 4), "title": h.title,
+             "status": h.status, "phases": h.phases, "conditions": h.conditions,
+             "shared": h.shared} for h in results.hits]
+    if as_json:
+        click.echo(dumps({"trial_id": results.trial_id, "title": results.title,
+                          "query": results.query_repr, "results": rows}))
+    elif as_nl:
+        write_nl(rows)
+    elif as_csv:
+        write_csv(rows, ["trial_id", "score", "status", "phases", "title", "shared"])
+    else:
+        click.echo(render.related_table(results, color=sys.stdout.isatty()))

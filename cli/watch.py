@@ -1,0 +1,333 @@
+"""`trials watch add|list|remove`, `trials refresh`, `trials history`, `trials changes` and
+`trials check`: keeping the local copy fresh on a schedule, and saying what moved.
+
+`trials refresh` exit codes (for cron / systemd / CI; also in `trials refresh --help`):
+0 success, 1 partial failure (what succeeded is kept; the failed watches ask again next run),
+2 usage (bad option, unknown watch, no watches), 3 total failure (nothing could be fetched),
+75 another refresh is running (EX_TEMPFAIL).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..index.service import TrialsError
+from .main import STATUS_CHOICES, _home, cli
+from .output import dumps, fail, handles_errors, json_option, listing_options, write_csv, write_nl
+
+EXIT_USAGE, EXIT_LOCKED = 2, 75  # the same numbers as crawler.refresh (not imported: slow)
+_USAGE_CODES = frozenset({"unknown_watch", "no_watches", "bad_name", "bad_argument"})
+
+
+def _exits(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The error contract, with the refresh's own exit codes: 75 when another refresh holds
+    the lock, 2 for usage errors (an unknown watch, none at all)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TrialsError as exc:
+            as_json = bool(kwargs.get("as_json"))
+            code = getattr(exc, "exit_code", None) or (
+                EXIT_USAGE if exc.code in _USAGE_CODES else None)
+            if code is None:
+                fail(exc, as_json)
+            if as_json:
+                click.echo(dumps({"error": {"code": exc.code, "message": exc.message,
+                                            "hint": exc.hint}}))
+            click.echo(f"Error: {exc.message} {exc.hint}".rstrip(), err=True)
+            sys.exit(code)
+
+    return handles_errors(wrapper)
+
+
+def _locked(exc: Exception) -> TrialsError:
+    from ..crawler.refresh import RefreshLocked
+
+    return RefreshLocked(exc)  # type: ignore[arg-type]
+
+
+# -- watch add / list / remove --------------------------------------------------------------
+@cli.group()
+def watch() -> None:
+    """Saved queries and id lists that `trials refresh` keeps up to date.
+
+    \b
+    Examples:
+      trials watch add mg-cart --condition "myasthenia gravis" --intervention CAR-T
+      trials watch add mine --id NCT06958939 --id NCT05828225
+      trials watch list
+      trials watch remove mg-cart
+    """
+
+
+@watch.command("add")
+@click.argument("name")
+@click.option("--id", "ids", multiple=True, metavar="ID",
+              help="Trial id to watch (repeatable; comma-separated lists work too).")
+@click.option("--query", help="Free-text query (the API's query.term).")
+@click.option("--condition", help="Condition or disease (query.cond).")
+@click.option("--intervention", help="Intervention or treatment (query.intr).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUS_CHOICES,
+              case_sensitive=False), help="Only trials with this overall status (repeatable).")
+@click.option("--registry", type=click.Choice(["ctgov"]), default="ctgov", show_default=True)
+@json_option
+@click.pass_context
+@_exits
+def watch_add(ctx: click.Context, name: str, ids: tuple[str, ...], query: str | None,
+              condition: str | None, intervention: str | None, statuses: tuple[str, ...],
+              registry: str, as_json: bool) -> None:
+    """Save a watch.  Its first refresh fetches everything it matches; later ones only what
+    changed since."""
+    from ..crawler.refresh import add_watch
+
+    id_list = [part.strip() for raw in ids for part in raw.split(",") if part.strip()]
+    saved = add_watch(_home(ctx), name, ids=id_list, cond=condition, intr=intervention,
+                      term=query, statuses=[s.upper() for s in statuses], registry=registry)
+    if as_json:
+        click.echo(dumps(saved.to_dict()))
+    else:
+        click.echo(f"Watch '{saved.name}' saved: {saved.describe()}. "
+                   "Run 'trials refresh' to fetch it.")
+
+
+@watch.command("list")
+@listing_options
+@click.pass_context
+@_exits
+def watch_list(ctx: click.Context, as_json: bool, as_nl: bool, as_csv: bool) -> None:
+    """The watches, with their last refresh."""
+    from ..index.watches import list_watches
+
+    rows = [w.to_dict() for w in list_watches(_home(ctx))]
+    if as_json:
+        click.echo(dumps(rows))
+    elif as_nl:
+        write_nl(rows)
+    elif as_csv:
+        write_csv(rows, ["name", "kind", "registry", "ids", "cond", "intr", "term", "status",
+                         "created_at", "last_success_at", "last_status", "trials"])
+    elif not rows:
+        click.echo("No watches yet. Add one: trials watch add NAME --condition ...")
+    else:
+        for w in rows:
+            last = w["last_success_at"] or "never"
+            status = f", last run {w['last_status']}" if w["last_status"] else ""
+            click.echo(f"{w['name']:<20} {w['kind']:<5} {_describe(w)}")
+            click.echo(f"{'':<20} {w['trials']} trial(s); last success {last}{status}")
+
+
+def _describe(row: dict[str, Any]) -> str:
+    from ..index.watches import Watch
+
+    keys = ("name", "registry", "ids", "cond", "intr", "term", "status")
+    return Watch(**{k: row[k] for k in keys}).describe()
+
+
+@watch.command("remove")
+@click.argument("name")
+@json_option
+@click.pass_context
+@_exits
+def watch_remove(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Forget a watch (the trials it fetched stay in the store)."""
+    from ..index.watches import remove_watch
+
+    removed = remove_watch(_home(ctx), name)
+    click.echo(dumps({"removed": removed.to_dict()}) if as_json
+               else f"Watch '{removed.name}' removed; its {removed.trials} trial(s) stay stored.")
+
+
+# -- refresh --------------------------------------------------------------------------------
+@cli.command()
+@click.option("--watch", "watches", multiple=True, metavar="NAME",
+              help="Refresh only this watch (repeatable; default: all).")
+@click.option("--full", is_flag=True,
+              help="Fetch everything each watch matches, not only what changed (also finds "
+                   "watched ids the registry no longer has).")
+@click.option("--lock-max-age", type=click.FloatRange(min=0), metavar="HOURS",
+              help="Where the lock file cannot be kernel-locked (some network filesystems), "
+                   "treat a lock older than this as stale.  [default: 6]")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: when stderr is a terminal).")
+@json_option
+@click.pass_context
+@_exits
+def refresh(ctx: click.Context, watches: tuple[str, ...], full: bool,
+            lock_max_age: float | None, progress: bool | None, as_json: bool) -> None:
+    """Fetch what changed for every watch, store new versions, update the index.
+
+    Each watch asks the registry only for trials updated since its last successful
+    refresh (minus a 2-day overlap); a new watch is fetched in full.  The log goes to
+    <home>/logs/refresh.log.  Only one refresh runs at a time per data home.
+
+    \b
+    Exit codes:
+      0   success
+      1   partial failure: some requests failed; what succeeded is kept, and
+          the failed watches ask for the same changes again next run
+      2   usage: bad option, unknown watch, no watches
+      3   total failure: nothing could be fetched
+      75  another refresh is running (EX_TEMPFAIL: try again later)
+    \b
+    Examples:
+      trials refresh
+      trials refresh --watch mg-cart --json
+    """
+    from ..crawler.refresh import refresh as run_refresh
+
+    if progress is None:
+        progress = sys.stderr.isatty() and not as_json
+    report = run_refresh(_home(ctx), watches=watches, full=full, progress=progress,
+                         lock_max_age=None if lock_max_age is None else lock_max_age * 3600)
+    if as_json:
+        click.echo(dumps(report.as_dict()))
+    else:
+        click.echo(_refresh_text(report.as_dict()))
+    if report.stale_lock and not as_json:
+        click.echo(f"Note: took over the lock of a refresh that is no longer running (pid "
+                   f"{report.stale_lock['pid']} on {report.stale_lock['host']}).", err=True)
+    sys.exit(report.exit_code)
+
+
+def _refresh_text(r: dict[str, Any]) -> str:
+    t = r["totals"]
+    lines = [
+        f"Refresh {r['status']} (run {r['run_id']}): {t['watches']} watch(es); {t['new']} new, "
+        f"{t['changed']} changed, {t['unchanged']} unchanged, {t['withdrawn']} withdrawn, "
+        f"{t['gone']} gone, {t['failed']} failed; {t['pages']} page(s), {t['requests']} "
+        f"request(s); {r['indexed']} indexed."
+    ]
+    changes = {c["trial_id"]: c for c in r["changes"]}
+    for w in r["watches"]:
+        how = f"changed since {w['since']}" if w["since"] else "full crawl"
+        counts = (f"{len(w['new'])} new, {len(w['changed'])} changed, {w['unchanged']} "
+                  f"unchanged")
+        lines.append(f"{w['name']} [{w['status']}] {w['query']} ({how}): {counts}")
+        withdrawn = set(w["withdrawn"])
+        for tid in w["new"] + w["changed"]:
+            mark = "!" if tid in withdrawn else "+" if tid in w["new"] else "~"
+            lines.append(f"  {mark} {tid}  {changes.get(tid, {}).get('summary', '')}")
+        for tid in w["gone"]:
+            lines.append(f"  - {tid}  gone: the registry answers 404")
+        if w["failures"] or w["errors"]:
+            what = ", ".join(f"{k} x{v}" for k, v in sorted(w["failures"].items()))
+            lines.append(f"  failed: {what or '; '.join(w['errors'])}; these changes will be "
+                         "asked for again next run")
+    if r["interrupted_runs"]:
+        lines.append(f"Resumed after interrupted run(s) {r['interrupted_runs']}.")
+    if r["index_error"]:
+        lines.append(f"The index was not updated ({r['index_error']}); the next refresh or "
+                     "'trials check --repair' catches up.")
+    if r["error"]:
+        lines.append(f"The refresh could not run: {r['error']}")
+    if r["nothing_changed"]:
+        lines.append("Nothing changed since the last refresh: no new versions written.")
+    return "\n".join(lines)
+
+
+# -- history / changes ----------------------------------------------------------------------
+@cli.command()
+@click.argument("trial_id", metavar="ID")
+@json_option
+@click.pass_context
+@_exits
+def history(ctx: click.Context, trial_id: str, as_json: bool) -> None:
+    """Every stored version of a trial, with what changed between them.
+
+    \b
+    Example:
+      trials history NCT06958939
+    """
+    from ..index.history import trial_history
+
+    result = trial_history(_home(ctx), trial_id)
+    if as_json:
+        click.echo(dumps(result))
+        return
+    click.echo(f"{result['trial_id']}: {len(result['versions'])} version(s)")
+    for v in result["versions"]:
+        registry_date = f", registry update {v['last_updated']}" if v["last_updated"] else ""
+        click.echo(f"  v{v['version']}  fetched {v['fetched_at']}{registry_date}  "
+                   f"[{v['status']}]")
+        click.echo(f"      {v['summary']}")
+
+
+@cli.command()
+@click.option("--since", required=True, metavar="YYYY-MM-DD",
+              help="List versions fetched on or after this date (UTC).")
+@click.option("--watch", metavar="NAME", help="Only trials this watch brought in.")
+@listing_options
+@click.pass_context
+@_exits
+def changes(ctx: click.Context, since: str, watch: str | None, as_json: bool, as_nl: bool,
+            as_csv: bool) -> None:
+    """What changed across all trials: one line per new or changed trial version.
+
+    \b
+    Example:
+      trials changes --since 2025-06-01
+      NCT06958939  2025-06-03T06:00:12Z  status NOT_YET_RECRUITING -> RECRUITING
+    """
+    from ..index.history import changes_feed
+
+    rows = changes_feed(_home(ctx), since, watch=watch)
+    if as_json:
+        click.echo(dumps(rows))
+    elif as_nl:
+        write_nl(rows)
+    elif as_csv:
+        write_csv(rows, ["trial_id", "version", "fetched_at", "kind", "status", "summary"])
+    elif not rows:
+        click.echo(f"No changes stored since {since}.")
+    else:
+        for row in rows:
+            click.echo(f"{row['trial_id']:<14} {row['fetched_at']}  v{row['version']}  "
+                       f"{row['summary']}")
+
+
+# -- check ----------------------------------------------------------------------------------
+@cli.command()
+@click.option("--repair", is_flag=True, help="Fix the index from the store (the store is the "
+              "system of record).")
+@json_option
+@click.pass_context
+@_exits
+def check(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Check that the store and the search index agree: counts, ids, content.
+
+    Exit 0 when they agree (after --repair, if given), 1 when they do not, 75 when
+    --repair finds a refresh running.
+    """
+    from ..index.check import check as run_check
+    from ..index.lock import LockHeld
+
+    try:
+        report = run_check(_home(ctx), repair=repair)
+    except LockHeld as exc:
+        raise _locked(exc) from exc
+    if as_json:
+        click.echo(dumps(report.as_dict()))
+    else:
+        verdict = "agree" if report.ok else "DISAGREE"
+        click.echo(f"Store and index {verdict}: {report.store_trials} trial(s), "
+                   f"{report.store_versions} version(s) stored; {report.index_docs} indexed.")
+        if report.repaired is not None:
+            done = report.repaired
+            click.echo(f"Repaired: {'rebuilt the index, ' if done['rebuilt'] else ''}"
+                       f"{done['deleted']} document(s) removed, {done['reindexed']} re-indexed.")
+        for line in report.problems():
+            click.echo(f"  {line}")
+        if report.refresh_running:
+            click.echo(f"  (a refresh is running: pid {report.refresh_running['pid']}; "
+                       "check again when it ends)")
+        if not report.ok and not repair:
+            click.echo("Run 'trials check --repair' to fix the index from the store.")
+    if not report.ok:
+        sys.exit(1)

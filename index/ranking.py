@@ -1,0 +1,215 @@
+"""Ranking on top of Whoosh's BM25F: unit coordination, the status/recency tie-break, and
+the per-field explanation ``trials search --explain`` prints.
+
+score = BM25F(sum over matched terms of field weight x synonym weight x term score)
+        x coverage ** COORD_POWER      (weighted share of the query's units matched)
+        x prior                        (in [0.95, 1]: open and recently updated trials win ties)
+
+Both factors are <= 1, so Whoosh's block-quality bounds (computed from the child matcher)
+stay valid upper bounds and its top-k pruning stays correct.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from whoosh import query as wq
+from whoosh.matching import WrappingMatcher
+from whoosh.query.wrappers import WrappingQuery
+from whoosh.searching import Searcher
+
+from .query import Unit, units_of
+
+# score *= (weight of the units a trial matches / weight of all the query's units) ** COORD_POWER
+# where a unit's weight is its idf, times CONCEPT_FACTOR for a named concept (a synonym-file
+# group or an analyzer concept: a disease, a therapy, a drug).  Cubed (chosen on the evaluation
+# set, bench/relevance.py): a trial with two of three concepts (CAR-T for lupus) is a different
+# trial, not a slightly worse one.  idf alone
+# is not enough: in a collection of MG trials "myasthenia gravis" is as common as "therapy",
+# yet a CAR-T lupus trial is no answer to "CART cell therapy myasthenia gravis".
+COORD_POWER = 3.0
+CONCEPT_FACTOR = 2.0
+GENERIC_FACTOR = 0.5  # "therapy", "study", "patients": query.GENERIC_WORDS
+
+Alternatives = tuple[tuple[str, ...], ...]
+
+
+class Coord(WrappingQuery):
+    """Wraps an OR of units: a document's score is scaled by the (idf-weighted) share of units
+    it matches, so "refractory myasthenia gravis CAR-T" puts trials with all three first."""
+
+    def __init__(self, child: wq.Query,
+                 units: tuple[tuple[Alternatives, tuple[str, ...], float], ...],
+                 power: float | None = None) -> None:
+        super().__init__(child)
+        self.units = units  # per unit: (alternatives' term texts, fields searched, factor)
+        self.power = COORD_POWER if power is None else power
+
+    def _rewrap(self, child: wq.Query) -> Coord:
+        return Coord(child, self.units, self.power)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Coord) and (other.child, other.units) == (self.child,
+                                                                           self.units)
+
+    __hash__ = WrappingQuery.__hash__
+
+    def __str__(self) -> str:
+        return str(self.child)
+
+    def matcher(self, searcher: Searcher, context=None):
+        if context is None or context.weighting is None:
+            # Unscored (counting, facets): no coordination needed, and the preloading union
+            # counts a common query several times faster than Whoosh's binary tree of unions.
+            return wq.compound.PreloadedOr(self.child.subqueries).matcher(searcher, context)
+        # needs_current: the union must be able to say which terms match the current document.
+        context = context.set(needs_current=True)
+        words = tuple(alts for alts, _, _ in self.units)
+        return _CoordMatcher(self.child.matcher(searcher, context), words,
+                             unit_weights(searcher, self.units), self.power)
+
+
+def coordinate(q: wq.Or, power: float | None = None) -> wq.Query:
+    """``Coord`` around an OR of two or more units; any other OR is returned as it is
+    (prefixes and ranges report no matched terms, so they cannot be coordinated)."""
+    subs = q.subqueries
+    if len(subs) < 2 or not all(isinstance(s, Unit) and s.alternatives for s in subs):
+        return q
+    units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
+                   CONCEPT_FACTOR if s.concept else GENERIC_FACTOR if s.generic else 1.0)
+                  for s in subs)
+    return Coord(q, units, power)
+
+
+def unit_weights(searcher: Searcher, units) -> tuple[float, ...]:
+    """Inverse document frequency of each unit over its fields (a phrase counts as its
+    rarest word; a synonym group as its most common alternative), times its factor."""
+    n = max(searcher.doc_count(), 1)
+    reader = searcher.reader()
+    weights = []
+    for alternatives, fields, factor in units:
+        df = max(min(max(reader.doc_frequency(f, t) for f in fields) for t in texts)
+                 for texts in alternatives)
+        weights.append(factor * math.log(1 + n / (1 + df)))
+    return tuple(weights)
+
+
+def coverage(matched: set[str], words: tuple[Alternatives, ...],
+             weights: tuple[float, ...], power: float = COORD_POWER) -> float:
+    total = sum(weights) or 1.0
+    covered = sum(w for alts, w in zip(words, weights, strict=True)
+                  if any(all(t in matched for t in texts) for texts in alts))
+    return (covered / total) ** power
+
+
+class _CoordMatcher(WrappingMatcher):
+    def __init__(self, child, words: tuple[Alternatives, ...], weights: tuple[float, ...],
+                 power: float, boost: float = 1.0) -> None:
+        super().__init__(child, boost)
+        self._words, self._weights, self._power = words, weights, power
+
+    def _replacement(self, newchild):
+        return _CoordMatcher(newchild, self._words, self._weights, self._power, self.boost)
+
+    def copy(self):
+        return _CoordMatcher(self.child.copy(), self._words, self._weights, self._power,
+                             self.boost)
+
+    def score(self) -> float:
+        child = self.child
+        matched = {t.decode("utf-8") if isinstance(t, bytes) else t
+                   for _, t in child.matching_terms(child.id())}
+        return child.score() * coverage(matched, self._words, self._weights, self._power)
+
+
+# -- the tie-break ---------------------------------------------------------------------------
+
+class Prior(WrappingQuery):
+    """Multiplies each score by the document's stored ``prior`` (0.95-1.0, schema.py)."""
+
+    def _rewrap(self, child: wq.Query) -> Prior:
+        return Prior(child)
+
+    def __str__(self) -> str:
+        return str(self.child)
+
+    def matcher(self, searcher: Searcher, context=None):
+        m = self.child.matcher(searcher, context)
+        if context is None or context.weighting is None or not m.is_active():
+            return m
+        reader = searcher.reader()
+        if not reader.has_column("prior"):
+            return m
+        return _PriorMatcher(m, reader.column_reader("prior"))
+
+
+class _PriorMatcher(WrappingMatcher):
+    def __init__(self, child, column, boost: float = 1.0) -> None:
+        super().__init__(child, boost)
+        self._column = column
+
+    def _replacement(self, newchild):
+        return _PriorMatcher(newchild, self._column, self.boost)
+
+    def copy(self):
+        return _PriorMatcher(self.child.copy(), self._column, self.boost)
+
+    def score(self) -> float:
+        return self.child.score() * (self._column[self.child.id()] or 1000) / 1000
+
+
+# -- explanations ----------------------------------------------------------------------------
+
+def explain(searcher: Searcher, q: wq.Query | None, docnum: int) -> dict[str, Any]:
+    """Why document ``docnum`` scores what it does: each matched term's BM25F score (with its
+    field and synonym weights), sums per field and per unit, the coverage factor and the
+    prior.  Computed on the top-level searcher, after the search (only for shown hits)."""
+    reader = searcher.reader()
+    prior = 1.0
+    if reader.has_column("prior"):
+        prior = (reader.column_reader("prior")[docnum] or 1000) / 1000
+    out: dict[str, Any] = {"fields": {}, "units": {}, "terms": [], "coverage": 1.0,
+                           "prior": round(prior, 4)}
+    if q is None:
+        return out
+    context = searcher.context()
+    matched: set[str] = set()
+    for unit in units_of(q):
+        for leaf in unit.child.leaves():
+            m = leaf.matcher(searcher, context)
+            if not m.is_active():
+                continue
+            m.skip_to(docnum)
+            if not m.is_active() or m.id() != docnum:
+                continue
+            score = m.score()
+            field = leaf.field()
+            text = _leaf_text(leaf)
+            matched.update(getattr(leaf, "words", None) or [str(getattr(leaf, "text", ""))])
+            out["fields"][field] = round(out["fields"].get(field, 0.0) + score, 4)
+            out["units"][unit.label] = round(out["units"].get(unit.label, 0.0) + score, 4)
+            out["terms"].append({"unit": unit.label, "field": field, "term": text,
+                                 "boost": round(leaf.boost, 3), "score": round(score, 4)})
+    coords = [c for c in _walk(q) if isinstance(c, Coord)]
+    if coords:
+        c = coords[0]
+        words = tuple(alts for alts, _, _ in c.units)
+        out["coverage"] = round(coverage(matched, words, unit_weights(searcher, c.units),
+                                         c.power), 4)
+    out["terms"].sort(key=lambda t: -t["score"])
+    return out
+
+
+def _leaf_text(leaf: wq.Query) -> str:
+    if isinstance(leaf, wq.Phrase):
+        return '"' + " ".join(leaf.words) + '"'
+    if isinstance(leaf, wq.Prefix):
+        return f"{leaf.text}*"
+    return str(getattr(leaf, "text", leaf))
+
+
+def _walk(q: wq.Query):
+    yield q
+    for child in q.children():
+        yield from _walk(child)

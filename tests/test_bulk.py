@@ -1,0 +1,209 @@
+"""Bulk import (index/bulk.py): zips and large folders, parsed in worker processes.
+
+Correctness only: what is stored and indexed, idempotency, resuming after an interruption.
+No timing assertions (the benchmarks in bench/ measure speed; they never run here).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trialscope.cli.main import cli
+from trialscope.index import bulk, indexer, service
+from trialscope.index.home import DataHome
+from trialscope.index.store import Store
+from trialscope.parser import ctgov
+
+from .conftest import CTGOV_FIXTURES
+
+STUDIES = sorted(CTGOV_FIXTURES.glob("*.json"))
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _fixture_zip(tmp_path: Path, name: str = "ctg-studies.json.zip") -> Path:
+    return _zip(tmp_path / name, {p.name: p.read_bytes() for p in STUDIES})
+
+
+def _rows(home: DataHome) -> dict[str, tuple[str, str]]:
+    with Store(home.store_path) as store:
+        return {tid: (h, store._conn.execute(
+            "SELECT record_json FROM trials WHERE trial_id=?", (tid,)).fetchone()[0])
+                for tid, (h, _) in store.index_marks().items()}
+
+
+def _check_index_matches_store(home: DataHome) -> None:
+    with Store(home.store_path) as store:
+        marks = store.index_marks()
+        assert all(content == indexed for content, indexed in marks.values())
+        ids = indexer.indexed_ids(home.index_dir)
+    assert ids == sorted(marks)  # every stored trial once, no duplicates
+
+
+def test_zip_import_stores_what_the_file_import_stores(tmp_path: Path) -> None:
+    assert len(STUDIES) >= 10
+    bulk_home = DataHome(tmp_path / "bulk")
+    summary = service.import_paths(bulk_home, [_fixture_zip(tmp_path)])
+    assert (summary.files, summary.new, summary.failed, summary.indexed) == (
+        len(STUDIES), len(STUDIES), 0, len(STUDIES))
+    file_home = DataHome(tmp_path / "files")
+    service.import_paths(file_home, STUDIES)  # the one-file-at-a-time path
+    # Same records, same content hashes: a later crawl sees bulk-imported trials as unchanged.
+    assert _rows(bulk_home) == _rows(file_home)
+    _check_index_matches_store(bulk_home)
+    with Store(bulk_home.store_path) as store:
+        assert store.raw("NCT06958939") == (CTGOV_FIXTURES / "NCT06958939.json").read_text(
+            encoding="utf-8")
+        assert store.info("NCT06958939")["versions"] == 1
+    hits = service.search(bulk_home, "myasthenia gravis CAR-T").hits
+    assert "NCT06958939" in [h.trial_id for h in hits]
+
+
+def test_reimport_is_idempotent_and_changes_make_versions(tmp_path: Path) -> None:
+    home = DataHome(tmp_path / "home")
+    archive = _fixture_zip(tmp_path)
+    service.import_paths(home, [archive])
+    again = service.import_paths(home, [archive])
+    assert (again.new, again.changed, again.unchanged, again.indexed) == (0, 0, len(STUDIES), 0)
+    with Store(home.store_path) as store:
+        assert store.counts()["versions"] == len(STUDIES)
+
+    # A new download in which one study changed and the volatile date moved everywhere.
+    members = {}
+    for p in STUDIES:
+        study = json.loads(p.read_bytes())
+        study.setdefault("derivedSection", {}).setdefault("miscInfoModule", {})[
+            "versionHolder"] = "2030-01-01"
+        if p.stem == "NCT06958939":
+            study["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+        members[p.name] = json.dumps(study, indent=2).encode()
+    changed = service.import_paths(home, [_zip(tmp_path / "new.zip", members)])
+    assert (changed.new, changed.changed, changed.unchanged, changed.indexed) == (
+        0, 1, len(STUDIES) - 1, 1)
+    with Store(home.store_path) as store:
+        assert store.info("NCT06958939")["versions"] == 2
+        assert store.get("NCT06958939").status == "RECRUITING"
+    assert service.search(home, "NCT06958939").hits[0].status == "RECRUITING"
+    _check_index_matches_store(home)
+
+
+def test_interrupted_import_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "STORE_BATCH", 4)
+    monkeypatch.setattr(bulk, "TASK_SIZE", 2)
+    home = DataHome(tmp_path / "home")
+    archive = _fixture_zip(tmp_path)
+    seen: list[int] = []
+
+    def stop_after_first_batch(p: bulk.BulkProgress) -> None:
+        seen.append(p.done)
+        if p.phase == "store" and p.done >= 4:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the import
+
+    with pytest.raises(KeyboardInterrupt):
+        service.import_paths(home, [archive], on_progress=stop_after_first_batch)
+    with Store(home.store_path) as store:
+        stored = store.counts()["trials"]
+    assert 0 < stored < len(STUDIES)
+
+    resumed = service.import_paths(home, [archive])
+    assert resumed.unchanged == stored  # skipped by content hash, not parsed again
+    assert resumed.new == len(STUDIES) - stored
+    _check_index_matches_store(home)
+
+
+def test_interrupted_indexing_catches_up(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    home = DataHome(tmp_path / "home")
+    archive = _fixture_zip(tmp_path)
+    real_sync = indexer.sync_index
+    calls: list[int] = []
+
+    def killed_sync(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first call builds the empty index; die in the second
+            raise KeyboardInterrupt
+        return real_sync(*args, **kwargs)
+
+    monkeypatch.setattr(indexer, "sync_index", killed_sync)
+    with pytest.raises(KeyboardInterrupt):
+        service.import_paths(home, [archive])
+    monkeypatch.setattr(indexer, "sync_index", real_sync)
+    with Store(home.store_path) as store:
+        assert store.counts()["trials"] == len(STUDIES)
+        assert len(list(store.iter_unindexed())) == len(STUDIES)
+    resumed = service.import_paths(home, [archive])
+    assert (resumed.new, resumed.unchanged, resumed.indexed) == (0, len(STUDIES), len(STUDIES))
+    _check_index_matches_store(home)
+
+
+def test_parallel_index_writer_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The multi-process Whoosh writer (used from MIN_PARALLEL_INDEX records on) gives the
+    same index as the single-process one."""
+    monkeypatch.setattr(bulk, "MIN_PARALLEL_INDEX", 1)
+    home = DataHome(tmp_path / "home")
+    with Store(home.store_path) as store:
+        result = bulk.bulk_import(store, home.index_dir, [_fixture_zip(tmp_path)], workers=2)
+    assert result.indexed == len(STUDIES)
+    _check_index_matches_store(home)
+    assert "NCT06958939" in [h.trial_id for h in
+                             service.search(home, "myasthenia gravis CAR-T").hits]
+
+
+def test_large_folder_goes_through_bulk(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "BULK_MIN_FILES", 5)
+    called: list[int] = []
+    real = bulk.bulk_import
+    monkeypatch.setattr(bulk, "bulk_import", lambda *a, **k: called.append(1) or real(*a, **k))
+    home = DataHome(tmp_path / "home")
+    summary = service.import_paths(home, [CTGOV_FIXTURES])
+    assert called and summary.new == len(STUDIES) and summary.indexed == len(STUDIES)
+    _check_index_matches_store(home)
+
+
+def test_bad_members_are_kept_and_counted(tmp_path: Path) -> None:
+    good = STUDIES[0]
+    archive = _zip(tmp_path / "mixed.zip", {
+        good.name: good.read_bytes(),
+        "NCT00000001.json": b'{"protocolSection": {"identificationModule": {',  # truncated
+        "NCT00000002.json": b'{"hello": "world"}',  # JSON, not a study
+        "NCT00000003.json": b"\xff\xfe not utf-8",
+    })
+    home = DataHome(tmp_path / "home")
+    summary = service.import_paths(home, [archive])
+    assert summary.files == 4 and summary.new == 1
+    assert sorted(f["reason"] for f in summary.failures) == [
+        "invalid_json", "not_a_study", "unreadable"]
+    assert all("mixed.zip!NCT0000000" in f["source"] for f in summary.failures)
+    with Store(home.store_path) as store:
+        assert store.counts()["failures"] == 3
+        # the raw payload of a failure is kept (except bytes that are not text)
+        raws = [r[0] for r in store._conn.execute("SELECT raw FROM failures ORDER BY id")]
+        assert any(r and r.startswith('{"protocolSection"') for r in raws)
+
+
+def test_record_json_matches_the_store_serialisation() -> None:
+    for path in STUDIES:
+        record = ctgov.parse_study(json.loads(path.read_bytes()))
+        assert bulk.record_json(record) == json.dumps(record.to_dict(), ensure_ascii=False,
+                                                      sort_keys=True)
+
+
+def test_cli_imports_a_zip(tmp_path: Path) -> None:
+    archive = _fixture_zip(tmp_path)
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "h"), "import", str(archive),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["files"], data["new"], data["indexed"], data["failed"]) == (
+        len(STUDIES), len(STUDIES), len(STUDIES), 0)
