@@ -28,28 +28,31 @@ from pathlib import Path
 REGISTRY = 600_000
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants, in kB (from /proc)."""
+def _tree(root: int) -> tuple[int, float]:
+    """Resident memory (kB) and CPU seconds so far of ``root`` and its descendants."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    info: dict[int, tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                fields = f.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{entry}/status") as f:
                 kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
         except (OSError, ValueError, IndexError):
             continue
-        children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = kb
-    total, stack = 0, [root]
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        # utime + stime + the reaped children's cutime + cstime
+        info[int(entry)] = (kb, sum(int(x) for x in fields[11:15]) / tick)
+    rss, cpu, stack = 0, 0.0, [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        kb, secs = info.get(pid, (0, 0.0))
+        rss, cpu = rss + kb, cpu + secs
         stack.extend(children.get(pid, []))
-    return total
+    return rss, cpu
 
 
 def _du(path: Path) -> int:
@@ -62,8 +65,16 @@ def child(zip_path: str, home: str) -> None:
     from trialscope.index.store import Store
 
     h = DataHome(Path(home))
+    last = [0.0]
+
+    def progress(p) -> None:  # a line every 30 s on stderr: long runs can be followed
+        if p.elapsed - last[0] >= 30:
+            last[0] = p.elapsed
+            print(f"  [{p.elapsed:6.0f} s] {p.done} read, {p.indexed} indexed, {p.phase}, "
+                  f"{p.rate:.0f} rec/s", file=sys.stderr, flush=True)
+
     with Store(h.store_path) as store:
-        r = bulk_import(store, h.index_dir, [Path(zip_path)])
+        r = bulk_import(store, h.index_dir, [Path(zip_path)], on_progress=progress)
     print(json.dumps({"members": r.members, "new": r.new, "unchanged": r.unchanged,
                       "failed": len(r.failures), "indexed": r.indexed, "seconds": r.seconds,
                       "index_seconds": r.index_seconds}))
@@ -75,9 +86,14 @@ def run(zip_path: Path, home: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(zip_path), str(home)],
                             stdout=subprocess.PIPE, text=True)
-    peak = 0
+    peak, last = 0, 0.0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss_kb(proc.pid))
+        rss, cpu = _tree(proc.pid)
+        peak = max(peak, rss)
+        if time.perf_counter() - last >= 30:
+            last = time.perf_counter()
+            print(f"  [{last - t0:6.0f} s] tree: {rss / 1024:.0f} MB, cpu {cpu:.0f} s, "
+                  f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
         time.sleep(0.2)
     wall = time.perf_counter() - t0
     out = json.loads(proc.stdout.read().strip().splitlines()[-1])  # type: ignore[union-attr]

@@ -155,7 +155,8 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
         click.echo(dumps(summary.as_dict()))
     else:
         click.echo(f"{summary.files} file(s): {summary.new} new, {summary.changed} changed, "
-                   f"{summary.unchanged} unchanged, {summary.failed} failed; "
+                   f"{summary.unchanged} unchanged, {summary.skipped} skipped (third-party "
+                   f"copies of stored registry records), {summary.failed} failed; "
                    f"{summary.indexed} indexed")
         for f in summary.failures:
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)

@@ -227,6 +227,9 @@ def search_table(results: Any, color: bool, explain: bool = False) -> str:
         if hit.snippet:
             snip = textwrap.shorten(hit.snippet, w - 6, placeholder="…")
             out.append("    " + click.style("", dim=True) + highlight(snip, color))
+        if getattr(hit, "also", None):
+            out.append("    also registered as: " + ", ".join(
+                f"{m['trial_id']} ({m['registry']})" for m in hit.also))
         if explain and getattr(hit, "explanation", None):
             out.extend("    " + line for line in explanation_lines(hit.explanation))
     return "\n".join(out)

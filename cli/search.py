@@ -109,7 +109,8 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
                              **_filters(filters))
     rows = [{"trial_id": h.trial_id, "score": round(h.score, 4), "title": h.title,
              "status": h.status, "phases": h.phases, "conditions": h.conditions,
-             "snippet": h.snippet, **({"explain": h.explanation} if explain else {})}
+             "snippet": h.snippet, "also_registered_as": h.also,
+             **({"explain": h.explanation} if explain else {})}
             for h in results.hits]
     if as_json:
         click.echo(dumps({"query": query, "parsed_query": results.query_repr,

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 SEARCH_PARAMS = frozenset({"query.cond", "query.intr", "query.term", "filter.overallStatus",
-                           "filter.ids", "filter.advanced", "pageSize", "pageToken", "countTotal", "format"})
+                           "filter.ids", "filter.advanced", "pageSize", "pageToken",
+                           "countTotal", "format"})
 # The API lets these differ between the pages of one query; the token binds the rest.
 _UNBOUND_PARAMS = frozenset({"pageSize", "pageToken", "countTotal"})
 _DAY = r"\d{4}-\d{2}(?:-\d{2})?"

@@ -18,7 +18,9 @@ unreadable), then checks again.
 
 from __future__ import annotations
 
+import gc
 import logging
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -91,7 +93,7 @@ def check_store_and_index(store: Store, index_dir: Any) -> CheckReport:
     report.unsynced = sorted(tid for tid, (content, indexed) in marks.items()
                              if indexed != content)
     try:
-        ix = indexer.open_index(index_dir)
+        ix, error = _open_quietly(index_dir)
     except indexer.NoIndexError as exc:
         absent = "No search index" in str(exc)
         report.index_state = "absent" if absent else "outdated"
@@ -99,8 +101,8 @@ def check_store_and_index(store: Store, index_dir: Any) -> CheckReport:
             report.index_state = "ok"  # an empty store needs no index
         report.missing = sorted(marks)
         return report
-    except Exception as exc:  # noqa: BLE001 (a damaged index can fail in many ways)
-        report.index_state, report.index_error = "unreadable", f"{type(exc).__name__}: {exc}"
+    if ix is None:
+        report.index_state, report.index_error = "unreadable", error
         report.missing = sorted(marks)
         return report
     try:
@@ -129,6 +131,21 @@ def check_store_and_index(store: Store, index_dir: Any) -> CheckReport:
             stale.append(tid)
     report.stale = stale
     return report
+
+
+def _open_quietly(index_dir: Any) -> tuple[Any, str | None]:
+    """The index, or (None, why) when it is damaged.  Whoosh leaves a file open when it
+    fails to read a damaged table of contents; that handle is closed here, quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            return indexer.open_index(index_dir), None
+        except indexer.NoIndexError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (a damaged index fails in many ways)
+            error = f"{type(exc).__name__}: {exc}"
+        gc.collect()
+    return None, error
 
 
 def _read_docs(ix: Any) -> list[dict[str, Any]]:

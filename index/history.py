@@ -54,15 +54,15 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any
     _keyed(changes, "arms", old.get("arms"), new.get("arms"), _arm_key)
     _keyed(changes, "interventions", old.get("interventions"), new.get("interventions"),
            _intervention_key)
-    _eligibility(changes, old.get("eligibility") or {}, new.get("eligibility") or {})
+    _eligibility(changes, _dict(old.get("eligibility")), _dict(new.get("eligibility")))
     _keyed(changes, "locations", old.get("locations"), new.get("locations"), _location_key)
     for name in _SETS[1:]:
         _set(changes, name, old.get(name), new.get(name))
-    _set(changes, "secondary_ids", [s.get("id") for s in old.get("secondary_ids") or []],
-         [s.get("id") for s in new.get("secondary_ids") or []])
-    for key in sorted(set(old.get("design") or {}) | set(new.get("design") or {})):
-        _scalar(changes, f"design.{key}", (old.get("design") or {}).get(key),
-                (new.get("design") or {}).get(key))
+    _set(changes, "secondary_ids", _ids(old.get("secondary_ids")),
+         _ids(new.get("secondary_ids")))
+    old_design, new_design = _dict(old.get("design")), _dict(new.get("design"))
+    for key in sorted(set(old_design) | set(new_design)):
+        _scalar(changes, f"design.{key}", old_design.get(key), new_design.get(key))
     for name in _TEXTS:
         if (old.get(name) or None) != (new.get(name) or None):
             changes.append({"field": name, "kind": "text", "old": old.get(name),
@@ -151,16 +151,24 @@ def _blank(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _ids(values: Any) -> list[Any]:
+    return [v.get("id") if isinstance(v, dict) else v for v in values or []]
+
+
 def _dated(record: dict[str, Any], name: str) -> str | None:
     value = record.get(name)
     kind = record.get(f"{name}_type")
-    if not value:
+    if not value and not kind:
         return None
-    return f"{value} ({kind})" if kind else value
+    return f"{value or '?'} ({kind})" if kind else value
 
 
 def _enrollment(out: list[dict[str, Any]], old: Any, new: Any) -> None:
-    old, new = old or {}, new or {}
+    old, new = _dict(old), _dict(new)
     if (old.get("count"), old.get("type")) == (new.get("count"), new.get("type")):
         return
     out.append({"field": "enrollment", "kind": "value", "old": old.get("count"),

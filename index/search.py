@@ -44,6 +44,7 @@ class Hit:
     conditions: list[str]
     snippet: str  # matched terms wrapped in « »
     explanation: dict[str, Any] | None = None
+    also: list[dict[str, str]] = field(default_factory=list)  # other registrations
 
 
 @dataclass

@@ -164,7 +164,7 @@ def import_paths(
                                               source_url=path.resolve().as_uri(),
                                               secondary=item.secondary)
                     setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
-        summary.indexed = indexer.sync_index(store, home.index_dir)
+        summary.indexed = _after_write(store, home)
     return summary
 
 
@@ -186,19 +186,33 @@ def parse_paths(paths: list[Path], *,
             yield item if isinstance(item, Failure) else item.record
 
 
+def _after_write(store: Store, home: DataHome) -> int:
+    """What every write (import, crawl, refresh) ends with: the index and the cross-registry
+    links brought up to date with the store.  Both are incremental and resumable."""
+    from . import links
+
+    written = indexer.sync_index(store, home.index_dir)
+    links.refresh_links(store)
+    return written
+
+
 def sync(home: DataHome) -> int:
-    """Bring the index up to date with the store (after a crawl); returns docs written."""
+    """Bring the index (and links) up to date with the store; returns docs written."""
     with open_store(home) as store:
-        return indexer.sync_index(store, home.index_dir)
+        return _after_write(store, home)
 
 
 def reindex(home: DataHome) -> int:
+    from . import links
+
     if not home.store_path.exists():
         raise _no_data(home)
     with open_store(home) as store:
         if not store.counts()["trials"]:
             raise _no_data(home)
-        return indexer.rebuild_index(store, home.index_dir)
+        written = indexer.rebuild_index(store, home.index_dir)
+        links.refresh_links(store, full=True)
+        return written
 
 
 # -- reads ----------------------------------------------------------------------------------
@@ -263,14 +277,25 @@ def _patient_filter(store: Store, options: dict[str, Any]) -> Callable[[str], bo
 def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResults:
     """Ranked search (``search_mod.search``'s options and ``Filters``) plus the patient-fit
     filters: ``patient_age``, ``where``, ``washout`` (with ``sex``)."""
+    from .links import GroupCollapser
+
     if not home.index_dir.exists():
         raise _no_data(home)
-    store = open_store(home) if any(options.get(k) for k in _PATIENT_KEYS) else None
+    store = open_store(home) if home.store_path.exists() else None
     try:
-        keep = _patient_filter(store, options) if store is not None else None
+        fit = _patient_filter(store, options) if store is not None else None
         for key in _PATIENT_KEYS:
             options.pop(key, None)
-        return search_mod.search(home.index_dir, query, keep=keep, **options)
+        # One trial registered in several registries is listed once (its best-ranked
+        # registration), with the others as "also registered as".  The fit check comes first
+        # so the registration shown is one that admits the patient.
+        group = GroupCollapser(store, refresh=False) if store is not None else None
+        keep = _both(fit, group)
+        results = search_mod.search(home.index_dir, query, keep=keep, **options)
+        if group is not None:
+            for hit in results.hits:
+                hit.also = group.also(hit.trial_id)
+        return results
     except search_mod.QueryError as exc:
         raise TrialsError("bad_query", str(exc),
                           "See 'trials search --help' for the query syntax.") from exc
@@ -279,6 +304,13 @@ def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResul
     finally:
         if store is not None:
             store.close()
+
+
+def _both(first: Callable[[str], bool] | None,
+          second: Callable[[str], bool] | None) -> Callable[[str], bool] | None:
+    if first is None or second is None:
+        return first or second
+    return lambda trial_id: first(trial_id) and second(trial_id)
 
 
 def records(home: DataHome, query: str = "", **filters: Any) -> Iterator[TrialRecord]:

@@ -464,6 +464,9 @@ class Store:
         "CREATE TABLE IF NOT EXISTS link_state (trial_id TEXT PRIMARY KEY, registry TEXT NOT NULL,"
         " content_hash TEXT NOT NULL, own_key TEXT NOT NULL, group_id TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS link_state_group ON link_state (group_id)",
+        # Only linked trials (a few percent): what a search reads to collapse groups.
+        "CREATE INDEX IF NOT EXISTS link_state_linked ON link_state (trial_id, group_id, registry)"
+        " WHERE group_id != trial_id",
         "CREATE TABLE IF NOT EXISTS link_keys (trial_id TEXT NOT NULL, key TEXT NOT NULL,"
         " PRIMARY KEY (trial_id, key))",
         "CREATE INDEX IF NOT EXISTS link_keys_key ON link_keys (key)",
@@ -601,6 +604,18 @@ class Store:
             self._conn.executemany("UPDATE link_state SET group_id=? WHERE trial_id=?",
                                    [(wanted[t], t) for t in changed])
         return changed
+
+    def linked_groups(self) -> dict[str, tuple[str, str]]:
+        """trial_id -> (group_id, registry) for the trials of groups with two or more members
+        (every other trial is its own group): small enough to hold for a whole search."""
+        if not self._has_links():
+            return {}
+        out = {tid: (gid, registry) for tid, gid, registry in self._conn.execute(
+            "SELECT trial_id, group_id, registry FROM link_state WHERE group_id != trial_id")}
+        primaries = sorted({gid for gid, _registry in out.values()})
+        for tid, (registry, _own) in self.link_entries(primaries).items():
+            out[tid] = (tid, registry)  # a group's primary record is its own group id
+        return out
 
     def link_group_of(self, trial_id: str) -> str | None:
         if not self._has_links():

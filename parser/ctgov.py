@@ -81,7 +81,8 @@ def age_in_years(text: str | None) -> float | None:
 def load_json(text: str | bytes, *, source: str | None = None) -> Any:
     try:
         return json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: hostile nesting ("[[[[..." x 100k) exhausts the decoder's stack.
         raise ParseError("invalid_json", f"not valid JSON ({exc})", source=source) from exc
 
 

@@ -64,6 +64,7 @@ from typing import Any
 
 from .criteria import split_criteria
 from .doses import parse_doses
+from .enrich import enrich
 from .errors import ParseError
 from .euctr import normalise_eudract
 from .ids import normalise_nct_id
@@ -295,7 +296,8 @@ def _build(data: dict[str, Any], trial_id: str) -> TrialRecord:
     _enrollment(rec, data, part1, parts2, mscs)
     rec.has_results = bool(obj(data.get("results")) and any(obj(data.get("results")).values())) \
         or _k(text(data.get("resultsFirstReceived")) or "") == "yes"
-    related = (text(obj(t).get("ctNumber")) for t in items(details.get("associatedClinicalTrials")))
+    related = (text(obj(t).get("ctNumber"))
+               for t in items(details.get("associatedClinicalTrials")))
     rec.related_ids = list(dict.fromkeys(
         r for r in ((normalise_ctis_id(x) or normalise_eudract(x)) for x in related if x)
         if r and r != trial_id))
@@ -307,7 +309,7 @@ def _build(data: dict[str, Any], trial_id: str) -> TrialRecord:
         "ctis_status": rec.design.get("ctis_status"),
         "layout": "current" if current else "older",
     }.items() if v is not None}
-    return rec
+    return enrich(rec)
 
 
 def _known(value: str | None) -> str | None:
@@ -428,7 +430,7 @@ def _dates(rec: TrialRecord, data: dict[str, Any], info: dict[str, Any],
            parts2: list[dict[str, Any]], mscs: list[dict[str, Any]]) -> None:
     decisions = [iso_date(m.get("firstDecisionDate")) for m in mscs]
     decisions += [iso_date(obj(p.get("mscInfo")).get("firstDecisionDate")) for p in parts2]
-    decisions += [iso_date(data.get("authorizationDate")), iso_date(data.get("decisionDateOverall"))]
+    decisions += [iso_date(data.get(k)) for k in ("authorizationDate", "decisionDateOverall")]
     decisions = [d for d in decisions if d]
     rec.first_posted = min(decisions) if decisions else None
     events = [obj(e) for t in items(get(data, "events", "trialEvents"))
@@ -532,7 +534,8 @@ def _eligibility(rec: TrialRecord, data: dict[str, Any], info: dict[str, Any]) -
         words = _k(text(data.get("gender")) or "")
         female, male = ("female" in words), ("male" in words.replace("female", ""))
     sex = "ALL" if female and male else "FEMALE" if female else "MALE" if male else None
-    kinds = [_k(text(obj(g).get("name")) or "") for g in items(population.get("clinicalTrialGroups"))]
+    kinds = [_k(text(obj(g).get("name")) or "")
+             for g in items(population.get("clinicalTrialGroups"))]
     low = min(b[0] for b in bounds) if bounds else None
     high = None if not bounds or any(b[1] is None for b in bounds) \
         else max(b[1] for b in bounds if b[1] is not None)

@@ -75,6 +75,7 @@ from .ctis import (
     content_hash as json_content_hash,
 )
 from .doses import parse_doses
+from .enrich import enrich
 from .errors import ParseError
 from .euctr import normalise_eudract
 from .ids import normalise_nct_id
@@ -346,7 +347,7 @@ def _build(trial: dict[str, Any], trial_id: str, as_of: dt.date) -> TrialRecord:
     results = obj(trial.get("results"))
     rec.has_results = _k(text(results.get("publicationStage"))) == "results" or bool(
         _value(results.get("basicReport")))
-    return rec
+    return enrich(rec)
 
 
 def _count(value: Any) -> int | None:
@@ -447,7 +448,7 @@ def _phases(rec: TrialRecord, raw: str | None) -> list[str]:
 def _interventions(rec: TrialRecord, entries: list[dict[str, Any]]) -> None:
     phases: list[str] = []
     for entry in entries:
-        phases += [p for p in _phases(rec, _value(entry.get("phase"))) if p not in phases]
+        phases += [p for p in _phases(rec, text(entry.get("phase"))) if p not in phases]
         raw_type = _value(entry.get("interventionType"))
         typ = _TYPES.get(_k(raw_type))
         if raw_type and typ is None:

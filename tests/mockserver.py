@@ -45,8 +45,9 @@ hold          the request waits until ``mock.release`` is set (bounded), then is
 (``/studies/{id}``), ``"any"``, or one NCT id; ``page`` narrows searches to the ``"first"``
 page or ``"later"`` pages (those sent with a ``pageToken``), ``params`` to requests carrying
 given parameters (``{"query.cond": "lupus"}``: one watch's crawl); ``skip`` lets that many
-matching requests through first.  A fault answers ``times`` requests and is then spent.  The catalogue itself can change between requests
-(``mock.catalogue.put(study)`` / ``remove(id)``): a registry whose data moves.
+matching requests through first.  A fault answers ``times`` requests and is then spent.
+The catalogue itself can change between requests (``mock.catalogue.put(study)`` /
+``remove(id)``): a registry whose data moves.
 """
 
 from __future__ import annotations

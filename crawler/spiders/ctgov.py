@@ -80,7 +80,7 @@ class CtgovSpider(scrapy.Spider):
         text = _body_text(response)
         try:
             study = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
             yield self._failure("invalid_json", text, response.url, requested, str(exc))
             return
         item = self._study_item(study, text, response.url)
@@ -100,7 +100,7 @@ class CtgovSpider(scrapy.Spider):
         text = _body_text(response)
         try:
             page = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
             # The rest of the query is unreachable without this page's token: kept and counted.
             yield self._failure("invalid_json", text, response.url, None, str(exc))
             return
