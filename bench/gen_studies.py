@@ -252,7 +252,8 @@ class Generator:
         em["eligibilityCriteria"] = self.criteria(len(em.get("eligibilityCriteria", "")) or 900)
         self._locations(ps.get("contactsLocationsModule"))
         lead = ps.setdefault("sponsorCollaboratorsModule", {}).setdefault("leadSponsor", {})
-        lead["name"] = f"{self.model.rare_word().title()} {rng.choice(['University', 'Pharma', 'Hospital', 'Institute', 'Inc.'])}"
+        kind = rng.choice(["University", "Pharma", "Hospital", "Institute", "Inc."])
+        lead["name"] = f"{self.model.rare_word().title()} {kind}"
         misc = s.setdefault("derivedSection", {}).setdefault("miscInfoModule", {})
         misc["versionHolder"] = "2025-11-20"
         return s
@@ -262,7 +263,8 @@ class Generator:
         sm["overallStatus"] = self.status(rng)
         year = rng.randint(2000, 2025)
         sm["startDateStruct"] = {"date": f"{year}-{rng.randint(1, 12):02d}", "type": "ACTUAL"}
-        end = f"{min(2030, year + rng.randint(1, 6))}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        end = (f"{min(2030, year + rng.randint(1, 6))}-{rng.randint(1, 12):02d}-"
+               f"{rng.randint(1, 28):02d}")
         sm["primaryCompletionDateStruct"] = {"date": end, "type": "ESTIMATED"}
         sm["completionDateStruct"] = {"date": end, "type": "ESTIMATED"}
         sm["lastUpdatePostDateStruct"] = {
@@ -300,7 +302,8 @@ class Generator:
         for loc in cl["locations"]:
             loc["country"] = home if rng.random() < 0.85 else self.country(rng)
             loc["city"] = self.model.rare_word().title()
-            loc["facility"] = f"{self.model.rare_word().title()} {rng.choice(['Hospital', 'Medical Center', 'University Hospital', 'Clinic'])}"
+            kind = rng.choice(["Hospital", "Medical Center", "University Hospital", "Clinic"])
+            loc["facility"] = f"{self.model.rare_word().title()} {kind}"
 
 
 def generate(n: int, out: Path, seed: int = 7, *, quiet: bool = False) -> dict[str, float]:

@@ -4,7 +4,8 @@
 
 Runs ``index.bulk.bulk_import`` (what ``trials import x.zip`` runs) in a child process into a
 fresh data home, samples the resident memory of the whole process tree (the importer, its
-parse workers, Whoosh's sub-writers) every 0.2 s, and prints wall time, CPU time, records/s,
+parse workers, Whoosh's sub-writers; proportional set size, so pages shared by forked
+processes count once) every 0.2 s, and prints wall time, CPU time, records/s,
 the whole-registry (600,000 studies) estimate, store and index size per record.
 
 CPU time is reported beside wall time because other work on the machine slows the wall clock:
@@ -29,7 +30,8 @@ REGISTRY = 600_000
 
 
 def _tree(root: int) -> tuple[int, float]:
-    """Resident memory (kB) and CPU seconds so far of ``root`` and its descendants."""
+    """Memory (proportional set size, kB) and CPU seconds so far of ``root`` and its
+    descendants."""
     children: dict[int, list[int]] = {}
     info: dict[int, tuple[int, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -39,8 +41,9 @@ def _tree(root: int) -> tuple[int, float]:
         try:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/status") as f:
-                kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            # Pss, not Rss: forked processes share pages, and Rss would count them twice.
+            with open(f"/proc/{entry}/smaps_rollup") as f:
+                kb = next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
@@ -121,7 +124,7 @@ def report(zip_path: Path, r: dict[str, float]) -> str:
         f"2-core idle: {idle_rate:.0f} rec/s",
         f"  600k estimate   {REGISTRY / (n / r['wall']) / 60:8.0f} min at this wall rate, "
         f"{REGISTRY / idle_rate / 60:.0f} min on an idle 2-core machine",
-        f"  peak memory     {r['peak_mb']:8.0f} MB (whole process tree)",
+        f"  peak memory     {r['peak_mb']:8.0f} MB (whole process tree, sum of PSS)",
         f"  index size      {r['index_bytes'] / n / 1000:8.1f} kB/rec   "
         f"({r['index_bytes'] / 1e6:.0f} MB)",
         f"  store size      {r['store_bytes'] / n / 1000:8.1f} kB/rec   "

@@ -2,9 +2,9 @@
 `trials check`: keeping the local copy fresh on a schedule, and saying what moved.
 
 `trials refresh` exit codes (for cron / systemd / CI; also in `trials refresh --help`):
-0 success, 1 partial failure (what succeeded is kept; the failed watches ask again next run),
-2 usage (bad option, unknown watch, no watches), 3 total failure (nothing could be fetched),
-75 another refresh is running (EX_TEMPFAIL).
+0 success, 1 partial failure or stopped by a signal (what succeeded is kept; the watches that
+did not finish ask again next run), 2 usage (bad option, unknown watch, no watches), 3 total
+failure (nothing could be fetched), 75 another refresh is running (EX_TEMPFAIL).
 """
 
 from __future__ import annotations
@@ -170,8 +170,9 @@ def refresh(ctx: click.Context, watches: tuple[str, ...], full: bool,
     \b
     Exit codes:
       0   success
-      1   partial failure: some requests failed; what succeeded is kept, and
-          the failed watches ask for the same changes again next run
+      1   partial failure: some requests failed, or the refresh was stopped
+          (SIGTERM/Ctrl-C); what succeeded is kept, and the watches that did
+          not finish ask for the same changes again next run
       2   usage: bad option, unknown watch, no watches
       3   total failure: nothing could be fetched
       75  another refresh is running (EX_TEMPFAIL: try again later)

@@ -47,14 +47,6 @@ INDEX_EVERY = 20_000  # records stored between index updates (one Whoosh commit 
 TASK_SIZE = 32  # members per task sent to a worker
 MIN_PARALLEL_INDEX = 2_000  # below this many records an index update runs in one process
 
-try:  # a faster JSON reader when installed; the standard library's otherwise
-    import orjson
-
-    _loads: Callable[[bytes | str], Any] = orjson.loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
-
-
 @dataclass
 class BulkProgress:
     done: int  # members read (stored, skipped or failed)
@@ -176,7 +168,7 @@ class _Parser:
         """The common case, a file holding one API study: hash it first, parse only if the
         store does not hold this content.  None: not that case (the generic path decides)."""
         try:
-            study = _loads(text)
+            study = json.loads(text)
         except ValueError:
             return None
         if not isinstance(study, dict) or not isinstance(study.get("protocolSection"), dict):
@@ -228,6 +220,7 @@ class _Workers:
 
     def __init__(self, n: int, store_path: Path, trial_id: str | None) -> None:
         ctx = mp.get_context("fork")
+        self.exhausted = False
         self.conns: list[Connection] = []
         self.procs = []
         for _ in range(n):
@@ -239,25 +232,28 @@ class _Workers:
             self.conns.append(parent)
             self.procs.append(proc)
 
-    def map(self, tasks: Iterator[tuple[str, bool, list[str]]]
+    def map(self, tasks: Iterator[tuple[str, bool, list[str]]], stop: Callable[[], bool]
             ) -> Iterator[list[list[tuple[Any, ...]]]]:
-        """Per task, per member, the member's result tuples."""
+        """Per task, per member, the member's result tuples.  Sends no new task once
+        ``stop()`` is true, and returns when what was sent has come back; ``self.exhausted``
+        then says whether ``tasks`` ran out."""
         pending: dict[Connection, int] = {c: 0 for c in self.conns}
         done: dict[int, list[list[tuple[Any, ...]]]] = {}
         sent = received = 0
-        exhausted = False
+        stopped = False
         while True:
             # Keep two tasks queued per worker, so none waits for the parent.
             for conn in self.conns:
-                while not exhausted and pending[conn] < 2:
-                    task = next(tasks, None)
+                while not stopped and pending[conn] < 2:
+                    task = None if stop() else next(tasks, None)
                     if task is None:
-                        exhausted = True
+                        stopped = True
+                        self.exhausted = not stop()
                         break
                     conn.send((sent, *task))
                     pending[conn] += 1
                     sent += 1
-            if exhausted and received == sent:
+            if stopped and received == sent:
                 return
             for conn in wait([c for c in self.conns if pending[c]]):
                 try:
@@ -333,23 +329,29 @@ def bulk_import(
     # A fresh import (or an import that follows an interrupted one) first brings the index
     # up to what the store holds, so "unchanged" studies skipped below are searchable.
     catch_up()
-    pool = _Workers(n_workers, store.path, trial_id)
-    try:
-        batch: list[tuple[Any, ...]] = []
-        for task_out in pool.map(_tasks(sources)):
-            for member_items in task_out:
-                result.members += 1
-                batch.extend(member_items)
-            if len(batch) >= STORE_BATCH:
-                since_index += _store(store, batch, result)
-                batch = []
-                report()
-                if since_index >= index_every:
-                    catch_up()  # the workers idle, blocked on their pipes, meanwhile
-        since_index += _store(store, batch, result)
-    finally:
-        pool.close()
-    catch_up()
+    tasks = _tasks(sources)
+    exhausted = False
+    while not exhausted:
+        # Workers live for one index batch: while Whoosh's sub-writers run they would only
+        # hold memory, and the parent forks those sub-writers with no other child alive.
+        pool = _Workers(n_workers, store.path, trial_id)
+        try:
+            batch: list[tuple[Any, ...]] = []
+            # late binding wanted: the pool asks before each task how much awaits indexing
+            stop = lambda: since_index >= index_every  # noqa: B023, E731
+            for task_out in pool.map(tasks, stop=stop):
+                for member_items in task_out:
+                    result.members += 1
+                    batch.extend(member_items)
+                if len(batch) >= STORE_BATCH:
+                    since_index += _store(store, batch, result)
+                    batch = []
+                    report()
+            since_index += _store(store, batch, result)
+            exhausted = pool.exhausted
+        finally:
+            pool.close()
+        catch_up()
     result.seconds = time.perf_counter() - started
     return result
 

@@ -260,7 +260,7 @@ def _describe(change: dict[str, Any]) -> str:
     name, kind = change["field"], change["kind"]
     if name == "enrollment":
         def side(count: Any, typ: Any, other_typ: Any) -> str:
-            shown = "?" if count is None else str(count)
+            shown = "(none)" if count is None else str(count)
             return f"{shown} ({typ})" if typ and typ != other_typ else shown
         old = side(change["old"], change.get("old_type"), change.get("new_type"))
         new = side(change["new"], change.get("new_type"), change.get("old_type"))
@@ -272,8 +272,8 @@ def _describe(change: dict[str, Any]) -> str:
         return f"{name} {_short(change['old'])} -> {_short(change['new'])}"
     if kind == "set":
         if name == "phases":
-            return (f"phases {', '.join(change['old']) or '-'} -> "
-                    f"{', '.join(change['new']) or '-'}")
+            return (f"phases {', '.join(change['old']) or '(none)'} -> "
+                    f"{', '.join(change['new']) or '(none)'}")
         return f"{name} {_plus_minus(change['added'], change['removed'])}"
     if kind == "items":
         text = f"{name} {_plus_minus(change['added'], change['removed'])}"
@@ -297,8 +297,8 @@ def _plus_minus(added: list[str], removed: list[str]) -> str:
 
 
 def _short(value: Any, width: int = 60) -> str:
-    if value is None or value == "":
-        return "-"
+    if value is None or value == "" or value == []:
+        return "(none)"
     text = " ".join(str(value).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 

@@ -13,12 +13,13 @@ Writers use ``compound=False``: opening a searcher on a compound segment copies 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -154,28 +155,38 @@ def sync_index(store: Store, index_dir: str | os.PathLike[str], *, chunk: int = 
     total = 0
     try:
         while True:
-            batch: list[tuple[TrialRecord, str]] = []
+            pairs: list[tuple[str, str]] = []
             # A fresh query per chunk: marking rows while a SELECT over the same rows is still
             # stepping is undefined in SQLite, so the cursor is closed before mark_indexed.
+            # Records stream from the cursor into the writer (a bulk import's chunks are
+            # large: holding a chunk's records in a list cost ~15 kB each).
             rows = store.iter_unindexed()
             try:
-                for record, content_hash in rows:
-                    if done.get(record.trial_id) == content_hash:
-                        continue  # marked already but still listed: never loop on it
-                    batch.append((record, content_hash))
-                    if len(batch) >= chunk:
-                        break
+                records = _chunk(rows, done, pairs, chunk)
+                first = next(records, None)
+                if first is not None:
+                    _write(ix, itertools.chain([first], records), procs=procs)
             finally:
                 rows.close()  # type: ignore[attr-defined]
-            if not batch:
+            if not pairs:
                 return total
-            _write(ix, (record for record, _ in batch), procs=procs)
-            pairs = [(record.trial_id, content_hash) for record, content_hash in batch]
             store.mark_indexed(pairs)
             done.update(pairs)
-            total += len(batch)
+            total += len(pairs)
     finally:
         ix.close()
+
+
+def _chunk(rows: Iterable[tuple[TrialRecord, str]], done: dict[str, str],
+           pairs: list[tuple[str, str]], size: int) -> Iterator[TrialRecord]:
+    """Up to ``size`` records from ``rows``, noting (trial id, content hash) in ``pairs``."""
+    for record, content_hash in rows:
+        if done.get(record.trial_id) == content_hash:
+            continue  # marked already but still listed: never loop on it
+        pairs.append((record.trial_id, content_hash))
+        yield record
+        if len(pairs) >= size:
+            return
 
 
 def rebuild_index(store: Store, index_dir: str | os.PathLike[str], *, procs: int = 1) -> int:

@@ -16,7 +16,6 @@ pid to look at instead).
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -25,6 +24,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the holder information alone decides (see above)
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,8 @@ class LockHeld(RuntimeError):
 def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would not probe there; the lock's age decides instead
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -133,7 +139,8 @@ class RefreshLock:
                             previous.describe())
             self.info = LockInfo.mine(self.command)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(self.info.to_dict()) + "\n").encode(), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, (json.dumps(self.info.to_dict()) + "\n").encode())
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -144,6 +151,8 @@ class RefreshLock:
 
     def _flock(self, fd: int) -> bool:
         """True if the kernel now holds the lock for us, False where flock is unsupported."""
+        if fcntl is None:
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -184,6 +193,8 @@ class RefreshLock:
         except FileNotFoundError:
             return None
         try:
+            if fcntl is None:
+                return LockInfo.parse(_read(fd))
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -204,6 +215,7 @@ class RefreshLock:
 
 def _read(fd: int) -> str:
     try:
-        return os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 4096).decode("utf-8", "replace")
     except OSError:
         return ""

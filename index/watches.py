@@ -133,13 +133,19 @@ class WatchBook:
         path = Path(store_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        with self._conn:
-            self._conn.executescript(_SCHEMA)
-            has_versions = self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='versions'").fetchone()
-            if has_versions:
-                self._conn.execute(_VERSIONS_INDEX)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            with self._conn:
+                self._conn.executescript(_SCHEMA)
+                has_versions = self._conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='versions'"
+                ).fetchone()
+                if has_versions:
+                    self._conn.execute(_VERSIONS_INDEX)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise TrialsError("store_error", f"{path} is not a usable trialscope store ({exc}).",
+                              "Point --home at another folder or move the file away.") from exc
 
     def close(self) -> None:
         self._conn.close()

@@ -207,3 +207,23 @@ def test_cli_imports_a_zip(tmp_path: Path) -> None:
     data = json.loads(result.output)
     assert (data["files"], data["new"], data["indexed"], data["failed"]) == (
         len(STUDIES), len(STUDIES), len(STUDIES), 0)
+
+
+def test_index_batches_during_the_import(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index is brought up to date every ``index_every`` records (new workers after
+    each), not only at the end."""
+    monkeypatch.setattr(bulk, "STORE_BATCH", 3)
+    monkeypatch.setattr(bulk, "TASK_SIZE", 2)
+    phases: list[tuple[str, int]] = []
+    home = DataHome(tmp_path / "home")
+    with Store(home.store_path) as store:
+        result = bulk.bulk_import(store, home.index_dir, [_fixture_zip(tmp_path)],
+                                  index_every=5, on_progress=lambda p: phases.append(
+                                      (p.phase, p.indexed)))
+    assert result.members == result.new == result.indexed == len(STUDIES)
+    # the first index phase (the empty index) and the last (the tail) bracket at least one
+    # taken in the middle of the import
+    index_phases = [indexed for phase, indexed in phases if phase == "index"]
+    assert any(0 < indexed < len(STUDIES) for indexed in index_phases), index_phases
+    _check_index_matches_store(home)

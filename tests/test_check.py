@@ -16,6 +16,7 @@ from tests.conftest import CTGOV_FIXTURES
 from trialscope.cli.main import cli
 from trialscope.index import indexer
 from trialscope.index.check import check
+from trialscope.index.schema import record_to_doc
 from trialscope.index.home import DataHome
 from trialscope.index.service import import_paths
 from trialscope.index.store import Store
@@ -60,8 +61,8 @@ def test_extra_and_duplicate_documents_are_removed(home: DataHome) -> None:
     assert record is not None
     ghost = dataclasses.replace(record, trial_id="NCT00000001")
     ix, w = writer(home)
-    w.add_document(**indexer.record_to_doc(ghost))
-    w.add_document(**indexer.record_to_doc(record))  # a second document for one trial
+    w.add_document(**record_to_doc(ghost))
+    w.add_document(**record_to_doc(record))  # a second document for one trial
     w.commit()
     ix.close()
     report = check(home)

@@ -31,7 +31,8 @@ PAGES = sorted(p for folder in ("aggregator", "chictr", "euctr", "ictrp")
                for p in (FIXTURES / folder).glob("*") if p.suffix in (".html", ".xml", ".txt"))
 PAGE_TEXTS = [p.read_text(encoding="utf-8") for p in PAGES]
 
-FUZZ = settings(max_examples=60, deadline=None,
+# database=None: no .hypothesis/ folder in the working tree; failures print their input.
+FUZZ = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # -- strategies --------------------------------------------------------------------------------

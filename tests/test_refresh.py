@@ -157,8 +157,8 @@ def test_three_refresh_cycles_report_exactly_the_changes_made(home: Path,
     assert karmma["transitions"] == [{"trial_id": KARMMA, "from": "ACTIVE_NOT_RECRUITING",
                                       "to": "COMPLETED"}]
     assert {c["trial_id"]: c["summary"] for c in r3["changes"]} == {
-        "NCT06419166": "status NOT_YET_RECRUITING -> WITHDRAWN; why_stopped - -> Sponsor "
-                       "decision",
+        "NCT06419166": "status NOT_YET_RECRUITING -> WITHDRAWN; why_stopped (none) -> "
+                       "Sponsor decision",
         KARMMA: "status ACTIVE_NOT_RECRUITING -> COMPLETED",
     }
 
@@ -450,3 +450,23 @@ def test_changes_written_as_files_are_picked_up(refreshed, tmp_path: Path) -> No
     code, r = refresh(home, mock)
     assert code == 0 and r["changes"][0]["summary"] == "enrollment 9 -> 3"
     assert watch_of(r, "mg")["changed"] == ["NCT05828225"]
+
+
+def test_a_trial_leaving_a_status_filtered_watch_is_still_followed(home: Path,
+                                                                   mock: MockServer) -> None:
+    add_watch(home, mock, "open-mg", "--condition", MG, "--status", "recruiting")
+    code, r = refresh(home, mock)
+    assert code == 0 and "NCT05828225" in watch_of(r, "open-mg")["new"]
+    members = sorted(watch_of(r, "open-mg")["new"])
+    update(mock, "NCT05828225", set_status("COMPLETED"))  # no longer matches the filter
+    mock.clear()
+    code, r = refresh(home, mock)
+    assert code == 0
+    assert watch_of(r, "open-mg")["transitions"] == [
+        {"trial_id": "NCT05828225", "from": "RECRUITING", "to": "COMPLETED"}]
+    # the query (which no longer finds it) and its known trials changed since: two pages
+    assert [sorted(q) for _, q in mock.log] == [
+        sorted(["query.cond", "filter.overallStatus", "filter.advanced", "pageSize",
+                "countTotal", "format"]),
+        sorted(["filter.ids", "filter.advanced", "pageSize", "countTotal", "format"])]
+    assert sorted(mock.log[1][1]["filter.ids"].split(",")) == members
