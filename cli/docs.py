@@ -20,7 +20,9 @@ def _commands(group: click.Group, ctx: click.Context, prefix: str) -> list[tuple
         if cmd is None or cmd.hidden:
             continue
         path = f"{prefix} {name}"
-        with click.Context(cmd, info_name=path, parent=None, terminal_width=100,
+        # parent=ctx: subcommands inherit the group's settings (-h/--help, widths), exactly as
+        # when a user runs them.
+        with click.Context(cmd, info_name=name, parent=ctx, terminal_width=100,
                            max_content_width=100) as sub:
             out.append((path, cmd.get_help(sub)))
             if isinstance(cmd, click.Group):
@@ -29,8 +31,8 @@ def _commands(group: click.Group, ctx: click.Context, prefix: str) -> list[tuple
 
 
 def render() -> str:
-    with click.Context(cli, info_name="trials", terminal_width=100,
-                       max_content_width=100) as ctx:
+    with click.Context(cli, info_name="trials", terminal_width=100, max_content_width=100,
+                       **cli.context_settings) as ctx:
         parts = ["# `trials` command reference", "",
                  "Generated from `--help` by `python -m trialscope.cli.docs`; do not edit.", "",
                  "## trials", "", "```", cli.get_help(ctx), "```", ""]

@@ -19,3 +19,13 @@ def test_readme_mentions_every_command() -> None:
     for name in cli.list_commands(None):  # type: ignore[arg-type]
         assert f"trials {name}" in readme, f"README does not mention 'trials {name}'"
     assert "docs/cli.md" in readme
+
+
+def test_reference_does_not_depend_on_earlier_invocations() -> None:
+    """click caches help options per command; the reference must render the same either way."""
+    from click.testing import CliRunner
+
+    before = render()
+    for args in (["--help"], ["search", "--help"], ["watch", "add", "--help"], ["show", "-h"]):
+        CliRunner().invoke(cli, args)
+    assert render() == before
