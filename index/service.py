@@ -6,20 +6,39 @@ index a projection kept in step with it by ``sync_index`` after every write.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..parser.ctgov import NCT_ID_RE
-from ..parser.files import Failure, iter_payload_files, parse_payload, read_text
+from ..parser.ids import NCT_ID_RE
 from ..parser.record import TrialRecord
-from . import indexer
-from . import related as related_mod
-from . import search as search_mod
 from .home import DataHome
 from .store import Store, StoreError
+
+if TYPE_CHECKING:
+    from ..parser.files import Failure
+
+
+class _Lazy:
+    """A module imported on first use.  `trials show` needs neither Whoosh nor the parsers
+    (bs4, lxml, the criteria engine): importing them up front cost a cold `show` ~0.5 s."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self._name, __package__)
+        self.__dict__.update(vars(module))  # later lookups are plain attribute hits
+        return getattr(module, attr)
+
+
+indexer: Any = _Lazy(".indexer")
+related_mod: Any = _Lazy(".related")
+search_mod: Any = _Lazy(".search")
+_files: Any = _Lazy("..parser.files")
 
 
 class TrialsError(Exception):
@@ -103,7 +122,7 @@ def _wants_bulk(paths: list[Path]) -> bool:
     if any(is_bulk_source(p) for p in paths):
         return True
     count = 0
-    for _ in iter_payload_files([p for p in paths if p.is_dir()]):
+    for _ in _files.iter_payload_files([p for p in paths if p.is_dir()]):
         count += 1
         if count > BULK_MIN_FILES:
             return True
@@ -141,19 +160,19 @@ def import_paths(
         return summary
     with open_store(home) as store:
         with store.batch():
-            files = list(iter_payload_files(paths))
+            files = list(_files.iter_payload_files(paths))
             for path in files:
                 summary.files += 1
                 if on_file:
                     on_file(path, summary.files, len(files))
                 try:
-                    text = read_text(path)
+                    text = _files.read_text(path)
                 except (OSError, UnicodeDecodeError) as exc:
                     summary.failures.append({"source": str(path), "reason": "unreadable",
                                              "message": f"{path}: {exc}"})
                     continue
-                for item in parse_payload(text, source=str(path), trial_id=trial_id):
-                    if isinstance(item, Failure):
+                for item in _files.parse_payload(text, source=str(path), trial_id=trial_id):
+                    if isinstance(item, _files.Failure):
                         summary.failures.append({"source": item.source, "reason": item.reason,
                                                  "message": item.message})
                         store.put_failure(registry=item.registry, reason=item.reason,
@@ -176,14 +195,14 @@ def parse_paths(paths: list[Path], *,
     if missing:
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
-    for path in iter_payload_files(paths):
+    for path in _files.iter_payload_files(paths):
         try:
-            text = read_text(path)
+            text = _files.read_text(path)
         except (OSError, UnicodeDecodeError) as exc:
-            yield Failure(str(path), "unreadable", f"{path}: {exc}", None)
+            yield _files.Failure(str(path), "unreadable", f"{path}: {exc}", None)
             continue
-        for item in parse_payload(text, source=str(path), trial_id=trial_id):
-            yield item if isinstance(item, Failure) else item.record
+        for item in _files.parse_payload(text, source=str(path), trial_id=trial_id):
+            yield item if isinstance(item, _files.Failure) else item.record
 
 
 def _after_write(store: Store, home: DataHome) -> int:
