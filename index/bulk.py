@@ -15,9 +15,9 @@ member) or a large folder of payload files, into the store and the index.
   import loses at most one batch, and the index always catches up from the store.
 - **Progress**: ``on_progress`` receives a ``BulkProgress`` (done, total, phase, rate, eta).
 
-The skip by hash means a study whose content did not change is not re-parsed: after a parser
-upgrade, `trials reindex` does not refresh stored records either; re-importing with a new
-hash-free path (``import_paths`` on single files) does.
+The skip by hash means a study whose content did not change is not parsed again, so after a
+parser upgrade a bulk re-import does not refresh its stored record; importing the files one by
+one (``import_paths`` below the bulk threshold re-parses and refreshes in place) does.
 """
 
 from __future__ import annotations
@@ -313,22 +313,23 @@ def bulk_import(
             on_progress(BulkProgress(result.members, total, phase, result.indexed,
                                      time.perf_counter() - started))
 
-    def catch_up() -> None:
+    def catch_up(backlog: bool = False) -> None:
         nonlocal since_index, phase
         phase = "index"
         report()
         t0 = time.perf_counter()
         result.indexed += indexer.sync_index(
             store, index_dir, chunk=max(index_every, indexer.CHUNK),
-            procs=n_workers if since_index >= MIN_PARALLEL_INDEX else 1)
+            procs=n_workers if backlog or since_index >= MIN_PARALLEL_INDEX else 1)
         result.index_seconds += time.perf_counter() - t0
         since_index = 0
         phase = "store"
         report()
 
     # A fresh import (or an import that follows an interrupted one) first brings the index
-    # up to what the store holds, so "unchanged" studies skipped below are searchable.
-    catch_up()
+    # up to what the store holds, so "unchanged" studies skipped below are searchable (an
+    # interrupted import may have left many: all processes index them).
+    catch_up(backlog=True)
     tasks = _tasks(sources)
     exhausted = False
     while not exhausted:

@@ -234,16 +234,6 @@ class Store:
             self._conn.executemany("UPDATE trials SET last_fetched=? WHERE trial_id=?",
                                    [(stamp, tid) for tid in trial_ids])
 
-    def content_hashes(self, trial_ids: list[str]) -> dict[str, str]:
-        """trial_id -> stored content hash, for those of ``trial_ids`` that are stored."""
-        out: dict[str, str] = {}
-        for start in range(0, len(trial_ids), 500):
-            part = trial_ids[start:start + 500]
-            marks = ",".join("?" * len(part))
-            out.update(self._conn.execute(
-                f"SELECT trial_id, content_hash FROM trials WHERE trial_id IN ({marks})", part))
-        return out
-
     def put_failure(
         self,
         *,

@@ -213,13 +213,16 @@ def test_index_batches_during_the_import(tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The index is brought up to date every ``index_every`` records (new workers after
     each), not only at the end."""
+    # One member per task and at most two tasks queued per worker: after the first store
+    # batch (3 records >= index_every) no task is sent, so the first round stores at most
+    # 3 + 2 workers x 2 queued = 7 of the 20 studies before the index catches up.
     monkeypatch.setattr(bulk, "STORE_BATCH", 3)
-    monkeypatch.setattr(bulk, "TASK_SIZE", 2)
+    monkeypatch.setattr(bulk, "TASK_SIZE", 1)
     phases: list[tuple[str, int]] = []
     home = DataHome(tmp_path / "home")
     with Store(home.store_path) as store:
-        result = bulk.bulk_import(store, home.index_dir, [_fixture_zip(tmp_path)],
-                                  index_every=5, on_progress=lambda p: phases.append(
+        result = bulk.bulk_import(store, home.index_dir, [_fixture_zip(tmp_path)], workers=2,
+                                  index_every=1, on_progress=lambda p: phases.append(
                                       (p.phase, p.indexed)))
     assert result.members == result.new == result.indexed == len(STUDIES)
     # the first index phase (the empty index) and the last (the tail) bracket at least one
