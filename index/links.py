@@ -36,15 +36,21 @@ A group's id is the trial id of its primary record: the first by registry preced
 
 Storage and cost
 ----------------
-Keys and group ids live in the store (tables ``link_keys`` and ``link_state``, created by the
-first ``refresh_links``).  A refresh does nothing when no trial or version was written since
-the last one (``Store.change_stamp``: two O(log n) lookups); otherwise it re-reads only the
-records whose content hash changed (one SQL comparison over a covering index), then regroups
-from the shared keys alone.  Measured on 100,000 synthetic records (16 kB of record JSON each,
-20 % cross-registered; 2-core machine): grouping on the fly (load every record, then
-``build_groups``) took 30-60 s, far too slow for ``trials show``; the first refresh of a store
-takes about the same (38-49 s, once); afterwards a refresh with nothing new takes ~1 ms, one
-changed record ~1.6 s, ``group_of`` 0.2-3 ms, a ``GroupCollapser`` for search 75-100 ms.
+Keys and group ids live in the store (tables ``link_keys`` and ``link_state``, their indexes and
+a covering index over ``trials``).  They are part of a new store's schema, so SQLite keeps the
+indexes up to date as records are written; a store from before gets them at its next
+``refresh_links``, never when it is opened.  ``refresh_links`` is what fills the tables: a
+crawl, a sync and an import of files end with one (the bulk importer, ``index/bulk.py``, does
+not yet, so the first read after a bulk import computes every record's keys), and the reads
+(``group_of``, ``find_by_id``) refresh first.  A refresh does nothing when no trial or version
+was written since the last one (``Store.change_stamp``: two O(log n) lookups); otherwise it
+re-reads only the records whose content hash changed (one SQL comparison over a covering index),
+then regroups from the shared keys alone.  Measured on 100,000 synthetic records (16 kB of
+record JSON each, 20 % cross-registered; 2-core machine): grouping on the fly (load every
+record, then ``build_groups``) took 30-60 s, far too slow for ``trials show``; the first refresh
+of a store takes about the same (38-49 s, once); afterwards a refresh with nothing new takes
+~1 ms, one changed record ~1.6 s, ``group_of`` 0.2-3 ms, a ``GroupCollapser`` for search
+75-100 ms.
 Keys follow the content hash: a parser upgrade that changes ids without changing the payload
 needs ``LINK_RULE_VERSION`` bumped or ``refresh_links(store, full=True)``.
 """

@@ -59,6 +59,30 @@ CREATE TABLE IF NOT EXISTS failures (
     raw        TEXT
 );
 """
+_CORE_TABLES = frozenset({"meta", "trials", "versions", "aliases", "failures"})
+
+# Cross-registry links (index/links.py computes them; the Store's link methods only keep them).
+_LINK_TABLES = (
+    "CREATE TABLE IF NOT EXISTS link_state (trial_id TEXT PRIMARY KEY, registry TEXT NOT NULL,"
+    " content_hash TEXT NOT NULL, own_key TEXT NOT NULL, group_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS link_state_group ON link_state (group_id)",
+    # Only linked trials (a few percent): what a search reads to collapse groups.
+    "CREATE INDEX IF NOT EXISTS link_state_linked ON link_state (trial_id, group_id, registry)"
+    " WHERE group_id != trial_id",
+    "CREATE TABLE IF NOT EXISTS link_keys (trial_id TEXT NOT NULL, key TEXT NOT NULL,"
+    " PRIMARY KEY (trial_id, key))",
+    "CREATE INDEX IF NOT EXISTS link_keys_key ON link_keys (key)",
+)
+# Covers ``stale_links``: the staleness check then reads this index, not the rows (which hold
+# the record JSON: ~300x more pages).  Building it over trials already stored reads every row
+# (O(N): most of a minute at 100k trials), so it is only ever built over an empty table (a new
+# store, below) or inside a links refresh (``links_write``), never when a store is opened;
+# SQLite keeps it up to date as records are written.
+_LINK_SOURCES_INDEX = ("CREATE INDEX IF NOT EXISTS trials_link_sources ON trials (trial_id,"
+                       " registry, content_hash)")
+_LINK_SCHEMA = (*_LINK_TABLES, _LINK_SOURCES_INDEX)
+_LINK_OBJECTS = frozenset({"link_state", "link_state_group", "link_state_linked", "link_keys",
+                           "link_keys_key", "trials_link_sources"})
 
 
 class StoreError(RuntimeError):
@@ -90,7 +114,15 @@ class Store:
             self._conn = sqlite3.connect(str(self.path), timeout=30)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
+            names = self._schema_names()
+            if not _CORE_TABLES <= names:
+                # A new store: its tables, and the link tables and indexes while every table
+                # is empty (O(1)).  Opening a store that has them runs no DDL at all.
+                script = _SCHEMA
+                if "trials" not in names:
+                    script += "".join(f"{statement};\n" for statement in _LINK_SCHEMA)
+                self._conn.executescript(script)
+                names = self._schema_names()
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             columns = {r[1] for r in self._conn.execute("PRAGMA table_info(trials)")}
             if "secondary" not in columns:  # a store written before the column existed
@@ -109,6 +141,11 @@ class Store:
                 " upgrade trialscope"
             )
         self._in_batch = False
+        self._links_complete = _LINK_OBJECTS <= names
+
+    def _schema_names(self) -> set[str]:
+        """Names of the tables and indexes in the file (one read of sqlite_master)."""
+        return {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -450,27 +487,28 @@ class Store:
         }
 
     # -- cross-registry links (index/links.py computes them; these methods only keep them) ---
-    _LINKS_SCHEMA = (
-        "CREATE TABLE IF NOT EXISTS link_state (trial_id TEXT PRIMARY KEY, registry TEXT NOT NULL,"
-        " content_hash TEXT NOT NULL, own_key TEXT NOT NULL, group_id TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS link_state_group ON link_state (group_id)",
-        # Only linked trials (a few percent): what a search reads to collapse groups.
-        "CREATE INDEX IF NOT EXISTS link_state_linked ON link_state (trial_id, group_id, registry)"
-        " WHERE group_id != trial_id",
-        "CREATE TABLE IF NOT EXISTS link_keys (trial_id TEXT NOT NULL, key TEXT NOT NULL,"
-        " PRIMARY KEY (trial_id, key))",
-        "CREATE INDEX IF NOT EXISTS link_keys_key ON link_keys (key)",
-        # Covers ``link_sources``: the staleness check then reads this index, not the rows
-        # (which hold the record JSON: ~300x more pages).
-        "CREATE INDEX IF NOT EXISTS trials_link_sources ON trials (trial_id, registry,"
-        " content_hash)",
-    )
-
     def _has_links(self) -> bool:
-        """Whether the link tables exist (they are created by the first links refresh)."""
-        return self._conn.execute(
+        """Whether the link tables exist (a new store has them; a store written before they
+        were part of the schema gets them at its first links refresh)."""
+        return self._links_complete or self._conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='link_state'"
         ).fetchone() is not None
+
+    def _ensure_link_schema(self) -> None:
+        """Create whatever is missing of the link tables and indexes; called inside a links
+        refresh's write transaction.  A new store has them all from the start, so this is a
+        no-op there.  A store written before they were part of the store's schema gets them
+        here, at its next links refresh (every import, crawl and sync ends with one; a read
+        that refreshes links does it too when no write came first), never when it is opened:
+        building ``trials_link_sources`` over stored trials is O(N)."""
+        if self._links_complete:
+            return
+        if _LINK_OBJECTS <= self._schema_names():
+            self._links_complete = True
+            return
+        # Not remembered as complete: this DDL commits or rolls back with the refresh.
+        for statement in _LINK_SCHEMA:
+            self._conn.execute(statement)
 
     @contextmanager
     def links_write(self, wait: float | None = None) -> Iterator[None]:
@@ -478,8 +516,7 @@ class Store:
         ``wait``: seconds to wait for another writer (None: the store's own timeout); on
         timeout sqlite3.OperationalError ("database is locked") is raised."""
         if self._in_batch or self._conn.in_transaction:
-            for statement in self._LINKS_SCHEMA:
-                self._conn.execute(statement)
+            self._ensure_link_schema()
             yield
             return
         old = self._conn.execute("PRAGMA busy_timeout").fetchone()[0]
@@ -491,8 +528,7 @@ class Store:
             if wait is not None:
                 self._conn.execute(f"PRAGMA busy_timeout={int(old)}")
         try:
-            for statement in self._LINKS_SCHEMA:
-                self._conn.execute(statement)
+            self._ensure_link_schema()
             yield
         except BaseException:
             self._conn.rollback()

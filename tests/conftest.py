@@ -1,7 +1,15 @@
-"""Shared test helpers: paths to the repo's fixtures and to the optional ../shared samples."""
+"""Shared test helpers: paths to the repo's fixtures and to the optional ../shared samples.
+
+The real registry samples (``../shared/data``) and seed captures (``../shared/seeds``) live
+beside the repo, not in it: a fresh clone has none, and every test that reads them must skip
+cleanly then.  Tests reach them only through ``shared_path`` / ``shared_files`` below, never
+through a path of their own.  ``TRIALS_SHARED_DIR`` points the helpers at another folder (give
+a missing one to see the skip path: ``TRIALS_SHARED_DIR=/nonexistent pytest``).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,20 +17,23 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 CTGOV_FIXTURES = FIXTURES / "ctgov" / "studies"
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("TRIALS_SHARED_DIR") or REPO.parent / "shared")
 SHARED_DATA = SHARED / "data"
 
 
 def shared_path(*parts: str) -> Path:
-    """A path inside ../shared, or skip the test cleanly when a fresh clone has no ../shared."""
+    """A path inside ../shared, or skip the test cleanly when it is not there (a fresh clone
+    has no ../shared).  Call it inside the test or fixture that reads the file."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not present (the real registry samples live beside the repo)")
+        pytest.skip(f"{path} not present (the real registry samples live beside the repo, "
+                    "in ../shared)")
     return path
 
 
 def shared_files(folder: str, pattern: str = "*.json") -> list[Path]:
-    """Files for parametrize; empty (so tests skip) when ../shared is absent."""
+    """Files for parametrize (at collection time); empty, so the tests skip, when ../shared or
+    the folder is absent."""
     base = SHARED.joinpath(folder)
     return sorted(base.glob(pattern)) if base.exists() else []
 

@@ -15,19 +15,18 @@ from trialscope.parser.aggregator import (
     parse_aggregator_text,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-SEEDS = REPO.parent / "shared" / "seeds"
-FIXTURES = REPO / "fixtures" / "aggregator"
+from .conftest import FIXTURES as ALL_FIXTURES
+from .conftest import shared_path
+
+FIXTURES = ALL_FIXTURES / "aggregator"
 OVERVIEW_HTML = FIXTURES / "overview_zju_cart_mg.html"
 SECTIONED_HTML = FIXTURES / "sectioned_NCT06958939.html"
 RELATED = ["NCT05332587", "NCT06759948", "NCT07039916", "NCT07058298", "NCT05716035"]
 
 
 def _seed(name: str) -> str:
-    path = SEEDS / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (the seed captures live beside the repo)")
-    return path.read_text(encoding="utf-8")
+    """A seed capture in ../shared/seeds (skips when ../shared is absent)."""
+    return shared_path("seeds", name).read_text(encoding="utf-8")
 
 
 def _overview_seed() -> str:

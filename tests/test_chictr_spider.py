@@ -39,10 +39,15 @@ from trialscope.crawler.ctgov_args import CrawlArgumentError
 from trialscope.crawler.spiders.chictr import ChictrArgs, ChictrSpider
 from trialscope.index.store import Store
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chictr"
-SHARED_CHICTR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chictr"
-REAL_DETAIL = SHARED_CHICTR / "html" / "ChiCTR2400084905_detail.html"
-REAL_SEARCH = SHARED_CHICTR / "html" / "search_results_page.html"
+from .conftest import FIXTURES as ALL_FIXTURES
+from .conftest import SHARED_DATA, shared_path
+
+FIXTURES = ALL_FIXTURES / "chictr"
+# The real pages (../shared) the stand-in site serves; the tests that need them skip when
+# they are absent (``needs_real_pages``).
+REAL_HTML = ("data", "chictr", "html")
+REAL_DETAIL = SHARED_DATA.parent.joinpath(*REAL_HTML, "ChiCTR2400084905_detail.html")
+REAL_SEARCH = SHARED_DATA.parent.joinpath(*REAL_HTML, "search_results_page.html")
 
 SYNTHETIC = "ChiCTR2900000001"
 GONE = "ChiCTR2900000404"  # listed by the search, its page answers 404
@@ -194,8 +199,8 @@ def failures(store: Path) -> list[dict[str, Any]]:
 
 
 def needs_real_pages() -> None:
-    if not (REAL_DETAIL.exists() and REAL_SEARCH.exists()):
-        pytest.skip(f"{SHARED_CHICTR} not present (the real ChiCTR samples live beside the repo)")
+    for page in (REAL_DETAIL, REAL_SEARCH):
+        shared_path(*REAL_HTML, page.name)
 
 
 # -- whole crawls ---------------------------------------------------------------------------

@@ -25,10 +25,10 @@ from trialscope.parser.ctis import (
 )
 from trialscope.parser.files import Failure, Parsed, detect_format, parse_payload
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-REAL = SHARED_DATA / "ctrdata-demo" / "ctis"
-FIXTURES = REPO / "fixtures" / "ctis"
+from .conftest import CTGOV_FIXTURES, shared_path
+from .conftest import FIXTURES as ALL_FIXTURES
+
+FIXTURES = ALL_FIXTURES / "ctis"
 OLDER = FIXTURES / "synthetic_2023-500001-11-00_older.json"
 CURRENT = FIXTURES / "synthetic_2024-500002-22-00_current.json"
 
@@ -38,10 +38,8 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _real(name: str) -> str:
-    path = REAL / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (the real registry samples live beside the repo)")
-    return path.read_text(encoding="utf-8")
+    """A real CTIS record ctrdata stored (skips when ../shared is absent)."""
+    return shared_path("data", "ctrdata-demo", "ctis", name).read_text(encoding="utf-8")
 
 
 # --- ids and dates ---------------------------------------------------------------------------
@@ -291,7 +289,7 @@ def test_detection() -> None:
     for path in (OLDER, CURRENT):
         text = path.read_text(encoding="utf-8")
         assert looks_like_ctis(text) and detect_format(text) == "ctis-json"
-    ctgov = next((REPO / "fixtures" / "ctgov" / "studies").glob("*.json")).read_text()
+    ctgov = next(CTGOV_FIXTURES.glob("*.json")).read_text()
     assert not looks_like_ctis(ctgov) and detect_format(ctgov) == "ctgov-json"
     assert not looks_like_ctis('{"ctNumber": "2022-500244-37-00"}')  # no CTIS part I / status
     assert not looks_like_ctis("<xml/>") and not looks_like_ctis(None)  # type: ignore[arg-type]
@@ -320,7 +318,7 @@ def test_dispatch_of_a_bad_trial_is_a_failure_with_its_raw_payload() -> None:
 
 
 def test_ctrdata_ctgov2_record_hash_ignores_import_stamps() -> None:
-    study = json.loads(next((REPO / "fixtures" / "ctgov" / "studies").glob("*.json")).read_text())
+    study = json.loads(next(CTGOV_FIXTURES.glob("*.json")).read_text())
     stamped = {**study, "ctrname": "CTGOV2", "record_last_import": "2026-03-08 17:36:40",
                "_id": "NCT00000000"}
     [plain] = list(parse_payload(json.dumps(study), source="s.json"))

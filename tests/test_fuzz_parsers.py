@@ -10,7 +10,6 @@ quick; ``deadline=None`` because a loaded CI machine is no reason to fail.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -24,9 +23,10 @@ from trialscope.parser.errors import ParseError
 from trialscope.parser.files import parse_payload
 from trialscope.parser.thresholds import extract_from_text
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from .conftest import CTGOV_FIXTURES, FIXTURES
+
 STUDIES = [json.loads(p.read_text(encoding="utf-8"))
-           for p in sorted((FIXTURES / "ctgov" / "studies").glob("*.json"))]
+           for p in sorted(CTGOV_FIXTURES.glob("*.json"))]
 PAGES = sorted(p for folder in ("aggregator", "chictr", "euctr", "ictrp")
                for p in (FIXTURES / folder).glob("*") if p.suffix in (".html", ".xml", ".txt"))
 PAGE_TEXTS = [p.read_text(encoding="utf-8") for p in PAGES]

@@ -26,10 +26,10 @@ from trialscope.parser.ictrp import (
 )
 from trialscope.parser.safexml import element_text, parse_xml
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-EXPORT = SHARED_DATA / "who-ictrp" / "ictrp_export_2024-06-09_part_shared.xml"
-SYNTHETIC = REPO / "fixtures" / "ictrp" / "synthetic_export.xml"
+from .conftest import FIXTURES, shared_files, shared_path
+
+EXPORT_NAME = "ictrp_export_2024-06-09_part_shared.xml"  # in ../shared/data/who-ictrp
+SYNTHETIC = FIXTURES / "ictrp" / "synthetic_export.xml"
 
 
 def _wrap(trial_xml: str, doctype: str = "") -> str:
@@ -293,9 +293,11 @@ def test_synthetic_unknown_vocabulary_is_kept_raw(synthetic: list) -> None:
 # --- the real export (../shared) ------------------------------------------------------------
 
 def _real_rows() -> list[dict[str, str]]:
-    if not EXPORT.exists():
+    """The export's rows, for parametrize; none (those tests skip) when ../shared is absent."""
+    found = shared_files("data/who-ictrp", EXPORT_NAME)
+    if not found:
         return []
-    root = etree.parse(str(EXPORT)).getroot()
+    root = etree.parse(str(found[0])).getroot()
     return [{c.tag: (c.text or "").strip() for c in t} for t in root.findall("Trial")]
 
 
@@ -309,9 +311,8 @@ def _own_id(trial_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def real() -> list:
-    if not EXPORT.exists():
-        pytest.skip(f"{EXPORT} not present (the real registry samples live beside the repo)")
-    return list(parse_export(EXPORT.read_bytes(), source=EXPORT.name))
+    export = shared_path("data", "who-ictrp", EXPORT_NAME)
+    return list(parse_export(export.read_bytes(), source=export.name))
 
 
 def test_real_export_one_record_per_distinct_trial(real: list) -> None:

@@ -24,9 +24,10 @@ from trialscope.parser.isrctn import (
     parse_isrctn,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "ctrdata-demo" / "isrctn"
-FIXTURES = REPO / "fixtures" / "isrctn"
+from .conftest import FIXTURES as ALL_FIXTURES
+from .conftest import shared_path
+
+FIXTURES = ALL_FIXTURES / "isrctn"
 CTRDATA = FIXTURES / "synthetic_ctrdata_ISRCTN00000001.json"
 API_XML = FIXTURES / "synthetic_api_allTrials.xml"
 DAY = dt.date(2026, 3, 8)  # ctrdata's import date of the real records
@@ -37,10 +38,8 @@ def _load() -> dict[str, Any]:
 
 
 def _real(name: str) -> str:
-    path = REAL / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (the real registry samples live beside the repo)")
-    return path.read_text(encoding="utf-8")
+    """A real ISRCTN record ctrdata stored (skips when ../shared is absent)."""
+    return shared_path("data", "ctrdata-demo", "isrctn", name).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("raw, bare, expected", [
@@ -317,7 +316,7 @@ def test_detection_and_dispatch() -> None:
     xml = API_XML.read_text(encoding="utf-8")
     assert looks_like_isrctn(text) and detect_format(text) == "isrctn-json"
     assert looks_like_isrctn(xml) and detect_format(xml) == "isrctn-xml"
-    ictrp = (REPO / "fixtures" / "ictrp" / "synthetic_export.xml").read_text(encoding="utf-8")
+    ictrp = (ALL_FIXTURES / "ictrp" / "synthetic_export.xml").read_text(encoding="utf-8")
     assert not looks_like_isrctn(ictrp) and detect_format(ictrp) == "ictrp-xml"
     items = list(parse_payload(xml, source="api.xml"))
     assert isinstance(items[0], Parsed) and items[0].record.trial_id == "ISRCTN00000002"

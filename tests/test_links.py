@@ -33,19 +33,12 @@ from trialscope.index.store import Store
 from trialscope.parser.files import Parsed, parse_payload
 from trialscope.parser.record import TrialRecord
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-ICTRP = SHARED_DATA / "who-ictrp" / "ictrp_export_2024-06-09_part_shared.xml"
-FIXTURES = REPO / "fixtures"
+from .conftest import FIXTURES, shared_path
+
+ICTRP = ("data", "who-ictrp", "ictrp_export_2024-06-09_part_shared.xml")  # in ../shared
 SYNTHETIC_FILES = [FIXTURES / "ctis" / "synthetic_2024-500002-22-00_current.json",
                    FIXTURES / "isrctn" / "synthetic_api_allTrials.xml",
                    FIXTURES / "euctr" / "synthetic_fulltext.txt"]
-
-
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} not present (the real registry samples live beside the repo)")
-    return path
 
 
 def run(home: Path, *args: str):  # noqa: ANN201
@@ -310,7 +303,7 @@ def test_show_lists_the_linked_group(tmp_path: Path) -> None:
 
 
 def test_ictrp_export_cross_registrations_are_grouped(tmp_path: Path) -> None:
-    export = _need(ICTRP)
+    export = shared_path(*ICTRP)
     home = tmp_path / "home"
     res = run(home, "import", str(export), "--json")
     assert res.exit_code == 0, res.stderr
@@ -349,7 +342,7 @@ def test_ictrp_export_cross_registrations_are_grouped(tmp_path: Path) -> None:
 
 
 def test_ctrdata_isrctn_record_found_by_its_eudract_number(tmp_path: Path) -> None:
-    folder = _need(SHARED_DATA / "ctrdata-demo" / "isrctn")
+    folder = shared_path("data", "ctrdata-demo", "isrctn")
     home = tmp_path / "home"
     assert run(home, "import", str(folder)).exit_code == 0
     res = run(home, "show", "2014-002988-16")

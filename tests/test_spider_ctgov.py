@@ -10,7 +10,6 @@ import asyncio
 import json
 from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,8 +29,9 @@ from trialscope.crawler.replay import bundled_studies_dir
 from trialscope.crawler.spiders.ctgov import CtgovSpider
 from trialscope.parser.ctgov import content_hash
 
+from .conftest import shared_path
+
 BASE = "http://127.0.0.1:8999/api/v2"
-SHARED_PAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ctgov-v2" / "pages"
 
 
 def bundled_studies() -> list[dict[str, Any]]:
@@ -230,11 +230,11 @@ def test_a_page_that_is_not_json_is_kept_raw_as_invalid_json() -> None:
     assert stats(spider)["trials/dropped/invalid_json"] == 1
 
 
-@pytest.mark.skipif(not SHARED_PAGES.is_dir(), reason="../shared/data is not here")
 def test_a_real_api_page_with_a_next_page_token() -> None:
+    page = shared_path("data", "ctgov-v2", "pages", "page_NCT04523987_with_nextPageToken.json")
     spider = make_spider(cond="pancreatic", page_size=1)
     (first,) = start_requests(spider)
-    body = (SHARED_PAGES / "page_NCT04523987_with_nextPageToken.json").read_bytes()
+    body = page.read_bytes()
     out = list(spider.parse_page(response(first.url, body, meta=first.meta)))
     (nxt,) = [o for o in out if isinstance(o, Request)]
     assert dict(params(nxt.url))["pageToken"] == "NF0g5JE"

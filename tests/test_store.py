@@ -1,12 +1,17 @@
-"""The store: every version kept, a new one only on changed content, failures kept raw."""
+"""The store: every version kept, a new one only on changed content, failures kept raw; opening
+one runs no schema work."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from trialscope.index import links
+from trialscope.index.links import group_of, refresh_links
 from trialscope.index.store import Store, StoreError
 from trialscope.parser.record import TrialRecord
 
@@ -90,3 +95,94 @@ def test_third_party_copy_never_replaces_the_registry_record(tmp_path: Path) -> 
             "skipped")
         assert store.get("NCT00000001").status == "RECRUITING"
         assert store.counts()["versions"] == 2
+
+
+# -- opening a store does no schema work (the link indexes are built with the data) -----------
+
+_DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|REINDEX)\b", re.I)
+_LINK_OBJECTS = {"link_state", "link_state_group", "link_state_linked", "link_keys",
+                 "link_keys_key", "trials_link_sources"}
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the store's connections run from now on (sqlite3 trace)."""
+    seen: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    return seen
+
+
+def _schema(path: Path) -> set[tuple[str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return set(conn.execute("SELECT type, name FROM sqlite_master"))
+    finally:
+        conn.close()
+
+
+def _linked_pair(store: Store) -> None:
+    """An ISRCTN record quoting a ClinicalTrials.gov id: one trial, two registrations."""
+    store.put_record(_rec(), "{}", content_hash="h1")
+    quoting = TrialRecord(trial_id="ISRCTN12345678", registry="isrctn", title="T",
+                          secondary_ids=[{"id": "NCT00000001", "type": "REGISTRY",
+                                          "domain": None}])
+    store.put_record(quoting, "{}", content_hash="h2")
+
+
+def test_a_new_store_has_the_link_indexes_from_the_start(tmp_path: Path,
+                                                         statements: list[str]) -> None:
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    # Created while the tables were empty; SQLite keeps them up to date from then on.
+    assert _LINK_OBJECTS <= {name for _type, name in _schema(path)}
+    assert any(_DDL.match(s) for s in statements)  # the trace does see schema work
+
+
+def test_opening_a_store_with_its_indexes_runs_no_ddl(tmp_path: Path,
+                                                      statements: list[str]) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        _linked_pair(store)
+        assert refresh_links(store).updated == 2
+    before = _schema(path)
+    statements.clear()
+    with Store(path) as store:  # what `trials show` does: open, read, refresh links, read
+        assert store.get("NCT00000001") is not None
+        assert [m["trial_id"] for m in group_of(store, "NCT00000001")] == ["ISRCTN12345678"]
+    assert statements  # the trace was on
+    assert [s for s in statements if _DDL.match(s)] == []
+    assert _schema(path) == before
+
+
+def test_a_store_from_before_gets_its_link_indexes_at_the_next_refresh(
+        tmp_path: Path, statements: list[str]) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        _linked_pair(store)
+    old = sqlite3.connect(path)  # as a trialscope without link tables wrote it
+    with old:
+        old.execute("DROP TABLE link_state")
+        old.execute("DROP TABLE link_keys")
+        old.execute("DROP INDEX trials_link_sources")
+    old.close()
+    statements.clear()
+    with Store(path) as store:
+        # Opening it builds nothing (over stored trials that would be O(N))...
+        assert [s for s in statements if _DDL.match(s)] == []
+        assert not _LINK_OBJECTS & {name for _type, name in _schema(path)}
+        assert store.link_group_of("NCT00000001") is None  # ...and reads still work
+        # ...the next links refresh (imports, crawls and syncs end with one) builds them.
+        assert refresh_links(store).updated == 2
+        assert links.group_id_of(store, "ISRCTN12345678") == "NCT00000001"
+    assert _LINK_OBJECTS <= {name for _type, name in _schema(path)}
+    statements.clear()
+    with Store(path) as store:
+        assert refresh_links(store).updated == 0
+    assert [s for s in statements if _DDL.match(s)] == []

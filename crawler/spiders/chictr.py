@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import scrapy
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 
@@ -50,8 +49,8 @@ from ...parser.chictr import (
 )
 from ...parser.errors import ParseError
 from ..ctgov_args import CrawlArgumentError
+from .base import Item, RegistrySpider, body_text
 
-Item = dict[str, Any]
 MAX_PAGES_LIMIT = 1000
 
 
@@ -125,8 +124,12 @@ class ChictrArgs:
         return bool(url) and urlsplit(url).netloc == urlsplit(self.base_url).netloc
 
 
-class ChictrSpider(scrapy.Spider):
+class ChictrSpider(RegistrySpider):
     name = "chictr"
+    registry = REGISTRY
+    arg_names = frozenset({"ids", "query", "base_url", "max_pages"})
+    args_type = ChictrArgs
+    crawl_args: ChictrArgs
     custom_settings = {
         # An HTML site for people: its robots.txt applies to us.
         "ROBOTSTXT_OBEY": True,
@@ -145,14 +148,7 @@ class ChictrSpider(scrapy.Spider):
     }
 
     def __init__(self, *args: Any, crawl_args: ChictrArgs | None = None, **kwargs: Any) -> None:
-        raw = {k: kwargs.pop(k) for k in list(kwargs) if k in _ARG_NAMES}
-        unknown = sorted(set(kwargs) - {"name"})
-        if unknown:
-            raise CrawlArgumentError(unknown[0], kwargs[unknown[0]],
-                                     f"unknown argument (known: {', '.join(sorted(_ARG_NAMES))})")
-        super().__init__(*args, **kwargs)
-        self.crawl_args: ChictrArgs = crawl_args or ChictrArgs.from_raw(**raw)
-        self.not_found_ids: list[str] = []
+        super().__init__(*args, crawl_args=crawl_args, **kwargs)
         self.pages_seen = 0
 
     # -- requests --------------------------------------------------------------------------
@@ -215,7 +211,7 @@ class ChictrSpider(scrapy.Spider):
         if response.status == 404:
             self._not_found(requested, response.url)
             return
-        text = _body_text(response)
+        text = body_text(response)
         if self._blocked(response, text):
             return
         try:
@@ -238,10 +234,10 @@ class ChictrSpider(scrapy.Spider):
         """Parse a search page (a generator so failures can be yielded); returns the hits or
         None when the page was unusable."""
         if response.status != 200:
-            if not self._blocked(response, _body_text(response)):
+            if not self._blocked(response, body_text(response)):
                 self._stats().inc_value(f"trials/failed/http_{response.status}")
             return None
-        text = _body_text(response)
+        text = body_text(response)
         if self._blocked(response, text):
             return None
         try:
@@ -263,28 +259,3 @@ class ChictrSpider(scrapy.Spider):
         if stats.get_value("trials/blocked", 0) >= limit:
             raise CloseSpider("blocked")
         return True
-
-    def _not_found(self, requested: str | None, url: str) -> None:
-        self._stats().inc_value("trials/not_found")
-        if requested:
-            self.not_found_ids.append(requested)
-            self._stats().set_value("trials/not_found_ids", list(self.not_found_ids))
-        self.logger.warning("not found: %s (%s)", requested, url)
-
-    def _failure(self, reason: str, raw: str, url: str, trial_id: str | None,
-                 detail: str) -> Item:
-        self._stats().inc_value(f"trials/dropped/{reason}")
-        self.logger.warning("dropped %s (%s): %s", trial_id or url, reason, detail[:200])
-        return {"kind": "failure", "registry": REGISTRY, "reason": reason, "raw": raw,
-                "url": url, "trial_id": trial_id, "detail": detail}
-
-    def _stats(self) -> Any:
-        return self.crawler.stats
-
-
-def _body_text(response: Response) -> str:
-    text = getattr(response, "text", None)
-    return text if isinstance(text, str) else response.body.decode("utf-8", "replace")
-
-
-_ARG_NAMES = frozenset({"ids", "query", "base_url", "max_pages"})

@@ -18,30 +18,24 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import scrapy
 from scrapy.http import Request, Response
 
 from ...parser.ctgov import REGISTRY, content_hash, normalise_nct_id, parse_study
 from ...parser.errors import ParseError
-from ..ctgov_args import CrawlArgumentError, CtgovArgs
+from ..ctgov_args import CtgovArgs
+from .base import Item, RegistrySpider, body_text
 
-Item = dict[str, Any]
 
-
-class CtgovSpider(scrapy.Spider):
+class CtgovSpider(RegistrySpider):
     name = "ctgov"
+    registry = REGISTRY
+    arg_names = frozenset({"ids", "cond", "intr", "term", "status", "since", "page_size",
+                           "api_base", "allow_unfiltered"})
+    args_type = CtgovArgs
+    crawl_args: CtgovArgs
 
     def __init__(self, *args: Any, crawl_args: CtgovArgs | None = None, **kwargs: Any) -> None:
-        # ``crawl_args`` comes already validated from run_crawl; ``-a`` arguments arrive raw.
-        raw = {k: kwargs.pop(k) for k in list(kwargs) if k in _ARG_NAMES}
-        unknown = sorted(set(kwargs) - {"name"})
-        if unknown:
-            # Scrapy would quietly turn a misspelt ``-a idz=...`` into an attribute.
-            raise CrawlArgumentError(unknown[0], kwargs[unknown[0]],
-                                     f"unknown argument (known: {', '.join(sorted(_ARG_NAMES))})")
-        super().__init__(*args, **kwargs)
-        self.crawl_args: CtgovArgs = crawl_args or CtgovArgs.from_raw(**raw)
-        self.not_found_ids: list[str] = []
+        super().__init__(*args, crawl_args=crawl_args, **kwargs)
         self.aliases: dict[str, str] = {}
 
     # -- requests --------------------------------------------------------------------------
@@ -68,16 +62,12 @@ class CtgovSpider(scrapy.Spider):
         """``/studies/{id}``: one study, a 404 for an unknown id, or a 301 already followed."""
         requested = response.meta.get("trials_requested_id")
         if response.status == 404:
-            self._stats().inc_value("trials/not_found")
-            if requested:
-                self.not_found_ids.append(requested)
-                self._stats().set_value("trials/not_found_ids", list(self.not_found_ids))
-            self.logger.warning("not found: %s (%s)", requested, response.url)
+            self._not_found(requested, response.url)
             return
         if response.status != 200:
             self._http_failure(response)
             return
-        text = _body_text(response)
+        text = body_text(response)
         try:
             study = json.loads(text)
         except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
@@ -97,7 +87,7 @@ class CtgovSpider(scrapy.Spider):
         if response.status != 200:
             self._http_failure(response)
             return
-        text = _body_text(response)
+        text = body_text(response)
         try:
             page = json.loads(text)
         except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
@@ -129,27 +119,11 @@ class CtgovSpider(scrapy.Spider):
         return {"kind": "record", "record": record, "raw": raw, "url": url,
                 "content_hash": content_hash(study)}
 
-    def _failure(self, reason: str, raw: str, url: str, trial_id: str | None,
-                 detail: str) -> Item:
-        self._stats().inc_value(f"trials/dropped/{reason}")
-        self.logger.warning("dropped %s (%s): %s", trial_id or url, reason, detail[:200])
-        return {"kind": "failure", "registry": REGISTRY, "reason": reason, "raw": raw,
-                "url": url, "trial_id": trial_id, "detail": detail}
-
     def _http_failure(self, response: Response) -> None:
         # A status that reached us without being retried (400: the API rejected the query).
         self._stats().inc_value(f"trials/failed/http_{response.status}")
         self.logger.error("HTTP %s for %s: %s", response.status, response.url,
-                          _body_text(response)[:500])
-
-    def _stats(self) -> Any:
-        return self.crawler.stats
-
-
-def _body_text(response: Response) -> str:
-    # A TextResponse decodes by its declared charset; anything else is read as UTF-8.
-    text = getattr(response, "text", None)
-    return text if isinstance(text, str) else response.body.decode("utf-8", "replace")
+                          body_text(response)[:500])
 
 
 def _nct_id_of(study: Any) -> str | None:
@@ -158,7 +132,3 @@ def _nct_id_of(study: Any) -> str | None:
         return normalise_nct_id(study["protocolSection"]["identificationModule"]["nctId"])
     except (KeyError, TypeError, AttributeError):
         return None
-
-
-_ARG_NAMES = frozenset({"ids", "cond", "intr", "term", "status", "since", "page_size",
-                        "api_base", "allow_unfiltered"})
