@@ -78,7 +78,7 @@ def child(zip_path: str, home: str) -> None:
 
     with Store(h.store_path) as store:
         r = bulk_import(store, h.index_dir, [Path(zip_path)], on_progress=progress)
-    print(json.dumps({"members": r.members, "new": r.new, "unchanged": r.unchanged,
+    print(json.dumps({"members": r.files, "new": r.new, "unchanged": r.unchanged,
                       "failed": len(r.failures), "indexed": r.indexed, "seconds": r.seconds,
                       "index_seconds": r.index_seconds}))
 

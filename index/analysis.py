@@ -115,7 +115,12 @@ _HYPHENS = "-\u2010\u2011"
 _WORD = r"[^\W_]+"
 _COMPOUND = rf"{_WORD}(?:[{_HYPHENS}]{_WORD})+"
 _NUMBER = r"\d+(?:[.,]\d+)+"
-_CONCEPT_ALTS = "|".join(f"(?P<{c.name}>{c.pattern})" for c in CONCEPTS)
+# Every concept spelling starts with one of these letters: the lookahead lets the regex skip
+# the concept alternatives at every other position (4x faster tokenizing; same matches, which
+# tests/test_analysis.py checks against the alternatives without it).
+CONCEPT_FIRST = "cCgGmM"
+_CONCEPT_ALTS = (f"(?=[{CONCEPT_FIRST}])(?:"
+                 + "|".join(f"(?P<{c.name}>{c.pattern})" for c in CONCEPTS) + ")")
 
 TOKEN_RE = re.compile(
     rf"{_CONCEPT_ALTS}|(?P<number>{_NUMBER})|(?P<compound>{_COMPOUND})|(?P<word>{_WORD})"
@@ -306,6 +311,87 @@ class ClinicalFilter(Filter):
 def clinical_analyzer() -> Composable:
     """The analyzer every text field uses (index and query side alike)."""
     return ClinicalTokenizer() | ClinicalFilter()
+
+
+# Tokens without concepts (TOKEN_RE's other alternatives, in the same order, no groups).
+_PLAIN_TOKEN_RE = re.compile(rf"{_NUMBER}|{_COMPOUND}|{_WORD}")
+_NUMBER_RE = re.compile(_NUMBER)
+_SURFACE_TERMS: dict[str, str | list[str]] = {}  # surface -> its index-time term(s); "": stop
+_CACHE_LIMIT = 500_000  # entries; cleared when full (a registry has about a million words)
+
+
+def _surface_terms(surface: str) -> str | list[str]:
+    """The index-time term(s) of one non-concept token, as ``ClinicalFilter`` makes them."""
+    if _NUMBER_RE.fullmatch(surface):
+        return surface
+    if any(h in surface for h in _HYPHENS):
+        return ClinicalFilter._compound_texts(surface, True)
+    return "" if surface.lower() in STOP_WORDS else normalize_word(surface)
+
+
+def index_positions(text: str) -> dict[str, list[int]]:
+    """Index-mode terms of ``text`` with their positions: exactly the terms and positions the
+    analyzer yields at index time (``ClinicalTokenizer | ClinicalFilter``), without a token
+    object per word.  A text with no concept spelling (most texts) is split by one
+    ``findall`` and each distinct surface word is analysed once per process (a cache).
+    The bulk writer (index/fastwriter.py) uses it; tests/test_analysis.py checks it against
+    the analyzer."""
+    if CONCEPT_RE.search(text) is not None:
+        return _index_positions_slow(text)
+    out: dict[str, list[int]] = {}
+    cache = _SURFACE_TERMS
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    pos = -1
+    for surface in _PLAIN_TOKEN_RE.findall(text):
+        terms = cache.get(surface)
+        if terms is None:
+            terms = cache[surface] = _surface_terms(surface)
+        if not terms:
+            continue  # a stop word: no position, like StopFilter
+        pos += 1
+        if terms.__class__ is str:
+            found = out.get(terms)  # type: ignore[call-overload]
+            if found is None:
+                out[terms] = [pos]  # type: ignore[index]
+            else:
+                found.append(pos)
+            continue
+        for term in terms:
+            found = out.get(term)
+            if found is None:
+                out[term] = [pos]
+            else:
+                found.append(pos)
+    return out
+
+
+def _index_positions_slow(text: str) -> dict[str, list[int]]:
+    """``index_positions`` for a text with concept spellings: TOKEN_RE's matches in turn."""
+    out: dict[str, list[int]] = {}
+    cache = _SURFACE_TERMS
+    pos = -1
+    for m in TOKEN_RE.finditer(text):
+        kind = m.lastgroup
+        if kind in ("word", "number", "compound"):
+            surface = m.group()
+            terms = cache.get(surface)
+            if terms is None:
+                terms = cache[surface] = _surface_terms(surface)
+            if not terms:
+                continue
+            if terms.__class__ is str:
+                terms = [terms]  # type: ignore[list-item]
+        else:  # a concept
+            terms = ClinicalFilter._concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True)
+        pos += 1
+        for term in terms:
+            found = out.get(term)
+            if found is None:
+                out[term] = [pos]
+            else:
+                found.append(pos)
+    return out
 
 
 def tokens(text: str, mode: str = "index") -> list[str]:

@@ -19,8 +19,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.index import FileIndex, LockError
@@ -123,6 +124,32 @@ def _write(ix: FileIndex, records: Iterable[TrialRecord], *, fresh: bool = False
         raise
     writer.commit()
     return count
+
+
+def add_segments(index_dir: str | os.PathLike[str], segments: list[Any], *,
+                 delete: Sequence[str] = ()) -> None:
+    """Add finished segments (written by ``FastSegmentWriter`` workers with ``_lk=False``)
+    to the index in one commit, under the index's write lock; then delete the documents of
+    the trial ids in ``delete`` (from every segment, the new ones included)."""
+    ix = open_index(index_dir)
+    try:
+        writer = _writer(ix)
+        # What MpWriter does with its sub-writers' segments (whoosh.multiproc); the
+        # writer's own (empty) segment is closed and left out.
+        writer._close_segment()
+        writer._commit_toc(list(writer.segments) + list(segments))
+        writer._finish()
+        if delete:
+            writer = _writer(ix)
+            try:
+                for trial_id in delete:
+                    writer.delete_by_term("trial_id", trial_id)
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit(merge=False)
+    finally:
+        ix.close()
 
 
 def index_records(index_dir: str | os.PathLike[str], records: Iterable[TrialRecord]) -> int:

@@ -100,6 +100,8 @@ class ImportSummary:
     skipped: int = 0
     indexed: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of a bulk import
+    index_seconds: float = 0.0  # of ``seconds``, spent committing and catching up the index
 
     @property
     def failed(self) -> int:
@@ -146,18 +148,13 @@ def import_paths(
     if missing:
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
-    summary = ImportSummary()
     if _wants_bulk(paths):
         from .bulk import bulk_import
 
         with open_store(home) as store:
-            result = bulk_import(store, home.index_dir, paths, trial_id=trial_id,
-                                 on_progress=on_progress)
-        summary.files = result.members
-        for name in ("new", "changed", "unchanged", "skipped", "indexed"):
-            setattr(summary, name, getattr(result, name))
-        summary.failures = result.failures
-        return summary
+            return bulk_import(store, home.index_dir, paths, trial_id=trial_id,
+                               on_progress=on_progress)
+    summary = ImportSummary()
     with open_store(home) as store:
         with store.batch():
             files = list(_files.iter_payload_files(paths))

@@ -21,6 +21,8 @@ from trialscope.parser import ctgov
 
 from .conftest import CTGOV_FIXTURES
 
+CTGOV = CTGOV_FIXTURES
+
 STUDIES = sorted(CTGOV_FIXTURES.glob("*.json"))
 
 
@@ -123,40 +125,51 @@ def test_interrupted_import_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_interrupted_indexing_catches_up(tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while adding the workers' segments: the store holds every study and the index
+    none; the next import indexes them all from the store (Whoosh's multi-process writer)."""
     home = DataHome(tmp_path / "home")
     archive = _fixture_zip(tmp_path)
-    real_sync = indexer.sync_index
-    calls: list[int] = []
 
-    def killed_sync(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # the first call builds the empty index; die in the second
-            raise KeyboardInterrupt
-        return real_sync(*args, **kwargs)
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(indexer, "sync_index", killed_sync)
+    monkeypatch.setattr(indexer, "add_segments", killed)
     with pytest.raises(KeyboardInterrupt):
-        service.import_paths(home, [archive])
-    monkeypatch.setattr(indexer, "sync_index", real_sync)
+        with Store(home.store_path) as store:
+            bulk.bulk_import(store, home.index_dir, [archive], workers=2)
+    monkeypatch.undo()
     with Store(home.store_path) as store:
         assert store.counts()["trials"] == len(STUDIES)
         assert len(list(store.iter_unindexed())) == len(STUDIES)
-    resumed = service.import_paths(home, [archive])
+        resumed = bulk.bulk_import(store, home.index_dir, [archive], workers=2)
     assert (resumed.new, resumed.unchanged, resumed.indexed) == (0, len(STUDIES), len(STUDIES))
-    _check_index_matches_store(home)
-
-
-def test_parallel_index_writer_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The multi-process Whoosh writer (used from MIN_PARALLEL_INDEX records on) gives the
-    same index as the single-process one."""
-    monkeypatch.setattr(bulk, "MIN_PARALLEL_INDEX", 1)
-    home = DataHome(tmp_path / "home")
-    with Store(home.store_path) as store:
-        result = bulk.bulk_import(store, home.index_dir, [_fixture_zip(tmp_path)], workers=2)
-    assert result.indexed == len(STUDIES)
     _check_index_matches_store(home)
     assert "NCT06958939" in [h.trial_id for h in
                              service.search(home, "myasthenia gravis CAR-T").hits]
+
+
+def test_workers_index_new_studies_in_segments(tmp_path: Path) -> None:
+    """A fresh import is indexed by the workers (one segment each), not read back from the
+    store; a trial met twice in one import is indexed once, in its stored version."""
+    home = DataHome(tmp_path / "home")
+    archive = _fixture_zip(tmp_path)
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    study = json.loads((CTGOV / "NCT06958939.json").read_text(encoding="utf-8"))
+    study["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    (twice / "NCT06958939.json").write_text(json.dumps(study), encoding="utf-8")
+    with Store(home.store_path) as store:
+        result = bulk.bulk_import(store, home.index_dir, [archive, twice], workers=2)
+        assert (result.new, result.changed) == (len(STUDIES), 1)
+        # the first version too, if the store took the second only after a worker indexed it
+        assert result.indexed in (len(STUDIES), len(STUDIES) + 1)
+    ix = indexer.open_index(home.index_dir)
+    try:
+        assert 1 <= len(ix._segments()) <= 3  # a segment per worker (+ the catch-up's)
+    finally:
+        ix.close()
+    _check_index_matches_store(home)
+    assert service.search(home, "NCT06958939").hits[0].status == "COMPLETED"
 
 
 def test_large_folder_goes_through_bulk(tmp_path: Path,
@@ -224,7 +237,7 @@ def test_index_batches_during_the_import(tmp_path: Path,
         result = bulk.bulk_import(store, home.index_dir, [_fixture_zip(tmp_path)], workers=2,
                                   index_every=1, on_progress=lambda p: phases.append(
                                       (p.phase, p.indexed)))
-    assert result.members == result.new == result.indexed == len(STUDIES)
+    assert result.files == result.new == result.indexed == len(STUDIES)
     # the first index phase (the empty index) and the last (the tail) bracket at least one
     # taken in the middle of the import
     index_phases = [indexed for phase, indexed in phases if phase == "index"]

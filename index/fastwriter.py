@@ -1,0 +1,283 @@
+"""A Whoosh segment writer for bulk loads: the same segment files, written several times faster.
+
+Whoosh's ``SegmentWriter`` spends most of a bulk load in per-token and per-posting Python:
+the analyzer's generator chain yields a token object per word, every posting goes through a
+sorting pool (an external merge sort of tuples), and the postings writer looks up each
+posting's field length again on disk.  ``FastSegmentWriter`` keeps Whoosh's segment format,
+codec, per-document writer and TOC handling, and replaces only that middle:
+
+- text fields analysed by the clinical analyzer go through ``analysis.index_positions`` (one
+  regex pass and a per-word cache; it yields exactly the analyzer's index-mode terms and
+  positions); other fields use Whoosh's own ``field.index``;
+- postings are accumulated per term in arrays (docnums are added in order, so no sort is
+  needed; terms are sorted once at flush);
+- blocks are handed to the codec's postings writer whole, with the field lengths already known.
+
+tests/test_fastwriter.py builds the same documents with both writers and compares every
+term, posting, weight, position, field length, stored field and column: the two indexes must
+be indistinguishable to a reader.  Only ``add_document`` (no deletions, updates or merges of
+other segments) is fast; ``commit`` writes the segment without merging old ones.
+"""
+
+from __future__ import annotations
+
+from array import array
+from pickle import dumps
+from typing import Any
+
+from whoosh.codec.whoosh3 import W3TermInfo
+from whoosh.formats import Positions
+from whoosh.system import _uint_struct, pack_uint, pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.writing import NO_MERGE, SegmentWriter
+
+from .analysis import clinical_analyzer, index_positions
+
+# Terms with at most this many postings in a segment are stored in the term table itself.
+INLINE_LIMIT = 8
+
+
+class _Postings:
+    """One term's postings in a segment being written, in docnum order.
+
+    A term seen in one document only (most terms of a registry) is kept as a ``(docnum,
+    value)`` tuple instead (see ``_add``): a third of the memory.  Weights are kept only for
+    fields whose weight is not the frequency that starts a positions value; field lengths
+    are kept once per document (``FastSegmentWriter._lengths``), not per posting."""
+
+    __slots__ = ("docs", "weights", "ends", "values")
+
+    def __init__(self, weighted: bool) -> None:
+        self.docs = array("I")
+        self.weights = array("f") if weighted else None
+        self.ends = array("I")  # end offset of each posting's value bytes in ``values``
+        self.values = bytearray()
+
+    def add(self, docnum: int, weight: float, value: bytes | None) -> None:
+        self.docs.append(docnum)
+        if self.weights is not None:
+            self.weights.append(weight)
+        if value:
+            self.values += value
+        self.ends.append(len(self.values))
+
+
+def _add(terms: dict[str, Any], term: str, docnum: int, weight: float, value: bytes | None,
+         weighted: bool) -> None:
+    found = terms.get(term)
+    if found is None:
+        terms[term] = (docnum, weight, value)
+    elif found.__class__ is tuple:
+        postings = terms[term] = _Postings(weighted)
+        postings.add(*found)
+        postings.add(docnum, weight, value)
+    else:
+        found.add(docnum, weight, value)
+
+
+# Positions values for the commonest case, one occurrence: Positions.encode([p]), cached.
+_ONE_POSITION: dict[int, bytes] = {}
+
+
+def _encode_positions(positions: list[int]) -> bytes:
+    if len(positions) == 1:
+        pos = positions[0]
+        value = _ONE_POSITION.get(pos)
+        if value is None:
+            value = _ONE_POSITION[pos] = pack_uint(1) + dumps([pos], 2)
+        return value
+    deltas = [positions[0]]
+    deltas.extend(b - a for a, b in zip(positions, positions[1:]))
+    return pack_uint(len(deltas)) + dumps(deltas, 2)
+
+
+_freq_at = _uint_struct.unpack_from  # the frequency that starts a positions value
+_TERMINFO = W3TermInfo._struct  # flags, weight, df, min/max length byte, max weight, ids
+
+
+def _quantized(length: int) -> int:
+    """A field length as a reader gets it back from the length column (one byte, lossy)."""
+    return byte_to_length(length_to_byte(length)) if length else 0
+
+
+class FastSegmentWriter(SegmentWriter):
+    """A ``SegmentWriter`` whose ``add_document`` and segment flush are fast (see above).
+
+    Takes the same arguments as ``SegmentWriter``; ``_lk=False`` for a worker writing a
+    segment that another process (holding the lock) commits.
+    """
+
+    def __init__(self, ix: Any, **kwargs: Any) -> None:
+        super().__init__(ix, **kwargs)
+        self.merge = False  # merging old segments goes through the pool this class bypasses
+        analyzer = clinical_analyzer()
+        self._fast_text = {
+            name for name, field in self.schema.items()
+            if isinstance(field.format, Positions) and field.format.field_boost == 1.0
+            and field.analyzer == analyzer and not field.vector
+            and not field.separate_spelling()
+        }
+        self._terms: dict[str, dict[str, Any]] = {}  # field -> term -> postings
+        self._lengths: dict[str, array] = {}  # field -> quantized length per docnum
+
+    # -- documents ------------------------------------------------------------------------
+
+    def add_document(self, **fields: Any) -> None:
+        self._check_state()
+        names = sorted(fields)
+        if any(name.startswith("_") for name in names):
+            raise ValueError("FastSegmentWriter takes plain field values only")
+        self._check_fields(self.schema, names)
+        schema = self.schema
+        docnum = self.docnum
+        pdw = self.perdocwriter
+        pdw.start_doc(docnum)
+        try:
+            for name in names:
+                value = fields[name]
+                if value is None:
+                    continue
+                field = schema[name]
+                length = 0
+                if field.indexed:
+                    terms = self._terms.get(name)
+                    if terms is None:
+                        terms = self._terms[name] = {}
+                    if name in self._fast_text:
+                        length = self._add_text(terms, docnum, value)
+                    else:
+                        length = self._add_field(terms, field, docnum, value)
+                    if length:
+                        lengths = self._lengths.setdefault(name, array("I"))
+                        if len(lengths) < docnum:
+                            lengths.frombytes(bytes(lengths.itemsize * (docnum - len(lengths))))
+                        lengths.append(_quantized(length))
+                pdw.add_field(name, field, value if field.stored else None, length)
+                column = field.column_type
+                if column:
+                    pdw.add_column_value(name, column, field.to_column_value(value))
+        except Exception:
+            pdw.cancel_doc()
+            raise
+        pdw.finish_doc()
+        self._added = True
+        self.docnum += 1
+
+    @staticmethod
+    def _add_text(terms: dict[str, Any], docnum: int, value: str) -> int:
+        if not isinstance(value, str):
+            raise ValueError(f"text field value must be a string, not {type(value).__name__}")
+        length = 0
+        for term, poslist in index_positions(value).items():
+            length += len(poslist)
+            value_bytes = _encode_positions(poslist)
+            found = terms.get(term)
+            if found is None:  # _add, inlined: this loop is the hottest in a bulk load
+                terms[term] = (docnum, 0.0, value_bytes)
+            elif found.__class__ is tuple:
+                postings = terms[term] = _Postings(False)
+                postings.add(*found)
+                postings.add(docnum, 0.0, value_bytes)
+            else:
+                found.docs.append(docnum)
+                found.values += value_bytes
+                found.ends.append(len(found.values))
+        return length
+
+    @staticmethod
+    def _add_field(terms: dict[str, Any], field: Any, docnum: int, value: Any) -> int:
+        items = list(field.index(value))
+        for tbytes, _freq, weight, vbytes in items:
+            _add(terms, tbytes.decode("utf-8", "surrogateescape"), docnum, weight, vbytes, True)
+        return sum(freq for _, freq, _, _ in items) if field.scorable else 0
+
+    # -- flushing ---------------------------------------------------------------------------
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        fieldwriter = self.fieldwriter
+        for name in sorted(self._terms):
+            field = self.schema[name]
+            fieldwriter.start_field(name, field)
+            terms = self._terms[name]
+            encoded = sorted((term.encode("utf-8", "surrogateescape"), term) for term in terms)
+            weighted = name not in self._fast_text
+            lengths = self._lengths.pop(name, array("I"))
+            for btext, term in encoded:
+                _write_term(fieldwriter, btext, terms.pop(term), weighted, lengths)
+            fieldwriter.finish_field()
+        self._terms = {}
+        fieldwriter.close()
+
+    def commit(self, mergetype: Any = None, optimize: bool = False, merge: bool = False) -> None:
+        if optimize or merge:
+            raise ValueError("FastSegmentWriter writes one new segment; it does not merge")
+        super().commit(mergetype=NO_MERGE)
+
+    def finish_segment(self) -> Any:
+        """Write the segment and return it, without committing a TOC: for a worker whose
+        segment the lock holder adds to the index (``whoosh.multiproc`` does the same)."""
+        segment = self._finalize_segment()
+        self._tempstorage.destroy()
+        self.is_closed = True
+        return segment
+
+
+def _write_term(fieldwriter: Any, btext: bytes, postings: Any, weighted: bool,
+                lengths: array) -> None:
+    """One term's postings through the codec's ``W3FieldWriter`` / ``W3PostingsWriter``.
+
+    What ``start_term``, ``add`` per posting and ``finish_term`` do, a block at a time and
+    without the per-posting checks.  One difference: a term with at most ``INLINE_LIMIT``
+    postings is stored inline in the term table (a W3 feature its readers support, which
+    whoosh-reloaded 2.7.5's writer cannot use: its ``finish_postings`` calls a misspelt
+    ``set_inline``), saving a compressed block per rare term."""
+    key = pack_ushort(fieldwriter._fieldid) + btext
+    if postings.__class__ is tuple:  # one posting: its term info, inlined, built directly
+        docnum, weight, value = postings
+        if not weighted:
+            weight = float(_freq_at(value)[0])
+        length = lengths[docnum] if docnum < len(lengths) else 0
+        lbyte = length_to_byte(length) if length else 0
+        info = _TERMINFO.pack(1, weight, 1, lbyte, lbyte, max(weight, 0), docnum, docnum)
+        fieldwriter._tindex.add(key, info + dumps(((docnum,), (weight,),
+                                                   (value,) if value else ()), 2))
+        return
+    docs, ends, values = postings.docs, postings.ends, postings.values
+    if weighted:
+        weights = postings.weights
+    else:  # a positions value starts with the frequency, which is the weight
+        weights = array("f", (_freq_at(values, start)[0] for start in
+                              (0, *ends[:-1])))
+    doc_lengths = [lengths[d] if d < len(lengths) else 0 for d in docs]
+    writer = fieldwriter._postwriter
+    terminfo = W3TermInfo()
+    writer.start_postings(fieldwriter._format, terminfo)
+    limit = writer._blocklimit
+    count = len(docs)
+    start = vstart = 0
+    while start < count:
+        stop = min(start + limit, count)
+        if start:
+            writer._write_block()  # the previous block is full (add_posting's rule)
+        writer._ids = docs[start:stop]
+        writer._weights = block_weights = weights[start:stop]
+        block_values = []
+        for end in ends[start:stop]:
+            if end > vstart:  # add_posting keeps no empty value
+                block_values.append(bytes(values[vstart:end]))
+            vstart = end
+        writer._values = block_values
+        writer._maxweight = max(max(block_weights), 0)
+        nonzero = [n for n in doc_lengths[start:stop] if n]
+        writer._minlength = min(nonzero) if nonzero else None
+        writer._maxlength = max(nonzero) if nonzero else 0
+        start = stop
+    if count <= INLINE_LIMIT:
+        terminfo.add_block(writer)
+        terminfo.set_inlined(writer._ids, writer._weights, writer._values)
+        writer._new_block()
+        writer._terminfo = None
+    else:
+        terminfo = writer.finish_postings()
+    fieldwriter._tindex.add(key, terminfo.to_bytes())

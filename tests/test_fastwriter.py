@@ -1,0 +1,160 @@
+"""The bulk writer (index/fastwriter.py) and its analyzer fast path give exactly what Whoosh's
+own writer and the analyzer give: compared term by term, posting by posting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from whoosh import index as whoosh_index
+
+from trialscope.index import analysis
+from trialscope.index.analysis import clinical_analyzer, index_positions
+from trialscope.index.fastwriter import INLINE_LIMIT, FastSegmentWriter
+from trialscope.index.schema import TEXT_FIELDS, build_schema, record_to_doc
+from trialscope.parser.files import Failure, iter_payload_files, parse_payload, read_text
+
+from .conftest import FIXTURES
+
+
+def _fixture_docs() -> list[dict[str, Any]]:
+    """Every record the bundled fixtures parse to (all registries), as index documents."""
+    docs: dict[str, dict[str, Any]] = {}
+    for path in iter_payload_files([FIXTURES]):
+        if "golden" in path.parts or "eval" in path.parts or "labelled" in path.parts:
+            continue
+        try:
+            text = read_text(path)
+        except (OSError, UnicodeDecodeError):
+            continue
+        for item in parse_payload(text, source=str(path)):
+            if not isinstance(item, Failure):
+                docs.setdefault(item.record.trial_id, record_to_doc(item.record))
+    return list(docs.values())
+
+
+DOCS = _fixture_docs()
+
+
+def _analyzer_positions(text: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for t in clinical_analyzer()(text, mode="index", positions=True):
+        if not t.stopped:
+            out.setdefault(t.text, []).append(t.pos)
+    return out
+
+
+def test_fixture_docs_cover_every_text_field_and_concepts() -> None:
+    assert len(DOCS) >= 25
+    assert all(any(name in doc for doc in DOCS) for name in TEXT_FIELDS)
+    texts = [doc[name] for doc in DOCS for name in TEXT_FIELDS if name in doc]
+    assert any(analysis.CONCEPT_RE.search(text) for text in texts)
+    assert any(not analysis.CONCEPT_RE.search(text) for text in texts)
+
+
+def test_index_positions_equal_the_analyzer_on_every_fixture_text() -> None:
+    for doc in DOCS:
+        for name in TEXT_FIELDS:
+            if name in doc:
+                assert index_positions(doc[name]) == _analyzer_positions(doc[name]), doc[name]
+
+
+_PIECES = ["CAR-T", "CAR T cells", "chimeric antigen receptor (CAR) T cells", "MG", "gMG",
+           "myasthenia gravis", "10 MG", "MG-ADL", "anti-CD19", "the", "and", "Cells",
+           "IMVT-1402", "1.5", "3,000", "car", "CAAR-T", "CAR-NK", "x", "\u00e9t\u00e9",
+           "generalised", "-", "(", ")", ".", ",", "\n", " ", "_", "\u2010", "Therapies"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=6)), max_size=25))
+def test_index_positions_equal_the_analyzer_on_random_text(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert index_positions(text) == _analyzer_positions(text)
+
+
+def test_concept_lookahead_changes_no_match() -> None:
+    """TOKEN_RE skips the concept alternatives where the text does not start with one of
+    ``CONCEPT_FIRST``: every concept spelling must start with one of those letters."""
+    plain = re.compile("|".join(f"(?P<{c.name}>{c.pattern})" for c in analysis.CONCEPTS))
+    texts = [doc[name] for doc in DOCS for name in TEXT_FIELDS if name in doc] + _PIECES
+    for text in texts:
+        assert [(m.start(), m.group()) for m in plain.finditer(text)] == [
+            (m.start(), m.group()) for m in analysis.CONCEPT_RE.finditer(text)]
+
+
+def _build(path: Path, docs: list[dict[str, Any]], fast: bool) -> Any:
+    ix = whoosh_index.create_in(str(path), build_schema())
+    writer = FastSegmentWriter(ix, compound=False) if fast else ix.writer(compound=False)
+    for doc in docs:
+        writer.add_document(**doc)
+    writer.commit()
+    return whoosh_index.open_dir(str(path), schema=build_schema())
+
+
+def _contents(ix: Any) -> dict[str, Any]:
+    """Everything a searcher can read: terms with their statistics and postings (ids,
+    weights, values), stored fields, field lengths and columns."""
+    with ix.reader() as r:
+        n = r.doc_count_all()
+        terms = []
+        for fieldname, btext in r.all_terms():
+            info = r.term_info(fieldname, btext)
+            m = r.postings(fieldname, btext)
+            postings = []
+            while m.is_active():
+                # an inlined posting of a valueless format reads "" where a block reads None
+                postings.append((m.id(), m.weight(), m.value() or None))
+                m.next()
+            terms.append((fieldname, btext, info.weight(), info.doc_frequency(),
+                          info.min_length(), info.max_length(), info.max_weight(),
+                          info.min_id(), info.max_id(), postings))
+        lengths = {f: (r.field_length(f), [r.doc_field_length(d, f) for d in range(n)])
+                   for f in r.indexed_field_names()}
+        columns = {f: [r.column_reader(f)[d] for d in range(n)]
+                   for f in ix.schema.names() if r.has_column(f)}
+        stored = [r.stored_fields(d) for d in range(n)]
+    return {"terms": terms, "lengths": lengths, "columns": columns, "stored": stored}
+
+
+def test_fast_writer_gives_the_index_whooshs_writer_gives(tmp_path: Path) -> None:
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "fast").mkdir()
+    # Enough copies that some terms need several blocks (128 postings each) and some are
+    # inlined (at most INLINE_LIMIT postings).
+    docs = [dict(doc, trial_id=f"{doc['trial_id']}-{i}") for i in range(9) for doc in DOCS]
+    slow = _contents(_build(tmp_path / "slow", docs, fast=False))
+    fast = _contents(_build(tmp_path / "fast", docs, fast=True))
+    dfs = [t[3] for t in slow["terms"]]
+    assert max(dfs) > 128 and min(dfs) <= INLINE_LIMIT < max(dfs)
+    for key in ("stored", "lengths", "columns"):
+        assert fast[key] == slow[key], key
+    assert len(fast["terms"]) == len(slow["terms"])
+    for f, s in zip(fast["terms"], slow["terms"], strict=True):
+        assert f == s
+
+
+def test_fast_writer_segments_search_like_any_other(tmp_path: Path) -> None:
+    from trialscope.index import indexer
+
+    indexer.open_index(tmp_path, create=True).close()
+    segments = []
+    for part in (DOCS[::2], DOCS[1::2]):
+        writer = FastSegmentWriter(indexer.open_index(tmp_path), _lk=False, compound=False)
+        for doc in part:
+            writer.add_document(**doc)
+        segments.append(writer.finish_segment())
+    indexer.add_segments(tmp_path, segments, delete=["NCT06958939"])
+    ids = indexer.indexed_ids(tmp_path)
+    assert ids == sorted(d["trial_id"] for d in DOCS if d["trial_id"] != "NCT06958939")
+
+
+def test_fast_writer_refuses_to_merge(tmp_path: Path) -> None:
+    ix = whoosh_index.create_in(str(tmp_path), build_schema())
+    writer = FastSegmentWriter(ix, compound=False)
+    with pytest.raises(ValueError, match="does not merge"):
+        writer.commit(optimize=True)
+    writer.cancel()
