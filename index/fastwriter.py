@@ -168,9 +168,11 @@ class FastSegmentWriter(SegmentWriter):
         if not isinstance(value, str):
             raise ValueError(f"text field value must be a string, not {type(value).__name__}")
         length = 0
+        one = _ONE_POSITION
         for term, poslist in index_positions(value).items():
             length += len(poslist)
-            value_bytes = _encode_positions(poslist)
+            value_bytes = (one.get(poslist[0]) if len(poslist) == 1 else None) \
+                or _encode_positions(poslist)
             found = terms.get(term)
             if found is None:  # _add, inlined: this loop is the hottest in a bulk load
                 terms[term] = (docnum, 0.0, value_bytes)

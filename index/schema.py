@@ -22,7 +22,7 @@ from .analysis import clinical_analyzer
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Text fields searched when a query names no field, with their query-time weights.
 # Title and conditions say what a trial is about; criteria and description mention many
@@ -131,15 +131,18 @@ def build_schema() -> Schema:
     for name in VALUE_FIELDS:
         fields[name] = KEYWORD(stored=False)
         fields[name].analyzer = _LINES  # one value per line, case kept
-    fields["enrollment"] = NUMERIC(int, bits=32, stored=True)
+    # shift_step=8 (Whoosh's default is 4): half the range-search terms per value, which are
+    # a fifth of a bulk load's postings; a range query reads at most 2 x 255 terms per tier.
+    fields["enrollment"] = NUMERIC(int, bits=32, stored=True, shift_step=8)
     # The ranking tie-break (ranking.Prior), per mille: 950..1000 from status and last update.
-    fields["prior"] = NUMERIC(int, bits=32, sortable=True, default=1000)
-    fields["min_age"] = NUMERIC(float, bits=64)
-    fields["max_age"] = NUMERIC(float, bits=64)
+    fields["prior"] = NUMERIC(int, bits=32, sortable=True, default=1000, shift_step=8)
+    fields["min_age"] = NUMERIC(float, bits=64, shift_step=8)
+    fields["max_age"] = NUMERIC(float, bits=64, shift_step=8)
     for name in ("start_date", "primary_completion_date", "completion_date", "last_updated"):
         # YYYYMMDD ints: partial dates ("2025-05") sort and range-filter as their first day.
         # default=0: an undated trial sorts last in "newest first" (Whoosh's default is max).
-        fields[name] = NUMERIC(int, bits=32, stored=True, sortable=True, default=0)
+        fields[name] = NUMERIC(int, bits=32, stored=True, sortable=True, default=0,
+                               shift_step=8)
     fields["has_results"] = BOOLEAN(stored=True)
     return Schema(**fields)
 
