@@ -332,18 +332,42 @@ def _surface_terms(surface: str) -> str | list[str]:
 def index_positions(text: str) -> dict[str, list[int]]:
     """Index-mode terms of ``text`` with their positions: exactly the terms and positions the
     analyzer yields at index time (``ClinicalTokenizer | ClinicalFilter``), without a token
-    object per word.  A text with no concept spelling (most texts) is split by one
-    ``findall`` and each distinct surface word is analysed once per process (a cache).
-    The bulk writer (index/fastwriter.py) uses it; tests/test_analysis.py checks it against
-    the analyzer."""
-    if CONCEPT_RE.search(text) is not None:
-        return _index_positions_slow(text)
+    object per word.  Concept spellings are found by ``CONCEPT_RE``; the text between them is
+    split by one ``findall`` of the other token kinds, and each distinct surface word is
+    analysed once per process (a cache).  The bulk writer (index/fastwriter.py) uses it;
+    tests/test_fastwriter.py checks it against the analyzer."""
     out: dict[str, list[int]] = {}
     cache = _SURFACE_TERMS
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
     pos = -1
-    for surface in _PLAIN_TOKEN_RE.findall(text):
+    cursor = 0
+    for m in CONCEPT_RE.finditer(text):
+        start = m.start()
+        if start and text[start - 1] in _HYPHENS:
+            # "anti-MG": the tokenizer reads a compound there, not a concept
+            return _index_positions_slow(text)
+        pos = _plain_positions(text, cursor, start, out, pos)
+        pos += 1
+        kind = m.lastgroup or ""
+        for term in ClinicalFilter._concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True):
+            found = out.get(term)
+            if found is None:
+                out[term] = [pos]
+            else:
+                found.append(pos)
+        cursor = m.end()
+    _plain_positions(text, cursor, len(text), out, pos)
+    return out
+
+
+def _plain_positions(text: str, start: int, end: int, out: dict[str, list[int]],
+                     pos: int) -> int:
+    """Add the terms of ``text[start:end]`` (no concept in it, and no token crossing its
+    ends: a concept spelling starts and ends at a non-word character) to ``out``; returns
+    the last position used."""
+    cache = _SURFACE_TERMS
+    for surface in _PLAIN_TOKEN_RE.findall(text, start, end):
         terms = cache.get(surface)
         if terms is None:
             terms = cache[surface] = _surface_terms(surface)
@@ -363,7 +387,7 @@ def index_positions(text: str) -> dict[str, list[int]]:
                 out[term] = [pos]
             else:
                 found.append(pos)
-    return out
+    return pos
 
 
 def _index_positions_slow(text: str) -> dict[str, list[int]]:

@@ -9,7 +9,7 @@ codec, per-document writer and TOC handling, and replaces only that middle:
 - text fields analysed by the clinical analyzer go through ``analysis.index_positions`` (one
   regex pass and a per-word cache; it yields exactly the analyzer's index-mode terms and
   positions); other fields use Whoosh's own ``field.index``;
-- postings are accumulated per term in arrays (docnums are added in order, so no sort is
+- postings are accumulated per term in flat lists (docnums are added in order, so no sort is
   needed; terms are sorted once at flush);
 - blocks are handed to the codec's postings writer whole, with the field lengths already known.
 
@@ -37,42 +37,12 @@ from .analysis import clinical_analyzer, index_positions
 INLINE_LIMIT = 8
 
 
-class _Postings:
-    """One term's postings in a segment being written, in docnum order.
-
-    A term seen in one document only (most terms of a registry) is kept as a ``(docnum,
-    value)`` tuple instead (see ``_add``): a third of the memory.  Weights are kept only for
-    fields whose weight is not the frequency that starts a positions value; field lengths
-    are kept once per document (``FastSegmentWriter._lengths``), not per posting."""
-
-    __slots__ = ("docs", "weights", "ends", "values")
-
-    def __init__(self, weighted: bool) -> None:
-        self.docs = array("I")
-        self.weights = array("f") if weighted else None
-        self.ends = array("I")  # end offset of each posting's value bytes in ``values``
-        self.values = bytearray()
-
-    def add(self, docnum: int, weight: float, value: bytes | None) -> None:
-        self.docs.append(docnum)
-        if self.weights is not None:
-            self.weights.append(weight)
-        if value:
-            self.values += value
-        self.ends.append(len(self.values))
-
-
-def _add(terms: dict[str, Any], term: str, docnum: int, weight: float, value: bytes | None,
-         weighted: bool) -> None:
-    found = terms.get(term)
-    if found is None:
-        terms[term] = (docnum, weight, value)
-    elif found.__class__ is tuple:
-        postings = terms[term] = _Postings(weighted)
-        postings.add(*found)
-        postings.add(docnum, weight, value)
-    else:
-        found.add(docnum, weight, value)
+# A term's postings while its segment is written: one flat list, in docnum order, of
+# (docnum, value) pairs for text fields (the weight is the frequency a positions value starts
+# with) or (docnum, weight, value) triples for other fields.  The docnum is one int object per
+# document and a one-position value is a shared bytes object, so a posting costs two or three
+# list slots; field lengths are kept once per document (``FastSegmentWriter._lengths``).
+TEXT_STRIDE, FIELD_STRIDE = 2, 3
 
 
 # Positions values for the commonest case, one occurrence: Positions.encode([p]), cached.
@@ -117,7 +87,7 @@ class FastSegmentWriter(SegmentWriter):
             and field.analyzer == analyzer and not field.vector
             and not field.separate_spelling()
         }
-        self._terms: dict[str, dict[str, Any]] = {}  # field -> term -> postings
+        self._terms: dict[str, dict[str, list[Any]]] = {}  # field -> term -> postings
         self._lengths: dict[str, array] = {}  # field -> quantized length per docnum
 
     # -- documents ------------------------------------------------------------------------
@@ -164,7 +134,7 @@ class FastSegmentWriter(SegmentWriter):
         self.docnum += 1
 
     @staticmethod
-    def _add_text(terms: dict[str, Any], docnum: int, value: str) -> int:
+    def _add_text(terms: dict[str, list[Any]], docnum: int, value: str) -> int:
         if not isinstance(value, str):
             raise ValueError(f"text field value must be a string, not {type(value).__name__}")
         length = 0
@@ -174,23 +144,22 @@ class FastSegmentWriter(SegmentWriter):
             value_bytes = (one.get(poslist[0]) if len(poslist) == 1 else None) \
                 or _encode_positions(poslist)
             found = terms.get(term)
-            if found is None:  # _add, inlined: this loop is the hottest in a bulk load
-                terms[term] = (docnum, 0.0, value_bytes)
-            elif found.__class__ is tuple:
-                postings = terms[term] = _Postings(False)
-                postings.add(*found)
-                postings.add(docnum, 0.0, value_bytes)
+            if found is None:
+                terms[term] = [docnum, value_bytes]
             else:
-                found.docs.append(docnum)
-                found.values += value_bytes
-                found.ends.append(len(found.values))
+                found += (docnum, value_bytes)
         return length
 
     @staticmethod
-    def _add_field(terms: dict[str, Any], field: Any, docnum: int, value: Any) -> int:
+    def _add_field(terms: dict[str, list[Any]], field: Any, docnum: int, value: Any) -> int:
         items = list(field.index(value))
         for tbytes, _freq, weight, vbytes in items:
-            _add(terms, tbytes.decode("utf-8", "surrogateescape"), docnum, weight, vbytes, True)
+            term = tbytes.decode("utf-8", "surrogateescape")
+            found = terms.get(term)
+            if found is None:
+                terms[term] = [docnum, weight, vbytes]
+            else:
+                found += (docnum, weight, vbytes)
         return sum(freq for _, freq, _, _ in items) if field.scorable else 0
 
     # -- flushing ---------------------------------------------------------------------------
@@ -203,10 +172,10 @@ class FastSegmentWriter(SegmentWriter):
             fieldwriter.start_field(name, field)
             terms = self._terms[name]
             encoded = sorted((term.encode("utf-8", "surrogateescape"), term) for term in terms)
-            weighted = name not in self._fast_text
+            stride = TEXT_STRIDE if name in self._fast_text else FIELD_STRIDE
             lengths = self._lengths.pop(name, array("I"))
             for btext, term in encoded:
-                _write_term(fieldwriter, btext, terms.pop(term), weighted, lengths)
+                _write_term(fieldwriter, btext, terms.pop(term), stride, lengths)
             fieldwriter.finish_field()
         self._terms = {}
         fieldwriter.close()
@@ -225,7 +194,7 @@ class FastSegmentWriter(SegmentWriter):
         return segment
 
 
-def _write_term(fieldwriter: Any, btext: bytes, postings: Any, weighted: bool,
+def _write_term(fieldwriter: Any, btext: bytes, postings: list[Any], stride: int,
                 lengths: array) -> None:
     """One term's postings through the codec's ``W3FieldWriter`` / ``W3PostingsWriter``.
 
@@ -235,41 +204,34 @@ def _write_term(fieldwriter: Any, btext: bytes, postings: Any, weighted: bool,
     whoosh-reloaded 2.7.5's writer cannot use: its ``finish_postings`` calls a misspelt
     ``set_inline``), saving a compressed block per rare term."""
     key = pack_ushort(fieldwriter._fieldid) + btext
-    if postings.__class__ is tuple:  # one posting: its term info, inlined, built directly
-        docnum, weight, value = postings
-        if not weighted:
-            weight = float(_freq_at(value)[0])
+    docs = postings[0::stride]
+    values = postings[stride - 1::stride]
+    if stride == TEXT_STRIDE:  # a positions value starts with the frequency, the weight
+        weights = array("f", [_freq_at(v)[0] for v in values])
+    else:
+        weights = array("f", postings[1::stride])
+    if len(docs) == 1:  # one posting: its term info, inlined, built directly
+        docnum, weight, value = docs[0], weights[0], values[0]
         length = lengths[docnum] if docnum < len(lengths) else 0
         lbyte = length_to_byte(length) if length else 0
         info = _TERMINFO.pack(1, weight, 1, lbyte, lbyte, max(weight, 0), docnum, docnum)
         fieldwriter._tindex.add(key, info + dumps(((docnum,), (weight,),
                                                    (value,) if value else ()), 2))
         return
-    docs, ends, values = postings.docs, postings.ends, postings.values
-    if weighted:
-        weights = postings.weights
-    else:  # a positions value starts with the frequency, which is the weight
-        weights = array("f", (_freq_at(values, start)[0] for start in
-                              (0, *ends[:-1])))
     doc_lengths = [lengths[d] if d < len(lengths) else 0 for d in docs]
     writer = fieldwriter._postwriter
     terminfo = W3TermInfo()
     writer.start_postings(fieldwriter._format, terminfo)
     limit = writer._blocklimit
     count = len(docs)
-    start = vstart = 0
+    start = 0
     while start < count:
         stop = min(start + limit, count)
         if start:
             writer._write_block()  # the previous block is full (add_posting's rule)
-        writer._ids = docs[start:stop]
+        writer._ids = array("I", docs[start:stop])
         writer._weights = block_weights = weights[start:stop]
-        block_values = []
-        for end in ends[start:stop]:
-            if end > vstart:  # add_posting keeps no empty value
-                block_values.append(bytes(values[vstart:end]))
-            vstart = end
-        writer._values = block_values
+        writer._values = [v for v in values[start:stop] if v]  # add_posting keeps no empty
         writer._maxweight = max(max(block_weights), 0)
         nonzero = [n for n in doc_lengths[start:stop] if n]
         writer._minlength = min(nonzero) if nonzero else None
