@@ -9,14 +9,15 @@ member) or a large folder of payload files, into the store and the index.
 - **Skips what is stored**: a worker hashes a study before parsing it and skips it when the
   store already holds that content (a rerun after an interruption, or a new download in which
   most studies did not change), so a rerun costs a read and a hash per unchanged study.
-- **Indexed where parsed**: a worker adds each study that is new to the store to a Whoosh
-  segment of its own (``fastwriter.FastSegmentWriter``: the analyzer's terms, written several
+- **Indexed where parsed**: a worker adds each study whose content the store lacks to a
+  Whoosh segment of its own (``fastwriter.FastSegmentWriter``: the analyzer's terms, written several
   times faster than Whoosh's writer), so parsing and indexing share all cores and nothing is
   read back from the store to index it.
 - **Batched**: the parent writes the store in transactions of ``STORE_BATCH`` records.  Every
   ``INDEX_EVERY`` records the workers finish their segments and the parent adds them to the
-  index (one TOC commit), marks their records indexed in the store, then lets ``sync_index``
-  index what the workers did not (changed studies, a trial met twice in one import).  An
+  index (one TOC commit, which also deletes the older versions of changed studies), marks
+  their records indexed in the store, then lets ``sync_index`` index what the workers did
+  not (a trial met twice in one batch).  An
   interrupted import loses at most one batch of index work: the store still lists those
   records as unindexed, and the next import or ``sync_index`` indexes them.
 - **Progress**: ``on_progress`` receives a ``BulkProgress`` (done, total, phase, rate, eta).
@@ -125,8 +126,8 @@ class _Parser:
     ("same", trial_id)                    stored already with this content: not parsed
     ("fail", source, reason, message, raw, registry)
 
-    ``indexed``: the record was new to the store, so the worker added it to its own index
-    segment (``finish`` returns the segment for the parent to commit).
+    ``indexed``: the store lacked this content, so the worker added the record to its own
+    index segment (``finish`` returns the segment for the parent to commit).
     """
 
     def __init__(self, store_path: str, index_dir: str, trial_id: str | None) -> None:
@@ -144,10 +145,10 @@ class _Parser:
                                (trial_id,)).fetchall()
         return rows[0][0] if rows else None
 
-    def index(self, record: Any, stored: str | None) -> bool:
-        """Add a record new to the store to this worker's segment; False if not new (the
-        parent's ``sync_index`` replaces the indexed version of a changed record)."""
-        if stored is not None:
+    def index(self, record: Any, stored: str | None, content_hash: str) -> bool:
+        """Add a record whose content the store lacks to this worker's segment (the parent
+        deletes the trial's older version from the index when it commits the segment)."""
+        if stored == content_hash:
             return False
         if self.writer is None:
             from .fastwriter import FastSegmentWriter
@@ -208,7 +209,7 @@ class _Parser:
             return ("fail", source, exc.reason, message, text, ctgov.REGISTRY)
         if record.trial_id != tid:
             stored = self.stored_hash(record.trial_id)
-        indexed = self.index(record, stored)
+        indexed = self.index(record, stored, content_hash)
         return ("rec", record.trial_id, record.registry, record.url, record_json(record), text,
                 content_hash, False, source, indexed)
 
@@ -216,7 +217,7 @@ class _Parser:
         if isinstance(item, Failure):
             return ("fail", item.source, item.reason, item.message, item.raw, item.registry)
         r = item.record
-        indexed = self.index(r, self.stored_hash(r.trial_id))
+        indexed = self.index(r, self.stored_hash(r.trial_id), item.content_hash)
         return ("rec", r.trial_id, r.registry, r.url, record_json(r), item.raw,
                 item.content_hash, item.secondary, source, indexed)
 
@@ -411,20 +412,32 @@ class _Batch:
     """What one index batch's workers indexed, and what the parent stored of it."""
 
     stored: int = 0  # records written (new or changed) in this batch
-    indexed: list[tuple[str, str]] = field(default_factory=list)  # (trial id, hash) in segments
-    conflicts: set[str] = field(default_factory=set)  # in a segment but not stored as new
+    indexed: dict[str, str] = field(default_factory=dict)  # trial id -> hash, in a segment
+    replaced: set[str] = field(default_factory=set)  # of those, trials the index had before
+    conflicts: set[str] = field(default_factory=set)  # in a segment but not as stored
     segments: list[Any] = field(default_factory=list)
 
-    def commit(self, store: Store, index_dir: Path) -> int:
-        """Add the segments to the index, then mark their records indexed; returns how many.
+    def add(self, trial_id: str, content_hash: str, outcome: str) -> None:
+        """A record a worker indexed, and what the store made of it."""
+        if trial_id in self.indexed or outcome not in ("new", "changed"):
+            # The same trial twice in one batch, or a third-party copy the registry's own
+            # record outranks: the segments may hold a version the store does not.
+            self.conflicts.add(trial_id)
+        else:
+            self.indexed[trial_id] = content_hash
+            if outcome == "changed":
+                self.replaced.add(trial_id)
 
-        A record a worker indexed that the store did not take as new (the same trial twice in
-        one import, or a third-party copy the registry's own record outranks) is deleted from
-        the index again and left for ``sync_index``, which indexes the stored version."""
+    def commit(self, store: Store, index_dir: Path) -> int:
+        """Add the segments to the index (deleting the replaced trials' old documents in the
+        same commit), then mark their records indexed; returns how many.  Conflicts are
+        deleted from the index again and left to ``sync_index``, which indexes the stored
+        version."""
         if not self.segments:
             return 0
-        indexer.add_segments(index_dir, self.segments, delete=sorted(self.conflicts))
-        pairs = [(tid, h) for tid, h in self.indexed if tid not in self.conflicts]
+        indexer.add_segments(index_dir, self.segments, replace=sorted(self.replaced),
+                             delete=sorted(self.conflicts))
+        pairs = [(tid, h) for tid, h in self.indexed.items() if tid not in self.conflicts]
         for start in range(0, len(pairs), indexer.CHUNK):
             store.mark_indexed(pairs[start:start + indexer.CHUNK])
         if self.conflicts:
@@ -457,10 +470,7 @@ def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
                 setattr(result, put.outcome, getattr(result, put.outcome) + 1)
                 batch.stored += put.outcome in ("new", "changed")
                 if indexed:
-                    if put.outcome == "new" and tid not in batch.conflicts:
-                        batch.indexed.append((tid, content_hash))
-                    else:
-                        batch.conflicts.add(tid)
+                    batch.add(tid, content_hash, put.outcome)
         if same:
             store.touch(same, fetched_at)
 

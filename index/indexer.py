@@ -127,13 +127,21 @@ def _write(ix: FileIndex, records: Iterable[TrialRecord], *, procs: int = 1) -> 
 
 
 def add_segments(index_dir: str | os.PathLike[str], segments: list[Any], *,
-                 delete: Sequence[str] = ()) -> None:
+                 replace: Sequence[str] = (), delete: Sequence[str] = ()) -> None:
     """Add finished segments (written by ``FastSegmentWriter`` workers with ``_lk=False``)
-    to the index in one commit, under the index's write lock; then delete the documents of
-    the trial ids in ``delete`` (from every segment, the new ones included)."""
+    to the index in one commit, under the index's write lock, deleting in the same commit
+    the documents the index already had for the trial ids in ``replace`` (the segments hold
+    their new versions); then delete every document of the trial ids in ``delete``, the new
+    segments' included."""
     ix = open_index(index_dir)
     try:
         writer = _writer(ix)
+        try:
+            for trial_id in replace:
+                writer.delete_by_term("trial_id", trial_id)  # existing segments only
+        except BaseException:
+            writer.cancel()
+            raise
         # What MpWriter does with its sub-writers' segments (whoosh.multiproc); the
         # writer's own (empty) segment is closed and left out.
         writer._close_segment()
