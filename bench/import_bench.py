@@ -4,13 +4,13 @@
 
 Runs ``index.bulk.bulk_import`` (what ``trials import x.zip`` runs) in a child process into a
 fresh data home, samples the resident memory of the whole process tree (the importer, its
-parse workers, Whoosh's sub-writers; proportional set size, so pages shared by forked
+workers, which parse and index; proportional set size, so pages shared by forked
 processes count once) every 0.2 s, and prints wall time, CPU time, records/s,
 the whole-registry (600,000 studies) estimate, store and index size per record.
 
 CPU time is reported beside wall time because other work on the machine slows the wall clock:
-"2-core idle" is the CPU time spread over both cores, which the pipeline keeps busy (workers
-parse while the parent writes SQLite; Whoosh's two sub-writers index in parallel).
+"2-core idle" is the CPU time spread over both cores, which the pipeline keeps busy (two
+workers parse and index into segments of their own while the parent writes SQLite).
 """
 
 from __future__ import annotations

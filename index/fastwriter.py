@@ -49,12 +49,16 @@ TEXT_STRIDE, FIELD_STRIDE = 2, 3
 _ONE_POSITION: dict[int, bytes] = {}
 
 
+_FREQ: dict[bytes, int] = {}  # those values -> 1 (their frequency), for the flush
+
+
 def _encode_positions(positions: list[int]) -> bytes:
     if len(positions) == 1:
         pos = positions[0]
         value = _ONE_POSITION.get(pos)
         if value is None:
             value = _ONE_POSITION[pos] = pack_uint(1) + dumps([pos], 2)
+            _FREQ[value] = 1
         return value
     deltas = [positions[0]]
     deltas.extend(b - a for a, b in zip(positions, positions[1:]))
@@ -207,7 +211,7 @@ def _write_term(fieldwriter: Any, btext: bytes, postings: list[Any], stride: int
     docs = postings[0::stride]
     values = postings[stride - 1::stride]
     if stride == TEXT_STRIDE:  # a positions value starts with the frequency, the weight
-        weights = array("f", [_freq_at(v)[0] for v in values])
+        weights = array("f", [_FREQ.get(v) or _freq_at(v)[0] for v in values])
     else:
         weights = array("f", postings[1::stride])
     if len(docs) == 1:  # one posting: its term info, inlined, built directly
