@@ -53,6 +53,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
+
 MODALITIES: tuple[str, ...] = ("CAR-T", "mRNA CAR-T", "CAR-NK", "CAAR-T", "TCR-T", "CAR-Treg",
                                "HSCT", "MSC")
 TARGETS: tuple[str, ...] = ("CD19", "BCMA", "CD20", "CD22", "CD7", "CD38", "CD70", "GPRC5D",
@@ -73,41 +75,58 @@ class Product:
     cell_source: str | None
     note: str = ""
     needs_cue: bool = False          # a generic-looking code: counts only beside a CAR/cell cue
+    # Lower-case literals one of which every match of ``pattern`` contains: a field with none
+    # of them is not searched for this product (parser/prefilter.py).  Empty: always searched.
+    keys: tuple[str, ...] = ()
 
 
 PRODUCTS: tuple[Product, ...] = (
     Product("Descartes-08", r"Desc?artes[-\s]?08", "mRNA CAR-T", ("BCMA",), "autologous",
             "Cartesian Therapeutics; mRNA-engineered BCMA CAR-T (rCAR-T), no lymphodepletion; "
-            "registries also spell it 'Decartes-08'"),
+            "registries also spell it 'Decartes-08'",
+            keys=("artes08", "artes-08", "artes 08")),
     Product("GC012F", r"GC012F|AZD0120", "CAR-T", ("CD19", "BCMA"), "autologous",
             "Gracell / AstraZeneca (AZD0120); BCMA-CD19 dual-targeting, FasTCAR next-day "
-            "manufacturing"),
+            "manufacturing",
+            keys=("gc012f", "azd0120")),
     Product("KYV-101", r"KYV[-\s]?101", "CAR-T", ("CD19",), "autologous",
-            "Kyverna; fully human CD19 CAR (NIH construct)"),
+            "Kyverna; fully human CD19 CAR (NIH construct)",
+            keys=("kyv",)),
     Product("S103", r"S103", "CAR-T", ("BCMA",), None,
             "the product of NCT06958939, whose summary calls it 'BCMA CAR-T(S103)'; the "
-            "registry does not say autologous or allogeneic", needs_cue=True),
+            "registry does not say autologous or allogeneic", needs_cue=True,
+            keys=("s103",)),
     Product("MuSK-CAART", r"MuSK[-\s]?CAAR[-\s]?T", "CAAR-T", ("MuSK",), "autologous",
-            "Cabaletta Bio; chimeric autoantibody receptor T cells against anti-MuSK B cells"),
+            "Cabaletta Bio; chimeric autoantibody receptor T cells against anti-MuSK B cells",
+            keys=("caar",)),
     Product("DSG3-CAART", r"DSG3[-\s]?CAAR[-\s]?T", "CAAR-T", ("DSG3",), "autologous",
-            "Cabaletta Bio; desmoglein-3 CAAR T cells (pemphigus vulgaris)"),
+            "Cabaletta Bio; desmoglein-3 CAAR T cells (pemphigus vulgaris)",
+            keys=("caar",)),
     Product("CABA-201", r"CABA[-\s]?201|rese[-\s]?cel|resecabtagene\s+autoleucel", "CAR-T",
-            ("CD19",), "autologous", "Cabaletta Bio; rese-cel, fully human 4-1BB CD19 CAR"),
+            ("CD19",), "autologous", "Cabaletta Bio; rese-cel, fully human 4-1BB CD19 CAR",
+            keys=("caba", "resecel", "rese-cel", "rese cel", "resecabtagene")),
     Product("ide-cel", r"ide[-\s]?cel|idecabtagene\s+vicleucel|bb2121|Abecma", "CAR-T",
-            ("BCMA",), "autologous", "bb2121, Abecma"),
+            ("BCMA",), "autologous", "bb2121, Abecma",
+            keys=("idecel", "ide-cel", "ide cel", "idecabtagene", "bb2121", "abecma")),
     Product("cilta-cel", (r"cilta[-\s]?cel|ciltacabtagene\s+autoleucel|JNJ[-\s]?68284528"
                           r"|LCAR[-\s]?B38M|Carvykti"), "CAR-T", ("BCMA",), "autologous",
-            "JNJ-68284528, LCAR-B38M, Carvykti"),
+            "JNJ-68284528, LCAR-B38M, Carvykti",
+            keys=("cilta", "68284528", "b38m", "carvykti")),
     Product("eque-cel", r"CT103A|eque[-\s]?cel|equecabtagene\s+autoleucel|Fucaso", "CAR-T",
-            ("BCMA",), "autologous", "IASO Bio CT103A, Fucaso; trials in NMOSD and MG"),
+            ("BCMA",), "autologous", "IASO Bio CT103A, Fucaso; trials in NMOSD and MG",
+            keys=("ct103a", "equecel", "eque-cel", "eque cel", "equecabtagene", "fucaso")),
     Product("axi-cel", r"axi[-\s]?cel|axicabtagene\s+ciloleucel|KTE[-\s]?C19|Yescarta", "CAR-T",
-            ("CD19",), "autologous", "KTE-C19, Yescarta"),
+            ("CD19",), "autologous", "KTE-C19, Yescarta",
+            keys=("axicel", "axi-cel", "axi cel", "axicabtagene", "kte", "yescarta")),
     Product("brexu-cel", r"brexu[-\s]?cel|brexucabtagene\s+autoleucel|KTE[-\s]?X19|Tecartus",
-            "CAR-T", ("CD19",), "autologous", "KTE-X19, Tecartus"),
+            "CAR-T", ("CD19",), "autologous", "KTE-X19, Tecartus",
+            keys=("brexu", "kte", "tecartus")),
     Product("tisa-cel", r"tisa[-\s]?cel|tisagenlecleucel|CTL019|Kymriah", "CAR-T", ("CD19",),
-            "autologous", "CTL019, Kymriah"),
+            "autologous", "CTL019, Kymriah",
+            keys=("tisa", "ctl019", "kymriah")),
     Product("liso-cel", r"liso[-\s]?cel|lisocabtagene\s+maraleucel|JCAR017|Breyanzi", "CAR-T",
-            ("CD19",), "autologous", "JCAR017, Breyanzi"),
+            ("CD19",), "autologous", "JCAR017, Breyanzi",
+            keys=("liso", "jcar017", "breyanzi")),
 )
 
 _I = re.IGNORECASE
@@ -155,7 +174,20 @@ _MODALITY_PATTERNS: list[tuple[str, str]] = [
             r"(?:\s+transplant\w*)?|(?-i:(?:h?UC-|BM-|AD-)?MSCs?)(?![A-Za-z])"
             r"|间充质(?:干|基质)细胞"),
 ]
-_MODALITY_RES = [(name, re.compile(_L + "(?:" + rx + ")", _I)) for name, rx in _MODALITY_PATTERNS]
+# Keyword gates (parser/prefilter.py) of the modality patterns: (the (?-i:...) literals as
+# written, lower-case literals in fold(text)); every match of a pattern has one of them.
+_MODALITY_GATES: dict[str, Gate] = {
+    "CAR-Treg": ((), ("treg", "t-reg", "t reg", "regulatory")),
+    "CAR-NK": ((), ("carnk", "-nk", " nk", ")nk", "nk-cell", "nk cell", "killer", "嵌合抗原受体")),
+    "CAAR-T": ((), ("caar", "chimeric")),
+    "mRNA CAR-T": ((), ("rna-", "rna ", "rcar")),
+    "TCR-T": (("TCR",), ("receptor",)),
+    "CAR-T": ((), ("car", "chimeric", "嵌合抗原受体")),
+    "HSCT": (("HSCT", "ASCT", "BMT"), ("ematopoietic", "blood", "marrow", "transplant", "移植")),
+    "MSC": (("MSC",), ("mesenchymal", "间充质")),
+}
+_MODALITY_RES = [(name, re.compile(_L + "(?:" + rx + ")", _I), _MODALITY_GATES[name])
+                 for name, rx in _MODALITY_PATTERNS]
 
 _TARGET_PATTERNS: list[tuple[str, str]] = [
     ("CD19", r"(?-i:CD)\s?-?19(?!\d)|(?-i:CART)-?19(?!\d)"),
@@ -183,17 +215,47 @@ _SOURCE_PATTERNS: list[tuple[str, str]] = [
                    r"|umbilical\s+cord|cord[-\s]blood|(?-i:h?UC-MSCs?)"
                    r"|同种异体|异体|异基因|通用型|供者|脐带"),
 ]
-_SOURCE_RES = [(name, re.compile(_L + "(?:" + rx + ")", _I)) for name, rx in _SOURCE_PATTERNS]
+_SOURCE_GATES: dict[str, Gate] = {  # as _MODALITY_GATES
+    "autologous": (("aHSCT", "ASCT"), ("autolog", "autogolous", "autogenous", "autohsct",
+                                        "auto-hsct", " own ", "patient-derived", "autoleucel",
+                                        "自体")),
+    "allogeneic": (("U-CAR", "UCAR", "UC-MSC"),
+                   ("allogen", "allohsct", "allo-hsct", "universal", "shelf", "donor",
+                    "umbilical", "cord-blood", "cord blood",
+                    "异体", "异基因", "通用型", "供者", "脐带")),
+}
+_SOURCE_RES = [(name, re.compile(_L + "(?:" + rx + ")", _I), _SOURCE_GATES[name])
+               for name, rx in _SOURCE_PATTERNS]
 
 _PRODUCT_RES = [(p, re.compile(_L + "(?:" + p.pattern + ")" + _R, _I)) for p in PRODUCTS]
-# One pass for all products and all targets (named groups p0.., t0..).
-_PRODUCTS_RX = re.compile(_L + "(?:" + "|".join(f"(?P<p{i}>{p.pattern})"
-                                               for i, p in enumerate(PRODUCTS)) + ")" + _R, _I)
-_TARGETS_RX = re.compile(_L + "(?:" + "|".join(f"(?P<t{i}>{rx})" for i, (_, rx)
-                                               in enumerate(_TARGET_PATTERNS)) + ")", _I)
-# A field without any of these words has no modality mention: skip the costly patterns.
+# All products and all targets in one regex each (named groups p0.., t0..).  A field is
+# searched with the alternation of only those whose gates pass (_products_rx, _targets_rx),
+# which finds what the whole one would.
+_PRODUCT_BRANCHES = [f"(?P<p{i}>{p.pattern})" for i, p in enumerate(PRODUCTS)]
+_PRODUCTS_RX = re.compile(_L + "(?:" + "|".join(_PRODUCT_BRANCHES) + ")" + _R, _I)
+_products_rx = subset_regex(_PRODUCT_BRANCHES, _I, _L, _R)
+_product_gates = gate_set([((), p.keys or ("",)) for p in PRODUCTS])  # "": always searched
+# Whether the texts have a cell-therapy cue matters only to these products (S103).
+_CUE_PRODUCT_KEYS = tuple(k for p in PRODUCTS if p.needs_cue for k in p.keys)
+_TARGET_BRANCHES = [f"(?P<t{i}>{rx})" for i, (_, rx) in enumerate(_TARGET_PATTERNS)]
+_TARGETS_RX = re.compile(_L + "(?:" + "|".join(_TARGET_BRANCHES) + ")", _I)
+_targets_rx = subset_regex(_TARGET_BRANCHES, _I, _L)
+_TARGET_GATES: list[Gate] = [  # per _TARGET_PATTERNS entry, as _MODALITY_GATES
+    (("CD", "CART"), ()), (("BCMA",), ("maturation", "细胞成熟抗原")), (("CD",), ()),
+    (("CD",), ()), (("CD",), ()), (("CD",), ()), (("CD",), ()), (("GPRC5D",), ()),
+    (("MuSK", "MUSK"), ("muscle",)), (("BAFF",), ("activating",)), (("DSG",), ("desmoglein",))]
+_target_gates = gate_set(_TARGET_GATES)
+# A field without any of these words has no modality mention: skip the costly patterns.  This
+# regex defines the test; _quick() computes it without a case-insensitive scan: the
+# case-sensitive words as written, the plain words in fold(text), the two patterns with a
+# separator on fold(text) (letters lower-cased, every whitespace a space, same length), so
+# _quick(text, fold(text)) == bool(_QUICK.search(text)) (tests/test_prefilter.py).
 _QUICK = re.compile(r"(?-i:CARs?|CAAR|TCR|HSCT|ASCT|BMT|MSCs?|CART)|car[-\s]+t|chimeric|stem[-\s]"
                     r"cells?|mesenchymal|marrow|receptor|cabtagene|嵌合|干细胞|移植", _I)
+_QUICK_RAW = ("CAR", "CAAR", "TCR", "HSCT", "ASCT", "BMT", "MSC")  # CARs?, CART, MSCs?
+_QUICK_WORDS = ("chimeric", "mesenchymal", "marrow", "receptor", "cabtagene", "嵌合", "干细胞",
+                "移植")
+_QUICK_LOW = re.compile(r"car[-\s]+t|stem[-\s]cell")
 _CUE = re.compile(r"(?-i:CARs?|CAAR|TCR|CART)|car[-\s]+t|chimeric|嵌合", _I)
 # "…cabtagene autoleucel": the INN stem of every CAR-T product; "autoleucel" says autologous.
 _INN_CAR = re.compile(_L + r"[a-z]+cabtagene(?:\s+(?P<auto>autoleucel)|\s+[a-z]+leucel)?" + _R, _I)
@@ -268,10 +330,12 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans + [(start, len(text))]
 
 
-def _modality_mentions(text: str) -> list[tuple[str, int, int]]:
+def _modality_mentions(text: str, low: str) -> list[tuple[str, int, int]]:
     taken: list[tuple[int, int]] = []
     found: list[tuple[str, int, int]] = []
-    for name, rx in _MODALITY_RES:
+    for name, rx, gate in _MODALITY_RES:
+        if not passes(gate, text, low):
+            continue  # cannot match, so takes no span a later pattern would overlap
         for m in rx.finditer(text):
             a, b = m.span()
             if any(a < y and x < b for x, y in taken):
@@ -302,15 +366,16 @@ def _car_is_t_cell(text: str, m: re.Match[str]) -> bool:
     return True
 
 
-def _product_mentions(text: str, cue: bool) -> list[tuple[Product, int, int]]:
+def _product_mentions(text: str, low: str, cue: bool) -> list[tuple[Product, int, int]]:
     out: list[tuple[Product, int, int]] = []
-    for m in _PRODUCTS_RX.finditer(text):
+    gated = _product_gates(text, low)
+    for m in _products_rx(gated).finditer(text) if gated else ():
         product = PRODUCTS[int(m.lastgroup[1:])]  # type: ignore[index]
         if product.needs_cue and not cue:
             continue
         if not _negated(text, m.start(), m.end()):
             out.append((product, m.start(), m.end()))
-    if "cabtagene" not in text.lower():
+    if "cabtagene" not in low:
         return out
     for m in _INN_CAR.finditer(text):
         if not any(rx.fullmatch(m.group()) for _, rx in _PRODUCT_RES) and not _negated(
@@ -320,12 +385,12 @@ def _product_mentions(text: str, cue: bool) -> list[tuple[Product, int, int]]:
     return out
 
 
-def _read(text: str, cue: bool) -> _Facts:
-    """The facts one field states."""
-    text = _clean(text)
+def _read(text: str, low: str, cue: bool) -> _Facts:
+    """The facts one field states; ``text`` is ``_clean``-ed, ``low`` is ``fold(text)``."""
     facts = _Facts(set(), set(), set(), set())
-    modal = _modality_mentions(text) if _QUICK.search(text) else []
-    products = _product_mentions(text, cue)
+    quick = _quick(text, low)
+    modal = _modality_mentions(text, low) if quick else []
+    products = _product_mentions(text, low, cue)
     for name, _, _ in modal:
         facts.modalities.add(name)
     for product, _, _ in products:
@@ -335,9 +400,11 @@ def _read(text: str, cue: bool) -> _Facts:
         if product.cell_source:
             facts.sources.add(product.cell_source)
     anchors = [(a, b) for _, a, b in modal] + [(a, b) for _, a, b in products]
-    sentences = _sentences(text) if anchors else []
-    for m in _TARGETS_RX.finditer(text) if anchors else ():
+    sentences: list[tuple[int, int]] = []
+    gated = _target_gates(text, low) if anchors else ()
+    for m in _targets_rx(gated).finditer(text) if gated else ():
         a, b = m.span()
+        sentences = sentences or _sentences(text)  # never empty once computed
         s0, s1 = next(s for s in sentences if s[0] <= a <= s[1])
         near = [(x, y) for x, y in anchors if s0 <= x < s1]
         if not near or _MARKER_AFTER.match(text, b) or _negated(text, a, b):
@@ -345,11 +412,23 @@ def _read(text: str, cue: bool) -> _Facts:
         close = any(abs(a - y) <= 100 or abs(x - b) <= 100 for x, y in near)
         if close or _TARGET_CUE.search(text[max(s0, a - 40):min(s1, b + 40)]):
             facts.targets.add(_TARGET_PATTERNS[int(m.lastgroup[1:])][0])  # type: ignore[index]
-    for name, rx in _SOURCE_RES:
-        for m in rx.finditer(text):
+    for name, rx, gate in _SOURCE_RES:
+        for m in rx.finditer(text) if passes(gate, text, low) else ():
             if not _negated(text, m.start(), m.end()):
                 facts.sources.add(name)
     return facts
+
+
+def _quick(text: str, low: str) -> bool:
+    """``bool(_QUICK.search(text))``, faster (``low`` is ``fold(text)``)."""
+    return (has_key(text, _QUICK_RAW) or has_key(low, _QUICK_WORDS)
+            or _QUICK_LOW.search(low) is not None)
+
+
+def _cue_matters(lows: list[str]) -> bool:
+    """The cue only decides whether an S103-like code counts: look for one only when a field
+    (``fold``-ed) may name such a product."""
+    return any(has_key(low, _CUE_PRODUCT_KEYS) for low in lows)
 
 
 def _has_cue(texts: Iterable[str]) -> bool:
@@ -364,9 +443,11 @@ def extract_from_texts(primary: Iterable[str | None],
     ``primary`` states none.  Returns ``{}`` when no modality is found."""
     first = [t for t in primary if t]
     second = [t for t in secondary if t]
-    cue = _has_cue(first + second)
-    read1 = [_read(t, cue) for t in first]
-    read2 = [_read(t, cue) for t in second]
+    clean = [_clean(t) for t in first + second]
+    lows = [fold(t) for t in clean]
+    cue = _cue_matters(lows) and _has_cue(first + second)
+    read = [_read(t, low, cue) for t, low in zip(clean, lows)]
+    read1, read2 = read[:len(first)], read[len(first):]
     modalities = {m for f in read1 + read2 for m in f.modalities}
     if not modalities:
         return {}

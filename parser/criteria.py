@@ -387,8 +387,12 @@ def _header(line: str) -> tuple[str, str | None, str] | None:
 
 
 def _clean(line: str) -> str:
-    line = _BOLD.sub("", line.replace("\xa0", " ").replace("\u3000", "  "))
-    return _MD_ESCAPE.sub(r"\1", line).expandtabs(4).rstrip()
+    line = line.replace("\xa0", " ").replace("\u3000", "  ")
+    if "**" in line or "__" in line:  # (most lines have no bold and no escape: skip the subs)
+        line = _BOLD.sub("", line)
+    if "\\" in line:
+        line = _MD_ESCAPE.sub(r"\1", line)
+    return line.expandtabs(4).rstrip()
 
 
 # ClinicalTrials.gov's boilerplate after "Key ... Criteria" lists is a note, not a criterion.

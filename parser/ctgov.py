@@ -19,7 +19,6 @@ from .enrich import enrich
 from .errors import ParseError
 from .ids import NCT_ID_RE, normalise_nct_id  # noqa: F401 (re-exported for the crawler)
 from .record import TrialRecord
-from .thresholds import extract_thresholds
 from .vocab import normalise_phases, normalise_status, normalise_study_type
 
 REGISTRY = "ctgov"
@@ -326,7 +325,9 @@ def _eligibility(rec: TrialRecord, em: dict[str, Any]) -> None:
         "std_ages": list(_list(em, "stdAges")),
         "study_population": _text(em.get("studyPopulation")),
         "sampling_method": _text(em.get("samplingMethod")),
-        "thresholds": extract_thresholds(split),
+        # Filled by enrich() at the end of _parse: extracting them here too made every study
+        # without thresholds pay for the extraction twice (enrich redoes an empty list).
+        "thresholds": [],
     }
 
 

@@ -193,13 +193,15 @@ def parse_doses(text: str | None) -> list[Dose]:
     """Every dose expression in ``text``, in order; ``[]`` when there is none."""
     if not text:
         return []
-    cell_context = bool(_CELL_CONTEXT.search(text))
+    cell_context: bool | None = None
     doses: list[Dose] = []
     pos = 0
     while True:
         m = _NUMBER.search(text, pos)
         if not m:
             return doses
+        if cell_context is None:  # only texts with a number need it (most have none)
+            cell_context = bool(_CELL_CONTEXT.search(text))
         found = _dose_at(text, m.start(), cell_context)
         if found:
             doses.append(found[0])

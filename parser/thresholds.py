@@ -29,6 +29,8 @@ import html
 import re
 from typing import Any
 
+from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
+
 Threshold = dict[str, Any]
 Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the match
 _IC = re.IGNORECASE
@@ -111,8 +113,32 @@ _MEASURES: list[tuple[str, str, str]] = [
                       r"(?<!menstrual\s)(?<!corrected\s)\bage[ds]?\b(?![-\s]related)")),
 ]
 _KIND = {name: kind for name, kind, _ in _MEASURES}
-_MENTION = re.compile("|".join(rf"(?P<m{i}>\b(?:{rx})\b)"
-                               for i, (_, _, rx) in enumerate(_MEASURES)))
+_MENTION_BRANCHES = [rf"(?P<m{i}>\b(?:{rx})\b)" for i, (_, _, rx) in enumerate(_MEASURES)]
+_MENTION = re.compile("|".join(_MENTION_BRANCHES))  # all measures: what _mention_rx must find
+# Per _MEASURES entry, literals one of which every match contains (parser/prefilter.py): (for
+# the case-sensitive alternatives, as written; for the (?i:...) ones, in fold(text)).  An item
+# is searched only for the measures whose gate passes (_mention_rx); most items name none.
+_MENTION_GATES: list[Gate] = [
+    (("ADL",), ("myasthenia",)),                        # MG-ADL
+    (("QMG",), ("quantitative",)),                      # QMG
+    (("MGC",), ("composite",)),                         # MGC
+    ((), ("qol", "ql")),                                # MG-QoL15r: MG[-\s]?QO?L
+    ((), ("ocul",)),                                    # ocular share: "oculi", "ocular"
+    (("CrCl", "CLcr"), ("reatinine",)),                 # creatinine clearance
+    (("eGFR",), ("glomerular",)),                       # eGFR
+    (("SCr",), ("reatinine",)),                         # creatinine
+    (("ALT", "SGPT"), ("alanine", "glutamic")),         # ALT
+    (("AST", "SGOT"), ("aspartate", "glutamic")),       # AST
+    ((), ("transaminase", "aminotransferase", "liver")),  # ALT+AST
+    ((), ("bilirubin",)),                               # direct bilirubin
+    ((), ("bilirubin",)),                               # bilirubin
+    (("PLT", "Plt"), ("platelet", "thrombocyte")),      # platelets
+    (("ANC",), ("neutrophil", "granulocyte")),          # neutrophils
+    (("Hb", "Hgb", "HGB"), ("emoglobin",)),             # haemoglobin: Hg?b, ha?emoglobin
+    ((), ("age",)),                                     # age
+]
+_mention_gates = gate_set(_MENTION_GATES)
+_mention_rx = subset_regex(_MENTION_BRANCHES)
 _GROUP_GAP = re.compile(r"^[\s(),/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s(),/]*(?:[a-z]+\s+)?)?$")
 _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
                           r"|children|women|men)\b[^;)]*|\bif\b[^,;]*", _IC)
@@ -131,25 +157,37 @@ _PERSON_AGE = re.compile(  # "Patient over 18 years", "patients of both genders 
     rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?(?:aged\s+)?(?P<op>{_OP_ANY})\s*"
     rf"(?P<lo>{_NUM})\s*(?=(?:years?|yrs?|months?)\b)", _IC)
 _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b", _IC)
+_DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
+_NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS)  # in fold(text), for the other branches
 _AGE_HINT = re.compile(r"\d\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
+# Words in fold(text) one of which every match has: _AGE_YEARS ends in "of age" / "old" / 岁,
+# starts "between the ages", or is followed by "or older / above / younger"; _PERSON_AGE
+# starts with the person ("patients", "women", "males").
+_AGE_YEARS_KEYS = ("age", "old", "岁", "above", "younger")
+_PERSON_AGE_KEYS = ("patient", "participant", "subject", "person", "individual", "men", "male")
 _MGFA = re.compile(r"\bMGFA\b|" + _I(r"myasthenia\s+gravis\s+foundation\s+of\s+america"))
+_MGFA_GATE: Gate = (("MGFA",), ("foundation",))
 _CLASS = re.compile(r"\b(?:(?P<roman>IV|V|I{1,3})(?P<sub>[ab])?"
                     r"|(?P<arabic>[1-5])(?P<asub>[ab])?)\b")
 _CLASS_ORDER = ["I", "IIa", "IIb", "IIIa", "IIIb", "IVa", "IVb", "V"]
 _CLASS_JOIN = re.compile(r"^\s*(?:-|–|—|to|through)\s*$|^[\s,]*(?:(?:and|or|,)\s*)?[\s,]*$",
                          _IC)
-_ANTIBODIES = [
-    ("AChR+", _I(r"\b(?:anti[-\s]?)?n?AChR\b|acetylcholine\s+receptor")),
-    ("MuSK+", _I(r"\b(?:anti[-\s]?)?MuSK\b(?![-\s]?CAART)"
-                 r"|muscle[-\s]specific\s+(?:tyrosine\s+)?kinase")),
-    ("LRP4+", _I(r"\b(?:anti[-\s]?)?LRP-?4\b|lipoprotein\s+receptor[-\s]related\s+protein\s*4")),
+_ANTIBODIES = [  # (value, regex, gate: the words in fold(text) one of which each match has)
+    ("AChR+", re.compile(_I(r"\b(?:anti[-\s]?)?n?AChR\b|acetylcholine\s+receptor")),
+     ("achr", "acetylcholine")),
+    ("MuSK+", re.compile(_I(r"\b(?:anti[-\s]?)?MuSK\b(?![-\s]?CAART)"
+                            r"|muscle[-\s]specific\s+(?:tyrosine\s+)?kinase")),
+     ("musk", "muscle")),
+    ("LRP4+", re.compile(_I(r"\b(?:anti[-\s]?)?LRP-?4\b"
+                            r"|lipoprotein\s+receptor[-\s]related\s+protein\s*4")),
+     ("lrp", "lipoprotein")),
 ]
 _POSITIVE = re.compile(r"positiv\w*|detectable|presence|elevated|(?<=[\w)])\s*\+"
                        r"|above\s+the\b.{0,40}?(?:upper|normal|ULN)", _IC)
-_SEROLOGY = [
+_SEROLOGY = [  # (regex, value, gate as in _ANTIBODIES)
     (re.compile(r"sero[-\s]?negative|(?:double|triple)[-\s](?:sero)?negative", _IC),
-     "seronegative"),  # not "AChR antibody negative": that one may still be MuSK+
-    (re.compile(r"sero[-\s]?positive", _IC), "seropositive")]
+     "seronegative", ("negative",)),  # not "AChR antibody negative": may still be MuSK+
+    (re.compile(r"sero[-\s]?positive", _IC), "seropositive", ("sero",))]
 
 _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hours",
                "天": "days", "日": "days", "周": "weeks", "个": "months", "月": "months",
@@ -166,6 +204,12 @@ _WINDOW = re.compile(
     r"(?:before|prior\s+to|preceding)"
     rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
     r"|(?:前|过去|最近|近)\s*(?P<h>\d+)\s*(?P<uh>天|日|周|个月|月|年|小时)\s*(?:以)?内", _IC)
+# Every _WINDOW match has a number right before a time unit ("6 months", "four-week") or is
+# the Chinese form that ends in 内.  Items without one of these words, or without a number and
+# a unit (this regex, run on fold(text): same length and character classes as the text, so a
+# match in the text is one here too), have no window.
+_WINDOW_KEYS = ("day", "wk", "week", "mo", "yr", "year", "hour", "hr", "内")
+_WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\s*[-\s]?{_TIME}|内")
 _AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:after|following|post)\b", _IC)
 _ANCHOR = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:before|prior\s+to|preceding|of|from|after|following)"
                      r"\s+[^,;()]{0,60}?(?=\s*(?:,|;|\(|\bor\b|\band\b|$))", _IC)
@@ -229,6 +273,9 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"艾加莫德", "efgartigimod")]]
 _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*)?(?:and|-|to)\s*({_NUM})"
                     rf"|({_NUM})\s*(?:-|–|~|to)\s*({_NUM})(?!\s*(?:times|[x×]))", _IC)
+_PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
+    rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN})?\s*(?:for\s+|of\s+)?$", _IC)
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM})")
 _UPTO = re.compile(rf"\s*(?:through|to)\s+({_NUM})")
 _CHAIN = re.compile(r"\s*(?:,|and|but|or)?\s*")
@@ -237,7 +284,8 @@ _CHAIN = re.compile(r"\s*(?:,|and|but|or)?\s*")
 def _clean(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
-    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)  # CT.gov Markdown: "\>=" is ">="
+    if "\\" in text:
+        text = _MD_ESCAPE.sub(r"\1", text)  # CT.gov Markdown: "\>=" is ">="
     return " ".join(text.replace("\xa0", " ").split())
 
 
@@ -338,12 +386,17 @@ def _fits(kind: str, value: float, unit: str | None) -> bool:
     return unit in (None, "%") if kind == "scale" else unit not in ("years", "%")
 
 
-def _measures(text: str, section: str) -> list[Threshold]:
+def _measures(text: str, section: str, low: str) -> list[Threshold]:
     """Scales and labs: a mention, a few words, a comparison.  Adjacent mentions share it
-    ("ALT / AST > 3 × ULN"); a comparison may also come first ("< 100,000 platelets/mm3")."""
+    ("ALT / AST > 3 × ULN"); a comparison may also come first ("< 100,000 platelets/mm3").
+    ``low`` is ``fold(text)``."""
+    gated = _mention_gates(text, low)
+    hits = list(_mention_rx(gated).finditer(text)) if gated else []
+    if not hits:
+        return []  # (the measures the gates ruled out cannot be mentioned)
     skip = [c.span() for c in _CONDITIONAL.finditer(text)]
     mentions = [(_MEASURES[int(m.lastgroup[1:])][0], m.start(), m.end())  # type: ignore[index]
-                for m in _MENTION.finditer(text) if not _conditional(skip, m.start())]
+                for m in hits if not _conditional(skip, m.start())]
     out: list[Threshold] = []
     i = 0
     while i < len(mentions):
@@ -354,8 +407,7 @@ def _measures(text: str, section: str) -> list[Threshold]:
         i += 1
         start, end = group[0][1], group[-1][2]
         found = _first_compare(text, end, mentions[i][1] if i < len(mentions) else len(text))
-        pre = re.search(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN})?\s*(?:for\s+|of\s+)?$",
-                        text[max(0, start - 30):start], _IC)
+        pre = _PRE_COMPARE.search(text[max(0, start - 30):start])
         if not found and pre:
             start = max(0, start - 30) + pre.start()
             found = _compare(text, start)
@@ -377,13 +429,15 @@ def _measures(text: str, section: str) -> list[Threshold]:
     return out
 
 
-def _ages(text: str, section: str) -> list[Threshold]:
+def _ages(text: str, section: str, low: str) -> list[Threshold]:
     """Ages without the word "age": "18-75 years old", "patients over 18 years", "18岁"."""
     out: list[Threshold] = []
     if not _AGE_HINT.search(text):
         return out  # the regexes below are slow to fail; most items name no age
     skip = [c.span() for c in _CONDITIONAL.finditer(text)]
-    for rx in (_AGE_YEARS, _PERSON_AGE):
+    for rx, keys in ((_AGE_YEARS, _AGE_YEARS_KEYS), (_PERSON_AGE, _PERSON_AGE_KEYS)):
+        if not has_key(low, keys):
+            continue
         for m in rx.finditer(text):
             g = {k: v for k, v in m.groupdict().items() if v}
             if _conditional(skip, m.start()) or "lo3" in g and re.search(
@@ -410,9 +464,11 @@ def _ages(text: str, section: str) -> list[Threshold]:
     return out
 
 
-def _classes(text: str) -> list[Threshold]:
+def _classes(text: str, low: str) -> list[Threshold]:
     """MGFA classes after an "MGFA" anchor: "IIa-IVb", "II to IV", "grades 2-4", "I or ... V";
     every class an item names, in order (exclusion "Class I or ... (MGFA Class V)")."""
+    if not passes(_MGFA_GATE, text, low):
+        return []  # no "MGFA" anchor
     values: set[str] = set()
     first, last = -1, 0
     for anchor in _MGFA.finditer(text):
@@ -439,11 +495,13 @@ def _classes(text: str) -> list[Threshold]:
                   text[first:last], "class")]
 
 
-def _antibodies(text: str) -> list[Threshold]:
+def _antibodies(text: str, low: str) -> list[Threshold]:
     """A target (AChR, MuSK, LRP4) with a positivity cue in its sentence, not "negative"."""
     out: list[Threshold] = []
-    for value, rx in _ANTIBODIES:
-        for m in re.finditer(rx, text):
+    for value, rx, keys in _ANTIBODIES:
+        if not has_key(low, keys):
+            continue  # the target is not named
+        for m in rx.finditer(text):
             lo = max([0] + [c.end() for c in re.finditer(r"[;.]\s", text[:m.start()])])
             after = re.split(r"[;.]\s|\bor\b(?!.{0,25}positiv)", text[m.end():m.end() + 80])[0]
             cues = [*_POSITIVE.finditer(text, max(lo, m.start() - 120), m.start())]
@@ -453,8 +511,8 @@ def _antibodies(text: str) -> list[Threshold]:
                 span = text[min(cue.start(), m.start()):max(cue.end(), m.end())]
                 out.append(_make("antibody", "=", value, None, span, "antibody"))
                 break
-    for rx, value in _SEROLOGY:
-        if (m := rx.search(text)) and not (value == "seropositive" and out):
+    for rx, value, keys in _SEROLOGY:
+        if has_key(low, keys) and (m := rx.search(text)) and not (value == "seropositive" and out):
             out.append(_make("antibody", "=", value, None, m.group(), "antibody"))
     return out
 
@@ -479,10 +537,14 @@ def _drugs(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     return sorted(hits)
 
 
+_CLAUSE_CHARS = re.compile(r"[(\[\])；;。.]")
+
+
 def _clauses(text: str) -> list[tuple[int, int]]:
     """Spans split at ';' and sentence ends outside parentheses."""
     spans, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
+    for m in _CLAUSE_CHARS.finditer(text):  # the other characters neither nest nor split
+        i, ch = m.start(), m.group()
         depth += (ch in "([") - (ch in ")]")
         if depth <= 0 and (ch in ";；。" or ch == "." and text[i + 1:i + 2] in (" ", "")
                            and not text[i - 1:i].isdigit()):
@@ -491,11 +553,13 @@ def _clauses(text: str) -> list[tuple[int, int]]:
     return spans + [(start, len(text))]
 
 
-def _windows(text: str) -> list[Threshold]:
+def _windows(text: str, low: str) -> list[Threshold]:
     """Time windows on prior treatments: the drugs come from the clause before the window
     ("Use of rituximab within 6 months"), or after it when nothing precedes ("within the past
     30 days, in a study of an investigational product")."""
     out: list[Threshold] = []
+    if not has_key(low, _WINDOW_KEYS) or not _WINDOW_GATE.search(low):
+        return out  # no number with a time unit (see _WINDOW_GATE)
     for c0, c1 in _clauses(text):
         region = c0
         found = list(_WINDOW.finditer(text, c0, c1))
@@ -527,11 +591,14 @@ def _windows(text: str) -> list[Threshold]:
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
     """Thresholds in one criterion's text (its children are separate items)."""
     text = _clean(text or "")
+    low = fold(text)  # for the keyword pre-checks (parser/prefilter.py)
     out: list[Threshold] = []
     seen: set[tuple[Any, ...]] = set()
-    found = _classes(text) + _antibodies(text)
-    if _NUMBERS.search(text):  # without a number there is no other kind of threshold
-        found = _ages(text, section) + _measures(text, section) + found + _windows(text)
+    found = _classes(text, low) + _antibodies(text, low)
+    if _DIGIT.search(text) or (has_key(low, _NUMBER_KEYS) and _NUMBERS.search(text)):
+        # without a number (_NUMBERS) there is no other kind of threshold
+        found = (_ages(text, section, low) + _measures(text, section, low) + found
+                 + _windows(text, low))
     for t in found:
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
         if key not in seen:
