@@ -10,7 +10,8 @@ of it is refreshed, so ``DIR`` itself is left as it was.  Timed, each in this pr
   lists ~1,000 changed studies a weekday) imported with ``trials import`` -> store + index;
 - **incremental, whole download** (``--full-download``): a new copy of the whole zip in which
   that share changed; unchanged studies are skipped by content hash;
-- **full rebuild**: ``trials reindex`` (a new index from every stored record, 2 processes).
+- **full rebuild**: ``trials reindex`` (a new index from every stored record, written by
+  ``FastSegmentWriter`` in one process).
 
 A changed study gets a new status, a new last-update date and one more summary sentence.
 Wall and CPU time (this process and its children) are both printed.

@@ -34,7 +34,7 @@ from whoosh.writing import NO_MERGE, SegmentWriter
 from .analysis import clinical_analyzer, index_positions
 
 # Terms with at most this many postings in a segment are stored in the term table itself.
-INLINE_LIMIT = 8
+INLINE_LIMIT = 32
 
 
 # A term's postings while its segment is written: one flat list, in docnum order, of
