@@ -19,11 +19,13 @@ Five kinds of query, drawn from the indexed text itself (so they scale with the 
 
 Whoosh is timed with a warm searcher (the index opened once and its searcher reused, which
 ``search()`` is made to use by handing it the open index) and, for reference, as the API runs
-today (index and searcher opened per call), and as "Whoosh core": the engine alone on the
-same parsed query and filter (``searcher.search(q, limit=10)``, stored fields of the hits, no
-total count, prior, snippets or facets).  Each query runs once to warm caches, then
-``--rounds`` times; p50 / p95 are over all timed runs.  Cold CLI processes (``trials show``,
-``trials search``) are timed last, median and max of 5.
+today (index and searcher opened per call: nothing a searcher keeps, such as the term table
+and the scored long posting lists of ``index/taat.py``, survives from one call to the next),
+and as "Whoosh core": Whoosh's own collector on the same parsed query and filter
+(``searcher.search(q, limit=10)``, stored fields of the hits, no total count, prior,
+snippets or facets), which ``search()`` no longer uses for most queries.  Each query runs
+once to warm caches, then ``--rounds`` times; p50 / p95 are over all timed runs.  Cold CLI
+processes (``trials show``, ``trials search``) are timed last, median and max of 5.
 """
 
 from __future__ import annotations

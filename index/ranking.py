@@ -82,14 +82,15 @@ def coordinate(q: wq.Or, power: float | None = None) -> wq.Query:
     return Coord(q, units, power)
 
 
-def unit_weights(searcher: Searcher, units) -> tuple[float, ...]:
+def unit_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, ...]:
     """Inverse document frequency of each unit over its fields (a phrase counts as its
-    rarest word; a synonym group as its most common alternative), times its factor."""
+    rarest word; a synonym group as its most common alternative), times its factor.
+    ``doc_frequency(field, text)``: the reader's, unless given (taat.Terms's)."""
     n = max(searcher.doc_count(), 1)
-    reader = searcher.reader()
+    frequency = doc_frequency or searcher.reader().doc_frequency
     weights = []
     for alternatives, fields, factor in units:
-        df = max(min(max(reader.doc_frequency(f, t) for f in fields) for t in texts)
+        df = max(min(max(frequency(f, t) for f in fields) for t in texts)
                  for texts in alternatives)
         weights.append(factor * math.log(1 + n / (1 + df)))
     return tuple(weights)

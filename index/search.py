@@ -1,19 +1,26 @@
 """Ranked search: parse the query, apply the filters, rank, page, count facets, highlight.
 
-The pieces: the query language (query.py), ranking and explanations (ranking.py), filters and
-facets (facets.py), snippets (here).  One searcher per call; stored fields are read only for
-the page of hits shown, and the total and the facets come from the matching document set,
-so a result count, a facet count and a filter always agree.
+The pieces: the query language (query.py), ranking and explanations (ranking.py), the
+evaluation (taat.py: every match scored as Whoosh's BM25F scores it, without Whoosh's
+per-posting matchers), filters and facets (facets.py), snippets (here).  One searcher per
+call; stored fields are read only for the page of hits shown, and the total and the facets
+come from the matching document set, so a result count, a facet count and a filter always
+agree.
 
-``keep``: an optional predicate on trial ids applied in ranked order before paging: the
-service layer uses it for patient-fit filters that need the stored record (index/fit.py).
+``groups``: trials registered more than once, listed and counted once (their best-ranked
+registration).  ``keep``: an optional predicate on trial ids applied in ranked order before
+paging: the service layer uses it for patient-fit filters that need the stored record
+(index/fit.py).
 """
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from whoosh import highlight as wh
@@ -21,7 +28,8 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 from whoosh.sorting import FieldFacet
 
-from .analysis import clinical_analyzer
+from . import taat
+from .analysis import CONCEPTS, WORD_VARIANTS, clinical_analyzer, concept_spans, normalize_word
 from .facets import Filters, build_filter, count_facets
 from .indexer import open_index
 from .query import QueryError, describe, parse_query, units_of
@@ -66,8 +74,8 @@ class _MarkFormatter(wh.Formatter):
         return MARK_OPEN + wh.get_text(text, token, replace) + MARK_CLOSE
 
 
-# Highlighting re-analyses each hit's text (~1 ms); an export of every hit (limit=None) gets
-# plain passages after the first MAX_HIGHLIGHTED.
+# Highlighting re-analyses the text around each hit's matches (~0.3 ms a hit); an export of
+# every hit (limit=None) gets plain passages after the first MAX_HIGHLIGHTED.
 MAX_HIGHLIGHTED = 200
 _FRAGMENTER = wh.ContextFragmenter(maxchars=240, surround=70)
 _ANALYZER = clinical_analyzer()
@@ -82,6 +90,7 @@ def _query_terms(q: wq.Query | None, searcher: Searcher) -> frozenset[str]:
     if q is None:
         return frozenset()
     reader = searcher.reader()
+    table = taat.terms_of(searcher)
     found: set[str] = set()
     for leaf in q.leaves():
         if leaf.field() not in TEXT_FIELDS:
@@ -89,7 +98,7 @@ def _query_terms(q: wq.Query | None, searcher: Searcher) -> frozenset[str]:
         # expanded_terms turns prefixes ("myasth*") into the indexed words they match.
         for name, text in leaf.expanded_terms(reader, phrases=True):
             text = text.decode("utf-8") if isinstance(text, bytes) else text
-            if (name, text) in reader:
+            if text not in found and (name, text) in table:
                 found.add(text)
     return frozenset(found)
 
@@ -98,12 +107,108 @@ def make_snippet(text: str, terms: frozenset[str], width: int = 240) -> str:
     """The best passage of ``text`` with matched terms in « »; its start if nothing matched."""
     text = " · ".join(line.strip() for line in text.splitlines() if line.strip())
     if terms:
-        # Index mode: compound parts and concept words match too ("gravis" in "MG-ADL").
-        marked = wh.highlight(text, terms, _ANALYZER, _FRAGMENTER, _MarkFormatter(),
-                              top=1, mode="index")
+        # What wh.highlight(text, terms, _ANALYZER, _FRAGMENTER, _MarkFormatter(), top=1,
+        # mode="index") does, with the text analysed only around the places a term can
+        # match.  Index mode: compound parts and concept words match too ("gravis" in
+        # "MG-ADL").
+        tokens = wh.set_matched_filter(_tokens(text, terms), terms)
+        fragments = wh.top_fragments(_FRAGMENTER.fragment_tokens(text, tokens), 1,
+                                     wh.BasicFragmentScorer(), wh.FIRST)
+        marked = _MarkFormatter()(text, fragments)
         if marked:
             return marked.strip()
     return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " …"
+
+
+# Around each place a term may match, the text analysed starts more than a passage's
+# leading context before it (_FRAGMENTER's surround: 70 characters) and runs on past enough
+# words for a passage to end (it ends 70 token characters after its last match, 140 at the
+# very start of the text): the passages found, their context and their scores are those of
+# the whole text.
+_BEFORE = 100
+_AFTER_WORD_CHARS = 160
+_WORD_RUN = re.compile(r"\w+")
+_MAX_SPOTS = 200  # more candidate places than this: analyse the whole text
+
+
+def _tokens(text: str, terms: frozenset[str]) -> Iterator[Any]:
+    """The analyzer's index-mode tokens (with character offsets) of the parts of ``text``
+    where a term of ``terms`` can occur; all of it when that cannot be told cheaply."""
+    spots = _spots(text, terms)
+    if spots is None:
+        return _ANALYZER(text, chars=True, mode="index", removestops=False)
+    spans: list[list[int]] = []
+    for start, end in sorted(spots):
+        # start and end on a space, so no word is cut (a cut word could be another term)
+        lo = text.rfind(" ", 0, max(0, start - _BEFORE)) + 1 if start > _BEFORE else 0
+        hi = text.find(" ", _words_after(text, end))
+        hi = len(text) if hi < 0 else hi
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    return chain.from_iterable(
+        _ANALYZER(text[lo:hi], chars=True, mode="index", removestops=False, start_char=lo)
+        for lo, hi in spans)
+
+
+def _words_after(text: str, pos: int) -> int:
+    """Where the text after ``pos`` has _AFTER_WORD_CHARS word characters (fewer than the
+    analyzer's token characters there, which also count hyphens and decimal points)."""
+    count = 0
+    for m in _WORD_RUN.finditer(text, pos):
+        count += m.end() - m.start()
+        if count >= _AFTER_WORD_CHARS:
+            return m.end()
+    return len(text)
+
+
+def _spots(text: str, terms: frozenset[str]) -> list[tuple[int, int]] | None:
+    """Character spans of ``text`` that every token with a text in ``terms`` overlaps: a
+    term's stem (plain words lose at most a plural "s" / "ies"; compounds keep their first
+    part) or a spelling of a concept that makes the term.  None: analyse everything."""
+    lower = text.lower()
+    if len(lower) != len(text):  # lower-casing moved characters: offsets would not match
+        return None
+    needles: set[str] = set()
+    concepts: set[str] = set()
+    for term in terms:
+        made_by = _CONCEPTS_MAKING.get(term)
+        if made_by:
+            concepts |= made_by
+        if "_" in term:
+            if not made_by:
+                return None
+            continue
+        needle = term.split("-", 1)[0] if "-" in term else term[:-1] if term.endswith("y") \
+            else term
+        if not needle:
+            return None
+        needles.add(needle)
+        needles.update(_VARIANTS_OF.get(term, ()))
+    spots: list[tuple[int, int]] = []
+    for needle in needles:
+        i = lower.find(needle)
+        while i >= 0:
+            spots.append((i, i + len(needle)))
+            if len(spots) > _MAX_SPOTS:
+                return None
+            i = lower.find(needle, i + 1)
+    if concepts:
+        spots.extend((start, end) for start, end, concept in concept_spans(text)
+                     if concept.name in concepts)
+    return spots
+
+
+# term -> the concepts whose spellings make it (at index time)
+_CONCEPTS_MAKING: dict[str, set[str]] = {}
+for _concept in CONCEPTS:
+    for _term in (*_concept.tokens, *_concept.also_index):
+        _CONCEPTS_MAKING.setdefault(_term, set()).add(_concept.name)
+# term -> other spellings that become it ("generalised" -> generalized)
+_VARIANTS_OF: dict[str, list[str]] = {}
+for _spelling in WORD_VARIANTS:
+    _VARIANTS_OF.setdefault(normalize_word(_spelling), []).append(_spelling)
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -120,11 +225,17 @@ def search(
     facets: bool = False,
     explain_hits: bool = False,
     keep: Callable[[str], bool] | None = None,
+    groups: Mapping[str, str] | None = None,
     **filters: Any,
 ) -> SearchResults:
     """Ranked hits for ``query`` within the filters (``Filters`` fields as keywords); an empty
     query lists every filtered trial, most recently updated first.  ``limit=None`` returns
     every hit (exports).
+
+    ``groups``: trial id -> group id for trials registered more than once (``store
+    .linked_groups``); a group is listed once, as its best-ranked member, and counted once.
+    ``keep``: a predicate called on trial ids in rank order (a patient-fit filter); the total
+    then counts what it keeps.
 
     Raises ``QueryError`` (bad query, filter or argument) or ``NoIndexError``.
     """
@@ -136,42 +247,185 @@ def search(
     ix = open_index(index_dir)
     try:
         with ix.searcher() as searcher:  # one per call: cheap, segments are not compound
-            _drop_absent(q, searcher.reader())
+            _drop_absent(q, taat.terms_of(searcher))
             flt = build_filter(searcher, spec)
-            base = q if q is not None else wq.Every()
-            ranked = Prior(q) if q is not None else wq.Every()
-            sort = {"sortedby": _NEWEST_FIRST} if q is None else {}
-            if keep is None:
-                docset = set(searcher.docs_for_query(
-                    base if flt is None else wq.And([base, flt])))
-                stop = None if limit is None else offset + limit
-                results = searcher.search(ranked, limit=stop, filter=docset, **sort) \
-                    if docset else None
-                ranked_docs = ([] if results is None else
-                               [(h.docnum, h.score) for h in results[offset:stop]])
-                page, total = ranked_docs, len(docset)
+            stop = None if limit is None else offset + limit
+            if groups and keep is not None:
+                keep = _both(keep, _group_keep(groups))
+            matches = newest = None
+            if q is not None:
+                matches = taat.evaluate(searcher, Prior(q), taat.filter_sets(searcher, flt))
+            elif keep is None:
+                newest = _page_newest(searcher, flt, offset, stop, groups)
+            if matches is not None:
+                page, total, docset = _page_matches(searcher, matches, offset, stop, keep,
+                                                    groups if keep is None else None)
+            elif newest is not None:
+                page, total, docset = newest
             else:
-                results = searcher.search(ranked, limit=None, filter=flt, **sort)
-                ids = searcher.reader().column_reader("trial_id")
-                kept = [(h.docnum, h.score) for h in results if keep(ids[h.docnum])]
-                docset = {d for d, _ in kept}
-                stop = None if limit is None else offset + limit
-                page, total = kept[offset:stop], len(kept)
+                if groups and keep is None:
+                    keep = _group_keep(groups)
+                page, total, docset = _page_whoosh(searcher, q, flt, offset, stop, keep)
             terms = _query_terms(q, searcher)
             hits = [_hit(searcher, docnum, score, q,
                          terms if k < MAX_HIGHLIGHTED else frozenset(), explain_hits)
                     for k, (docnum, score) in enumerate(page)]
             return SearchResults(
                 total=total, hits=hits, query_repr=describe(q), offset=offset, limit=limit,
-                facets=count_facets(searcher, docset) if facets else None)
+                facets=count_facets(searcher, docset()) if facets else None)
     finally:
         ix.close()
+
+
+Page = list[tuple[int, float]]
+
+
+def _page_matches(searcher: Searcher, matches: taat.Matches, offset: int, stop: int | None,
+                  keep: Callable[[str], bool] | None, groups: Mapping[str, str] | None
+                  ) -> tuple[Page, int, Callable[[], set[int]]]:
+    """The page, the total and the result set from a term-at-a-time evaluation."""
+    if keep is not None:  # a predicate in rank order: every match is ranked
+        ids = searcher.reader().column_reader("trial_id")
+        kept = [(d, s) for d, s in matches.ranked(None) if keep(ids[d])]
+        return kept[offset:stop], len(kept), lambda: {d for d, _ in kept}
+    dropped = _duplicates(searcher, matches, groups) if groups else set()
+    want = None if stop is None else stop + len(dropped)
+    ranked = [ds for ds in matches.ranked(want) if ds[0] not in dropped]
+    return ranked[offset:stop], matches.total - len(dropped), \
+        lambda: set(matches.docs()) - dropped
+
+
+def _page_newest(searcher: Searcher, flt: wq.Query | None, offset: int, stop: int | None,
+                 groups: Mapping[str, str] | None
+                 ) -> tuple[Page, int, Callable[[], set[int]]] | None:
+    """The empty query: every (filtered) trial, most recently updated first, then by trial
+    id (``_NEWEST_FIRST``), from the date column read whole; None when it cannot be read
+    so (Whoosh's sorting collector then does it)."""
+    terms = taat.terms_of(searcher)
+    allowed = taat.filter_sets(searcher, flt)
+    docs: list[int] = []
+    dates: list[int] = []
+    for k, (_sub, offset_k, seg) in enumerate(terms.leaves):
+        column = taat.column_numbers(seg, "last_updated") if taat.native(seg) else None
+        if column is None:
+            return None
+        ok = allowed[k] if allowed is not None else None
+        local = sorted(ok) if ok is not None else range(seg.doc_count_all())
+        if seg.has_deletions():
+            deleted = seg.deleted_docs_set
+            local = [d for d in local if d not in deleted]
+        docs.extend(offset_k + d for d in local)
+        dates.extend(map(column.__getitem__, local))
+    ids = searcher.reader().column_reader("trial_id")
+
+    def ordered(pool: list[int]) -> list[int]:  # positions in docs, newest first
+        return sorted(pool, key=lambda i: (-dates[i], ids[docs[i]]))
+
+    dropped: set[int] = set()
+    if groups:
+        where = {d: i for i, d in enumerate(docs)}
+        members: dict[str, list[int]] = {}
+        for d, tid in _docnums(searcher, groups, where).items():
+            members.setdefault(groups[tid], []).append(where[d])
+        for found in members.values():
+            if len(found) > 1:
+                dropped.update(docs[i] for i in ordered(found)[1:])
+    n = len(docs)
+    want = n if stop is None else min(n, stop + len(dropped))
+    if want < n:  # the newest ``want``, and every trial as new as the last of them
+        last = heapq.nlargest(want, dates)[-1] if want else None
+        pool = [i for i in range(n) if last is not None and dates[i] >= last]
+    else:
+        pool = list(range(n))
+    page = [(docs[i], 0.0) for i in ordered(pool) if docs[i] not in dropped]
+    return page[offset:stop], n - len(dropped), lambda: set(docs) - dropped
+
+
+def _page_whoosh(searcher: Searcher, q: wq.Query | None, flt: wq.Query | None, offset: int,
+                 stop: int | None, keep: Callable[[str], bool] | None
+                 ) -> tuple[Page, int, Callable[[], set[int]]]:
+    """The page, the total and the result set from Whoosh's collectors: the query shapes
+    ``taat`` leaves alone (a range at the top), and the empty query with a predicate on
+    trial ids (``keep``)."""
+    base = q if q is not None else wq.Every()
+    ranked = Prior(q) if q is not None else wq.Every()
+    sort = {"sortedby": _NEWEST_FIRST} if q is None else {}
+    if keep is None:
+        docset = set(searcher.docs_for_query(base if flt is None else wq.And([base, flt])))
+        results = searcher.search(ranked, limit=stop, filter=docset, **sort) \
+            if docset else None
+        page = [] if results is None else [(h.docnum, h.score) for h in results[offset:stop]]
+        return page, len(docset), lambda: docset
+    results = searcher.search(ranked, limit=None, filter=flt, **sort)
+    ids = searcher.reader().column_reader("trial_id")
+    kept = [(h.docnum, h.score) for h in results if keep(ids[h.docnum])]
+    return kept[offset:stop], len(kept), lambda: {d for d, _ in kept}
+
+
+def _group_keep(groups: Mapping[str, str]) -> Callable[[str], bool]:
+    """Keep the first (best-ranked) trial of each group, as ``links.GroupCollapser`` does."""
+    seen: set[str] = set()
+
+    def keep(trial_id: str) -> bool:
+        gid = groups.get(trial_id, trial_id)
+        if gid in seen:
+            return False
+        seen.add(gid)
+        return True
+    return keep
+
+
+def _both(first: Callable[[str], bool], second: Callable[[str], bool]
+          ) -> Callable[[str], bool]:
+    return lambda trial_id: first(trial_id) and second(trial_id)
+
+
+def _duplicates(searcher: Searcher, matches: taat.Matches, groups: Mapping[str, str]
+                ) -> set[int]:
+    """The matched documents of a group that are not its best-ranked matched member."""
+    members: dict[str, list[int]] = {}
+    docs = _docnums(searcher, groups, matches)
+    for docnum, tid in docs.items():
+        members.setdefault(groups[tid], []).append(docnum)
+    dropped: set[int] = set()
+    for found in members.values():
+        if len(found) > 1:
+            best = min(found, key=lambda d: (-matches.score(d), d))
+            dropped.update(d for d in found if d != best)
+    return dropped
+
+
+def _docnums(searcher: Searcher, groups: Mapping[str, str],
+             matches: taat.Matches | Mapping[int, Any]) -> dict[int, str]:
+    """{doc number: trial id} for the matched documents of the grouped trials: the ids are
+    looked up (a few per segment) or, when the matches are fewer, the matches' ids read.
+    ``matches``: an evaluation, or any mapping whose keys are the matched documents."""
+    reader = searcher.reader()
+    if isinstance(matches, taat.Matches):
+        total, matched_docs = matches.total, matches.docs
+    else:
+        total, matched_docs = len(matches), matches.keys
+    if total <= len(groups) * len(searcher.leaf_searchers()):
+        ids = reader.column_reader("trial_id")
+        return {d: ids[d] for d in matched_docs() if ids[d] in groups}
+    matched = set(matched_docs())
+    out: dict[int, str] = {}
+    for sub, off in searcher.leaf_searchers():
+        seg = sub.reader()
+        for tid in groups:
+            for d in (taat.term_ids(seg, "trial_id", tid) if taat.native(seg)
+                      else set(wq.Term("trial_id", tid).docs(sub))):
+                if off + d in matched:
+                    out[off + d] = tid
+    return out
 
 
 def _drop_absent(q: wq.Query | None, reader: Any) -> None:
     """Remove the leaves of each unit whose terms this index does not have: "CAR-T" brings
     ~50 product spellings x 13 fields, of which a given index holds a few.  The units'
-    ``alternatives`` (what coordination counts) are left as they are."""
+    ``alternatives`` (what coordination counts) are left as they are.  ``reader``: what
+    says whether the index has a (field, text): a reader, or the searcher's ``taat.Terms``
+    (one lookup per term and segment for the whole search)."""
     for unit in units_of(q):
         child = unit.child
         if not isinstance(child, wq.Or):

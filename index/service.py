@@ -306,8 +306,9 @@ def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResul
         # registration), with the others as "also registered as".  The fit check comes first
         # so the registration shown is one that admits the patient.
         group = GroupCollapser(store, refresh=False) if store is not None else None
-        keep = _both(fit, group)
-        results = search_mod.search(home.index_dir, query, keep=keep, **options)
+        groups = {tid: gid for tid, (gid, _registry) in store.linked_groups().items()} \
+            if store is not None else None
+        results = search_mod.search(home.index_dir, query, keep=fit, groups=groups, **options)
         if group is not None:
             for hit in results.hits:
                 hit.also = group.also(hit.trial_id)
@@ -320,13 +321,6 @@ def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResul
     finally:
         if store is not None:
             store.close()
-
-
-def _both(first: Callable[[str], bool] | None,
-          second: Callable[[str], bool] | None) -> Callable[[str], bool] | None:
-    if first is None or second is None:
-        return first or second
-    return lambda trial_id: first(trial_id) and second(trial_id)
 
 
 def records(home: DataHome, query: str = "", **filters: Any) -> Iterator[TrialRecord]:

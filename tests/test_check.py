@@ -16,8 +16,8 @@ from tests.conftest import CTGOV_FIXTURES
 from trialscope.cli.main import cli
 from trialscope.index import indexer
 from trialscope.index.check import check
-from trialscope.index.schema import record_to_doc
 from trialscope.index.home import DataHome
+from trialscope.index.schema import record_to_doc
 from trialscope.index.service import import_paths
 from trialscope.index.store import Store
 

@@ -121,3 +121,32 @@ def test_patient_filter_keeps_order_and_pages(home: DataHome,
     expected = [t for t in full if t != "NCT05828225"]
     assert [h.trial_id for h in kept.hits] == expected[1:4]
     assert kept.total == len(expected) == sum((kept.facets or {})["status"].values())
+
+
+@pytest.mark.parametrize("query", ["", "myasthenia gravis", "CAR-T", "lupus"])
+@pytest.mark.parametrize("limit", [None, 1, 2, 15])
+def test_facet_counts_equal_a_count_of_every_posting(home: DataHome, query: str,
+                                                     limit: int | None) -> None:
+    """The term-table shortcuts (a term's first/last document, skipping terms that cannot
+    reach the top ``limit``) change nothing: compare with one postings pass per term."""
+    from trialscope.index import facets
+    from trialscope.index.indexer import open_index
+    from trialscope.index.search import parse_query
+
+    ix = open_index(home.index_dir)
+    with ix.searcher() as searcher:
+        q = parse_query(query)
+        docset = set(searcher.docs_for_query(q)) if q is not None else set(
+            searcher.reader().all_doc_ids())
+        got = facets.count_facets(searcher, docset, limit=limit)
+        reader = searcher.reader()
+        for name, field in facets.FACETS.items():
+            counts = []
+            for term in reader.field_terms(field):
+                n = sum(1 for d in reader.postings(field, term).all_ids() if d in docset)
+                value = term.decode() if isinstance(term, bytes) else term
+                if n:
+                    counts.append((value.upper() if field in facets._UPPER else value, n))
+            counts.sort(key=lambda vc: (-vc[1], vc[0]))
+            assert got[name] == dict(counts[:limit] if limit else counts), (name, limit)
+    ix.close()

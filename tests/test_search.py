@@ -357,3 +357,291 @@ def test_paging(index_dir: Path) -> None:
                                                                         "therapy").total
     with pytest.raises(QueryError):
         search(index_dir, "CAR-T", limit=0)
+
+
+# -- the term-at-a-time engine (index/taat.py) agrees with Whoosh ------------------------------
+
+ENGINE_QUERIES = [
+    "refractory myasthenia gravis CAR-T", "CAR T myasthenia", "CART cell therapy myasthenia gravis",
+    "chimeric antigen receptor myasthenia", "CAR-T", "therapy", "study", "myasthenia",
+    "FcRn inhibitors", "KYV-101", "MG-ADL", "lupus CD19", '"refractory generalized"',
+    "car accident", "title:CAR-T", "condition:MG", "myasth*", "imvt*", "status:recruiting",
+    "gMG", "drug-3 asthma", "exercise therapy", "Efgartigimod",
+    '"refractory generalized myasthenia gravis"', '"car accident"', '"cell therapy"',
+    '"safety and efficacy"', '"CAR-T cells" myasthenia', 'title:"safety and efficacy of"',
+    '"standard therapy" "heart failure"', '"rehabilitation after car"',
+]
+
+
+@pytest.fixture(scope="module")
+def bulk_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same records written as a bulk import writes them: a ``FastSegmentWriter``
+    segment, with short posting lists inlined in the term table.  (One segment: across
+    segments the engine's coordination weights differ from Whoosh's on purpose, see taat.)"""
+    from trialscope.index.fastwriter import FastSegmentWriter
+    from trialscope.index.indexer import add_segments, open_index
+    from trialscope.index.schema import record_to_doc
+
+    path = tmp_path_factory.mktemp("bulk") / "index"
+    open_index(path, create=True).close()
+    segments = []
+    for part in (ALL,):  # noqa: B007  (one worker's segment)
+        writer = FastSegmentWriter(open_index(path), _lk=False, compound=False)
+        for record in part:
+            writer.add_document(**record_to_doc(record))
+        segments.append(writer.finish_segment())
+    add_segments(path, segments)
+    return path
+
+
+def test_engine_scores_as_whoosh_does_on_a_bulk_written_index(bulk_index_dir: Path) -> None:
+    test_engine_scores_every_match_as_whoosh_does(bulk_index_dir)
+
+
+def test_engine_scores_every_match_as_whoosh_does(index_dir: Path) -> None:
+    from trialscope.index import taat
+    from trialscope.index.indexer import open_index
+    from trialscope.index.ranking import Prior
+    from trialscope.index.search import _drop_absent
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        for text in ENGINE_QUERIES:
+            q = parse_query(text)
+            _drop_absent(q, searcher.reader())
+            matches = taat.evaluate(searcher, Prior(q))
+            assert matches is not None, text
+            mine = matches.ranked(None)
+            theirs = [(h.docnum, h.score) for h in searcher.search(Prior(q), limit=None)]
+            assert [d for d, _ in mine] == [d for d, _ in theirs], text
+            assert all(abs(a - b) <= 1e-9 * max(1.0, abs(b))
+                       for (_, a), (_, b) in zip(mine, theirs)), text
+            assert matches.total == len(theirs) == len(set(searcher.docs_for_query(q)))
+            for k in (1, 3, 10):  # a page is the head of the full ranking
+                assert matches.ranked(k) == mine[:k], (text, k)
+    ix.close()
+
+
+@pytest.mark.parametrize("text", [
+    "gMG AND efgartigimod", "MG NOT CAR-T", "myasthenia gravis NOT CAR-T",
+    "CAR-T ANDNOT lupus", "CAR-T ANDMAYBE refractory", "(CAR-T OR rituximab) AND myasthenia",
+    "NOT therapy", "myasthenia AND NOT ocular", "CAR-T AND (lupus OR myeloma) NOT ocular",
+    "refractory AND title:myasthenia", "status:recruiting AND CAR-T"])
+def test_engine_combines_and_or_not_as_whoosh_does(index_dir: Path, text: str) -> None:
+    from trialscope.index import taat
+    from trialscope.index.indexer import open_index
+    from trialscope.index.ranking import Prior
+    from trialscope.index.search import _drop_absent
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        q = parse_query(text)
+        _drop_absent(q, searcher.reader())
+        matches = taat.evaluate(searcher, Prior(q))
+        assert matches is not None
+        mine = matches.ranked(None)
+        theirs = [(h.docnum, h.score) for h in searcher.search(Prior(q), limit=None)]
+        assert [d for d, _ in mine] == [d for d, _ in theirs]
+        assert all(abs(a - b) <= 1e-9 * max(1.0, abs(b)) for (_, a), (_, b) in zip(mine, theirs))
+        assert matches.total == len(theirs)
+    ix.close()
+
+
+def test_not_excludes_every_match_of_its_term(index_dir: Path) -> None:
+    # Whoosh 2.7.5's own collector keeps NCT04000002 here (its ANDNOT matcher skips past it
+    # in the preloaded union of "cd19" over 13 fields); the engine combines sets.
+    found = ids(index_dir, "CAR-T AND (lupus OR lymphoma) NOT cd19")
+    assert found == [] and "NCT04000002" in ids(index_dir, "cd19")
+
+
+def test_engine_leaves_ranges_at_the_top_to_whoosh(index_dir: Path) -> None:
+    from trialscope.index import taat
+    from trialscope.index.indexer import open_index
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        assert taat.evaluate(searcher, parse_query("enrollment:[10 TO 50]")) is None
+    ix.close()
+
+
+def test_filters_give_the_same_hits_as_whoosh_filtering(index_dir: Path) -> None:
+    from trialscope.index.facets import Filters, build_filter
+    from trialscope.index.indexer import open_index
+    from trialscope.index.ranking import Prior
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        for text, filters in (("myasthenia gravis", {"status": ["open"]}),
+                              ("CAR-T", {"phase": ["2"], "country": ["United States"]}),
+                              ("therapy", {"status": ["completed"], "phase": ["3"]}),
+                              ("lupus", {"registry": ["chictr"]})):
+            flt = build_filter(searcher, Filters.of(filters))
+            expected = [searcher.stored_fields(h.docnum)["trial_id"]
+                        for h in searcher.search(Prior(parse_query(text)), limit=None,
+                                                 filter=flt)]
+            results = search(index_dir, text, limit=100, **filters)
+            assert [h.trial_id for h in results.hits] == expected, text
+            assert results.total == len(expected)
+    ix.close()
+
+
+def test_posting_blocks_are_read_as_whoosh_reads_them(index_dir: Path) -> None:
+    """``taat.term_blocks`` reads ids and weights from the block bytes itself."""
+    from trialscope.index import taat
+    from trialscope.index.indexer import open_index
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        for sub, _ in searcher.leaf_searchers():
+            seg = sub.reader()
+            assert taat.native(seg) and taat.scannable(seg)
+            for field in seg.indexed_field_names():
+                listed = list(taat.field_terms(seg, field))
+                assert [t for t, *_ in listed] == list(seg.lexicon(field))
+                for tbytes, df, first, last, _ in listed:
+                    m = seg.postings(field, tbytes)
+                    ids, weights = [], []
+                    while m.is_active():
+                        ids.append(m.id())
+                        weights.append(m.weight())
+                        m.next()
+                    got_ids, got_weights = [], []
+                    for block_ids, block_weights in taat.term_blocks(seg, field, tbytes):
+                        got_ids.extend(block_ids)
+                        if block_weights is None or isinstance(block_weights, float):
+                            block_weights = [block_weights or 1.0] * len(block_ids)
+                        got_weights.extend(block_weights)
+                    assert (got_ids, got_weights) == (ids, weights), (field, tbytes)
+                    assert (df, first, last) == (len(ids), ids[0], ids[-1])
+    ix.close()
+
+
+@pytest.mark.parametrize("query", ["refractory myasthenia gravis CAR-T", "MG-ADL", "therapy",
+                                   "gMG", "imvt*", "chimeric antigen receptor", "studies",
+                                   "generalised", "drug-7", "2 mg"])
+def test_snippets_equal_whole_text_highlighting(index_dir: Path, query: str) -> None:
+    """Only the text around possible matches is analysed; the passage must not change."""
+    from whoosh import highlight as wh
+
+    from trialscope.index import search as search_mod
+    from trialscope.index.indexer import open_index
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        q = parse_query(query)
+        search_mod._drop_absent(q, searcher.reader())
+        terms = search_mod._query_terms(q, searcher)
+        for docnum in range(searcher.doc_count_all()):
+            text = searcher.stored_fields(docnum).get("snippet", "")
+            text += " · filler words " * 60 + text  # far apart: two windows
+            joined = " · ".join(line.strip() for line in text.splitlines() if line.strip())
+            whole = wh.highlight(joined, terms, search_mod._ANALYZER,
+                                 search_mod._FRAGMENTER, search_mod._MarkFormatter(), top=1,
+                                 mode="index")
+            if whole:
+                assert search_mod.make_snippet(text, terms) == whole.strip(), (query, docnum)
+    ix.close()
+
+
+LINKED_FILES = ["ctis/synthetic_2024-500002-22-00_current.json",
+                "isrctn/synthetic_api_allTrials.xml", "euctr/synthetic_fulltext.txt"]
+
+
+@pytest.fixture(scope="module")
+def linked_home(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from trialscope.index import service
+    from trialscope.index.home import DataHome
+
+    from .conftest import CTGOV_FIXTURES, FIXTURES
+
+    home = DataHome.resolve(str(tmp_path_factory.mktemp("linked") / "home"))
+    service.import_paths(home, [FIXTURES / f for f in LINKED_FILES] + [CTGOV_FIXTURES])
+    return home
+
+
+@pytest.mark.parametrize("query, filters", [
+    ("myasthenia gravis", {}), ("CAR-T myasthenia", {}), ("myasthenia", {"status": ["open"]}),
+    ("CAR T cells", {"phase": ["1"]}), ("", {}), ("gMG AND CAR-T", {}),
+])
+def test_a_trial_registered_twice_is_listed_and_counted_once(linked_home, query: str,
+                                                             filters: dict) -> None:
+    """``groups`` (what the service passes) pages and counts as the rank-order
+    ``GroupCollapser`` predicate does, without ranking every match."""
+    from trialscope.index import service
+    from trialscope.index.links import GroupCollapser
+    from trialscope.index.store import Store
+
+    with Store(linked_home.store_path) as store:
+        assert len(store.linked_groups()) == 3
+        everything = search(linked_home.index_dir, query, limit=None, facets=True,
+                            keep=GroupCollapser(store, refresh=False), **filters)
+    assert everything.total == len(everything.hits)
+    for offset, limit in ((0, 20), (0, 1), (1, 2), (2, 100)):
+        page = service.search(linked_home, query, limit=limit, offset=offset, facets=True,
+                              **filters)
+        assert [h.trial_id for h in page.hits] == [
+            h.trial_id for h in everything.hits[offset:offset + limit]]
+        assert page.total == everything.total and page.facets == everything.facets
+    if query.startswith("myasthenia") and not filters:
+        shown = [h for h in page.hits if h.also]
+        assert len(shown) == 1 and {m["trial_id"] for m in shown[0].also} | {
+            shown[0].trial_id} == {"2023-000001-11", "2024-500002-22-00", "ISRCTN00000002"}
+
+
+def test_ranking_does_not_depend_on_how_the_index_is_segmented(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    index_records(one, ALL)
+    index_records(two, ALL[:20])
+    index_records(two, ALL[20:])
+    from trialscope.index.indexer import open_index
+
+    ix = open_index(two)
+    assert len(ix._segments()) == 2
+    ix.close()
+    for text in ("refractory myasthenia gravis CAR-T", "CAR T lupus", "therapy asthma"):
+        a = search(one, text, limit=None)
+        b = search(two, text, limit=None)
+        assert [(h.trial_id, round(h.score, 9)) for h in a.hits] == [
+            (h.trial_id, round(h.score, 9)) for h in b.hits], text
+
+
+@pytest.mark.parametrize("filters", [{}, {"status": ["open"]}, {"phase": ["3"]},
+                                     {"country": ["China", "Sweden"]}])
+def test_the_empty_query_is_sorted_as_whoosh_sorts_it(index_dir: Path, filters: dict) -> None:
+    from whoosh import query as wq
+
+    from trialscope.index.facets import Filters, build_filter
+    from trialscope.index.indexer import open_index
+    from trialscope.index.search import _NEWEST_FIRST
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        flt = build_filter(searcher, Filters.of(filters))
+        expected = [searcher.stored_fields(h.docnum)["trial_id"] for h in searcher.search(
+            wq.Every(), limit=None, filter=flt, sortedby=_NEWEST_FIRST)]
+    ix.close()
+    assert [h.trial_id for h in search(index_dir, "", limit=None, **filters).hits] == expected
+    for offset, limit in ((0, 1), (2, 3), (5, 100)):
+        page = search(index_dir, "", limit=limit, offset=offset, **filters)
+        assert [h.trial_id for h in page.hits] == expected[offset:offset + limit]
+        assert page.total == len(expected)
+
+
+@pytest.mark.parametrize("text", [
+    "study " + "a" * 400 + " study",
+    "word " * 30 + "myasthenia" + "-x" * 200 + " gravis " + "filler " * 80 + "MG and more",
+    "CAR T cells " * 3 + ". " * 300 + "CAR-T cells for refractory MG",
+    "Phase 2 study; " * 40 + "studies of " + "generalised MG " * 3,
+])
+def test_snippets_of_awkward_texts_equal_whole_text_highlighting(text: str) -> None:
+    from whoosh import highlight as wh
+
+    from trialscope.index import search as search_mod
+
+    for terms in ({"study"}, {"myasthenia_gravis", "gravis"}, {"cart", "cell"},
+                  {"generalized", "study"}, {"refractory"}):
+        whole = wh.highlight(text, frozenset(terms), search_mod._ANALYZER,
+                             search_mod._FRAGMENTER, search_mod._MarkFormatter(), top=1,
+                             mode="index")
+        if whole:
+            assert search_mod.make_snippet(text, frozenset(terms)) == whole.strip(), terms
