@@ -410,11 +410,7 @@ def _index_positions_slow(text: str) -> dict[str, list[int]]:
             terms = ClinicalFilter._concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True)
         pos += 1
         for term in terms:
-            found = out.get(term)
-            if found is None:
-                out[term] = [pos]
-            else:
-                found.append(pos)
+            out.setdefault(term, []).append(pos)
     return out
 
 
