@@ -485,7 +485,8 @@ def _classes(text: str, low: str) -> list[Threshold]:
             span = [i for i, c in enumerate(_CLASS_ORDER)
                     if c.rstrip("ab") == roman and c.endswith(sub)]
             if prev is not None and re.search(r"-|–|—|to|through", gap):
-                span = list(range(prev, span[-1] + 1))  # "IIa-IVa", "II to IV" (-> IVb)
+                # "IIa-IVa", "II to IV" (-> IVb); written backwards ("II to I"), the same span
+                span = list(range(min(prev, span[0]), max(prev, span[-1]) + 1))
             values.update(_CLASS_ORDER[i] for i in span)
             prev, pos = span[-1], tok.end()
             first, last = (anchor.start() if first < 0 else first), max(last, pos)

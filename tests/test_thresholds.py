@@ -153,6 +153,8 @@ def test_scales() -> None:
     ("Myasthenia Gravis Foundation of America (MGFA) clinical classification grades 2-4", II_IV),
     ("progressing to crisis or pre-crisis state (MGFA IVb-V);", ["IVb", "V"]),
     ("MGFA Class I or MG crisis at screening (MGFA Class V)", ["I", "V"]),
+    # written backwards (found by the fuzz test: it raised IndexError)
+    ("MGFA Clinical Classification Class II to I", ["I", "IIa", "IIb"]),
 ])
 def test_mgfa_class(text: str, classes: list[str]) -> None:
     assert core(text) == [("MGFA", "in", classes, None)]
