@@ -42,6 +42,12 @@ def handles_errors(func: F) -> F:
             return func(*args, **kwargs)
         except TrialsError as exc:
             fail(exc, bool(kwargs.get("as_json")))
+        except RuntimeError as exc:
+            # The index's own errors (no index, index busy) carry a stable code too.
+            code = getattr(exc, "code", None)
+            if not code:
+                raise
+            fail(TrialsError(code, str(exc)), bool(kwargs.get("as_json")))
         except KeyboardInterrupt:
             click.echo("Interrupted. What was stored so far is kept; run the command again "
                        "to continue.", err=True)

@@ -26,31 +26,21 @@ def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = No
           cond: str | None = None, intr: str | None = None, statuses: list[str] | None = None,
           since: str | None = None, offline: bool = False, page_size: int = 1000,
           progress: bool = False, registry: str = "ctgov") -> dict[str, Any]:
-    from ..index.lock import LOCK_NAME, LockHeld, RefreshLock
     from .run import CrawlArgumentError, run_crawl
 
     # A crawl writes the same store as a scheduled refresh: one writer per data home.
-    home.root.mkdir(parents=True, exist_ok=True)
-    lock = RefreshLock(home.root / LOCK_NAME, command="crawl")
-    try:
-        lock.acquire()
-    except LockHeld as exc:
-        who = exc.holder.describe() if exc.holder else "another process"
-        raise TrialsError("locked", f"A refresh or crawl is already writing {home.root} "
-                          f"({who}).", "Wait for it to finish, then run again.") from exc
-    try:
-        result = run_crawl(
-            home.store_path, ids=ids or (), cond=cond, intr=intr, term=term,
-            status=_statuses(statuses or []), since=since, page_size=page_size,
-            offline=offline, progress=progress, log_file=home.log_dir / "crawl.log",
-            registry=registry,
-        )
+    with index_service.writing(home, "crawl"):
+        try:
+            result = run_crawl(
+                home.store_path, ids=ids or (), cond=cond, intr=intr, term=term,
+                status=_statuses(statuses or []), since=since, page_size=page_size,
+                offline=offline, progress=progress, log_file=home.log_dir / "crawl.log",
+                registry=registry,
+            )
+        except CrawlArgumentError as exc:
+            raise TrialsError("bad_argument", str(exc).rstrip(".") + ".",
+                              "See 'trials crawl --help'.") from exc
         summary = result.as_dict()
         summary["registry"] = registry
         summary["indexed"] = index_service.sync(home)
         return summary
-    except CrawlArgumentError as exc:
-        raise TrialsError("bad_argument", str(exc).rstrip(".") + ".",
-                          "See 'trials crawl --help'.") from exc
-    finally:
-        lock.release()

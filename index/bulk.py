@@ -77,6 +77,10 @@ class BulkProgress:
         return (self.total - self.done) / self.rate
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended without answering (killed, out of memory)."""
+
+
 # -- sources ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -289,7 +293,7 @@ class _Workers:
                 try:
                     seq, out = conn.recv()  # type: ignore[union-attr]
                 except EOFError as exc:
-                    raise RuntimeError("a parse worker died; rerun the import to resume") \
+                    raise WorkerDied("A parse worker of the import stopped unexpectedly") \
                         from exc
                 pending[conn] -= 1  # type: ignore[index]
                 done[seq] = out
@@ -307,7 +311,7 @@ class _Workers:
             try:
                 kind, segment = conn.recv()
             except EOFError as exc:
-                raise RuntimeError("a parse worker died; rerun the import to resume") from exc
+                raise WorkerDied("A parse worker of the import stopped unexpectedly") from exc
             if kind == "segment" and segment is not None:
                 segments.append(segment)
         return segments

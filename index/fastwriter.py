@@ -74,6 +74,32 @@ def _quantized(length: int) -> int:
     return byte_to_length(length_to_byte(length)) if length else 0
 
 
+def _post_text(terms: dict[str, list[Any]], docnum: int,
+               positions: dict[str, list[int]]) -> None:
+    """Add one document's terms of a text field (``index_positions``) to ``terms``."""
+    one = _ONE_POSITION
+    for term, poslist in positions.items():
+        value = (one.get(poslist[0]) if len(poslist) == 1 else None) \
+            or _encode_positions(poslist)
+        found = terms.get(term)
+        if found is None:
+            terms[term] = [docnum, value]
+        else:
+            found += (docnum, value)
+
+
+def _post_field(terms: dict[str, list[Any]], docnum: int,
+                items: list[tuple[bytes, int, float, bytes]]) -> None:
+    """Add one document's ``field.index`` items of another field to ``terms``."""
+    for tbytes, _freq, weight, vbytes in items:
+        term = tbytes.decode("utf-8", "surrogateescape")
+        found = terms.get(term)
+        if found is None:
+            terms[term] = [docnum, weight, vbytes]
+        else:
+            found += (docnum, weight, vbytes)
+
+
 class FastSegmentWriter(SegmentWriter):
     """A ``SegmentWriter`` whose ``add_document`` and segment flush are fast (see above).
 
@@ -104,67 +130,51 @@ class FastSegmentWriter(SegmentWriter):
         self._check_fields(self.schema, names)
         schema = self.schema
         docnum = self.docnum
+        # Analyse every field and compute its column value before writing anything: a field
+        # that fails leaves no posting, length or column value behind (Whoosh's per-document
+        # writer cannot take back column values, and the next document reuses the docnum).
+        analysed: list[tuple[str, bool, Any, int]] = []
+        per_doc: list[tuple[str, Any, Any, int, Any]] = []
+        for name in names:
+            value = fields[name]
+            if value is None:
+                continue
+            field = schema[name]
+            length = 0
+            if field.indexed:
+                if name in self._fast_text:
+                    if not isinstance(value, str):
+                        raise ValueError(f"{name}: a text field takes a string, not "
+                                         f"{type(value).__name__}")
+                    data: Any = index_positions(value)
+                    length = sum(len(p) for p in data.values())
+                    analysed.append((name, True, data, length))
+                else:
+                    data = list(field.index(value))
+                    if field.scorable:
+                        length = sum(freq for _, freq, _, _ in data)
+                    analysed.append((name, False, data, length))
+            column = field.column_type and field.to_column_value(value)
+            per_doc.append((name, field, value if field.stored else None, length, column))
         pdw = self.perdocwriter
         pdw.start_doc(docnum)
-        try:
-            for name in names:
-                value = fields[name]
-                if value is None:
-                    continue
-                field = schema[name]
-                length = 0
-                if field.indexed:
-                    terms = self._terms.get(name)
-                    if terms is None:
-                        terms = self._terms[name] = {}
-                    if name in self._fast_text:
-                        length = self._add_text(terms, docnum, value)
-                    else:
-                        length = self._add_field(terms, field, docnum, value)
-                    if length:
-                        lengths = self._lengths.setdefault(name, array("I"))
-                        if len(lengths) < docnum:
-                            lengths.frombytes(bytes(lengths.itemsize * (docnum - len(lengths))))
-                        lengths.append(_quantized(length))
-                pdw.add_field(name, field, value if field.stored else None, length)
-                column = field.column_type
-                if column:
-                    pdw.add_column_value(name, column, field.to_column_value(value))
-        except Exception:
-            pdw.cancel_doc()
-            raise
+        for name, field, stored, length, column in per_doc:
+            pdw.add_field(name, field, stored, length)
+            if field.column_type:
+                pdw.add_column_value(name, field.column_type, column)
         pdw.finish_doc()
+        for name, text, data, length in analysed:
+            terms = self._terms.get(name)
+            if terms is None:
+                terms = self._terms[name] = {}
+            (_post_text if text else _post_field)(terms, docnum, data)
+            if length:
+                lengths = self._lengths.setdefault(name, array("I"))
+                if len(lengths) < docnum:
+                    lengths.frombytes(bytes(lengths.itemsize * (docnum - len(lengths))))
+                lengths.append(_quantized(length))
         self._added = True
         self.docnum += 1
-
-    @staticmethod
-    def _add_text(terms: dict[str, list[Any]], docnum: int, value: str) -> int:
-        if not isinstance(value, str):
-            raise ValueError(f"text field value must be a string, not {type(value).__name__}")
-        length = 0
-        one = _ONE_POSITION
-        for term, poslist in index_positions(value).items():
-            length += len(poslist)
-            value_bytes = (one.get(poslist[0]) if len(poslist) == 1 else None) \
-                or _encode_positions(poslist)
-            found = terms.get(term)
-            if found is None:
-                terms[term] = [docnum, value_bytes]
-            else:
-                found += (docnum, value_bytes)
-        return length
-
-    @staticmethod
-    def _add_field(terms: dict[str, list[Any]], field: Any, docnum: int, value: Any) -> int:
-        items = list(field.index(value))
-        for tbytes, _freq, weight, vbytes in items:
-            term = tbytes.decode("utf-8", "surrogateescape")
-            found = terms.get(term)
-            if found is None:
-                terms[term] = [docnum, weight, vbytes]
-            else:
-                found += (docnum, weight, vbytes)
-        return sum(freq for _, freq, _, _ in items) if field.scorable else 0
 
     # -- flushing ---------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ index a projection kept in step with it by ``sync_index`` after every write.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from collections.abc import Callable, Iterator
@@ -72,6 +73,27 @@ def check_trial_id(text: str) -> str:
             "Give a registry id such as NCT06958939, ChiCTR2400084905 or 2015-000590-12.",
         )
     return candidate
+
+
+@contextlib.contextmanager
+def writing(home: DataHome, command: str) -> Iterator[None]:
+    """Hold the data home's writer lock (the one scheduled refreshes take) while ``command``
+    writes the store and the index: one writer per data home."""
+    from .lock import LOCK_NAME, LockHeld, RefreshLock
+
+    home.root.mkdir(parents=True, exist_ok=True)
+    lock = RefreshLock(home.root / LOCK_NAME, command=command)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        who = exc.holder.describe() if exc.holder else "another process"
+        raise TrialsError("locked", f"A refresh, crawl or import is already writing "
+                          f"{home.root} ({who}).", "Wait for it to finish, then run again.") \
+            from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def open_store(home: DataHome) -> Store:
@@ -148,12 +170,28 @@ def import_paths(
     if missing:
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
+    with writing(home, "import"):
+        return _import_paths(home, paths, on_file=on_file, trial_id=trial_id,
+                             on_progress=on_progress)
+
+
+def _import_paths(
+    home: DataHome, paths: list[Path], *,
+    on_file: Callable[[Path, int, int], None] | None,
+    trial_id: str | None,
+    on_progress: Callable[[Any], None] | None,
+) -> ImportSummary:
     if _wants_bulk(paths):
-        from .bulk import bulk_import
+        from .bulk import WorkerDied, bulk_import
 
         with open_store(home) as store:
-            return bulk_import(store, home.index_dir, paths, trial_id=trial_id,
-                               on_progress=on_progress)
+            try:
+                return bulk_import(store, home.index_dir, paths, trial_id=trial_id,
+                                   on_progress=on_progress)
+            except WorkerDied as exc:
+                raise TrialsError("import_failed", str(exc) + ".",
+                                  "Run the same import again: it resumes where it stopped.") \
+                    from exc
     summary = ImportSummary()
     with open_store(home) as store:
         with store.batch():

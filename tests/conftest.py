@@ -9,8 +9,10 @@ a missing one to see the skip path: ``TRIALS_SHARED_DIR=/nonexistent pytest``).
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,29 @@ def shared_files(folder: str, pattern: str = "*.json") -> list[Path]:
     the folder is absent."""
     base = SHARED.joinpath(folder)
     return sorted(base.glob(pattern)) if base.exists() else []
+
+
+def json_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The key/index path of every node under ``node`` (parsed JSON), for hostile-input tests
+    that replace each node in turn."""
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += json_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += json_paths(value, (*prefix, i))
+    return out
+
+
+def replaced(node: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A deep copy of ``node`` with the node at ``path`` replaced by ``value``."""
+    node = copy.deepcopy(node)
+    target = node
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return node
 
 
 @pytest.fixture

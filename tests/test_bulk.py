@@ -243,3 +243,40 @@ def test_index_batches_during_the_import(tmp_path: Path,
     index_phases = [indexed for phase, indexed in phases if phase == "index"]
     assert any(0 < indexed < len(STUDIES) for indexed in index_phases), index_phases
     _check_index_matches_store(home)
+
+
+def test_an_import_is_refused_while_another_writer_holds_the_home(tmp_path: Path) -> None:
+    """An import takes the data home's writer lock, like a crawl or a refresh: while another
+    writer holds it, the import is refused with the error contract and stores nothing."""
+    from trialscope.index.lock import LOCK_NAME, RefreshLock
+
+    home = DataHome(tmp_path / "home")
+    home.root.mkdir(parents=True)
+    lock = RefreshLock(home.root / LOCK_NAME, command="refresh")
+    lock.acquire()
+    try:
+        result = CliRunner().invoke(cli, ["--home", str(home.root), "import", "--json",
+                                          str(_fixture_zip(tmp_path))])
+    finally:
+        lock.release()
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"]["code"] == "locked"
+    assert "Traceback" not in result.output
+    assert not home.store_path.exists()
+    assert service.import_paths(home, [_fixture_zip(tmp_path)]).new == len(STUDIES)
+
+
+def test_index_errors_follow_the_error_contract(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def busy(*args, **kwargs):
+        raise indexer.IndexBusyError("The search index at X is being written by another "
+                                     "trialscope process. Wait for it to finish and try again.")
+
+    monkeypatch.setattr(indexer, "add_segments", busy)
+    home = DataHome(tmp_path / "home")
+    result = CliRunner().invoke(cli, ["--home", str(home.root), "import", "--json",
+                                      str(_fixture_zip(tmp_path))])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["error"]["code"] == "index_busy"
+    with Store(home.store_path) as store:  # what was stored is kept, to be indexed later
+        assert store.counts()["trials"] == len(STUDIES)

@@ -25,7 +25,7 @@ from trialscope.parser.ctis import (
 )
 from trialscope.parser.files import Failure, Parsed, detect_format, parse_payload
 
-from .conftest import CTGOV_FIXTURES, shared_path
+from .conftest import CTGOV_FIXTURES, json_paths, replaced, shared_path
 from .conftest import FIXTURES as ALL_FIXTURES
 
 FIXTURES = ALL_FIXTURES / "ctis"
@@ -232,36 +232,16 @@ def test_huge_payload_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 _WRONG = [None, "", "text", 7, -1, 3.5, True, [], [None, 1, "x"], {}, {"a": {"b": []}}]
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out += _paths(value, (*prefix, i))
-    return out
-
-
-def _replace(node: Any, path: tuple, value: Any) -> Any:
-    node = copy.deepcopy(node)
-    target = node
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return node
-
-
 @pytest.mark.parametrize("fixture", [OLDER, CURRENT], ids=["older", "current"])
 def test_wrong_types_anywhere_raise_only_parse_error(fixture: Path) -> None:
     """Every node of the synthetic trials replaced by each wrong type: a record or a
     ParseError, never another exception."""
     data = _load(fixture)
     outcomes = {"record": 0, "error": 0}
-    for path in _paths(data):
+    for path in json_paths(data):
         for wrong in _WRONG:
             try:
-                parse_ctis(_replace(data, path, wrong))
+                parse_ctis(replaced(data, path, wrong))
                 outcomes["record"] += 1
             except ParseError:
                 outcomes["error"] += 1

@@ -23,7 +23,7 @@ from trialscope.parser.errors import ParseError
 from trialscope.parser.files import parse_payload
 from trialscope.parser.thresholds import extract_from_text
 
-from .conftest import CTGOV_FIXTURES, FIXTURES
+from .conftest import CTGOV_FIXTURES, FIXTURES, json_paths
 
 STUDIES = [json.loads(p.read_text(encoding="utf-8"))
            for p in sorted(CTGOV_FIXTURES.glob("*.json"))]
@@ -54,18 +54,7 @@ json_values = st.recursive(
 )
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out += _paths(value, (*prefix, i))
-    return out
-
-
-STUDY_PATHS = [_paths(s) for s in STUDIES]
+STUDY_PATHS = [json_paths(s) for s in STUDIES]
 
 
 @st.composite

@@ -7,7 +7,6 @@ absent.  Values pinned below were read from the files by hand.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from pathlib import Path
@@ -25,7 +24,7 @@ from trialscope.parser.isrctn import (
 )
 
 from .conftest import FIXTURES as ALL_FIXTURES
-from .conftest import shared_path
+from .conftest import json_paths, replaced, shared_path
 
 FIXTURES = ALL_FIXTURES / "isrctn"
 CTRDATA = FIXTURES / "synthetic_ctrdata_ISRCTN00000001.json"
@@ -271,29 +270,13 @@ def test_not_a_trial(payload: Any, reason: str) -> None:
 _WRONG = [None, "", "text", 7, 3.5, True, [], [None, 1, "x"], {}, {"a": {"b": []}}]
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out += _paths(value, (*prefix, i))
-    return out
-
-
 def test_wrong_types_anywhere_raise_only_parse_error() -> None:
     data = _load()
     seen = {"record": 0, "error": 0}
-    for path in _paths(data):
+    for path in json_paths(data):
         for wrong in _WRONG:
-            broken = copy.deepcopy(data)
-            target = broken
-            for key in path[:-1]:
-                target = target[key]
-            target[path[-1]] = wrong
             try:
-                parse_isrctn(broken, as_of=DAY)
+                parse_isrctn(replaced(data, path, wrong), as_of=DAY)
                 seen["record"] += 1
             except ParseError:
                 seen["error"] += 1
