@@ -29,6 +29,7 @@ one (``import_paths`` below the bulk threshold re-parses and refreshes in place)
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -46,7 +47,7 @@ from ..parser.errors import ParseError
 from ..parser.files import Failure, iter_payload_files, parse_payload
 from ..parser.ids import normalise_nct_id
 from ..parser.record import RECORD_FIELDS
-from . import indexer
+from . import indexer, links
 from .schema import record_to_doc
 from .service import ImportSummary
 from .store import Store, utcnow
@@ -126,12 +127,15 @@ def record_json(record: Any) -> str:
 class _Parser:
     """Runs in a worker: raw payloads -> result tuples for the parent.
 
-    ("rec", trial_id, registry, url, record_json, raw, content_hash, secondary, source, indexed)
+    ("rec", trial_id, registry, url, record_json, raw, content_hash, secondary, source, indexed,
+     link_row)
     ("same", trial_id)                    stored already with this content: not parsed
     ("fail", source, reason, message, raw, registry)
 
     ``indexed``: the store lacked this content, so the worker added the record to its own
-    index segment (``finish`` returns the segment for the parent to commit).
+    index segment (``finish`` returns the segment for the parent to commit).  ``link_row``:
+    the record's link keys (``Store.put_link_keys``' row), computed here so that the links
+    refresh that ends an import has no record to read back and parse.
     """
 
     def __init__(self, store_path: str, index_dir: str, trial_id: str | None) -> None:
@@ -160,7 +164,7 @@ class _Parser:
             ix = indexer.open_index(self.index_dir)
             # _lk=False: the parent holds the import, and commits this segment itself.
             self.writer = FastSegmentWriter(ix, _lk=False, compound=False)
-        self.writer.add_document(**record_to_doc(record))
+        self.writer.add_document(**record_to_doc(record, parsed=True))
         return True
 
     def finish(self) -> Any:
@@ -215,7 +219,7 @@ class _Parser:
             stored = self.stored_hash(record.trial_id)
         indexed = self.index(record, stored, content_hash)
         return ("rec", record.trial_id, record.registry, record.url, record_json(record), text,
-                content_hash, False, source, indexed)
+                content_hash, False, source, indexed, _link_row(record, content_hash))
 
     def _item(self, item: Any, source: str) -> tuple[Any, ...]:
         if isinstance(item, Failure):
@@ -223,7 +227,14 @@ class _Parser:
         r = item.record
         indexed = self.index(r, self.stored_hash(r.trial_id), item.content_hash)
         return ("rec", r.trial_id, r.registry, r.url, record_json(r), item.raw,
-                item.content_hash, item.secondary, source, indexed)
+                item.content_hash, item.secondary, source, indexed,
+                _link_row(r, item.content_hash))
+
+
+def _link_row(record: Any, content_hash: str) -> tuple[str, str, str, str, list[str]]:
+    own = links.own_key(record)
+    return (record.trial_id, record.registry, content_hash, own,
+            sorted(links.link_keys(record, own=own)))
 
 
 def _worker(conn: Connection, store_path: str, index_dir: str, trial_id: str | None) -> None:
@@ -349,8 +360,6 @@ def bulk_import(
 ) -> ImportSummary:
     """Import every payload in ``paths`` (zips, folders, files) into ``store`` and the index
     at ``index_dir``.  Resumable: rerun after an interruption."""
-    from . import links
-
     started = time.perf_counter()
     sources = sources_for(paths)
     total = sum(len(s.names) for s in sources)
@@ -378,6 +387,9 @@ def bulk_import(
         phase = "store"
         report()
 
+    # The link tables first come up to date (a no-op unless something was written since the
+    # last refresh), so the keys the workers compute below are all there is left to add.
+    links.refresh_links(store)
     # A fresh import (or an import that follows an interrupted one) first brings the index
     # up to what the store holds, so "unchanged" studies skipped below are searchable (an
     # interrupted import may have left many: all processes index them).
@@ -406,7 +418,9 @@ def bulk_import(
         finally:
             pool.close()
         catch_up(batch)
-    links.refresh_links(store)  # link keys now, not at the first `trials show`
+    # Link groups now, not at the first `trials show`; the keys are written already, except
+    # for records stored without a worker's keys (an import's first, interrupted run).
+    links.refresh_links(store)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -454,6 +468,7 @@ def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
     """Write one batch of worker results in one transaction."""
     fetched_at = utcnow()
     same: list[str] = []
+    link_rows: list[tuple[str, str, str, str, list[str]]] = []
     with store.batch():
         for item in items:
             kind = item[0]
@@ -467,7 +482,7 @@ def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
                                   detail=message)
             else:
                 (_, tid, registry, url, rec_json, raw, content_hash, secondary, source,
-                 indexed) = item
+                 indexed, link_row) = item
                 put = store.put_json(tid, registry, url, rec_json, raw,
                                      content_hash=content_hash, fetched_at=fetched_at,
                                      source_url=_source_url(source), secondary=secondary)
@@ -475,13 +490,24 @@ def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
                 batch.stored += put.outcome in ("new", "changed")
                 if indexed:
                     batch.add(tid, content_hash, put.outcome)
+                if put.outcome in ("new", "changed"):  # the store now holds this record
+                    link_rows.append(link_row)
         if same:
             store.touch(same, fetched_at)
+        if link_rows:
+            with store.links_write():
+                store.put_link_keys(link_rows)
 
 
 def _source_url(source: str | None) -> str | None:
     if not source:
         return None
     container, sep, member = source.partition("!")
-    uri = Path(container).resolve().as_uri()
+    uri = _file_uri(container)
     return f"{uri}!/{member}" if sep else uri
+
+
+@functools.lru_cache(maxsize=64)
+def _file_uri(path: str) -> str:
+    """A zip's URI, resolved once per import rather than once per member."""
+    return Path(path).resolve().as_uri()

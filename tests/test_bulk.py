@@ -280,3 +280,45 @@ def test_index_errors_follow_the_error_contract(tmp_path: Path,
     assert json.loads(result.stdout)["error"]["code"] == "index_busy"
     with Store(home.store_path) as store:  # what was stored is kept, to be indexed later
         assert store.counts()["trials"] == len(STUDIES)
+
+
+def _link_tables(store: Store) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    conn = store._conn
+    return (conn.execute("SELECT trial_id, key FROM link_keys ORDER BY 1, 2").fetchall(),
+            conn.execute("SELECT trial_id, registry, content_hash, own_key, group_id"
+                         " FROM link_state ORDER BY 1").fetchall())
+
+
+def test_workers_write_the_link_keys_a_full_refresh_computes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trialscope.index import links
+
+    home = DataHome(tmp_path / "home")
+    members = {p.name: p.read_bytes() for p in STUDIES}
+    reads: list[str] = []
+    original_get = Store.get
+
+    def counting_get(self: Store, trial_id: str) -> object:
+        reads.append(trial_id)
+        return original_get(self, trial_id)
+
+    monkeypatch.setattr(Store, "get", counting_get)
+    service.import_paths(home, [_zip(tmp_path / "a.zip", members)])
+    assert reads == []  # the refresh that ends the import parsed no stored record
+    monkeypatch.setattr(Store, "get", original_get)
+    with Store(home.store_path) as store:
+        written = _link_tables(store)
+        assert len(written[1]) == len(STUDIES)
+        assert links.refresh_links(store).updated == 0  # nothing stale after the import
+        links.refresh_links(store, full=True)  # every record's keys from the stored record
+        assert _link_tables(store) == written
+
+
+def test_a_parsed_record_skips_no_cell_therapy_facts() -> None:
+    """``record_to_doc(parsed=True)`` trusts the parser's (possibly empty) cell-therapy facts
+    instead of extracting them again: the document must be the same."""
+    from trialscope.index.schema import record_to_doc
+
+    for path in STUDIES:
+        record = ctgov.parse_study(json.loads(path.read_text(encoding="utf-8")), url=None)
+        assert record_to_doc(record, parsed=True) == record_to_doc(record), path.name
