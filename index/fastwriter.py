@@ -21,6 +21,7 @@ other segments) is fast; ``commit`` writes the segment without merging old ones.
 
 from __future__ import annotations
 
+import struct
 from array import array
 from pickle import dumps
 from typing import Any
@@ -35,6 +36,7 @@ from .analysis import clinical_analyzer, index_positions
 
 # Terms with at most this many postings in a segment are stored in the term table itself.
 INLINE_LIMIT = 32
+_ITEM_CACHE_LIMIT = 100_000  # (field, value) -> index items entries; cleared when full
 
 
 # A term's postings while its segment is written: one flat list, in docnum order, of
@@ -88,11 +90,16 @@ def _post_text(terms: dict[str, list[Any]], docnum: int,
             found += (docnum, value)
 
 
+def _index_items(field: Any, value: Any) -> list[tuple[str, int, float, bytes]]:
+    """``field.index(value)``'s items, with each term decoded to the str ``_terms`` keys."""
+    return [(tbytes.decode("utf-8", "surrogateescape"), freq, weight, vbytes)
+            for tbytes, freq, weight, vbytes in field.index(value)]
+
+
 def _post_field(terms: dict[str, list[Any]], docnum: int,
-                items: list[tuple[bytes, int, float, bytes]]) -> None:
-    """Add one document's ``field.index`` items of another field to ``terms``."""
-    for tbytes, _freq, weight, vbytes in items:
-        term = tbytes.decode("utf-8", "surrogateescape")
+                items: list[tuple[str, int, float, bytes]]) -> None:
+    """Add one document's ``_index_items`` of another field to ``terms``."""
+    for term, _freq, weight, vbytes in items:
         found = terms.get(term)
         if found is None:
             terms[term] = [docnum, weight, vbytes]
@@ -119,6 +126,7 @@ class FastSegmentWriter(SegmentWriter):
         }
         self._terms: dict[str, dict[str, list[Any]]] = {}  # field -> term -> postings
         self._lengths: dict[str, array] = {}  # field -> quantized length per docnum
+        self._items: dict[tuple[str, type, Any], list[Any]] = {}  # see _field_items
 
     # -- documents ------------------------------------------------------------------------
 
@@ -150,7 +158,7 @@ class FastSegmentWriter(SegmentWriter):
                     length = sum(len(p) for p in data.values())
                     analysed.append((name, True, data, length))
                 else:
-                    data = list(field.index(value))
+                    data = self._field_items(name, field, value)
                     if field.scorable:
                         length = sum(freq for _, freq, _, _ in data)
                     analysed.append((name, False, data, length))
@@ -176,6 +184,20 @@ class FastSegmentWriter(SegmentWriter):
         self._added = True
         self.docnum += 1
 
+    def _field_items(self, name: str, field: Any, value: Any) -> list[Any]:
+        """``_index_items(field, value)``, cached for the fields whose values repeat (dates,
+        ages, enrollment, statuses, countries...): NUMERIC's tiered range terms cost a
+        generator chain per value.  A unique field (the trial id) is not cached."""
+        if field.unique or value.__class__ not in (str, int, float, bool):
+            return _index_items(field, value)
+        key = (name, value.__class__, value)  # 1 == 1.0 == True: the class keeps them apart
+        items = self._items.get(key)
+        if items is None:
+            if len(self._items) >= _ITEM_CACHE_LIMIT:
+                self._items.clear()
+            items = self._items[key] = _index_items(field, value)
+        return items
+
     # -- flushing ---------------------------------------------------------------------------
 
     def _flush_segment(self) -> None:
@@ -188,8 +210,10 @@ class FastSegmentWriter(SegmentWriter):
             encoded = sorted((term.encode("utf-8", "surrogateescape"), term) for term in terms)
             stride = TEXT_STRIDE if name in self._fast_text else FIELD_STRIDE
             lengths = self._lengths.pop(name, array("I"))
-            for btext, term in encoded:
-                _write_term(fieldwriter, btext, terms.pop(term), stride, lengths)
+            prefix = pack_ushort(fieldwriter._fieldid)
+            _add_terms(fieldwriter._tindex, [
+                (prefix + btext, _write_term(fieldwriter, terms.pop(term), stride, lengths))
+                for btext, term in encoded])
             fieldwriter.finish_field()
         self._terms = {}
         fieldwriter.close()
@@ -208,36 +232,41 @@ class FastSegmentWriter(SegmentWriter):
         return segment
 
 
-def _write_term(fieldwriter: Any, btext: bytes, postings: list[Any], stride: int,
-                lengths: array) -> None:
-    """One term's postings through the codec's ``W3FieldWriter`` / ``W3PostingsWriter``.
+def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: array) -> bytes:
+    """One term's postings through the codec's ``W3PostingsWriter``; returns its term info
+    (the term table value).
 
     What ``start_term``, ``add`` per posting and ``finish_term`` do, a block at a time and
     without the per-posting checks.  One difference: a term with at most ``INLINE_LIMIT``
     postings is stored inline in the term table (a W3 feature its readers support, which
     whoosh-reloaded 2.7.5's writer cannot use: its ``finish_postings`` calls a misspelt
-    ``set_inline``), saving a compressed block per rare term."""
-    key = pack_ushort(fieldwriter._fieldid) + btext
+    ``set_inline``), saving a compressed block per rare term; its term info is built here
+    directly, as ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would."""
     docs = postings[0::stride]
     values = postings[stride - 1::stride]
     if stride == TEXT_STRIDE:  # a positions value starts with the frequency, the weight
         weights = array("f", [_FREQ.get(v) or _freq_at(v)[0] for v in values])
     else:
         weights = array("f", postings[1::stride])
-    if len(docs) == 1:  # one posting: its term info, inlined, built directly
-        docnum, weight, value = docs[0], weights[0], values[0]
-        length = lengths[docnum] if docnum < len(lengths) else 0
-        lbyte = length_to_byte(length) if length else 0
-        info = _TERMINFO.pack(1, weight, 1, lbyte, lbyte, max(weight, 0), docnum, docnum)
-        fieldwriter._tindex.add(key, info + dumps(((docnum,), (weight,),
-                                                   (value,) if value else ()), 2))
-        return
-    doc_lengths = [lengths[d] if d < len(lengths) else 0 for d in docs]
+    count = len(docs)
+    n_lengths = len(lengths)
+    if count <= INLINE_LIMIT:
+        if count == 1:
+            docnum = docs[0]
+            length = lengths[docnum] if docnum < n_lengths else 0
+            minbyte = maxbyte = length_to_byte(length) if length else 0
+        else:
+            nonzero = [lengths[d] for d in docs if d < n_lengths and lengths[d]]
+            minbyte = length_to_byte(min(nonzero)) if nonzero else 0
+            maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
+        return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
+                              docs[0], docs[-1]) + dumps(
+            (tuple(docs), tuple(weights), tuple(v for v in values if v)), 2)
+    doc_lengths = [lengths[d] if d < n_lengths else 0 for d in docs]
     writer = fieldwriter._postwriter
     terminfo = W3TermInfo()
     writer.start_postings(fieldwriter._format, terminfo)
     limit = writer._blocklimit
-    count = len(docs)
     start = 0
     while start < count:
         stop = min(start + limit, count)
@@ -251,11 +280,39 @@ def _write_term(fieldwriter: Any, btext: bytes, postings: list[Any], stride: int
         writer._minlength = min(nonzero) if nonzero else None
         writer._maxlength = max(nonzero) if nonzero else 0
         start = stop
-    if count <= INLINE_LIMIT:
-        terminfo.add_block(writer)
-        terminfo.set_inlined(writer._ids, writer._weights, writer._values)
-        writer._new_block()
-        writer._terminfo = None
-    else:
-        terminfo = writer.finish_postings()
-    fieldwriter._tindex.add(key, terminfo.to_bytes())
+    return writer.finish_postings().to_bytes()
+
+
+_KV_LENGTHS = struct.Struct("!ii")  # filetables' key/value length header
+
+
+def _add_terms(tindex: Any, entries: list[tuple[bytes, bytes]]) -> None:
+    """``tindex.add(key, value)`` (an ``OrderedHashWriter``) for many entries in key order,
+    with one file write: the same bytes, hash buckets and key-position index."""
+    if not entries:
+        return
+    previous = tindex.lastkey
+    for key, _ in entries:
+        if key <= previous:
+            raise ValueError(f"term keys must increase: {previous!r}..{key!r}")
+        previous = key
+    pos = tindex.dbfile.tell()
+    hashfn, buckets = tindex.hashfn, tindex.buckets
+    header = _KV_LENGTHS.pack
+    parts: list[bytes] = []
+    positions: list[int] = []
+    for key, value in entries:
+        positions.append(pos)
+        h = hashfn(key)
+        buckets[h & 255].append((h, pos))
+        record = header(len(key), len(value)) + key + value
+        parts.append(record)
+        pos += len(record)
+    index = tindex.index  # a GrowableArray: widens its type when a position overflows it
+    try:
+        index.array.extend(array(index.array.typecode, positions))
+    except (OverflowError, AttributeError):
+        for position in positions:
+            index.append(position)
+    tindex.dbfile.write(b"".join(parts))
+    tindex.lastkey = entries[-1][0]

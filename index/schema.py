@@ -247,15 +247,17 @@ def prior(record: TrialRecord) -> int:
     return round(1000 * (1.0 - penalty - 0.02 * (1.0 - recency)))
 
 
-def record_to_doc(record: TrialRecord) -> dict[str, Any]:
-    """One Whoosh document; empty values are left out (Whoosh indexes nothing for them)."""
+def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any]:
+    """One Whoosh document; empty values are left out (Whoosh indexes nothing for them).
+    ``parsed``: the record comes straight from the parser, so an empty ``cell_therapy``
+    means "none found", not "stored before the parser filled it" (see ``cell_facts``)."""
     elig = record.eligibility or {}
     criteria = _criteria_texts(elig.get("inclusion") or [])
     exclusion = _criteria_texts(elig.get("exclusion") or [])
     if not any(criteria) and not any(exclusion):
         criteria = [elig.get("text") or ""]  # not split by the parser: all of it, unweighted
     enrollment = (record.enrollment or {}).get("count")
-    cell = cell_facts(record)
+    cell = record.cell_therapy if parsed else cell_facts(record)
     doc: dict[str, Any] = {
         "trial_id": record.trial_id,
         "ids": " ".join([record.trial_id, *record.secondary_id_values]),

@@ -179,3 +179,31 @@ def test_a_failed_document_leaves_no_postings_behind(tmp_path: Path) -> None:
     writer.commit()
     fast = _contents(whoosh_index.open_dir(str(tmp_path / "fast"), schema=build_schema()))
     assert fast == slow
+
+
+def test_add_terms_writes_what_the_hash_writer_writes(tmp_path: Path) -> None:
+    """``_add_terms`` (one write for a field's terms) against ``OrderedHashWriter.add`` per
+    term: the same file, including past 64 kB, where the key-position index widens."""
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.filedb.filetables import OrderedHashReader, OrderedHashWriter
+
+    from trialscope.index.fastwriter import _add_terms
+
+    entries = [(b"\x00\x01term%06d" % i, b"v" * (i % 40)) for i in range(5000)]
+    storage = FileStorage(str(tmp_path))
+    slow = OrderedHashWriter(storage.create_file("slow"))
+    for key, value in entries:
+        slow.add(key, value)
+    fast = OrderedHashWriter(storage.create_file("fast"))
+    _add_terms(fast, entries[:10])
+    _add_terms(fast, entries[10:])
+    assert fast.index.array.typecode != "H"  # positions passed 64 kB
+    slow.close()
+    fast.close()
+    assert (tmp_path / "fast").read_bytes() == (tmp_path / "slow").read_bytes()
+    reader = OrderedHashReader.open(storage, "fast")
+    assert reader[b"\x00\x01term004321"] == b"v" * (4321 % 40)
+    reader.close()
+    with pytest.raises(ValueError, match="increase"):
+        _add_terms(bad := OrderedHashWriter(storage.create_file("bad")), entries[1::-1])
+    bad.dbfile.close()
