@@ -22,13 +22,14 @@ other segments) is fast; ``commit`` writes the segment without merging old ones.
 from __future__ import annotations
 
 import struct
+import zlib
 from array import array
 from pickle import dumps
 from typing import Any
 
-from whoosh.codec.whoosh3 import W3TermInfo
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.formats import Positions
-from whoosh.system import _uint_struct, pack_uint, pack_ushort
+from whoosh.system import _uint_struct, pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import NO_MERGE, SegmentWriter
 
@@ -233,8 +234,8 @@ class FastSegmentWriter(SegmentWriter):
 
 
 def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: array) -> bytes:
-    """One term's postings through the codec's ``W3PostingsWriter``; returns its term info
-    (the term table value).
+    """One term's postings, written as the codec's ``W3PostingsWriter`` writes them; returns
+    its term info (the term table value).
 
     What ``start_term``, ``add`` per posting and ``finish_term`` do, a block at a time and
     without the per-posting checks.  One difference: a term with at most ``INLINE_LIMIT``
@@ -262,25 +263,64 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
         return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
                               docs[0], docs[-1]) + dumps(
             (tuple(docs), tuple(weights), tuple(v for v in values if v)), 2)
-    doc_lengths = [lengths[d] if d < n_lengths else 0 for d in docs]
+    return _write_blocks(fieldwriter, docs, weights, values,
+                         [lengths[d] if d < n_lengths else 0 for d in docs])
+
+
+def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: list[bytes],
+                  doc_lengths: list[int]) -> bytes:
+    """A term's postings as blocks of the postings file, as ``W3PostingsWriter`` writes them
+    (``_write_block`` per ``blocklimit`` postings, then ``finish_postings``: the same bytes);
+    returns the term info.  Whoosh's per-block list "minifying" runs a generator per
+    posting; here they are list operations."""
     writer = fieldwriter._postwriter
-    terminfo = W3TermInfo()
-    writer.start_postings(fieldwriter._format, terminfo)
-    limit = writer._blocklimit
+    postfile, limit, compression = writer._postfile, writer._blocklimit, writer._compression
+    fixed = fieldwriter._format.fixed_value_size()
+    offset = postfile.tell()
+    postfile.write(WHOOSH3_HEADER_MAGIC)
+    count = len(docs)
+    total_weight, max_weight, min_length, max_length = 0.0, 0.0, None, 0
     start = 0
     while start < count:
         stop = min(start + limit, count)
-        if start:
-            writer._write_block()  # the previous block is full (add_posting's rule)
-        writer._ids = array("I", docs[start:stop])
-        writer._weights = block_weights = weights[start:stop]
-        writer._values = [v for v in values[start:stop] if v]  # add_posting keeps no empty
-        writer._maxweight = max(max(block_weights), 0)
+        ids = docs[start:stop]
+        block_weights = weights[start:stop]
+        block_values = [v for v in values[start:stop] if v]  # add_posting keeps no empty
+        block_max = max(max(block_weights), 0)
         nonzero = [n for n in doc_lengths[start:stop] if n]
-        writer._minlength = min(nonzero) if nonzero else None
-        writer._maxlength = max(nonzero) if nonzero else 0
+        low, high = (min(nonzero), max(nonzero)) if nonzero else (None, 0)
+        total_weight += sum(block_weights)
+        max_weight = max(max_weight, block_max)
+        if low is not None:
+            min_length = low if min_length is None else min(min_length, low)
+        max_length = max(max_length, high)
+        # W3PostingsWriter._mini_ids / _mini_weights / _mini_values
+        deltas = [ids[0]]  # delta_encode starts from 0 in every block
+        deltas += [b - a for a, b in zip(ids, ids[1:])]
+        first = block_weights[0]
+        if first == 1.0 and block_weights.count(1.0) == len(block_weights):
+            mini_weights: Any = None
+        elif block_weights.count(first) == len(block_weights):
+            mini_weights = first
+        else:
+            mini_weights = tuple(block_weights)
+        if fixed is None or fixed < 0:
+            mini_values: Any = tuple(block_values)
+        else:
+            mini_values = None if fixed == 0 else b"".join(block_values)
+        data = dumps((tuple(deltas), mini_weights, mini_values), 2)
+        if compression:  # Whoosh compresses every block, even one under 20 bytes
+            data = zlib.compress(data, compression)
+        info = dumps((len(ids), ids[-1], block_max, compression, length_to_byte(low),
+                      length_to_byte(high)), 2)
+        size = len(info) + len(data)
+        postfile.write_int(-size if stop == count else size)
+        postfile.write(info)
+        postfile.write(data)
         start = stop
-    return writer.finish_postings().to_bytes()
+    return _TERMINFO.pack(0, total_weight, count, length_to_byte(min_length),
+                          length_to_byte(max_length), max_weight, docs[0], docs[-1]
+                          ) + pack_long(offset) + pack_int(postfile.tell() - offset)
 
 
 _KV_LENGTHS = struct.Struct("!ii")  # filetables' key/value length header

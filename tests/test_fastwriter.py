@@ -4,6 +4,7 @@ own writer and the analyzer give: compared term by term, posting by posting."""
 from __future__ import annotations
 
 import re
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,47 @@ def test_add_terms_writes_what_the_hash_writer_writes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="increase"):
         _add_terms(bad := OrderedHashWriter(storage.create_file("bad")), entries[1::-1])
     bad.dbfile.close()
+
+
+@pytest.mark.parametrize("count", [INLINE_LIMIT + 1, 128, 129, 300])
+@pytest.mark.parametrize("fieldname", ["description", "status", "enrollment"])
+def test_blocks_are_the_bytes_whooshs_postings_writer_writes(
+        tmp_path: Path, count: int, fieldname: str) -> None:
+    """``_write_blocks`` against ``W3PostingsWriter`` fed posting by posting: the same
+    postings file and the same term info, for a positions field, a valueless KEYWORD and a
+    NUMERIC field, across block boundaries (128 postings a block)."""
+    import random
+    from types import SimpleNamespace
+
+    from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
+    from whoosh.filedb.filestore import FileStorage
+
+    from trialscope.index.fastwriter import _encode_positions, _write_blocks
+
+    rng = random.Random(count)
+    field = build_schema()[fieldname]
+    docs = sorted(rng.sample(range(5 * count), count))
+    weights = [float(rng.choice([1, 1, 1, 2, 3])) for _ in docs]
+    if fieldname == "description":
+        values = [_encode_positions(list(range(0, 3 * int(w), 3))) for w in weights]
+    else:
+        values = [b"" for _ in docs]
+        weights = [1.0] * count if fieldname == "status" else weights
+    lengths = [rng.choice([0, 1, 5, 17, 400]) for _ in docs]
+    storage = FileStorage(str(tmp_path))
+    codec = W3Codec()
+
+    slow_file = storage.create_file("slow")
+    writer = codec.postings_writer(slow_file)
+    writer.start_postings(field.format, W3TermInfo())
+    for d, w, v, n in zip(docs, weights, values, lengths):
+        writer.add_posting(d, w, v, n or None)
+    slow_info = writer.finish_postings().to_bytes()
+
+    fast_file = storage.create_file("fast")
+    fake = SimpleNamespace(_postwriter=codec.postings_writer(fast_file), _format=field.format)
+    fast_info = _write_blocks(fake, docs, array("f", weights), values, lengths)
+    slow_file.close()
+    fast_file.close()
+    assert fast_info == slow_info
+    assert (tmp_path / "fast").read_bytes() == (tmp_path / "slow").read_bytes()
