@@ -18,18 +18,27 @@ from __future__ import annotations
 import heapq
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 from whoosh import highlight as wh
 from whoosh import query as wq
+from whoosh.analysis import Token
 from whoosh.searching import Searcher
 from whoosh.sorting import FieldFacet
 
-from . import taat
-from .analysis import CONCEPTS, WORD_VARIANTS, clinical_analyzer, concept_spans, normalize_word
+from . import analysis, taat
+from .analysis import (
+    CONCEPTS,
+    TOKEN_RE,
+    WORD_VARIANTS,
+    ClinicalFilter,
+    clinical_analyzer,
+    concept_spans,
+    normalize_word,
+)
 from .facets import Filters, build_filter, count_facets
 from .indexer import open_index
 from .query import QueryError, describe, parse_query, units_of
@@ -74,11 +83,13 @@ class _MarkFormatter(wh.Formatter):
         return MARK_OPEN + wh.get_text(text, token, replace) + MARK_CLOSE
 
 
-# Highlighting re-analyses the text around each hit's matches (~0.3 ms a hit); an export of
+# Highlighting re-analyses the text around each hit's matches (~0.1 ms a hit); an export of
 # every hit (limit=None) gets plain passages after the first MAX_HIGHLIGHTED.
 MAX_HIGHLIGHTED = 200
 _FRAGMENTER = wh.ContextFragmenter(maxchars=240, surround=70)
 _ANALYZER = clinical_analyzer()
+_FILTER = ClinicalFilter()
+_CONCEPT_BY_NAME = {c.name: c for c in CONCEPTS}
 
 
 def _query_terms(q: wq.Query | None, searcher: Searcher) -> frozenset[str]:
@@ -111,8 +122,7 @@ def make_snippet(text: str, terms: frozenset[str], width: int = 240) -> str:
         # mode="index") does, with the text analysed only around the places a term can
         # match.  Index mode: compound parts and concept words match too ("gravis" in
         # "MG-ADL").
-        tokens = wh.set_matched_filter(_tokens(text, terms), terms)
-        fragments = wh.top_fragments(_FRAGMENTER.fragment_tokens(text, tokens), 1,
+        fragments = wh.top_fragments(_fragments(text, _spans(text, terms), terms), 1,
                                      wh.BasicFragmentScorer(), wh.FIRST)
         marked = _MarkFormatter()(text, fragments)
         if marked:
@@ -127,16 +137,18 @@ def make_snippet(text: str, terms: frozenset[str], width: int = 240) -> str:
 # the whole text.
 _BEFORE = 100
 _AFTER_WORD_CHARS = 160
-_WORD_RUN = re.compile(r"\w+")
+# from a position to just past its _AFTER_WORD_CHARS-th word character
+_WORD_CHARS_AFTER = re.compile(rf"(?:\W*\w){{{_AFTER_WORD_CHARS}}}")
 _MAX_SPOTS = 200  # more candidate places than this: analyse the whole text
 
 
-def _tokens(text: str, terms: frozenset[str]) -> Iterator[Any]:
-    """The analyzer's index-mode tokens (with character offsets) of the parts of ``text``
-    where a term of ``terms`` can occur; all of it when that cannot be told cheaply."""
+def _spans(text: str, terms: frozenset[str]) -> list[tuple[int, int, int]]:
+    """The parts of ``text`` to analyse, in order and apart: where a term of ``terms`` can
+    occur, with their context, as (start, end, the end of the last place in it a term can
+    occur); all of it when that cannot be told cheaply."""
     spots = _spots(text, terms)
     if spots is None:
-        return _ANALYZER(text, chars=True, mode="index", removestops=False)
+        return [(0, len(text), len(text))]
     spans: list[list[int]] = []
     for start, end in sorted(spots):
         # start and end on a space, so no word is cut (a cut word could be another term)
@@ -145,22 +157,147 @@ def _tokens(text: str, terms: frozenset[str]) -> Iterator[Any]:
         hi = len(text) if hi < 0 else hi
         if spans and lo <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], hi)
+            spans[-1][2] = max(spans[-1][2], end)
         else:
-            spans.append([lo, hi])
-    return chain.from_iterable(
-        _ANALYZER(text[lo:hi], chars=True, mode="index", removestops=False, start_char=lo)
-        for lo, hi in spans)
+            spans.append([lo, hi, end])
+    return [(lo, hi, last) for lo, hi, last in spans]
 
 
 def _words_after(text: str, pos: int) -> int:
-    """Where the text after ``pos`` has _AFTER_WORD_CHARS word characters (fewer than the
-    analyzer's token characters there, which also count hyphens and decimal points)."""
-    count = 0
-    for m in _WORD_RUN.finditer(text, pos):
-        count += m.end() - m.start()
-        if count >= _AFTER_WORD_CHARS:
-            return m.end()
-    return len(text)
+    """A place after ``pos`` with _AFTER_WORD_CHARS word characters between (fewer than the
+    analyzer's token characters there, which also count hyphens and decimal points), on
+    the same word as the last of them; the end of the text when there are fewer."""
+    m = _WORD_CHARS_AFTER.match(text, pos)
+    return m.end() if m else len(text)
+
+
+class _Token:
+    """A matched token, as the fragment scorer and the formatter read it."""
+
+    __slots__ = ("text", "startchar", "endchar", "boost")
+
+    def __init__(self, text: str, startchar: int, endchar: int) -> None:
+        self.text, self.startchar, self.endchar, self.boost = text, startchar, endchar, 1.0
+
+
+def _fragments(text: str, spans: list[tuple[int, int, int]], terms: frozenset[str]
+               ) -> list[wh.Fragment]:
+    """``_FRAGMENTER.fragment_tokens(text, tokens)`` for the tokens ``_ANALYZER`` (index
+    mode, stop words kept) makes of each ``text[start:end]`` of ``spans``, each marked
+    matched when its text is one of ``terms``; the same fragments, at a fraction of the
+    cost.
+
+    A snippet analyses ~70 words a hit, and the analyzer's filter chain, a token object per
+    word and the generators between them cost a few microseconds a word.  Here the token
+    texts of each distinct word come from a cache (``_surface_texts``: the analyzer's own
+    filter, run once per word), and the fragmenter's loop (whoosh.highlight
+    ``ContextFragmenter.fragment_tokens``, kept statement for statement) runs on the regex
+    matches directly.  tests/test_search_speed.py checks the two against each other."""
+    maxchars, surround = _FRAGMENTER.maxchars, _FRAGMENTER.surround
+    charlimit = _FRAGMENTER.charlimit
+    cache = _SURFACE_TEXTS
+    if len(cache) >= _SURFACE_CACHE_LIMIT:
+        cache.clear()
+    out: list[wh.Fragment] = []
+    first = None  # startchar of the first token of the fragment
+    firsts: deque[int] = deque()  # startchars of the context before a fragment
+    countdown = -1  # < 0: not in a fragment
+    tks: list[_Token] = []  # the fragment's matched tokens
+    endchar = None
+    currentlen = 0
+    for n, (lo, hi, last) in enumerate(spans, 1 - len(spans)):  # n == 0: the last span
+        matches = _SCAN_RE.finditer(text[lo:hi])
+        for m in matches:
+            key = (m.lastgroup, m.group())
+            texts = cache.get(key)
+            if texts is None:
+                texts = cache[key] = _surface_texts(*key)
+            startchar, endchar = lo + m.start(), lo + m.end()
+            tlength = endchar - startchar
+            if charlimit and endchar > charlimit:
+                if tks:
+                    out.append(wh.mkfrag(text, tks, startchar=first, endchar=endchar))
+                return out
+            for ttext in texts:
+                matched = ttext in terms
+                if countdown < 0 and not matched:
+                    firsts.append(startchar)
+                    while firsts and endchar - firsts[0] > surround:
+                        firsts.popleft()
+                elif currentlen + tlength > maxchars:
+                    countdown = 0
+                elif matched:
+                    countdown = surround
+                    if first is None:
+                        if firsts:
+                            first = firsts[0]
+                        else:
+                            first = startchar
+                            countdown += surround
+                    tks.append(_Token(ttext, startchar, endchar))
+                if countdown >= 0:
+                    currentlen += tlength
+                    countdown -= tlength
+                    if countdown <= 0:
+                        out.append(wh.mkfrag(text, tks, startchar=first, endchar=endchar))
+                        tks = []
+                        firsts = deque()
+                        first = None
+                        currentlen = 0
+            if countdown < 0 and endchar >= last:
+                # Outside a fragment, and no token after this one can match: the rest of
+                # the span only leaves its last startchars in ``firsts`` (the context of
+                # a fragment in the next span), which needs no token texts; the rest of
+                # the last span changes nothing.
+                if n == 0:
+                    return out
+                rest = [m.span() for m in matches]
+                if rest:
+                    endchar = lo + rest[-1][1]
+                    if charlimit and endchar > charlimit:
+                        return out
+                    firsts.extend(lo + start for start, _ in rest)
+                    while firsts and endchar - firsts[0] > surround:
+                        firsts.popleft()
+    if tks:
+        out.append(wh.mkfrag(text, tks, startchar=first, endchar=endchar))
+    return out
+
+
+def _scan_re() -> re.Pattern[str]:
+    """TOKEN_RE's matches, found twice as fast: its "compound" and "word" alternatives
+    (``word(-word)+`` tried, then ``word``) as one, ``word(-word)*``, which matches the
+    same; its "compound" group is then a plain word too (``_surface_texts`` tells them
+    apart).  TOKEN_RE itself when it is no longer the pattern this was derived from."""
+    parts = [getattr(analysis, name, None)
+             for name in ("_CONCEPT_ALTS", "_NUMBER", "_WORD", "_HYPHENS")]
+    if None in parts or TOKEN_RE.pattern != \
+            "{0}|(?P<number>{1})|(?P<compound>{2}(?:[{3}]{2})+)|(?P<word>{2})".format(*parts):
+        return TOKEN_RE
+    return re.compile("{0}|(?P<number>{1})|(?P<compound>{2}(?:[{3}]{2})*)".format(*parts))
+
+
+_SCAN_RE = _scan_re()
+_HYPHENS = getattr(analysis, "_HYPHENS", "-")
+
+# (TOKEN_RE group: a token kind or a concept's name, surface) -> the texts the analyzer
+# makes of that match, in order
+_SURFACE_TEXTS: dict[tuple[str | None, str], tuple[str, ...]] = {}
+_SURFACE_CACHE_LIMIT = 50_000  # entries (under 300 bytes each); cleared when full
+
+
+def _surface_texts(group: str | None, surface: str) -> tuple[str, ...]:
+    """The index-mode texts ``_ANALYZER`` (stop words kept) yields for one ``TOKEN_RE``
+    match whose ``lastgroup`` is ``group``.  The analyzer's own filter makes them, on a
+    one-token stream tagged as its tokenizer tags it, so the two cannot drift apart."""
+    if group == "compound" and not any(h in surface for h in _HYPHENS):
+        group = "word"  # _SCAN_RE's plain word
+    t = Token(chars=True, removestops=False, mode="index")
+    t.text, t.startchar, t.endchar, t.pos = surface, 0, len(surface), 0
+    t.concept = _CONCEPT_BY_NAME.get(group) if group else None
+    t.kind = "concept" if t.concept else group
+    t.boost, t.stopped = 1.0, False
+    return tuple(out.text for out in _FILTER(iter([t])))
 
 
 def _spots(text: str, terms: frozenset[str]) -> list[tuple[int, int]] | None:

@@ -41,12 +41,13 @@ import struct
 import sys
 import zlib
 from array import array
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, compress
 from math import log
+from operator import mul
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -269,6 +270,7 @@ class Terms:
         self._kept = 0  # postings in ``scores``
         self.filters: dict[tuple[int, str, Any], frozenset[int]] = {}  # filter_sets
         self._filter_ids = 0
+        self.priors: Any = None  # priors_of (False: the index has none)
 
     MAX_KEPT = 4_000_000  # postings of long lists kept scored (12 bytes each)
     MAX_FILTER_IDS = 1_000_000  # documents of filter terms kept (a status, a phase, ...)
@@ -447,8 +449,7 @@ class Matches:
         self.segments = segments
         self.total = sum(len(s.docs) for s in segments)
         self._cov: dict[int, float] = {}
-        reader = searcher.reader()
-        self._prior = reader.column_reader("prior") if reader.has_column("prior") else None
+        self._prior = priors_of(searcher)
 
     def docs(self) -> Iterator[int]:
         for s in self.segments:
@@ -478,21 +479,23 @@ class Matches:
         gdocs: list[int] = []
         bases: list[float] = []
         coordinated = self.plan.coordinated
-        cov = self._coverage
         for s in self.segments:
             acc, off = s.acc, s.offset
-            gdocs.extend((off + d for d in s.docs) if off else s.docs)
+            gdocs.extend(map(off.__add__, s.docs) if off else s.docs)
+            scores = map(acc.__getitem__, s.docs)
             if coordinated:
-                mask = s.mask
-                bases.extend(acc[d] * cov(mask[d]) for d in s.docs)
+                # a few distinct masks: their coverages looked up, the products made in C
+                masks = list(map(s.mask.__getitem__, s.docs))
+                cov = {m: self._coverage(m) for m in set(masks)}
+                bases.extend(map(mul, scores, map(cov.__getitem__, masks)))
             else:
-                bases.extend(map(acc.__getitem__, s.docs))
+                bases.extend(scores)
         return gdocs, bases
 
     def _final(self, gdoc: int, base: float) -> float:
         if self._prior is None:
             return base
-        return base * (self._prior[gdoc] or 1000) / 1000
+        return base * (self._prior(gdoc) or 1000) / 1000
 
     def score(self, gdoc: int) -> float:
         """The final score of a matched document."""
@@ -531,6 +534,44 @@ class Matches:
             m *= 4
 
 
+def priors_of(searcher: Any) -> Callable[[int], Any] | None:
+    """Global doc number -> its stored ``prior`` (what ``reader.column_reader("prior")``
+    gives), or None when the index has no such column; kept with the searcher's ``Terms``.
+
+    The column reader goes through four layers of Python calls per document; here each
+    segment's column is read whole once (``column_numbers``, kept per segment) and a raw
+    value translated as the field translates it (a few distinct values)."""
+    terms = terms_of(searcher)
+    if terms.priors is not None:
+        return terms.priors or None
+    reader = searcher.reader()
+    found: Callable[[int], Any] | None = None
+    if reader.has_column("prior"):
+        found = reader.column_reader("prior").__getitem__
+        columns = [column_numbers(seg, "prior") if native(seg) and seg.has_column("prior")
+                   else None for _sub, _off, seg in terms.leaves]
+        if columns and all(c is not None for c in columns):
+            found = _SegmentPriors([off for _sub, off, _seg in terms.leaves], columns,
+                                   searcher.schema["prior"].from_column_value)
+    terms.priors = found or False
+    return found
+
+
+class _SegmentPriors:
+    def __init__(self, offsets: list[int], columns: list[Any],
+                 translate: Callable[[Any], Any]) -> None:
+        self.offsets, self.columns, self.translate = offsets, columns, translate
+        self.values: dict[Any, Any] = {}  # raw -> translated
+
+    def __call__(self, gdoc: int) -> Any:
+        k = bisect_right(self.offsets, gdoc) - 1
+        raw = self.columns[k][gdoc - self.offsets[k]]
+        value = self.values.get(raw)
+        if value is None:
+            value = self.values[raw] = self.translate(raw)
+        return value
+
+
 def _mask_coverage(p: _Plan, mask: int) -> float:
     matched = {w for w, b in p.bit_of.items() if mask & b}
     return coverage(matched, p.words, p.weights, p.power)
@@ -563,14 +604,24 @@ def _term_scores(terms: Terms, k: int, info: Any, fieldname: str, text: str,
                  params: tuple[float, float, float, float]) -> tuple[Any, Any]:
     """(doc ids, BM25F scores before the leaf's boost) of a term in leaf searcher ``k``.
     Long lists are kept (``Terms.scores``): a warm searcher reads a common word once."""
+    idf, avgfl, B, K1 = params
+    K1p = K1 + 1
+    if info.is_inlined() and info.doc_frequency() < 256:
+        # A short list kept in the term table (most rare words' lists): scored as below
+        # without the block reader's generator, or a key for a cache it never enters.
+        seg = terms.leaves[k][2]
+        lb = lengths(seg, fieldname)
+        den = _norms(avgfl, B, K1)
+        ids, ws, _ = info.inlined_postings()
+        if ws is None:
+            ws = (1.0,) * len(ids)
+        return ids, [idf * ((tf * K1p) / (tf + den[lb[d]])) for d, tf in zip(ids, ws)]
     key = (k, fieldname, text)
     found = terms.scores.get(key)
     if found is not None:
         terms.scores[key] = terms.scores.pop(key)  # most recently used last
         return found
     _sub, _offset, seg = terms.leaves[k]
-    idf, avgfl, B, K1 = params
-    K1p = K1 + 1
     lb = lengths(seg, fieldname)
     # Whoosh: bm25 = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
     den = _norms(avgfl, B, K1)
