@@ -425,6 +425,16 @@ def _quick(text: str, low: str) -> bool:
             or _QUICK_LOW.search(low) is not None)
 
 
+def _may_state_modality(text: str, low: str) -> bool:
+    """Could ``_read`` find a modality in any of the texts joined in ``text`` (``low``:
+    their ``fold``-ed forms, joined the same way)?  A modality comes from a mention, which
+    needs ``_quick``, or from a product, which needs a product gate ("cabtagene", the INN
+    stem, is one of ``_quick``'s words).  Both are substring tests and one short regex with
+    no anchors, so what one text passes the joined texts pass too: False means every
+    ``_read`` would have found no modality."""
+    return _quick(text, low) or bool(_product_gates(text, low))
+
+
 def _cue_matters(lows: list[str]) -> bool:
     """The cue only decides whether an S103-like code counts: look for one only when a field
     (``fold``-ed) may name such a product."""
@@ -445,6 +455,8 @@ def extract_from_texts(primary: Iterable[str | None],
     second = [t for t in secondary if t]
     clean = [_clean(t) for t in first + second]
     lows = [fold(t) for t in clean]
+    if not _may_state_modality("\n".join(clean), "\n".join(lows)):
+        return {}  # most studies: no text names a modality or a product
     cue = _cue_matters(lows) and _has_cue(first + second)
     read = [_read(t, low, cue) for t, low in zip(clean, lows)]
     read1, read2 = read[:len(first)], read[len(first):]

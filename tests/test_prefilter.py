@@ -402,6 +402,7 @@ def open_gates() -> Iterator[None]:
         patch.setattr(C, "_target_gates", every(len(C._TARGET_PATTERNS)))
         patch.setattr(C, "_quick", lambda text, low: C._QUICK.search(text) is not None)
         patch.setattr(C, "_cue_matters", lambda lows: True)
+        patch.setattr(C, "_may_state_modality", lambda text, low: True)
         yield
 
 
