@@ -125,6 +125,13 @@ _CONCEPT_ALTS = (f"(?=[{CONCEPT_FIRST}])(?:"
 TOKEN_RE = re.compile(
     rf"{_CONCEPT_ALTS}|(?P<number>{_NUMBER})|(?P<compound>{_COMPOUND})|(?P<word>{_WORD})"
 )
+# TOKEN_RE's matches, found twice as fast (snippets scan with it): its "compound" and "word"
+# alternatives (``word(-word)+`` tried, then ``word``) as one, ``word(-word)*``, which
+# matches the same; a match in its "compound" group may then be a plain word (no hyphen).
+SCAN_RE = re.compile(
+    rf"{_CONCEPT_ALTS}|(?P<number>{_NUMBER})|(?P<compound>{_WORD}(?:[{_HYPHENS}]{_WORD})*)"
+)
+HYPHENS = _HYPHENS
 # Compound parts: concepts and words only ("BCMA-CAR-T" -> bcma, cart).
 _PART_RE = re.compile(rf"{_CONCEPT_ALTS}|(?P<word>{_WORD})")
 # Concept spellings alone, for rewriting query strings (see ``concept_spans``).

@@ -20,6 +20,8 @@ member) or a large folder of payload files, into the store and the index.
   not (a trial met twice in one batch).  An
   interrupted import loses at most one batch of index work: the store still lists those
   records as unindexed, and the next import or ``sync_index`` indexes them.
+- **Linked**: a worker also computes each record's link keys (``links.link_keys``), which
+  the parent stores with the record, so the links refresh that ends the import only regroups.
 - **Progress**: ``on_progress`` receives a ``BulkProgress`` (done, total, phase, rate, eta).
 
 The skip by hash means a study whose content did not change is not parsed again, so after a
@@ -418,8 +420,8 @@ def bulk_import(
         finally:
             pool.close()
         catch_up(batch)
-    # Link groups now, not at the first `trials show`; the keys are written already, except
-    # for records stored without a worker's keys (an import's first, interrupted run).
+    # Link groups now, not at the first `trials show`.  Every record this import stored came
+    # with its keys (``_store``), so this finds no stale key to recompute: it regroups.
     links.refresh_links(store)
     result.seconds = time.perf_counter() - started
     return result
@@ -509,5 +511,5 @@ def _source_url(source: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _file_uri(path: str) -> str:
-    """A zip's URI, resolved once per import rather than once per member."""
+    """A payload container's URI (a zip: resolved once, not once per member)."""
     return Path(path).resolve().as_uri()

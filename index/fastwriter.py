@@ -252,14 +252,9 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
     count = len(docs)
     n_lengths = len(lengths)
     if count <= INLINE_LIMIT:
-        if count == 1:
-            docnum = docs[0]
-            length = lengths[docnum] if docnum < n_lengths else 0
-            minbyte = maxbyte = length_to_byte(length) if length else 0
-        else:
-            nonzero = [lengths[d] for d in docs if d < n_lengths and lengths[d]]
-            minbyte = length_to_byte(min(nonzero)) if nonzero else 0
-            maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
+        nonzero = [lengths[d] for d in docs if d < n_lengths and lengths[d]]
+        minbyte = length_to_byte(min(nonzero)) if nonzero else 0
+        maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
         return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
                               docs[0], docs[-1]) + dumps(
             (tuple(docs), tuple(weights), tuple(v for v in values if v)), 2)
@@ -351,7 +346,7 @@ def _add_terms(tindex: Any, entries: list[tuple[bytes, bytes]]) -> None:
     index = tindex.index  # a GrowableArray: widens its type when a position overflows it
     try:
         index.array.extend(array(index.array.typecode, positions))
-    except (OverflowError, AttributeError):
+    except (OverflowError, AttributeError):  # a wider type needed; or a list already
         for position in positions:
             index.append(position)
     tindex.dbfile.write(b"".join(parts))

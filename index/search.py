@@ -29,10 +29,11 @@ from whoosh.analysis import Token
 from whoosh.searching import Searcher
 from whoosh.sorting import FieldFacet
 
-from . import analysis, taat
+from . import taat
 from .analysis import (
     CONCEPTS,
-    TOKEN_RE,
+    HYPHENS,
+    SCAN_RE,
     WORD_VARIANTS,
     ClinicalFilter,
     clinical_analyzer,
@@ -206,7 +207,7 @@ def _fragments(text: str, spans: list[tuple[int, int, int]], terms: frozenset[st
     endchar = None
     currentlen = 0
     for n, (lo, hi, last) in enumerate(spans, 1 - len(spans)):  # n == 0: the last span
-        matches = _SCAN_RE.finditer(text[lo:hi])
+        matches = SCAN_RE.finditer(text[lo:hi])
         for m in matches:
             key = (m.lastgroup, m.group())
             texts = cache.get(key)
@@ -264,34 +265,18 @@ def _fragments(text: str, spans: list[tuple[int, int, int]], terms: frozenset[st
     return out
 
 
-def _scan_re() -> re.Pattern[str]:
-    """TOKEN_RE's matches, found twice as fast: its "compound" and "word" alternatives
-    (``word(-word)+`` tried, then ``word``) as one, ``word(-word)*``, which matches the
-    same; its "compound" group is then a plain word too (``_surface_texts`` tells them
-    apart).  TOKEN_RE itself when it is no longer the pattern this was derived from."""
-    parts = [getattr(analysis, name, None)
-             for name in ("_CONCEPT_ALTS", "_NUMBER", "_WORD", "_HYPHENS")]
-    if None in parts or TOKEN_RE.pattern != \
-            "{0}|(?P<number>{1})|(?P<compound>{2}(?:[{3}]{2})+)|(?P<word>{2})".format(*parts):
-        return TOKEN_RE
-    return re.compile("{0}|(?P<number>{1})|(?P<compound>{2}(?:[{3}]{2})*)".format(*parts))
-
-
-_SCAN_RE = _scan_re()
-_HYPHENS = getattr(analysis, "_HYPHENS", "-")
-
-# (TOKEN_RE group: a token kind or a concept's name, surface) -> the texts the analyzer
+# (SCAN_RE group: a token kind or a concept's name, surface) -> the texts the analyzer
 # makes of that match, in order
 _SURFACE_TEXTS: dict[tuple[str | None, str], tuple[str, ...]] = {}
 _SURFACE_CACHE_LIMIT = 50_000  # entries (under 300 bytes each); cleared when full
 
 
 def _surface_texts(group: str | None, surface: str) -> tuple[str, ...]:
-    """The index-mode texts ``_ANALYZER`` (stop words kept) yields for one ``TOKEN_RE``
+    """The index-mode texts ``_ANALYZER`` (stop words kept) yields for one ``SCAN_RE``
     match whose ``lastgroup`` is ``group``.  The analyzer's own filter makes them, on a
     one-token stream tagged as its tokenizer tags it, so the two cannot drift apart."""
-    if group == "compound" and not any(h in surface for h in _HYPHENS):
-        group = "word"  # _SCAN_RE's plain word
+    if group == "compound" and not any(h in surface for h in HYPHENS):
+        group = "word"  # SCAN_RE's plain word
     t = Token(chars=True, removestops=False, mode="index")
     t.text, t.startchar, t.endchar, t.pos = surface, 0, len(surface), 0
     t.concept = _CONCEPT_BY_NAME.get(group) if group else None

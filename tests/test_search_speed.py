@@ -15,6 +15,7 @@ from whoosh import highlight as wh
 
 from trialscope.index import search as search_mod
 from trialscope.index import taat
+from trialscope.index.analysis import SCAN_RE, TOKEN_RE
 from trialscope.index.indexer import index_records, open_index
 from trialscope.index.ranking import Prior
 from trialscope.index.search import parse_query
@@ -84,11 +85,11 @@ def _shape(fragments: list[wh.Fragment]) -> list[tuple[int, int, list[tuple[str,
             for f in fragments]
 
 
-@pytest.mark.parametrize("scan", ["fast", "TOKEN_RE"])  # the fallback, should TOKEN_RE change
+@pytest.mark.parametrize("scan", ["SCAN_RE", "TOKEN_RE"])  # the fast scan, and the one it mirrors
 def test_fragments_are_whooshs_on_the_analyzers_tokens(index_dir: Path, scan: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     if scan == "TOKEN_RE":
-        monkeypatch.setattr(search_mod, "_SCAN_RE", search_mod.TOKEN_RE)
+        monkeypatch.setattr(search_mod, "SCAN_RE", TOKEN_RE)
     cases = _texts_and_terms(index_dir)
     cases += [(text, frozenset(terms)) for text in AWKWARD
               for terms in ({"study"}, {"myasthenia_gravis", "gravis"}, {"cart", "cell"},
@@ -103,17 +104,15 @@ def test_fragments_are_whooshs_on_the_analyzers_tokens(index_dir: Path, scan: st
 
 
 def test_token_scan_matches_the_analyzer() -> None:
-    """``_SCAN_RE`` + ``_surface_texts`` give each token's place and texts as the
-    analyzer does; and the fast scan is in use (a changed TOKEN_RE falls back to itself:
-    then derive ``_SCAN_RE`` from the new pattern)."""
-    assert search_mod._SCAN_RE is not search_mod.TOKEN_RE, "TOKEN_RE changed: update _SCAN_RE"
+    """``SCAN_RE`` + ``_surface_texts`` give each token's place and texts as the analyzer
+    (``TOKEN_RE``) does."""
     for text in [*AWKWARD, *(r.summary or "" for r in ALL), *(r.title for r in ALL)]:
         tokens = [((t.startchar, t.endchar), t.text) for t in search_mod._ANALYZER(
             text, chars=True, mode="index", removestops=False)]  # one token object, reused
         expected = [(span, tuple(t for _, t in group))
                     for span, group in groupby(tokens, key=lambda st: st[0])]
         scanned = [(m.span(), search_mod._surface_texts(m.lastgroup, m.group()))
-                   for m in search_mod._SCAN_RE.finditer(text)]
+                   for m in SCAN_RE.finditer(text)]
         assert scanned == expected, text[:80]
 
 
