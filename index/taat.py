@@ -73,6 +73,7 @@ PRIOR_MAX = 1000
 # -- reading posting blocks --------------------------------------------------------------------
 
 _TUPLE_END = (0, 0x85, 0x86, 0x87)  # pickle TUPLE1..3 close a tuple of 1-3 items
+_PROTOCOLS = (b"\x80\x02", b"\x80\x03")  # Whoosh's writer; fastwriter.DATA_PROTOCOL
 
 
 @lru_cache(maxsize=256)
@@ -87,11 +88,12 @@ def _floats(n: int) -> struct.Struct:
 
 def _decode(raw: bytes, n: int, delta: bool = True) -> tuple[tuple[int, ...], Any] | None:
     """(doc ids, weights) from the start of a Whoosh 3 posting block: the pickle of
-    ``(delta-coded ids, weights, values)`` (codec/whoosh3.py ``_write_block``, protocol 2),
-    read without unpickling the values (positions), which are most of its cost.  Weights
-    are None (all 1.0), one float (all equal) or a tuple.  None when the bytes are not in
-    that shape; the caller then lets Whoosh read the block."""
-    if raw[:2] != b"\x80\x02":
+    ``(delta-coded ids, weights, values)`` (codec/whoosh3.py ``_write_block``, protocol 2;
+    fastwriter's, protocol 3, which pickles the ids and weights the same way), read without
+    unpickling the values (positions), which are most of its cost.  Weights are None (all
+    1.0), one float (all equal) or a tuple.  None when the bytes are not in that shape; the
+    caller then lets Whoosh read the block."""
+    if raw[:2] not in _PROTOCOLS:
         return None
     p = 2
     if n >= 4:
