@@ -90,10 +90,12 @@ def _post_text(terms: dict[str, list[Any]], docnum: int,
                positions: dict[str, list[int]]) -> None:
     """Add one document's terms of a text field (``index_positions``) to ``terms``."""
     one = _ONE_POSITION
+    get = terms.get
     for term, poslist in positions.items():
-        value = (one.get(poslist[0]) if len(poslist) == 1 else None) \
-            or _encode_positions(poslist)
-        found = terms.get(term)
+        value = one.get(poslist[0]) if len(poslist) == 1 else None
+        if value is None:
+            value = _encode_positions(poslist)
+        found = get(term)
         if found is None:
             terms[term] = [docnum, value]
         else:
@@ -165,7 +167,7 @@ class FastSegmentWriter(SegmentWriter):
                         raise ValueError(f"{name}: a text field takes a string, not "
                                          f"{type(value).__name__}")
                     data: Any = index_positions(value)
-                    length = sum(len(p) for p in data.values())
+                    length = sum(map(len, data.values()))
                     analysed.append((name, True, data, length))
                 else:
                     data = self._field_items(name, field, value)
@@ -248,11 +250,20 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
 
     What ``start_term``, ``add`` per posting and ``finish_term`` do, a block at a time and
     without the per-posting checks (posting data pickled with ``DATA_PROTOCOL``, see there).
-    One more difference: a term with at most ``INLINE_LIMIT``
-    postings is stored inline in the term table (a W3 feature its readers support, which
-    whoosh-reloaded 2.7.5's writer cannot use: its ``finish_postings`` calls a misspelt
-    ``set_inline``), saving a compressed block per rare term; its term info is built here
-    directly, as ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would."""
+    One more difference: a term with at most ``INLINE_LIMIT`` postings is stored inline in
+    the term table (a W3 feature its readers support, which whoosh-reloaded 2.7.5's writer
+    cannot use: its ``finish_postings`` calls a misspelt ``set_inline``), saving a
+    compressed block per rare term; its term info is built here directly, as
+    ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would."""
+    if stride == TEXT_STRIDE and len(postings) == TEXT_STRIDE:
+        # One posting of a text field, two terms in three of a segment: what the inline
+        # branch below makes of it, without building its lists.
+        docnum, value = postings
+        weight = float(_FREQ.get(value) or _freq_at(value)[0])
+        length = lengths[docnum] if docnum < len(lengths) else 0
+        lbyte = length_to_byte(length) if length else 0
+        return _TERMINFO.pack(1, weight, 1, lbyte, lbyte, weight, docnum, docnum) + dumps(
+            ((docnum,), (weight,), (value,)), DATA_PROTOCOL)
     docs = postings[0::stride]
     values = postings[stride - 1::stride]
     if stride == TEXT_STRIDE:  # a positions value starts with the frequency, the weight
