@@ -26,8 +26,8 @@ CTGOV = CTGOV_FIXTURES
 STUDIES = sorted(CTGOV_FIXTURES.glob("*.json"))
 
 
-def _zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+def _zip(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", method) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
     return path
@@ -203,6 +203,48 @@ def test_bad_members_are_kept_and_counted(tmp_path: Path) -> None:
         # the raw payload of a failure is kept (except bytes that are not text)
         raws = [r[0] for r in store._conn.execute("SELECT raw FROM failures ORDER BY id")]
         assert any(r and r.startswith('{"protocolSection"') for r in raws)
+
+
+def test_workers_read_members_at_the_places_the_parent_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stored and deflated members are read with ``read_member``: no worker opens the zip
+    with ``zipfile`` (which would parse its whole central directory again)."""
+    def no_zipfile(self: object, container: str) -> None:
+        raise AssertionError("a worker parsed the zip's directory")
+
+    monkeypatch.setattr(bulk._Parser, "_zip", no_zipfile)  # forked workers inherit it
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        home = DataHome(tmp_path / f"home{method}")
+        archive = _zip(tmp_path / f"m{method}.zip", {p.name: p.read_bytes() for p in STUDIES},
+                       method)
+        summary = service.import_paths(home, [archive])
+        assert (summary.new, summary.failures) == (len(STUDIES), [])
+        _check_index_matches_store(home)
+
+
+def test_other_compressions_are_read_by_zipfile(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "bz.zip", {p.name: p.read_bytes() for p in STUDIES},
+                   zipfile.ZIP_BZIP2)
+    assert all(place is None for place in
+               [bulk.sources_for([archive])[0].places.at(k) for k in range(len(STUDIES))])
+    summary = service.import_paths(DataHome(tmp_path / "home"), [archive])
+    assert (summary.new, summary.failures) == (len(STUDIES), [])
+
+
+def test_a_corrupt_member_is_counted_and_the_rest_imported(tmp_path: Path) -> None:
+    members = {p.name: p.read_bytes() for p in STUDIES[:3]}
+    archive = _zip(tmp_path / "bad.zip", members, zipfile.ZIP_STORED)
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(STUDIES[1].name)
+    raw = bytearray(archive.read_bytes())
+    data_at = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw[data_at + 100] ^= 0x20  # one flipped bit: the CRC no longer matches
+    archive.write_bytes(bytes(raw))
+    summary = service.import_paths(DataHome(tmp_path / "home"), [archive])
+    assert summary.new == 2
+    assert [(f["reason"], STUDIES[1].name in f["source"]) for f in summary.failures] == [
+        ("unreadable", True)]
+    assert "CRC" in summary.failures[0]["message"]
 
 
 def test_record_json_matches_the_store_serialisation() -> None:
