@@ -16,7 +16,13 @@ copy of one real study (so every module, nesting and optional key is real) with:
   lab limits and scales the parser extracts) mixed with generated ones;
 - status, phases, study type, conditions and countries drawn from registry-like frequencies;
 - a results section on ~10% of studies (taken from a real study that has one), as in the
-  registry, and the 1.5 MB / 437-site study kept rare.
+  registry, and the 1.5 MB / 437-site study kept rare;
+- cell therapies on a registry-like share of studies (``CELL_THERAPY_SHARE``, 3%).  The
+  templates are mostly CAR-T trials (the project's own subject), so a text model trained on
+  them names a cell therapy in most sentences: without this, 71% of the generated studies
+  were cell-therapy trials and paid the parser's full cell-therapy extraction, which real
+  studies (gated out by a substring test) mostly skip.  The other studies' sentences and arm
+  labels are drawn from those in which the parser finds no cell therapy.
 
 Sizes are reported at the end: the real download averages ~17 kB of JSON per study.
 """
@@ -64,6 +70,9 @@ CONDITIONS = [
 ]
 _SYL = ["ta", "ri", "mo", "ne", "lu", "ca", "vo", "zi", "pe", "gra", "tri", "xa", "ben", "dol",
         "fen", "mab", "nib", "lim", "sar", "tor", "vir", "zol", "cel", "dex", "ox", "ur", "ki"]
+# ClinicalTrials.gov holds ~2,000 CAR-T studies and several thousand stem-cell transplant and
+# MSC studies among ~560,000: a few percent name a cell therapy the parser reports.
+CELL_THERAPY_SHARE = 0.03
 _WORD_RE = re.compile(r"\S+")
 _SENT_RE = re.compile(r"(?<=[.!?])\s+")
 
@@ -149,6 +158,14 @@ class TextModel:
         return text if text[-1] in ".!?" else text + "."
 
 
+def _states_cell_therapy(text: str) -> bool:
+    """Does the parser find a cell therapy in ``text`` (as it reads a title, an arm, a
+    summary)?  The generator keeps such texts for the cell-therapy share of studies."""
+    from trialscope.parser.celltherapy import extract_from_texts
+
+    return bool(extract_from_texts([text]))
+
+
 def build_pools(templates: list[dict[str, Any]], rng: random.Random, n_sent: int, n_bullets: int):
     texts = [t for s in templates for t in _texts(s)]
     model = TextModel(texts, rng)
@@ -164,11 +181,15 @@ def build_pools(templates: list[dict[str, Any]], rng: random.Random, n_sent: int
 
 
 class Generator:
-    def __init__(self, seed: int, n: int) -> None:
+    def __init__(self, seed: int, n: int, cell_share: float = CELL_THERAPY_SHARE) -> None:
         self.rng = rng = random.Random(seed)
         self.templates = load_templates()
         self.model, self.sentences, self.inc, self.exc = build_pools(
             self.templates, rng, n_sent=min(60_000, 2_000 + n), n_bullets=min(20_000, 500 + n // 4))
+        self.cell_share = cell_share
+        # Sentences for the studies that are not cell therapies (see CELL_THERAPY_SHARE).
+        self.plain_sentences = [t for t in self.sentences if not _states_cell_therapy(t)]
+        self.pool = self.sentences
         # A results section on ~10% of studies; the 1.5 MB study on ~0.05%.
         big = [t for t in self.templates if len(json.dumps(t)) > 500_000]
         results = [t for t in self.templates if "resultsSection" in t and t not in big]
@@ -187,7 +208,7 @@ class Generator:
         out, size = [], 0
         target = int(target_chars * self.rng.uniform(0.5, 1.6))
         while size < target:
-            s = self.rng.choice(self.sentences)
+            s = self.rng.choice(self.pool)
             out.append(s)
             size += len(s) + 1
         return " ".join(out)
@@ -212,6 +233,8 @@ class Generator:
         rng = self.rng
         kind, i = self.pick(rng)
         s = copy.deepcopy(self.groups[kind][i])
+        cell = rng.random() < self.cell_share
+        self.pool = self.sentences if cell else self.plain_sentences
         nct = f"NCT{self.ids[k]:08d}"
         ps = s["protocolSection"]
         ident = ps.setdefault("identificationModule", {})
@@ -242,7 +265,7 @@ class Generator:
         dm["enrollmentInfo"] = {"count": int(rng.lognormvariate(4.2, 1.2)),
                                 "type": rng.choice(["ACTUAL", "ESTIMATED"])}
         self._status(ps.setdefault("statusModule", {}))
-        self._arms(ps.get("armsInterventionsModule"), code, name)
+        self._arms(ps.get("armsInterventionsModule"), code, name, cell)
         for key in ("primaryOutcomes", "secondaryOutcomes"):
             for o in ps.get("outcomesModule", {}).get(key, []):
                 o["measure"] = self.paragraph(len(o.get("measure", "")) or 60)[:250]
@@ -271,7 +294,7 @@ class Generator:
             "date": f"{rng.randint(max(year, 2010), 2025)}-{rng.randint(1, 12):02d}-"
                     f"{rng.randint(1, 28):02d}", "type": "ACTUAL"}
 
-    def _arms(self, am: dict[str, Any] | None, code: str, name: str) -> None:
+    def _arms(self, am: dict[str, Any] | None, code: str, name: str, cell: bool) -> None:
         if not am:
             return
         rng = self.rng
@@ -286,6 +309,8 @@ class Generator:
             if "description" in iv:
                 iv["description"] = self.paragraph(len(iv["description"]))
         for arm in am.get("armGroups", []):
+            if not cell and _states_cell_therapy(arm.get("label") or ""):
+                arm["label"] = f"{name.title()} {rng.choice(['', 'High Dose', 'Low Dose'])}".strip()
             if "description" in arm:
                 arm["description"] = self.paragraph(len(arm["description"]))
             refs = []
@@ -306,10 +331,11 @@ class Generator:
             loc["facility"] = f"{self.model.rare_word().title()} {kind}"
 
 
-def generate(n: int, out: Path, seed: int = 7, *, quiet: bool = False) -> dict[str, float]:
+def generate(n: int, out: Path, seed: int = 7, *, cell_share: float = CELL_THERAPY_SHARE,
+             quiet: bool = False) -> dict[str, float]:
     """Write ``n`` studies to the zip ``out``; returns size figures."""
     t0 = time.perf_counter()
-    gen = Generator(seed, n)
+    gen = Generator(seed, n, cell_share)
     out.parent.mkdir(parents=True, exist_ok=True)
     total = 0
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
@@ -334,8 +360,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("n", type=int, help="number of studies")
     ap.add_argument("out", type=Path, help="zip file to write")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--cell-therapy-share", type=float, default=CELL_THERAPY_SHARE,
+                    help="share of studies whose texts may name a cell therapy (default "
+                         f"{CELL_THERAPY_SHARE}; 1 draws every study's text from all "
+                         "sentences, as the generator did before)")
     args = ap.parse_args(argv)
-    generate(args.n, args.out, args.seed)
+    if not 0 <= args.cell_therapy_share <= 1:
+        ap.error("--cell-therapy-share must be between 0 and 1")
+    generate(args.n, args.out, args.seed, cell_share=args.cell_therapy_share)
 
 
 if __name__ == "__main__":
