@@ -70,8 +70,9 @@ CONDITIONS = [
 ]
 _SYL = ["ta", "ri", "mo", "ne", "lu", "ca", "vo", "zi", "pe", "gra", "tri", "xa", "ben", "dol",
         "fen", "mab", "nib", "lim", "sar", "tor", "vir", "zol", "cel", "dex", "ox", "ur", "ki"]
-# ClinicalTrials.gov holds ~2,000 CAR-T studies and several thousand stem-cell transplant and
-# MSC studies among ~560,000: a few percent name a cell therapy the parser reports.
+# ClinicalTrials.gov holds a couple of thousand CAR-T studies and on the order of ten thousand
+# stem-cell transplant and MSC studies among ~560,000 (an estimate): a few percent name a cell
+# therapy the parser reports.
 CELL_THERAPY_SHARE = 0.03
 _WORD_RE = re.compile(r"\S+")
 _SENT_RE = re.compile(r"(?<=[.!?])\s+")
