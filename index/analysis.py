@@ -128,9 +128,8 @@ TOKEN_RE = re.compile(
 # TOKEN_RE's matches, found twice as fast (snippets scan with it): its "compound" and "word"
 # alternatives (``word(-word)+`` tried, then ``word``) as one, ``word(-word)*``, which
 # matches the same; a match in its "compound" group may then be a plain word (no hyphen).
-SCAN_RE = re.compile(
-    rf"{_CONCEPT_ALTS}|(?P<number>{_NUMBER})|(?P<compound>{_WORD}(?:[{_HYPHENS}]{_WORD})*)"
-)
+_WORD_OR_COMPOUND = rf"{_WORD}(?:[{_HYPHENS}]{_WORD})*"
+SCAN_RE = re.compile(rf"{_CONCEPT_ALTS}|(?P<number>{_NUMBER})|(?P<compound>{_WORD_OR_COMPOUND})")
 HYPHENS = _HYPHENS
 # Compound parts: concepts and words only ("BCMA-CAR-T" -> bcma, cart).
 _PART_RE = re.compile(rf"{_CONCEPT_ALTS}|(?P<word>{_WORD})")
@@ -171,7 +170,12 @@ def normalize_word(surface: str) -> str:
 
 
 def concept_for(match: re.Match[str]) -> Concept | None:
-    name = match.lastgroup
+    return concept_named(match.lastgroup)
+
+
+def concept_named(name: str | None) -> Concept | None:
+    """The concept whose regex group is ``name`` (a ``TOKEN_RE`` / ``SCAN_RE`` match's
+    ``lastgroup``); None for the other groups."""
     return _CONCEPT_BY_NAME.get(name) if name else None
 
 
@@ -325,7 +329,7 @@ def clinical_analyzer() -> Composable:
 # them.  The same matches, found 40% faster: ``_COMPOUND|_WORD`` reads every plain word twice
 # (the compound fails at its end, then the word matches it again).  ``_surface_terms`` tells a
 # compound by its hyphen.
-_PLAIN_TOKEN_RE = re.compile(rf"{_NUMBER}|{_WORD}(?:[{_HYPHENS}]{_WORD})*")
+_PLAIN_TOKEN_RE = re.compile(rf"{_NUMBER}|{_WORD_OR_COMPOUND}")
 _NUMBER_RE = re.compile(_NUMBER)
 _SURFACE_TERMS: dict[str, str | list[str]] = {}  # surface -> its index-time term(s); "": stop
 _CACHE_LIMIT = 500_000  # entries; cleared when full (a registry has about a million words)

@@ -100,10 +100,10 @@ class Source:
     places: _Places | None = None  # where a zip's members are (``_Places.of``)
 
 
-# A zip member's local file header: signature, versions, flags, method, time, date, CRC,
-# sizes, name length, extra field length (30 bytes; APPNOTE 4.3.7).
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-_LOCAL_MAGIC = b"PK\x03\x04"
+# A zip member's local file header, as zipfile reads it (APPNOTE 4.3.7: signature, versions,
+# flags, method, time, date, CRC, sizes, then the lengths of the name and the extra field).
+_LOCAL_HEADER = struct.Struct(zipfile.structFileHeader)
+_NAME_LENGTH, _EXTRA_LENGTH = 10, 11  # zipfile's _FH_FILENAME_LENGTH, _FH_EXTRA_FIELD_LENGTH
 _READABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
@@ -130,25 +130,24 @@ class _Places:
                    array("H", [i.compress_type for i in infos]),
                    array("H", [i.flag_bits for i in infos]))
 
-    def at(self, k: int) -> tuple[int, int, int, int, int, int] | None:
+    def at(self, k: int) -> tuple[int, int, int, int, int] | None:
         """Member ``k``'s place, or None when only ``zipfile`` can read it (encrypted, or
         compressed with something other than deflate)."""
         if self.flags[k] & 1 or self.method[k] not in _READABLE:
             return None
-        return (self.offset[k], self.csize[k], self.size[k], self.crc[k], self.method[k],
-                self.flags[k])
+        return self.offset[k], self.csize[k], self.size[k], self.crc[k], self.method[k]
 
 
-def read_member(f: Any, name: str, place: tuple[int, int, int, int, int, int]) -> bytes:
+def read_member(f: Any, name: str, place: tuple[int, int, int, int, int]) -> bytes:
     """A stored or deflated member's bytes, read from the open zip file ``f`` at ``place``
     (``_Places.at``) and checked against its CRC and size, as ``ZipFile.read`` checks them."""
-    offset, csize, size, crc, method, _ = place
+    offset, csize, size, crc, method = place
     f.seek(offset)
     head = f.read(_LOCAL_HEADER.size)
-    if len(head) < _LOCAL_HEADER.size or head[:4] != _LOCAL_MAGIC:
+    if len(head) < _LOCAL_HEADER.size or head[:4] != zipfile.stringFileHeader:
         raise zipfile.BadZipFile(f"{name}: no local file header at offset {offset}")
     fields = _LOCAL_HEADER.unpack(head)
-    f.seek(fields[10] + fields[11], os.SEEK_CUR)  # past the member's name and extra field
+    f.seek(fields[_NAME_LENGTH] + fields[_EXTRA_LENGTH], os.SEEK_CUR)  # past name and extra
     data = f.read(csize)
     if method == zipfile.ZIP_DEFLATED:
         data = zlib.decompress(data, -15)  # raw deflate, as zip stores it

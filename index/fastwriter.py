@@ -255,15 +255,6 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
     cannot use: its ``finish_postings`` calls a misspelt ``set_inline``), saving a
     compressed block per rare term; its term info is built here directly, as
     ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would."""
-    if stride == TEXT_STRIDE and len(postings) == TEXT_STRIDE:
-        # One posting of a text field, two terms in three of a segment: what the inline
-        # branch below makes of it, without building its lists.
-        docnum, value = postings
-        weight = float(_FREQ.get(value) or _freq_at(value)[0])
-        length = lengths[docnum] if docnum < len(lengths) else 0
-        lbyte = length_to_byte(length) if length else 0
-        return _TERMINFO.pack(1, weight, 1, lbyte, lbyte, weight, docnum, docnum) + dumps(
-            ((docnum,), (weight,), (value,)), DATA_PROTOCOL)
     docs = postings[0::stride]
     values = postings[stride - 1::stride]
     if stride == TEXT_STRIDE:  # a positions value starts with the frequency, the weight

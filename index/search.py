@@ -37,6 +37,7 @@ from .analysis import (
     WORD_VARIANTS,
     ClinicalFilter,
     clinical_analyzer,
+    concept_named,
     concept_spans,
     normalize_word,
 )
@@ -90,7 +91,6 @@ MAX_HIGHLIGHTED = 200
 _FRAGMENTER = wh.ContextFragmenter(maxchars=240, surround=70)
 _ANALYZER = clinical_analyzer()
 _FILTER = ClinicalFilter()
-_CONCEPT_BY_NAME = {c.name: c for c in CONCEPTS}
 
 
 def _query_terms(q: wq.Query | None, searcher: Searcher) -> frozenset[str]:
@@ -279,7 +279,7 @@ def _surface_texts(group: str | None, surface: str) -> tuple[str, ...]:
         group = "word"  # SCAN_RE's plain word
     t = Token(chars=True, removestops=False, mode="index")
     t.text, t.startchar, t.endchar, t.pos = surface, 0, len(surface), 0
-    t.concept = _CONCEPT_BY_NAME.get(group) if group else None
+    t.concept = concept_named(group)
     t.kind = "concept" if t.concept else group
     t.boost, t.stopped = 1.0, False
     return tuple(out.text for out in _FILTER(iter([t])))
