@@ -98,6 +98,16 @@ CONCEPTS: tuple[Concept, ...] = (
     ),
 )
 
+# How a researcher writes each concept token: output that names a token (related trials'
+# "shares:", explanations) shows these words, never the token.
+TOKEN_WORDS: dict[str, str] = {
+    "carnk": "CAR-NK",
+    "caart": "CAAR-T",
+    "cart": "CAR-T",
+    "generalized": "generalized",
+    "myasthenia_gravis": "myasthenia gravis",
+}
+
 # Spelling variants of plain words, applied after lower-casing (British -> American).
 WORD_VARIANTS: dict[str, str] = {"generalised": "generalized"}
 

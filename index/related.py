@@ -24,6 +24,7 @@ masked out.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from ..parser.record import TrialRecord
-from .analysis import CONCEPTS, synonyms, tokens
+from .analysis import CONCEPTS, TOKEN_WORDS, synonyms, tokens
 from .indexer import open_index
 from .query import Unit, text_unit
 from .ranking import Prior, coordinate, explain
@@ -157,6 +158,61 @@ def _fielded(alts: tuple[tuple[str, ...], ...], weights: tuple[float, ...],
     return Unit(child, label, None, tuple(zip(alts, weights, strict=True)), concept=True)
 
 
+_SURFACE_RE = re.compile(r"[^\W_][\w\u2010\u2011-]*")
+SHARED_SHOWN = 5
+
+
+def _surfaces(text: str) -> dict[str, str]:
+    """Each one-token word of ``text`` by its index token: 'bcma' -> 'BCMA', 'cell' -> 'cells'
+    (the first spelling the trial uses)."""
+    out: dict[str, str] = {}
+    for m in _SURFACE_RE.finditer(text):
+        word = m.group()
+        for part in (word, *re.split(r"[\u2010\u2011-]", word)):  # "CD19-CAR-NK": CD19 too
+            toks = tokens(part, mode="query")
+            if len(toks) == 1:
+                out.setdefault(toks[0], part)
+    return out
+
+
+def shared_words(why: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """What a related trial shares with the one asked about, in a researcher's words: the
+    best-scoring matched term of each unit, strongest unit first, as the trial writes it
+    ('BCMA', 'myasthenia gravis', 'CAR-T'), never an index token ('myasthenia_gravis') and
+    never twice ('target:BCMA' and the word 'bcma' are one thing).  A sibling match says so:
+    a CAR-NK trial related to a CAR-T one shares 'CAR-NK (like CAR-T)', not 'cart'."""
+    surfaces = _surfaces("\n".join(str(stored.get(f) or "") for f in
+                                   ("title", "conditions", "interventions", "keywords")))
+
+    def words(term: str) -> str:
+        if term in TOKEN_WORDS:
+            return TOKEN_WORDS[term]
+        surface = surfaces.get(term, term)
+        # a capitalised plain word ("Refractory" in a title) is the word; "BCMA" stays
+        return surface.lower() if surface[1:].islower() and surface.isalpha() else surface
+
+    # explain() lists terms best first, so a unit's first term is its best-scoring one
+    best: dict[str, tuple[float, str, str]] = {}  # unit label -> (unit score, term, field)
+    for t in why.get("terms", []):
+        unit = str(t["unit"])
+        best.setdefault(unit, (float(why.get("units", {}).get(unit, t["score"])),
+                               str(t["term"]), str(t["field"])))
+    out: list[str] = []
+    seen: set[str] = set()
+    for unit, (_, term, field_name) in sorted(best.items(), key=lambda kv: -kv[1][0]):
+        text = term if field_name in ("targets", "modality") else words(term)
+        label = unit.split(":", 1)[1] if unit.startswith(("target:", "modality:")) else unit
+        if field_name not in ("targets", "modality") and label in TOKEN_WORDS and label != term:
+            # matched through the unit's sibling concept or one of its products
+            text = f"{text} ({'like ' if term in TOKEN_WORDS else ''}{TOKEN_WORDS[label]})"
+        if text.lower() not in seen:
+            seen.add(text.lower())
+            out.append(text)
+        if len(out) == SHARED_SHOWN:
+            break
+    return out
+
+
 def related(index_dir: str | os.PathLike[str], record: TrialRecord, *,
             limit: int = 10) -> RelatedResults:
     out = RelatedResults(record.trial_id, record.title or "")
@@ -173,8 +229,7 @@ def related(index_dir: str | os.PathLike[str], record: TrialRecord, *,
                                       mask=wq.Term("trial_id", record.trial_id))
             for h in results:
                 stored = h.fields()
-                why = explain(searcher, q, h.docnum)["units"]
-                shared = [label for label, _ in sorted(why.items(), key=lambda kv: -kv[1])][:5]
+                shared = shared_words(explain(searcher, q, h.docnum), stored)
                 out.hits.append(RelatedHit(
                     trial_id=stored["trial_id"], score=float(h.score or 0.0),
                     title=stored.get("title", ""), status=stored.get("status", "unknown").upper(),

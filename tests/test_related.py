@@ -56,7 +56,23 @@ def test_a_myeloma_cart_trial_is_most_like_other_cart_trials(home_dir: Path) -> 
 def test_related_human_output_says_what_is_shared(home_dir: Path) -> None:
     res = run(home_dir, "related", "nct06958939", "--limit", "3")
     assert res.exit_code == 0
-    assert "Trials most like NCT06958939" in res.stdout and "shares: cart" in res.stdout
+    assert "Trials most like NCT06958939" in res.stdout and "shares: " in res.stdout
+
+
+def test_shared_words_are_a_researchers_words(home_dir: Path) -> None:
+    """'shares:' names what a researcher reads in the trials, never an index token
+    ('cart', 'myasthenia_gravis', 'target:BCMA'), and a thing once."""
+    hits = service.related(DataHome.resolve(str(home_dir)), "NCT05828225", limit=15).hits
+    assert hits
+    for hit in hits:
+        words = [w.lower() for w in hit.shared]
+        assert len(words) == len(set(words)), hit.shared
+        assert not any(w in ("cart", "carnk", "caart") or "_" in w or w.startswith("target:")
+                       for w in words), hit.shared
+    by_id = {h.trial_id: h.shared for h in hits}
+    # a CAR-NK trial is related to this CAR-T trial as a sibling therapy, and says so
+    assert "CAR-NK (like CAR-T)" in by_id["NCT07243366"]
+    assert "myasthenia gravis" in by_id["NCT07243366"]
 
 
 @pytest.mark.parametrize("args, code, words", [
