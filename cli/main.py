@@ -15,15 +15,21 @@ from ..index import service
 from ..index.home import DataHome
 from ..index.service import TrialsError
 from ..parser.record import ROW_COLUMNS, TrialRecord, to_row
+from ..parser.vocab import PHASE_LABELS, Phase, Status, StudyType
 from . import render
 from .output import dumps, handles_errors, json_option, listing_options, write_csv, write_nl
 
-STATUS_CHOICES = [
-    "open", "not_yet_recruiting", "recruiting", "enrolling_by_invitation",
-    "active_not_recruiting", "suspended", "terminated", "completed", "withdrawn", "unknown",
-]
-PHASE_CHOICES = ["early_phase1", "phase1", "phase2", "phase3", "phase4", "na"]
-TYPE_CHOICES = ["interventional", "observational", "expanded_access"]
+# Derived from the record's vocabularies (parser/vocab.py), never kept as a second copy.  The
+# values are checked by the library (index/facets.py), which accepts every common spelling
+# ("not yet recruiting", "phase 2", "II", "early 1") and lists the valid ones on a typo.
+STATUS_CHOICES = ["open"] + [s.value.lower() for s in Status]
+PHASE_CHOICES = [PHASE_LABELS[p.value] for p in Phase]
+TYPE_CHOICES = [t.value.lower() for t in StudyType]
+STATUS_HELP = ("Overall status (repeatable): open (= not yet recruiting, recruiting, by "
+               "invitation), " + ", ".join(STATUS_CHOICES[1:]) + ".")
+PHASE_HELP = ("Phase (repeatable): " + ", ".join(PHASE_CHOICES)
+              + "; 'phase 2', 'II' and 'phase2' work too.")
+TYPE_HELP = "Study type (repeatable): " + ", ".join(TYPE_CHOICES) + "."
 
 
 def _home(ctx: click.Context) -> DataHome:

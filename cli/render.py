@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..parser.record import TrialRecord
-from ..parser.vocab import phase_label
+from ..parser.vocab import PHASE_LABELS, phase_label
 
 HL_OPEN, HL_CLOSE = "«", "»"
 
@@ -124,6 +124,9 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     if design:
         facts.append(("Design", ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in design.items()
                                           if isinstance(v, str))))
+    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or {})
+    if cell:
+        facts.append(("Cell therapy", cell))
     facts.append(("Results", "yes" if rec.has_results else "no"))
     label_w = max(len(k) for k, _ in facts) + 1
     for k, v in facts:
@@ -174,6 +177,30 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     return "\n".join(out)
 
 
+def cell_therapy_line(cell: dict[str, Any]) -> str:
+    """'CAR-T; targets BCMA, CD19; autologous' from the record's cell-therapy facts."""
+    parts = []
+    if cell.get("modality"):
+        parts.append(", ".join(cell["modality"]))
+    if cell.get("targets"):
+        parts.append("target" + ("s " if len(cell["targets"]) > 1 else " ")
+                     + ", ".join(cell["targets"]))
+    if cell.get("cell_source"):
+        source = cell["cell_source"]
+        parts.append(", ".join(source) if isinstance(source, list) else str(source).lower())
+    return "; ".join(parts)
+
+
+def item_label(section: str | None, item: str | None) -> str:
+    """Where a limit sits, as the card numbers it: ('inclusion', '5.2') -> 'Inclusion 5b'
+    (top-level items are numbered, nested ones lettered)."""
+    parts = [p for p in str(item or "").split(".") if p]
+    label = parts[0] if parts else ""
+    for p in parts[1:]:
+        label += (chr(96 + int(p)) if p.isdigit() and 0 < int(p) <= 26 else f"-{p}")
+    return f"{(section or '').capitalize()} {label}".strip()
+
+
 def _dated(date: str | None, kind: str | None) -> str:
     if not date:
         return "-"
@@ -205,7 +232,7 @@ def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
     thresholds = el.get("thresholds") or []
     if thresholds:
         out.append(f"Limits read from the criteria ({len(thresholds)}):")
-        out.extend(f"  {t.get('section', '')[:3]} {t.get('item', '')}: {format_threshold(t)}"
+        out.extend(f"  {item_label(t.get('section'), t.get('item'))}: {format_threshold(t)}"
                    for t in thresholds)
 
 
@@ -219,11 +246,9 @@ def search_table(results: Any, color: bool, explain: bool = False) -> str:
     out.append(click.style(head, bold=True))
     if not shown:
         return "\n".join(out)
-    title_w = max(20, w - 11 - 23 - 8 - 4)
     out.append(f"{'ID':<16} {'STATUS':<22} {'PHASE':<8} TITLE")
     for hit in results.hits:
-        title = textwrap.shorten(hit.title or "", title_w, placeholder="…")
-        out.append(f"{hit.trial_id:<16} {hit.status:<22} {phase_label(hit.phases):<8} {title}")
+        out.extend(_hit_lines(hit, w))
         if hit.snippet:
             snip = textwrap.shorten(hit.snippet, w - 6, placeholder="…")
             out.append("    " + click.style("", dim=True) + highlight(snip, color))
@@ -235,15 +260,70 @@ def search_table(results: Any, color: bool, explain: bool = False) -> str:
     return "\n".join(out)
 
 
+_TITLE_COL = 16 + 1 + 22 + 1 + 8 + 1  # where the TITLE column starts
+TITLE_LINES = 3
+
+
+def _hit_lines(hit: Any, w: int) -> list[str]:
+    """A result row: the title wrapped under its column (a title's end often names the
+    disease, so it is never cut off; a very long one loses words from its middle)."""
+    title_lines = fit_lines(hit.title or "", max(24, w - _TITLE_COL), TITLE_LINES)
+    first = f"{hit.trial_id:<16} {hit.status:<22} {phase_label(hit.phases):<8} {title_lines[0]}"
+    return [first] + [" " * _TITLE_COL + line for line in title_lines[1:]]
+
+
+def fit_lines(text: str, width: int, max_lines: int) -> list[str]:
+    """``text`` wrapped to ``width``; past ``max_lines`` lines, words are taken out of the
+    middle ('… ') so that both its beginning and its end stay."""
+    lines = textwrap.wrap(text, width) or [""]
+    if len(lines) <= max_lines:
+        return lines
+    words = text.split()
+    keep_head, keep_tail = len(words) // 2, len(words) - len(words) // 2
+    while keep_head + keep_tail > 1:
+        # drop words alternately from the end of the head and the start of the tail
+        if keep_head >= keep_tail:
+            keep_head -= 1
+        else:
+            keep_tail -= 1
+        short = " ".join(words[:keep_head] + ["…"] + words[len(words) - keep_tail:])
+        lines = textwrap.wrap(short, width)
+        if len(lines) <= max_lines:
+            return lines
+    return textwrap.wrap(textwrap.shorten(text, width * max_lines, placeholder=" …"),
+                         width)[:max_lines]
+
+
+def short_label(label: str, width: int = 40) -> str:
+    """A unit label at most ``width`` long, cut between alternatives, parentheses balanced:
+    '(cart | gc012f | azd0120 | … 46 more)' -> '(cart | gc012f | … 48 more)'."""
+    if len(label) <= width:
+        return label
+    inner = label[1:-1] if label.startswith("(") and label.endswith(")") else label
+    alts = inner.split(" | ")
+    more = 0
+    if alts and alts[-1].startswith("… ") and alts[-1].endswith(" more"):
+        more = int(alts.pop()[2:-5] or 0)
+    kept: list[str] = []
+    for alt in alts:
+        tail = f" | … {more + len(alts) - len(kept) - 1} more)"
+        if len("(" + " | ".join(kept + [alt])) + len(tail) > width and kept:
+            break
+        kept.append(alt)
+    dropped = more + len(alts) - len(kept)
+    return "(" + " | ".join(kept) + (f" | … {dropped} more" if dropped else "") + ")"
+
+
 def explanation_lines(ex: dict[str, Any]) -> list[str]:
     """score = sum of field contributions x coverage x prior, then the top terms."""
     fields = sorted(ex.get("fields", {}).items(), key=lambda kv: -kv[1])
     parts = " + ".join(f"{name} {value:.2f}" for name, value in fields) or "0"
-    lines = [f"score {ex.get('score', 0):.3f} = ({parts}) x coverage {ex.get('coverage', 1):.2f}"
-             f" x prior {ex.get('prior', 1):.3f}"]
+    head = (f"score {ex.get('score', 0):.3f} = ({parts}) x coverage "
+            f"{ex.get('coverage', 1):.2f} x prior {ex.get('prior', 1):.3f}")
+    lines = textwrap.wrap(head, max(40, _width() - 4), subsequent_indent="    ")
     for term in ex.get("terms", [])[:6]:
         lines.append(f"  {term['score']:7.3f}  {term['field']}:{term['term']} "
-                     f"(weight {term['boost']:g}; unit {term['unit'][:40]})")
+                     f"(weight {term['boost']:g}; unit {short_label(str(term['unit']))})")
     return lines
 
 
@@ -253,12 +333,15 @@ def facets_block(facets: dict[str, dict[str, int]], per_facet: int = 8) -> str:
               "sponsor": "Sponsor", "start_year": "Start year", "target": "Target",
               "modality": "Modality"}
     w = _width()
-    out = ["", click.style("Facets (results per value; filter with --status, --phase, "
-                           "--country, --sponsor, --start-from/--start-to, --target)", dim=True)]
+    out = [""] + [click.style(line, dim=True) for line in textwrap.wrap(
+        "Facets (results per value; filter with --status, --phase, --country, --sponsor, "
+        "--start-from/--start-to, --target, --modality)", w)]
     for name, counts in facets.items():
         if not counts:
             continue
         items = list(counts.items())
+        if name == "phase":  # shown as the table shows it, and as --phase takes it
+            items = [(PHASE_LABELS.get(value, value), n) for value, n in items]
         shown = ", ".join(f"{value} ({n})" for value, n in items[:per_facet])
         if len(items) > per_facet:
             shown += f", … {len(items) - per_facet} more"
@@ -275,11 +358,9 @@ def related_table(results: Any, color: bool) -> str:
     if not results.hits:
         out.append("No related trials in the local index.")
         return "\n".join(out)
-    title_w = max(20, w - 11 - 23 - 8 - 4)
     out.append(f"{'ID':<16} {'STATUS':<22} {'PHASE':<8} TITLE")
     for hit in results.hits:
-        title = textwrap.shorten(hit.title or "", title_w, placeholder="…")
-        out.append(f"{hit.trial_id:<16} {hit.status:<22} {phase_label(hit.phases):<8} {title}")
+        out.extend(_hit_lines(hit, w))
         if hit.shared:
             out.append("    shares: " + ", ".join(hit.shared))
     return "\n".join(out)

@@ -12,7 +12,7 @@ import click
 from ..index import service
 from ..parser.record import ROW_COLUMNS, to_row
 from . import render
-from .main import PHASE_CHOICES, STATUS_CHOICES, TYPE_CHOICES, _home, cli
+from .main import PHASE_HELP, STATUS_HELP, TYPE_HELP, _home, cli
 from .output import dumps, handles_errors, listing_options, write_csv, write_nl
 
 _DATE = "YYYY[-MM[-DD]]"
@@ -21,14 +21,9 @@ _DATE = "YYYY[-MM[-DD]]"
 def search_filters(func: Any) -> Any:
     """The filters `search` and `export` share (validated in index/facets.py)."""
     options = [
-        click.option("--status", "status", multiple=True, type=click.Choice(
-            STATUS_CHOICES, case_sensitive=False),
-            help="Overall status (repeatable); 'open' = not yet recruiting, recruiting, by "
-                 "invitation."),
-        click.option("--phase", "phase", multiple=True,
-                     type=click.Choice(PHASE_CHOICES, case_sensitive=False), help="Phase."),
-        click.option("--type", "study_type", multiple=True,
-                     type=click.Choice(TYPE_CHOICES, case_sensitive=False), help="Study type."),
+        click.option("--status", "status", multiple=True, metavar="STATUS", help=STATUS_HELP),
+        click.option("--phase", "phase", multiple=True, metavar="PHASE", help=PHASE_HELP),
+        click.option("--type", "study_type", multiple=True, metavar="TYPE", help=TYPE_HELP),
         click.option("--registry", "registry", multiple=True, help="Registry (ctgov, ...)."),
         click.option("--country", "country", multiple=True,
                      help="Country with at least one site (repeatable)."),

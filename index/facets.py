@@ -28,6 +28,7 @@ from whoosh.searching import Searcher
 from ..parser.celltherapy import normalise_modality, normalise_target
 from ..parser.vocab import (
     OPEN_STATUSES,
+    PHASE_LABELS,
     Phase,
     Status,
     StudyType,
@@ -92,7 +93,8 @@ def build_filter(searcher: Searcher, f: Filters) -> wq.Query | None:
         ("registry", _indexed(searcher, "registry", f.registry, "registry", lower=True)),
         ("countries", _indexed(searcher, "countries", f.country, "country")),
         ("cities", _indexed(searcher, "cities", f.city, "city")),
-        ("sponsor_name", _indexed(searcher, "sponsor_name", f.sponsor, "lead sponsor")),
+        ("sponsor_name", _indexed(searcher, "sponsor_name", f.sponsor, "lead sponsor",
+                                  substring=True)),
         ("targets", _indexed(searcher, "targets", [normalise_target(v) or v for v in f.target],
                              "cell-therapy target")),
         ("modality", _indexed(searcher, "modality",
@@ -168,9 +170,9 @@ def _phase_values(raws: Iterable[str]) -> list[str]:
         if not known:  # "2" or "1/2" -> "Phase 2", "Phase 1/2"
             values, known = normalise_phase(f"Phase {raw.strip()}")
         if not known:
-            valid = ", ".join(p.value for p in Phase)
-            raise QueryError(f"Unknown phase {raw!r}. Use one of: {valid} (or 1, 2, 3, 4).",
-                             code="bad_filter")
+            valid = ", ".join(PHASE_LABELS[p.value] for p in Phase)
+            raise QueryError(f"Unknown phase {raw!r}. Use one of: {valid} (also written "
+                             "'phase 2', 'II', 'phase2', 'early phase 1').", code="bad_filter")
         out.extend(values)
     return out
 
@@ -187,9 +189,19 @@ def _type_values(raws: Iterable[str]) -> list[str]:
     return out
 
 
+LIST_ALL_UP_TO = 20  # a vocabulary this small is listed whole when a value is not in it
+SUGGESTIONS = 5
+
+
 def _indexed(searcher: Searcher, field: str, raws: Iterable[str], label: str,
-             lower: bool = False) -> list[str]:
-    """Free-form values must occur in the index (ignoring case), or it is a typo."""
+             lower: bool = False, substring: bool = False) -> list[str]:
+    """Free-form values must occur in the index (ignoring case), or it is a typo.
+
+    ``substring``: a value that is no indexed value but is part of some ("zhejiang") stands
+    for all of them ("Zhejiang University", "Zhejiang Provincial People's Hospital").  A value
+    not found is answered with the values it might mean: those containing it, then those
+    spelled alike, or the whole vocabulary when it is small (targets, modalities, registries).
+    """
     raws = list(raws)
     if not raws:
         return []
@@ -198,12 +210,30 @@ def _indexed(searcher: Searcher, field: str, raws: Iterable[str], label: str,
     out: list[str] = []
     for raw in raws:
         key = (facet_key(raw) if lower else value_key(raw)).lower()
-        if key not in by_key:
-            close = difflib.get_close_matches(key, list(by_key), n=3, cutoff=0.6)
-            hint = (f" Did you mean {', '.join(repr(by_key[c]) for c in close)}?"
-                    if close else "")
-            raise QueryError(f"No indexed trial has {label} {raw!r}.{hint}", code="bad_filter")
-        out.append(by_key[key])
+        if key in by_key:
+            out.append(by_key[key])
+            continue
+        containing = [k for k in by_key if key and key in k]
+        if substring and containing:
+            out.extend(by_key[k] for k in sorted(containing))
+            continue
+        raise QueryError(f"No indexed trial has {label} {raw!r}.{_suggest(key, by_key)}",
+                         code="bad_filter")
+    return out
+
+
+def _suggest(key: str, by_key: dict[str, str]) -> str:
+    """' Did you mean ...?' (values containing it, then spelled alike), and the whole
+    vocabulary when it is small."""
+    close = [k for k in sorted(by_key) if key and key in k][:SUGGESTIONS]
+    close += [c for c in difflib.get_close_matches(key, list(by_key), n=SUGGESTIONS, cutoff=0.6)
+              if c not in close]
+    out = f" Did you mean {', '.join(repr(by_key[c]) for c in close[:SUGGESTIONS])}?" \
+        if close else ""
+    if not by_key:
+        return out + " No trial in the index has any."
+    if len(by_key) <= LIST_ALL_UP_TO:
+        out += f" Indexed values: {'; '.join(sorted(by_key.values(), key=str.lower))}."
     return out
 
 

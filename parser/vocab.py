@@ -65,6 +65,7 @@ _STATUS_TABLE: dict[str, Status] = {
 _PHASE_TABLE: dict[str, tuple[Phase, ...]] = {
     **{_key(p.value): (p,) for p in Phase},
     _key("Early Phase 1"): (Phase.EARLY_PHASE1,),
+    _key("Early 1"): (Phase.EARLY_PHASE1,),
     _key("Phase 0"): (Phase.EARLY_PHASE1,),
     _key("Phase 1"): (Phase.PHASE1,),
     _key("Phase I"): (Phase.PHASE1,),
@@ -123,11 +124,21 @@ def normalise_study_type(raw: str | None) -> tuple[str | None, bool]:
     return (hit.value, True) if hit else (raw.strip(), False)
 
 
+# The one display form of a phase, everywhere text is shown (table, card, facets); each is
+# also a value --phase accepts (as are 'phase 1', 'I', 'phase1', 'PHASE1', 'early1', '0').
+PHASE_LABELS: dict[str, str] = {
+    Phase.EARLY_PHASE1.value: "early 1",
+    Phase.PHASE1.value: "1",
+    Phase.PHASE2.value: "2",
+    Phase.PHASE3.value: "3",
+    Phase.PHASE4.value: "4",
+    Phase.NA.value: "n/a",
+}
+
+
 def phase_label(phases: list[str]) -> str:
-    """Short human form: ['PHASE1', 'PHASE2'] -> 'Ph 1/2'; [] -> '-'."""
+    """Short human form: ['PHASE1', 'PHASE2'] -> '1/2'; ['EARLY_PHASE1'] -> 'early 1';
+    ['NA'] -> 'n/a'; [] -> '-'."""
     if not phases:
         return "-"
-    if phases == ["NA"]:
-        return "N/A"
-    nums = [p.replace("EARLY_PHASE1", "0").replace("PHASE", "") for p in phases]
-    return "Ph " + "/".join(nums)
+    return "/".join(PHASE_LABELS.get(p, p) for p in phases)

@@ -1,0 +1,144 @@
+"""The terminal as a researcher meets it: one vocabulary for phases and statuses, suggestions
+for every filter, results that keep the words that matter (issue 14)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trialscope.cli import render
+from trialscope.cli.main import cli
+from trialscope.index import service
+from trialscope.index.home import DataHome
+from trialscope.parser.vocab import PHASE_LABELS, Phase, phase_label
+
+from .conftest import CTGOV_FIXTURES
+
+
+@pytest.fixture(scope="module")
+def home_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("terminal") / "home"
+    assert not service.import_paths(DataHome.resolve(str(root)), [CTGOV_FIXTURES]).failed
+    return root
+
+
+def run(home: Path, *args: str, columns: int = 80):  # noqa: ANN201
+    return CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False,
+                              env={"COLUMNS": str(columns)})
+
+
+# -- one vocabulary -------------------------------------------------------------------------
+def test_phase_shows_one_way_and_that_way_is_accepted(home_dir: Path) -> None:
+    """The table, the card and the facets show a phase the same way, and --phase takes it."""
+    out = run(home_dir, "search", "CAR-T", "--limit", "50").stdout
+    assert "Ph 0" not in out and "EARLY_PHASE1" not in out
+    facet_line = next(line for line in out.splitlines() if line.startswith("Phase:"))
+    shown = [part.rsplit(" (", 1)[0].strip() for part in facet_line[12:].split("), ")]
+    assert "early 1" in shown and "1" in shown
+    for label in shown:
+        res = run(home_dir, "search", "CAR-T", "--phase", label, "--json")
+        assert res.exit_code == 0, res.stderr
+        assert json.loads(res.stdout)["total"] > 0
+
+
+@pytest.mark.parametrize("spelling", ["1", "I", "phase1", "phase 1", "Phase I", "PHASE1",
+                                      "phase_1"])
+def test_common_phase_spellings_are_the_same_filter(home_dir: Path, spelling: str) -> None:
+    want = json.loads(run(home_dir, "search", "", "--phase", "1", "--json",
+                          "--limit", "100").stdout)
+    got = json.loads(run(home_dir, "search", "", "--phase", spelling, "--json",
+                         "--limit", "100").stdout)
+    assert got["total"] == want["total"] > 0
+
+
+@pytest.mark.parametrize("spelling", ["early1", "early 1", "early phase 1", "0",
+                                      "EARLY_PHASE1"])
+def test_early_phase_spellings(home_dir: Path, spelling: str) -> None:
+    res = json.loads(run(home_dir, "search", "", "--phase", spelling, "--json").stdout)
+    assert res["total"] > 0
+    assert all("EARLY_PHASE1" in r["phases"] for r in res["results"])
+
+
+def test_every_status_of_the_enum_is_accepted(home_dir: Path) -> None:
+    from trialscope.parser.vocab import Status
+
+    for status in Status:
+        res = run(home_dir, "search", "", "--status", status.value.lower().replace("_", " "))
+        assert res.exit_code == 0, (status, res.stderr)
+
+
+def test_phase_labels_cover_the_enum() -> None:
+    assert set(PHASE_LABELS) == {p.value for p in Phase}
+    assert phase_label(["PHASE1", "PHASE2"]) == "1/2" and phase_label([]) == "-"
+
+
+def test_unknown_phase_lists_the_valid_ones(home_dir: Path) -> None:
+    res = run(home_dir, "search", "", "--phase", "7")
+    assert res.exit_code == 1
+    assert "early 1, 1, 2, 3, 4, n/a" in res.stderr and "Traceback" not in res.stderr
+
+
+# -- suggestions everywhere -----------------------------------------------------------------
+def test_sponsor_matches_part_of_a_name_in_any_case(home_dir: Path) -> None:
+    res = json.loads(run(home_dir, "search", "", "--sponsor", "zhejiang", "--json").stdout)
+    assert res["total"] >= 1
+    exact = json.loads(run(home_dir, "search", "", "--sponsor", "Zhejiang University",
+                           "--json").stdout)
+    assert res["total"] == exact["total"]
+
+
+@pytest.mark.parametrize("option, value, listed", [
+    ("--target", "CD20x", "CD19"),
+    ("--modality", "TCR-X", "CAR-T"),
+    ("--registry", "nowhere", "ctgov"),
+    ("--sponsor", "cabaleta bio", "Cabaletta Bio"),
+])
+def test_unknown_filter_value_names_valid_ones(home_dir: Path, option: str, value: str,
+                                               listed: str) -> None:
+    res = run(home_dir, "search", "", option, value)
+    assert res.exit_code == 1 and listed in res.stderr, res.stderr
+
+
+# -- readable results -----------------------------------------------------------------------
+def test_titles_keep_their_end_at_80_columns(home_dir: Path) -> None:
+    """The disease usually ends a title: a row never silently drops it."""
+    res = run(home_dir, "search", "refractory myasthenia gravis CAR-T", "--limit", "10",
+              "--no-facets")
+    text = " ".join(res.stdout.split())
+    hits = json.loads(run(home_dir, "search", "refractory myasthenia gravis CAR-T", "--limit",
+                          "10", "--json").stdout)["results"]
+    for hit in hits:
+        last_words = " ".join(hit["title"].split()[-3:])
+        assert last_words in text, (hit["title"], res.stdout)
+    assert all(len(line) <= 80 for line in res.stdout.splitlines() if not line.startswith(" "))
+
+
+def test_fit_lines_shortens_the_middle() -> None:
+    title = " ".join(f"w{i}" for i in range(60)) + " myasthenia gravis"
+    lines = render.fit_lines(title, 30, 2)
+    assert len(lines) == 2 and all(len(line) <= 30 for line in lines)
+    joined = " ".join(lines)
+    assert joined.startswith("w0 w1") and joined.endswith("myasthenia gravis") and "…" in joined
+
+
+def test_explain_labels_are_cut_between_words_with_parentheses_balanced(home_dir: Path) -> None:
+    out = run(home_dir, "search", "CAR-T", "--limit", "3", "--explain", "--no-facets").stdout
+    unit_lines = [line for line in out.splitlines() if "; unit " in line]
+    assert unit_lines
+    for line in unit_lines:
+        label = line.split("; unit ", 1)[1][:-1]
+        assert label.count("(") == label.count(")"), line
+    assert render.short_label("(cart | gc012f | azd0120 | s103 | … 46 more)", 30) == \
+        "(cart | gc012f | … 48 more)"
+
+
+def test_card_has_the_cell_therapy_line_and_limits_labelled_as_the_card_numbers(
+        home_dir: Path) -> None:
+    out = run(home_dir, "show", "NCT06958939").stdout
+    assert "Cell therapy:" in out and "CAR-T" in out and "BCMA" in out
+    assert "Inclusion 5b: MG-ADL ≥ 6" in out  # item 5, its second lettered sub-item
+    assert "inc 5.2" not in out
+    assert render.item_label("exclusion", "10") == "Exclusion 10"
