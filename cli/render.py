@@ -31,6 +31,11 @@ def highlight(text: str, color: bool) -> str:
     return "".join(out)
 
 
+def plain(text: str) -> str:
+    """Text without the index's «match» markers (CSV cells, plain listings)."""
+    return text.replace(HL_OPEN, "").replace(HL_CLOSE, "")
+
+
 def format_dose(dose: dict[str, Any]) -> str:
     value = dose.get("value")
     if value is None:

@@ -16,6 +16,8 @@ from .main import PHASE_HELP, STATUS_HELP, TYPE_HELP, _home, cli
 from .output import dumps, handles_errors, listing_options, write_csv, write_nl
 
 _DATE = "YYYY[-MM[-DD]]"
+SEARCH_CSV_COLUMNS = ["trial_id", "score", "status", "phases", "title", "conditions", "sponsor",
+                      "start_date", "url", "snippet"]
 
 
 def search_filters(func: Any) -> Any:
@@ -118,7 +120,14 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
     if as_nl:
         write_nl(rows)
     elif as_csv:
-        write_csv(rows, ["trial_id", "score", "status", "phases", "title", "conditions"])
+        records = service.records_by_id(_home(ctx), [r["trial_id"] for r in rows])
+        for row in rows:
+            rec = records.get(row["trial_id"])
+            row.update(sponsor=rec.sponsor if rec else None,
+                       start_date=rec.start_date if rec else None,
+                       url=rec.url if rec else None,
+                       snippet=render.plain(row["snippet"] or ""))
+        write_csv(rows, SEARCH_CSV_COLUMNS)
     else:
         click.echo(render.search_table(results, color=sys.stdout.isatty(), explain=explain))
         if results.facets:

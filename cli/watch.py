@@ -234,23 +234,39 @@ def _refresh_text(r: dict[str, Any]) -> str:
 
 
 # -- history / changes ----------------------------------------------------------------------
+HISTORY_COLUMNS = ["trial_id", "version", "fetched_at", "last_updated", "status", "summary",
+                   "url"]
+
+
 @cli.command()
 @click.argument("trial_id", metavar="ID")
-@json_option
+@listing_options
 @click.pass_context
 @_exits
-def history(ctx: click.Context, trial_id: str, as_json: bool) -> None:
+def history(ctx: click.Context, trial_id: str, as_json: bool, as_nl: bool,
+            as_csv: bool) -> None:
     """Every stored version of a trial, with what changed between them.
 
+    'fetched' is when trialscope stored the version; 'registry update' is the
+    date the registry gives for it (LastUpdatePostDate on ClinicalTrials.gov).
+
     \b
-    Example:
+    Examples:
       trials history NCT06958939
+      trials history NCT06958939 --csv
     """
     from ..index.history import trial_history
 
     result = trial_history(_home(ctx), trial_id)
+    rows = [{"trial_id": result["trial_id"], **v} for v in result["versions"]]
     if as_json:
         click.echo(dumps(result))
+        return
+    if as_nl:
+        write_nl(rows)
+        return
+    if as_csv:
+        write_csv(rows, HISTORY_COLUMNS)
         return
     click.echo(f"{result['trial_id']}: {len(result['versions'])} version(s)")
     for v in result["versions"]:
@@ -261,36 +277,50 @@ def history(ctx: click.Context, trial_id: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--since", required=True, metavar="YYYY-MM-DD",
-              help="List versions fetched on or after this date (UTC).")
+@click.option("--since", metavar="YYYY-MM-DD",
+              help="Versions trialscope fetched on or after this date (UTC).")
+@click.option("--updated-since", metavar="YYYY-MM-DD",
+              help="Versions the registry updated on or after this date (its last-update "
+                   "date, e.g. ClinicalTrials.gov's LastUpdatePostDate).")
 @click.option("--watch", metavar="NAME", help="Only trials this watch brought in.")
 @listing_options
 @click.pass_context
 @_exits
-def changes(ctx: click.Context, since: str, watch: str | None, as_json: bool, as_nl: bool,
-            as_csv: bool) -> None:
+def changes(ctx: click.Context, since: str | None, updated_since: str | None, watch: str | None,
+            as_json: bool, as_nl: bool, as_csv: bool) -> None:
     """What changed across all trials: one line per new or changed trial version.
 
+    Give --since (when trialscope fetched it) or --updated-since (when the registry
+    updated it), or both (a version must pass both).
+
     \b
-    Example:
+    Examples:
       trials changes --since 2025-06-01
       NCT06958939  2025-06-03T06:00:12Z  status NOT_YET_RECRUITING -> RECRUITING
+      trials changes --updated-since 2025-01-01 --csv
     """
     from ..index.history import changes_feed
 
-    rows = changes_feed(_home(ctx), since, watch=watch)
+    if not since and not updated_since:
+        raise TrialsError("bad_argument", "Give --since (fetched on or after) or "
+                          "--updated-since (updated by the registry on or after).",
+                          "e.g. trials changes --since 2025-06-01")
+    rows = changes_feed(_home(ctx), since, watch=watch, updated_since=updated_since)
     if as_json:
         click.echo(dumps(rows))
     elif as_nl:
         write_nl(rows)
     elif as_csv:
-        write_csv(rows, ["trial_id", "version", "fetched_at", "kind", "status", "summary"])
+        write_csv(rows, ["trial_id", "version", "fetched_at", "last_updated", "kind", "status",
+                         "summary"])
     elif not rows:
-        click.echo(f"No changes stored since {since}.")
+        what = " and ".join(x for x in (since and f"fetched since {since}",
+                                        updated_since and f"updated since {updated_since}") if x)
+        click.echo(f"No changes stored {what}.")
     else:
         for row in rows:
-            click.echo(f"{row['trial_id']:<14} {row['fetched_at']}  v{row['version']}  "
-                       f"{row['summary']}")
+            click.echo(f"{row['trial_id']:<14} fetched {row['fetched_at']}  registry update "
+                       f"{row.get('last_updated') or '-'}  v{row['version']}  {row['summary']}")
 
 
 # -- check ----------------------------------------------------------------------------------

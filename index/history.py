@@ -91,7 +91,11 @@ def history(store: Store, trial_id: str) -> dict[str, Any] | None:
     for info in store.versions(tid):
         record = store.record_at(tid, info["version"])
         current = record.to_dict() if record else {}
-        entry = {**info, "last_updated": current.get("last_updated"),
+        # "url" is the registry's page of the trial as this version gives it; where the
+        # version was fetched from (an API page, a saved file, the offline demo's replay
+        # server on 127.0.0.1) is "fetched_from"
+        entry = {**info, "url": current.get("url") or info.get("url"),
+                 "fetched_from": info.get("url"), "last_updated": current.get("last_updated"),
                  "status": current.get("status")}
         if previous is None:
             entry["changes"], entry["summary"] = [], "first version"
@@ -320,7 +324,7 @@ def trial_history(home: Any, trial_id: str) -> dict[str, Any]:
     return result
 
 
-def check_since(text: str) -> str:
+def check_since(text: str, option: str = "--since") -> str:
     """A ``--since`` value: YYYY-MM-DD, or a full UTC timestamp as the store writes them."""
     from datetime import date, datetime
 
@@ -333,18 +337,24 @@ def check_since(text: str) -> str:
         else:
             datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise TrialsError("bad_argument", f"--since '{text}' is not a date.",
-                          "Give YYYY-MM-DD, e.g. --since 2025-06-01.") from None
+        raise TrialsError("bad_argument", f"{option} '{text}' is not a date.",
+                          f"Give YYYY-MM-DD, e.g. {option} 2025-06-01.") from None
     return value
 
 
-def changes_feed(home: Any, since: str, *, watch: str | None = None) -> list[dict[str, Any]]:
-    """``trials changes --since DATE [--watch NAME]``: one entry per new or changed
-    trial-version fetched since then, oldest first."""
+def changes_feed(home: Any, since: str | None, *, watch: str | None = None,
+                 updated_since: str | None = None) -> list[dict[str, Any]]:
+    """``trials changes [--since DATE] [--updated-since DATE] [--watch NAME]``: one entry per
+    new or changed trial-version fetched since ``since`` and, with ``updated_since``, whose
+    registry last-update date is on or after it; oldest fetch first.
+
+    A version cannot be fetched before the registry posted it, so the versions updated since
+    a date are among those fetched since it: the fetch-date scan bounds both."""
     from .service import open_store
     from .watches import WatchBook
 
-    since = check_since(since)
+    since = check_since(since) if since else None
+    updated = check_since(updated_since, option="--updated-since") if updated_since else None
     if not home.store_path.exists():
         return []
     with open_store(home) as store:
@@ -353,4 +363,10 @@ def changes_feed(home: Any, since: str, *, watch: str | None = None) -> list[dic
             with WatchBook(home.store_path) as book:
                 book.require(watch)
                 members = set(book.members(watch))
-        return changes_since(store, since, trial_ids=members)
+        bound = max(x for x in (since, updated) if x)
+        rows = changes_since(store, bound, trial_ids=members)
+        if updated:
+            day = updated[:10]
+            rows = [r for r in rows if (r.get("last_updated") or "")[:len(day)] >= day
+                    and r.get("last_updated")]
+        return rows

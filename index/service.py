@@ -396,3 +396,17 @@ def status(home: DataHome) -> dict[str, Any]:
             out.update(store.counts())
     out["indexed"] = indexer.doc_count(home.index_dir) if home.index_dir.exists() else 0
     return out
+
+
+def records_by_id(home: DataHome, trial_ids: list[str]) -> dict[str, TrialRecord]:
+    """The stored records of ``trial_ids`` (those the store has), for listings that show
+    more of each result than the index stores (search --csv: sponsor, start date, url)."""
+    if not trial_ids or not home.store_path.exists():
+        return {}
+    out: dict[str, TrialRecord] = {}
+    with open_store(home) as store:
+        for tid in trial_ids:
+            record = store.get(tid)
+            if record is not None:
+                out[tid] = record
+    return out

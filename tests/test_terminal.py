@@ -142,3 +142,46 @@ def test_card_has_the_cell_therapy_line_and_limits_labelled_as_the_card_numbers(
     assert "Inclusion 5b: MG-ADL ≥ 6" in out  # item 5, its second lettered sub-item
     assert "inc 5.2" not in out
     assert render.item_label("exclusion", "10") == "Exclusion 10"
+
+
+# -- listings -------------------------------------------------------------------------------
+def test_history_as_nl_and_csv_with_the_registry_url(home_dir: Path) -> None:
+    import csv
+    import io
+
+    nl = [json.loads(line) for line in run(home_dir, "history", "NCT06958939", "--nl")
+          .stdout.splitlines()]
+    assert len(nl) == 1 and nl[0]["version"] == 1 and nl[0]["trial_id"] == "NCT06958939"
+    rows = list(csv.DictReader(io.StringIO(run(home_dir, "history", "NCT06958939", "--csv")
+                                           .stdout)))
+    assert rows[0]["status"] == "NOT_YET_RECRUITING" and rows[0]["last_updated"]
+    # the registry's page of the trial, not where the copy was read from
+    assert rows[0]["url"] == "https://clinicaltrials.gov/study/NCT06958939"
+    hist = json.loads(run(home_dir, "history", "NCT06958939", "--json").stdout)
+    assert hist["versions"][0]["url"].startswith("https://clinicaltrials.gov/")
+    assert hist["versions"][0]["fetched_from"]
+
+
+def test_search_csv_has_the_columns_a_researcher_needs(home_dir: Path) -> None:
+    import csv
+    import io
+
+    out = run(home_dir, "search", "myasthenia gravis CAR-T", "--csv", "--limit", "5").stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and {"url", "conditions", "sponsor", "start_date", "snippet"} <= set(rows[0])
+    assert all(r["url"].startswith("https://") for r in rows) and any(r["sponsor"] for r in rows)
+    assert not any("«" in r["snippet"] for r in rows)
+
+
+def test_changes_by_fetch_date_or_by_registry_update_date(home_dir: Path) -> None:
+    fetched = json.loads(run(home_dir, "changes", "--since", "2000-01-01", "--json").stdout)
+    assert len(fetched) == len(list(CTGOV_FIXTURES.glob("*.json")))
+    dates = sorted(r["last_updated"] for r in fetched if r["last_updated"])
+    cut = dates[len(dates) // 2]
+    updated = json.loads(run(home_dir, "changes", "--updated-since", cut, "--json").stdout)
+    assert updated and len(updated) < len(fetched)
+    assert all(r["last_updated"] >= cut for r in updated)
+    assert {r["trial_id"] for r in fetched if (r["last_updated"] or "") >= cut} == \
+        {r["trial_id"] for r in updated}
+    res = run(home_dir, "changes")
+    assert res.exit_code != 0 and "--updated-since" in res.stderr
