@@ -175,6 +175,7 @@ def _known_fields() -> dict[str, str]:
 
 
 def _resolve_field(name: str, tok_text: str) -> str:
+    """``tok_text``: the query text as the user typed it ('titel:"car t"')."""
     known = _known_fields()
     resolved = known.get(name) or known.get(name.lower())
     if resolved is None:
@@ -182,8 +183,9 @@ def _resolve_field(name: str, tok_text: str) -> str:
         hint = f" Did you mean {', '.join(c + ':' for c in close)}?" if close else ""
         names = sorted(set(known) - set(FIELD_ALIASES.values()) | set(FIELD_ALIASES))
         raise QueryError(
-            f"Unknown field {name!r} in {tok_text!r}.{hint} Known fields: {', '.join(names)}."
-            ' To search for the text itself, put it in quotes: "' + tok_text + '".',
+            f"Unknown field {name!r} in {tok_text!r}.{hint} Known fields: "
+            f"{', '.join(names)}. To search for the text itself, put it in quotes: "
+            f'"{tok_text.replace(chr(34), "")}".',
             code="unknown_field",
         )
     return resolved
@@ -265,9 +267,23 @@ def _validate(toks: list[_Tok], text: str) -> None:
             raise QueryError(f"NOT at position {tok.start + 1} in {text!r} needs a term after "
                              "it (e.g. 'myasthenia NOT ocular').")
         if tok.field is not None:
-            tok.field = _resolve_field(tok.field, tok.text)
+            tok.field = _resolve_field(tok.field, text[tok.start:_span_end(toks, k)])
     if depth > 0:
         raise QueryError(f"Unclosed '(' in {text!r}. Add the matching ')' or remove the '('.")
+
+
+def _span_end(toks: list[_Tok], k: int) -> int:
+    """Where what token ``k`` applies to ends: a field prefix reaches over the phrase or the
+    parenthesised group after it ('title:"car t"', 'title:(a OR b)')."""
+    tok = toks[k]
+    if tok.kind != "prefix" or k + 1 >= len(toks):
+        return tok.end
+    depth = 0
+    for nxt in toks[k + 1:]:
+        depth += (nxt.kind == "lparen") - (nxt.kind == "rparen")
+        if depth <= 0:
+            return nxt.end
+    return toks[-1].end
 
 
 def _join_concepts(segment: str) -> str:

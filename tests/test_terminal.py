@@ -185,3 +185,15 @@ def test_changes_by_fetch_date_or_by_registry_update_date(home_dir: Path) -> Non
         {r["trial_id"] for r in updated}
     res = run(home_dir, "changes")
     assert res.exit_code != 0 and "--updated-since" in res.stderr
+
+
+# -- errors in the user's words -------------------------------------------------------------
+@pytest.mark.parametrize("query, quoted", [
+    ("foo:bar", "'foo:bar'"),
+    ('titel:"car t"', "'titel:\"car t\"'"),
+    ("myasthenia AND titel:(car OR bus)", "'titel:(car OR bus)'"),
+])
+def test_unknown_field_quotes_what_the_user_typed(home_dir: Path, query: str,
+                                                  quoted: str) -> None:
+    res = run(home_dir, "search", query)
+    assert res.exit_code == 1 and f"in {quoted}" in res.stderr, res.stderr
