@@ -306,13 +306,13 @@ def _short(value: Any, width: int = 60) -> str:
 # -- home-level entry points (the CLI's one call each) ---------------------------------------
 def trial_history(home: Any, trial_id: str) -> dict[str, Any]:
     """``trials history ID``: raises ``TrialsError`` for a bad or unknown id."""
-    from .service import TrialsError, check_trial_id, open_store
+    from .service import TrialsError, check_trial_id, read_store
 
     tid = check_trial_id(trial_id)
     if not home.store_path.exists():
         raise TrialsError("not_found", f"No trials stored in {home.root} yet.",
                           f"Fetch it with 'trials crawl --id {tid}'.")
-    with open_store(home) as store:
+    with read_store(home) as store:
         result = history(store, tid)
     if result is None:
         raise TrialsError("not_found", f"{tid} is not in the local store ({home.root}).",
@@ -341,13 +341,13 @@ def check_since(text: str) -> str:
 def changes_feed(home: Any, since: str, *, watch: str | None = None) -> list[dict[str, Any]]:
     """``trials changes --since DATE [--watch NAME]``: one entry per new or changed
     trial-version fetched since then, oldest first."""
-    from .service import open_store
+    from .service import read_store
     from .watches import WatchBook
 
     since = check_since(since)
     if not home.store_path.exists():
         return []
-    with open_store(home) as store:
+    with read_store(home) as store:
         members = None
         if watch:
             with WatchBook(home.store_path) as book:
