@@ -130,7 +130,7 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         if readonly:
-            row, names = self._open_readonly()
+            _row, names = self._open_readonly()
             self._in_batch = False
             self._links_complete = _LINK_OBJECTS <= names
             return
@@ -178,6 +178,10 @@ class Store:
             raise StoreError(f"{self.path} does not exist")
         uri = self.path.resolve().as_uri()
         last: sqlite3.DatabaseError | None = None
+        # mode=ro reads a WAL store through its -shm file, which it must create when absent:
+        # in a folder it cannot write that fails, and immutable=1 (no locking, no -shm) is
+        # the way left.  It is safe there: a writer would have created the -shm already (it
+        # can write the folder), so its absence means no one is writing the store.
         for query in ("?mode=ro", "?mode=ro&immutable=1"):
             try:
                 self._conn = sqlite3.connect(uri + query, uri=True, timeout=30)
