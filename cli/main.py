@@ -33,7 +33,9 @@ TYPE_HELP = "Study type (repeatable): " + ", ".join(TYPE_CHOICES) + "."
 
 
 def _home(ctx: click.Context) -> DataHome:
-    return DataHome.resolve(ctx.obj.get("home"))
+    home = DataHome.resolve(ctx.obj.get("home"))
+    service.check_home(home)  # a file in the way is an error, whatever the command
+    return home
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -204,7 +206,10 @@ class _BulkBar:
 @handles_errors
 def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: bool,
           as_csv: bool) -> None:
-    """Parse saved payloads and print the records.  Touches no store."""
+    """Parse saved payloads and print the records.  Touches no store.
+
+    --json prints a list of records, also for one file.
+    """
     from ..parser.files import FORMATS_HELP, Failure
 
     records: list[TrialRecord] = []
@@ -221,9 +226,8 @@ def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: b
 
 
 def _print_records(records: list[TrialRecord], as_json: bool, as_nl: bool, as_csv: bool) -> None:
-    if as_json:
-        dicts = [r.to_dict() for r in records]
-        click.echo(dumps(dicts[0] if len(dicts) == 1 else dicts))
+    if as_json:  # always a list, however many records (scripts need one shape)
+        click.echo(dumps([r.to_dict() for r in records]))
     elif as_nl:
         write_nl(r.to_dict() for r in records)
     elif as_csv:
@@ -265,7 +269,11 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
 @click.pass_context
 @handles_errors
 def reindex(ctx: click.Context, as_json: bool) -> None:
-    """Rebuild the search index from the store (the store is the system of record)."""
+    """Rebuild the search index from the store (the store is the system of record).
+
+    Takes the data home's writer lock: while a crawl, import or refresh writes, it exits 1
+    (code locked) and says who holds the lock.  Folders left by a killed rebuild are removed.
+    """
     n = service.reindex(_home(ctx))
     click.echo(dumps({"indexed": n}) if as_json else f"Index rebuilt: {n} trials.")
 

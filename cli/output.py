@@ -6,17 +6,23 @@ click handles), and ``{"error": {"code", "message", "hint"}}`` on stdout under `
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 import json
+import os
+import re
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import click
 
-from ..index.service import TrialsError
+from ..index.home import DataHome
+from ..index.service import TrialsError, home_write_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,12 +54,97 @@ def handles_errors(func: F) -> F:
             if not code:
                 raise
             fail(TrialsError(code, str(exc)), bool(kwargs.get("as_json")))
+        except OSError as exc:
+            # A file-system refusal no library call turned into a TrialsError (a read-only
+            # or full disk somewhere on the way): still the error contract, never a traceback.
+            fail(os_error(exc), bool(kwargs.get("as_json")))
         except KeyboardInterrupt:
             click.echo("Interrupted. What was stored so far is kept; run the command again "
                        "to continue.", err=True)
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def current_home() -> DataHome | None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    obj = ctx.find_root().obj or {}
+    return DataHome.resolve(obj.get("home"))
+
+
+def os_error(exc: OSError) -> TrialsError:
+    """A ``TrialsError`` for an ``OSError``: about the data home when the file is in it."""
+    home = current_home()
+    name = exc.filename
+    if home is not None and name is not None and _inside(Path(os.fsdecode(name)), home.root):
+        return home_write_error(home, exc)
+    where = f": {os.fsdecode(name)}" if name is not None else ""
+    return TrialsError("io_error", f"{exc.strerror or exc}{where}.",
+                       "Check the path, its permissions and the free disk space, then run "
+                       "the command again.")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symlinks resolved, as far as they exist) is ``folder`` or in it."""
+    try:
+        real, root = path.resolve(), folder.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return real == root or root in real.parents
+
+
+@contextlib.contextmanager
+def output_file(path: Path, home: DataHome) -> Iterator[IO[str]]:
+    """Write ``path`` safely: never inside the data home (symlinks resolved: ``-o`` pointing
+    at ``store.sqlite`` must not empty the store), into a temporary file beside the target,
+    renamed over it only when everything was written.  Any error leaves an existing file as
+    it was.  A missing or unwritable folder is a ``TrialsError`` (``output_error``)."""
+    target = path.expanduser()
+    if _inside(target, home.root):
+        raise TrialsError("output_error", f"Refusing to write {path}: it is inside the data "
+                          f"home {home.root}, where the store and the index live.",
+                          "Write the export somewhere else (-o ~/exports/trials.csv).")
+    real = target.resolve()  # a symlink outside the home: write where it points
+    folder = real.parent
+    if not folder.is_dir():
+        raise TrialsError("output_error", f"Cannot write {path}: the folder {folder} does "
+                          "not exist.", "Create it first, or give another -o path.")
+    if real.is_dir():
+        raise TrialsError("output_error", f"Cannot write {path}: it is a folder.",
+                          "Give a file name, e.g. -o trials.csv.")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise TrialsError("output_error", f"Cannot write in {folder} ({exc.strerror}).",
+                          "Give a -o path in a folder you can write.") from exc
+    tmp = Path(tmp_name)
+    try:
+        try:
+            mode = real.stat().st_mode & 0o7777 if real.exists() else 0o666 & ~_umask()
+            os.chmod(fd, mode)
+        except OSError:
+            pass  # the temp file's own mode (0600) is a safe default
+        with open(fd, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, real)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise TrialsError("output_error", f"Could not write {path} ({exc.strerror or exc}); "
+                          "an existing file there is unchanged.",
+                          "Check the free disk space and the folder, then run again.") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def json_option(func: F) -> F:
@@ -85,8 +176,32 @@ def write_csv(rows: Iterable[dict[str, Any]], columns: list[str], out: Any = Non
 
 
 def _cell(value: Any) -> Any:
+    value = _neutralise(_flat(value))
+    if isinstance(value, str) and "\r" in value:
+        # csv quotes a cell holding the line terminator ("\n") but not a bare CR, which
+        # readers then take for a line break: line breaks in a cell are written as "\n".
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
+def _flat(value: Any) -> Any:
     if isinstance(value, list):
-        return "; ".join(_cell(v) for v in value)
+        return "; ".join(str(_flat(v)) for v in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return "" if value is None else value
+
+
+# CSV formula injection (OWASP): a spreadsheet runs a cell that begins with one of these as a
+# formula.  Such text cells get a leading apostrophe, which spreadsheets show as text.
+# Numbers are left alone, and so is text that is just a number ("-1.5", "+3"): a spreadsheet
+# reads those as the number they are, never as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _neutralise(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..index import service
 from ..parser.record import ROW_COLUMNS, to_row
 from . import render
 from .main import PHASE_HELP, STATUS_HELP, TYPE_HELP, _home, cli
-from .output import dumps, handles_errors, listing_options, write_csv, write_nl
+from .output import dumps, handles_errors, listing_options, output_file, write_csv, write_nl
 
 _DATE = "YYYY[-MM[-DD]]"
 SEARCH_CSV_COLUMNS = ["trial_id", "score", "status", "phases", "title", "conditions", "sponsor",
@@ -148,12 +149,16 @@ def export(ctx: click.Context, query: str, fmt: str, output: Path | None,
     """Export all stored trials, or those a query and filters select, as JSONL or CSV.
 
     Takes the same filters as `trials search` (patient-fit ones included); best match first.
+    With -o the file is replaced only once the export is complete (an error leaves it as it
+    was); a path inside the data home is refused.  CSV text cells that a spreadsheet would
+    run as a formula (starting with = + - @, tab or CR) get a leading apostrophe.
     """
-    records = service.records(_home(ctx), query, **_filters(filters))
-    stream = output.open("w", encoding="utf-8", newline="") if output else None
-    try:
-        out = stream or sys.stdout
-        n = 0
+    home = _home(ctx)
+    # The query and filters are checked (and the search run) before any output is created.
+    records = service.records(home, query, **_filters(filters))
+    context = output_file(output, home) if output else contextlib.nullcontext(sys.stdout)
+    n = 0
+    with context as out:
         if fmt == "csv":
             rows = []
             for rec in records:
@@ -164,8 +169,5 @@ def export(ctx: click.Context, query: str, fmt: str, output: Path | None,
             for rec in records:
                 out.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
                 n += 1
-    finally:
-        if stream:
-            stream.close()
     if output:
         click.echo(f"{n} trial(s) written to {output}", err=True)

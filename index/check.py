@@ -54,11 +54,16 @@ class CheckReport:
     repaired: dict[str, Any] | None = None  # what --repair did; the lists are after it
 
     refresh_running: dict[str, Any] | None = None  # the lock holder, if a refresh runs now
+    # folders a killed rebuild left beside the index (listed when no writer runs; --repair
+    # removes them, a reindex too)
+    leftovers: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)  # what --repair removed of them
 
     @property
     def ok(self) -> bool:
         return self.index_state == "ok" and not self.store_problems and not any(
-            (self.missing, self.extra, self.duplicates, self.stale, self.unsynced))
+            (self.missing, self.extra, self.duplicates, self.stale, self.unsynced,
+             self.leftovers))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,6 +86,9 @@ class CheckReport:
                                                   if len(ids) > SHOWN else "")
                 lines.append(f"{len(ids)} {label}: {shown}")
         lines.extend(f"store: {p}" for p in self.store_problems[:SHOWN])
+        if self.leftovers:
+            lines.append(f"{len(self.leftovers)} folder(s) left by an interrupted rebuild: "
+                         + ", ".join(self.leftovers[:SHOWN]))
         return lines
 
 
@@ -193,14 +201,28 @@ def check(home: DataHome, *, repair: bool = False, lock_max_age: float | None = 
     """Check (and with ``repair``, fix) one data home.
 
     A repair takes the refresh lock (``LockHeld`` if a refresh runs): it must not write the
-    index while a refresh does.  A plain check only reads; while a refresh runs its answer may
-    be a moment out of date, and ``refresh_running`` says so.
+    index while a refresh does.  Under it, folders left by a killed rebuild are removed first.
+    A plain check only reads (a store that cannot be written is opened read-only); while a
+    refresh runs its answer may be a moment out of date, and ``refresh_running`` says so.
+    A data home that cannot be written makes a repair a ``TrialsError`` (``read_only``).
     """
+    from .service import check_home, home_write_error, open_store, read_store
+
+    check_home(home)
     lock = RefreshLock(home.root / LOCK_NAME, command="check --repair", max_age=lock_max_age)
+    cleaned: list[str] = []
     if repair:
-        lock.acquire()
+        try:
+            home.root.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except OSError as exc:
+            raise home_write_error(home, exc) from exc
     try:
-        with Store(home.store_path) as store:
+        if repair:
+            cleaned = indexer.clean_leftovers(home.index_dir)
+        opened = open_store(home) if repair or not home.store_path.exists() \
+            else read_store(home)
+        with opened as store:
             report = check_store_and_index(store, home.index_dir)
             if repair and not report.ok:
                 done = repair_index(store, home.index_dir, report)
@@ -209,6 +231,9 @@ def check(home: DataHome, *, repair: bool = False, lock_max_age: float | None = 
         if not repair:
             holder = lock.holder()
             report.refresh_running = holder.to_dict() if holder else None
+            if holder is None:  # no writer runs: a rebuild folder now is a dead run's
+                report.leftovers = [str(p) for p in indexer.leftovers(home.index_dir)]
+        report.cleaned = cleaned
     finally:
         lock.release()
     return report

@@ -37,7 +37,7 @@ from ..parser.vocab import (
     normalise_study_type,
 )
 from . import taat
-from .query import QueryError
+from .query import QueryError, numeric_range
 from .schema import facet_key, value_key
 
 # facet name (as shown and in --json) -> index field
@@ -122,7 +122,8 @@ def build_filter(searcher: Searcher, f: Filters) -> wq.Query | None:
                 and f.min_enrollment > f.max_enrollment):
             raise QueryError(f"--min-enrollment {f.min_enrollment} is above --max-enrollment "
                              f"{f.max_enrollment}.", code="bad_filter")
-        clauses.append(wq.NumericRange("enrollment", f.min_enrollment, f.max_enrollment))
+        clauses.append(numeric_range("enrollment", f.min_enrollment, f.max_enrollment,
+                                     label="--min-enrollment/--max-enrollment"))
     if f.has_results is not None:
         clauses.append(wq.Term("has_results", bool(f.has_results)))
     if not clauses:

@@ -310,13 +310,13 @@ def _short(value: Any, width: int = 60) -> str:
 # -- home-level entry points (the CLI's one call each) ---------------------------------------
 def trial_history(home: Any, trial_id: str) -> dict[str, Any]:
     """``trials history ID``: raises ``TrialsError`` for a bad or unknown id."""
-    from .service import TrialsError, check_trial_id, open_store
+    from .service import TrialsError, check_trial_id, read_store
 
     tid = check_trial_id(trial_id)
     if not home.store_path.exists():
         raise TrialsError("not_found", f"No trials stored in {home.root} yet.",
                           f"Fetch it with 'trials crawl --id {tid}'.")
-    with open_store(home) as store:
+    with read_store(home) as store:
         result = history(store, tid)
     if result is None:
         raise TrialsError("not_found", f"{tid} is not in the local store ({home.root}).",
@@ -350,14 +350,14 @@ def changes_feed(home: Any, since: str | None, *, watch: str | None = None,
 
     A version cannot be fetched before the registry posted it, so the versions updated since
     a date are among those fetched since it: the fetch-date scan bounds both."""
-    from .service import open_store
+    from .service import read_store
     from .watches import WatchBook
 
     since = check_since(since) if since else None
     updated = check_since(updated_since, option="--updated-since") if updated_since else None
     if not home.store_path.exists():
         return []
-    with open_store(home) as store:
+    with read_store(home) as store:
         members = None
         if watch:
             with WatchBook(home.store_path) as book:

@@ -290,6 +290,37 @@ def rebuild_index(store: Store, index_dir: str | os.PathLike[str], *, procs: int
     return count
 
 
+def leftovers(index_dir: str | os.PathLike[str]) -> list[Path]:
+    """Folders a killed rebuild left beside the index: its unfinished new index
+    (``.index.rebuild-*``) and, when it died while swapping, the old one (``.index.old-*``)."""
+    target = Path(index_dir)
+    if not target.parent.is_dir():
+        return []
+    return sorted(p for p in target.parent.iterdir() if p.is_dir() and (
+        p.name.startswith(f".{target.name}.rebuild-") or p.name.startswith(f".{target.name}.old-")))
+
+
+def clean_leftovers(index_dir: str | os.PathLike[str]) -> list[str]:
+    """Remove what ``leftovers`` finds; returns the paths removed.  Call only under the data
+    home's writer lock (then no rebuild is running, so every such folder is from a dead run).
+    An old index whose replacement never arrived (killed mid-swap, no index in place) is put
+    back instead: the store's marks were cleared before the swap, so the next sync re-indexes
+    into it and it ends up right."""
+    target = Path(index_dir)
+    removed = []
+    for path in leftovers(target):
+        if path.name.startswith(f".{target.name}.old-") and not target.exists() \
+                and _index_state(path) != "absent":
+            os.replace(path, target)
+            log.warning("put back the index a killed rebuild had moved aside: %s", path)
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(str(path))
+            log.warning("removed a folder left by a killed index rebuild: %s", path)
+    return removed
+
+
 def _swap(new: Path, target: Path) -> None:
     """Put ``new`` where ``target`` is; the old index is removed only once ``new`` is there."""
     old = target.with_name(f".{target.name}.old-{os.getpid()}")

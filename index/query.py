@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 from dataclasses import dataclass
 
@@ -57,13 +58,56 @@ GENERIC_WORDS = frozenset((w,) for w in (
     "safety", "efficacy", "clinical", "disease", "cell", "adult", "evaluate", "effect"))
 MAX_LABELS = 4  # synonym alternatives shown by describe() before "… N more"
 
+# Limits on what one query may ask for (each refused with a QueryError that says which):
+# - MAX_DEPTH: nested groups and NOTs.  The parser, the evaluator and describe() recurse once
+#   or more per level; 32 is far beyond any hand-written query and far below Python's
+#   recursion limit (1000 frames).
+# - MAX_TERMS: words, phrases and ranges.  A long hand-made OR of drug names is ~50; a unit
+#   with synonyms becomes up to several hundred leaves (spellings x 13 fields), so 256 units
+#   already mean ~10^5 posting lists.
+# - MAX_WILDCARDS: prefix* / wild?card terms.  Each is expanded against the index's terms in
+#   every field it searches (13 by default); index/search.py bounds the expansion itself.
+# - MIN_LITERAL: letters before the first * or ?.  A pattern with no literal start scans
+#   every term of every field (25 s at 100k trials for '?????*').
+MAX_DEPTH = 32
+MAX_TERMS = 256
+MAX_WILDCARDS = 16
+MIN_LITERAL = 2
+
 
 class QueryError(ValueError):
-    """The query or a filter cannot be run as written; the message says what to change."""
+    """The query or a filter cannot be run as written; the message says what to change, and
+    ``hint`` (when given) what to do instead."""
 
-    def __init__(self, message: str, code: str = "query_syntax") -> None:
+    def __init__(self, message: str, code: str = "query_syntax", hint: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.hint = hint
+
+
+def numeric_range(field: str, start: float | None, end: float | None, *,
+                  startexcl: bool = False, endexcl: bool = False, label: str = "") -> wq.Query:
+    """A range on a numeric field, clamped to what the field can hold (enrollment is a 32-bit
+    integer: ``enrollment:[0 TO 99999999999]`` means "from 0 up", and a bound past the top
+    matches what the top matches, i.e. nothing real).  A bound that is not a finite number
+    is a ``QueryError``."""
+    fieldobj = _schema()[field]
+    what = label or field
+    for value in (start, end):
+        if value is not None and not math.isfinite(value):
+            raise QueryError(f"{what}: {value!r} is not a finite number.", code="bad_range",
+                             hint=f"Give numbers, e.g. {field}:[10 TO 50].")
+    lo, hi = fieldobj.min_value, fieldobj.max_value
+    if fieldobj.numtype is int and lo == lo and hi == hi:  # NaN bounds: a float field
+        def clamp(value: float | None, is_start: bool) -> int | None:
+            if value is None:
+                return None
+            # an integer field holds whole numbers: 24.5 as a lower bound starts at 25
+            whole = math.ceil(value) if is_start else math.floor(value)
+            return int(min(max(whole, lo), hi))
+
+        start, end = clamp(start, True), clamp(end, False)
+    return wq.NumericRange(field, start, end, startexcl=startexcl, endexcl=endexcl)
 
 
 # -- units -----------------------------------------------------------------------------------
@@ -241,6 +285,46 @@ def _lex(text: str) -> list[_Tok]:
     return toks
 
 
+def _check_size(toks: list[_Tok], text: str) -> None:
+    """The limits above (MAX_DEPTH, MAX_TERMS, MAX_WILDCARDS, MIN_LITERAL), checked on the
+    tokens before anything recursive runs."""
+    terms = [t for t in toks if t.kind in ("word", "phrase", "range")]
+    if len(terms) > MAX_TERMS:
+        raise QueryError(f"The query has {len(terms)} terms, more than {MAX_TERMS}.",
+                         code="too_large", hint="Split it into several searches, or narrow it "
+                         "with filters (--status, --phase, --country, ...).")
+    patterns = [t for t in terms if t.kind == "word" and ("*" in t.text or "?" in t.text)]
+    for tok in patterns:
+        literal = re.split(r"[*?]", tok.text, maxsplit=1)[0]
+        if len(literal) < MIN_LITERAL:
+            raise QueryError(f"{tok.text!r}: a wildcard needs at least {MIN_LITERAL} letters "
+                             "before the first '*' or '?'.", code="bad_wildcard",
+                             hint="Start the pattern with a few letters, e.g. myasth*.")
+    if len(patterns) > MAX_WILDCARDS:
+        raise QueryError(f"The query has {len(patterns)} wildcard terms (* or ?), more than "
+                         f"{MAX_WILDCARDS}.", code="too_large",
+                         hint="Use fewer wildcards: spell out the words, or search in parts.")
+    # Nesting: open groups plus NOTs still waiting for their term ("NOT (NOT (a))" is 4).
+    stack: list[str] = []
+    for tok in toks:
+        if tok.kind in ("not", "lparen"):
+            stack.append(tok.kind)
+            if len(stack) > MAX_DEPTH:
+                raise QueryError(f"The query nests groups and NOTs more than {MAX_DEPTH} "
+                                 "levels deep.", code="too_deep",
+                                 hint="Remove redundant parentheses or NOTs.")
+            continue
+        if tok.kind == "rparen":
+            while stack and stack[-1] == "not":
+                stack.pop()
+            if stack:
+                stack.pop()
+        elif tok.kind not in ("word", "phrase", "range"):
+            continue
+        while stack and stack[-1] == "not":  # a complete term ends the NOTs before it
+            stack.pop()
+
+
 def _validate(toks: list[_Tok], text: str) -> None:
     depth = 0
     starts = {"word", "phrase", "lparen", "not", "prefix", "range"}
@@ -400,8 +484,9 @@ class _Parser:
             right = self.unary(field)
             if left is None or right is None:
                 left = left or right
-            elif tok.text == "AND":
-                left = wq.And([left, right])
+            elif tok.text == "AND":  # a AND b AND c: one flat And, not a deep chain
+                left = wq.And([*left.subqueries, right]) if type(left) is wq.And \
+                    else wq.And([left, right])
             elif tok.text == "ANDNOT":
                 left = wq.AndNot(left, right)
             else:
@@ -453,10 +538,12 @@ class _Parser:
             return self._keyword(field, tok.text)
         text = tok.text.lower()
         stem = text.rstrip("*")
+        if len(re.split(r"[*?]", text, maxsplit=1)[0]) < MIN_LITERAL:
+            raise QueryError(f"{tok.text!r}: a wildcard needs at least {MIN_LITERAL} letters "
+                             "before the first '*' or '?'.", code="bad_wildcard",
+                             hint="Start the pattern with a few letters, e.g. myasth*.")
         if "?" in stem or "*" in stem:
             make = wq.Wildcard
-        elif len(stem) < 2:
-            raise QueryError(f"{tok.text!r}: a wildcard needs at least 2 letters before '*'.")
         else:
             make, text = wq.Prefix, stem
         fields = (field,) if field else tuple(FIELD_BOOSTS)
@@ -471,7 +558,7 @@ class _Parser:
             except ValueError:
                 raise QueryError(f"{field}:{text} needs a number, e.g. {field}:[10 TO 50]."
                                  ) from None
-            return wq.NumericRange(field, value, value)
+            return numeric_range(field, value, value, label=f"{field}:{text}")
         if isinstance(fieldobj, BOOLEAN):
             return wq.Term(field, text.lower() in ("true", "yes", "1"))
         terms = [t.text for t in fieldobj.analyzer(text, mode="query")]
@@ -493,8 +580,8 @@ class _Parser:
             end = float(hi) if hi else None
         except ValueError:
             raise QueryError(f"Range {tok.text!r} needs numbers.") from None
-        return wq.NumericRange(field, start, end, startexcl=tok.text[len(field) + 1] == "{",
-                               endexcl=tok.text.endswith("}"))
+        return numeric_range(field, start, end, startexcl=tok.text[len(field) + 1] == "{",
+                             endexcl=tok.text.endswith("}"), label=tok.text)
 
 
 def parse_query(text: str, schema: Schema | None = None) -> wq.Query | None:
@@ -505,7 +592,9 @@ def parse_query(text: str, schema: Schema | None = None) -> wq.Query | None:
     """
     if not text or not text.strip() or text.strip() == "*":
         return None
-    _validate(_lex(text), text)  # positions in messages refer to what the user typed
+    typed = _lex(text)
+    _check_size(typed, text)
+    _validate(typed, text)  # positions in messages refer to what the user typed
     toks = _lex(_rewrite(text))
     _validate(toks, text)
     q = _Parser(_group_words(toks), text).parse()

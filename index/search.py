@@ -16,6 +16,7 @@ paging: the service layer uses it for patient-fit filters that need the stored r
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 import re
 from collections import deque
@@ -369,6 +370,7 @@ def search(
     ix = open_index(index_dir)
     try:
         with ix.searcher() as searcher:  # one per call: cheap, segments are not compound
+            check_expansion(q, searcher.reader())
             _drop_absent(q, taat.terms_of(searcher))
             flt = build_filter(searcher, spec)
             stop = None if limit is None else offset + limit
@@ -540,6 +542,31 @@ def _docnums(searcher: Searcher, groups: Mapping[str, str],
                 if off + d in matched:
                     out[off + d] = tid
     return out
+
+
+# Index terms all the prefix* / wild?card terms of one query may expand to (each field counts
+# separately).  Every expanded term is one more posting list to read and score: at this size a
+# wildcard query costs about what a common word does.  (Lucene refuses past 1,024 clauses.)
+MAX_EXPANSION = 2048
+
+
+def check_expansion(q: wq.Query | None, reader: Any) -> None:
+    """Refuse a query whose wildcards expand to more than ``MAX_EXPANSION`` index terms,
+    counting no further than that (the count stops at the limit)."""
+    if q is None:
+        return
+    budget = MAX_EXPANSION
+    for leaf in q.leaves():
+        if not isinstance(leaf, wq.PatternQuery):
+            continue
+        expanded = sum(1 for _ in itertools.islice(leaf._btexts(reader), budget + 1))
+        budget -= expanded
+        if budget < 0:
+            raise QueryError(
+                f"The wildcards in the query match more than {MAX_EXPANSION} different "
+                f"words in the index ({leaf.text!r} among them).", code="too_large",
+                hint="Make the wildcard's prefix longer (myasth* rather than my*), or use "
+                     "fewer wildcards.")
 
 
 def _drop_absent(q: wq.Query | None, reader: Any) -> None:

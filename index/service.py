@@ -7,6 +7,7 @@ index a projection kept in step with it by ``sync_index`` after every write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import re
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..parser.ids import NCT_ID_RE
 from ..parser.record import TrialRecord
 from .home import DataHome
-from .store import Store, StoreError
+from .store import Store, StoreError, StoreReadOnly
 
 if TYPE_CHECKING:
     from ..parser.files import Failure
@@ -75,21 +76,63 @@ def check_trial_id(text: str) -> str:
     return candidate
 
 
+def check_home(home: DataHome) -> None:
+    """Refuse a data home that cannot be a folder: the path, or one of its parents, is a
+    file.  A missing folder is fine (writers create it, readers find nothing stored)."""
+    for path in (home.root, *home.root.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                raise TrialsError(
+                    "bad_home", f"{home.root} cannot be a data folder: {path} is a file.",
+                    "Point --home (or TRIALS_HOME) at a folder, or at a path where one can "
+                    "be created.")
+            return
+
+
+_READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def home_write_error(home: DataHome, exc: BaseException) -> TrialsError:
+    """The error for a write in the data home that the file system refused."""
+    if isinstance(exc, StoreReadOnly) or (isinstance(exc, OSError)
+                                          and exc.errno in _READ_ONLY_ERRNOS):
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return TrialsError(
+            "read_only", f"The data home {home.root} is read-only ({why}).",
+            "Reading still works (show, search, export, info, check); to write, point --home "
+            "at a writable folder or get write access to this one.")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return TrialsError("bad_home", f"{home.root} cannot be a data folder "
+                           f"({exc.strerror}: {exc.filename}).",
+                           "Point --home (or TRIALS_HOME) at a folder.")
+    if isinstance(exc, OSError):
+        return TrialsError("store_error", f"Cannot write in {home.root} ({exc.strerror}: "
+                           f"{exc.filename}).", "Check the folder and the free disk space, "
+                           "then run the command again: nothing stored is lost.")
+    return TrialsError("store_error", f"Cannot write in {home.root} ({exc}).",
+                       "Check the folder, then run the command again.")
+
+
 @contextlib.contextmanager
 def writing(home: DataHome, command: str) -> Iterator[None]:
     """Hold the data home's writer lock (the one scheduled refreshes take) while ``command``
-    writes the store and the index: one writer per data home."""
+    writes the store and the index: one writer per data home.  A home that cannot be written
+    (read-only media, no permission, a file in the way) is a ``TrialsError`` here, before
+    anything is written."""
     from .lock import LOCK_NAME, LockHeld, RefreshLock
 
-    home.root.mkdir(parents=True, exist_ok=True)
+    check_home(home)
     lock = RefreshLock(home.root / LOCK_NAME, command=command)
     try:
+        home.root.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except LockHeld as exc:
         who = exc.holder.describe() if exc.holder else "another process"
-        raise TrialsError("locked", f"A refresh, crawl or import is already writing "
+        raise TrialsError("locked", f"Another trialscope command is already writing "
                           f"{home.root} ({who}).", "Wait for it to finish, then run again.") \
             from exc
+    except OSError as exc:
+        raise home_write_error(home, exc) from exc
     try:
         yield
     finally:
@@ -97,14 +140,57 @@ def writing(home: DataHome, command: str) -> Iterator[None]:
 
 
 def open_store(home: DataHome) -> Store:
+    """The store, for writing (created when absent)."""
+    check_home(home)
     try:
         return Store(home.store_path)
+    except StoreReadOnly as exc:
+        raise home_write_error(home, exc) from exc
+    except OSError as exc:
+        raise home_write_error(home, exc) from exc
     except StoreError as exc:
         raise TrialsError("store_error", str(exc) + ".",
                           "Point --home at another folder or move the file away.") from exc
 
 
+def read_store(home: DataHome) -> Store:
+    """The store, for reading.  A store that cannot be written (read-only media, a shared
+    folder without write permission) is opened read-only instead of being refused."""
+    check_home(home)
+    try:
+        return Store(home.store_path)
+    except (StoreReadOnly, PermissionError) as exc:
+        first: BaseException = exc
+    except OSError as exc:
+        if exc.errno not in _READ_ONLY_ERRNOS:
+            raise home_write_error(home, exc) from exc
+        first = exc
+    except StoreError as exc:
+        raise TrialsError("store_error", str(exc) + ".",
+                          "Point --home at another folder or move the file away.") from exc
+    try:
+        return Store(home.store_path, readonly=True)
+    except StoreError as exc:
+        raise TrialsError("store_error", f"{exc} (and it cannot be written: {first}).",
+                          "Check the file's permissions, or copy it to a writable folder "
+                          "and point --home there.") from exc
+
+
 def _no_data(home: DataHome) -> TrialsError:
+    """Nothing to search: no trials stored yet, or trials stored but no usable index."""
+    stored = 0
+    if home.store_path.is_file():
+        try:
+            with read_store(home) as store:
+                stored = store.counts()["trials"]
+        except TrialsError:
+            stored = 0
+    if stored:
+        return TrialsError(
+            "no_index",
+            f"The search index in {home.root} is missing or unusable, though the store holds "
+            f"{stored} trial(s).",
+            "Run 'trials reindex' (or 'trials check --repair') to rebuild it from the store.")
     return TrialsError(
         "no_index",
         f"No trials stored in {home.root} yet.",
@@ -257,26 +343,33 @@ def sync(home: DataHome) -> int:
 
 
 def reindex(home: DataHome) -> int:
+    """Rebuild the index from the store, under the writer lock (a reindex beside an import or
+    a refresh would swap an index out from under it).  Folders left by a killed rebuild are
+    cleaned up first (``indexer.clean_leftovers``)."""
     from . import links
 
+    check_home(home)
     if not home.store_path.exists():
         raise _no_data(home)
-    with open_store(home) as store:
-        if not store.counts()["trials"]:
-            raise _no_data(home)
-        written = indexer.rebuild_index(store, home.index_dir)
-        links.refresh_links(store, full=True)
-        return written
+    with writing(home, "reindex"):
+        indexer.clean_leftovers(home.index_dir)
+        with open_store(home) as store:
+            if not store.counts()["trials"]:
+                raise _no_data(home)
+            written = indexer.rebuild_index(store, home.index_dir)
+            links.refresh_links(store, full=True)
+            return written
 
 
 # -- reads ----------------------------------------------------------------------------------
 def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
     tid = check_trial_id(trial_id)
+    check_home(home)
     if not home.store_path.exists():
         raise _no_data(home)
     from . import links  # cross-registry links: the other registrations of this trial
 
-    with open_store(home) as store:
+    with read_store(home) as store:
         record = store.get(tid)
         found_as = None
         if record is None:  # an id this trial carries in another registry ("2015-000590-12")
@@ -333,9 +426,10 @@ def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResul
     filters: ``patient_age``, ``where``, ``washout`` (with ``sex``)."""
     from .links import GroupCollapser
 
+    check_home(home)
     if not home.index_dir.exists():
         raise _no_data(home)
-    store = open_store(home) if home.store_path.exists() else None
+    store = read_store(home) if home.store_path.exists() else None
     try:
         fit = _patient_filter(store, options) if store is not None else None
         for key in _PATIENT_KEYS:
@@ -353,7 +447,8 @@ def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResul
         return results
     except search_mod.QueryError as exc:
         raise TrialsError("bad_query", str(exc),
-                          "See 'trials search --help' for the query syntax.") from exc
+                          getattr(exc, "hint", "")
+                          or "See 'trials search --help' for the query syntax.") from exc
     except indexer.NoIndexError as exc:
         raise _no_data(home) from exc
     finally:
@@ -362,17 +457,30 @@ def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResul
 
 
 def records(home: DataHome, query: str = "", **filters: Any) -> Iterator[TrialRecord]:
-    """Stored records, all or those a search (query, filters, patient) returns, best first."""
+    """Stored records, all or those a search (query, filters, patient) returns, best first.
+
+    Not a generator itself: the query, the filters and the data home are checked (and the
+    search run) when this is called, so a caller can validate before it creates any output;
+    the records are then read one by one."""
+    check_home(home)
     if not home.store_path.exists():
         raise _no_data(home)
     if not query and not any(v not in (None, (), []) for v in filters.values()):
-        with open_store(home) as store:
-            yield from store.iter_records()
-        return
+        read_store(home).close()  # a store that cannot be opened fails here, not midway
+        return _all_records(home)
     results = search(home, query, limit=None, **filters)
-    with open_store(home) as store:
-        for hit in results.hits:
-            record = store.get(hit.trial_id)
+    return _hit_records(home, [hit.trial_id for hit in results.hits])
+
+
+def _all_records(home: DataHome) -> Iterator[TrialRecord]:
+    with read_store(home) as store:
+        yield from store.iter_records()
+
+
+def _hit_records(home: DataHome, ids: list[str]) -> Iterator[TrialRecord]:
+    with read_store(home) as store:
+        for trial_id in ids:
+            record = store.get(trial_id)
             if record is not None:
                 yield record
 
@@ -391,10 +499,14 @@ def related(home: DataHome, trial_id: str, *, limit: int = 10) -> related_mod.Re
 def status(home: DataHome) -> dict[str, Any]:
     out: dict[str, Any] = {"home": str(home.root), "store": str(home.store_path),
                            "index": str(home.index_dir)}
+    check_home(home)
     if home.store_path.exists():
-        with open_store(home) as store:
+        with read_store(home) as store:
             out.update(store.counts())
-    out["indexed"] = indexer.doc_count(home.index_dir) if home.index_dir.exists() else 0
+    try:
+        out["indexed"] = indexer.doc_count(home.index_dir) if home.index_dir.exists() else 0
+    except indexer.NoIndexError:
+        out["indexed"] = 0  # absent or built by another version: 'trials reindex' rebuilds it
     return out
 
 
@@ -404,7 +516,7 @@ def records_by_id(home: DataHome, trial_ids: list[str]) -> dict[str, TrialRecord
     if not trial_ids or not home.store_path.exists():
         return {}
     out: dict[str, TrialRecord] = {}
-    with open_store(home) as store:
+    with read_store(home) as store:
         for tid in trial_ids:
             record = store.get(tid)
             if record is not None:

@@ -89,6 +89,22 @@ class StoreError(RuntimeError):
     """The store file cannot be used (not a trialscope store, newer schema, corrupt)."""
 
 
+class StoreReadOnly(StoreError):
+    """The store can be read but not written (read-only media, no write permission)."""
+
+
+# SQLite's primary result codes that mean "this file or its folder cannot be written".
+_SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_PERM = 8, 14, 3
+
+
+def is_read_only_error(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_PERM)
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
 @dataclass(frozen=True)
 class PutResult:
     trial_id: str
@@ -107,8 +123,17 @@ def sha256_text(text: str) -> str:
 class Store:
     """One SQLite file.  Use as a context manager, or call ``close()``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """Open (or create) the store.  ``readonly``: open an existing store for reading only
+        (SQLite's ``mode=ro``; ``immutable=1`` when even that needs a file it cannot create,
+        as for a WAL store on read-only media); nothing is created or migrated then."""
         self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            _row, names = self._open_readonly()
+            self._in_batch = False
+            self._links_complete = _LINK_OBJECTS <= names
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=30)
@@ -129,6 +154,11 @@ class Store:
                 self._conn.execute(
                     "ALTER TABLE trials ADD COLUMN secondary INTEGER NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError as exc:
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()
+            if is_read_only_error(exc):
+                raise StoreReadOnly(f"{self.path} cannot be written ({exc})") from exc
             raise StoreError(f"{self.path} is not a usable trialscope store ({exc})") from exc
         if row is None:
             with self._conn:
@@ -142,6 +172,45 @@ class Store:
             )
         self._in_batch = False
         self._links_complete = _LINK_OBJECTS <= names
+
+    def _open_readonly(self) -> tuple[Any, set[str]]:
+        if not self.path.is_file():
+            raise StoreError(f"{self.path} does not exist")
+        uri = self.path.resolve().as_uri()
+        last: sqlite3.DatabaseError | None = None
+        # mode=ro reads a WAL store through its -shm file, which it must create when absent:
+        # in a folder it cannot write that fails, and immutable=1 (no locking, no -shm) is
+        # the way left.  It is safe there: a writer would have created the -shm already (it
+        # can write the folder), so its absence means no one is writing the store.
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                self._conn = sqlite3.connect(uri + query, uri=True, timeout=30)
+            except sqlite3.DatabaseError as exc:
+                last = exc
+                continue
+            try:
+                names = self._schema_names()
+                if not _CORE_TABLES <= names:
+                    raise StoreError(f"{self.path} is not a trialscope store (no trials table)")
+                row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                columns = {r[1] for r in self._conn.execute("PRAGMA table_info(trials)")}
+            except sqlite3.DatabaseError as exc:  # e.g. a WAL store whose -shm cannot be made
+                self._conn.close()
+                last = exc
+                continue
+            except StoreError:
+                self._conn.close()
+                raise
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                self._conn.close()
+                raise StoreError(f"{self.path} was written by a newer trialscope (schema "
+                                 f"{row[0]}); upgrade trialscope")
+            if "secondary" not in columns:
+                self._conn.close()
+                raise StoreError(f"{self.path} was written by an older trialscope and must be "
+                                 "upgraded once where it can be written")
+            return row, names
+        raise StoreError(f"{self.path} is not a usable trialscope store ({last})")
 
     def _schema_names(self) -> set[str]:
         """Names of the tables and indexes in the file (one read of sqlite_master)."""

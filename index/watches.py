@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .service import TrialsError
-from .store import utcnow
+from .store import is_read_only_error, utcnow
 
 REGISTRIES = ("ctgov",)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -144,6 +144,11 @@ class WatchBook:
                     self._conn.execute(_VERSIONS_INDEX)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
+            if is_read_only_error(exc):  # read-only media or no permission: not a bad file
+                raise TrialsError("read_only", f"The data home {path.parent} is read-only "
+                                  f"({exc}).", "Watches need a writable data home: point "
+                                  "--home at a writable folder or get write access to this "
+                                  "one.") from exc
             raise TrialsError("store_error", f"{path} is not a usable trialscope store ({exc}).",
                               "Point --home at another folder or move the file away.") from exc
 
