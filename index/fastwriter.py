@@ -33,7 +33,8 @@ from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.formats import Positions
 from whoosh.system import _uint_struct, pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
-from whoosh.writing import NO_MERGE, SegmentWriter
+from whoosh.util import random_name
+from whoosh.writing import NO_MERGE, PostingPool, SegmentWriter
 
 from .analysis import clinical_analyzer, index_positions
 
@@ -128,6 +129,12 @@ class FastSegmentWriter(SegmentWriter):
 
     def __init__(self, ix: Any, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
+        # Whoosh names every writer's temporary folder "<index>.tmp" and deletes it whole when
+        # the writer finishes: two writers at once (the bulk import's workers, each writing a
+        # segment) would delete each other's temporary files.  This writer's are its own.
+        self._tempstorage = self.storage.temp_storage(f"{self.indexname}.{random_name()}.tmp")
+        self.pool = PostingPool(self._tempstorage, self.newsegment,
+                                limitmb=max(1, self.pool.limit // (1024 * 1024)))
         self.merge = False  # merging old segments goes through the pool this class bypasses
         analyzer = clinical_analyzer()
         self._fast_text = {
