@@ -34,7 +34,7 @@ from whoosh.formats import Positions
 from whoosh.system import _uint_struct, pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.util import random_name
-from whoosh.writing import NO_MERGE, PostingPool, SegmentWriter
+from whoosh.writing import NO_MERGE, SegmentWriter
 
 from .analysis import clinical_analyzer, index_positions
 
@@ -128,13 +128,20 @@ class FastSegmentWriter(SegmentWriter):
     """
 
     def __init__(self, ix: Any, **kwargs: Any) -> None:
-        super().__init__(ix, **kwargs)
         # Whoosh names every writer's temporary folder "<index>.tmp" and deletes it whole when
         # the writer finishes: two writers at once (the bulk import's workers, each writing a
-        # segment) would delete each other's temporary files.  This writer's are its own.
-        self._tempstorage = self.storage.temp_storage(f"{self.indexname}.{random_name()}.tmp")
-        self.pool = PostingPool(self._tempstorage, self.newsegment,
-                                limitmb=max(1, self.pool.limit // (1024 * 1024)))
+        # segment) would delete each other's temporary files.  This writer's are its own: the
+        # storage's temp_storage is shadowed while SegmentWriter sets up, so the writer and its
+        # per-document writer (which asks for the same "<index>.tmp") share one folder of
+        # this writer's, deleted when it finishes.
+        storage = ix.storage
+        shared = storage.temp_storage
+        own = f"{ix.indexname}.{random_name()}.tmp"
+        storage.temp_storage = lambda name=None: shared(own)
+        try:
+            super().__init__(ix, **kwargs)
+        finally:
+            del storage.temp_storage  # the class's method again
         self.merge = False  # merging old segments goes through the pool this class bypasses
         analyzer = clinical_analyzer()
         self._fast_text = {
