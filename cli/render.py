@@ -295,15 +295,18 @@ def crawl_summary(s: dict[str, Any]) -> str:
         f"{s.get('failed', 0)} failed; {s.get('indexed', 0)} indexed.",
     ]
     if s.get("total_count") is not None:
-        lines.append(f"The registry reported {s['total_count']} matching trial(s).")
+        if "trials/pages" in (s.get("stats") or {}):
+            lines.append(f"The registry reported {s['total_count']} matching trial(s).")
+        else:
+            lines.append(f"Asked for {s['total_count']} trial(s) by id.")
     if s.get("not_found"):
         lines.append("Not found in the registry: " + ", ".join(s["not_found"]))
     if s.get("aliases"):
         lines.append("Alias ids followed: " + ", ".join(
             f"{a} -> {b}" for a, b in dict(s["aliases"]).items()))
     if s.get("not_fetched"):
-        lines.append(f"Not fetched: {s['not_fetched']} of the {s.get('total_count')} matching "
-                     "trial(s) (see the errors on stderr).")
+        lines.append(f"Not fetched: {s['not_fetched']} of {s.get('total_count')} trial(s) "
+                     "(see the errors on stderr).")
     if s.get("dropped"):
         lines.append("Payloads that did not parse are kept raw in the store (counted as "
                      "'failures' by 'trials info').")

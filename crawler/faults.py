@@ -162,8 +162,14 @@ class FailureAccounting:
         from scrapy import signals
 
         self.crawler = crawler
+        # After this many failures in a row that no retry can fix (DNS, refused, TLS, 403)
+        # from one host with no good answer between them, the crawl stops ("unreachable"):
+        # asking the rest would only repeat the failure (and, for a 403, impolitely).
+        self.stop_after = crawler.settings.getint("TRIALS_STOP_AFTER_PERMANENT", 5)
+        self.streaks: dict[str, int] = {}
         crawler.signals.connect(self.spider_error, signal=signals.spider_error)
         crawler.signals.connect(self.item_error, signal=signals.item_error)
+        crawler.signals.connect(self.response_received, signal=signals.response_received)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -187,6 +193,22 @@ class FailureAccounting:
         count_failure(stats, found.reason, found.sample)
         logger.error("request failed for good: %s (%s): %s", url, found.reason,
                      failure.getErrorMessage()[:300])
+        if found.reason in PERMANENT and self.stop_after > 0:
+            host = _where(url)
+            self.streaks[host] = self.streaks.get(host, 0) + 1
+            if self.streaks[host] >= self.stop_after:
+                from scrapy.exceptions import CloseSpider
+
+                stats.set_value("trials/stopped_after", {"reason": found.reason,
+                                                         "host": host,
+                                                         "failures": self.streaks[host]})
+                logger.error("%d requests in a row to %s failed (%s): stopping the crawl",
+                             self.streaks[host], host, found.reason)
+                raise CloseSpider("unreachable")
+
+    def response_received(self, response: Any, request: Any, spider: Any) -> None:
+        if response.status < 400:
+            self.streaks.pop(_where(response.url), None)
 
     # -- callbacks and the store ------------------------------------------------------------
     def spider_error(self, failure: Failure, response: Any, spider: Any) -> None:

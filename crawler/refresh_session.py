@@ -187,8 +187,9 @@ class CrawlSession:
         spider = getattr(crawler, "spider", None)
         outcome.not_found = list(getattr(spider, "not_found_ids", []) or [])
         outcome.aliases = dict(getattr(spider, "aliases", {}) or {})
-        if outcome.finish_reason not in ("", "finished"):
+        if outcome.finish_reason not in ("", "finished", "unreachable"):
             # "shutdown": SIGTERM/SIGINT asked the process to stop; start nothing more.
+            # ("unreachable": the crawl gave up on a host; it failed, nothing was stopped.)
             self._stopping = True
             outcome.interrupted = True
             outcome.error = outcome.error or f"stopped ({outcome.finish_reason})"

@@ -34,6 +34,11 @@ def crawl_problem(summary: dict[str, Any], registry: str = "ctgov") -> dict[str,
         lines.insert(0, f"{registry}'s bot check refused the crawl (what was fetched before is "
                         "kept). Try again later, or save the pages in a browser and "
                         "'trials import' them.")
+    elif reason == "unreachable":
+        stop = (summary.get("stats") or {}).get("trials/stopped_after") or {}
+        lines.append(f"The crawl stopped after {stop.get('failures', 'several')} requests in a "
+                     f"row to {stop.get('host', 'the registry')} failed the same way: asking "
+                     "for the rest would only repeat it.")
     elif reason not in ("finished", None):
         lines.insert(0, f"The crawl was stopped ({reason}) before it finished; what was "
                         "fetched is kept. Run the same command again to complete it.")

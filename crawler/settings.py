@@ -47,6 +47,9 @@ TRIALS_RETRY_AFTER_MAX = 120.0  # cap on a server's Retry-After (a bad header mu
 # may cost DOWNLOAD_TIMEOUT).  403 is not in RETRY_HTTP_CODES: never retried.
 TRIALS_RETRY_LIMITS = {"dns_lookup": 0, "connection_refused": 1, "tls": 0, "http_403": 0,
                        "timeout": 2}
+# ... and after this many of them in a row from one host (no good answer between), the crawl
+# stops with finish reason "unreachable" (0: never).
+TRIALS_STOP_AFTER_PERMANENT = 5
 DOWNLOADER_MIDDLEWARES = {
     # First in line: gives every request an errback, so any failure is counted (faults.py).
     "trialscope.crawler.faults.FailureAccounting": 10,

@@ -231,6 +231,22 @@ def test_a_refused_connection_fails_fast_and_says_why(home: Path, closed_port: i
     assert "TRIALS_CTGOV_API" in lines[0]
 
 
+def test_a_host_that_keeps_refusing_stops_the_crawl(home: Path, closed_port: int) -> None:
+    ids = [f"NCT{n:08d}" for n in range(1, 41)]
+    code, summary, err = crawl_json(home, f"http://127.0.0.1:{closed_port}",
+                                    "--id", ",".join(ids),
+                                    settings={"TRIALS_STOP_AFTER_PERMANENT": 3})
+    assert code == 1
+    assert summary["finish_reason"] == "unreachable"
+    stats = summary["stats"]
+    assert 3 <= stats["trials/failed/connection_refused"] < len(ids)
+    assert stats["trials/stopped_after"]["reason"] == "connection_refused"
+    assert summary["not_fetched"] == len(ids)
+    lines = error_lines(err)
+    assert any("requests in a row" in line for line in lines)
+    assert any("connection refused" in line for line in lines)
+
+
 def test_a_dns_failure_is_not_retried_and_says_why(home: Path) -> None:
     code, summary, err = crawl_json(home, "http://trials-registry.invalid", "--id",
                                     "NCT06958939", settings={"RETRY_TIMES": 5})
