@@ -353,3 +353,63 @@ def test_a_403_fails_the_refresh_and_holds_the_watch_back(mock: MockServer,
     assert report["watches"][0]["failures"] == {"http_403": 1}
     assert any("HTTP 403" in line and "trials import" in line for line in error_lines(err))
     assert watches(home, mock.url)["mg"]["last_success_at"] is None
+
+
+# -- the callbacks themselves, in this process (no reactor) ----------------------------------
+
+def _spider() -> Any:
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import MemoryStatsCollector
+
+    from trialscope.crawler.spiders.ctgov import CtgovSpider
+
+    crawler = Crawler(CtgovSpider, {"REMOTE_CONTROL_ENABLED": False,
+                                    "TELNETCONSOLE_ENABLED": False})
+    crawler.stats = MemoryStatsCollector(crawler)
+    return CtgovSpider.from_crawler(crawler, ids="NCT06958939", api_base="http://127.0.0.1:9")
+
+
+def test_a_study_by_id_with_a_lone_surrogate_is_kept_not_lost() -> None:
+    from scrapy.http import Request, TextResponse
+
+    from trialscope.crawler.replay import StudyCatalogue
+
+    study = StudyCatalogue().studies["NCT06958939"]
+    body = json.dumps(study).replace('"briefTitle": "', '"briefTitle": "\\ud800', 1)
+    url = "http://127.0.0.1:9/studies/NCT06958939?format=json"
+    response = TextResponse(url, body=body.encode(), encoding="utf-8",
+                            request=Request(url, meta={"trials_requested_id": "NCT06958939"}))
+    spider = _spider()
+    items = list(spider.parse_study_response(response))
+    assert [i["kind"] for i in items] == ["failure"]
+    assert items[0]["reason"] == "invalid_text" and items[0]["trial_id"] == "NCT06958939"
+    assert items[0]["raw"] == body  # the body as sent (valid UTF-8: the escape is ASCII)
+    assert spider.crawler.stats.get_value("trials/dropped/invalid_text") == 1
+
+
+def test_the_store_pipeline_keeps_a_record_it_cannot_write_as_a_failure(tmp_path: Path) -> None:
+    from trialscope.crawler.pipelines import StorePipeline
+    from trialscope.crawler.replay import StudyCatalogue
+    from trialscope.parser.ctgov import parse_study
+
+    study = StudyCatalogue().studies["NCT06958939"]
+    study["protocolSection"]["identificationModule"]["briefTitle"] = "CAR-T \ud800"
+    record = parse_study(study)
+
+    class Stats(dict):  # type: ignore[type-arg]
+        def inc_value(self, key: str, count: int = 1) -> None:
+            self[key] = self.get(key, 0) + count
+
+    stats = Stats()
+    pipeline = StorePipeline(tmp_path / "store.sqlite", stats)  # type: ignore[arg-type]
+    pipeline.open_spider()
+    pipeline.process_item({"kind": "record", "record": record, "raw": "CAR-T \ud800",
+                           "url": "http://x/studies/NCT06958939"})
+    pipeline.close_spider()
+    assert stats == {"trials/dropped/store_rejected": 1, "trials/failures_kept": 1}
+    conn = sqlite3.connect(tmp_path / "store.sqlite")
+    try:
+        rows = conn.execute("SELECT reason, trial_id, raw FROM failures").fetchall()
+    finally:
+        conn.close()
+    assert rows == [("store_rejected", "NCT06958939", "CAR-T \\ud800")]
