@@ -307,6 +307,11 @@ def crawl_summary(s: dict[str, Any]) -> str:
     if s.get("not_fetched"):
         lines.append(f"Not fetched: {s['not_fetched']} of {s.get('total_count')} trial(s) "
                      "(see the errors on stderr).")
+    skipped = {k[len("trials/skipped/"):]: v for k, v in (s.get("stats") or {}).items()
+               if k.startswith("trials/skipped/") and isinstance(v, int) and v > 0}
+    if skipped:
+        lines.append("Skipped on purpose: " + ", ".join(
+            f"{v} × {k.replace('_', ' ')}" for k, v in sorted(skipped.items())) + ".")
     if s.get("dropped"):
         lines.append("Payloads that did not parse are kept raw in the store (counted as "
                      "'failures' by 'trials info').")

@@ -186,7 +186,9 @@ class FailureAccounting:
         found = classify(failure, url)
         stats = self.crawler.stats
         if found is None:
-            reason = exception_reason(_unwrap(failure))
+            text = str(_unwrap(failure)).lower()
+            reason = ("robots_txt" if "robots.txt" in text
+                      else "offsite" if "offsite" in text else "ignored")
             stats.inc_value(SKIPPED + reason)
             logger.info("skipped %s (%s)", url, failure.value)
             return

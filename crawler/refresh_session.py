@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .faults import TRANSIENT_DROPS, causes
+
 if TYPE_CHECKING:
     from .refresh import CrawlPlan
 
 log = logging.getLogger(__name__)
-
-from .faults import TRANSIENT_DROPS, causes
 
 # TRANSIENT_DROPS: drops that say the transfer went wrong (a cut or garbled body): fetch
 # again next time.  Payloads that arrived whole but do not parse are kept and counted, and

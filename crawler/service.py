@@ -69,7 +69,7 @@ def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = No
           since: str | None = None, offline: bool = False, page_size: int = 1000,
           progress: bool = False, registry: str = "ctgov") -> dict[str, Any]:
     from .refresh import settings_from_env
-    from .run import CrawlArgumentError, run_crawl
+    from .run import CrawlArgumentError, CrawlError, run_crawl
 
     # A crawl writes the same store as a scheduled refresh: one writer per data home.
     with index_service.writing(home, "crawl"):
@@ -83,6 +83,9 @@ def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = No
         except CrawlArgumentError as exc:
             raise TrialsError("bad_argument", str(exc).rstrip(".") + ".",
                               "See 'trials crawl --help'.") from exc
+        except CrawlError as exc:  # the crawl could not run at all (not a traceback)
+            raise TrialsError("crawl_failed", f"The crawl could not run: {exc}.",
+                              f"See the log: {home.log_dir / 'crawl.log'}.") from exc
         summary = result.as_dict()
         summary["registry"] = registry
         summary["indexed"] = index_service.sync(home)
