@@ -413,3 +413,28 @@ def test_the_store_pipeline_keeps_a_record_it_cannot_write_as_a_failure(tmp_path
     finally:
         conn.close()
     assert rows == [("store_rejected", "NCT06958939", "CAR-T \\ud800")]
+
+
+def test_a_chictr_page_that_breaks_the_parser_is_kept_not_raised(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any parser exception on a ChiCTR detail page (not only ParseError) costs that page
+    alone: kept raw with its reason, counted; the callback does not raise."""
+    from scrapy.http import HtmlResponse, Request
+
+    from tests.test_chictr_spider import FIXTURES, SYNTHETIC, make_spider
+    from trialscope.crawler.spiders import chictr
+
+    def broken(text: str, url: str) -> Any:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(chictr, "parse_detail_html", broken)
+    spider = make_spider(ids=SYNTHETIC, base_url="http://127.0.0.1:1")
+    url = "http://127.0.0.1:1/showproj.html?proj=900001"
+    body = (FIXTURES / "ChiCTR2900000001_detail.html").read_bytes()
+    response = HtmlResponse(url, body=body, encoding="utf-8",
+                            request=Request(url, meta={"trials_requested_id": SYNTHETIC}))
+    (item,) = list(spider.parse_detail(response))
+    assert item["kind"] == "failure" and item["reason"] == "invalid_value"
+    assert item["trial_id"] == SYNTHETIC and item["raw"] == body.decode("utf-8")
+    assert "OverflowError" in item["detail"]
+    assert spider.crawler.stats.get_value("trials/dropped/invalid_value") == 1
