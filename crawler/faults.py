@@ -263,8 +263,9 @@ _REMEDIES = {
     "tls": ("TLS/SSL handshake failed",
             "Check the address's scheme (https for a TLS server), the system clock, proxies "
             "and certificates; this is not retried."),
-    "http_403": ("HTTP 403 Forbidden (the registry refused this client)",
-                 "The registry may refuse some clients or networks; retrying does not help. "
+    "http_403": ("HTTP 403 Forbidden",
+                 "The registry refused this client (it may refuse some clients or networks); "
+                 "retrying does not help, so it was not retried. "
                  "Use the bulk download (https://clinicaltrials.gov/api/v2/studies/download"
                  "?format=json.zip) with 'trials import', or a mirror of the API via "
                  "TRIALS_CTGOV_API."),
