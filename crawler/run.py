@@ -24,7 +24,7 @@ from scrapy.settings import Settings
 from tqdm import tqdm
 
 from .ctgov_args import CrawlArgumentError, CtgovArgs
-from .faults import causes
+from .faults import TRANSIENT_DROPS, causes
 from .replay import ReplayServer
 from .spiders.ctgov import CtgovSpider
 
@@ -67,9 +67,13 @@ class CrawlSummary:
         found = causes(stats)
         finish_reason = str(stats.get("finish_reason", ""))
         total_count = stats.get("trials/total_count")
+        # Trials accounted for: stored, kept raw, or unknown to the registry.  A payload that
+        # arrived garbled (a cut page, a cut study) accounts for none of the trials it held.
         handled = (sum(stats.get(f"trials/records/{k}", 0)
                        for k in ("new", "changed", "unchanged"))
-                   + total("trials/dropped/") + int(stats.get("trials/not_found", 0) or 0))
+                   + total("trials/dropped/") - sum(stats.get(f"trials/dropped/{r}", 0)
+                                                    for r in TRANSIENT_DROPS)
+                   + int(stats.get("trials/not_found", 0) or 0))
         complete = finish_reason == "finished" and not found
         not_fetched = None
         if isinstance(total_count, int) and not complete:
