@@ -65,6 +65,8 @@ class StorePipeline:
             self.store = None
 
     def process_item(self, item: Any) -> Any:
+        """Store one item; returns it (a record the store refused comes back as the failure
+        item it was kept as, so signal listeners do not count it as stored)."""
         store = self.store
         assert store is not None, "open_spider was not called"
         kind = item.get("kind") if isinstance(item, dict) else None
@@ -80,10 +82,11 @@ class StorePipeline:
                 # Nothing was written for it (the values are bound before any write): keep
                 # the payload as a failure instead, so nothing fetched is lost.
                 record = item["record"]
-                store.put_failure(registry=getattr(record, "registry", "unknown"),
-                                  reason="store_rejected", raw=_storable(item.get("raw")),
-                                  url=item.get("url"), trial_id=getattr(record, "trial_id", None),
-                                  detail=f"{type(exc).__name__}: {exc}"[:1000])
+                item = {"kind": "failure", "registry": getattr(record, "registry", "unknown"),
+                        "reason": "store_rejected", "raw": _storable(item.get("raw")),
+                        "url": item.get("url"), "trial_id": getattr(record, "trial_id", None),
+                        "detail": f"{type(exc).__name__}: {exc}"[:1000]}
+                store.put_failure(**{k: v for k, v in item.items() if k != "kind"})
                 self.stats.inc_value("trials/dropped/store_rejected")
                 self.stats.inc_value("trials/failures_kept")
             else:

@@ -403,8 +403,9 @@ def test_the_store_pipeline_keeps_a_record_it_cannot_write_as_a_failure(tmp_path
     stats = Stats()
     pipeline = StorePipeline(tmp_path / "store.sqlite", stats)  # type: ignore[arg-type]
     pipeline.open_spider()
-    pipeline.process_item({"kind": "record", "record": record, "raw": "CAR-T \ud800",
-                           "url": "http://x/studies/NCT06958939"})
+    out = pipeline.process_item({"kind": "record", "record": record, "raw": "CAR-T \ud800",
+                                 "url": "http://x/studies/NCT06958939"})
+    assert out["kind"] == "failure" and out["reason"] == "store_rejected"
     pipeline.close_spider()
     assert stats == {"trials/dropped/store_rejected": 1, "trials/failures_kept": 1}
     conn = sqlite3.connect(tmp_path / "store.sqlite")
