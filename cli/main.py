@@ -118,17 +118,18 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
                   progress=progress, registry=registry)
     if saving:
         summary["watch"] = saving.save(home, summary)
+    error = summary.get("error")
     if as_json:
-        click.echo(dumps(summary))
+        click.echo(dumps(summary))  # one document: the error, if any, is inside it
     else:
         click.echo(render.crawl_summary(summary))
-    if summary.get("finish_reason") == "blocked":
-        raise TrialsError("blocked", f"{registry}'s bot check refused the crawl "
-                          "(what was fetched before is kept).",
-                          "Try again later, or save the pages in a browser and "
-                          "'trials import' them.")
-    if summary.get("finish_reason") != "finished" or summary.get("failed"):
+    if error:
+        for line in error["lines"]:
+            click.echo(f"Error: {line}", err=True)
         sys.exit(1)
+    warning = render.kept_unparsed_warning(summary)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 # -- import / parse -------------------------------------------------------------------------
@@ -247,6 +248,7 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
     """Show one trial from the local store: a readable card, or the record with --json."""
     home = _home(ctx)
     tid = service.check_trial_id(trial_id)
+    fetch_error: dict[str, Any] | None = None
     if fetch:
         from ..crawler.service import crawl as run
 
@@ -254,13 +256,36 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
         if summary.get("not_found"):
             raise TrialsError("not_found", f"The registry does not know {tid}.",
                               "Check the id on the registry's website.")
-    record, info = service.show(home, tid)
+        fetch_error = summary.get("error")
+    if fetch_error is None:
+        record, info = service.show(home, tid)
+    else:
+        try:
+            record, info = service.show(home, tid)
+        except TrialsError:
+            record = info = None
+        first = f"Could not fetch {tid} from the registry: " + (
+            "; ".join(f"{c['what']}" + (f" ({', '.join(c['samples'])})" if c["samples"] else "")
+                      for c in fetch_error["causes"]) or fetch_error["lines"][0].rstrip("."))
+        stored = (f"Showing the stored copy (last fetched {info.get('last_fetched')})."
+                  if info is not None else "No copy of it is stored.")
+        fetch_error = {**fetch_error, "code": "fetch_failed", "message": f"{first}. {stored}"}
+        if record is None:
+            raise TrialsError("fetch_failed", f"{first}. {stored}", fetch_error["hint"])
     if as_json:
         data = record.to_dict()
         data["_store"] = {k: v for k, v in info.items() if k != "version_list"}
+        if fetch_error is not None:
+            data["error"] = {k: v for k, v in fetch_error.items() if k != "lines"}
         click.echo(dumps(data))
     else:
+        if fetch_error is not None:
+            click.echo(click.style("STORED COPY: the registry could not be reached (see "
+                                   "stderr).", bold=True))
         click.echo(render.trial_card(record, info))
+    if fetch_error is not None:
+        click.echo(f"Error: {fetch_error['message']} {fetch_error['hint']}", err=True)
+        sys.exit(1)
 
 
 # -- maintenance ----------------------------------------------------------------------------

@@ -372,20 +372,50 @@ def related_table(results: Any, color: bool) -> str:
 
 
 def crawl_summary(s: dict[str, Any]) -> str:
+    how = s.get("finish_reason")
+    if how == "finished" and not s.get("complete", True):
+        how = "finished with errors"
     lines = [
-        f"Crawl {s.get('finish_reason')}: {s.get('new', 0)} new, {s.get('changed', 0)} changed, "
+        f"Crawl {how}: {s.get('new', 0)} new, {s.get('changed', 0)} changed, "
         f"{s.get('unchanged', 0)} unchanged, {s.get('dropped', 0)} dropped, "
         f"{s.get('failed', 0)} failed; {s.get('indexed', 0)} indexed.",
     ]
     if s.get("total_count") is not None:
-        lines.append(f"The registry reported {s['total_count']} matching trial(s).")
+        if "trials/pages" in (s.get("stats") or {}):
+            lines.append(f"The registry reported {s['total_count']} matching trial(s).")
+        else:
+            lines.append(f"Asked for {s['total_count']} trial(s) by id.")
     if s.get("not_found"):
         lines.append("Not found in the registry: " + ", ".join(s["not_found"]))
     if s.get("aliases"):
-        lines.append("Alias ids followed: " + ", ".join(f"{a} -> {b}" for a, b in s["aliases"]))
-    if s.get("dropped") or s.get("failed"):
-        lines.append("Dropped and failed payloads are kept in the store (see 'trials info').")
+        lines.append("Alias ids followed: " + ", ".join(
+            f"{a} -> {b}" for a, b in dict(s["aliases"]).items()))
+    if s.get("not_fetched"):
+        lines.append(f"Not fetched: {s['not_fetched']} of {s.get('total_count')} trial(s) "
+                     "(see the errors on stderr).")
+    skipped = {k[len("trials/skipped/"):]: v for k, v in (s.get("stats") or {}).items()
+               if k.startswith("trials/skipped/") and isinstance(v, int) and v > 0}
+    if skipped:
+        lines.append("Skipped on purpose: " + ", ".join(
+            f"{v} × {k.replace('_', ' ')}" for k, v in sorted(skipped.items())) + ".")
+    if s.get("dropped"):
+        lines.append("Payloads that did not parse are kept raw in the store (counted as "
+                     "'failures' by 'trials info').")
     return "\n".join(lines)
+
+
+def kept_unparsed_warning(s: dict[str, Any]) -> str | None:
+    """Studies that arrived whole but did not parse: kept raw, not a failure of the run."""
+    stats = s.get("stats") or {}
+    reasons = {k[len("trials/dropped/"):]: v for k, v in stats.items()
+               if k.startswith("trials/dropped/") and isinstance(v, int) and v > 0}
+    if not reasons:
+        return None
+    n = sum(reasons.values())
+    what = ", ".join(f"{v} × {k}" for k, v in sorted(reasons.items()))
+    return (f"{n} payload{'s' if n != 1 else ''} could not be parsed ({what}); "
+            f"{'they are' if n != 1 else 'it is'} kept raw in the store's failures, the "
+            "other studies were stored.")
 
 
 class FileProgress:

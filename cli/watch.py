@@ -194,7 +194,27 @@ def refresh(ctx: click.Context, watches: tuple[str, ...], full: bool,
     if report.stale_lock and not as_json:
         click.echo(f"Note: took over the lock of a refresh that is no longer running (pid "
                    f"{report.stale_lock['pid']} on {report.stale_lock['host']}).", err=True)
+    for line in _refresh_errors(report.as_dict()):
+        click.echo(f"Error: {line}", err=True)
     sys.exit(report.exit_code)
+
+
+def _refresh_errors(r: dict[str, Any]) -> list[str]:
+    """One line per cause per watch that missed something (what, how often, what to do)."""
+    lines: list[str] = []
+    if r["error"]:
+        lines.append(f"The refresh could not run: {r['error']}.")
+    for w in r["watches"]:
+        if w["status"] == "ok":
+            continue
+        again = ("its changes will be asked for again next run" if w["last_success_at"]
+                 else "it will be fetched in full next run")
+        head = f"watch '{w['name']}' is {w['status']} ({again})"
+        if not w["causes"]:
+            lines.append(f"{head}: {'; '.join(w['errors']) or 'see the log'}.")
+        for c in w["causes"]:
+            lines.append(f"{head}: {c['message']}")
+    return lines
 
 
 def _refresh_text(r: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.response import response_status_message
 
+from .faults import PERMANENT, exception_reason
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
@@ -29,22 +31,7 @@ logger = logging.getLogger(__name__)
 # Statuses whose Retry-After we honour (RFC 9110 §10.2.3, RFC 6585 §4).
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
-# Exception class names -> short reasons for ``trials/retry/<reason>`` and
-# ``trials/failed/<reason>`` (Scrapy 2.19's download exceptions, and Twisted's for older ones).
-_EXCEPTION_REASONS = {
-    "DownloadTimeoutError": "timeout",
-    "TimeoutError": "timeout",
-    "TCPTimedOutError": "timeout",
-    "DownloadConnectionRefusedError": "connection_refused",
-    "ConnectionRefusedError": "connection_refused",
-    "CannotResolveHostError": "dns_lookup",
-    "DNSLookupError": "dns_lookup",
-    "ResponseDataLossError": "data_loss",
-    "DownloadFailedError": "download_failed",
-    "ConnectionLost": "connection_lost",
-    "ConnectionDone": "connection_lost",
-    "ResponseFailed": "download_failed",
-}
+_DELTA_SECONDS = re.compile(r"[0-9]{1,12}")  # RFC 9110: 1*DIGIT, ASCII digits only
 
 
 def parse_retry_after(value: str | bytes | None, *, now: datetime | None = None) -> float | None:
@@ -56,11 +43,14 @@ def parse_retry_after(value: str | bytes | None, *, now: datetime | None = None)
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
+    # Not str.isdigit(): it is True for "²" or "٣", which float() then refuses.
+    if _DELTA_SECONDS.fullmatch(text):
         return float(text)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
         return None
     if when.tzinfo is None:  # HTTP dates are GMT; a naive result means "-0000"
         when = when.replace(tzinfo=timezone.utc)
@@ -89,19 +79,16 @@ def retry_delay(
     return min(base * 2 ** max(attempt - 1, 0), backoff_max)
 
 
-def exception_reason(exception: BaseException) -> str:
-    """'DownloadTimeoutError' -> 'timeout'; an unlisted class -> its name in snake_case."""
-    name = type(exception).__name__
-    return _EXCEPTION_REASONS.get(name) or re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 class BackoffRetryMiddleware(RetryMiddleware):
     """Drop-in replacement for Scrapy's RetryMiddleware (same settings), plus:
 
     - ``TRIALS_RETRY_BACKOFF_BASE`` / ``TRIALS_RETRY_BACKOFF_MAX``: exponential backoff;
     - ``TRIALS_RETRY_AFTER_MAX``: cap on a server's Retry-After;
-    - stats ``trials/retry/<status or reason>`` per retry and ``trials/failed/<reason>``
-      (``http_500``, ``timeout``, ...) when a request runs out of retries.
+    - ``TRIALS_RETRY_LIMITS``: per-reason caps on ``RETRY_TIMES`` (``{"dns_lookup": 0,
+      "connection_refused": 1, ...}``): a failure no retry can fix fails fast;
+    - stats ``trials/retry/<status or reason>`` per retry.  A request that runs out of
+      retries is counted once, as ``trials/failed/<reason>``, by ``faults.FailureAccounting``
+      (the response or exception goes on to it).
     """
 
     def __init__(self, settings: BaseSettings) -> None:
@@ -109,6 +96,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self.backoff_base = settings.getfloat("TRIALS_RETRY_BACKOFF_BASE", 1.0)
         self.backoff_max = settings.getfloat("TRIALS_RETRY_BACKOFF_MAX", 60.0)
         self.retry_after_max = settings.getfloat("TRIALS_RETRY_AFTER_MAX", 120.0)
+        limits = settings.getdict("TRIALS_RETRY_LIMITS") or {}
+        self.retry_limits = {str(k): int(v) for k, v in limits.items()}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -116,17 +105,23 @@ class BackoffRetryMiddleware(RetryMiddleware):
         mw.crawler = crawler
         return mw
 
+    def _out_of_tries(self, request: Request, reason: str) -> bool:
+        """The per-reason cap is reached (the request has been retried that often)."""
+        limit = self.retry_limits.get(reason)
+        if limit is None and reason in PERMANENT:
+            limit = 0
+        return limit is not None and request.meta.get("retry_times", 0) >= limit
+
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
+        if self._out_of_tries(request, f"http_{response.status}"):
+            return response
         attempt = request.meta.get("retry_times", 0) + 1
         retry = self._retry(request, response_status_message(response.status))
-        stats = self.crawler.stats
         if retry is None:
-            # Out of retries: the response goes on (HttpErrorMiddleware drops it) and we count.
-            stats.inc_value(f"trials/failed/http_{response.status}")
-            return response
-        stats.inc_value(f"trials/retry/{response.status}")
+            return response  # out of retries: HttpErrorMiddleware fails it, and it is counted
+        self.crawler.stats.inc_value(f"trials/retry/{response.status}")
         delay = retry_delay(
             response.status, response.headers.get("Retry-After"), attempt,
             base=self.backoff_base, backoff_max=self.backoff_max,
@@ -144,11 +139,13 @@ class BackoffRetryMiddleware(RetryMiddleware):
             exception, self.exceptions_to_retry
         ):
             return None
+        reason = exception_reason(exception)
+        if self._out_of_tries(request, reason):
+            logger.debug("not retrying %s: %s is not transient", request.url, reason)
+            return None
         attempt = request.meta.get("retry_times", 0) + 1
         retry = self._retry(request, exception)
-        reason = exception_reason(exception)
         if retry is None:
-            self.crawler.stats.inc_value(f"trials/failed/{reason}")
             return None
         self.crawler.stats.inc_value(f"trials/retry/{reason}")
         delay = retry_delay(None, None, attempt, base=self.backoff_base,

@@ -65,6 +65,8 @@ class StorePipeline:
             self.store = None
 
     def process_item(self, item: Any) -> Any:
+        """Store one item; returns it (a record the store refused comes back as the failure
+        item it was kept as, so signal listeners do not count it as stored)."""
         store = self.store
         assert store is not None, "open_spider was not called"
         kind = item.get("kind") if isinstance(item, dict) else None
@@ -72,10 +74,23 @@ class StorePipeline:
             return item  # not ours (another spider's item type): pass it on untouched
         self._begin()
         if kind == "record":
-            result = store.put_record(item["record"], item["raw"],
-                                      content_hash=item.get("content_hash"),
-                                      source_url=item.get("url"))
-            self.stats.inc_value(f"trials/records/{result.outcome}")
+            try:
+                result = store.put_record(item["record"], item["raw"],
+                                          content_hash=item.get("content_hash"),
+                                          source_url=item.get("url"))
+            except (ValueError, TypeError) as exc:  # UnicodeEncodeError: text SQLite refuses
+                # Nothing was written for it (the values are bound before any write): keep
+                # the payload as a failure instead, so nothing fetched is lost.
+                record = item["record"]
+                item = {"kind": "failure", "registry": getattr(record, "registry", "unknown"),
+                        "reason": "store_rejected", "raw": _storable(item.get("raw")),
+                        "url": item.get("url"), "trial_id": getattr(record, "trial_id", None),
+                        "detail": f"{type(exc).__name__}: {exc}"[:1000]}
+                store.put_failure(**{k: v for k, v in item.items() if k != "kind"})
+                self.stats.inc_value("trials/dropped/store_rejected")
+                self.stats.inc_value("trials/failures_kept")
+            else:
+                self.stats.inc_value(f"trials/records/{result.outcome}")
         elif kind == "failure":
             store.put_failure(registry=item.get("registry", "unknown"), reason=item["reason"],
                               raw=item.get("raw"), url=item.get("url"),
@@ -103,3 +118,15 @@ class StorePipeline:
             self._tx.close()  # leaves Store.batch(): commits the transaction
             self._tx = None
         self._pending = 0
+
+
+def _storable(raw: Any) -> str | None:
+    """``raw`` as valid UTF-8 text (a lone surrogate becomes its ``\\udXXX`` escape)."""
+    if raw is None or isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None
+    text = str(raw)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

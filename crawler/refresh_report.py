@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..index.history import diff_records, summarize, version_change
 from ..index.store import Store, utcnow
 from ..index.watches import Watch
+from .faults import causes
 
 if TYPE_CHECKING:
     from .refresh_session import CrawlOutcome
@@ -48,6 +49,8 @@ class WatchReport:
     dropped: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)  # retried requests, by reason
     errors: list[str] = field(default_factory=list)
+    # Why the watch missed something, one entry per reason (faults.Cause.as_dict()).
+    causes: list[dict[str, Any]] = field(default_factory=list)
     pages: int = 0
     requests: int = 0
     last_success_at: str | None = None
@@ -120,7 +123,16 @@ def watch_report(store: Store, watch: Watch, outcomes: list[CrawlOutcome],
                      mode=modes.pop() if len(modes) == 1 else "mixed",
                      since=sinces[0].isoformat() if sinces else None, window_start=window)
     seen: dict[str, None] = {}
+    merged: dict[str, Any] = {}  # the failure stats of all the watch's crawls
     for o in outcomes:
+        for key, value in o.stats.items():
+            if key.startswith(("trials/failed/", "trials/dropped/")) and isinstance(value, int):
+                merged[key] = merged.get(key, 0) + value
+            elif key.startswith("trials/failure_samples/") and isinstance(value, list):
+                merged[key] = list(dict.fromkeys([*merged.get(key, []), *value]))[:3]
+        if o.item_errors and "trials/failed/store_error" not in o.stats:
+            merged["trials/failed/store_error"] = (merged.get("trials/failed/store_error", 0)
+                                                   + o.item_errors)
         seen.update(dict.fromkeys(o.seen))
         wr.gone.extend(t for t in o.not_found if t not in wr.gone)
         wr.aliases.update(o.aliases)
@@ -134,6 +146,7 @@ def watch_report(store: Store, watch: Watch, outcomes: list[CrawlOutcome],
             wr.errors.append(o.error)
         wr.pages += int(o.stats.get("trials/pages", 0))
         wr.requests += int(o.stats.get("downloader/request_count", 0))
+    wr.causes = [c.as_dict() for c in causes(merged)]
     # What the store gained in this watch's window (this run, and any failed or killed run
     # since its last success), for the trials this run saw.
     first_version: dict[str, int] = {}

@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .faults import TRANSIENT_DROPS, causes
+
 if TYPE_CHECKING:
     from .refresh import CrawlPlan
 
 log = logging.getLogger(__name__)
 
-# Drops that say the transfer went wrong (a cut or garbled body): fetch again next time.
-# Payloads that arrived whole but do not parse are kept and counted, and do not hold the
-# watch back: fetching them again would give the same bytes.
-TRANSIENT_DROPS = ("invalid_json", "not_a_page")
+# TRANSIENT_DROPS: drops that say the transfer went wrong (a cut or garbled body): fetch
+# again next time.  Payloads that arrived whole but do not parse are kept and counted, and
+# do not hold the watch back: fetching them again would give the same bytes.
 
 _session_used = False
 
@@ -47,7 +48,10 @@ class CrawlOutcome:
             self.seen.append(item["record"].trial_id)
 
     def on_item_error(self, item: Any) -> None:
-        self.item_errors += 1  # the store refused an item: the watch must try again
+        # The store refused an item: the watch must try again.  Counted in the stats too
+        # (trials/failed/store_error, by faults.FailureAccounting); this count is for a crawl
+        # whose stats could not be read.
+        self.item_errors += 1
 
     def _total(self, prefix: str) -> dict[str, int]:
         return {k[len(prefix):]: v for k, v in self.stats.items()
@@ -55,13 +59,16 @@ class CrawlOutcome:
 
     @property
     def failures(self) -> dict[str, int]:
+        # Every failure (a request, a callback that raised, the store refusing an item) is
+        # counted once under trials/failed/ by faults.FailureAccounting.
         out = self._total("trials/failed/")
-        # A callback that raised lost its response (nothing was stored or kept for it).
-        for name, n in self._total("spider_exceptions/").items():
-            out[f"spider_exception/{name}"] = n
-        if self.item_errors:
-            out["store"] = self.item_errors
+        if self.item_errors and "store_error" not in out:
+            out["store_error"] = self.item_errors
         return out
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        return [c.as_dict() for c in causes(self.stats)]
 
     @property
     def dropped(self) -> dict[str, int]:
@@ -180,8 +187,9 @@ class CrawlSession:
         spider = getattr(crawler, "spider", None)
         outcome.not_found = list(getattr(spider, "not_found_ids", []) or [])
         outcome.aliases = dict(getattr(spider, "aliases", {}) or {})
-        if outcome.finish_reason not in ("", "finished"):
+        if outcome.finish_reason not in ("", "finished", "unreachable"):
             # "shutdown": SIGTERM/SIGINT asked the process to stop; start nothing more.
+            # ("unreachable": the crawl gave up on a host; it failed, nothing was stopped.)
             self._stopping = True
             outcome.interrupted = True
             outcome.error = outcome.error or f"stopped ({outcome.finish_reason})"

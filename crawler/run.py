@@ -24,6 +24,7 @@ from scrapy.settings import Settings
 from tqdm import tqdm
 
 from .ctgov_args import CrawlArgumentError, CtgovArgs
+from .faults import TRANSIENT_DROPS, causes
 from .replay import ReplayServer
 from .spiders.ctgov import CtgovSpider
 
@@ -31,6 +32,8 @@ __all__ = ["CrawlArgumentError", "CrawlError", "CrawlSummary", "crawl_settings",
 
 _OFFLINE_PLACEHOLDER = "http://127.0.0.1"  # replaced by the replay server's URL once it runs
 _crawled = False
+_COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES",
+                       "EXTENSIONS")
 
 
 class CrawlError(RuntimeError):
@@ -47,7 +50,13 @@ class CrawlSummary:
     changed: int = 0
     unchanged: int = 0
     dropped: int = 0  # payloads that did not parse (kept in the store's failures)
-    failed: int = 0  # requests that failed for good (after retries)
+    failed: int = 0  # requests (or callbacks, or store writes) that failed for good
+    # Why the crawl missed something, one entry per reason (faults.Cause.as_dict()); empty
+    # when it did not.
+    causes: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = True  # finished, and nothing failed or arrived garbled
+    total_count: int | None = None  # what the registry said the query matches
+    not_fetched: int | None = None  # of those, how many were neither stored nor kept raw
 
     @classmethod
     def from_stats(cls, stats: dict[str, Any], *, not_found: Iterable[str] = (),
@@ -55,6 +64,20 @@ class CrawlSummary:
         def total(prefix: str) -> int:
             return sum(v for k, v in stats.items() if k.startswith(prefix) and isinstance(v, int))
 
+        found = causes(stats)
+        finish_reason = str(stats.get("finish_reason", ""))
+        total_count = stats.get("trials/total_count")
+        # Trials accounted for: stored, kept raw, or unknown to the registry.  A payload that
+        # arrived garbled (a cut page, a cut study) accounts for none of the trials it held.
+        handled = (sum(stats.get(f"trials/records/{k}", 0)
+                       for k in ("new", "changed", "unchanged"))
+                   + total("trials/dropped/") - sum(stats.get(f"trials/dropped/{r}", 0)
+                                                    for r in TRANSIENT_DROPS)
+                   + int(stats.get("trials/not_found", 0) or 0))
+        complete = finish_reason == "finished" and not found
+        not_fetched = None
+        if isinstance(total_count, int) and not complete:
+            not_fetched = max(0, total_count - handled)
         return cls(
             stats=stats,
             finish_reason=str(stats.get("finish_reason", "")),
@@ -65,6 +88,10 @@ class CrawlSummary:
             unchanged=stats.get("trials/records/unchanged", 0),
             dropped=total("trials/dropped/"),
             failed=total("trials/failed/"),
+            causes=[c.as_dict() for c in found],
+            complete=complete,
+            total_count=total_count if isinstance(total_count, int) else None,
+            not_fetched=not_fetched,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +112,12 @@ def crawl_settings(store_path: Path | str, *, progress: bool = True, offline: bo
         settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
         settings.set("DOWNLOAD_DELAY", 0, priority="cmdline")
     if overrides:
+        overrides = dict(overrides)
+        for name in _COMPONENT_SETTINGS:
+            # A component dict adds to the project's (a new middleware must not silently
+            # remove the retry and failure accounting ones); ``None`` disables one.
+            if isinstance(overrides.get(name), dict):
+                overrides[name] = {**settings.getdict(name), **overrides[name]}
         settings.setdict(overrides, priority="cmdline")
     return settings
 

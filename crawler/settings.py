@@ -42,7 +42,17 @@ RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 408, 522, 524]
 TRIALS_RETRY_BACKOFF_BASE = 1.0  # seconds; the n-th retry waits base * 2**(n-1)
 TRIALS_RETRY_BACKOFF_MAX = 60.0  # cap on one exponential wait
 TRIALS_RETRY_AFTER_MAX = 120.0  # cap on a server's Retry-After (a bad header must not stall us)
+# Failures retrying cannot fix fail fast: at most this many retries for them (the others get
+# RETRY_TIMES).  A refused connection gets one (a server restarting); a timeout two (each
+# may cost DOWNLOAD_TIMEOUT).  403 is not in RETRY_HTTP_CODES: never retried.
+TRIALS_RETRY_LIMITS = {"dns_lookup": 0, "connection_refused": 1, "tls": 0, "http_403": 0,
+                       "timeout": 2}
+# ... and after this many of them in a row from one host (no good answer between), the crawl
+# stops with finish reason "unreachable" (0: never).
+TRIALS_STOP_AFTER_PERMANENT = 5
 DOWNLOADER_MIDDLEWARES = {
+    # First in line: gives every request an errback, so any failure is counted (faults.py).
+    "trialscope.crawler.faults.FailureAccounting": 10,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "trialscope.crawler.middlewares.BackoffRetryMiddleware": 550,
 }

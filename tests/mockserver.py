@@ -39,6 +39,11 @@ truncated     the normal answer cut in half (Content-Length matches the cut body
 invalid_json  200 with a body that is not JSON
 hold          the request waits until ``mock.release`` is set (bounded), then is answered;
               ``mock.held`` is set when it arrives (to kill a crawl at a known point)
+403           403 Forbidden with an HTML body, as a registry refusing a client answers
+hostile       the normal search page with ``HOSTILE_STUDIES`` added among its studies (each
+              breaks a parser or a store differently); the page itself stays valid JSON
+deep          the normal search page wrapped so deep that no JSON decoder reads it (its
+              ``nextPageToken`` is still in the text)
 ============  ===========================================================================
 
 ``Fault.match`` picks the requests: ``"search"`` (``/studies?...``), ``"study"``
@@ -86,8 +91,17 @@ SLOW_SECONDS = 2.0
 TRUNCATED_PAGE = "mock:truncated-page"
 MIXED_PAGE = "mock:mixed-page"
 MAX_HOLD_SECONDS = 30.0  # no fault keeps a server thread longer than this
-FAULT_KINDS = frozenset({"429", "500", "502", "503", "504", "timeout", "reset", "truncated",
-                         "invalid_json", "hold"})
+FAULT_KINDS = frozenset({"403", "429", "500", "502", "503", "504", "timeout", "reset",
+                         "truncated", "invalid_json", "hold", "hostile", "deep"})
+DEEP_NESTING = 100_000  # levels of nesting in a "deep" page: past any JSON decoder's limit
+# Studies that each broke a whole page once: enrollment 1e999 (a float overflowing int), a
+# lone surrogate in a title (not storable as UTF-8), a field nested deeper than the pure-Python
+# JSON encoder goes, and an int where the NCT id string belongs.  (nct id, how it is broken)
+HOSTILE_STUDIES = (("NCT91000001", "enrollment_1e999"), ("NCT91000002", "lone_surrogate"),
+                   ("NCT91000003", "deep_nesting"), ("NCT91000004", "int_id"))
+_BIG_NUMBER_MARK = 918273645546372819  # replaced by 1e999 in the page's text
+_DEEP_MARK = "mock:deep-nesting-goes-here"  # replaced by STUDY_NESTING nested lists
+STUDY_NESTING = 600  # deep enough to break recursive code, shallow enough for json.loads
 
 
 @dataclass
@@ -130,6 +144,31 @@ def study_as(study: dict[str, Any], nct_id: str) -> dict[str, Any]:
     clone = copy.deepcopy(study)
     clone["protocolSection"]["identificationModule"]["nctId"] = nct_id
     return clone
+
+
+def hostile_page(body: bytes, stand_in: Any) -> bytes:
+    """A search page (JSON bytes) with the ``HOSTILE_STUDIES`` put among its studies."""
+    page = json.loads(body)
+    studies = page["studies"]
+    for n, (nct_id, how) in enumerate(HOSTILE_STUDIES):
+        study = stand_in(nct_id)
+        ps = study["protocolSection"]
+        if how == "enrollment_1e999":
+            ps.setdefault("designModule", {})["enrollmentInfo"] = {
+                "count": _BIG_NUMBER_MARK, "type": "ESTIMATED"}
+        elif how == "lone_surrogate":
+            ps["identificationModule"]["briefTitle"] = "CAR-T \ud800 trial"
+        elif how == "deep_nesting":
+            ps["identificationModule"]["briefTitle"] = _DEEP_MARK
+        elif how == "int_id":
+            ps["identificationModule"]["nctId"] = 91000004
+        studies.insert(min(len(studies), 1 + 2 * n), study)
+    # ensure_ascii: the lone surrogate goes out as the escape "\ud800", as a server would send
+    # it; the marker becomes the literal 1e999 (json.dumps cannot write one).
+    text = json.dumps(page, ensure_ascii=True)
+    deep = "[" * STUDY_NESTING + '"bottom"' + "]" * STUDY_NESTING
+    text = text.replace(json.dumps(_DEEP_MARK), deep)
+    return text.replace(str(_BIG_NUMBER_MARK), "1e999").encode("ascii")
 
 
 class MockHandler(ReplayHandler):
@@ -176,8 +215,21 @@ class MockHandler(ReplayHandler):
         kind = fault.kind
         if kind == "429":
             self.send_text(429, "Too Many Requests", {"Retry-After": fault.retry_after})
+        elif kind == "403":
+            self.send_body(403, b"<html><body><h1>Access denied</h1></body></html>",
+                           "text/html; charset=utf-8")
         elif kind.isdigit():
             self.send_text(int(kind), f"HTTP {kind} (mock fault)")
+        elif kind == "hostile":
+            status, body, ctype, headers = self.captured(path, params)
+            self.send_body(status, hostile_page(body, self.stand_in_study), ctype, headers)
+        elif kind == "deep":
+            status, body, ctype, headers = self.captured(path, params)
+            page = json.loads(body)
+            token = json.dumps(page.get("nextPageToken"))
+            deep = ('{"studies": [' + "[" * DEEP_NESTING + "]" * DEEP_NESTING
+                    + f'], "nextPageToken": {token}}}')
+            self.send_body(status, deep.encode(), ctype, headers)
         elif kind == "reset":
             # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -213,6 +265,9 @@ class MockHandler(ReplayHandler):
             self._capture.append((status, body, content_type, headers))
         else:
             super().send_body(status, body, content_type, headers)
+
+    def stand_in_study(self, nct_id: str) -> dict[str, Any]:
+        return study_as(self.server.catalogue.studies[self.server.canonical_id], nct_id)
 
     def stand_in(self, nct_id: str) -> bytes:
         base = self.server.catalogue.studies[self.server.canonical_id]

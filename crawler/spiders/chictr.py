@@ -49,6 +49,7 @@ from ...parser.chictr import (
 )
 from ...parser.errors import ParseError
 from ..ctgov_args import CrawlArgumentError
+from ..faults import count_failure
 from .base import Item, RegistrySpider, body_text
 
 MAX_PAGES_LIMIT = 1000
@@ -216,18 +217,23 @@ class ChictrSpider(RegistrySpider):
             return
         try:
             record = parse_detail_html(text, url=response.url)
+            digest = content_hash(text)
         except ParseError as exc:
             if exc.reason == "not_found":
                 self._not_found(requested, response.url)
             else:
                 yield self._failure(exc.reason, text, response.url, requested, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 (a hostile page: kept and counted)
+            yield self._failure("invalid_value", text, response.url, requested,
+                                f"{type(exc).__name__}: {exc}"[:1000])
+            return
         if requested and record.trial_id != requested:
             # The search linked a page of another trial: stored under the page's own id.
             self._stats().inc_value("trials/id_mismatch")
             self.logger.warning("asked for %s, %s is %s", requested, response.url,
                                 record.trial_id)
-        yield {"kind": "record", "record": record, "raw": text, "content_hash": content_hash(text)}
+        yield {"kind": "record", "record": record, "raw": text, "content_hash": digest}
 
     # -- helpers ---------------------------------------------------------------------------
     def _search_hits(self, response: Response) -> Iterator[Item]:
@@ -235,17 +241,21 @@ class ChictrSpider(RegistrySpider):
         None when the page was unusable."""
         if response.status != 200:
             if not self._blocked(response, body_text(response)):
-                self._stats().inc_value(f"trials/failed/http_{response.status}")
+                count_failure(self._stats(), f"http_{response.status}",
+                              urlsplit(response.url).netloc)
             return None
         text = body_text(response)
         if self._blocked(response, text):
             return None
         try:
             return parse_search_html(text, url=response.url)
-        except ParseError as exc:
+        except Exception as exc:  # noqa: BLE001 (ParseError, or a hostile page)
             # The page is not a results page: kept raw and counted, the search ends here.
-            yield self._failure(exc.reason, text, response.url,
-                                response.meta.get("trials_requested_id"), str(exc))
+            reason = exc.reason if isinstance(exc, ParseError) else "invalid_value"
+            detail = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
+            yield self._failure(reason, text, response.url,
+                                response.meta.get("trials_requested_id"), detail[:1000])
+            count_failure(self._stats(), "search_page_unreadable", urlsplit(response.url).netloc)
             return None
 
     def _blocked(self, response: Response, text: str) -> bool:

@@ -15,14 +15,17 @@ Items are plain dicts with a ``kind``:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.http import Request, Response
 
 from ...parser.ctgov import REGISTRY, content_hash, normalise_nct_id, parse_study
 from ...parser.errors import ParseError
 from ..ctgov_args import CtgovArgs
+from ..faults import count_failure
 from .base import Item, RegistrySpider, body_text
 
 
@@ -83,7 +86,12 @@ class CtgovSpider(RegistrySpider):
             yield {"kind": "alias", "alias": requested, "trial_id": canonical}
 
     def parse_page(self, response: Response) -> Iterator[Item | Request]:
-        """``/studies?...``: a page of studies, maybe a ``nextPageToken``."""
+        """``/studies?...``: a page of studies, maybe a ``nextPageToken``.
+
+        Each study stands alone: one that cannot be parsed (or serialised, or stored) is kept
+        raw and counted, and the page's other studies are stored.  A page that cannot be
+        decoded is kept raw and counted (the run is then partial); paging goes on if its
+        ``nextPageToken`` can still be read from the text."""
         if response.status != 200:
             self._http_failure(response)
             return
@@ -91,12 +99,18 @@ class CtgovSpider(RegistrySpider):
         try:
             page = json.loads(text)
         except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
-            # The rest of the query is unreachable without this page's token: kept and counted.
-            yield self._failure("invalid_json", text, response.url, None, str(exc))
+            yield self._failure("invalid_json", text, response.url, None,
+                                f"the page is not valid JSON: {exc}")
+            token = _token_in_text(text)
+            if token:
+                yield self.search_request(token)
             return
         if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
             yield self._failure("not_a_page", text, response.url, None,
                                 "no 'studies' list in a search response")
+            token = page.get("nextPageToken") if isinstance(page, dict) else None
+            if isinstance(token, str) and token:
+                yield self.search_request(token)
             return
         stats = self._stats()
         stats.inc_value("trials/pages")
@@ -107,28 +121,99 @@ class CtgovSpider(RegistrySpider):
             # Asked for before this page's studies are stored, so the download overlaps them.
             yield self.search_request(str(token))
         for study in page["studies"]:
-            raw = json.dumps(study, ensure_ascii=False, indent=2)
-            yield self._study_item(study, raw, response.url)
+            yield self._study_item(study, None, response.url)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _study_item(self, study: Any, raw: str, url: str) -> Item:
+    def _study_item(self, study: Any, raw: str | None, url: str) -> Item:
+        """A record item, or a failure item keeping the study raw: never raises, so one bad
+        study cannot take its page's other studies with it."""
         try:
+            if raw is None:
+                raw = decoded = _raw_json(study)
+            else:  # the body as sent: an escaped surrogate is in the decoded study only
+                decoded = _raw_json(study) if _SURROGATE_ESCAPE.search(raw) else raw
             record = parse_study(study, url=url)
+            # The store writes UTF-8: a lone surrogate ("\ud800") would fail there, later
+            # and without the payload; refuse it here, where the payload can still be kept.
+            _check_text(record.trial_id, decoded)
+            digest = content_hash(study)
         except ParseError as exc:
-            return self._failure(exc.reason, raw, url, _nct_id_of(study), str(exc))
+            return self._failure(exc.reason, _storable(raw, study), url, _nct_id_of(study),
+                                 str(exc))
+        except Exception as exc:  # noqa: BLE001 (any study may be hostile: counted, kept)
+            reason = _study_error_reason(exc)
+            return self._failure(reason, _storable(raw, study), url, _nct_id_of(study),
+                                 f"{type(exc).__name__}: {exc}"[:1000])
         return {"kind": "record", "record": record, "raw": raw, "url": url,
-                "content_hash": content_hash(study)}
+                "content_hash": digest}
 
     def _http_failure(self, response: Response) -> None:
         # A status that reached us without being retried (400: the API rejected the query).
-        self._stats().inc_value(f"trials/failed/http_{response.status}")
+        count_failure(self._stats(), f"http_{response.status}", _host(response.url))
         self.logger.error("HTTP %s for %s: %s", response.status, response.url,
                           body_text(response)[:500])
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_TOKEN_RE = re.compile(r'"nextPageToken"\s*:\s*"([^"\\]{1,4096})"')
+
+
+def _token_in_text(text: str) -> str | None:
+    """The last ``"nextPageToken": "..."`` in a page that did not decode (too deep, or one
+    bad byte): paging can go on past it.  A cut-off page has none."""
+    found = _TOKEN_RE.findall(text[-100_000:]) or _TOKEN_RE.findall(text)
+    return found[-1] if found else None
+
+
+def _raw_json(study: Any) -> str:
+    try:
+        return json.dumps(study, ensure_ascii=False, indent=2)
+    except RecursionError:
+        return json.dumps(study, ensure_ascii=False)  # the C encoder nests deeper
+
+
+def _storable(raw: str | None, study: Any) -> str:
+    """The study as text the store can keep (valid UTF-8; however deep it nests)."""
+    if raw is None:
+        for dump in (lambda: json.dumps(study, ensure_ascii=True),
+                     lambda: repr(study)):
+            try:
+                raw = dump()
+                break
+            except (RecursionError, ValueError):
+                continue
+        else:
+            raw = "<the payload nests too deeply to be written out>"
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = raw.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw
+
+
+def _check_text(trial_id: str, raw: str) -> None:
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnicodeError(f"{trial_id}: text that is not valid Unicode ({exc.reason} at "
+                           f"position {exc.start})") from exc
+
+
+def _study_error_reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "too_deep"
+    if isinstance(exc, UnicodeError):
+        return "invalid_text"
+    return "invalid_value"
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
 
 
 def _nct_id_of(study: Any) -> str | None:
     """The study's NCT id if one can be read, for labelling a failure."""
     try:
         return normalise_nct_id(study["protocolSection"]["identificationModule"]["nctId"])
-    except (KeyError, TypeError, AttributeError):
+    except Exception:  # noqa: BLE001 (only a label: a hostile study must not raise here)
         return None
