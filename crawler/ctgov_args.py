@@ -32,13 +32,35 @@ API_STATUSES = frozenset({
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# How a user names each crawl argument: the command-line option (or the environment variable).
+ARGUMENT_OPTIONS: dict[str, str] = {
+    "ids": "--id", "cond": "--condition", "intr": "--intervention", "term": "--query",
+    "query": "--query", "status": "--status", "since": "--since", "page_size": "--page-size",
+    "offline": "--offline", "registry": "--registry", "api_base": "TRIALS_CTGOV_API",
+    "base_url": "TRIALS_CHICTR_BASE",
+}
+
+
 class CrawlArgumentError(ValueError):
-    """A crawl argument has a value the crawl cannot use.  ``argument`` names it."""
+    """A crawl argument has a value the crawl cannot use.  ``argument`` names it (the library's
+    keyword); ``for_user()`` says the same in the words of the command line."""
 
     def __init__(self, argument: str, value: Any, problem: str, *, message: str | None = None):
         self.argument = argument
         self.value = value
+        self.problem = problem
+        self.custom = message
         super().__init__(message or f"invalid {argument}={value!r}: {problem}")
+
+    def for_user(self) -> str:
+        """'--condition 'x' is not supported for chictr ...', '--since '2025-13-01': not a
+        calendar date' (no keyword names such as cond= or intr=)."""
+        if self.custom:
+            return self.custom
+        option = ARGUMENT_OPTIONS.get(self.argument, self.argument.replace("_", "-"))
+        shown = "" if self.value is None or isinstance(self.value, bool) else f" {self.value!r}"
+        verb = self.problem.split(" ", 1)[0] in ("is", "has", "cannot", "must")
+        return f"{option}{shown}{' ' if verb else ': '}{self.problem}"
 
 
 def since_filter(day: date) -> str:
@@ -193,15 +215,16 @@ class CtgovArgs:
         if args.ids and args.has_query:
             raise CrawlArgumentError(
                 "ids", ",".join(args.ids),
-                "cannot be combined with cond/intr/term/status/since; run two crawls",
+                "cannot be combined with a query (--condition, --intervention, --query, "
+                "--status, --since); run two crawls",
             )
         if not args.ids and not args.has_query and not _flag("allow_unfiltered",
                                                              allow_unfiltered):
             raise CrawlArgumentError(
                 "ids", None, "nothing to crawl",
-                message="nothing to crawl: give ids, or a query with cond, intr, term, status or"
-                " since (CLI: --id, --condition, --intervention, --query, --since); a crawl"
-                " without them would download the whole registry",
+                message="nothing to crawl: give --id, or a query (--condition, --intervention,"
+                " --query, --status, --since); a crawl without them would download the whole"
+                " registry",
             )
         return args
 

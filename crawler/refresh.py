@@ -114,7 +114,7 @@ def validated_watch(name: str, *, ids: Iterable[str] = (), cond: str | None = No
         args = CtgovArgs.from_raw(ids=ids or None, cond=cond, intr=intr, term=term,
                                   status=statuses or None)
     except CrawlArgumentError as exc:
-        raise WatchError("bad_watch", str(exc).rstrip(".") + ".",
+        raise WatchError("bad_watch", exc.for_user().rstrip(".") + ".",
                          "See 'trials watch add --help'.") from exc
     return Watch(name=name, registry=registry, ids=list(args.ids), cond=args.cond,
                  intr=args.intr, term=args.term, status=list(args.status))
@@ -230,7 +230,7 @@ def plan_watch(watch: Watch, store: Store, *, full: bool = False,
             plans.append(CrawlPlan(watch.name, "ids", CtgovArgs.from_raw(ids=missing, **common)))
         return plans + _changed_ids(watch.name, stored, since, common)
     except CrawlArgumentError as exc:
-        raise WatchError("bad_watch", f"Watch '{watch.name}' cannot be crawled: {exc}.",
+        raise WatchError("bad_watch", f"Watch '{watch.name}' cannot be crawled: {exc.for_user()}.",
                          f"Remove it and add it again: trials watch remove {watch.name}") \
             from exc
 

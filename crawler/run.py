@@ -250,8 +250,8 @@ def _run_chictr(store_path: Path, *, ids: Iterable[str] | str, cond: str | None,
 
     for name, value in (("cond", cond), ("intr", intr), ("status", status), ("since", since)):
         if value:
-            raise CrawlArgumentError(name, value, "is not supported for chictr (use ids or a "
-                                     "query: ChiCTR searches titles)")
+            raise CrawlArgumentError(name, value, "is not supported for chictr (use --id or "
+                                     "--query: ChiCTR searches titles)")
     if offline:
         raise CrawlArgumentError("offline", True, "has no bundled ChiCTR replay; import saved "
                                  "pages with 'trials import' instead")

@@ -81,7 +81,7 @@ def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = No
                 registry=registry, settings_overrides=settings_from_env() or None,
             )
         except CrawlArgumentError as exc:
-            raise TrialsError("bad_argument", str(exc).rstrip(".") + ".",
+            raise TrialsError("bad_argument", exc.for_user().rstrip(".") + ".",
                               "See 'trials crawl --help'.") from exc
         except CrawlError as exc:  # the crawl could not run at all (not a traceback)
             raise TrialsError("crawl_failed", f"The crawl could not run: {exc}.",

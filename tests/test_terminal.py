@@ -197,3 +197,29 @@ def test_unknown_field_quotes_what_the_user_typed(home_dir: Path, query: str,
                                                   quoted: str) -> None:
     res = run(home_dir, "search", query)
     assert res.exit_code == 1 and f"in {quoted}" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["crawl"], "give --id, or a query (--condition, --intervention, --query"),
+    (["crawl", "--registry", "chictr", "--condition", "x"], "--condition 'x' is not supported"),
+    (["crawl", "--since", "2025-13-01", "--condition", "x"], "--since '2025-13-01'"),
+    (["crawl", "--id", "NCT06958939", "--condition", "x"], "--id 'NCT06958939' cannot be"),
+])
+def test_crawl_errors_name_the_options_not_the_keywords(home_dir: Path, args: list[str],
+                                                       words: str) -> None:
+    res = run(home_dir, *args)
+    assert res.exit_code == 1 and words in res.stderr, res.stderr
+    for internal in ("cond=", "intr=", "ids=", "since=", "cond, intr, term", "invalid "):
+        assert internal not in res.stderr, res.stderr
+
+
+def test_a_page_without_an_id_says_to_give_one() -> None:
+    import re
+
+    from trialscope.parser.aggregator import ParseError, parse_aggregator_html
+
+    html = (CTGOV_FIXTURES.parents[1] / "aggregator" / "overview_zju_cart_mg.html").read_text(
+        encoding="utf-8")
+    with pytest.raises(ParseError) as err:
+        parse_aggregator_html(re.sub(r"NCT\d{8}", "", html))
+    assert "--id" in str(err.value) and "trial_id" not in str(err.value), str(err.value)

@@ -53,9 +53,9 @@ def test_add_list_and_remove(tmp_path: Path) -> None:
     (["add", "bad name!", "--condition", MG], 2,
      "Error: 'bad name!' is not a usable watch name."),
     (["add", "x"], 1, "Error: A watch needs ids or a query."),
-    (["add", "x", "--id", "NCT1"], 1, "Error: invalid ids='NCT1': not an NCT id"),
+    (["add", "x", "--id", "NCT1"], 1, "Error: --id 'NCT1': not an NCT id"),
     (["add", "x", "--id", "NCT06958939", "--condition", MG], 1,
-     "Error: invalid ids='NCT06958939': cannot be combined with cond/intr/term/status"),
+     "Error: --id 'NCT06958939' cannot be combined with a query (--condition"),
     (["remove", "nope"], 2, "Error: No watch named 'nope'."),
 ])
 def test_bad_watches_are_refused_with_the_reason(tmp_path: Path, args: list[str], code: int,

@@ -111,10 +111,10 @@ class ChictrArgs:
                    base_url=_base_url(base_url), max_pages=_max_pages(max_pages))
         if args.ids and args.query:
             raise CrawlArgumentError("ids", ",".join(args.ids),
-                                     "cannot be combined with query; run two crawls")
+                                     "cannot be combined with --query; run two crawls")
         if not args.ids and not args.query:
             raise CrawlArgumentError("ids", None, "nothing to crawl",
-                                     message="nothing to crawl: give ids or a query")
+                                     message="nothing to crawl: give --id or --query")
         return args
 
     def search_url(self, **params: str) -> str:
