@@ -87,10 +87,10 @@ def writing(home: DataHome, command: str) -> Iterator[None]:
     try:
         lock.acquire()
     except LockHeld as exc:
-        who = exc.holder.describe() if exc.holder else "another process"
         raise TrialsError("locked", f"A refresh, crawl or import is already writing "
-                          f"{home.root} ({who}).", "Wait for it to finish, then run again.") \
-            from exc
+                          f"{home.root} ({exc.describe()}).",
+                          "End those processes, then run again." if exc.leftovers else
+                          "Wait for it to finish, then run again.") from exc
     try:
         yield
     finally:

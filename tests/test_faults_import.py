@@ -381,3 +381,62 @@ def test_criteria_cost_is_bounded_per_megabyte(tmp_path: Path) -> None:
     hwm, out = _peak_rss_of(code)
     assert int(out) > 0
     assert hwm < 600 * 2**20, hwm
+
+
+# -- 4: the writer lock is not inherited, and a dead holder is noticed -----------------------
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_hold_the_writer_lock(tmp_path: Path) -> None:
+    from trialscope.index.lock import RefreshLock
+
+    path = tmp_path / "refresh.lock"
+    lock = RefreshLock(path, command="import").acquire()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a worker that outlives its parent's hold on the lock
+        os.write(ready_w, b"1")  # (fork's hooks have run by the time the child runs code)
+        time.sleep(30)
+        os._exit(0)
+    os.close(ready_w)
+    try:
+        assert os.read(ready_r, 1) == b"1"
+        os.close(ready_r)
+        lock.release()
+        again = RefreshLock(path, command="import").acquire()  # not blocked by the child
+        again.release()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks (Linux)")
+def test_a_lock_left_to_a_leftover_process_names_it(tmp_path: Path) -> None:
+    from trialscope.index.lock import LockHeld, RefreshLock
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    path = tmp_path / "refresh.lock"
+    path.write_text(json.dumps({"pid": gone.pid, "host": os.uname().nodename,
+                                "started_at": "2026-01-01T00:00:00Z", "command": "import"}))
+    # A process that inherited the dead writer's lock (as an old parse worker did).
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(path)!r}, os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockHeld) as info:
+            RefreshLock(path, command="import").acquire()
+        assert info.value.leftovers == [holder.pid]
+        assert f"kill {holder.pid}" in str(info.value) and "no longer running" in str(info.value)
+        home = DataHome(tmp_path)
+        with pytest.raises(service.TrialsError) as err:
+            service.import_paths(home, [STUDIES[0]])
+        assert err.value.code == "locked" and str(holder.pid) in err.value.message
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
