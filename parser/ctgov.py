@@ -49,7 +49,7 @@ def content_hash(study: dict[str, Any]) -> str:
     for path in _VOLATILE_PATHS:
         trimmed = _without(trimmed, path)
     canonical = json.dumps(trimmed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _without(node: Any, path: tuple[str, ...]) -> Any:

@@ -224,7 +224,7 @@ def _pairs(parse: Callable[[], Iterable[tuple[TrialRecord | ParseError, str]]], 
 
 
 def _sha256(text: str) -> str:
-    return sha256(text.encode("utf-8")).hexdigest()
+    return sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _msg(exc: ParseError, source: str) -> str:
