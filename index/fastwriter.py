@@ -23,6 +23,7 @@ other segments) is fast; ``commit`` writes the segment without merging old ones.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from array import array
@@ -239,7 +240,19 @@ class FastSegmentWriter(SegmentWriter):
         """Write the segment and return it, without committing a TOC: for a worker whose
         segment the lock holder adds to the index (``whoosh.multiproc`` does the same)."""
         segment = self._finalize_segment()
-        self._tempstorage.destroy()
+        # Not ``self._tempstorage.destroy()``: every writer of the index shares its temp
+        # folder ("MAIN.tmp"), and destroy() deletes every file in it, so a bulk import's
+        # worker that finished first deleted the temporary column file another was still
+        # writing (FileNotFoundError in that worker, a broken segment).  Each writer's codec
+        # deletes its own temporary files; the folder goes when the last one leaves it.
+        folder = getattr(self._tempstorage, "folder", None)
+        if folder is None:
+            self._tempstorage.destroy()
+        else:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass  # another writer still has files there
         self.is_closed = True
         return segment
 
