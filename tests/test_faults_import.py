@@ -363,25 +363,32 @@ def test_huge_study_file_fails_as_too_large_with_bounded_memory(tmp_path: Path) 
 
 
 def test_criteria_cost_is_bounded_per_megabyte(tmp_path: Path) -> None:
-    """Eligibility text within the record limit (3 MB here; the registry caps it at 20,000
-    characters) parses in bounded memory: the extractors read no more than
-    MAX_EXTRACT_CHARS of it.  Before, each MB cost ~65 MB and quadratic time."""
+    """A study whose eligibility text is 3 MB (within the record limit; the registry caps it
+    at 20,000 characters) imports (parse, store, index) in bounded memory: the extractors
+    read no more than MAX_EXTRACT_CHARS of it.  Before, each MB cost ~65 MB more (items,
+    thresholds and their index terms) and quadratic time."""
     text = ("Inclusion Criteria:\n\n" + "".join(
         f"* Age >= {18 + k % 50} years, MG-ADL score >= {k % 9} and QMG >= {k % 7} at "
         f"screening (visit {k}); eGFR > 30 mL/min\n" for k in range(34_000)))
     assert len(text) > 3 * 2**20
-    s = study(5, detailedDescription="x")
-    s["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = text
-    path = tmp_path / "criteria.json"
-    path.write_text(json.dumps(s), encoding="utf-8")
-    load = ("import json\n"
-            "from trialscope.parser import ctgov\n"
-            f"study = json.loads(open({str(path)!r}).read())\n")
-    base, _ = _peak_rss_of(load + "print(0)\n")
-    hwm, out = _peak_rss_of(load + "r = ctgov.parse_study(study)\n"
-                            "print(len(r.eligibility['inclusion']))\n")
-    assert int(out) > 0  # the items within the limit are read
-    assert hwm - base < 64 * 2**20, (hwm, base)
+    big = study(5)
+    big["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = text
+    small = study(6)
+    peaks = []
+    for name, payload in (("small", small), ("big", big)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(payload), encoding="utf-8")
+        code = ("import json\n"
+                "from pathlib import Path\n"
+                "from trialscope.index import service\n"
+                "from trialscope.index.home import DataHome\n"
+                f"s = service.import_paths(DataHome(Path({str(tmp_path / name)!r})), "
+                f"[Path({str(path)!r})])\n"
+                "print(s.new)\n")
+        peak, out = _peak_rss_of(code)
+        assert out.strip() == "1"
+        peaks.append(peak)
+    assert peaks[1] - peaks[0] < 100 * 2**20, peaks
 
 
 # -- 4: the writer lock is not inherited, and a dead holder is noticed -----------------------
