@@ -448,3 +448,18 @@ def test_a_lock_left_to_a_leftover_process_names_it(tmp_path: Path) -> None:
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_an_out_of_range_number_does_not_stop_indexing(tmp_path: Path) -> None:
+    """Any registry's parser may read a sample size no registry could mean (a ChiCTR page
+    saying 10^12): the index leaves it out rather than failing the import's indexing."""
+    from trialscope.parser import ctgov
+
+    home = DataHome(tmp_path / "home")
+    record = ctgov.parse_study(study(1))
+    record.enrollment = {"count": 10**12, "type": None}
+    record.eligibility["min_age_years"] = float("inf")
+    with Store(home.store_path) as store:
+        store.put_record(record, json.dumps(study(1)))
+    assert service.sync(home) == 1
+    assert [h.trial_id for h in service.search(home, "myasthenia").hits] == ["NCT90000001"]
