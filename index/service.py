@@ -295,12 +295,7 @@ def parse_paths(paths: list[Path], *,
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
     for path in _files.iter_payload_files(paths):
-        try:
-            text = _files.read_text(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            yield _files.Failure(str(path), "unreadable", f"{path}: {exc}", None)
-            continue
-        for item in _files.parse_payload(text, source=str(path), trial_id=trial_id):
+        for item in _file_items(path, trial_id):
             yield item if isinstance(item, _files.Failure) else item.record
 
 

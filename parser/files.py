@@ -326,10 +326,11 @@ def _without_ctrdata_keys(study: object) -> object:
     return study
 
 
-def read_text(path: Path, limit: int = MAX_RECORD_BYTES) -> str:
+def read_text(path: Path, limit: int | None = None) -> str:
     """A payload file as text; raises OSError / UnicodeDecodeError for the caller to report,
     and ``TooLarge`` (with the file's first bytes) for a file over ``limit`` bytes: its size
     is checked first and the read is bounded, so a growing file cannot get past it."""
+    limit = MAX_RECORD_BYTES if limit is None else limit
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > limit:

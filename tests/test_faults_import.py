@@ -463,3 +463,21 @@ def test_an_out_of_range_number_does_not_stop_indexing(tmp_path: Path) -> None:
         store.put_record(record, json.dumps(study(1)))
     assert service.sync(home) == 1
     assert [h.trial_id for h in service.search(home, "myasthenia").hits] == ["NCT90000001"]
+
+
+def test_parse_reports_a_file_too_large_without_a_traceback(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """``trials parse`` reads files through the same bounded reader (the limit is lowered
+    here so the test writes 2 kB, not 32 MB: the property is the same)."""
+    from click.testing import CliRunner
+
+    from trialscope.cli.main import cli
+    from trialscope.parser import files
+
+    monkeypatch.setattr(files, "MAX_RECORD_BYTES", 2048)
+    (tmp_path / "big.json").write_text(study_text(1, detailedDescription="x" * 4096))
+    (tmp_path / "ok.json").write_text(json.dumps(json.loads(STUDIES[0].read_text())))
+    result = CliRunner().invoke(cli, ["parse", "--json", str(tmp_path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "[too_large]" in result.stderr and "Traceback" not in result.output
