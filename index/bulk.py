@@ -328,15 +328,17 @@ class _Parser:
                      head.decode("utf-8", "replace"), "unknown")]
         except Exception as exc:  # noqa: BLE001 (OSError, bad zip data, not UTF-8, ...)
             return [("fail", source, "unreadable", f"{source}: {exc}", None, "unknown")]
+        out: list[tuple[Any, ...]] = []
         try:
             if text.lstrip()[:1] == "{":
                 fast = self._one_study(text, source)
                 if fast is not None:
                     return [fast]
-            items = parse_payload(text, source=source, trial_id=self.trial_id)
-            return [self._guarded(item, source) for item in items]
+            for item in parse_payload(text, source=source, trial_id=self.trial_id):
+                out.append(self._guarded(item, source))  # (what a worker indexed is kept)
         except Exception as exc:  # noqa: BLE001 (this member alone fails)
-            return [_fail(source, exc, text)]
+            out.append(_fail(source, exc, text))
+        return out
 
     def _guarded(self, item: Any, source: str) -> tuple[Any, ...]:
         """``_item``, one record's error being that record's failure (not the page's)."""
@@ -368,10 +370,13 @@ class _Parser:
             return ("fail", source, exc.reason, message, text, ctgov.REGISTRY)
         if record.trial_id != tid:
             stored = self.stored_hash(record.trial_id)
+        # Everything that can fail before the record enters this worker's segment: a record
+        # in the segment must reach the parent.
         rec_json = _encodable(record_json(record))
+        link_row = _link_row(record, content_hash)
         indexed = self.index(record, stored, content_hash)
         return ("rec", record.trial_id, record.registry, record.url, rec_json, text,
-                content_hash, False, source, indexed, _link_row(record, content_hash))
+                content_hash, False, source, indexed, link_row)
 
     def _item(self, item: Any, source: str) -> tuple[Any, ...]:
         if isinstance(item, Failure):
@@ -379,10 +384,10 @@ class _Parser:
         r = item.record
         rec_json = _encodable(record_json(r))
         _encodable(item.raw)
+        link_row = _link_row(r, item.content_hash)
         indexed = self.index(r, self.stored_hash(r.trial_id), item.content_hash)
         return ("rec", r.trial_id, r.registry, r.url, rec_json, item.raw,
-                item.content_hash, item.secondary, source, indexed,
-                _link_row(r, item.content_hash))
+                item.content_hash, item.secondary, source, indexed, link_row)
 
 
 def _encodable(text: str) -> str:
