@@ -25,6 +25,25 @@ member) or a large folder of payload files, into the store and the index.
   the parent stores with the record, so the links refresh that ends the import only regroups.
 - **Progress**: ``on_progress`` receives a ``BulkProgress`` (done, total, phase, rate, eta).
 
+Faults (issue 13: nothing lost, nothing silent):
+
+- **One record fails alone.**  A member that cannot be read, parsed, encoded or indexed is a
+  failure with its reason (``unreadable``, ``too_large``, ``bad_text``, ``bad_field``, ...)
+  and its raw text, kept in the store's ``failures``; a record the store cannot take fails in
+  its own savepoint.  A worker never dies on a record it can catch.
+- **A worker that dies anyway** (the OOM killer, a crash in C) costs only the member it died
+  on: the parent forks a replacement, re-runs that worker's unanswered tasks one member at a
+  time, and counts a member that kills the replacement too as ``worker_died``.  What the dead
+  worker had indexed is left to ``sync_index`` (its segment died with it).
+- **Bounded memory.**  A member over ``MAX_RECORD_BYTES`` (declared size, and a bounded
+  decompressor for a header that lies) fails as ``too_large`` without being read whole; tasks
+  and store batches are bounded in bytes as well as in members.
+- **Workers die with the import.**  ``prctl(PR_SET_PDEATHSIG)`` on Linux, and everywhere a
+  check that the parent is still theirs; a worker holds no copy of the other workers' pipes
+  (so it sees its own close) nor of the writer lock (``lock.py`` closes it in every fork).  A
+  SIGTERM (``service.Stopped``) or Ctrl-C in the parent ends the workers before the lock is
+  released.
+
 The skip by hash means a study whose content did not change is not parsed again, so after a
 parser upgrade a bulk re-import does not refresh its stored record; importing the files one by
 one (``import_paths`` below the bulk threshold re-parses and refreshes in place) does.
@@ -32,16 +51,20 @@ one (``import_paths`` below the bulk threshold re-parses and refreshes in place)
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import multiprocessing as mp
 import os
+import signal
 import sqlite3
 import struct
+import sys
 import time
 import zipfile
 import zlib
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -50,8 +73,9 @@ from typing import Any
 
 from ..parser import ctgov
 from ..parser.errors import ParseError
-from ..parser.files import Failure, iter_payload_files, parse_payload
+from ..parser.files import Failure, describe, failure_reason, iter_payload_files, parse_payload
 from ..parser.ids import normalise_nct_id
+from ..parser.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from ..parser.record import RECORD_FIELDS
 from . import indexer, links
 from .schema import record_to_doc
@@ -63,6 +87,10 @@ STORE_BATCH = 1000  # records per store transaction
 # study), so this bounds memory; each batch adds one segment per worker to the index.
 INDEX_EVERY = 50_000
 TASK_SIZE = 32  # members per task sent to a worker
+# ... and at most this many bytes (declared sizes): a task's results (raw text and record) are
+# one message, held whole by the worker and the parent.
+TASK_BYTES = 64 * 2**20
+STORE_BYTES = 128 * 2**20  # a store batch is written when its records reach this many bytes
 
 @dataclass
 class BulkProgress:
@@ -138,9 +166,14 @@ class _Places:
         return self.offset[k], self.csize[k], self.size[k], self.crc[k], self.method[k]
 
 
-def read_member(f: Any, name: str, place: tuple[int, int, int, int, int]) -> bytes:
+def read_member(f: Any, name: str, place: tuple[int, int, int, int, int],
+                limit: int = MAX_RECORD_BYTES) -> bytes:
     """A stored or deflated member's bytes, read from the open zip file ``f`` at ``place``
-    (``_Places.at``) and checked against its CRC and size, as ``ZipFile.read`` checks them."""
+    (``_Places.at``) and checked against its CRC and size, as ``ZipFile.read`` checks them.
+
+    Raises ``TooLarge`` for a member over ``limit`` bytes: its declared size is checked first,
+    and the data is read and inflated no further than the limit, so a member whose header
+    lies (a zip bomb) costs no more than an honest one."""
     offset, csize, size, crc, method = place
     f.seek(offset)
     head = f.read(_LOCAL_HEADER.size)
@@ -148,12 +181,29 @@ def read_member(f: Any, name: str, place: tuple[int, int, int, int, int]) -> byt
         raise zipfile.BadZipFile(f"{name}: no local file header at offset {offset}")
     fields = _LOCAL_HEADER.unpack(head)
     f.seek(fields[_NAME_LENGTH] + fields[_EXTRA_LENGTH], os.SEEK_CUR)  # past name and extra
-    data = f.read(csize)
-    if method == zipfile.ZIP_DEFLATED:
-        data = zlib.decompress(data, -15)  # raw deflate, as zip stores it
+    if size > limit:
+        raise TooLarge(size, _inflate(f.read(min(csize, RAW_PREFIX_BYTES)), method,
+                                      RAW_PREFIX_BYTES, strict=False))
+    # Deflate never grows data by more than 5 bytes per 16 kB block (plus a header).
+    data = f.read(min(csize, limit + limit // 1000 + 1024))
+    data = _inflate(data, method, limit + 1)
+    if len(data) > limit:
+        raise TooLarge(None, data[:RAW_PREFIX_BYTES])
     if len(data) != size or zlib.crc32(data) != crc:
         raise zipfile.BadZipFile(f"Bad CRC-32 or size for member {name!r}")
     return data
+
+
+def _inflate(data: bytes, method: int, most: int, strict: bool = True) -> bytes:
+    """At most ``most`` bytes of a member's data (raw deflate, as zip stores it, or stored)."""
+    if method != zipfile.ZIP_DEFLATED:
+        return data[:most]
+    try:
+        return zlib.decompressobj(-15).decompress(data, most)
+    except zlib.error:
+        if strict:
+            raise
+        return b""
 
 
 def is_bulk_source(path: Path) -> bool:
@@ -217,11 +267,12 @@ class _Parser:
                                (trial_id,)).fetchall()
         return rows[0][0] if rows else None
 
-    def index(self, record: Any, stored: str | None, content_hash: str) -> bool:
+    def index(self, record: Any, stored: str | None, content_hash: str) -> int:
         """Add a record whose content the store lacks to this worker's segment (the parent
-        deletes the trial's older version from the index when it commits the segment)."""
+        deletes the trial's older version from the index when it commits the segment).
+        Returns this worker's pid (the parent tells whose segment holds what), or 0."""
         if stored == content_hash:
-            return False
+            return 0
         if self.writer is None:
             from .fastwriter import FastSegmentWriter
 
@@ -229,7 +280,7 @@ class _Parser:
             # _lk=False: the parent holds the import, and commits this segment itself.
             self.writer = FastSegmentWriter(ix, _lk=False, compound=False)
         self.writer.add_document(**record_to_doc(record, parsed=True))
-        return True
+        return os.getpid()
 
     def finish(self) -> Any:
         """This worker's finished segment, or None if it indexed nothing."""
@@ -240,13 +291,21 @@ class _Parser:
 
     def read(self, container: str, name: str, is_zip: bool, place: Any = None) -> bytes:
         if not is_zip:
-            return Path(name).read_bytes()
+            return _read_file(name)
         if place is not None:
             f = self.files.get(container)
             if f is None:
                 f = self.files[container] = open(container, "rb")  # noqa: SIM115
             return read_member(f, name, place)
-        return self._zip(container).read(name)
+        zf = self._zip(container)
+        info = zf.getinfo(name)
+        with zf.open(info) as member:
+            if info.file_size > MAX_RECORD_BYTES:
+                raise TooLarge(info.file_size, member.read(RAW_PREFIX_BYTES))
+            data = member.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise TooLarge(None, data[:RAW_PREFIX_BYTES])
+        return data
 
     def _zip(self, container: str) -> zipfile.ZipFile:
         """The zip, opened with ``zipfile`` (its whole directory read): for the members
@@ -258,25 +317,44 @@ class _Parser:
 
     def run(self, container: str, name: str, is_zip: bool,
             place: Any = None) -> list[tuple[Any, ...]]:
+        """One member's result tuples.  Never raises for what the member holds: whatever
+        goes wrong with it is its failure (the worker goes on with the next member)."""
         source = f"{container}!{name}" if is_zip else name
         try:
             text = self.read(container, name, is_zip, place).decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError, zipfile.BadZipFile, zlib.error) as exc:
+        except (TooLarge, MemoryError) as exc:
+            head = exc.head if isinstance(exc, TooLarge) else b""
+            return [("fail", source, "too_large", f"{source}: {exc or 'out of memory'}",
+                     head.decode("utf-8", "replace"), "unknown")]
+        except Exception as exc:  # noqa: BLE001 (OSError, bad zip data, not UTF-8, ...)
             return [("fail", source, "unreadable", f"{source}: {exc}", None, "unknown")]
-        if text.lstrip()[:1] == "{":
-            fast = self._one_study(text, source)
-            if fast is not None:
-                return [fast]
-        return [self._item(item, source)
-                for item in parse_payload(text, source=source, trial_id=self.trial_id)]
+        out: list[tuple[Any, ...]] = []
+        try:
+            if text.lstrip()[:1] == "{":
+                fast = self._one_study(text, source)
+                if fast is not None:
+                    return [fast]
+            for item in parse_payload(text, source=source, trial_id=self.trial_id):
+                out.append(self._guarded(item, source))  # (what a worker indexed is kept)
+        except Exception as exc:  # noqa: BLE001 (this member alone fails)
+            out.append(_fail(source, exc, text))
+        return out
+
+    def _guarded(self, item: Any, source: str) -> tuple[Any, ...]:
+        """``_item``, one record's error being that record's failure (not the page's)."""
+        try:
+            return self._item(item, source)
+        except Exception as exc:  # noqa: BLE001
+            where = f"{source} [{getattr(getattr(item, 'record', None), 'trial_id', '?')}]"
+            return _fail(where, exc, getattr(item, "raw", None))
 
     def _one_study(self, text: str, source: str) -> tuple[Any, ...] | None:
         """The common case, a file holding one API study: hash it first, parse only if the
         store does not hold this content.  None: not that case (the generic path decides)."""
         try:
             study = json.loads(text)
-        except ValueError:
-            return None
+        except (ValueError, RecursionError):
+            return None  # the generic path reports it (or finds the studies of a page)
         if not isinstance(study, dict) or not isinstance(study.get("protocolSection"), dict):
             return None
         ident = study["protocolSection"].get("identificationModule")
@@ -292,18 +370,53 @@ class _Parser:
             return ("fail", source, exc.reason, message, text, ctgov.REGISTRY)
         if record.trial_id != tid:
             stored = self.stored_hash(record.trial_id)
+        # Everything that can fail before the record enters this worker's segment: a record
+        # in the segment must reach the parent.
+        rec_json = _encodable(record_json(record))
+        link_row = _link_row(record, content_hash)
         indexed = self.index(record, stored, content_hash)
-        return ("rec", record.trial_id, record.registry, record.url, record_json(record), text,
-                content_hash, False, source, indexed, _link_row(record, content_hash))
+        return ("rec", record.trial_id, record.registry, record.url, rec_json, text,
+                content_hash, False, source, indexed, link_row)
 
     def _item(self, item: Any, source: str) -> tuple[Any, ...]:
         if isinstance(item, Failure):
             return ("fail", item.source, item.reason, item.message, item.raw, item.registry)
         r = item.record
+        rec_json = _encodable(record_json(r))
+        _encodable(item.raw)
+        link_row = _link_row(r, item.content_hash)
         indexed = self.index(r, self.stored_hash(r.trial_id), item.content_hash)
-        return ("rec", r.trial_id, r.registry, r.url, record_json(r), item.raw,
-                item.content_hash, item.secondary, source, indexed,
-                _link_row(r, item.content_hash))
+        return ("rec", r.trial_id, r.registry, r.url, rec_json, item.raw,
+                item.content_hash, item.secondary, source, indexed, link_row)
+
+
+def _encodable(text: str) -> str:
+    """``text``, checked to encode as UTF-8 (raises UnicodeEncodeError on a lone surrogate,
+    before the record reaches the index or the store)."""
+    if not text.isascii():
+        text.encode("utf-8")
+    return text
+
+
+def _fail(source: str, exc: BaseException, raw: str | None,
+          registry: str = "unknown") -> tuple[Any, ...]:
+    if isinstance(exc, ParseError):
+        message = str(exc) if exc.source else f"{source}: {exc}"
+    else:
+        message = f"{source}: {describe(exc)}"
+    return ("fail", source, failure_reason(exc), message, raw, registry)
+
+
+def _read_file(name: str) -> bytes:
+    """A plain payload file's bytes, no more than ``MAX_RECORD_BYTES`` (``TooLarge``)."""
+    with open(name, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_RECORD_BYTES:
+            raise TooLarge(size, f.read(RAW_PREFIX_BYTES))
+        data = f.read(MAX_RECORD_BYTES + 1)
+    if len(data) > MAX_RECORD_BYTES:
+        raise TooLarge(None, data[:RAW_PREFIX_BYTES])
+    return data
 
 
 def _link_row(record: Any, content_hash: str) -> tuple[str, str, str, str, list[str]]:
@@ -312,10 +425,39 @@ def _link_row(record: Any, content_hash: str) -> tuple[str, str, str, str, list[
             sorted(links.link_keys(record, own=own)))
 
 
-def _worker(conn: Connection, store_path: str, index_dir: str, trial_id: str | None) -> None:
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_PARENT_CHECK = 1.0  # seconds between a waiting worker's checks that its parent lives
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this worker when its parent dies (Linux), and leave now if the
+    parent is already gone (it may have died before the request took effect)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the parent check below still ends an orphaned worker
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def _worker(conn: Connection, others: list[Connection], store_path: str, index_dir: str,
+            trial_id: str | None, parent_pid: int) -> None:
+    # The parent's SIGTERM handler raises in the parent; here the default (end now) applies.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent_pid)
+    for other in others:
+        # Forked copies of the parent's ends of the pipes (this worker's own and the earlier
+        # workers'): while any is open here, no worker would see its parent's end close.
+        other.close()
     parser = _Parser(store_path, index_dir, trial_id)
     try:
         while True:
+            # The portable part of dying with the parent: an orphan is re-parented.
+            while not conn.poll(_PARENT_CHECK):
+                if os.getppid() != parent_pid:
+                    return
             try:
                 task = conn.recv()
             except EOFError:  # the parent is gone
@@ -328,6 +470,11 @@ def _worker(conn: Connection, store_path: str, index_dir: str, trial_id: str | N
                              for name, place in zip(names, places)]))
     except KeyboardInterrupt:  # the parent handles Ctrl-C; the worker just stops
         return
+    except (BrokenPipeError, ConnectionResetError):  # the parent is gone
+        return
+
+
+Task = tuple[str, bool, list[str], list[Any]]
 
 
 class _Workers:
@@ -335,54 +482,99 @@ class _Workers:
 
     Not ``multiprocessing.Pool``: its helper threads would be alive when the index writer
     forks its own processes (DESIGN.md: fork only where no threads are alive).
+
+    A worker that dies is replaced (see the module docstring); ``dead`` holds the pids of
+    the workers that died, whose index segments are lost.
     """
 
     def __init__(self, n: int, store_path: Path, index_dir: Path,
                  trial_id: str | None) -> None:
-        ctx = mp.get_context("fork")
+        self.ctx = mp.get_context("fork")
+        self.args = (str(store_path), str(index_dir), trial_id)
         self.exhausted = False
         self.conns: list[Connection] = []
-        self.procs = []
+        self.procs: list[Any] = []
+        self.dead: set[int] = set()
         for _ in range(n):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker,
-                               args=(child, str(store_path), str(index_dir), trial_id),
-                               daemon=True)
-            proc.start()
-            child.close()
-            self.conns.append(parent)
+            conn, proc = self._spawn()
+            self.conns.append(conn)
             self.procs.append(proc)
 
-    def map(self, tasks: Iterator[tuple[str, bool, list[str], list[Any]]],
+    def _spawn(self) -> tuple[Connection, Any]:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker,
+                                args=(child, [*self.conns, parent], *self.args, os.getpid()),
+                                daemon=True)
+        proc.start()
+        child.close()
+        return parent, proc
+
+    def _replace(self, slot: int) -> None:
+        """Worker ``slot`` died: reap it, fork another in its place."""
+        proc = self.procs[slot]
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
+        self.dead.add(proc.pid)
+        self.conns[slot].close()
+        self.conns[slot], self.procs[slot] = self._spawn()
+
+    def _rescue(self, slot: int, task: Task) -> list[list[tuple[Any, ...]]]:
+        """The results of a dead worker's task, re-run one member at a time on its
+        replacement; a member the replacement dies on too is counted, not retried again."""
+        container, is_zip, names, places = task
+        out: list[list[tuple[Any, ...]]] = []
+        for name, place in zip(names, places):
+            try:
+                self.conns[slot].send((-1, container, is_zip, [name], [place]))
+                _, result = self.conns[slot].recv()
+                out.append(result[0])
+            except (EOFError, OSError):
+                self._replace(slot)
+                out.append([_died(container, name, is_zip, place)])
+        return out
+
+    def map(self, tasks: Iterator[Task],
             stop: Callable[[], bool]) -> Iterator[list[list[tuple[Any, ...]]]]:
         """Per task, per member, the member's result tuples.  Sends no new task once
         ``stop()`` is true, and returns when what was sent has come back; ``self.exhausted``
         then says whether ``tasks`` ran out."""
-        pending: dict[Connection, int] = {c: 0 for c in self.conns}
+        pending: list[deque[tuple[int, Task]]] = [deque() for _ in self.conns]
         done: dict[int, list[list[tuple[Any, ...]]]] = {}
         sent = received = 0
         stopped = False
         while True:
             # Keep two tasks queued per worker, so none waits for the parent.
-            for conn in self.conns:
-                while not stopped and pending[conn] < 2:
+            for slot, conn in enumerate(self.conns):
+                while not stopped and len(pending[slot]) < 2:
                     task = None if stop() else next(tasks, None)
                     if task is None:
                         stopped = True
                         self.exhausted = not stop()
                         break
-                    conn.send((sent, *task))
-                    pending[conn] += 1
+                    pending[slot].append((sent, task))
+                    try:
+                        conn.send((sent, *task))
+                    except OSError:
+                        pass  # a dead worker: its EOF below re-runs what it held
                     sent += 1
             if stopped and received == sent:
                 return
-            for conn in wait([c for c in self.conns if pending[c]]):
+            ready = wait([c for slot, c in enumerate(self.conns) if pending[slot]])
+            for conn in ready:
+                slot = self.conns.index(conn)  # type: ignore[arg-type]
                 try:
                     seq, out = conn.recv()  # type: ignore[union-attr]
-                except EOFError as exc:
-                    raise WorkerDied("A parse worker of the import stopped unexpectedly") \
-                        from exc
-                pending[conn] -= 1  # type: ignore[index]
+                except (EOFError, OSError):
+                    # The worker died (killed, out of memory): what it held is re-run.
+                    held = list(pending[slot])
+                    pending[slot].clear()
+                    self._replace(slot)
+                    for seq, task in held:
+                        done[seq] = self._rescue(slot, task)
+                    continue
+                pending[slot].popleft()
                 done[seq] = out
             while received in done:
                 yield done.pop(received)
@@ -390,41 +582,91 @@ class _Workers:
 
     def finish(self) -> list[Any]:
         """Ask every worker to finish its index segment; returns the segments (after the
-        last ``map`` has returned)."""
+        last ``map`` has returned).  A worker that dies here loses its segment only (its pid
+        joins ``dead``)."""
         segments = []
-        for conn in self.conns:
-            conn.send(None)
-        for conn in self.conns:
+        for slot, conn in enumerate(self.conns):
+            try:
+                conn.send(None)
+            except OSError:
+                self.dead.add(self.procs[slot].pid)
+        for slot, conn in enumerate(self.conns):
             try:
                 kind, segment = conn.recv()
-            except EOFError as exc:
-                raise WorkerDied("A parse worker of the import stopped unexpectedly") from exc
+            except (EOFError, OSError):
+                self.dead.add(self.procs[slot].pid)
+                continue
             if kind == "segment" and segment is not None:
                 segments.append(segment)
         return segments
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """End the workers: politely after ``finish``, at once when ``abort`` (an error or a
+        signal in the parent: nothing they hold is wanted)."""
         for conn in self.conns:
-            try:
-                conn.send(None)
-            except OSError:
-                pass
+            if not abort:
+                try:
+                    conn.send(None)
+                except OSError:
+                    pass
             conn.close()
+        if abort:
+            for proc in self.procs:
+                if proc.is_alive():
+                    proc.terminate()
         for proc in self.procs:
             proc.join(timeout=5)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()
+                proc.join(timeout=5)
 
 
-def _tasks(sources: list[Source]) -> Iterator[tuple[str, bool, list[str], list[Any]]]:
-    """(container, is zip, member names, their places or Nones) per TASK_SIZE members."""
+def _died(container: str, name: str, is_zip: bool, place: Any) -> tuple[Any, ...]:
+    """The failure of a member a worker died on (twice), with as much of its text as the
+    parent can read safely (the bounded readers)."""
+    source = f"{container}!{name}" if is_zip else name
+    raw: str | None = None
+    try:
+        reader = _Parser.__new__(_Parser)
+        reader.zips, reader.files = {}, {}
+        try:
+            raw = reader.read(container, name, is_zip, place).decode("utf-8", "replace")
+        finally:
+            for f in reader.files.values():
+                f.close()
+            for zf in reader.zips.values():
+                zf.close()
+    except Exception:  # noqa: BLE001 (the failure is counted without its text)
+        raw = None
+    return ("fail", source, "worker_died",
+            f"{source}: a parse worker stopped on this record twice (killed, or out of "
+            "memory); it was skipped", raw, "unknown")
+
+
+def _tasks(sources: list[Source]) -> Iterator[Task]:
+    """(container, is zip, member names, their places or Nones) per TASK_SIZE members or
+    TASK_BYTES (declared sizes), whichever comes first."""
     for src in sources:
-        for start in range(0, len(src.names), TASK_SIZE):
-            stop = min(start + TASK_SIZE, len(src.names))
-            places = src.places
+        places = src.places
+        start, count = 0, len(src.names)
+        while start < count:
+            stop, size = start, 0
+            while stop < count and stop - start < TASK_SIZE:
+                if stop > start and size >= TASK_BYTES:
+                    break
+                size += places.size[stop] if places else _file_size(src.names[stop])
+                stop += 1
             yield (str(src.path), src.is_zip, src.names[start:stop],
                    [places.at(k) for k in range(start, stop)] if places else
                    [None] * (stop - start))
+            start = stop
+
+
+def _file_size(name: str) -> int:
+    try:
+        return os.path.getsize(name)
+    except OSError:
+        return 0
 
 
 # -- the import ---------------------------------------------------------------------------------
@@ -483,21 +725,26 @@ def bulk_import(
         batch = _Batch()
         try:
             items: list[tuple[Any, ...]] = []
+            size = 0  # bytes of text in ``items``
             # late binding wanted: the pool asks before each task how much awaits indexing
             stop = lambda: batch.stored >= index_every  # noqa: B023, E731
             for task_out in pool.map(tasks, stop=stop):
                 for member_items in task_out:
                     result.files += 1
                     items.extend(member_items)
-                if len(items) >= STORE_BATCH:
+                    size += sum(_text_size(item) for item in member_items)
+                if len(items) >= STORE_BATCH or size >= STORE_BYTES:
                     _store(store, items, result, batch)
-                    items = []
+                    items, size = [], 0
                     report()
             _store(store, items, result, batch)
             exhausted = pool.exhausted
             batch.segments = pool.finish()
-        finally:
-            pool.close()
+            batch.lost(pool.dead)
+        except BaseException:
+            pool.close(abort=True)  # an error, Ctrl-C or SIGTERM: end the workers now
+            raise
+        pool.close()
         catch_up(batch)
     # Link groups now, not at the first `trials show`.  Every record this import stored came
     # with its keys (``_store``), so this finds no stale key to recompute: it regroups.
@@ -516,16 +763,26 @@ class _Batch:
     conflicts: set[str] = field(default_factory=set)  # in a segment but not as stored
     segments: list[Any] = field(default_factory=list)
 
-    def add(self, trial_id: str, content_hash: str, outcome: str) -> None:
+    by: dict[str, int] = field(default_factory=dict)  # trial id -> pid of the worker
+
+    def add(self, trial_id: str, content_hash: str, outcome: str, worker: int = 0) -> None:
         """A record a worker indexed, and what the store made of it."""
         if trial_id in self.indexed or outcome not in ("new", "changed"):
             # The same trial twice in one batch, or a third-party copy the registry's own
-            # record outranks: the segments may hold a version the store does not.
+            # record outranks (or could not store): the segments may hold a version the
+            # store does not.
             self.conflicts.add(trial_id)
         else:
             self.indexed[trial_id] = content_hash
+            self.by[trial_id] = worker
             if outcome == "changed":
                 self.replaced.add(trial_id)
+
+    def lost(self, dead: set[int]) -> None:
+        """Records indexed by workers that died: their segments are gone, so they are
+        left to ``sync_index`` (as conflicts: unmarked, and any older version deleted)."""
+        if dead:
+            self.conflicts.update(t for t, pid in self.by.items() if pid in dead)
 
     def commit(self, store: Store, index_dir: Path) -> int:
         """Add the segments to the index (deleting the replaced trials' old documents in the
@@ -564,13 +821,27 @@ def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
             else:
                 (_, tid, registry, url, rec_json, raw, content_hash, secondary, source,
                  indexed, link_row) = item
-                put = store.put_json(tid, registry, url, rec_json, raw,
-                                     content_hash=content_hash, fetched_at=fetched_at,
-                                     source_url=_source_url(source), secondary=secondary)
+                try:
+                    with store.savepoint():  # a record the store cannot take fails alone
+                        put = store.put_json(tid, registry, url, rec_json, raw,
+                                             content_hash=content_hash, fetched_at=fetched_at,
+                                             source_url=_source_url(source),
+                                             secondary=secondary)
+                except (sqlite3.Error, UnicodeError, ValueError, OverflowError) as exc:
+                    reason = "too_large" if isinstance(exc, sqlite3.DataError) else \
+                        failure_reason(exc)
+                    message = f"{source}: could not be stored ({describe(exc)})"
+                    result.failures.append({"source": source, "reason": reason,
+                                            "message": message})
+                    store.put_failure(registry=registry, reason=reason, raw=raw, url=source,
+                                      trial_id=tid, detail=message)
+                    if indexed:
+                        batch.add(tid, content_hash, "failed")  # out of the index again
+                    continue
                 setattr(result, put.outcome, getattr(result, put.outcome) + 1)
                 batch.stored += put.outcome in ("new", "changed")
                 if indexed:
-                    batch.add(tid, content_hash, put.outcome)
+                    batch.add(tid, content_hash, put.outcome, indexed)
                 if put.outcome in ("new", "changed"):  # the store now holds this record
                     link_rows.append(link_row)
         if same:
@@ -578,6 +849,15 @@ def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
         if link_rows:
             with store.links_write():
                 store.put_link_keys(link_rows)
+
+
+def _text_size(item: tuple[Any, ...]) -> int:
+    """Characters of text a result tuple holds (its raw payload and record)."""
+    if item[0] == "rec":
+        return len(item[5] or "") + len(item[4] or "")
+    if item[0] == "fail":
+        return len(item[4] or "")
+    return 0
 
 
 def _source_url(source: str | None) -> str | None:

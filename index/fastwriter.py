@@ -253,7 +253,7 @@ class FastSegmentWriter(SegmentWriter):
         """Write the segment and return it, without committing a TOC: for a worker whose
         segment the lock holder adds to the index (``whoosh.multiproc`` does the same)."""
         segment = self._finalize_segment()
-        self._tempstorage.destroy()
+        self._tempstorage.destroy()  # this writer's own folder (see __init__)
         self.is_closed = True
         return segment
 

@@ -6,6 +6,15 @@ says who holds it (pid, host, start time, command) for the "already running" mes
 is never deleted (deleting a flock'ed file lets two processes lock two different inodes), it is
 emptied on release.
 
+A forked child shares the parent's open file description, and with it the flock: a child
+left alive by a killed parent (a parse worker, an index writer) would hold the lock for ever.
+So no child keeps it: every fork closes the held lock's descriptor in the child
+(``os.register_at_fork``; the descriptor is also close-on-exec, so no exec'd program gets it).
+The child only closes its copy (never ``LOCK_UN``, which would unlock the parent's too).  A
+lock that is busy while the pid written in it is dead is held by such a leftover (from an
+older version, or a program that forked without this module): ``LockHeld`` then names the
+processes holding it (``/proc/locks``) so they can be ended.
+
 Where ``flock`` is not available (some network filesystems answer ENOLCK), the holder
 information is all there is: a lock is then taken over only if its pid is dead on this host or
 it is older than ``max_age``.  A lock held by a live local process is never taken over, however
@@ -20,6 +29,7 @@ import json
 import logging
 import os
 import socket
+import weakref
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,14 +88,64 @@ class LockInfo:
 
 
 class LockHeld(RuntimeError):
-    """Another live process holds the lock.  ``holder`` says who, when it could be read."""
+    """Another live process holds the lock.  ``holder`` says who, when it could be read;
+    ``leftovers``: when the holder written in the file is dead, the pids still holding it."""
 
-    def __init__(self, path: Path, holder: LockInfo | None, *, too_old: bool = False) -> None:
+    def __init__(self, path: Path, holder: LockInfo | None, *, too_old: bool = False,
+                 leftovers: list[int] | None = None) -> None:
         self.path = path
         self.holder = holder
         self.too_old = too_old
+        self.leftovers = leftovers or []
         who = holder.describe() if holder else "another process"
+        if self.leftovers:
+            pids = " ".join(map(str, self.leftovers))
+            who = (f"process(es) {pids} left over from {who}, which is no longer running "
+                   f"(end them with 'kill {pids}')")
         super().__init__(f"{path} is held by {who}")
+
+    def describe(self) -> str:
+        return str(self).split(" is held by ", 1)[1]
+
+
+def lock_holders(path: Path) -> list[int]:
+    """Pids holding a flock on ``path`` (Linux ``/proc/locks``; [] elsewhere)."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids = []
+    for line in lines:
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == want:
+            try:
+                pids.append(int(parts[4]))
+            except ValueError:
+                continue
+    return sorted(set(pids))
+
+
+# Locks this process holds: a forked child closes their descriptors (see the docstring).
+_HELD: weakref.WeakSet[RefreshLock] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for lock in list(_HELD):
+        fd, lock._fd = lock._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)  # the child's copy only: the parent keeps its lock
+            except OSError:
+                pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def pid_alive(pid: int) -> bool:
@@ -147,6 +207,7 @@ class RefreshLock:
             raise
         self.taken_over = previous
         self._fd = fd
+        _HELD.add(self)
         return self
 
     def _flock(self, fd: int) -> bool:
@@ -158,8 +219,13 @@ class RefreshLock:
         except BlockingIOError:
             holder = LockInfo.parse(_read(fd))
             age = holder.age_seconds() if holder else None
-            raise LockHeld(self.path, holder,
-                           too_old=age is not None and age > self.max_age) from None
+            leftovers = None
+            if holder is not None and holder.is_local() and not pid_alive(holder.pid):
+                # The writer is dead but something still holds its lock: a child it forked
+                # (the kernel keeps a flock while any inherited descriptor is open).
+                leftovers = [p for p in lock_holders(self.path) if p != os.getpid()]
+            raise LockHeld(self.path, holder, too_old=age is not None and age > self.max_age,
+                           leftovers=leftovers) from None
         except OSError as exc:
             if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
                 log.warning("flock is not supported on %s (%s); relying on the pid and age in "
@@ -179,6 +245,7 @@ class RefreshLock:
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
+        _HELD.discard(self)
         if fd is None:
             return
         try:

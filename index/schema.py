@@ -10,6 +10,7 @@ baked into the index with ``field_boost``: tuning them then needs no reindex.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -292,7 +293,9 @@ def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any
                              *(MODALITY_PARENT.get(m) for m in cell.get("modality") or [])]),
         "prior": prior(record),
         "sex": _facet([elig.get("sex") or ""]),
-        "enrollment": int(enrollment) if isinstance(enrollment, (int, float)) else None,
+        # a 32-bit field: a count no registry could mean (inf, 2**40) is left out, not fatal
+        "enrollment": int(enrollment) if isinstance(enrollment, (int, float)) and math.isfinite(
+            enrollment) and 0 <= enrollment < 2**31 else None,
         "min_age": _number(elig.get("min_age_years")),
         "max_age": _number(elig.get("max_age_years")),
         "start_date": date_key(record.start_date),
@@ -312,4 +315,6 @@ def cell_facts(record: TrialRecord) -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

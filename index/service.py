@@ -10,6 +10,7 @@ import contextlib
 import errno
 import importlib
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,10 +128,10 @@ def writing(home: DataHome, command: str) -> Iterator[None]:
         home.root.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except LockHeld as exc:
-        who = exc.holder.describe() if exc.holder else "another process"
         raise TrialsError("locked", f"Another trialscope command is already writing "
-                          f"{home.root} ({who}).", "Wait for it to finish, then run again.") \
-            from exc
+                          f"{home.root} ({exc.describe()}).",
+                          "End those processes, then run again." if exc.leftovers else
+                          "Wait for it to finish, then run again.") from exc
     except OSError as exc:
         raise home_write_error(home, exc) from exc
     try:
@@ -256,9 +257,47 @@ def import_paths(
     if missing:
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
-    with writing(home, "import"):
-        return _import_paths(home, paths, on_file=on_file, trial_id=trial_id,
-                             on_progress=on_progress)
+    try:
+        with writing(home, "import"), _stopped_by_sigterm():
+            return _import_paths(home, paths, on_file=on_file, trial_id=trial_id,
+                                 on_progress=on_progress)
+    except Stopped as exc:
+        # The parse workers are gone and the lock is released (the blocks above unwound);
+        # what was committed is kept and a rerun resumes.
+        raise TrialsError("interrupted", f"The import was stopped by {exc.name}; what it "
+                          "stored so far is kept.",
+                          "Run the same import again: it resumes where it stopped.") from None
+
+
+class Stopped(BaseException):
+    """SIGTERM asked a writing command to stop (a BaseException, like KeyboardInterrupt, so
+    no per-record ``except Exception`` takes it for one record's failure)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (systemd stopping a unit, ``kill``) raises ``Stopped`` in the main thread, so
+    the import unwinds: its workers are ended, its batch rolled back, the lock released."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def stop(signum: int, _frame: Any) -> None:
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _import_paths(
@@ -286,26 +325,51 @@ def _import_paths(
                 summary.files += 1
                 if on_file:
                     on_file(path, summary.files, len(files))
-                try:
-                    text = _files.read_text(path)
-                except (OSError, UnicodeDecodeError) as exc:
-                    summary.failures.append({"source": str(path), "reason": "unreadable",
-                                             "message": f"{path}: {exc}"})
-                    continue
-                for item in _files.parse_payload(text, source=str(path), trial_id=trial_id):
+                for item in _file_items(path, trial_id):
                     if isinstance(item, _files.Failure):
-                        summary.failures.append({"source": item.source, "reason": item.reason,
-                                                 "message": item.message})
-                        store.put_failure(registry=item.registry, reason=item.reason,
-                                          raw=item.raw, url=str(path), detail=item.message)
+                        _fail(store, summary, item, str(path))
                         continue
-                    result = store.put_record(item.record, item.raw,
-                                              content_hash=item.content_hash,
-                                              source_url=path.resolve().as_uri(),
-                                              secondary=item.secondary)
+                    try:
+                        with store.savepoint():  # one record that cannot be stored fails alone
+                            result = store.put_record(item.record, item.raw,
+                                                      content_hash=item.content_hash,
+                                                      source_url=path.resolve().as_uri(),
+                                                      secondary=item.secondary)
+                    except (sqlite3.Error, UnicodeError, ValueError, OverflowError,
+                            RecursionError) as exc:
+                        where = f"{path} [{item.record.trial_id}]"
+                        _fail(store, summary, _files.Failure(
+                            where, _files.failure_reason(exc),
+                            f"{where}: could not be stored ({_files.describe(exc)})",
+                            item.raw, item.record.registry), str(path))
+                        continue
                     setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
         summary.indexed = _after_write(store, home)
     return summary
+
+
+def _file_items(path: Path, trial_id: str | None) -> Iterator[Any]:
+    """The records and failures of one payload file (``parse_payload`` never raises for what
+    a payload holds; a file too large or unreadable is one failure)."""
+    from ..parser.limits import TooLarge
+
+    try:
+        text = _files.read_text(path)
+    except TooLarge as exc:
+        yield _files.Failure(str(path), "too_large", f"{path}: {exc}",
+                             _files.raw_prefix(exc.head))
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        yield _files.Failure(str(path), "unreadable", f"{path}: {exc}", None)
+        return
+    yield from _files.parse_payload(text, source=str(path), trial_id=trial_id)
+
+
+def _fail(store: Store, summary: ImportSummary, item: Failure, url: str) -> None:
+    summary.failures.append({"source": item.source, "reason": item.reason,
+                             "message": item.message})
+    store.put_failure(registry=item.registry, reason=item.reason, raw=item.raw, url=url,
+                      detail=item.message)
 
 
 def parse_paths(paths: list[Path], *,
@@ -317,12 +381,7 @@ def parse_paths(paths: list[Path], *,
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
     for path in _files.iter_payload_files(paths):
-        try:
-            text = _files.read_text(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            yield _files.Failure(str(path), "unreadable", f"{path}: {exc}", None)
-            continue
-        for item in _files.parse_payload(text, source=str(path), trial_id=trial_id):
+        for item in _file_items(path, trial_id):
             yield item if isinstance(item, _files.Failure) else item.record
 
 

@@ -116,6 +116,17 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _encodable(text: str | None) -> str | None:
+    """``text``, with what UTF-8 cannot encode (lone surrogates) backslash-escaped."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -240,6 +251,19 @@ class Store:
             self._in_batch = False
 
     @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a ``batch``: the writes of the block are undone alone if it raises (one
+        record that cannot be stored costs that record, not the batch)."""
+        self._conn.execute("SAVEPOINT one_record")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO one_record")
+            self._conn.execute("RELEASE one_record")
+            raise
+        self._conn.execute("RELEASE one_record")
+
+    @contextmanager
     def _tx(self) -> Iterator[None]:
         if self._in_batch:
             yield
@@ -350,12 +374,15 @@ class Store:
         trial_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        """Keep a payload that could not be parsed, with why."""
+        """Keep a payload that could not be parsed, with why.  Text that cannot be encoded
+        (a lone surrogate: often the very reason it failed) is kept with that character
+        escaped (``\\ud800``), so the failure itself never fails."""
         with self._tx():
             self._conn.execute(
                 "INSERT INTO failures (fetched_at, registry, trial_id, url, reason, detail, raw)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (utcnow(), registry, trial_id, url, reason, detail, raw),
+                (utcnow(), _encodable(registry), _encodable(trial_id), _encodable(url),
+                 _encodable(reason), _encodable(detail), _encodable(raw)),
             )
 
     def add_alias(self, alias: str, trial_id: str) -> None:

@@ -53,6 +53,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .limits import clip
 from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 
 MODALITIES: tuple[str, ...] = ("CAR-T", "mRNA CAR-T", "CAR-NK", "CAAR-T", "TCR-T", "CAR-Treg",
@@ -451,8 +452,10 @@ def extract_from_texts(primary: Iterable[str | None],
     intervention names and descriptions, arms, keywords), ``secondary`` texts describe the
     study (summary, description); the cell source is taken from ``secondary`` only when
     ``primary`` states none.  Returns ``{}`` when no modality is found."""
-    first = [t for t in primary if t]
-    second = [t for t in secondary if t]
+    # Each text read up to MAX_EXTRACT_CHARS: the mention pass is quadratic in the mentions
+    # of a text (parser/limits.py).
+    first = [clip(t) for t in primary if t]
+    second = [clip(t) for t in secondary if t]
     clean = [_clean(t) for t in first + second]
     lows = [fold(t) for t in clean]
     if not _may_state_modality("\n".join(clean), "\n".join(lows)):

@@ -37,7 +37,7 @@ from lxml import etree
 from .criteria import split_criteria
 from .doses import parse_doses
 from .enrich import enrich
-from .errors import ParseError
+from .errors import ParseError, utf8
 from .record import TrialRecord
 from .vocab import normalise_phase, normalise_status, normalise_study_type
 
@@ -538,6 +538,8 @@ def parse_detail_html(html: str, *, url: str | None = None) -> TrialRecord:
     """Parse a ChiCTR trial detail page.  Raises ParseError (only) for unusable input:
     ``unexpected_layout`` (not a detail page), ``not_found`` (the site's "no such trial"
     page), ``missing_id`` (no valid registration number)."""
+    if isinstance(html, str) and not html.isascii():
+        utf8(html, source=url)  # lxml would raise UnicodeEncodeError on a lone surrogate
     soup = BeautifulSoup(html, "lxml")
     page = _Page(soup)
     if "reg_no" not in page.cells:
@@ -672,7 +674,7 @@ def content_hash(raw: str) -> str:
         text = "\n".join(" ".join(b.get_text(" ").split()) for b in blocks)
     else:
         text = " ".join(raw.split())
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # -- the search results page --------------------------------------------------------------
@@ -785,7 +787,7 @@ def parse_xml_export(xml: str | bytes, *, source: str | None = None
     The document is read at once: an unreadable or unsafe document (entity declarations: the
     XXE and "billion laughs" payloads) raises ParseError here; a trial that does not parse
     comes back as a ParseError in its pair and the rest still come through."""
-    data = xml.encode("utf-8") if isinstance(xml, str) else xml
+    data = utf8(xml, source=source) if isinstance(xml, str) else xml
     try:
         root = etree.fromstring(data, _xml_parser())
     except etree.XMLSyntaxError as exc:

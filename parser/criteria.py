@@ -50,6 +50,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from .limits import MAX_CRITERIA_DEPTH, clip
+
 Item = dict[str, Any]
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; ClinicalTrials.gov API v2 does
@@ -256,6 +258,8 @@ class _Builder:
         self.indent = 0  # indentation of the last marked line
 
     def _push(self, owner: _Node, indent: int | None, lines: bool = False) -> _Level:
+        if len(self.stack) > MAX_CRITERIA_DEPTH:
+            return self.stack[-1]  # deeper items stay siblings here (see parser/limits.py)
         level = _Level(owner.children, indent, expected=_expected_count(owner.text), lines=lines)
         self.stack.append(level)
         return level
@@ -406,6 +410,7 @@ def split_criteria(text: str | None) -> dict[str, list[Item]]:
     """Split eligibility text into ``{"inclusion": [...], "exclusion": [...]}`` item trees."""
     if not text or not text.strip():
         return {"inclusion": [], "exclusion": []}
+    text = clip(text)  # the items of a text beyond any registry's limit (parser/limits.py)
     if "&" in text:
         text = html.unescape(text)
     text = _DISCLAIMER.sub("", text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -48,7 +49,7 @@ def content_hash(study: dict[str, Any]) -> str:
     for path in _VOLATILE_PATHS:
         trimmed = _without(trimmed, path)
     canonical = json.dumps(trimmed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _without(node: Any, path: tuple[str, ...]) -> Any:
@@ -118,9 +119,11 @@ def parse_study(study: Any, *, url: str | None = None) -> TrialRecord:
         if exc.source is None and url:
             raise ParseError(exc.reason, str(exc), source=url) from exc
         raise
-    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+    except (TypeError, AttributeError, ValueError, KeyError, OverflowError) as exc:
         # A module of an unexpected shape (a list where an object belongs, ...).
         raise ParseError("bad_field", f"unexpected structure ({exc!r})", source=url) from exc
+    except RecursionError as exc:  # values nested deeper than any parser step can walk
+        raise ParseError("too_deep", "values nested too deeply", source=url) from exc
 
 
 def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
@@ -255,10 +258,18 @@ def _design(rec: TrialRecord, dm: dict[str, Any]) -> None:
     }
     enrol = _obj(dm, "enrollmentInfo")
     count = enrol.get("count")
+    if isinstance(count, (int, float)) and not (
+            math.isfinite(count) and 0 <= count <= _MAX_ENROLLMENT):
+        # 1e999 reads as inf; a count beyond any population cannot be stored or indexed
+        raise ParseError("bad_field", f"enrollment count out of range ({count!r})")
     rec.enrollment = {
         "count": int(count) if isinstance(count, (int, float)) else None,
         "type": _text(enrol.get("type")),
     }
+
+
+# More than the world's population: the index keeps enrollment as a 32-bit number.
+_MAX_ENROLLMENT = 2**31 - 1
 
 
 def _intervention_key(name: str) -> str:

@@ -168,7 +168,7 @@ def content_hash(record_obj: Any) -> str:
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in CTRDATA_KEYS}
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --- detection and entry points ------------------------------------------------------------

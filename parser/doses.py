@@ -34,6 +34,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .limits import clip
+
 Dose = dict[str, Any]
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺", "0123456789+")
@@ -193,6 +195,7 @@ def parse_doses(text: str | None) -> list[Dose]:
     """Every dose expression in ``text``, in order; ``[]`` when there is none."""
     if not text:
         return []
+    text = clip(text) or ""  # (parser/limits.py)
     cell_context: bool | None = None
     doses: list[Dose] = []
     pos = 0

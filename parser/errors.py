@@ -14,3 +14,13 @@ class ParseError(ValueError):
         self.reason = reason
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
+
+
+def utf8(text: str, *, source: str | None = None) -> bytes:
+    """``text`` as UTF-8 for a parser that reads bytes; a lone surrogate (text that is not
+    valid Unicode) is a ``bad_text`` ParseError, not a UnicodeEncodeError."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParseError("bad_text", f"text that is not valid Unicode at {exc.start} (a lone "
+                         "surrogate)", source=source) from exc

@@ -43,7 +43,7 @@ from lxml import html as lxml_html
 from .criteria import split_criteria
 from .doses import parse_doses
 from .enrich import enrich
-from .errors import ParseError
+from .errors import ParseError, utf8
 from .record import TrialRecord
 from .vocab import Status, normalise_status
 
@@ -220,7 +220,7 @@ def _html_root(text: str | bytes, source: str | None) -> etree._Element:
     parser = lxml_html.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True,
                                   remove_pis=True)
     try:
-        return lxml_html.document_fromstring(text.encode("utf-8"), parser=parser)
+        return lxml_html.document_fromstring(utf8(text, source=source), parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise ParseError("bad_html", f"HTML could not be read ({exc})", source=source) from exc
 

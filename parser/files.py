@@ -8,13 +8,17 @@ in a page is reported as a ``Failure`` and the rest still come through.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
 from . import aggregator, chictr, ctgov, ctis, euctr, ictrp, isrctn
 from .errors import ParseError
+from .limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from .record import TrialRecord
 
 
@@ -72,7 +76,75 @@ FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON, a WHO ICTRP XML export, a ChiCT
 def parse_payload(text: str, *, source: str,
                   trial_id: str | None = None) -> Iterator[Parsed | Failure]:
     """Records in one payload.  ``trial_id`` names the trial of a page that does not carry
-    its own id (an aggregator page without "NCT ID:")."""
+    its own id (an aggregator page without "NCT ID:").
+
+    Never raises for what the payload holds: each record that cannot be parsed or kept
+    (``ParseError``, or any other error a hostile value provokes) is a ``Failure`` with a
+    reason, and the payload's other records still come through."""
+    done = 0
+    try:
+        for item in _parse_payload(text, source=source, trial_id=trial_id):
+            done += 1
+            yield _checked(item, text, source)
+    except Exception as exc:  # noqa: BLE001 (one payload's failure, reported, never raised)
+        if isinstance(exc, ParseError):
+            reason, message = exc.reason, _msg(exc, source)
+        else:
+            reason, message = failure_reason(exc), f"{source}: {describe(exc)}"
+        where = source if not done else f"{source} [after record {done}]"
+        yield Failure(where, reason, message, text)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The reason slug for an error a record provoked outside the parsers' own checks."""
+    if isinstance(exc, ParseError):
+        return exc.reason
+    if isinstance(exc, (TooLarge, MemoryError)):
+        return "too_large"
+    if isinstance(exc, RecursionError):
+        return "too_deep"
+    if isinstance(exc, UnicodeError):
+        return "bad_text"
+    if isinstance(exc, (OverflowError, ArithmeticError)):
+        return "bad_field"
+    return "parser_error"
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "values nested too deeply"
+    if isinstance(exc, UnicodeEncodeError):
+        return f"text that is not valid Unicode ({exc.object[exc.start:exc.end]!a} at " \
+               f"{exc.start}: a lone surrogate)"
+    if isinstance(exc, MemoryError):
+        return "out of memory while reading this payload"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# A JSON escape of a UTF-16 surrogate ("\ud800"): a lone one decodes to a string that
+# cannot be encoded (SQLite and the index then fail).  Paired ones (an emoji) are fine.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _checked(item: Parsed | Failure, text: str, source: str) -> Parsed | Failure:
+    """A parsed record whose text cannot be encoded (a lone surrogate from a JSON escape)
+    becomes a ``bad_text`` failure here, not an error in the store or the index."""
+    if isinstance(item, Failure) or not (
+            _SURROGATE_ESCAPE.search(text) or _SURROGATE.search(item.raw)):
+        return item
+    try:
+        json.dumps(item.record.to_dict(), ensure_ascii=False).encode("utf-8")
+        item.raw.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return Failure(f"{source} [{item.record.trial_id}]", "bad_text",
+                       f"{source} [{item.record.trial_id}]: {describe(exc)}", item.raw,
+                       item.record.registry)
+    return item
+
+
+def _parse_payload(text: str, *, source: str,
+                   trial_id: str | None = None) -> Iterator[Parsed | Failure]:
     fmt = detect_format(text)
     if fmt == "ctgov-json":
         yield from _parse_ctgov(text, source)
@@ -139,14 +211,20 @@ def _pairs(parse: Callable[[], Iterable[tuple[TrialRecord | ParseError, str]]], 
             if isinstance(item, ParseError):
                 yield Failure(f"{source} [record {i}]", item.reason, _msg(item, source), raw,
                               registry)
-            else:
-                yield Parsed(item, raw, hash_raw(raw))
+                continue
+            try:
+                parsed = Parsed(item, raw, hash_raw(raw))
+            except Exception as exc:  # noqa: BLE001 (this record alone fails)
+                yield Failure(f"{source} [record {i}]", failure_reason(exc),
+                              f"{source} [record {i}]: {describe(exc)}", raw, registry)
+                continue
+            yield parsed
     except ParseError as exc:
         yield Failure(source, exc.reason, _msg(exc, source), text, registry)
 
 
 def _sha256(text: str) -> str:
-    return sha256(text.encode("utf-8")).hexdigest()
+    return sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _msg(exc: ParseError, source: str) -> str:
@@ -156,19 +234,88 @@ def _msg(exc: ParseError, source: str) -> str:
 def _parse_ctgov(text: str, source: str) -> Iterator[Parsed | Failure]:
     try:
         payload = ctgov.load_json(text, source=source)
-        studies = list(ctgov.iter_studies(payload, source=source))
+        studies: list[Any] = list(ctgov.iter_studies(payload, source=source))
     except ParseError as exc:
-        yield Failure(source, exc.reason, str(exc), text, ctgov.REGISTRY)
-        return
+        if not isinstance(exc.__cause__, RecursionError):
+            yield Failure(source, exc.reason, str(exc), text, ctgov.REGISTRY)
+            return
+        # One study nested too deeply for the decoder: read the page study by study, so
+        # that study alone fails.
+        studies = list(_page_studies(text))
+        if not studies:
+            yield Failure(source, exc.reason, str(exc), text, ctgov.REGISTRY)
+            return
     for i, study in enumerate(studies):
+        if isinstance(study, _Undecodable):
+            where = f"{source} [study {i + 1}]"
+            yield Failure(where, "too_deep", f"{where}: values nested too deeply to decode",
+                          study.raw, ctgov.REGISTRY)
+            continue
         where = source if len(studies) == 1 else f"{source} [study {i + 1}]"
-        raw = text if len(studies) == 1 else json.dumps(study, ensure_ascii=False)
+        raw = text
         try:
+            if len(studies) > 1:
+                raw = json.dumps(study, ensure_ascii=False)
             record = ctgov.parse_study(study, url=None)
             yield Parsed(record, raw, ctgov.content_hash(_without_ctrdata_keys(study)))
         except ParseError as exc:
             yield Failure(where, exc.reason, str(exc) if exc.source else f"{where}: {exc}", raw,
                           ctgov.REGISTRY)
+        except Exception as exc:  # noqa: BLE001 (this study alone fails)
+            yield Failure(where, failure_reason(exc), f"{where}: {describe(exc)}", raw,
+                          ctgov.REGISTRY)
+
+
+@dataclass
+class _Undecodable:
+    raw: str  # one study's text that the JSON decoder cannot take (nested too deeply)
+
+
+_PAGE_START = re.compile(r'\s*(?:\[|\{.*?"studies"\s*:\s*\[)', re.DOTALL)
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_SEPARATORS = re.compile(r"[\s,]*")
+
+
+def _page_studies(text: str) -> Iterator[Any]:
+    """The elements of a search page's ``studies`` list (or of a top-level list), decoded one
+    by one; an element the decoder cannot take is an ``_Undecodable`` holding its text.  Stops
+    quietly at the first malformed element (what came before still counts)."""
+    start = _PAGE_START.match(text)
+    if not start:
+        return
+    decoder = json.JSONDecoder()
+    pos = start.end()
+    while True:
+        pos = _SEPARATORS.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= len(text) or text[pos] == "]":
+            return
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except RecursionError:
+            end = _value_end(text, pos)
+            if end is None:
+                return
+            yield _Undecodable(text[pos:end])
+            pos = end
+            continue
+        except ValueError:
+            return
+        yield value
+
+
+def _value_end(text: str, pos: int) -> int | None:
+    """Where the JSON array or object starting at ``pos`` ends (brackets counted outside
+    strings), or None if it does not."""
+    depth = 0
+    for m in _JSON_TOKENS.finditer(text, pos):
+        token = m.group()
+        if token in "[{":
+            depth += 1
+        elif token in "]}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return None
 
 
 def _without_ctrdata_keys(study: object) -> object:
@@ -179,9 +326,24 @@ def _without_ctrdata_keys(study: object) -> object:
     return study
 
 
-def read_text(path: Path) -> str:
-    """A payload file as text; raises OSError / UnicodeDecodeError for the caller to report."""
-    return path.read_bytes().decode("utf-8-sig")
+def read_text(path: Path, limit: int | None = None) -> str:
+    """A payload file as text; raises OSError / UnicodeDecodeError for the caller to report,
+    and ``TooLarge`` (with the file's first bytes) for a file over ``limit`` bytes: its size
+    is checked first and the read is bounded, so a growing file cannot get past it."""
+    limit = MAX_RECORD_BYTES if limit is None else limit
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise TooLarge(size, f.read(RAW_PREFIX_BYTES))
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(None, data[:RAW_PREFIX_BYTES])
+    return data.decode("utf-8-sig")
+
+
+def raw_prefix(head: bytes) -> str:
+    """The first bytes of a payload too large to keep whole, as text for the failures table."""
+    return head[:RAW_PREFIX_BYTES].decode("utf-8", "replace")
 
 
 def iter_payload_files(paths: list[Path]) -> Iterator[Path]:

@@ -143,7 +143,7 @@ def content_hash(raw: str) -> str:
     without the whitespace around tags (the export's indentation)."""
     text = re.sub(r"<Export_date>.*?</Export_date>", "", raw, flags=re.S)
     text = re.sub(r"\s*(<[^>]*>)\s*", r"\1", text)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_date(text: str | None) -> str | None:

@@ -134,7 +134,7 @@ def content_hash(raw: str) -> str:
     """Hash of one trial's raw payload: JSON without ctrdata's import stamps, or the XML."""
     if raw.lstrip()[:1] in ("{", "["):
         return json_content_hash(raw)
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def iter_records(payload: str | bytes, *, source: str | None = None,

@@ -29,6 +29,7 @@ import html
 import re
 from typing import Any
 
+from .limits import MAX_ITEM_CHARS, clip
 from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 
 Threshold = dict[str, Any]
@@ -591,7 +592,9 @@ def _windows(text: str, low: str) -> list[Threshold]:
 
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
     """Thresholds in one criterion's text (its children are separate items)."""
-    text = _clean(text or "")
+    # One criterion: a few hundred characters.  Some passes below are quadratic in the
+    # length, so a hostile item is read no further than MAX_ITEM_CHARS (parser/limits.py).
+    text = _clean(clip(text or "", MAX_ITEM_CHARS) or "")
     low = fold(text)  # for the keyword pre-checks (parser/prefilter.py)
     out: list[Threshold] = []
     seen: set[tuple[Any, ...]] = set()

@@ -178,10 +178,10 @@ def test_one_hostile_study_costs_only_itself(mock: MockServer, home: Path) -> No
     assert summary["dropped"] == len(kept) == len(broken) >= 3
     by_id = {nct_id: next(f for f in kept if nct_id.removeprefix("NCT") in f["raw"])
              for nct_id in broken}
-    assert by_id["NCT91000001"]["reason"] == "invalid_value"  # 1e999 -> int
+    assert by_id["NCT91000001"]["reason"] == "bad_field"  # 1e999: the parser refuses inf
     assert by_id["NCT91000002"]["reason"] == "invalid_text"  # lone surrogate
     assert "\\ud800" in by_id["NCT91000002"]["raw"]
-    assert by_id["NCT91000004"]["reason"] == "bad_field"  # an int id (a ParseError)
+    assert by_id["NCT91000004"]["reason"] == "missing_id"  # an int id: no id string
     with Store(home / "store.sqlite") as store:  # the deep one, stored or kept, is whole
         raw = store.raw(deep) if deep in stored else by_id[deep]["raw"]
     assert raw.count("[") >= STUDY_NESTING

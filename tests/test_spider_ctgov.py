@@ -148,7 +148,7 @@ def test_bad_arguments_are_named_with_their_value(kwargs: dict[str, Any], argume
 def test_a_crawl_with_nothing_to_crawl_is_refused_naming_the_options() -> None:
     with pytest.raises(ValueError, match="nothing to crawl") as err:
         make_spider()
-    for option in ("ids", "cond", "intr", "term", "since"):
+    for option in ("--id", "--condition", "--intervention", "--query", "--since"):
         assert option in str(err.value)
     # The offline replay may crawl everything it has.
     args = CtgovArgs.from_raw(api_base=BASE, allow_unfiltered=True)
