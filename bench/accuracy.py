@@ -209,7 +209,8 @@ def evaluate(labelled: Path = LABELLED, split: str = "legacy") -> dict[str, Any]
                 counts[family_of(e) if v2 else kind_of(e)]["fn"] += 1
                 misses.append((row, e))
             for g in fps:
-                counts[family_of(g) if v2 else g.get("kind", "other")]["fp"] += 1
+                kind = family_of(g) if v2 else g.get("kind", "other")
+                counts[kind if kind in counts else "other"]["fp"] += 1
                 extras.append((row, g))
     if not v2:
         _evaluate_doses(labelled, counts, misses, extras, notes)

