@@ -873,6 +873,87 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
     return out
 
 
+# A limit on a quantity the table does not know: "NIS score ≥ 10", "pack-years > 10",
+# "Clinical Dementia Rating: over 0.5".  Symbols and the unambiguous comparison words only.
+_OTHER_OP = re.compile(r"(?:[≥≤≧≦⩾⩽<>]\s*=?|=>|=<|>/=|</=)\s*|(?:(?:greater|more|less|fewer|higher"
+                       r"|lower)\s+than(?:\s+or\s+equal\s+to)?|at\s+least|no\s+(?:more|less)\s+than"
+                       r"|not\s+exceeding|over|above|under|below)\s+", _IC)
+_OTHER_OP_GATE = ("≥", "≤", "≧", "≦", "⩾", "⩽", "<", ">", "than", "least", "exceeding", "over",
+                  "above", "under", "below")
+_OTHER_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:[ \t]+[\w/+.-]+){0,4}?)\s*"
+                         r"(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?\s*(?:score|level|value|count)?"
+                         r"\s*(?:of|is|was|:)?\s*$")
+_OTHER_STOP = re.compile(
+    r"^(?:(?:has|have|had|with|a|an|the|any|must|be|is|are|of|who|and|or|total|current|baseline"
+    r"|screening|patients?|participants?|subjects?|documented|known|evidence|history|defined|as"
+    r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average)\s+)+", _IC)
+_OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
+                        r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
+                        r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
+                        _IC)
+
+
+_DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week)"
+                        r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
+
+
+_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b|or\b)[a-z][\w-]*\s+){0,2}"
+                      r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
+
+
+def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
+    """Limits on quantities the measure table does not know, under their own words
+    (``recognised: False``): never dropped, never mistaken for a known measure."""
+    if not has_key(low, _OTHER_OP_GATE):
+        return []
+    used = " ".join(t.get("text", "") for t in taken)
+    out: list[Threshold] = []
+    for m in _OTHER_OP.finditer(text):
+        found = _compare(text, m.start())
+        if not found or m.start() < 2:
+            continue
+        head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
+                        r"|of|no)\b", text[max(0, m.start() - 60):m.start()])[-1]
+        name_m = _OTHER_NAME.search(head)
+        name = _OTHER_STOP.sub("", name_m.group("name")).strip(" .:-") if name_m else ""
+        count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
+        if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
+                _OTHER_BAD.search(count.group(1)) or _MENTION.search(count.group(1))):
+            # "more than 2 antipsychotic medications", "at least two immunosuppressive agents"
+            t = _make(count.group(1).lower(), found[0][0], found[0][1], None,
+                      text[m.start():count.end()], "count", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
+        if not name_m:
+            continue
+        name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
+                      "", name_m.group("abbr") or name)
+        dose = _DOSE_UNIT.match(text, found[0][3]) if found[0][2] in (None, "g") else None
+        if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2:
+            per = dose.group("per") or ""
+            per = "/day" if re.search(r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
+                r"week", per, _IC) else "/kg" if "kg" in per else ""
+            unit = dose.group("u").replace("μ", "µ").replace("mcg", "µg") + per
+            t = _make(f"dose: {name}", found[0][0], found[0][1], unit,
+                      text[m.start() - len(head) + name_m.start():dose.end()], "dose", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
+        if (len(name) < 2 or _OTHER_BAD.search(name) or _MENTION.search(name)
+                or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
+                or text[m.start():found[-1][3]] in used):
+            continue
+        for n, (op, value, unit, end) in enumerate(found):
+            if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
+                break  # a time span or a known measure's unit: not for this reader
+            t = _make(name, op, value, unit, text[m.start() - len(head) + name_m.start():end],
+                      "other", section, n == 0)
+            t["recognised"] = False
+            out.append(t)
+    return out
+
+
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
     """Thresholds in one criterion's text (its children are separate items)."""
     text = _clean(text or "")
@@ -885,6 +966,7 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
         found = (_ages(text, section, low) + _measures(text, section, low) + found
                  + _windows(text, low) + _disease_durations(text, low, section)
                  + _stable_doses(text, low, section))
+        found += _others(text, low, section, found)
     for t in found:
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
         if key not in seen:
