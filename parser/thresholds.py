@@ -915,7 +915,7 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
                         r"|of|no)\b", text[max(0, m.start() - 60):m.start()])[-1]
         name_m = _OTHER_NAME.search(head)
-        name = _OTHER_STOP.sub("", name_m.group("name")).strip(" .:-") if name_m else ""
+        name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
         count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
         if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
                 _OTHER_BAD.search(count.group(1)) or _MENTION.search(count.group(1))):
@@ -952,6 +952,22 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
     return out
+
+
+def thing_name(text: str) -> str | None:
+    """The canonical name of a drug, class, procedure or event written alone ("MI" ->
+    "myocardial infarction", "PLEX" -> "plasma exchange"), or None when the window reader
+    would not know it."""
+    text = " ".join(text.split())
+    for rx, name in _DRUGS:
+        if rx.fullmatch(text):
+            return name if name not in (None, "*s") else text.lower()
+    return None
+
+
+def thing_names() -> list[str]:
+    """The fixed names windows may carry (for suggestions)."""
+    return sorted({name for _, name in _DRUGS if name not in (None, "*s")})
 
 
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
