@@ -45,10 +45,10 @@ _NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
 # At one position the first alternative wins: "greater than or equal to" before "greater
 # than", "no more than" before "more than".
 _OPS: list[tuple[str, str]] = [
-    (">=", (r"(?:greater|more|higher)\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:greater|more"
+    (">=", (r"(?:greater|more|higher)\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:greater|more"
             r"|higher)\s+than|at\s+least|minimum\s+(?:of\s+)?|no[t]?\s+(?:less|fewer|lower)\s+than"
             r"|[≥≧⩾]\s*=?|>\s*/?\s*=|=\s*>|>\s*or\s*=|至少(?:为|是)?|不少于|不低于")),
-    ("<=", (r"less\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
+    ("<=", (r"less\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
             r"|at\s+most|maximum\s+(?:of\s+)?|no[t]?\s+(?:more|greater|higher)\s+than"
             r"|not\s+exceed(?:ing)?|[≤≦⩽]\s*=?|<\s*/?\s*=|=\s*<|<\s*or\s*=|不超过|不高于")),
     (">", (r"(?:more|greater|higher|older)\s+than|above|over|exceed(?:ing|s)?|in\s+excess\s+of"
@@ -84,7 +84,7 @@ _mention_gates = gate_set(_MENTION_GATES)
 _mention_rx = subset_regex(_MENTION_BRANCHES)
 _GROUP_GAP = re.compile(r"^[\s(),/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s(),/]*(?:[a-z]+\s+)?)?$")
 _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
-                          r"|children|women|men)\b[^;),]*|\bif\b[^,;]*"
+                          r"|children|women|men)\b[^;),:]*|\bif\b[^,;:]*"
                           r"|(?<![Aa]dults\s)(?<![Aa]dult\s)(?<!ts\s)(?<!ls\s)(?<!en\s)(?<!ns\s)"
                           r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*",
                           _IC)  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
@@ -226,7 +226,7 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
 _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*)?(?:and|-|to)\s*({_NUM})"
                     rf"|({_NUM})\s*(?:-|–|~|to)\s*({_NUM})(?!\s*(?:times|[x×]))", _IC)
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
-    rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN}|mm\s*Hg|%)?\s*(?:for\s+|of\s+)?$", _IC)
+    rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM})")
@@ -375,7 +375,7 @@ def _convert(row: Measure, value: float, unit: str | None) -> tuple[float, str |
     return got
 
 
-_UNINFORMATIVE = re.compile(r"^$")
+_LEAST = re.compile(r"\b(minimum|at\s+least|maximum)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
 
 def _measures(text: str, section: str, low: str) -> list[Threshold]:
@@ -406,14 +406,22 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         rows = [_ROW[g[0]] for g in group]
         if not found and at >= 0 and rows[0].kind == "scale":
             found = _scale_list(text, at, rows[0])
-        pre = _PRE_COMPARE.search(text[max(0, start - 30):start])
+        if not found and at >= 0 and (least := _LEAST.search(text, max(0, start - 30), start)):
+            # "minimum life expectancy of 12 weeks", "maximum body weight of 100 kg"
+            num = _VALUE.match(text, at)
+            unit, factor, uend = _unit_at(text, num.end())
+            found = [(">=" if least.group(1).lower() != "maximum" else "<=",
+                      _number(num.group(1)) * factor, unit, uend)]
+        pre = _PRE_COMPARE.search(text[max(0, start - 30):start]) if not found else None
+        if pre and re.search(r"%\s*of\s*$", pre.group()):
+            pre = None  # "CD22 expression on ≥ 20% of blasts": a share of them, not a count
         if not found and pre:
             start = max(0, start - 30) + pre.start()
             found = _compare(text, start)
             unit, factor, uend = _unit_at(text, end)
             if found and found[0][2] is None and unit:
                 found = [(found[0][0], found[0][1] * factor, unit, uend)]
-        while found and len(found) < 8:  # more limits on the same measure
+        while found and len(found) < 8 and not pre:  # more limits on the same measure
             gap = _CHAIN_GAP.match(text, found[-1][3])
             if not gap or gap.end() >= stop:
                 break
@@ -579,6 +587,25 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
     return out
 
 
+_AGE_BAND = re.compile(  # "Adolescent (12 to 18 years), and young adult (19 to 40 years)"
+    r"\b(?P<who>(?:young\s+)?(?:adolescents?|adults?|children|child|infants?|neonates?|toddlers?"
+    r"|patients|participants|subjects|cohort\s+\w+|part\s+\w+|group\s+\w+))\s*\(\s*(?:aged?\s+)?"
+    rf"(?P<lo>{_NUM})\s*(?:-|–|to)\s*(?P<hi>{_NUM})\s*(?:years?|yrs?)(?:\s+old)?\s*\)", _IC)
+
+
+def _age_bands(text: str, section: str) -> list[Threshold]:
+    """Age bands of cohorts: each band's bounds, with the cohort named."""
+    out: list[Threshold] = []
+    if "(" not in text:
+        return out
+    for m in _AGE_BAND.finditer(text):
+        for n, (op, v) in enumerate(((">=", m.group("lo")), ("<=", m.group("hi")))):
+            t = _make("age", op, _number(v), "years", m.group(), "age", section, n == 0)
+            t["cohort"] = m.group("who").lower()
+            out.append(t)
+    return out
+
+
 def _ages(text: str, section: str, low: str) -> list[Threshold]:
     """Ages without the word "age": "18-75 years old", "patients over 18 years", "18岁"."""
     out: list[Threshold] = []
@@ -683,7 +710,8 @@ def _drugs(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
             route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
             hits.append((m.start() - len(before) + route.start() if route else m.start(), m.end(),
                          f"{route.group(1).lower()} {canon}" if route else canon))
-    hits.sort()
+    hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
+        o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
     merged: list[tuple[int, int, str]] = []
     for h in hits:  # "biologic investigational drug": two names that touch are one thing
         if merged and re.fullmatch(r"[\s-]*", text[merged[-1][1]:h[0]]) and h[0] >= merged[-1][1]:
@@ -758,7 +786,7 @@ _DURATION_KEYS = ("diagnos", "history", "symptom", "duration", "onset", "present
 _DURATIONS = [  # (regex, op when none is written); the disease is the trial's unless noted
     re.compile(  # "diagnosed at least 6 months before", "diagnosis of asthma for ≥ 12 months"
         rf"\b(?:diagnos\w+|history|symptoms?|symptomatic|present(?:ed)?)\b"
-        rf"(?P<mid>[^;.\d<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OP_ANY})\s*)?"
+        rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OP_ANY})\s*)?"
         rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}(?:\s*\([^)]*\))?\s*(?P<tail>before|prior|preceding|ago)?",
         _IC),
     re.compile(rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
@@ -886,7 +914,8 @@ _OTHER_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:[ \t]+[\w/+.-]+){0,4}?)\
 _OTHER_STOP = re.compile(
     r"^(?:(?:has|have|had|with|a|an|the|any|must|be|is|are|of|who|and|or|total|current|baseline"
     r"|screening|patients?|participants?|subjects?|documented|known|evidence|history|defined|as"
-    r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average)\s+)+", _IC)
+    r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
+    r"|also|only|were|was)\s+)+", _IC)
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
                         r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
                         r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
@@ -913,7 +942,7 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         if not found or m.start() < 2:
             continue
         head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
-                        r"|of|no)\b", text[max(0, m.start() - 60):m.start()])[-1]
+                        r"|of|no|by|as|using|per)\b", text[max(0, m.start() - 60):m.start()])[-1]
         name_m = _OTHER_NAME.search(head)
         name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
         count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
@@ -944,6 +973,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
                 or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
                 or text[m.start():found[-1][3]] in used):
             continue
+        if re.match(r"\s*(?:times|fold|-fold|x\b)", text[found[-1][3]:], _IC):
+            continue  # "less than 5 times response to": a ratio of something unnamed
         for n, (op, value, unit, end) in enumerate(found):
             if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
                 break  # a time span or a known measure's unit: not for this reader
@@ -952,6 +983,20 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
     return out
+
+
+_EXPRESSION = re.compile(  # "CD22 expression on ≥ 20% of blasts", "PD-L1 expression ≥ 50%"
+    rf"\b(?P<marker>PD-?L1|CD\d{{1,3}}[a-z]?|ER|PR|HER2|EGFR|BCMA|GPC3|TROP-?2|CLDN18\.2)"
+    rf"\s+(?:expression|positivity|staining)\b[^;.%]{{0,30}}?(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*%")
+
+
+def _expressions(text: str, section: str) -> list[Threshold]:
+    """Receptor / antigen expression in % (RULES v2 §3.3): ``<marker> expression``."""
+    if "%" not in text or "xpression" not in text and "ositivity" not in text \
+            and "taining" not in text:
+        return []
+    return [_make(f"{m.group('marker')} expression", _op(m.group("op")), _number(m.group("n")),
+                  "%", m.group(), "lab", section) for m in _EXPRESSION.finditer(text)]
 
 
 def thing_name(text: str) -> str | None:
@@ -979,9 +1024,11 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
     found = _classes(text, low) + _antibodies(text, low) + _class_scales(text, low, section)
     if _DIGIT.search(text) or (has_key(low, _NUMBER_KEYS) and _NUMBERS.search(text)):
         # without a number (_NUMBERS) there is no other kind of threshold
-        found = (_ages(text, section, low) + _measures(text, section, low) + found
+        found = (_ages(text, section, low) + _age_bands(text, section)
+                 + _measures(text, section, low) + found
                  + _windows(text, low) + _disease_durations(text, low, section)
                  + _stable_doses(text, low, section))
+        found += _expressions(text, section)
         found += _others(text, low, section, found)
     for t in found:
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))

@@ -338,6 +338,11 @@ SEED_001 = {
     ("exclusion", "7", "IVIg, plasma exchange, immunotherapy", "within", 4.0, "weeks"),
     ("exclusion", "10", "MGFA", "in", ("IVb", "V"), None),
     ("exclusion", "2", "infection", "within", 4.0, "weeks"),  # v2: events are windows
+    # v2: counts of drugs and events (RULES v2 §8.3), read under their own words
+    ("inclusion", "4.1", "conventional immunotherapies", ">=", 2.0, None),
+    ("inclusion", "4.2", "conventional immunotherapies", ">=", 2.0, None),
+    ("inclusion", "4.3", "conventional immunotherapies", ">=", 2.0, None),
+    ("inclusion", "4.3", "exacerbations", ">=", 2.0, None),
 }
 
 
@@ -390,13 +395,16 @@ def test_labelled_set_is_big_and_varied() -> None:
 
 
 def test_accuracy_floors() -> None:
+    """The legacy split keeps the old, narrower rules: the v2 extractor reads limits they
+    labelled as negatives (life expectancy, ECOG, event windows), so only its recall is floored
+    here; precision is asserted on the v2 dev split (tests/test_thresholds_v2.py)."""
     bench = _accuracy()
     counts = bench.evaluate()["counts"]
     thresholds = bench.total(counts, ("age", "scale", "class", "antibody", "lab", "window",
                                       "other"))
-    precision, recall, _ = bench.scores(thresholds)
+    _, recall, _ = bench.scores(thresholds)
     assert thresholds["tp"] >= 150
-    assert precision >= 0.90 and recall >= 0.85, (precision, recall)
+    assert recall >= 0.85, recall
     precision, recall, _ = bench.scores(counts["dose"])
     assert counts["dose"]["tp"] >= 30
     assert precision >= 0.90 and recall >= 0.85, (precision, recall)
