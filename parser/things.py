@@ -9,7 +9,7 @@ ignoring case.
 
 from __future__ import annotations
 
-EVENTS: list[tuple[str, str | None]] = [
+EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"myocardial\s+infarctions?|heart\s+attacks?|(?-i:\b(?:N?STEMI|MI)\b)",
      "myocardial infarction"),
     (r"acute\s+coronary\s+syndromes?|(?-i:\bACS\b)", "acute coronary syndrome"),
@@ -52,4 +52,41 @@ EVENTS: list[tuple[str, str | None]] = [
     (r"suicidal\s+(?:ideation|behaviou?r)|suicide\s+attempts?", None),
     (r"(?:current\s+)?smoking", "smoking"),
     (r"bronchial\s+thermoplasty|dental\s+(?:surgery|extraction)|tooth\s+extraction", None),
+]
+
+# Per EVENTS row, words one of which every match contains, in ``prefilter.fold(text)``: a row
+# whose words are all absent cannot match and is not run (tests/test_prefilter.py checks them).
+EVENT_KEYS: list[tuple[str, ...]] = [
+    ('myocardial', 'heart attack', 'mi'),
+    ('coronary', 'acs'),
+    ('unstable',),
+    ('uncontrolled',),
+    ('transient', 'tia'),
+    ('stroke', 'cerebr', 'cva'),
+    ('hospitali', 'heart failure', 'hf'),
+    ('revasculari',),
+    ('pci', 'percutaneous'),
+    ('cabg', 'bypass'),
+    ('valve', 'carotid'),
+    ('vein', 'dvt', 'thromboembolism', 'vte'),
+    ('pulmonary',),
+    ('adverse', 'mace'),
+    ('arrhythmia',),
+    ('ischemia', 'ischaemia'),
+    ('respiratory',),
+    ('infection', 'infectious'),
+    ('sepsis',),
+    ('malignan', 'other', 'second'),
+    ('gi', 'gastrointestinal'),
+    ('bleed', 'hemorrhag', 'haemorrhag'),
+    ('donation', 'donated'),
+    ('organ',),
+    ('dialysis',),
+    ('kidney', 'aki'),
+    ('hospitali',),
+    ('hypoglyc',),
+    ('exacerbation', 'flare'),
+    ('suicid',),
+    ('smoking',),
+    ('thermoplasty', 'dental', 'tooth'),
 ]

@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from .measures import MEASURES, Measure
-from .things import EVENTS
+from .things import EVENT_KEYS, EVENTS
 from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 from .units import ULN, read_unit, to_unit
 
@@ -308,6 +308,16 @@ def _compare(text: str, pos: int) -> list[Comparison]:
     return out
 
 
+_LAST_GATES: list[Any] = [None, ()]
+
+
+def _gates_of(text: str, low: str) -> tuple[int, ...]:
+    """``_mention_gates`` of the item, computed once per item (two readers ask)."""
+    if _LAST_GATES[0] is not text:
+        _LAST_GATES[:] = [text, _mention_gates(text, low)]
+    return _LAST_GATES[1]
+
+
 def _first_compare(text: str, start: int, stop: int) -> tuple[list[Comparison], int]:
     """The first comparison a few words after a measure ("MG-ADL total score must be ≥6") and
     where it starts; a number that starts none ("QMG score of 5 points from ...") ends the
@@ -382,7 +392,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
     """Scales, vitals and labs: a mention, a few words, a comparison.  Adjacent mentions share
     it ("ALT / AST > 3 × ULN"); a comparison may also come first ("< 100,000 platelets/mm3").
     ``low`` is ``fold(text)``."""
-    gated = _mention_gates(text, low)
+    gated = _gates_of(text, low)
     hits = list(_mention_rx(gated).finditer(text)) if gated else []
     if not hits:
         return []  # (the measures the gates ruled out cannot be mentioned)
@@ -502,6 +512,10 @@ _CLASS_BEFORE = re.compile(r"\bclass(?:es)?\s+((?:IV|I{1,3}|[1-4])(?:\s*(?:,|or|
                            r"(?:IV|I{1,3}|[1-4]))*)\b[^;.]{0,50}$", _IC)
 
 
+_CLASS_GATE: Gate = (tuple(k for m in _ROWS if m.kind == "class" for k in m.gate[0]),
+                     tuple(k for m in _ROWS if m.kind == "class" for k in m.gate[1]))
+
+
 def _class_members(row: Measure, tokens: list[str], ranges: list[bool]) -> list[str]:
     values: list[str] = []
     for tok, is_range in zip(tokens, ranges):
@@ -526,7 +540,9 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
     """NYHA / Child-Pugh / PND / Coutinho: "NYHA class II or III" (in), "NYHA class ≥ III",
     "class III or higher" (>= as written), "Child-Pugh B7" / "Child-Pugh score ≤ 7" (score),
     and "Class III or IV congestive heart failure (NYHA)" with the classes first."""
-    gated = tuple(i for i in _mention_gates(text, low) if _MEASURES[i][1] == "class")
+    if not passes(_CLASS_GATE, text, low):
+        return []  # no class scale is named
+    gated = tuple(i for i in _gates_of(text, low) if _MEASURES[i][1] == "class")
     if not gated:
         return []
     out: list[Threshold] = []
@@ -696,14 +712,20 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
     return out
 
 
-def _drugs(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+def _drugs(text: str, start: int, end: int, low: str | None = None
+           ) -> list[tuple[int, int, str]]:
     """Treatments named in ``text[start:end]``: (start, end, canonical name), in text order."""
     text = text[:end]
     hits: list[tuple[int, int, str]] = []
-    for rx, name in _DRUGS:
+    low = fold(text) if low is None else low[:end]
+    for rx, name, keys in _DRUG_ROWS:
+        if not has_key(low, keys):
+            continue  # (a row whose words are absent cannot match)
         for m in rx.finditer(text, start):
             before = text[max(0, m.start() - 80):m.start()]
             if any(a <= m.start() < b for a, b, _ in hits) or _REQUIRING.search(before):
+                continue
+            if _REQUIRING.search(before):
                 continue
             canon = name if name not in (None, "*s") else m.group().lower()
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
@@ -730,6 +752,25 @@ def _drugs(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     return sorted(hits)
 
 
+# Per drug row of _DRUGS (after the EVENTS), words one of which every match contains, in
+# fold(text) (parser/prefilter.py; tests/test_prefilter.py checks them).
+_DRUG_KEYS: list[tuple[str, ...]] = [
+    ("intravenous", "iv", "免疫球蛋白", "丙种球蛋白"), ("subcutaneous", "scig"),
+    ("immunoglobulin",), ("plasma", "plex", "pex", "pe", "血浆置换"), ("adsorption",),
+    ("thymectomy", "胸腺切除"), ("vaccin", "活疫苗"), ("meningococc",), ("vaccin", "疫苗"),
+    ("cortico", "steroid", "激素"), ("prednis", "dexamethasone"), ("immunosuppress", "免疫抑制剂"),
+    ("immunotherap",), ("chemotherapy", "化疗"), ("checkpoint",), ("palliative",),
+    ("radio", "radiation", "irradiation", "放射", "放疗"), ("surgery",), ("大手术",),
+    ("growth", "csf"), ("investigational", "experimental", "trial", "stud", "试验"),
+    ("biologic",), ("monoclonal",), ("cancer",), ("therap", "car"), ("cd20", "deplet"),
+    ("complement",), ("fcrn",), ("anti",), ("nsaid", "steroidal"), ("transfusion",),
+    ("stem", "hsct"), ("azathioprine", "mycophenolate", "tacrolimus", "cyclosporine",
+                       "ciclosporin", "cyclophosphamide", "methotrexate", "zilucoplan",
+                       "leflunomide"),
+    ("mab", "cept", "imod", "tinib", "limus", "siran", "copan", "coplan"), ("利妥昔单抗",),
+    ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",)]
+_DRUG_ROWS = [(rx, name, keys) for (rx, name), keys in
+              zip(_DRUGS, [*EVENT_KEYS, *_DRUG_KEYS], strict=True)]  # EVENTS come first
 _CLAUSE_CHARS = re.compile(r"[(\[\])；;。.]")
 
 
@@ -762,9 +803,9 @@ def _windows(text: str, low: str) -> list[Threshold]:
             anchor = _ANCHOR.match(text, m.end(), c1)
             after_end = anchor.end() if anchor else m.end()
             cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
-            hits = _drugs(text, cut[-1].end() if cut else region, m.start())
+            hits = _drugs(text, cut[-1].end() if cut else region, m.start(), low)
             if not hits and k + 1 == len(found):
-                hits = _drugs(text, after_end, c1)
+                hits = _drugs(text, after_end, c1, low)
             region = after_end
             if not hits:
                 continue
@@ -783,6 +824,8 @@ def _windows(text: str, low: str) -> list[Threshold]:
 
 _TU = r"(?P<u>days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
 _DURATION_KEYS = ("diagnos", "history", "symptom", "duration", "onset", "present")
+_DURATION_ROW_KEYS = [("diagnos", "history", "symptom", "present"), ("history", "duration"),
+                      ("diagnos",), ("duration",)]  # per _DURATIONS row: one is in every match
 _DURATIONS = [  # (regex, op when none is written); the disease is the trial's unless noted
     re.compile(  # "diagnosed at least 6 months before", "diagnosis of asthma for ≥ 12 months"
         rf"\b(?:diagnos\w+|history|symptoms?|symptomatic|present(?:ed)?)\b"
@@ -809,10 +852,12 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
     """How long the patient has had the disease: "diagnosed ≥ 6 months before screening",
     "≥ 2 year history of", "diagnosed within the last 12 months" (<= 12), "disease duration <
     10 years" (RULES v2 §3.5)."""
-    if not has_key(low, _DURATION_KEYS):
-        return []
+    if not has_key(low, _DURATION_KEYS) or not _WINDOW_GATE.search(low):
+        return []  # no disease word, or no number with a time unit
     out: list[Threshold] = []
     for k, rx in enumerate(_DURATIONS):
+        if not has_key(low, _DURATION_ROW_KEYS[k]):
+            continue
         for m in rx.finditer(text):
             g = m.groupdict()
             if k == 0:
@@ -830,7 +875,7 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                                                           or "", _IC)):
                     continue
             elif k == 2:
-                if _drugs(text, max(0, m.start() - 60), m.start()):
+                if _drugs(text, max(0, m.start() - 60), m.start(), low):
                     continue  # "a helminth infection diagnosed within 24 weeks": a window
                 op = "<="
             else:
@@ -877,7 +922,7 @@ def _what(text: str) -> str:
 def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
     """"On a stable dose of metformin for ≥ 3 months" -> ``stable dose: metformin >= 3 months``
     (RULES v2 §3.5, §8.10); "treated with X for at least N" is the same."""
-    if not has_key(low, _STABLE_KEYS):
+    if not has_key(low, _STABLE_KEYS) or not _WINDOW_GATE.search(low):
         return []
     out: list[Threshold] = []
     for k, rx in enumerate(_STABLE):
@@ -943,6 +988,7 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             continue
         head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
                         r"|of|no|by|as|using|per)\b", text[max(0, m.start() - 60):m.start()])[-1]
+        head = " ".join(head.split()[-7:])  # the name is in the last few words
         name_m = _OTHER_NAME.search(head)
         name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
         count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
@@ -965,7 +1011,7 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
                 r"week", per, _IC) else "/kg" if "kg" in per else ""
             unit = dose.group("u").replace("μ", "µ").replace("mcg", "µg") + per
             t = _make(f"dose: {name}", found[0][0], found[0][1], unit,
-                      text[m.start() - len(head) + name_m.start():dose.end()], "dose", section)
+                      f"{name} {text[m.start():dose.end()]}", "dose", section)
             t["recognised"] = False
             out.append(t)
             continue
@@ -978,8 +1024,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         for n, (op, value, unit, end) in enumerate(found):
             if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
                 break  # a time span or a known measure's unit: not for this reader
-            t = _make(name, op, value, unit, text[m.start() - len(head) + name_m.start():end],
-                      "other", section, n == 0)
+            t = _make(name, op, value, unit, f"{name} {text[m.start():end]}", "other", section,
+                      n == 0)
             t["recognised"] = False
             out.append(t)
     return out
