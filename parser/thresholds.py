@@ -717,10 +717,11 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     """Treatments named in ``text[start:end]``: (start, end, canonical name), in text order."""
     text = text[:end]
     hits: list[tuple[int, int, str]] = []
-    low = fold(text) if low is None else low[:end]
-    for rx, name, keys in _DRUG_ROWS:
-        if not has_key(low, keys):
-            continue  # (a row whose words are absent cannot match)
+    low = fold(text) if low is None else low
+    if _LAST_DRUG_GATES[0] is not low:
+        _LAST_DRUG_GATES[:] = [low, _drug_gates("", low)]
+    for i in _LAST_DRUG_GATES[1]:  # (a row whose words are absent cannot match)
+        rx, name, _ = _DRUG_ROWS[i]
         for m in rx.finditer(text, start):
             before = text[max(0, m.start() - 80):m.start()]
             if any(a <= m.start() < b for a, b, _ in hits) or _REQUIRING.search(before):
@@ -771,6 +772,8 @@ _DRUG_KEYS: list[tuple[str, ...]] = [
     ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",)]
 _DRUG_ROWS = [(rx, name, keys) for (rx, name), keys in
               zip(_DRUGS, [*EVENT_KEYS, *_DRUG_KEYS], strict=True)]  # EVENTS come first
+_drug_gates = gate_set([((), keys) for _, _, keys in _DRUG_ROWS])
+_LAST_DRUG_GATES: list[Any] = [None, ()]
 _CLAUSE_CHARS = re.compile(r"[(\[\])；;。.]")
 
 
