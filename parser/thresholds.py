@@ -53,7 +53,7 @@ _OPS: list[tuple[str, str]] = [
             r"|not\s+exceed(?:ing)?|[≤≦⩽]\s*=?|<\s*/?\s*=|=\s*<|<\s*or\s*=|不超过|不高于")),
     (">", (r"(?:more|greater|higher|older)\s+than|above|over|exceed(?:ing|s)?|in\s+excess\s+of"
            r"|[>＞]|大于|超过|高于")),
-    ("<", r"(?:less|fewer|lower|younger)\s+than|below|under|[<＜]|小于|低于"),
+    ("<", r"(?:less|lesser|fewer|lower|younger)\s+than|below|under|[<＜]|小于|低于"),
     ("=", r"(?<![<>=!/])=(?![<>=])|(?<=\s)\?(?=\s*\d)"),  # a sign lost in export
 ]
 _OP_ANY = "(?:" + "|".join(rx for _, rx in _OPS) + ")"
@@ -90,7 +90,8 @@ _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|tho
                           _IC)  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
 # Between two limits on one measure: "≥ 130 mmHg at screening and ≥ 120 mmHg", "> 450 ms for
 # males and > 470 ms", "> 200 mg/g (22.6 mg/mmol) and < 5000 mg/g".
-_CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+", _IC)
+_CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+"
+                        r"|\s*[(\[]\s*(?=[<>≤≥])", _IC)
 _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
     rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～)\s*"
     rf"(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
@@ -170,7 +171,7 @@ _GENERIC = re.compile(
     _CUE + r"((?:(?!(?:any|an?|the|other)\b)[\w-]+\s+){1,2}?(?:therapy|therapies|treatment"
     r"|intervention|drugs?|medications?))\b|" + _CUE
     + r"(?!(?:treatment|therapy|medications?|drugs?|them|it|this|these)\b)"
-    r"([A-Za-z][\w-]{3,})\s*$", _IC)
+    r"([A-Za-z][\w-]{3,})(?:\s*\([^()]{1,40}\))?\s*$", _IC)
 _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|had|plan\w*|are|is"
                          r"|was|were|history|who|patients?|subjects?|participants?)\b)", _IC)
 _REQUIRING = re.compile(r"\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
@@ -385,6 +386,7 @@ def _convert(row: Measure, value: float, unit: str | None) -> tuple[float, str |
     return got
 
 
+_COHORT_AFTER = re.compile(r"\s*(?:for|if|in|when|with|among)\b", _IC)
 _LEAST = re.compile(r"\b(minimum|at\s+least|maximum)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
 
@@ -413,6 +415,8 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         stop = mentions[i][1] if i < len(mentions) else len(text)
         pre_unit = _PRE_UNIT.search(text[max(0, start - 30):start])
         found, at = ([], -1) if pre_unit else _first_compare(text, end, stop)
+        if found and _conditional(skip, at):
+            found, at = [], -1  # "eGFR formula for age < 18": the condition's number
         rows = [_ROW[g[0]] for g in group]
         if not found and at >= 0 and rows[0].kind == "scale":
             found = _scale_list(text, at, rows[0])
@@ -438,6 +442,8 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             more = _compare(text, gap.end())
             if not more or more[0][0] == "=":
                 break
+            if text[gap.end() - 1] in "([" and not _COHORT_AFTER.match(text, more[-1][3]):
+                break  # "> 10.5% (> 91 mmol/mol)": the same limit in another unit
             found += more
         found = _share_units(found)
         if group[0][0] == "blood pressure":
@@ -712,6 +718,12 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
     return out
 
 
+_SITE = re.compile(  # "superficial skin infections", "helminth parasitic infection"
+    r"\b((?:(?:superficial|skin|soft\s+tissue|urinary(?:\s+tract)?|pulmonary|lung|ear|sinus|eye"
+    r"|ocular|CNS|bone|joint|helminth(?:ic)?|parasitic|fungal|viral|bacterial|herpes|zoster"
+    r"|mycobacterial|opportunistic|wound)\s+){1,3})$", _IC)
+
+
 def _drugs(text: str, start: int, end: int, low: str | None = None
            ) -> list[tuple[int, int, str]]:
     """Treatments named in ``text[start:end]``: (start, end, canonical name), in text order."""
@@ -729,6 +741,9 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
             if _REQUIRING.search(before):
                 continue
             canon = name if name not in (None, "*s") else m.group().lower()
+            if canon == "infection" and (site := _SITE.search(before)):
+                canon = " ".join(f"{site.group(1)} infection".lower().split())
+                before = before[:site.start()]
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
             route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
             hits.append((m.start() - len(before) + route.start() if route else m.start(), m.end(),
@@ -897,7 +912,7 @@ _FOR_N = (rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+(?:minimum|period)\s+of\s+(?:at
 _STABLE = [
     re.compile(rf"\bstable\b(?P<mid>[^;.]{{0,110}}?){_FOR_N}", _IC),
     re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same)\s+"
-               rf"(?P<what>[^;.()]{{1,60}}?)\s+{_FOR_N}", _IC),
+               rf"(?P<what>(?:[^;.()]|\(s\)){{1,60}}?)\s+{_FOR_N}", _IC),
     re.compile(rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+minimum\s+of\s+)?(?P<n>{_NUMW})\s*"
                rf"[-\s]?{_TU}\s+with\s+a\s+stable\s+(?:dose|dosage|regimen)\s+of\s+"
                rf"(?P<what>[^;.(),]{{1,60}})", _IC),
@@ -916,7 +931,7 @@ _STABLE_SUBJECT = re.compile(  # "participants on oral corticosteroids must be o
 
 
 def _what(text: str) -> str:
-    text = _WHAT_TRIM.sub("", text.strip())
+    text = _WHAT_TRIM.sub("", text.strip().replace("(s)", ""))
     text = re.sub(r"\s+\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "", text)  # "dapagliflozin 10 mg"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
     return text.strip(" ,")
@@ -963,7 +978,8 @@ _OTHER_STOP = re.compile(
     r"^(?:(?:has|have|had|with|a|an|the|any|must|be|is|are|of|who|and|or|total|current|baseline"
     r"|screening|patients?|participants?|subjects?|documented|known|evidence|history|defined|as"
     r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
-    r"|also|only|were|was)\s+)+", _IC)
+    r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior)\s+)+",
+    _IC)
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
                         r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
                         r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
@@ -978,13 +994,28 @@ _COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b|or\b)[a-z][\w-]*\s+){0,2}"
                       r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
 
 
+_POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more"
+    rf"(?P<name>[A-Za-z][\w/+.-]*(?:\s+[\w/+.-]+){{0,3}}?)\s+of\s+(?P<n>{_NUM})\s+or\s+"
+    r"(?P<dir>more|greater|higher|above|less|fewer|lower|below)\b", _IC)
+
+
 def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
     """Limits on quantities the measure table does not know, under their own words
     (``recognised: False``): never dropped, never mistaken for a known measure."""
-    if not has_key(low, _OTHER_OP_GATE):
-        return []
-    used = " ".join(t.get("text", "") for t in taken)
     out: list[Threshold] = []
+    if " or " in low and " of " in low:
+        for m in _POST_OTHER.finditer(text):
+            name = _OTHER_STOP.sub("", m.group("name") + " ").strip(" .:-")
+            if (len(name) < 2 or _OTHER_BAD.search(name) or _MENTION.search(name)
+                    or not re.search(r"score|index|scale|count|number|rating", name, _IC)):
+                continue  # only named scores: "a history of 2 or more" is not a measure
+            op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above") else "<="
+            t = _make(name, op, _number(m.group("n")), None, m.group(), "other", section)
+            t["recognised"] = False
+            out.append(t)
+    if not has_key(low, _OTHER_OP_GATE):
+        return out
+    used = " ".join(t.get("text", "") for t in taken)
     for m in _OTHER_OP.finditer(text):
         found = _compare(text, m.start())
         if not found or m.start() < 2:

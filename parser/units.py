@@ -51,7 +51,7 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"m?IU\s*/\s*mL\b", "IU/mL", 1.0), (r"I?U\s*/\s*L\b", "U/L", 1.0),
         (r"copies\s*/\s*mL\b", "copies/mL", 1.0),
         ((rf"mL\s*/\s*min(?:ute)?\s*(?:/|per)\s*1\.73\s*{_M2}"
-          r"|milli\s*-?lit(?:er|re)s?\s+per\s+min(?:ute)?\s*(?:/|per)\s*1\.73\s+(?:square\s+)?"
+          r"|milli\s*-?\s*lit(?:er|re)s?\s+per\s+min(?:ute)?\s*(?:/|per)\s*1\.73\s+(?:square\s+)?"
           r"met(?:er|re)s?(?:\s+squared|\s+square)?(?:\s*\(mL/min/1\.73\s*m\^?2\))?"),
          "mL/min/1.73m2", 1.0),
         (r"mL\s*/\s*min(?:ute)?\b|mL\b", "mL/min", 1.0),
