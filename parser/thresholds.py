@@ -162,7 +162,7 @@ _WINDOW_KEYS = ("day", "wk", "week", "mo", "yr", "year", "hour", "hr", "内")
 _WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\s*[-\s]?{_TIME}|内")
 _AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:after|following|post)\b", _IC)
 _ANCHOR = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:before|prior\s+to|preceding|of|from|after|following)"
-                     r"\s+[^,;()]{0,60}?(?=\s*(?:,|;|\(|\bor\b|\band\b|$))", _IC)
+                     r"\s+[^,;():]{0,60}?(?=\s*(?:,|;|:|\(|\bor\b|\band\b|$))", _IC)
 _CUE = (r"\b(?:received|receiving|receive|use\s+of|used|treated\s+with|treatment\s+with"
         r"|exposure\s+to|administration\s+of)\s+(?:(?:any|prior|previous|an?|the|other)\s+)*")
 # "received endocrine therapy", or one unknown name right before the window ("received
@@ -825,6 +825,9 @@ def _windows(text: str, low: str) -> list[Threshold]:
             if not hits and k + 1 == len(found):
                 hits = _drugs(text, after_end, c1, low)
             region = after_end
+            if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])):
+                # "any of the following therapies within 120 days: benralizumab, dupilumab"
+                hits = _drugs(text, after_end + colon.end(), c1, low) or hits
             if not hits:
                 continue
             drugs = list(dict.fromkeys(name for _, _, name in hits))
@@ -837,7 +840,17 @@ def _windows(text: str, low: str) -> list[Threshold]:
                      direction="after" if _AFTER.match(text, m.end()) else
                      "during" if during else "before")
             out.append(t)
+            paren = re.match(r"\s*\(([^()]*)\)", text[m.end():c1])
+            for c in _COHORT_WINDOW.finditer(paren.group(1) if paren else ""):
+                # "within the past 30 days (4 months for studies conducted in Japan)"
+                v, cu = _number(c.group(1)), _TIME_UNITS[c.group(2)[0].lower()]
+                extra = {**t, "value": v, "unit": cu, "window": {"value": v, "unit": cu},
+                         "cohort": c.group(3).strip()}
+                out.append(extra)
     return out
+
+
+_COHORT_WINDOW = re.compile(rf"\b({_NUMW})\s*[-\s]?({_TIME})\s+((?:for|in)\b[^;,]*)", _IC)
 
 
 _TU = r"(?P<u>days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
