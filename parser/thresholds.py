@@ -1007,9 +1007,17 @@ _COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b|or\b)[a-z][\w-]*\s+){0,2}"
                       r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
 
 
-_POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more"
-    rf"(?P<name>[A-Za-z][\w/+.-]*(?:\s+[\w/+.-]+){{0,3}}?)\s+of\s+(?P<n>{_NUM})\s+or\s+"
-    r"(?P<dir>more|greater|higher|above|less|fewer|lower|below)\b", _IC)
+_POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more": the tail, then the name
+    rf"\s+of\s+(?P<n>{_NUM})\s+or\s+(?P<dir>more|greater|higher|above|less|fewer|lower|below)\b",
+    _IC)
+_POST_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:\s+[\w/+.-]+){0,3}?)$")
+
+
+def _named(words: str, text: str, low: str) -> bool:
+    """Do ``words`` (a part of ``text``) name a measure of the table?  Only the rows whose gate
+    the whole item passes can match a part of it."""
+    gated = _gates_of(text, low)
+    return bool(gated) and _mention_rx(gated).search(words) is not None
 
 
 def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
@@ -1018,12 +1026,16 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
     out: list[Threshold] = []
     if " or " in low and " of " in low:
         for m in _POST_OTHER.finditer(text):
-            name = _OTHER_STOP.sub("", m.group("name") + " ").strip(" .:-")
-            if (len(name) < 2 or _OTHER_BAD.search(name) or _MENTION.search(name)
+            head = " ".join(re.split(r"[;,(){}\[\]]", text[max(0, m.start() - 50):m.start()])[-1]
+                            .split()[-4:])
+            name_m = _POST_NAME.search(head)
+            name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
+            if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
                     or not re.search(r"score|index|scale|count|number|rating", name, _IC)):
                 continue  # only named scores: "a history of 2 or more" is not a measure
             op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above") else "<="
-            t = _make(name, op, _number(m.group("n")), None, m.group(), "other", section)
+            t = _make(name, op, _number(m.group("n")), None, f"{name}{m.group()}", "other",
+                      section)
             t["recognised"] = False
             out.append(t)
     if not has_key(low, _OTHER_OP_GATE):
@@ -1040,7 +1052,7 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
         count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
         if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
-                _OTHER_BAD.search(count.group(1)) or _MENTION.search(count.group(1))):
+                _OTHER_BAD.search(count.group(1)) or _named(count.group(1), text, low)):
             # "more than 2 antipsychotic medications", "at least two immunosuppressive agents"
             t = _make(count.group(1).lower(), found[0][0], found[0][1], None,
                       text[m.start():count.end()], "count", section)
@@ -1062,7 +1074,7 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
             continue
-        if (len(name) < 2 or _OTHER_BAD.search(name) or _MENTION.search(name)
+        if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
                 or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
                 or text[m.start():found[-1][3]] in used):
             continue
