@@ -30,8 +30,8 @@ import re
 from typing import Any
 
 from .measures import MEASURES, Measure
-from .things import EVENT_KEYS, EVENTS
 from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
+from .things import EVENT_KEYS, EVENTS
 from .units import ULN, read_unit, to_unit
 
 Threshold = dict[str, Any]
@@ -45,7 +45,8 @@ _NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
 # At one position the first alternative wins: "greater than or equal to" before "greater
 # than", "no more than" before "more than".
 _OPS: list[tuple[str, str]] = [
-    (">=", (r"(?:greater|more|higher)\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:greater|more"
+    (">=", (r"(?:greater|more|higher)\s+than\s+or\s+equal(?:\s+to)?"
+            r"|equal\s+to\s+or\s+(?:greater|more"
             r"|higher)\s+than|at\s+least|minimum\s+(?:of\s+)?|no[t]?\s+(?:less|fewer|lower)\s+than"
             r"|[≥≧⩾]\s*=?|>\s*/?\s*=|=\s*>|>\s*or\s*=|至少(?:为|是)?|不少于|不低于")),
     ("<=", (r"less\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
@@ -186,7 +187,8 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"immuno-?adsorption", "immunoadsorption"), (r"thymectomy|胸腺切除术?", "thymectomy"),
     ((r"live(?:[-\s]attenuated)?(?:\s+virus)?\s+vaccin\w*|attenuated\s+vaccin\w*"
       r"|(?:减毒)?活疫苗"), "live vaccines"),
-    (r"meningococcal\s+vaccin\w*|vaccinated\s+against\s+meningococc\w*(?:\s+(?:infections?|disease))?", "meningococcal vaccine"),
+    (r"meningococcal\s+vaccin\w*|vaccinated\s+against\s+meningococc\w*"
+     r"(?:\s+(?:infections?|disease))?", "meningococcal vaccine"),
     (r"vaccin\w*|疫苗", "vaccines"),
     (r"(?<!non-)(?<!non\s)(?<![a-z])(?:(?:gluco)?cortico(?:stero)?ids?|steroids?)\b|(?:糖皮质)?激素",
      "steroids"),
@@ -999,7 +1001,8 @@ _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds
                         _IC)
 
 
-_DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week)"
+_DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
+                        r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week)"
                         r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
 
 

@@ -30,7 +30,7 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (rf"{TIMES}?\s*(?:the\s+)?(?:LLN|lower\s+limits?\s+of\s+(?:the\s+)?normal)", "xLLN", 1.0),
         (r"[x×*]\s*10\s*(?:\^|e|\*\*)?\s*(?:9|⁹)\s*/\s*L\b", "×10^9/L", 1.0),  # also "× 109/L"
         (rf"(?:[x×*]\s*10\s*(?:\^|e)?\s*(?:3|³)|K)\s*/\s*{_PER_UL}", "×10^9/L", 1.0),
-        (rf"cells\s*/\s*(?:[µμu]L|mm\s*\^?\s*3|mm³)\b(?=.{{0,3}}CD4)", "cells/µL", 1.0),
+        (r"cells\s*/\s*(?:[µμu]L|mm\s*\^?\s*3|mm³)\b(?=.{0,3}CD4)", "cells/µL", 1.0),
         (rf"(?:cells|platelets)?\s*/\s*{_PER_UL}", "×10^9/L", 1e-3),
         (r"mg\s*/\s*dL\b", "mg/dL", 1.0), (r"(?:[µμu]|micro)mol(?:es)?\s*/\s*L\b", "µmol/L", 1.0),
         (r"mmol\s*/\s*mol\b|millimoles?\s+per\s+mole", "mmol/mol", 1.0),
@@ -40,7 +40,8 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"g\s*/\s*dL\b|g(?:rams?)?\s+per\s+deci-?lit(?:er|re)(?:\s*\(g/dL\))?", "g/dL", 1.0),
         (r"mg\s*/\s*mmol\b", "mg/mmol", 1.0), (r"mg\s*/\s*g\b", "mg/g", 1.0),
         (r"g\s*/\s*g\b", "g/g", 1.0),
-        (r"(?:g|grams?)\s*(?:/|per)\s*24\s*-?\s*h(?:ours?|rs?)?\b|g\s*/\s*d(?:ay)?\b", "g/24h", 1.0),
+        (r"(?:g|grams?)\s*(?:/|per)\s*24\s*-?\s*h(?:ours?|rs?)?\b|g\s*/\s*d(?:ay)?\b", "g/24h",
+         1.0),
         (r"mg\s*(?:/|per)\s*24\s*-?\s*h(?:ours?|rs?)?\b", "mg/24h", 1.0),
         (r"mg\s*/\s*L\b|mg\s*/\s*lit(?:er|re)\s*(?:\(L\))?", "mg/L", 1.0),
         (r"g\s*/\s*L\b", "g/L", 1.0),
