@@ -1,14 +1,22 @@
 """Precision / recall / F1 of the threshold and dose extractors on the hand-labelled sets.
 
-    python bench/accuracy.py [--verbose] [--labelled DIR]
+    python bench/accuracy.py [--split legacy|dev|test|all] [--verbose] [--labelled DIR]
 
-Reads ``fixtures/labelled/thresholds.jsonl`` (criteria items with the thresholds a researcher
-would extract) and ``fixtures/labelled/doses.jsonl`` (arm / intervention strings with their
-doses), runs ``extract_from_text`` and ``parse_doses`` on each text and counts matches per kind.
+Splits (fixtures/labelled/README.md):
 
-Matching is one-to-one within an item: measure equal (case-insensitive; for windows the set of
-drug names in the measure), op equal, value equal within 1e-6 relative (class lists as sets),
-unit equal after normalisation ("mg/dl" == "mg/dL", "x10^9/l" == "×10^9/L").  A predicted
+- ``test``: ``thresholds-test.jsonl``, labelled blind under RULES-thresholds-v2.md; never tuned on.
+- ``dev``: ``thresholds-dev.jsonl``, labelled under the same rules, for development.
+- ``all``: dev and test together.
+- ``legacy``: ``thresholds.jsonl`` under the old, narrower conventions, plus ``doses.jsonl``.
+
+Runs ``extract_from_text`` (and for legacy ``parse_doses``) on each text and counts matches per
+measure family (age, scale, vital, lab, window, duration, dose, count, antibody, class, other).
+
+Matching is one-to-one within an item: measure equal (case-insensitive, spaces folded; for
+windows the set of names in the measure), op equal, value equal within 1e-6 relative or 0.005
+absolute (labels round converted ages to 2 decimals; class lists as sets, strings
+case-insensitive), unit equal after normalisation ("mg/dl" == "mg/dL", "x10^9/l" == "×10^9/L"),
+and for v2 windows the direction (``before`` unless the label says ``after``).  A predicted
 threshold that matches nothing is a false positive; an expected one left over is a miss.
 Always exits 0: this is a report, the floors live in tests/test_thresholds.py.
 """
@@ -25,7 +33,30 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LABELLED = REPO / "fixtures" / "labelled"
+SPLITS = {"legacy": ("thresholds.jsonl",), "dev": ("thresholds-dev.jsonl",),
+          "test": ("thresholds-test.jsonl",),
+          "all": ("thresholds-dev.jsonl", "thresholds-test.jsonl")}
 KINDS = ("age", "scale", "class", "antibody", "lab", "window", "dose")
+# v2 families, from RULES-thresholds-v2.md §3 (the scorer's own table, so that a change to the
+# extractor's measure table cannot move a label from one family to another).
+FAMILIES = ("age", "scale", "vital", "lab", "window", "duration", "dose", "count", "antibody",
+            "class", "other")
+_V2_SCALES = {
+    "karnofsky", "ecog", "lansky", "nyha class", "mrs", "edss", "child-pugh class",
+    "child-pugh score", "pnd stage", "coutinho stage", "mg-adl", "qmg", "mgc", "mg-qol15r",
+    "ocular share", "mmse", "moca", "ham-d", "madrs", "panss", "cgi-s", "bprs", "ymrs", "gcs"}
+_V2_VITALS = {
+    "systolic bp", "diastolic bp", "heart rate", "qtc", "qt", "weight", "bmi", "height",
+    "birth weight", "gestational age", "6mwd", "lvef", "fev1", "fev1/fvc", "fvc",
+    "oxygen saturation", "pao2/fio2", "body temperature", "map"}
+_V2_LABS = {
+    "creatinine", "creatinine clearance", "egfr", "alt", "ast", "bilirubin", "direct bilirubin",
+    "alp", "albumin", "inr", "pt", "aptt", "platelets", "neutrophils", "wbc", "lymphocytes",
+    "cd4", "haemoglobin", "hba1c", "glucose", "nt-probnp", "bnp", "troponin", "upcr", "uacr",
+    "proteinuria", "m-protein", "urine m-protein", "free light chain", "flc ratio", "potassium",
+    "sodium", "calcium", "tsh", "ldl-c", "triglycerides", "total cholesterol", "c-peptide",
+    "blasts", "hiv rna", "hbv dna", "hcv rna", "crp", "ldh", "alpha-fp", "beta-hcg", "psa", "ck",
+    "ipth", "estradiol", "hdl-c", "haematocrit", "feno"}
 _SCALES = {"mg-adl", "qmg", "mgc", "mg-qol15r", "ocular share"}
 _LABS = {"creatinine", "creatinine clearance", "egfr", "alt", "ast", "bilirubin", "platelets",
          "neutrophils", "haemoglobin"}
@@ -45,6 +76,32 @@ def kind_of(expected: dict[str, Any]) -> str:
     return "scale" if measure in _SCALES else "lab" if measure in _LABS else "other"
 
 
+def family_of(t: dict[str, Any]) -> str:
+    """The v2 family of a labelled or predicted threshold, from its op and measure."""
+    measure = " ".join(str(t.get("measure", "")).lower().split())
+    if t.get("op") == "within":
+        return "window"
+    if measure == "age":
+        return "age"
+    if measure in ("mgfa",):
+        return "class"
+    if measure == "antibody":
+        return "antibody"
+    if measure in _V2_SCALES:
+        return "scale"
+    if measure in _V2_VITALS:
+        return "vital"
+    if measure in _V2_LABS or measure.endswith((" expression", " tps", " cps")):
+        return "lab"
+    if measure in ("life expectancy", "disease duration") or measure.startswith("stable dose"):
+        return "duration"
+    if measure.startswith("dose:"):
+        return "dose"
+    if measure == "prior lines of therapy":
+        return "count"
+    return "other"
+
+
 def _unit(unit: Any) -> str:
     text = str(unit or "").lower().replace(" ", "").replace("×", "x").replace("µ", "u")
     return text.replace("μ", "u").replace("²", "2").replace("^", "")
@@ -59,13 +116,40 @@ def _same_value(a: Any, b: Any) -> bool:
     return str(a).lower() == str(b).lower()
 
 
+def _same_value_v2(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=0.005)
+    return _same_value(a, b)
+
+
+def _name(text: Any) -> str:
+    return " ".join(str(text).lower().split())
+
+
 def threshold_matches(exp: dict[str, Any], got: dict[str, Any]) -> bool:
+    """Legacy matching (thresholds.jsonl): no direction, exact values."""
     if exp.get("op") == "within":
         names = {n.strip().lower() for n in str(exp["measure"]).split(",")}
         same_measure = names == {n.lower() for n in got.get("drugs") or [got["measure"]]}
     else:
         same_measure = str(exp["measure"]).lower() == str(got["measure"]).lower()
     return (same_measure and exp["op"] == got["op"] and _same_value(exp["value"], got["value"])
+            and _unit(exp.get("unit")) == _unit(got.get("unit")))
+
+
+def threshold_matches_v2(exp: dict[str, Any], got: dict[str, Any]) -> bool:
+    """RULES-thresholds-v2 §1: measure (windows: as a set of names), op, value, unit, and for
+    windows the direction."""
+    if exp.get("op") == "within":
+        names = {_name(n) for n in str(exp["measure"]).split(",")}
+        got_names = got.get("drugs") or str(got["measure"]).split(",")
+        if names != {_name(n) for n in got_names}:
+            return False
+        if (exp.get("direction") or "before") != (got.get("direction") or "before"):
+            return False
+    elif _name(exp["measure"]) != _name(got["measure"]):
+        return False
+    return (exp["op"] == got["op"] and _same_value_v2(exp["value"], got["value"])
             and _unit(exp.get("unit")) == _unit(got.get("unit")))
 
 
@@ -97,46 +181,61 @@ def _load(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def evaluate(labelled: Path = LABELLED) -> dict[str, Any]:
-    """Counts per kind plus the misses and false positives, for the report and the tests."""
-    counts = {k: {"tp": 0, "fp": 0, "fn": 0} for k in (*KINDS, "other")}
+def evaluate(labelled: Path = LABELLED, split: str = "legacy") -> dict[str, Any]:
+    """Counts per kind (legacy) or family (v2 splits) plus the misses and false positives, for
+    the report and the tests."""
+    v2 = split != "legacy"
+    names = FAMILIES if v2 else (*KINDS, "other")
+    counts = {k: {"tp": 0, "fp": 0, "fn": 0} for k in names}
     misses: list[tuple[dict[str, Any], dict[str, Any]]] = []
     extras: list[tuple[dict[str, Any], dict[str, Any]]] = []
     notes: list[str] = []
-    path = labelled / "thresholds.jsonl"
-    if path.exists():
+    items = 0
+    for name in SPLITS[split]:
+        path = labelled / name
+        if not path.exists():
+            notes.append(f"{path} not found: thresholds skipped")
+            continue
         from trialscope.parser.thresholds import extract_from_text
 
+        same = threshold_matches_v2 if v2 else threshold_matches
         for row in _load(path):
+            items += 1
             got = extract_from_text(row["text"], row.get("section", "inclusion"))
-            hits, missed, fps = _pair(row["expected"], got, threshold_matches)
+            hits, missed, fps = _pair(row["expected"], got, same)
             for e in hits:
-                counts[kind_of(e)]["tp"] += 1
+                counts[family_of(e) if v2 else kind_of(e)]["tp"] += 1
             for e in missed:
-                counts[kind_of(e)]["fn"] += 1
+                counts[family_of(e) if v2 else kind_of(e)]["fn"] += 1
                 misses.append((row, e))
             for g in fps:
-                counts[g.get("kind", "other")]["fp"] += 1
+                kind = family_of(g) if v2 else g.get("kind", "other")
+                counts[kind if kind in counts else "other"]["fp"] += 1
                 extras.append((row, g))
-    else:
-        notes.append(f"{path} not found: thresholds skipped")
+    if not v2:
+        _evaluate_doses(labelled, counts, misses, extras, notes)
+    return {"counts": counts, "misses": misses, "false_positives": extras, "notes": notes,
+            "split": split, "items": items}
+
+
+def _evaluate_doses(labelled: Path, counts: dict[str, dict[str, int]], misses: list[Any],
+                    extras: list[Any], notes: list[str]) -> None:
     path = labelled / "doses.jsonl"
     try:
         from trialscope.parser.doses import parse_doses
     except ImportError:
-        parse_doses = None
         notes.append("trialscope.parser.doses not importable: doses skipped")
-    if path.exists() and parse_doses is not None:
-        for row in _load(path):
-            hits, missed, fps = _pair(row["expected"], parse_doses(row["text"]), dose_matches)
-            counts["dose"]["tp"] += len(hits)
-            counts["dose"]["fn"] += len(missed)
-            counts["dose"]["fp"] += len(fps)
-            misses += [(row, e) for e in missed]
-            extras += [(row, g) for g in fps]
-    elif parse_doses is not None:
+        return
+    if not path.exists():
         notes.append(f"{path} not found: doses skipped")
-    return {"counts": counts, "misses": misses, "false_positives": extras, "notes": notes}
+        return
+    for row in _load(path):
+        hits, missed, fps = _pair(row["expected"], parse_doses(row["text"]), dose_matches)
+        counts["dose"]["tp"] += len(hits)
+        counts["dose"]["fn"] += len(missed)
+        counts["dose"]["fp"] += len(fps)
+        misses += [(row, e) for e in missed]
+        extras += [(row, g) for g in fps]
 
 
 def scores(c: dict[str, int]) -> tuple[float, float, float]:
@@ -158,17 +257,25 @@ def _show(item: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=tuple(SPLITS), default="legacy",
+                        help="which labelled split to score (default legacy)")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="list misses and false positives")
     parser.add_argument("--labelled", type=Path, default=LABELLED, help="folder of the .jsonl sets")
     args = parser.parse_args(argv)
-    result = evaluate(args.labelled)
+    result = evaluate(args.labelled, args.split)
     counts = result["counts"]
-    rows = [(k, counts[k]) for k in KINDS if any(counts[k].values())]
-    thresholds = tuple(k for k in (*KINDS, "other") if k != "dose")
-    rows += [("thresholds", total(counts, thresholds)), ("doses", counts["dose"]),
-             ("overall", total(counts, (*KINDS, "other")))]
-    print(f"{'kind':<11} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7} {'F1':>6}")
+    if args.split == "legacy":
+        rows = [(k, counts[k]) for k in KINDS if any(counts[k].values())]
+        thresholds = tuple(k for k in (*KINDS, "other") if k != "dose")
+        rows += [("thresholds", total(counts, thresholds)), ("doses", counts["dose"]),
+                 ("overall", total(counts, (*KINDS, "other")))]
+    else:
+        rows = [(k, counts[k]) for k in FAMILIES if any(counts[k].values())]
+        rows += [("thresholds", total(counts, FAMILIES))]
+    print(f"split {args.split}: {result['items']} items ({', '.join(SPLITS[args.split])})")
+    print(f"{'family' if args.split != 'legacy' else 'kind':<11} {'tp':>4} {'fp':>4} {'fn':>4} "
+          f"{'precision':>9} {'recall':>7} {'F1':>6}")
     for name, c in rows:
         p, r, f1 = scores(c)
         print(f"{name:<11} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9.3f} {r:>7.3f} {f1:>6.3f}")
@@ -179,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              result["false_positives"])):
             print(f"\n{title} ({len(pairs)}):")
             for row, item in pairs:
-                print(f"  [{row['source']}] {_show(item)}\n      {row['text'][:160]}")
+                extra = f" ({item['direction']})" if item.get("direction") else ""
+                print(f"  [{row['source']}] {_show(item)}{extra}\n      {row['text'][:160]}")
     return 0
 
 

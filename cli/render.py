@@ -72,6 +72,7 @@ def format_threshold(t: dict[str, Any]) -> str:
     if t.get("unit") == "years":
         unit = " years"
     inferred = " (operator inferred)" if t.get("op_inferred") else ""
+    inferred += " (unrecognised measure)" if t.get("recognised") is False else ""
     return f"{t.get('measure')} {_OPS.get(t.get('op'), t.get('op'))} {value}{unit}{inferred}"
 
 

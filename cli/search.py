@@ -50,9 +50,11 @@ def search_filters(func: Any) -> Any:
         click.option("--patient-age", type=click.FloatRange(0, 130), metavar="YEARS",
                      help="Patient fit: trials whose extracted limits admit this age."),
         click.option("--where", "where", multiple=True, metavar="MEASURE=VALUE",
-                     help='Patient fit: a score or lab value, e.g. "MG-ADL=7" (repeatable).'),
+                     help='Patient fit: a score, class, vital or lab value, e.g. "MG-ADL=7", '
+                          '"ECOG=1", "NYHA=II", "systolic=150" (repeatable).'),
         click.option("--washout", "washout", multiple=True, metavar="DRUG:AGO",
-                     help="Patient fit: last dose of a drug that long ago, e.g. rituximab:4m "
+                     help="Patient fit: last dose of a drug, or an event or procedure, that "
+                          "long ago, e.g. rituximab:4m, 'myocardial infarction:2m' "
                           "(repeatable)."),
     ]
     for option in reversed(options):

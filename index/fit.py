@@ -59,11 +59,16 @@ The rules (each has a test in ``tests/test_fit.py``):
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..parser import measures as table
+from ..parser.thresholds import thing_name, thing_names
+from ..parser.units import read_unit, to_unit
 
 HOLD, FAIL, UNKNOWN = "hold", "fail", "unknown"
 MONTH_DAYS = 365.25 / 12  # 30.4375
@@ -88,6 +93,7 @@ class Patient:
     antibodies: list[str] = field(default_factory=list)       # ["AChR+"]
     washouts: dict[str, float] = field(default_factory=dict)  # "rituximab" -> months since
     labs: dict[str, float] = field(default_factory=dict)      # "creatinine" -> 1.1 (mg/dL)
+    classes: dict[str, str] = field(default_factory=dict)     # "NYHA class" -> "II"
 
     def describe(self) -> str:
         """One line: "age 70, MG-ADL 7, rituximab 4 months ago"."""
@@ -95,8 +101,9 @@ class Patient:
         parts += [self.sex] if self.sex else []
         parts += [f"{k} {_num(v)}" for k, v in self.scores.items()]
         parts += [f"MGFA {self.mgfa_class}"] if self.mgfa_class else []
+        parts += [f"{k} {v}" for k, v in self.classes.items()]
         parts += [", ".join(self.antibodies)] if self.antibodies else []
-        parts += [f"{k} {_num(v)}{' ' + _LAB_UNITS[k] if k in _LAB_UNITS else ''}"
+        parts += [f"{k} {_num(v)}{' ' + _lab_unit(k) if _lab_unit(k) else ''}"
                   for k, v in self.labs.items()]
         parts += [f"{k} {_months(v)} ago" for k, v in self.washouts.items()]
         return ", ".join(parts) or "no facts"
@@ -309,12 +316,15 @@ def parse_patient(*, age: Any = None, sex: Any = None, where: Iterable[str] = ()
         name, sep, value = str(text).partition("=")
         if not sep or not name.strip() or not value.strip():
             raise _bad("where", text, "write MEASURE=VALUE", "MG-ADL=7")
-        measure = _MEASURE_ALIASES.get(_key(name))
+        measure = _MEASURE_ALIASES.get(_key(name)) or table.lookup(name)
         if measure is None:
-            known = ", ".join(["MG-ADL", "QMG", "MGC", "MG-QoL15r", "MGFA", "antibody", "age",
-                               "sex", *sorted(_LAB_UNITS)])
-            raise _bad("where", text, f"unknown measure {name.strip()!r} (known: {known})",
-                       "MG-ADL=7")
+            near = table.suggest(name) + [
+                n for n in dict.fromkeys(_MEASURE_ALIASES.values())
+                if n not in table.names() and _key(name)[:3] in _key(n)][:1]
+            hint = f"did you mean {', '.join(near)}?" if near else \
+                "known measures: `trials search --help`"
+            raise _bad("where", text, f"unknown measure {name.strip()!r} ({hint})",
+                       f"{near[0]}=1" if near else "MG-ADL=7")
         if measure == "age":
             patient.age = _parse_age(value, "where")
         elif measure == "sex":
@@ -324,6 +334,8 @@ def parse_patient(*, age: Any = None, sex: Any = None, where: Iterable[str] = ()
         elif measure == "antibody":
             patient.antibodies += [a for a in _parse_antibodies(value, text)
                                    if a not in patient.antibodies]
+        elif measure not in _SCORES and measure not in _LAB_UNITS:
+            _parse_table_fact(patient, measure, value, text)
         else:
             m = _NUMBER.match(value)
             if not m:
@@ -351,9 +363,77 @@ def parse_patient(*, age: Any = None, sex: Any = None, where: Iterable[str] = ()
         if not m or not unit:
             raise _bad("washout", text, "write DRUG:TIME with the time since the last dose "
                        "and a unit d, w, m or y", "rituximab:4m")
-        drug = canonical_drug(m.group(1))
+        raw = m.group(1)
+        drug = canonical_drug(raw) if _key(raw) in _DRUG_ALIASES else (
+            thing_name(raw) or canonical_drug(raw))
+        if not _known_thing(drug):
+            near = difflib.get_close_matches(drug.lower(), _THINGS, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(near)}?" if near else "not a drug, drug class, " \
+                "procedure or event the criteria reader knows"
+            raise _bad("washout", text, f"unknown {m.group(1).strip()!r} ({hint})",
+                       f"{near[0]}:{m.group(2)}{m.group(3)}" if near else "rituximab:4m")
         patient.washouts[drug] = float(m.group(2)) * _DAYS[unit] / MONTH_DAYS
     return patient
+
+
+def _lab_unit(name: str) -> str:
+    if name in _LAB_UNITS:
+        return _LAB_UNITS[name]
+    row = table.row_of(name)
+    return (row.units[0] or "") if row and row.kind in ("lab", "vital") else ""
+
+
+def _parse_table_fact(patient: Patient, measure: str, value: str, text: str) -> None:
+    """A fact on a measure of the table: a class ("NYHA=II", "Child-Pugh=B"), a score
+    ("ECOG=1"), a vital or a lab ("systolic=150", "INR=1.2", "weight=70kg")."""
+    row = table.row_of(measure)
+    if row is None:
+        raise _bad("where", text, f"{measure} cannot be given for a patient", "ECOG=1")
+    if row.members:
+        raw = value.strip()
+        if row.name == "Child-Pugh" and raw.isdigit():
+            patient.scores["Child-Pugh score"] = float(raw)
+            return
+        got = {"1": "I", "2": "II", "3": "III", "4": "IV"}.get(raw, raw.upper()) \
+            if row.members[0] == "I" else raw.upper()
+        got = next((c for c in row.members if c.upper() == got), None)
+        if got is None:
+            raise _bad("where", text, f"{row.name} is one of {', '.join(row.members)}",
+                       f"{row.aliases[0] if row.aliases else row.name}={row.members[1]}")
+        patient.classes["Child-Pugh class" if row.name == "Child-Pugh" else row.name] = got
+        return
+    m = _NUMBER.match(value)
+    if not m:
+        raise _bad("where", text, f"{measure} needs a number", f"{measure}=1")
+    number = float(m.group(1))
+    unit, _, end = read_unit(m.group(2), 0) if m.group(2) else (None, 1.0, 0)
+    if m.group(2) and end != len(m.group(2)):
+        unit = "?"
+    canon = row.units[0]
+    if unit not in (None, canon):
+        got = to_unit(number, unit, (canon,)) if unit != "?" else None
+        if got is None:
+            raise _bad("where", text, f"{measure} is given in {canon or 'no unit'}",
+                       f"{measure}={_num(number)}")
+        number = got[0]
+    if not row.lo <= number <= row.hi:
+        raise _bad("where", text, f"{measure} is between {_num(row.lo)} and {_num(row.hi)}",
+                   f"{measure}={_num(row.lo)}")
+    if row.kind == "lab":
+        patient.labs[measure] = number
+    else:
+        patient.scores[measure] = number
+
+
+_THINGS = sorted({*(n.lower() for n in thing_names()), *DRUG_CLASSES,
+                  *(c for cs in DRUG_CLASSES.values() for c in cs),
+                  *(v.lower() for v in _DRUG_ALIASES.values())})
+
+
+def _known_thing(name: str) -> bool:
+    """A washout names a drug, class, procedure or event the criteria reader knows."""
+    low = name.lower()
+    return low in _THINGS or thing_name(name) is not None
 
 
 def canonical_drug(name: str) -> str:
@@ -384,7 +464,10 @@ def _class_text(values: Sequence[str]) -> str:
 def describe(t: dict[str, Any]) -> str:
     """A threshold in words: "MG-ADL ≥ 6", "MGFA class IIa–IVa", "rituximab within 6 months"."""
     kind, op, value, unit = t.get("kind"), t.get("op"), t.get("value"), t.get("unit")
-    if kind == "class":
+    if kind == "class" and t.get("measure") != "MGFA":
+        shown = ", ".join(value) if isinstance(value, list) else value
+        text = f"{t.get('measure')} {'in' if op == 'in' else _OP_TEXT.get(op, op)} {shown}"
+    elif kind == "class":
         text = f"MGFA class {_class_text(value or [])}"
     elif kind == "antibody":
         text = f"antibody {value}"
@@ -420,7 +503,7 @@ class _Check:
 def _lab_value(t: dict[str, Any], patient: Patient) -> tuple[float | None, float | None, str]:
     """(patient value, threshold value) in one unit, and the unit; None when not comparable."""
     measure, unit, value = t.get("measure"), t.get("unit"), t.get("value")
-    canon = _LAB_UNITS.get(measure)
+    canon = _LAB_UNITS.get(measure) or _lab_unit(str(measure)) or None
     if unit == "xULN" and canon != "xULN":
         return patient.labs.get(f"{measure} xULN"), value, "× ULN"
     if unit == "µmol/L" and measure in _UMOL_PER_MGDL:
@@ -438,8 +521,15 @@ def _check(t: dict[str, Any], patient: Patient) -> _Check | None:
             return _Check(UNKNOWN, missing="age")
         ok = _cmp(patient.age, op, float(t["value"]))
         return _Check(HOLD if ok else FAIL, f"age {_num(patient.age)}")
-    if kind == "scale":
+    if kind in ("scale", "vital", "count", "duration") or kind == "class" and \
+            measure == "Child-Pugh score":
+        if kind in ("count", "duration") and measure not in patient.scores:
+            return None  # not a fact --where takes: the trial's own words are shown
         have = patient.scores.get(measure)
+        if have is not None and kind == "vital":
+            row = table.row_of(str(measure))
+            if row and t.get("unit") not in (None, row.units[0]):
+                return _Check(UNKNOWN, missing=f"{measure} ({t.get('unit')})")
         if have is None:
             return _Check(UNKNOWN, missing=measure)
         return _Check(HOLD if _cmp(have, op, float(t["value"])) else FAIL,
@@ -450,6 +540,8 @@ def _check(t: dict[str, Any], patient: Patient) -> _Check | None:
             return _Check(UNKNOWN, missing=f"{measure} ({unit})" if unit else measure)
         return _Check(HOLD if _cmp(have, op, float(limit)) else FAIL,
                       f"{measure} {_num(have)} {unit}".strip())
+    if kind == "class" and measure != "MGFA":
+        return _check_class_scale(t, patient)
     if kind == "class":
         if not patient.mgfa_class:
             return _Check(UNKNOWN, missing="MGFA class")
@@ -466,6 +558,23 @@ def _check(t: dict[str, Any], patient: Patient) -> _Check | None:
             return None
         return _check_window(t, patient)
     return None
+
+
+def _check_class_scale(t: dict[str, Any], patient: Patient) -> _Check:
+    """NYHA / Child-Pugh / PND / Coutinho: "in" a list, or ">=" / "<=" a class as written."""
+    measure, op, value = str(t.get("measure")), t.get("op"), t.get("value")
+    have = patient.classes.get(measure)
+    if have is None:
+        return _Check(UNKNOWN, missing=measure)
+    row = table.row_of(measure)
+    order = list(row.members) if row else []
+    fact = f"{measure} {have}"
+    if op == "in":
+        return _Check(HOLD if have in (value or []) else FAIL, fact)
+    if have not in order or str(value) not in order:
+        return _Check(UNKNOWN, fact, measure)
+    ok = _cmp(float(order.index(have)), str(op), float(order.index(str(value))))
+    return _Check(HOLD if ok else FAIL, fact)
 
 
 def _check_antibody(value: str, patient: Patient) -> _Check:

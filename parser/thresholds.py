@@ -30,7 +30,10 @@ import re
 from typing import Any
 
 from .limits import MAX_ITEM_CHARS, clip
+from .measures import MEASURES, Measure
 from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
+from .things import EVENT_KEYS, EVENTS
+from .units import ULN, read_unit, to_unit
 
 Threshold = dict[str, Any]
 Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the match
@@ -43,15 +46,16 @@ _NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
 # At one position the first alternative wins: "greater than or equal to" before "greater
 # than", "no more than" before "more than".
 _OPS: list[tuple[str, str]] = [
-    (">=", (r"(?:greater|more|higher)\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:greater|more"
+    (">=", (r"(?:greater|more|higher)\s+than\s+or\s+equal(?:\s+to)?"
+            r"|equal\s+to\s+or\s+(?:greater|more"
             r"|higher)\s+than|at\s+least|minimum\s+(?:of\s+)?|no[t]?\s+(?:less|fewer|lower)\s+than"
             r"|[≥≧⩾]\s*=?|>\s*/?\s*=|=\s*>|>\s*or\s*=|至少(?:为|是)?|不少于|不低于")),
-    ("<=", (r"less\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
+    ("<=", (r"less\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
             r"|at\s+most|maximum\s+(?:of\s+)?|no[t]?\s+(?:more|greater|higher)\s+than"
             r"|not\s+exceed(?:ing)?|[≤≦⩽]\s*=?|<\s*/?\s*=|=\s*<|<\s*or\s*=|不超过|不高于")),
     (">", (r"(?:more|greater|higher|older)\s+than|above|over|exceed(?:ing|s)?|in\s+excess\s+of"
            r"|[>＞]|大于|超过|高于")),
-    ("<", r"(?:less|fewer|lower|younger)\s+than|below|under|[<＜]|小于|低于"),
+    ("<", r"(?:less|lesser|fewer|lower|younger)\s+than|below|under|[<＜]|小于|低于"),
     ("=", r"(?<![<>=!/])=(?![<>=])|(?<=\s)\?(?=\s*\d)"),  # a sign lost in export
 ]
 _OP_ANY = "(?:" + "|".join(rx for _, rx in _OPS) + ")"
@@ -59,90 +63,37 @@ _OP_RE = re.compile("|".join(f"(?P<o{i}>{rx})" for i, (_, rx) in enumerate(_OPS)
 _POSTFIX = re.compile(r"\s*(?:,\s*)?(?:(?:or|and)\s+(?P<ge>older|above|more|greater|higher|over)"
                       r"|(?:or|and)\s+(?:younger|below|less|lower|fewer|under)"
                       r"|(?P<ge2>\+|以上)|以下)", _IC)
-_TIMES = r"(?:[x×X*]|-?fold|times)"
-_ULN = (rf"{_TIMES}?\s*(?:the\s+)?(?:(?:institutional|site|local|laboratory|reference)\s+)*"
-        r"(?:ULN|UNL|NL\b|upper\s+(?:limits?\s+of\s+)?(?:the\s+)?"
-        r"(?:(?:institutional|laboratory)\s+)?normal(?:\s+(?:range|limits?))?"
-        r"(?:\s*\((?:x\s*)?ULN\))?|normal\s+limit(?:\s*\(NL\))?)"
-        rf"|{_TIMES}\s*(?:above\s+)?(?:the\s+)?normal\b")  # "3x above normal"
-_PER_UL = r"(?:[µμu]L|mm\s*\^?\s*3|mm³|cu\.?\s*mm|cumm)\b"
-_UNITS: list[tuple[re.Pattern[str], str, float]] = [  # (regex, canonical unit, factor to it)
-    (re.compile(rx, _IC), unit, factor) for rx, unit, factor in [
-        (_ULN, "xULN", 1.0),
-        (rf"{_TIMES}?\s*(?:the\s+)?(?:LLN|lower\s+limits?\s+of\s+normal)", "xLLN", 1.0),
-        (r"[x×*]\s*10\s*(?:\^|e|\*\*)?\s*(?:9|⁹)\s*/\s*L\b", "×10^9/L", 1.0),  # also "× 109/L"
-        (rf"(?:[x×*]\s*10\s*(?:\^|e)?\s*(?:3|³)|K)\s*/\s*{_PER_UL}", "×10^9/L", 1.0),
-        (rf"(?:cells|platelets)?\s*/\s*{_PER_UL}", "×10^9/L", 1e-3),
-        (r"mg\s*/\s*dL\b", "mg/dL", 1.0), (r"(?:[µμu]|micro)mol\s*/\s*L\b", "µmol/L", 1.0),
-        (r"g\s*/\s*dL\b", "g/dL", 1.0), (r"g\s*/\s*L\b", "g/dL", 0.1),
-        ((r"mL\s*/\s*min(?:ute)?\s*(?:/|per)\s*1\.73\s*(?:m\s*\^?\s*2|m²|sq\w*\s*m\w*)"
-          r"|millilit(?:er|re)s?\s+per\s+minute\s+per\s+1\.73\s+(?:square\s+)?met(?:er|re)s?"
-          r"(?:\s+squared)?(?:\s*\(mL/min/1\.73\s*m\^?2\))?"), "mL/min/1.73m2", 1.0),
-        (r"mL\s*/\s*min(?:ute)?\b|mL\b", "mL/min", 1.0), (r"%|percent\b", "%", 1.0),
-        (r"years?\b|yrs?\b|周岁|岁", "years", 1.0), (r"months?\b", "years", 1 / 12),
-        (r"weeks?\b", "years", 7 / 365.25), (r"days?\b", "years", 1 / 365.25),
-        (r"points?\b", "", 1.0)]]
-_DEFAULT_UNIT = {"eGFR": "mL/min/1.73m2", "creatinine clearance": "mL/min", "ocular share": "%"}
-_FLOOR = {"age", "MG-ADL", "QMG", "MGC", "MG-QoL15r", "platelets", "neutrophils", "haemoglobin",
-          "eGFR", "creatinine clearance"}  # in inclusion; every other measure has a ceiling
+_ULN = ULN
+# Measures in inclusion criteria that set a floor (a lost sign "=" becomes ">=" there).
+_FLOOR = {"age"} | {m.name for m in MEASURES if m.floor}
 
 _I = "(?i:{})".format  # acronyms stay case-sensitive: "ALT" is not "alt", "AST" not "last"
-_MEASURES: list[tuple[str, str, str]] = [
-    ("MG-ADL", "scale",
-     r"MG[-\s]?ADL|" + _I(r"myasthenia\s+gravis[-\s]+activities\s+of\s+daily\s+living")),
-    ("QMG", "scale", r"QMG|" + _I(r"quantitative\s+myasthenia\s+gravis")),
-    ("MGC", "scale", r"MGC|" + _I(r"(?:MG|myasthenia\s+gravis)\s+composite")),
-    ("MG-QoL15r", "scale", _I(r"MG[-\s]?QO?L[-\s]?15[-\s]?r?")),
-    ("ocular share", "scale",
-     _I(r"musculi\s+oculi\s+related\s+score|ocular\s+(?:muscle\s+)?(?:sub)?score")),
-    ("creatinine clearance", "lab", r"CrCl|CLcr|" + _I(r"[ck]reatinine\s+clear[ae]nce")),
-    ("eGFR", "lab", r"eGFR|" + _I(r"(?:estimated\s+)?glomerular\s+filtration\s+rate")),
-    ("creatinine", "lab", r"SCr|" + _I(r"(?:serum\s+)?[ck]reatinine(?!\s+kinase)")),
-    ("ALT", "lab", r"ALT|SGPT|" + _I(r"alanine\s+(?:amino\s*)?trans(?:aminase|ferase)s?"
-                                     r"|serum\s+glutamic[-\s]pyruvic\s+transaminase")),
-    ("AST", "lab", r"AST|SGOT|" + _I(r"aspartate\s+(?:amino\s*)?trans(?:aminase|ferase)s?"
-                                     r"|serum\s+glutamic[-\s]oxal(?:o)?acetic\s+transaminase")),
-    ("ALT+AST", "lab", _I(r"(?:(?:hepatic|liver)\s+)?(?:amino)?transaminases?"
-                          r"|aminotransferases|liver\s+enzymes?")),
-    ("direct bilirubin", "lab", _I(r"(?:direct|conjugated)\s+bilirubin")),
-    ("bilirubin", "lab", _I(r"(?:(?:total|serum)\s+)*bilirubin")),
-    ("platelets", "lab", r"PLTs?|Plts?|" + _I(r"platelets?(?:\s+counts?)?|thrombocytes?")),
-    ("neutrophils", "lab",
-     r"ANC|" + _I(r"(?:absolute\s+)?(?:neutrophils?|granulocytes?)(?:\s+counts?)?")),
-    ("haemoglobin", "lab", r"Hg?b|HGB|" + _I(r"ha?emoglobin")),
-    ("age", "age", _I(r"(?<!childbearing\s)(?<!gestational\s)(?<!legal\s)(?<!acceptable\s)"
-                      r"(?<!menstrual\s)(?<!corrected\s)\bage[ds]?\b(?![-\s]related)")),
-]
+_AGE = Measure("age", "age", _I(
+    r"(?<!childbearing\s)(?<!gestational\s)(?<!legal\s)(?<!acceptable\s)(?<!menstrual\s)"
+    r"(?<!corrected\s)\bage[ds]?\b(?![-\s]related)(?!\s+(?:at|of)\s+(?:onset|diagnosis))"),
+    ((), ("age",)), ("years",), lo=0, hi=120, floor=True)
+_ROWS: list[Measure] = [*MEASURES, _AGE]  # age last: "age" inside a longer spelling loses
+_MEASURES: list[tuple[str, str, str]] = [(m.name, m.kind, m.pattern) for m in _ROWS]
+_ROW = {m.name: m for m in _ROWS}
 _KIND = {name: kind for name, kind, _ in _MEASURES}
-_MENTION_BRANCHES = [rf"(?P<m{i}>\b(?:{rx})\b)" for i, (_, _, rx) in enumerate(_MEASURES)]
+_MENTION_BRANCHES = [rf"(?P<m{i}>\b(?:{rx})(?!\w))" for i, (_, _, rx) in enumerate(_MEASURES)]
 _MENTION = re.compile("|".join(_MENTION_BRANCHES))  # all measures: what _mention_rx must find
-# Per _MEASURES entry, literals one of which every match contains (parser/prefilter.py): (for
-# the case-sensitive alternatives, as written; for the (?i:...) ones, in fold(text)).  An item
+# Per _MEASURES row, literals one of which every match contains (parser/prefilter.py): for
+# the case-sensitive alternatives, as written; for the (?i:...) ones, in fold(text).  An item
 # is searched only for the measures whose gate passes (_mention_rx); most items name none.
-_MENTION_GATES: list[Gate] = [
-    (("ADL",), ("myasthenia",)),                        # MG-ADL
-    (("QMG",), ("quantitative",)),                      # QMG
-    (("MGC",), ("composite",)),                         # MGC
-    ((), ("qol", "ql")),                                # MG-QoL15r: MG[-\s]?QO?L
-    ((), ("ocul",)),                                    # ocular share: "oculi", "ocular"
-    (("CrCl", "CLcr"), ("reatinine",)),                 # creatinine clearance
-    (("eGFR",), ("glomerular",)),                       # eGFR
-    (("SCr",), ("reatinine",)),                         # creatinine
-    (("ALT", "SGPT"), ("alanine", "glutamic")),         # ALT
-    (("AST", "SGOT"), ("aspartate", "glutamic")),       # AST
-    ((), ("transaminase", "aminotransferase", "liver")),  # ALT+AST
-    ((), ("bilirubin",)),                               # direct bilirubin
-    ((), ("bilirubin",)),                               # bilirubin
-    (("PLT", "Plt"), ("platelet", "thrombocyte")),      # platelets
-    (("ANC",), ("neutrophil", "granulocyte")),          # neutrophils
-    (("Hb", "Hgb", "HGB"), ("emoglobin",)),             # haemoglobin: Hg?b, ha?emoglobin
-    ((), ("age",)),                                     # age
-]
+_MENTION_GATES: list[Gate] = [m.gate for m in _ROWS]
 _mention_gates = gate_set(_MENTION_GATES)
 _mention_rx = subset_regex(_MENTION_BRANCHES)
 _GROUP_GAP = re.compile(r"^[\s(),/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s(),/]*(?:[a-z]+\s+)?)?$")
 _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
-                          r"|children|women|men)\b[^;)]*|\bif\b[^,;]*", _IC)
+                          r"|children|women|men)\b[^;),:]*|\bif\b[^,;:]*"
+                          r"|(?<![Aa]dults\s)(?<![Aa]dult\s)(?<!ts\s)(?<!ls\s)(?<!en\s)(?<!ns\s)"
+                          r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*",
+                          _IC)  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
+# Between two limits on one measure: "≥ 130 mmHg at screening and ≥ 120 mmHg", "> 450 ms for
+# males and > 470 ms", "> 200 mg/g (22.6 mg/mmol) and < 5000 mg/g".
+_CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+"
+                        r"|\s*[(\[]\s*(?=[<>≤≥])", _IC)
 _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
     rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～)\s*"
     rf"(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
@@ -213,7 +164,7 @@ _WINDOW_KEYS = ("day", "wk", "week", "mo", "yr", "year", "hour", "hr", "内")
 _WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\s*[-\s]?{_TIME}|内")
 _AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:after|following|post)\b", _IC)
 _ANCHOR = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:before|prior\s+to|preceding|of|from|after|following)"
-                     r"\s+[^,;()]{0,60}?(?=\s*(?:,|;|\(|\bor\b|\band\b|$))", _IC)
+                     r"\s+[^,;():]{0,60}?(?=\s*(?:,|;|:|\(|\bor\b|\band\b|$))", _IC)
 _CUE = (r"\b(?:received|receiving|receive|use\s+of|used|treated\s+with|treatment\s+with"
         r"|exposure\s+to|administration\s+of)\s+(?:(?:any|prior|previous|an?|the|other)\s+)*")
 # "received endocrine therapy", or one unknown name right before the window ("received
@@ -222,23 +173,25 @@ _GENERIC = re.compile(
     _CUE + r"((?:(?!(?:any|an?|the|other)\b)[\w-]+\s+){1,2}?(?:therapy|therapies|treatment"
     r"|intervention|drugs?|medications?))\b|" + _CUE
     + r"(?!(?:treatment|therapy|medications?|drugs?|them|it|this|these)\b)"
-    r"([A-Za-z][\w-]{3,})\s*$", _IC)
+    r"([A-Za-z][\w-]{3,})(?:\s*\([^()]{1,40}\))?\s*$", _IC)
 _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|had|plan\w*|are|is"
                          r"|was|were|history|who|patients?|subjects?|participants?)\b)", _IC)
 _REQUIRING = re.compile(r"\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
 # name None: the matched text, lower-cased; "*s": the same, plural
 _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
+    *EVENTS,
     ((r"intravenous\s+immuno-?globulins?(?:\s+g\b)?|IV\s*-?\s*immunoglobulins?|IVIg|IV\s+Ig\b"
       r"|静脉(?:注射)?(?:用)?(?:人)?免疫球蛋白|丙种球蛋白"), "IVIg"),
     (r"subcutaneous\s+immunoglobulins?|SCIg", "SCIg"), (r"immunoglobulins?", "immunoglobulins"),
-    (r"plasma\s*(?:exchange|pheresis)|plasmapheresis|PLEX|PEX|\bPE\b|血浆置换",
+    (r"plasma\s*(?:exchange|pheresis)|plasmapheresis|\bPLEX\b|\bPEX\b|\bPE\b|血浆置换",
      "plasma exchange"),
     (r"immuno-?adsorption", "immunoadsorption"), (r"thymectomy|胸腺切除术?", "thymectomy"),
     ((r"live(?:[-\s]attenuated)?(?:\s+virus)?\s+vaccin\w*|attenuated\s+vaccin\w*"
       r"|(?:减毒)?活疫苗"), "live vaccines"),
-    (r"meningococcal\s+vaccin\w*|vaccinated\s+against\s+meningococc\w*", "meningococcal vaccine"),
+    (r"meningococcal\s+vaccin\w*|vaccinated\s+against\s+meningococc\w*"
+     r"(?:\s+(?:infections?|disease))?", "meningococcal vaccine"),
     (r"vaccin\w*|疫苗", "vaccines"),
-    (r"(?<!non-)(?<!non\s)(?:(?:gluco)?cortico(?:stero)?ids?|steroids?)\b|(?:糖皮质)?激素",
+    (r"(?<!non-)(?<!non\s)(?<![a-z])(?:(?:gluco)?cortico(?:stero)?ids?|steroids?)\b|(?:糖皮质)?激素",
      "steroids"),
     (r"methylprednisolone|prednisolone|prednisone|dexamethasone", None),
     ((r"immunosuppress(?:ants?|ive\s+(?:agents?|drugs?|therap\w+|treatments?|medications?))"
@@ -246,7 +199,9 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"immunotherap(?:y|ies)", "immunotherapy"),
     (r"(?:cytotoxic\s+)?chemotherapy|化疗", "chemotherapy"),
     (r"immune\s+checkpoint\s+inhibitors?", "immune checkpoint inhibitors"),
-    (r"radio-?therapy|radiation\s+therapy|放射(?:疗法|治疗)|放疗", "radiotherapy"),
+    (r"palliative\s+(?:radio-?therapy|radiation(?:\s+therapy)?)", "palliative radiotherapy"),
+    (r"radio-?therapy|radiation(?:\s+(?:therapy|treatment))?(?!\s+(?:exposure|dose))"
+     r"|irradiation|放射(?:疗法|治疗)|放疗", "radiotherapy"),
     (r"(?:major\s+)?surgery", None), (r"大手术", "major surgery"),
     (r"ha?ematopoietic\s+growth\s+factors?|G-?CSF", "hematopoietic growth factors"),
     ((r"investigational\s+(?:medicinal\s+|study\s+)?(?:products?|drugs?|agents?|medications?"
@@ -275,7 +230,8 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
 _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*)?(?:and|-|to)\s*({_NUM})"
                     rf"|({_NUM})\s*(?:-|–|~|to)\s*({_NUM})(?!\s*(?:times|[x×]))", _IC)
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
-    rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN})?\s*(?:for\s+|of\s+)?$", _IC)
+    rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
+_PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM})")
 _UPTO = re.compile(rf"\s*(?:through|to)\s+({_NUM})")
@@ -308,13 +264,7 @@ def _op(token: str) -> str:
 
 
 def _unit_at(text: str, pos: int) -> tuple[str | None, float, int]:
-    at = pos
-    while at < len(text) and text[at].isspace():
-        at += 1
-    for rx, unit, factor in _UNITS:
-        if m := rx.match(text, at):
-            return unit or None, factor, m.end()
-    return None, 1.0, pos
+    return read_unit(text, pos)
 
 
 def _make(measure: str, op: str, value: Any, unit: str | None, text: str, kind: str,
@@ -322,7 +272,7 @@ def _make(measure: str, op: str, value: Any, unit: str | None, text: str, kind: 
     """One threshold; a lost sign ("=") gets the direction criteria on ``measure`` have."""
     t: Threshold = {"measure": measure, "op": op, "value": value, "unit": unit, "text": text,
                     "kind": kind}
-    if op == "=" and kind in ("age", "scale", "lab"):
+    if op == "=" and kind in ("age", "scale", "lab", "vital", "duration", "count"):
         floor = (measure in _FLOOR) == (section == "inclusion")
         floor = floor if first else not floor  # "=18 and =80": the second bound is the other side
         t.update(op=">=" if floor else "<=", op_inferred=True)
@@ -362,36 +312,92 @@ def _compare(text: str, pos: int) -> list[Comparison]:
     return out
 
 
-def _first_compare(text: str, start: int, stop: int) -> list[Comparison]:
-    """The first comparison a few words after a measure ("MG-ADL total score must be ≥6"); a
-    number that starts none ("QMG score of 5 points from ...") ends the search."""
+_LAST_GATES: list[Any] = [None, ()]
+
+
+def _gates_of(text: str, low: str) -> tuple[int, ...]:
+    """``_mention_gates`` of the item, computed once per item (two readers ask)."""
+    if _LAST_GATES[0] is not text:
+        _LAST_GATES[:] = [text, _mention_gates(text, low)]
+    return _LAST_GATES[1]
+
+
+def _first_compare(text: str, start: int, stop: int) -> tuple[list[Comparison], int]:
+    """The first comparison a few words after a measure ("MG-ADL total score must be ≥6") and
+    where it starts; a number that starts none ("QMG score of 5 points from ...") ends the
+    search (its position is returned, for the scale lists "ECOG 0 or 1")."""
     for p in range(start, min(stop, start + 46)):
         if text[p] == ";":
-            return []
+            return [], -1
         if p > start and text[p - 1].isalnum() and text[p].isalnum():
             continue
+        if text[p] == "(" and (close := text.find(")", p)) > 0 and re.match(
+                r"\(\s*(?:age|for|in|if|with)\b", text[p:close], _IC):
+            return _first_compare(text, close + 1, stop)  # "Lansky (age 1 to 16) ..."
         starts = text[p].isdigit() or _op_at(text, p) or text.startswith("between", p)
         if starts and ((found := _compare(text, p)) or text[p].isdigit()):
-            return found
-    return []
+            return found, p
+    return [], -1
 
 
 def _conditional(spans: list[tuple[int, int]], pos: int) -> bool:
     return any(a <= pos < b for a, b in spans)
 
 
-def _fits(kind: str, value: float, unit: str | None) -> bool:
-    """A unit the kind can have: "Age 18-64 %" or "creatinine > 5 years" is a misreading."""
-    if kind == "age":
-        return unit in (None, "years") and 0 < value < 120
-    return unit in (None, "%") if kind == "scale" else unit not in ("years", "%")
+_SCALE_LIST = re.compile(r"(\d{1,2})((?:\s*(?:,|or|and|/)\s*(?:or\s+)?\d{1,2}\b)*)"
+                         r"(?!\s*(?:%|[-–]|\.\d|to\b|mg|kg|years?|months?|weeks?|days?))")
+
+
+def _scale_list(text: str, pos: int, row: Measure) -> list[Comparison]:
+    """"ECOG 0 or 1", "ECOG PS of 0, 1, or 2" (<= the largest, when the list starts at the
+    scale's floor); "ECOG 0" (= 0)."""
+    m = _SCALE_LIST.match(text, pos)
+    if not m or row.hi > 10:
+        return []
+    values = [float(v) for v in re.findall(r"\d+", m.group())]
+    if len(values) == 1:
+        return [("eq", values[0], None, m.end())]
+    if values[0] == row.lo and values == sorted(values):
+        return [("<=", values[-1], None, m.end())]
+    return []
+
+
+def _convert(row: Measure, value: float, unit: str | None) -> tuple[float, str | None] | None:
+    """``value`` in a unit of ``row`` (None: the unit does not fit, "creatinine > 5 years")."""
+    if row.name == "age":
+        if unit in (None, "years"):
+            return (value, "years") if 0 < value < 120 else None
+        if unit == "months":
+            return round(value / 12, 9), "years"
+        return (value, unit) if unit in ("weeks", "days") else None
+    if unit is None:
+        unit = row.default
+        if row.units == ("×10^9/L",) and value >= 1000:
+            return value / 1000, "×10^9/L"  # "Plts < 50,000": a count per µL
+    if unit == "%" and "% predicted" in row.units:
+        unit = "% predicted"  # a spirometry limit with a bare % (RULES v2 §8.19)
+    if unit == "%" and row.kind == "scale" and row.units == (None,):
+        unit = None  # "Karnofsky ≥ 70%"
+    if unit in ("xULN", "xLLN") and row.kind == "lab":
+        return value, unit  # any lab may be limited against its reference range
+    got = to_unit(value, unit, row.units)
+    if got is None:
+        return None
+    if row.kind in ("scale", "class", "count") or row.hi != float("inf"):
+        if not row.lo <= got[0] <= row.hi:
+            return None
+    return got
+
+
+_COHORT_AFTER = re.compile(r"\s*(?:for|if|in|when|with|among)\b", _IC)
+_LEAST = re.compile(r"\b(minimum|at\s+least|maximum)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
 
 def _measures(text: str, section: str, low: str) -> list[Threshold]:
-    """Scales and labs: a mention, a few words, a comparison.  Adjacent mentions share it
-    ("ALT / AST > 3 × ULN"); a comparison may also come first ("< 100,000 platelets/mm3").
+    """Scales, vitals and labs: a mention, a few words, a comparison.  Adjacent mentions share
+    it ("ALT / AST > 3 × ULN"); a comparison may also come first ("< 100,000 platelets/mm3").
     ``low`` is ``fold(text)``."""
-    gated = _mention_gates(text, low)
+    gated = _gates_of(text, low)
     hits = list(_mention_rx(gated).finditer(text)) if gated else []
     if not hits:
         return []  # (the measures the gates ruled out cannot be mentioned)
@@ -406,27 +412,222 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             i += 1
             group.append(mentions[i])
         i += 1
+        if any(_KIND[g[0]] == "class" for g in group):
+            continue  # class scales: _class_scales
         start, end = group[0][1], group[-1][2]
-        found = _first_compare(text, end, mentions[i][1] if i < len(mentions) else len(text))
-        pre = _PRE_COMPARE.search(text[max(0, start - 30):start])
+        stop = mentions[i][1] if i < len(mentions) else len(text)
+        pre_unit = _PRE_UNIT.search(text[max(0, start - 30):start])
+        found, at = ([], -1) if pre_unit else _first_compare(text, end, stop)
+        if found and _conditional(skip, at):
+            found, at = [], -1  # "eGFR formula for age < 18": the condition's number
+        rows = [_ROW[g[0]] for g in group]
+        if not found and at >= 0 and rows[0].kind == "scale":
+            found = _scale_list(text, at, rows[0])
+        if not found and at >= 0 and (least := _LEAST.search(text, max(0, start - 30), start)):
+            # "minimum life expectancy of 12 weeks", "maximum body weight of 100 kg"
+            num = _VALUE.match(text, at)
+            unit, factor, uend = _unit_at(text, num.end())
+            found = [(">=" if least.group(1).lower() != "maximum" else "<=",
+                      _number(num.group(1)) * factor, unit, uend)]
+        pre = _PRE_COMPARE.search(text[max(0, start - 30):start]) if not found else None
+        if pre and re.search(r"%\s*of\s*$", pre.group()):
+            pre = None  # "CD22 expression on ≥ 20% of blasts": a share of them, not a count
         if not found and pre:
             start = max(0, start - 30) + pre.start()
             found = _compare(text, start)
             unit, factor, uend = _unit_at(text, end)
             if found and found[0][2] is None and unit:
                 found = [(found[0][0], found[0][1] * factor, unit, uend)]
+        while found and len(found) < 8 and not pre:  # more limits on the same measure
+            gap = _CHAIN_GAP.match(text, found[-1][3])
+            if not gap or gap.end() >= stop:
+                break
+            more = _compare(text, gap.end())
+            if not more or more[0][0] == "=":
+                break
+            if text[gap.end() - 1] in "([" and not _COHORT_AFTER.match(text, more[-1][3]):
+                break  # "> 10.5% (> 91 mmol/mol)": the same limit in another unit
+            found += more
+        found = _share_units(found)
+        if group[0][0] == "blood pressure":
+            out += _blood_pressure(text, found, start, section)
+            continue
         names = dict.fromkeys(n for g in group for n in
                               (("ALT", "AST") if g[0] == "ALT+AST" else (g[0],)))
         for n, (op, value, unit, cend) in enumerate(found):
             for name in names:
-                kind = _KIND[name]
-                if kind == "lab" and value >= 1000 and (unit == "×10^9/L" or
-                                                        name == "platelets" and not unit):
-                    value, unit = value / 1000, "×10^9/L"  # "Plts < 50,000": a count per µL
-                unit = unit or _DEFAULT_UNIT.get(name)
-                if _fits(kind, value, unit):
-                    out.append(_make(name, op, value, unit or ("years" if kind == "age" else None),
-                                     text[start:cend], kind, section, n == 0))
+                row = _ROW[name]
+                got = _convert(row, value, unit)
+                if got is None:
+                    continue
+                if row.kind == "scale" and (op == ">=" and got[0] == row.lo
+                                            or op == "<=" and got[0] == row.hi):
+                    continue  # "ECOG 0-1", "Karnofsky 70-100": the scale's own end says nothing
+                t = _make(name, "=" if op == "eq" else op, got[0], got[1], text[start:cend],
+                          row.kind, section, n == 0)
+                if op == "eq":  # "ECOG 0": an exact value, not a lost sign
+                    t["op"] = "="
+                    t.pop("op_inferred", None)
+                out.append(t)
+    return out
+
+
+def _share_units(found: list[Comparison]) -> list[Comparison]:
+    """"≥ 3.0 and ≤ 4.8 mmol/L": a bound written without its unit takes the next bound's."""
+    out = list(found)
+    for i in range(len(out) - 2, -1, -1):
+        if out[i][2] is None and out[i + 1][2] is not None:
+            op, value, _, end = out[i]
+            unit = out[i + 1][2]
+            scale = 1e-3 if unit == "×10^9/L" and value >= 1000 else 1.0
+            out[i] = (op, value * scale, unit, end)
+    return out
+
+
+def _blood_pressure(text: str, found: list[Comparison], start: int,
+                    section: str) -> list[Threshold]:
+    """"BP > 160/100" is a systolic and a diastolic limit; "BP > 160 mm Hg systolic or > 95
+    mm Hg diastolic" names each."""
+    out: list[Threshold] = []
+    for n, (op, value, unit, cend) in enumerate(found):
+        if unit not in (None, "mmHg"):
+            continue
+        pair = re.match(r"\s*/\s*(\d{2,3})", text[cend:]) if unit is None else None
+        if pair:
+            end = cend + pair.end()
+            unit2, _, uend = _unit_at(text, end)
+            span = text[start:uend if unit2 == "mmHg" else end]
+            out.append(_make("systolic BP", op, value, "mmHg", span, "vital", section, n == 0))
+            out.append(_make("diastolic BP", op, float(pair.group(1)), "mmHg", span, "vital",
+                             section, n == 0))
+            continue
+        side = re.match(r"\s*(?:mm\s*Hg\s*)?(systolic|diastolic)", text[cend:cend + 20], _IC)
+        if side:
+            name = "systolic BP" if side.group(1).lower() == "systolic" else "diastolic BP"
+            out.append(_make(name, op, value, "mmHg", text[start:cend], "vital", section, n == 0))
+    return out
+
+
+_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV"}
+_CLASS_TOKEN = re.compile(r"\b(IV|I{1,3}[ab]?|[1-4]|[A-C](?!-))(?!\w)")
+_OP_BEFORE = re.compile(rf"(?:{_OP_ANY})\s*(?:the\s+)?$", _IC)
+_CLASS_FILLER = re.compile(
+    r"(?:\s|[:(),-])*(?:(?:\(NYHA\)|NYHA|functional|heart\s+failure|congestive|HF|FC|classification|class(?:es)?"
+    r"|grades?|stages?|scores?|classification|status|of|is|with|disease|\(PND\)|PND|"
+    r"(?:cirrhosis|liver\s+disease|hepatic\s+impairment))(?:\s|[:(),-])*)*", _IC)
+_CLASS_OP_AFTER = re.compile(r"\s*(?:or\s+(?P<ge>higher|greater|worse|above|more|over)"
+                             r"|or\s+(?:lower|less|better|below))\b", _IC)
+_CLASS_BEFORE = re.compile(r"\bclass(?:es)?\s+((?:IV|I{1,3}|[1-4])(?:\s*(?:,|or|and|-|–|to)\s*"
+                           r"(?:IV|I{1,3}|[1-4]))*)\b[^;.]{0,50}$", _IC)
+
+
+_CLASS_GATE: Gate = (tuple(k for m in _ROWS if m.kind == "class" for k in m.gate[0]),
+                     tuple(k for m in _ROWS if m.kind == "class" for k in m.gate[1]))
+
+
+def _class_members(row: Measure, tokens: list[str], ranges: list[bool]) -> list[str]:
+    values: list[str] = []
+    for tok, is_range in zip(tokens, ranges):
+        tok = _ROMAN.get(tok, tok) if row.members[0] == "I" else tok
+        if tok not in row.members and tok.rstrip("ab") in row.members:
+            tok = tok.rstrip("ab")
+        if tok not in row.members:
+            sub = [m for m in row.members if m.rstrip("ab") == tok]
+            if not sub:
+                return []
+            values += sub
+            continue
+        if is_range and values:
+            a, b = row.members.index(values[-1]), row.members.index(tok)
+            values += list(row.members[min(a, b):max(a, b) + 1])
+        else:
+            values.append(tok)
+    return [m for m in row.members if m in values]
+
+
+def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
+    """NYHA / Child-Pugh / PND / Coutinho: "NYHA class II or III" (in), "NYHA class ≥ III",
+    "class III or higher" (>= as written), "Child-Pugh B7" / "Child-Pugh score ≤ 7" (score),
+    and "Class III or IV congestive heart failure (NYHA)" with the classes first."""
+    if not passes(_CLASS_GATE, text, low):
+        return []  # no class scale is named
+    gated = tuple(i for i in _gates_of(text, low) if _MEASURES[i][1] == "class")
+    if not gated:
+        return []
+    out: list[Threshold] = []
+    last: dict[str, int] = {}
+    for m in _mention_rx(gated).finditer(text):
+        row = _ROW[_MEASURES[int(m.lastgroup[1:])][0]]  # type: ignore[index]
+        if m.start() - last.get(row.name, -9) <= 3:
+            last[row.name] = m.end()
+            continue  # "(NYHA)" right after "New York Heart Association"
+        last[row.name] = m.end()
+        pos = _CLASS_FILLER.match(text, m.end()).end()
+        op = _op_at(text, pos)
+        if op:
+            pos = op[1] + len(text[op[1]:]) - len(text[op[1]:].lstrip())
+        elif pre := _OP_BEFORE.search(text[max(0, m.start() - 30):m.start()]):
+            op = (_op(pre.group().strip()), pos)  # "greater than NYHA class 2"
+        if row.name == "Child-Pugh":
+            score = re.match(r"[A-C]?\s*(\d{1,2})\b", text[pos:])
+            if score and 5 <= int(score.group(1)) <= 15 and (op or text[pos].isalpha()):
+                out.append(_make("Child-Pugh score", op[0] if op else "<=",
+                                 float(score.group(1)), None, text[m.start():pos + score.end()],
+                                 "class", section))
+                continue
+        tokens, ranges, end = [], [], pos
+        for tok in _CLASS_TOKEN.finditer(text, pos, pos + 40):
+            gap = text[end:tok.start()]
+            if tokens and not re.fullmatch(r"\s*(?:,|or|and|/|-|–|to|through)?\s*(?:or\s+)?", gap,
+                                           _IC) or not tokens and gap.strip():
+                break
+            tokens.append(tok.group(1))
+            ranges.append(bool(tokens[:-1]) and bool(re.search(r"-|–|to|through", gap)))
+            end = tok.end()
+        if not tokens:
+            before = _CLASS_BEFORE.search(text[max(0, m.start() - 90):m.start()])
+            if before and row.name == "NYHA class":
+                toks = re.findall(r"IV|I{1,3}|[1-4]", before.group(1))
+                rng = [False] + [bool(re.search(r"-|–|to", g)) for g in
+                                 re.findall(r"(?<=\w)\s*(,|or|and|-|–|to)\s*(?=\w)",
+                                            before.group(1))]
+                vals = _class_members(row, toks, rng[:len(toks)])
+                if vals:
+                    out.append(_make(row.name, "in", vals, None, before.group(0) + m.group(),
+                                     "class", section))
+            continue
+        name = "Child-Pugh class" if row.name == "Child-Pugh" else row.name
+        after = _CLASS_OP_AFTER.match(text, end)
+        if (op or after) and len(tokens) == 1:
+            tok = _ROMAN.get(tokens[0], tokens[0]) if row.members[0] == "I" else tokens[0]
+            o = op[0] if op else (">=" if after.group("ge") else "<=")
+            if o == "=":
+                o = ">=" if section == "exclusion" else "<="
+            out.append(_make(name, o, tok, None, text[m.start():(after or m).end()
+                                                             if after else end], "class", section))
+            continue
+        vals = _class_members(row, tokens, ranges)
+        if vals:
+            out.append(_make(name, "in", vals, None, text[m.start():end], "class", section))
+    return out
+
+
+_AGE_BAND = re.compile(  # "Adolescent (12 to 18 years), and young adult (19 to 40 years)"
+    r"\b(?P<who>(?:young\s+)?(?:adolescents?|adults?|children|child|infants?|neonates?|toddlers?"
+    r"|patients|participants|subjects|cohort\s+\w+|part\s+\w+|group\s+\w+))\s*\(\s*(?:aged?\s+)?"
+    rf"(?P<lo>{_NUM})\s*(?:-|–|to)\s*(?P<hi>{_NUM})\s*(?:years?|yrs?)(?:\s+old)?\s*\)", _IC)
+
+
+def _age_bands(text: str, section: str) -> list[Threshold]:
+    """Age bands of cohorts: each band's bounds, with the cohort named."""
+    out: list[Threshold] = []
+    if "(" not in text:
+        return out
+    for m in _AGE_BAND.finditer(text):
+        for n, (op, v) in enumerate(((">=", m.group("lo")), ("<=", m.group("hi")))):
+            t = _make("age", op, _number(v), "years", m.group(), "age", section, n == 0)
+            t["cohort"] = m.group("who").lower()
+            out.append(t)
     return out
 
 
@@ -448,7 +649,8 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
             hi = g.get("hi") or g.get("hi2") or g.get("hi4")
             end, factor = m.end(), 1.0
             if rx is _PERSON_AGE:  # "older than 2 months": the unit follows the match
-                _, factor, end = _unit_at(text, m.end())
+                unit, _, end = _unit_at(text, m.end())
+                factor = 1 / 12 if unit == "months" else 1.0
             if "lo5" in g:
                 pairs = [(_op(g["op5"]), g["lo5"]), (_op(g["op6"]), g["hi5"])]
             elif hi:
@@ -519,26 +721,77 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
     return out
 
 
-def _drugs(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+_SITE = re.compile(  # "superficial skin infections", "helminth parasitic infection"
+    r"\b((?:(?:superficial|skin|soft\s+tissue|urinary(?:\s+tract)?|pulmonary|lung|ear|sinus|eye"
+    r"|ocular|CNS|bone|joint|helminth(?:ic)?|parasitic|fungal|viral|bacterial|herpes|zoster"
+    r"|mycobacterial|opportunistic|wound)\s+){1,3})$", _IC)
+
+
+def _drugs(text: str, start: int, end: int, low: str | None = None
+           ) -> list[tuple[int, int, str]]:
     """Treatments named in ``text[start:end]``: (start, end, canonical name), in text order."""
     text = text[:end]
     hits: list[tuple[int, int, str]] = []
-    for rx, name in _DRUGS:
+    low = fold(text) if low is None else low
+    if _LAST_DRUG_GATES[0] is not low:
+        _LAST_DRUG_GATES[:] = [low, _drug_gates("", low)]
+    for i in _LAST_DRUG_GATES[1]:  # (a row whose words are absent cannot match)
+        rx, name, _ = _DRUG_ROWS[i]
         for m in rx.finditer(text, start):
             before = text[max(0, m.start() - 80):m.start()]
             if any(a <= m.start() < b for a, b, _ in hits) or _REQUIRING.search(before):
                 continue
+            if _REQUIRING.search(before):
+                continue
             canon = name if name not in (None, "*s") else m.group().lower()
+            if canon == "infection" and (site := _SITE.search(before)):
+                canon = " ".join(f"{site.group(1)} infection".lower().split())
+                before = before[:site.start()]
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
             route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
             hits.append((m.start() - len(before) + route.start() if route else m.start(), m.end(),
                          f"{route.group(1).lower()} {canon}" if route else canon))
+    hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
+        o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
+    merged: list[tuple[int, int, str]] = []
+    for h in hits:  # "biologic investigational drug": two names that touch are one thing
+        if merged and re.fullmatch(r"[\s-]*", text[merged[-1][1]:h[0]]) and h[0] >= merged[-1][1]:
+            a = merged[-1][0]
+            merged[-1] = (a, h[1], " ".join(text[a:h[1]].lower().split()))
+        else:
+            merged.append(h)
+    hits = merged
+    if hits:  # "infections (e.g., sepsis, pneumonia)": examples in parentheses name no more
+        parens = [(m.start(), m.end()) for m in re.finditer(r"\([^()]*\)", text[start:])]
+        outside = [h for h in hits if not any(a <= h[0] - start < b for a, b in parens)]
+        hits = outside or hits
     if not hits:
         hits = [(m.start(g), m.end(g), m.group(g)) for m in _GENERIC.finditer(text, start)
                 for g in (1, 2) if m.group(g)]
     return sorted(hits)
 
 
+# Per drug row of _DRUGS (after the EVENTS), words one of which every match contains, in
+# fold(text) (parser/prefilter.py; tests/test_prefilter.py checks them).
+_DRUG_KEYS: list[tuple[str, ...]] = [
+    ("intravenous", "iv", "免疫球蛋白", "丙种球蛋白"), ("subcutaneous", "scig"),
+    ("immunoglobulin",), ("plasma", "plex", "pex", "pe", "血浆置换"), ("adsorption",),
+    ("thymectomy", "胸腺切除"), ("vaccin", "活疫苗"), ("meningococc",), ("vaccin", "疫苗"),
+    ("cortico", "steroid", "激素"), ("prednis", "dexamethasone"), ("immunosuppress", "免疫抑制剂"),
+    ("immunotherap",), ("chemotherapy", "化疗"), ("checkpoint",), ("palliative",),
+    ("radio", "radiation", "irradiation", "放射", "放疗"), ("surgery",), ("大手术",),
+    ("growth", "csf"), ("investigational", "experimental", "trial", "stud", "试验"),
+    ("biologic",), ("monoclonal",), ("cancer",), ("therap", "car"), ("cd20", "deplet"),
+    ("complement",), ("fcrn",), ("anti",), ("nsaid", "steroidal"), ("transfusion",),
+    ("stem", "hsct"), ("azathioprine", "mycophenolate", "tacrolimus", "cyclosporine",
+                       "ciclosporin", "cyclophosphamide", "methotrexate", "zilucoplan",
+                       "leflunomide"),
+    ("mab", "cept", "imod", "tinib", "limus", "siran", "copan", "coplan"), ("利妥昔单抗",),
+    ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",)]
+_DRUG_ROWS = [(rx, name, keys) for (rx, name), keys in
+              zip(_DRUGS, [*EVENT_KEYS, *_DRUG_KEYS], strict=True)]  # EVENTS come first
+_drug_gates = gate_set([((), keys) for _, _, keys in _DRUG_ROWS])
+_LAST_DRUG_GATES: list[Any] = [None, ()]
 _CLAUSE_CHARS = re.compile(r"[(\[\])；;。.]")
 
 
@@ -571,10 +824,13 @@ def _windows(text: str, low: str) -> list[Threshold]:
             anchor = _ANCHOR.match(text, m.end(), c1)
             after_end = anchor.end() if anchor else m.end()
             cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
-            hits = _drugs(text, cut[-1].end() if cut else region, m.start())
+            hits = _drugs(text, cut[-1].end() if cut else region, m.start(), low)
             if not hits and k + 1 == len(found):
-                hits = _drugs(text, after_end, c1)
+                hits = _drugs(text, after_end, c1, low)
             region = after_end
+            if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])):
+                # "any of the following therapies within 120 days: benralizumab, dupilumab"
+                hits = _drugs(text, after_end + colon.end(), c1, low) or hits
             if not hits:
                 continue
             drugs = list(dict.fromkeys(name for _, _, name in hits))
@@ -587,7 +843,285 @@ def _windows(text: str, low: str) -> list[Threshold]:
                      direction="after" if _AFTER.match(text, m.end()) else
                      "during" if during else "before")
             out.append(t)
+            paren = re.match(r"\s*\(([^()]*)\)", text[m.end():c1])
+            for c in _COHORT_WINDOW.finditer(paren.group(1) if paren else ""):
+                # "within the past 30 days (4 months for studies conducted in Japan)"
+                v, cu = _number(c.group(1)), _TIME_UNITS[c.group(2)[0].lower()]
+                extra = {**t, "value": v, "unit": cu, "window": {"value": v, "unit": cu},
+                         "cohort": c.group(3).strip()}
+                out.append(extra)
     return out
+
+
+_COHORT_WINDOW = re.compile(rf"\b({_NUMW})\s*[-\s]?({_TIME})\s+((?:for|in)\b[^;,]*)", _IC)
+
+
+_TU = r"(?P<u>days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
+_DURATION_KEYS = ("diagnos", "history", "symptom", "duration", "onset", "present")
+_DURATION_ROW_KEYS = [("diagnos", "history", "symptom", "present"), ("history", "duration"),
+                      ("diagnos",), ("duration",)]  # per _DURATIONS row: one is in every match
+_DURATIONS = [  # (regex, op when none is written); the disease is the trial's unless noted
+    re.compile(  # "diagnosed at least 6 months before", "diagnosis of asthma for ≥ 12 months"
+        rf"\b(?:diagnos\w+|history|symptoms?|symptomatic|present(?:ed)?)\b"
+        rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OP_ANY})\s*)?"
+        rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}(?:\s*\([^)]*\))?\s*(?P<tail>before|prior|preceding|ago)?",
+        _IC),
+    re.compile(rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
+               _IC),  # "≥ 2 year history of"
+    re.compile(rf"\bdiagnos\w+\b[^;.\d]{{0,60}}?\bwithin\s+(?:the\s+)?{_PAST}"
+               rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}", _IC),  # "diagnosed within 12 months": <=
+    re.compile(rf"\b(?:disease|diabetes|illness|symptom)\s+duration\b[^;.\d<>≤≥]{{0,20}}?"
+               rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}"
+               rf"|\bduration\s+of\s+(?:the\s+)?(?:disease|diabetes|illness|symptoms|[a-z]+)"
+               rf"\b[^;.\d<>≤≥]{{0,20}}?(?P<op2>{_OP_ANY})\s*(?P<n2>{_NUMW})\s*[-\s]?"
+               rf"(?P<u2>days?|weeks?|months?|years?)\b", _IC),
+]
+
+
+def _time_unit(token: str) -> str:
+    return _TIME_UNITS[token[0].lower()]
+
+
+def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
+    """How long the patient has had the disease: "diagnosed ≥ 6 months before screening",
+    "≥ 2 year history of", "diagnosed within the last 12 months" (<= 12), "disease duration <
+    10 years" (RULES v2 §3.5)."""
+    if not has_key(low, _DURATION_KEYS) or not _WINDOW_GATE.search(low):
+        return []  # no disease word, or no number with a time unit
+    out: list[Threshold] = []
+    for k, rx in enumerate(_DURATIONS):
+        if not has_key(low, _DURATION_ROW_KEYS[k]):
+            continue
+        for m in rx.finditer(text):
+            g = m.groupdict()
+            if k == 0:
+                if g["mid"] and re.search(r"\b(?:within|since|after|of\s+at\s+least\s+\w+"
+                                          r"\s+(?:episodes?|periods?))\b", g["mid"], _IC):
+                    continue
+                if g["op"]:
+                    op = _op(g["op"])
+                elif g["for"] or g["tail"] and re.search(r"\bat\s+least\s*$",
+                                                         text[:m.start("n")], _IC):
+                    op = ">="
+                else:
+                    continue
+                if not (g["tail"] or g["for"] or re.match(r"\s*(?:history|duration)", g["mid"]
+                                                          or "", _IC)):
+                    continue
+            elif k == 2:
+                if _drugs(text, max(0, m.start() - 60), m.start(), low):
+                    continue  # "a helminth infection diagnosed within 24 weeks": a window
+                op = "<="
+            else:
+                op = _op(g.get("op") or g.get("op2") or "")
+            n, u = (g.get("n") or g.get("n2")), (g.get("u") or g.get("u2"))
+            if op == "=" or not n or not u:
+                continue
+            out.append(_make("disease duration", op, _number(n), _time_unit(u),
+                             m.group().strip(), "duration", section))
+    return out
+
+
+_STABLE_KEYS = ("stable", "same", "treated with")
+_FOR_N = (rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
+          rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}")
+_STABLE = [
+    re.compile(rf"\bstable\b(?P<mid>[^;.]{{0,110}}?){_FOR_N}", _IC),
+    re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same)\s+"
+               rf"(?P<what>(?:[^;.()]|\(s\)){{1,60}}?)\s+{_FOR_N}", _IC),
+    re.compile(rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+minimum\s+of\s+)?(?P<n>{_NUMW})\s*"
+               rf"[-\s]?{_TU}\s+with\s+a\s+stable\s+(?:dose|dosage|regimen)\s+of\s+"
+               rf"(?P<what>[^;.(),]{{1,60}})", _IC),
+]
+_STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
+                          r"(?P<what>[^,;()]+?)\s*$", _IC)
+_WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|medium|moderate"
+                        r"|high)(?:\s+(?:or|to)\s+(?:low|medium|moderate|high))?[-\s]+dose\s+)?",
+                        _IC)
+
+
+_STABLE_SUBJECT = re.compile(  # "participants on oral corticosteroids must be on a stable dose"
+    r"(?:\bon|\bwith|\breceiving|\btaking)\s+(?:(?:daily|any|the|their|an?)\s+)*"
+    r"(?P<what>[\w/+-]+(?:\s+[\w/+-]+){0,3}?)\s+(?:must|should|has|have|will|need|to)\s+"
+    r"(?:be|been|have|remain)\b[^;.]{0,25}$", _IC)
+
+
+def _what(text: str) -> str:
+    text = _WHAT_TRIM.sub("", text.strip().replace("(s)", ""))
+    text = re.sub(r"\s+\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "", text)  # "dapagliflozin 10 mg"
+    text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
+    return text.strip(" ,")
+
+
+def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
+    """"On a stable dose of metformin for ≥ 3 months" -> ``stable dose: metformin >= 3 months``
+    (RULES v2 §3.5, §8.10); "treated with X for at least N" is the same."""
+    if not has_key(low, _STABLE_KEYS) or not _WINDOW_GATE.search(low):
+        return []
+    out: list[Threshold] = []
+    for k, rx in enumerate(_STABLE):
+        for m in rx.finditer(text):
+            g = m.groupdict()
+            what = g.get("what") or ""
+            if k == 0:
+                mid = re.sub(r"\([^()]*\)", " ", g["mid"] or "")
+                w = _STABLE_WHAT.search(mid)
+                subject = _STABLE_SUBJECT.search(text[max(0, m.start() - 80):m.start()])
+                what = w.group("what") if w else subject.group("what") if subject else ""
+            what = _what(what)
+            if not what:
+                continue  # "weight must be stable", "stable housing": no drug
+            op = _op(g["op"]) if g.get("op") else ">="
+            if op == "=":
+                op = ">="
+            name = f"stable dose: {what}" if what else "stable dose"
+            out.append(_make(name, op, _number(g["n"]), _time_unit(g["u"]), m.group().strip(),
+                             "duration", section))
+    return out
+
+
+# A limit on a quantity the table does not know: "NIS score ≥ 10", "pack-years > 10",
+# "Clinical Dementia Rating: over 0.5".  Symbols and the unambiguous comparison words only.
+_OTHER_OP = re.compile(r"(?:[≥≤≧≦⩾⩽<>]\s*=?|=>|=<|>/=|</=)\s*|(?:(?:greater|more|less|fewer|higher"
+                       r"|lower)\s+than(?:\s+or\s+equal\s+to)?|at\s+least|no\s+(?:more|less)\s+than"
+                       r"|not\s+exceeding|over|above|under|below)\s+", _IC)
+_OTHER_OP_GATE = ("≥", "≤", "≧", "≦", "⩾", "⩽", "<", ">", "than", "least", "exceeding", "over",
+                  "above", "under", "below")
+_OTHER_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:[ \t]+[\w/+.-]+){0,4}?)\s*"
+                         r"(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?\s*(?:score|level|value|count)?"
+                         r"\s*(?:of|is|was|:)?\s*$")
+_OTHER_STOP = re.compile(
+    r"^(?:(?:has|have|had|with|a|an|the|any|must|be|is|are|of|who|and|or|total|current|baseline"
+    r"|screening|patients?|participants?|subjects?|documented|known|evidence|history|defined|as"
+    r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
+    r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior)\s+)+",
+    _IC)
+_OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
+                        r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
+                        r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
+                        _IC)
+
+
+_DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
+                        r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week)"
+                        r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
+
+
+_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b|or\b)[a-z][\w-]*\s+){0,2}"
+                      r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
+
+
+_POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more": the tail, then the name
+    rf"\s+of\s+(?P<n>{_NUM})\s+or\s+(?P<dir>more|greater|higher|above|less|fewer|lower|below)\b",
+    _IC)
+_POST_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:\s+[\w/+.-]+){0,3}?)$")
+
+
+def _named(words: str, text: str, low: str) -> bool:
+    """Do ``words`` (a part of ``text``) name a measure of the table?  Only the rows whose gate
+    the whole item passes can match a part of it."""
+    gated = _gates_of(text, low)
+    return bool(gated) and _mention_rx(gated).search(words) is not None
+
+
+def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
+    """Limits on quantities the measure table does not know, under their own words
+    (``recognised: False``): never dropped, never mistaken for a known measure."""
+    out: list[Threshold] = []
+    if " or " in low and " of " in low:
+        for m in _POST_OTHER.finditer(text):
+            head = " ".join(re.split(r"[;,(){}\[\]]", text[max(0, m.start() - 50):m.start()])[-1]
+                            .split()[-4:])
+            name_m = _POST_NAME.search(head)
+            name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
+            if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
+                    or not re.search(r"score|index|scale|count|number|rating", name, _IC)):
+                continue  # only named scores: "a history of 2 or more" is not a measure
+            op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above") else "<="
+            t = _make(name, op, _number(m.group("n")), None, f"{name}{m.group()}", "other",
+                      section)
+            t["recognised"] = False
+            out.append(t)
+    if not has_key(low, _OTHER_OP_GATE):
+        return out
+    used = " ".join(t.get("text", "") for t in taken)
+    for m in _OTHER_OP.finditer(text):
+        found = _compare(text, m.start())
+        if not found or m.start() < 2:
+            continue
+        head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
+                        r"|of|no|by|as|using|per)\b", text[max(0, m.start() - 60):m.start()])[-1]
+        head = " ".join(head.split()[-7:])  # the name is in the last few words
+        name_m = _OTHER_NAME.search(head)
+        name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
+        count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
+        if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
+                _OTHER_BAD.search(count.group(1)) or _named(count.group(1), text, low)):
+            # "more than 2 antipsychotic medications", "at least two immunosuppressive agents"
+            t = _make(count.group(1).lower(), found[0][0], found[0][1], None,
+                      text[m.start():count.end()], "count", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
+        if not name_m:
+            continue
+        name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
+                      "", name_m.group("abbr") or name)
+        dose = _DOSE_UNIT.match(text, found[0][3]) if found[0][2] in (None, "g") else None
+        if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2:
+            per = dose.group("per") or ""
+            per = "/day" if re.search(r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
+                r"week", per, _IC) else "/kg" if "kg" in per else ""
+            unit = dose.group("u").replace("μ", "µ").replace("mcg", "µg") + per
+            t = _make(f"dose: {name}", found[0][0], found[0][1], unit,
+                      f"{name} {text[m.start():dose.end()]}", "dose", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
+        if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
+                or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
+                or text[m.start():found[-1][3]] in used):
+            continue
+        if re.match(r"\s*(?:times|fold|-fold|x\b)", text[found[-1][3]:], _IC):
+            continue  # "less than 5 times response to": a ratio of something unnamed
+        for n, (op, value, unit, end) in enumerate(found):
+            if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
+                break  # a time span or a known measure's unit: not for this reader
+            t = _make(name, op, value, unit, f"{name} {text[m.start():end]}", "other", section,
+                      n == 0)
+            t["recognised"] = False
+            out.append(t)
+    return out
+
+
+_EXPRESSION = re.compile(  # "CD22 expression on ≥ 20% of blasts", "PD-L1 expression ≥ 50%"
+    rf"\b(?P<marker>PD-?L1|CD\d{{1,3}}[a-z]?|ER|PR|HER2|EGFR|BCMA|GPC3|TROP-?2|CLDN18\.2)"
+    rf"\s+(?:expression|positivity|staining)\b[^;.%]{{0,30}}?(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*%")
+
+
+def _expressions(text: str, section: str) -> list[Threshold]:
+    """Receptor / antigen expression in % (RULES v2 §3.3): ``<marker> expression``."""
+    if "%" not in text or "xpression" not in text and "ositivity" not in text \
+            and "taining" not in text:
+        return []
+    return [_make(f"{m.group('marker')} expression", _op(m.group("op")), _number(m.group("n")),
+                  "%", m.group(), "lab", section) for m in _EXPRESSION.finditer(text)]
+
+
+def thing_name(text: str) -> str | None:
+    """The canonical name of a drug, class, procedure or event written alone ("MI" ->
+    "myocardial infarction", "PLEX" -> "plasma exchange"), or None when the window reader
+    would not know it."""
+    text = " ".join(text.split())
+    for rx, name in _DRUGS:
+        if rx.fullmatch(text):
+            return name if name not in (None, "*s") else text.lower()
+    return None
+
+
+def thing_names() -> list[str]:
+    """The fixed names windows may carry (for suggestions)."""
+    return sorted({name for _, name in _DRUGS if name not in (None, "*s")})
 
 
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
@@ -598,11 +1132,15 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
     low = fold(text)  # for the keyword pre-checks (parser/prefilter.py)
     out: list[Threshold] = []
     seen: set[tuple[Any, ...]] = set()
-    found = _classes(text, low) + _antibodies(text, low)
+    found = _classes(text, low) + _antibodies(text, low) + _class_scales(text, low, section)
     if _DIGIT.search(text) or (has_key(low, _NUMBER_KEYS) and _NUMBERS.search(text)):
         # without a number (_NUMBERS) there is no other kind of threshold
-        found = (_ages(text, section, low) + _measures(text, section, low) + found
-                 + _windows(text, low))
+        found = (_ages(text, section, low) + _age_bands(text, section)
+                 + _measures(text, section, low) + found
+                 + _windows(text, low) + _disease_durations(text, low, section)
+                 + _stable_doses(text, low, section))
+        found += _expressions(text, section)
+        found += _others(text, low, section, found)
     for t in found:
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
         if key not in seen:

@@ -308,6 +308,15 @@ def _variants(text: str) -> list[str]:
     return out
 
 
+# Every row of the measure table (parser/measures.py): its name and aliases are spellings.
+for _i, (_name, _, _) in enumerate(T._MEASURES):
+    _row = T._ROW[_name]
+    EXAMPLES.setdefault(f"mention {_name}", [
+        n for n in (_row.name, *_row.aliases)
+        if re.compile(T._MENTION_BRANCHES[_i]).fullmatch(n)] or (
+        ["prothrombin time"] if _name == "PT" else []))
+
+
 def test_every_gated_pattern_has_examples() -> None:
     assert set(EXAMPLES) == {name for name, _, _ in GATED}
 
@@ -397,6 +406,9 @@ def open_gates() -> Iterator[None]:
             patch.setattr(module, "has_key", lambda text, keys: True)
             patch.setattr(module, "passes", lambda gate, text, low: True)
         patch.setattr(T, "_mention_gates", every(len(T._MEASURES)))
+        patch.setattr(T, "_drug_gates", every(len(T._DRUG_ROWS)))
+        patch.setattr(T, "_LAST_GATES", [None, ()])  # the per-item caches start empty
+        patch.setattr(T, "_LAST_DRUG_GATES", [None, ()])
         patch.setattr(T, "_WINDOW_GATE", re.compile(""))
         patch.setattr(C, "_product_gates", every(len(C.PRODUCTS)))
         patch.setattr(C, "_target_gates", every(len(C._TARGET_PATTERNS)))
@@ -434,3 +446,18 @@ def test_extraction_is_the_same_without_gates_on_token_soup(texts: list[str]) ->
         slow = _extract(texts, [(texts[:2], texts[2:])])
     assert fast == slow
 
+
+
+def test_window_thing_gates_pass_every_corpus_text_their_row_matches() -> None:
+    """parser/things.py EVENT_KEYS and thresholds._DRUG_KEYS: a row runs only when one of its
+    words is in fold(text); on every corpus and labelled text, a row that matches has one."""
+    texts = ITEMS + [T._clean(t) for t in ITEMS]
+    for name in ("thresholds-dev.jsonl", "thresholds-test.jsonl"):
+        path = FIXTURES / "labelled" / name
+        texts += [T._clean(json.loads(line)["text"])
+                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += [n for _, n, _ in T._DRUG_ROWS if n and n != "*s"]  # the canonical names
+    unsound = [(text[:60], rx.pattern[:40]) for text in texts
+               for rx, _, keys in T._DRUG_ROWS
+               if rx.search(text) and not has_key(fold(text), keys)]
+    assert unsound == []

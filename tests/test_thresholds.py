@@ -82,7 +82,10 @@ def test_lost_sign_takes_the_measures_direction() -> None:
     assert core("Platelet count =75 × 10e9/L") == [("platelets", ">=", 75.0, "×10^9/L")]
     assert core("Total bilirubin ? 1.5 times upper limit of normal (ULN) for age") == [
         ("bilirubin", "<=", 1.5, "xULN")]
-    assert core("Karnofsky performance status = 50") == []  # not a measure we read
+    # a v2 measure takes its direction the same way (RULES v2 §2: floor in inclusion)
+    assert core("Karnofsky performance status = 50") == [("Karnofsky", ">=", 50.0, None)]
+    assert core("Karnofsky performance status = 50", "exclusion") == [
+        ("Karnofsky", "<=", 50.0, None)]
 
 
 # --- age ---------------------------------------------------------------------------------------
@@ -166,7 +169,7 @@ def test_mgfa_class(text: str, classes: list[str]) -> None:
     "Histologically confirmed NSCLC with Stage IIIB-IIIC or Stage IV disease",
 ])
 def test_not_an_mgfa_class(text: str) -> None:
-    assert core(text) == []
+    assert [t for t in core(text) if t[0] == "MGFA"] == []
 
 
 # --- antibodies --------------------------------------------------------------------------------
@@ -213,7 +216,8 @@ def test_labs_seed_line() -> None:
     ("HGB of > 10 g/L and PLT count > 80 K/uL", [("haemoglobin", ">", 1.0, "g/dL"),
                                                  ("platelets", ">", 80.0, "×10^9/L")]),
     ("Thrombocytopenia (< 100,000 platelets/mm3)", [("platelets", "<", 100.0, "×10^9/L")]),
-    ("Bleeding disorder with Plts < 50,000 or INR > 1.5", [("platelets", "<", 50.0, "×10^9/L")]),
+    ("Bleeding disorder with Plts < 50,000 or INR > 1.5", [("platelets", "<", 50.0, "×10^9/L"),
+                                                           ("INR", ">", 1.5, None)]),
     ("Hemoglobin ≥ 10g/dL", [("haemoglobin", ">=", 10.0, "g/dL")]),
     (("Estimated glomerular filtration rate (eGFR) <45 milliliters per minute per 1.73 meters "
       "squared (mL/min/1.73 m^2)"), [("eGFR", "<", 45.0, "mL/min/1.73m2")]),
@@ -280,10 +284,8 @@ def test_window_after_and_before_in_one_item() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    # events, not exposures: a window needs a treatment, procedure or vaccine
-    ("Study participants with clinically relevant active infections (e.g., sepsis, pneumonia, or "
-     "abscess) or severe infections (requiring hospitalization or antibiotic treatment) within 4 "
-     "weeks prior to screening;"),
+    # pregnancy windows are not windows (RULES v2 §5); a diagnosis within N months is the
+    # disease's duration (§3.5); a stable dose is a duration, not a washout
     ("Females who are breastfeeding or pregnant, or plan to become pregnant at any time during "
      "the 12-month period after receiving CAR-T therapy, or have a history of spontaneous or "
      "induced abortion within 4 weeks prior to screening;"),
@@ -321,6 +323,7 @@ SEED_000 = {  # (section, item, measure, op, value, unit) from the seed's criter
     ("exclusion", "10", "ALT", ">", 3.0, "xULN"),
     ("exclusion", "10", "AST", ">", 3.0, "xULN"),
     ("exclusion", "10", "bilirubin", ">", 2.0, "mg/dL"),
+    ("inclusion", "7", "life expectancy", ">", 12.0, "weeks"),  # v2 measures
 }
 SEED_001 = {
     ("inclusion", "1", "MGFA", "in", ("IIa", "IIb", "IIIa", "IIIb", "IVa"), None),
@@ -334,6 +337,12 @@ SEED_001 = {
     ("exclusion", "6", "tocilizumab, eculizumab, efgartigimod", "within", 3.0, "months"),
     ("exclusion", "7", "IVIg, plasma exchange, immunotherapy", "within", 4.0, "weeks"),
     ("exclusion", "10", "MGFA", "in", ("IVb", "V"), None),
+    ("exclusion", "2", "infection", "within", 4.0, "weeks"),  # v2: events are windows
+    # v2: counts of drugs and events (RULES v2 §8.3), read under their own words
+    ("inclusion", "4.1", "conventional immunotherapies", ">=", 2.0, None),
+    ("inclusion", "4.2", "conventional immunotherapies", ">=", 2.0, None),
+    ("inclusion", "4.3", "conventional immunotherapies", ">=", 2.0, None),
+    ("inclusion", "4.3", "exacerbations", ">=", 2.0, None),
 }
 
 
@@ -386,13 +395,16 @@ def test_labelled_set_is_big_and_varied() -> None:
 
 
 def test_accuracy_floors() -> None:
+    """The legacy split keeps the old, narrower rules: the v2 extractor reads limits they
+    labelled as negatives (life expectancy, ECOG, event windows), so only its recall is floored
+    here; precision is asserted on the v2 dev split (tests/test_thresholds_v2.py)."""
     bench = _accuracy()
     counts = bench.evaluate()["counts"]
     thresholds = bench.total(counts, ("age", "scale", "class", "antibody", "lab", "window",
                                       "other"))
-    precision, recall, _ = bench.scores(thresholds)
+    _, recall, _ = bench.scores(thresholds)
     assert thresholds["tp"] >= 150
-    assert precision >= 0.90 and recall >= 0.85, (precision, recall)
+    assert recall >= 0.85, recall
     precision, recall, _ = bench.scores(counts["dose"])
     assert counts["dose"]["tp"] >= 30
     assert precision >= 0.90 and recall >= 0.85, (precision, recall)
