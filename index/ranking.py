@@ -31,6 +31,9 @@ from .query import Unit, units_of
 COORD_POWER = 3.0
 CONCEPT_FACTOR = 2.0
 GENERIC_FACTOR = 0.5  # "therapy", "study", "patients": query.GENERIC_WORDS
+# The words of a several-word concept spelling, searched apart beside it (query.py): they
+# keep recall, and count less than the concept they spell.
+PART_FACTOR = 0.5
 
 Alternatives = tuple[tuple[str, ...], ...]
 
@@ -76,10 +79,14 @@ def coordinate(q: wq.Or, power: float | None = None) -> wq.Query:
     subs = q.subqueries
     if len(subs) < 2 or not all(isinstance(s, Unit) and s.alternatives for s in subs):
         return q
-    units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
-                   CONCEPT_FACTOR if s.concept else GENERIC_FACTOR if s.generic else 1.0)
+    units = tuple((tuple(t for t, _ in s.alternatives), s.fields, unit_factor(s))
                   for s in subs)
     return Coord(q, units, power)
+
+
+def unit_factor(unit: Unit) -> float:
+    factor = CONCEPT_FACTOR if unit.concept else GENERIC_FACTOR if unit.generic else 1.0
+    return factor * (PART_FACTOR if unit.part else 1.0)
 
 
 def unit_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, ...]:
@@ -122,6 +129,53 @@ class _CoordMatcher(WrappingMatcher):
         matched = {t.decode("utf-8") if isinstance(t, bytes) else t
                    for _, t in child.matching_terms(child.id())}
         return child.score() * coverage(matched, self._words, self._weights, self._power)
+
+
+# -- tiers: coverage first, then the understood intents, then the score ------------------------
+#
+# search.search ranks by a key, not by the score alone (issue 16): a trial's *tier* (the
+# weighted share of the query's units it matches, in TIER_STEPS steps) decides the order; the
+# intents it satisfies (index/intents.py: 2 each when satisfied, 1 in part) order within a
+# tier; the score above (BM25F x coverage ** COORD_POWER x prior) orders within that.  In
+# a tier's weights a unit that names a condition (most of its trials have it in their
+# ``conditions`` field: a disease, not a drug or a target) counts DISEASE_FACTOR times, so a
+# trial of the named disease ranks above trials of other diseases that share only the
+# intervention; trial boilerplate ("therapy", "study": GENERIC_WORDS) does not count at all.
+# The key is tier x span + intents + squash(score), squash(x) = x / (1 + x) < 1.
+TIER_STEPS = 10
+DISEASE_FACTOR = 2.0
+CONDITION_SHARE = 0.3  # share of a unit's trials naming it in `conditions`: a condition
+
+
+def tier_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, ...]:
+    """Per unit of a ``Coord``: its weight in the tier's coverage (see above)."""
+    frequency = doc_frequency or searcher.reader().doc_frequency
+    base = unit_weights(searcher, units, frequency)
+    out = []
+    for (alternatives, fields, factor), weight in zip(units, base, strict=True):
+        if factor <= GENERIC_FACTOR:
+            out.append(0.0)
+            continue
+        in_conditions = max(min(frequency("conditions", t) for t in texts)
+                            for texts in alternatives)
+        anywhere = max(min(max(frequency(f, t) for f in fields) for t in texts)
+                       for texts in alternatives)
+        condition = "conditions" in fields and anywhere and \
+            in_conditions >= CONDITION_SHARE * anywhere
+        out.append(weight * (DISEASE_FACTOR if condition else 1.0))
+    return tuple(out)
+
+
+def tier(cov: float) -> int:
+    return round(cov * TIER_STEPS)
+
+
+def squash(score: float) -> float:
+    return score / (1.0 + score)
+
+
+def unsquash(value: float) -> float:
+    return value / (1.0 - value)
 
 
 # -- the tie-break ---------------------------------------------------------------------------

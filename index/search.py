@@ -44,6 +44,7 @@ from .analysis import (
 )
 from .facets import Filters, build_filter, count_facets
 from .indexer import open_index
+from .intents import Intent, understand
 from .query import QueryError, describe, parse_query, units_of
 from .ranking import Prior, explain
 from .schema import TEXT_FIELDS
@@ -65,6 +66,7 @@ class Hit:
     snippet: str  # matched terms wrapped in « »
     explanation: dict[str, Any] | None = None
     also: list[dict[str, str]] = field(default_factory=list)  # other registrations
+    intents: dict[str, str] = field(default_factory=dict)  # understood intent -> yes/partly/no
 
 
 @dataclass
@@ -72,6 +74,7 @@ class SearchResults:
     total: int
     hits: list[Hit] = field(default_factory=list)
     query_repr: str = ""
+    understood: list[str] = field(default_factory=list)  # intents taken from the query
     offset: int = 0
     limit: int | None = 20
     facets: dict[str, dict[str, int]] | None = None
@@ -349,6 +352,7 @@ def search(
     explain_hits: bool = False,
     keep: Callable[[str], bool] | None = None,
     groups: Mapping[str, str] | None = None,
+    literal: bool = False,
     **filters: Any,
 ) -> SearchResults:
     """Ranked hits for ``query`` within the filters (``Filters`` fields as keywords); an empty
@@ -360,16 +364,27 @@ def search(
     ``keep``: a predicate called on trial ids in rank order (a patient-fit filter); the total
     then counts what it keeps.
 
+    Words that name a fact of the record ("recruiting", "in China", "children", "phase 3":
+    index/intents.py) are taken out of the free text and rank the trials that satisfy them
+    first; ``literal`` turns that and the synonyms off.
+
     Raises ``QueryError`` (bad query, filter or argument) or ``NoIndexError``.
     """
     if (limit is not None and limit < 1) or offset < 0:
         raise QueryError(f"limit must be >= 1 and offset >= 0 (got {limit}, {offset}).",
                          code="bad_argument")
     spec = Filters.of(filters)
-    q = parse_query(query)
+    q = parse_query(query, literal=literal)  # checks the query as typed
     ix = open_index(index_dir)
     try:
         with ix.searcher() as searcher:  # one per call: cheap, segments are not compound
+            intents: list[Intent] = []
+            if not literal and q is not None:
+                text, intents = understand(query, searcher.reader())
+                if text != query:
+                    q = parse_query(text)
+                for intent in intents:
+                    intent.resolve(searcher)
             check_expansion(q, searcher.reader())
             _drop_absent(q, taat.terms_of(searcher))
             flt = build_filter(searcher, spec)
@@ -378,7 +393,8 @@ def search(
                 keep = _both(keep, _group_keep(groups))
             matches = newest = None
             if q is not None:
-                matches = taat.evaluate(searcher, Prior(q), taat.filter_sets(searcher, flt))
+                matches = taat.evaluate(searcher, Prior(q), taat.filter_sets(searcher, flt),
+                                        tiered=not literal, intents=intents)
             elif keep is None:
                 newest = _page_newest(searcher, flt, offset, stop, groups)
             if matches is not None:
@@ -394,8 +410,18 @@ def search(
             hits = [_hit(searcher, docnum, score, q,
                          terms if k < MAX_HIGHLIGHTED else frozenset(), explain_hits)
                     for k, (docnum, score) in enumerate(page)]
+            for hit, (docnum, _score) in zip(hits, page):
+                hit.intents = {i.label: ("yes", "partly", "no")[2 - i.level(docnum)]
+                               for i in intents}
+                if hit.explanation is not None:
+                    hit.explanation["intents"] = hit.intents
+                    if matches is not None and matches.tiers is not None:
+                        hit.explanation["tier"] = int(hit.score)
+            understood = [f"{i.label} (from {i.words!r})" for i in intents]
+            shown = describe(q) + "".join(f" [understood: {u}]" for u in understood)
             return SearchResults(
-                total=total, hits=hits, query_repr=describe(q), offset=offset, limit=limit,
+                total=total, hits=hits, query_repr=shown, understood=understood,
+                offset=offset, limit=limit,
                 facets=count_facets(searcher, docset()) if facets else None)
     finally:
         ix.close()

@@ -65,7 +65,16 @@ from whoosh.scoring import BM25F, WeightingModel
 from whoosh.util.numeric import byte_to_length
 
 from .query import Unit
-from .ranking import Coord, Prior, coverage, unit_weights
+from .ranking import (
+    Coord,
+    Prior,
+    coverage,
+    squash,
+    tier,
+    tier_weights,
+    unit_weights,
+    unsquash,
+)
 
 # ranking.Prior multiplies by prior / 1000; schema.prior() is 950..1000 (1000 when unset).
 PRIOR_MAX = 1000
@@ -442,16 +451,37 @@ class _Segment:
     docs: list[int]  # matched, live, allowed documents (segment doc numbers)
 
 
-class Matches:
-    """Every matching document with its score; ``ranked`` pages them."""
+@dataclass
+class Tiers:
+    """The ranking key of ranking.py's "tiers": per unit its weight in the tier's coverage
+    (None: one tier, an uncoordinated query), and the understood intents (their ``docs``
+    resolved to global document numbers)."""
 
-    def __init__(self, searcher: Any, p: _Plan, segments: list[_Segment]) -> None:
+    weights: tuple[float, ...] | None
+    intents: list[Any]
+
+    @property
+    def span(self) -> int:
+        return 2 * len(self.intents) + 1
+
+    def level(self, gdoc: int) -> int:
+        return sum(i.level(gdoc) for i in self.intents)
+
+
+class Matches:
+    """Every matching document with its score; ``ranked`` pages them.  With ``tiers`` the
+    score is ranking.py's key: tier x span + intents + squash(score)."""
+
+    def __init__(self, searcher: Any, p: _Plan, segments: list[_Segment],
+                 tiers: Tiers | None = None) -> None:
         self.searcher = searcher
         self.plan = p
         self.segments = segments
         self.total = sum(len(s.docs) for s in segments)
         self._cov: dict[int, float] = {}
         self._prior = priors_of(searcher)
+        self.tiers = tiers
+        self._tier_of: dict[int, int] = {}  # mask -> tier x span
 
     def docs(self) -> Iterator[int]:
         for s in self.segments:
@@ -477,26 +507,53 @@ class Matches:
         return cov
 
     def _bases(self) -> tuple[list[int], list[float]]:
-        """Global doc numbers and their scores before the prior."""
+        """Global doc numbers and their scores before the prior (with tiers: their keys,
+        the prior not yet applied to the squashed score)."""
         gdocs: list[int] = []
         bases: list[float] = []
         coordinated = self.plan.coordinated
+        tiers = self.tiers
         for s in self.segments:
             acc, off = s.acc, s.offset
+            first = len(gdocs)
             gdocs.extend(map(off.__add__, s.docs) if off else s.docs)
             scores = map(acc.__getitem__, s.docs)
             if coordinated:
                 # a few distinct masks: their coverages looked up, the products made in C
                 masks = list(map(s.mask.__getitem__, s.docs))
                 cov = {m: self._coverage(m) for m in set(masks)}
-                bases.extend(map(mul, scores, map(cov.__getitem__, masks)))
+                part = list(map(mul, scores, map(cov.__getitem__, masks)))
             else:
-                bases.extend(scores)
+                masks = None
+                part = list(scores)
+            if tiers is not None:
+                keys = [self._tier_key(m) for m in masks] if masks is not None \
+                    else [self._tier_key(0)] * len(part)
+                if tiers.intents:
+                    level = tiers.level
+                    keys = [k + level(g) for k, g in zip(keys, gdocs[first:])]
+                part = [k + x / (1.0 + x) for k, x in zip(keys, part)]
+            bases.extend(part)
         return gdocs, bases
+
+    def _tier_key(self, mask: int) -> int:
+        """tier x span for a matched-words mask (0 for an uncoordinated query)."""
+        key = self._tier_of.get(mask)
+        if key is None:
+            tiers = self.tiers
+            cov = 1.0
+            if tiers is not None and tiers.weights is not None:
+                matched = {w for w, b in self.plan.bit_of.items() if mask & b}
+                cov = coverage(matched, self.plan.words, tiers.weights, 1.0)
+            key = self._tier_of[mask] = tier(cov) * (tiers.span if tiers else 1)
+        return key
 
     def _final(self, gdoc: int, base: float) -> float:
         if self._prior is None:
             return base
+        if self.tiers is not None:  # the prior scales the score, within the key
+            key = float(int(base))
+            return key + squash(unsquash(base - key) * (self._prior(gdoc) or 1000) / 1000)
         return base * (self._prior(gdoc) or 1000) / 1000
 
     def score(self, gdoc: int) -> float:
@@ -506,6 +563,11 @@ class Matches:
                 d = gdoc - s.offset
                 base = s.acc[d] * self._coverage(s.mask[d]) if self.plan.coordinated \
                     else s.acc[d]
+                if self.tiers is not None:
+                    key = self._tier_key(s.mask[d] if self.plan.coordinated else 0)
+                    if self.tiers.intents:
+                        key += self.tiers.level(gdoc)
+                    base = key + squash(base)
                 return self._final(gdoc, base)
         raise KeyError(gdoc)
 
@@ -697,8 +759,8 @@ def _add_matcher(subsearcher: Any, context: Any, acc: list[float], mask: list[in
         m.next()
 
 
-def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None = None
-             ) -> Matches | None:
+def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None = None,
+             *, tiered: bool = False, intents: list[Any] | None = None) -> Matches | None:
     """Every document matching ``q``, scored as Whoosh scores it (``Prior`` included);
     ``allowed``: per leaf searcher, the documents a filter keeps (None: all).
 
@@ -727,7 +789,12 @@ def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None =
         acc, mask = _accumulate(searcher, terms, p, k, allowed[k] if allowed else None)
         docs = _live(seg, list(_matched(acc, mask)))
         segments.append(_Segment(offset, acc, mask if mask is not None else [], docs))
-    return Matches(searcher, p, segments)
+    tiers = None
+    if tiered and (p.coordinated or intents):
+        weights = tier_weights(searcher, top.units, terms.doc_frequency) \
+            if p.coordinated else None
+        tiers = Tiers(weights, list(intents or []))
+    return Matches(searcher, p, segments, tiers)
 
 
 def _live(seg: Any, docs: list[int]) -> list[int]:
