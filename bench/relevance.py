@@ -11,8 +11,8 @@ split, with a plain BM25 baseline in the same run: see bench/relevance_v2.py.  D
 measures `trials related` on fixtures/eval/related-v2.json instead.
 
 ``--legacy``: the 30 queries over the 20 bundled trials, as below (what
-tests/test_relevance.py pins).  It builds a throw-away data home from the bundled fixtures (``fixtures/ctgov/studies`` and, where
-present, the extra trials in ``fixtures/eval/corpus``), runs every query of
+tests/test_relevance.py pins).  It builds a throw-away data home from the bundled
+fixtures (``fixtures/ctgov/studies`` and, where present, the extra trials in ``fixtures/eval/corpus``), runs every query of
 ``fixtures/eval/queries.json`` through ``trials search`` (the library call, with the query's
 filters) and scores the ranking against the judgments:
 

@@ -141,33 +141,85 @@ class _CoordMatcher(WrappingMatcher):
 # ``conditions`` field: a disease, not a drug or a target) counts DISEASE_FACTOR times, so a
 # trial of the named disease ranks above trials of other diseases that share only the
 # intervention; trial boilerplate ("therapy", "study": GENERIC_WORDS) does not count at all.
-# The key is tier x span + intents + squash(score), squash(x) = x / (1 + x) < 1.
+# Above the tiers: names_the_disease.  The key is
+# (disease x (TIER_STEPS + 1) + tier) x span + intents + squash(score), squash(x) = x/(1+x).
+# A unit counts whole in a tier when a trial names it where a trial says what it is and what
+# it gives (MAIN_FIELDS); named only elsewhere (summary, description, criteria, outcomes: a
+# background mention, a prior therapy), it counts SECONDARY_CREDIT.
 TIER_STEPS = 10
+MAIN_FIELDS = frozenset({"title", "official_title", "acronym", "conditions", "keywords",
+                         "interventions", "arms"})
+SECONDARY_CREDIT = 0.5
 DISEASE_FACTOR = 2.0
 CONDITION_SHARE = 0.3  # share of a unit's trials naming it in `conditions`: a condition
+
+
+def conditions_of(searcher: Searcher, units, doc_frequency=None) -> tuple[bool, ...]:
+    """Per unit of a ``Coord``: does it name a condition (CONDITION_SHARE of the trials that
+    have it name it in ``conditions``: a disease, not a drug or a target)?"""
+    frequency = doc_frequency or searcher.reader().doc_frequency
+    out = []
+    for alternatives, fields, factor in units:
+        if factor <= GENERIC_FACTOR or "conditions" not in fields:
+            out.append(False)
+            continue
+        in_conditions = max(min(frequency("conditions", t) for t in texts)
+                            for texts in alternatives)
+        anywhere = max(min(max(frequency(f, t) for f in fields) for t in texts)
+                       for texts in alternatives)
+        out.append(bool(anywhere) and in_conditions >= CONDITION_SHARE * anywhere)
+    return tuple(out)
 
 
 def tier_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, ...]:
     """Per unit of a ``Coord``: its weight in the tier's coverage (see above)."""
     frequency = doc_frequency or searcher.reader().doc_frequency
     base = unit_weights(searcher, units, frequency)
-    out = []
-    for (alternatives, fields, factor), weight in zip(units, base, strict=True):
-        if factor <= GENERIC_FACTOR:
-            out.append(0.0)
-            continue
-        in_conditions = max(min(frequency("conditions", t) for t in texts)
-                            for texts in alternatives)
-        anywhere = max(min(max(frequency(f, t) for f in fields) for t in texts)
-                       for texts in alternatives)
-        condition = "conditions" in fields and anywhere and \
-            in_conditions >= CONDITION_SHARE * anywhere
-        out.append(weight * (DISEASE_FACTOR if condition else 1.0))
-    return tuple(out)
+    conditions = conditions_of(searcher, units, frequency)
+    return tuple(0.0 if factor <= GENERIC_FACTOR else
+                 weight * (DISEASE_FACTOR if condition else 1.0)
+                 for (_alts, _fields, factor), weight, condition
+                 in zip(units, base, conditions, strict=True))
+
+
+def names_the_disease(matched: set[str], main: set[str], words: tuple[Alternatives, ...],
+                      weights: tuple[float, ...], conditions: tuple[bool, ...]) -> bool:
+    """The named disease first: a trial that names every condition of the query in its
+    main fields, and shares something else with it (an intervention, a target), ranks above
+    every trial that does not (one of another disease sharing only the intervention)."""
+    if not any(conditions) or all(conditions):
+        return False
+    other = False
+    for alts, w, condition in zip(words, weights, conditions, strict=True):
+        if condition:
+            if not any(all(t in main for t in texts) for texts in alts):
+                return False
+        elif w and any(all(t in matched for t in texts) for texts in alts):
+            other = True
+    return other
+
+
+def tier_coverage(matched: set[str], main: set[str], words: tuple[Alternatives, ...],
+                  weights: tuple[float, ...]) -> float:
+    """The weighted share of units matched, a unit named only outside MAIN_FIELDS counting
+    SECONDARY_CREDIT.  ``matched``: words matched in any field; ``main``: in MAIN_FIELDS."""
+    total = sum(weights) or 1.0
+    covered = 0.0
+    for alts, w in zip(words, weights, strict=True):
+        if any(all(t in main for t in texts) for texts in alts):
+            covered += w
+        elif any(all(t in matched for t in texts) for texts in alts):
+            covered += w * SECONDARY_CREDIT
+    return covered / total
 
 
 def tier(cov: float) -> int:
     return round(cov * TIER_STEPS)
+
+
+def rank(cov: float, disease_first: bool) -> int:
+    """The tier, above every tier of a trial that does not name the disease."""
+    return tier(cov) + (TIER_STEPS + 1 if disease_first else 0)
 
 
 def squash(score: float) -> float:

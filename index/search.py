@@ -46,7 +46,7 @@ from .facets import Filters, build_filter, count_facets
 from .indexer import open_index
 from .intents import Intent, understand
 from .query import QueryError, describe, parse_query, units_of
-from .ranking import Prior, explain
+from .ranking import TIER_STEPS, Prior, explain, unsquash
 from .schema import TEXT_FIELDS
 
 __all__ = ["Hit", "QueryError", "SearchResults", "describe", "make_snippet", "parse_query",
@@ -416,7 +416,12 @@ def search(
                 if hit.explanation is not None:
                     hit.explanation["intents"] = hit.intents
                     if matches is not None and matches.tiers is not None:
-                        hit.explanation["tier"] = int(hit.score)
+                        key, span = int(hit.score), matches.tiers.span
+                        level = key // span
+                        hit.explanation["tier"] = {
+                            "tier": level % (TIER_STEPS + 1), "of": TIER_STEPS,
+                            "names_the_disease": level > TIER_STEPS, "intents": key % span}
+                        hit.explanation["score"] = round(unsquash(hit.score - key), 4)
             understood = [f"{i.label} (from {i.words!r})" for i in intents]
             shown = describe(q) + "".join(f" [understood: {u}]" for u in understood)
             return SearchResults(

@@ -66,11 +66,15 @@ from whoosh.util.numeric import byte_to_length
 
 from .query import Unit
 from .ranking import (
+    MAIN_FIELDS,
     Coord,
     Prior,
+    conditions_of,
     coverage,
+    names_the_disease,
+    rank,
     squash,
-    tier,
+    tier_coverage,
     tier_weights,
     unit_weights,
     unsquash,
@@ -394,6 +398,7 @@ class _Plan:
     weights: tuple[float, ...] = ()
     power: float = 1.0
     bit_of: dict[str, int] = field(default_factory=dict)
+    main_bit_of: dict[str, int] = field(default_factory=dict)  # matched in ranking.MAIN_FIELDS
 
     @property
     def coordinated(self) -> bool:
@@ -438,6 +443,13 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
             for w in words:
                 bits |= out.bit_of.setdefault(w, 1 << len(out.bit_of))
             out.leaves.append(_Leaf(piece, bits))
+    # words matched in a main field: bits above the words' own (ranking.tier_coverage)
+    n = len(out.bit_of)
+    for leaf in out.leaves:
+        if leaf.query.field() in MAIN_FIELDS:
+            for w in _words(leaf.query) or ():
+                bit = out.main_bit_of.setdefault(w, 1 << (n + len(out.main_bit_of)))
+                leaf.bits |= bit
     return out
 
 
@@ -459,6 +471,7 @@ class Tiers:
 
     weights: tuple[float, ...] | None
     intents: list[Any]
+    conditions: tuple[bool, ...] = ()  # per unit: names a condition (ranking.conditions_of)
 
     @property
     def span(self) -> int:
@@ -481,7 +494,7 @@ class Matches:
         self._cov: dict[int, float] = {}
         self._prior = priors_of(searcher)
         self.tiers = tiers
-        self._tier_of: dict[int, int] = {}  # mask -> tier x span
+        self._tier_of: dict[tuple[int, tuple[int, ...]], int] = {}  # (mask, levels) -> key
 
     def docs(self) -> Iterator[int]:
         for s in self.segments:
@@ -527,25 +540,44 @@ class Matches:
                 masks = None
                 part = list(scores)
             if tiers is not None:
-                keys = [self._tier_key(m) for m in masks] if masks is not None \
-                    else [self._tier_key(0)] * len(part)
+                docs_here = gdocs[first:]
+                if masks is None:
+                    masks = [0] * len(part)
                 if tiers.intents:
-                    level = tiers.level
-                    keys = [k + level(g) for k, g in zip(keys, gdocs[first:])]
+                    keys = list(map(self._tier_key, masks, docs_here))
+                else:  # a few distinct masks: their keys looked up
+                    of = {m: self._tier_key(m, 0) for m in set(masks)}
+                    keys = list(map(of.__getitem__, masks))
                 part = [k + x / (1.0 + x) for k, x in zip(keys, part)]
             bases.extend(part)
         return gdocs, bases
 
-    def _tier_key(self, mask: int) -> int:
-        """tier x span for a matched-words mask (0 for an uncoordinated query)."""
-        key = self._tier_of.get(mask)
+    def _tier_key(self, mask: int, gdoc: int) -> int:
+        """tier x span + intent levels for a document with a matched-words mask (0 for
+        an uncoordinated query).  An intent counts in the tier's coverage as much as the
+        query's heaviest unit (half when satisfied in part)."""
+        tiers = self.tiers
+        if tiers is None:
+            return 0
+        levels = tuple(i.level(gdoc) for i in tiers.intents)
+        key = self._tier_of.get((mask, levels))
         if key is None:
-            tiers = self.tiers
-            cov = 1.0
-            if tiers is not None and tiers.weights is not None:
+            weights = tiers.weights
+            if weights is not None:
                 matched = {w for w, b in self.plan.bit_of.items() if mask & b}
-                cov = coverage(matched, self.plan.words, tiers.weights, 1.0)
-            key = self._tier_of[mask] = tier(cov) * (tiers.span if tiers else 1)
+                main = {w for w, b in self.plan.main_bit_of.items() if mask & b}
+                total = sum(weights) or 1.0
+                covered = tier_coverage(matched, main, self.plan.words, weights) * total
+                heaviest = max(weights) or 1.0
+                first = names_the_disease(matched, main, self.plan.words, weights,
+                                          tiers.conditions)
+            else:
+                total = covered = heaviest = 1.0
+                first = False
+            total += heaviest * len(levels)
+            covered += heaviest * sum(levels) / 2
+            key = self._tier_of[(mask, levels)] = rank(covered / total, first) * tiers.span \
+                + sum(levels)
         return key
 
     def _final(self, gdoc: int, base: float) -> float:
@@ -564,9 +596,7 @@ class Matches:
                 base = s.acc[d] * self._coverage(s.mask[d]) if self.plan.coordinated \
                     else s.acc[d]
                 if self.tiers is not None:
-                    key = self._tier_key(s.mask[d] if self.plan.coordinated else 0)
-                    if self.tiers.intents:
-                        key += self.tiers.level(gdoc)
+                    key = self._tier_key(s.mask[d] if self.plan.coordinated else 0, gdoc)
                     base = key + squash(base)
                 return self._final(gdoc, base)
         raise KeyError(gdoc)
@@ -791,9 +821,11 @@ def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None =
         segments.append(_Segment(offset, acc, mask if mask is not None else [], docs))
     tiers = None
     if tiered and (p.coordinated or intents):
-        weights = tier_weights(searcher, top.units, terms.doc_frequency) \
-            if p.coordinated else None
-        tiers = Tiers(weights, list(intents or []))
+        weights = conditions = None
+        if p.coordinated:
+            weights = tier_weights(searcher, top.units, terms.doc_frequency)
+            conditions = conditions_of(searcher, top.units, terms.doc_frequency)
+        tiers = Tiers(weights, list(intents or []), conditions or ())
     return Matches(searcher, p, segments, tiers)
 
 
