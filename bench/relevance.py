@@ -14,7 +14,8 @@ measures `trials related` on fixtures/eval/related-v2.json instead.
 tests/test_relevance.py pins).  It builds a throw-away data home from the bundled
 fixtures (``fixtures/ctgov/studies`` and, where present, the extra trials in
 ``fixtures/eval/corpus``), runs every query of ``fixtures/eval/queries.json`` through
-``trials search`` (the library call, with the query's filters) and scores the ranking against the judgments:
+``trials search`` (the library call, with the query's filters) and scores the
+ranking against the judgments:
 
 - nDCG@10: gain 2**grade - 1 (grade 2 = what the researcher wants, 1 = partly relevant),
   log2 discount, normalised by the ideal ordering of the judged grades;
