@@ -131,10 +131,11 @@ class Unit(WrappingQuery):
         self.concept = concept  # a named thing (disease, therapy, drug): see ranking.py
         self.generic = False  # trial boilerplate ("therapy", "study"): see ranking.py
         self.part = False  # a word of a several-word concept spelling: see ranking.py
+        self.stems: tuple[str, ...] = ()  # a class's INN stems (search.expand_stems)
 
     def _rewrap(self, child: wq.Query) -> Unit:
         unit = Unit(child, self.label, self.unit_field, self.alternatives, self.concept)
-        unit.generic, unit.part = self.generic, self.part
+        unit.generic, unit.part, unit.stems = self.generic, self.part, self.stems
         return unit
 
     def __eq__(self, other: object) -> bool:
@@ -478,6 +479,7 @@ def _units_at(words: Words, i: int, stop: int, field: str | None, *, literal: bo
         for texts, weight in group.alternatives:
             alts[texts] = max(weight, alts.get(texts, 0.0))
     units = [text_unit(_prune(alts), field, concept=True)]
+    units[0].stems = tuple(dict.fromkeys(st for g in groups for st in g.stems))
     if len(own) > 1:
         # Concept expansion never loses recall: the spelling's words still match apart
         # ("MuSK myasthenia gravis": a trial naming MuSK in its criteria and the disease in
@@ -496,7 +498,7 @@ def _units_at(words: Words, i: int, stop: int, field: str | None, *, literal: bo
 
 def _retarget(unit: Unit, field: str | None) -> Unit:
     out = text_unit(unit.alternatives, field, unit.concept)
-    out.part = unit.part
+    out.part, out.stems = unit.part, unit.stems
     return out
 
 

@@ -386,6 +386,7 @@ def search(
                 for intent in intents:
                     intent.resolve(searcher)
             check_expansion(q, searcher.reader())
+            expand_stems(q, searcher.reader())
             _drop_absent(q, taat.terms_of(searcher))
             flt = build_filter(searcher, spec)
             stop = None if limit is None else offset + limit
@@ -598,6 +599,75 @@ def check_expansion(q: wq.Query | None, reader: Any) -> None:
                 f"words in the index ({leaf.text!r} among them).", code="too_large",
                 hint="Make the wildcard's prefix longer (myasth* rather than my*), or use "
                      "fewer wildcards.")
+
+
+# A drug class written as its INN stem ("SGLT2 inhibitor ~ gliflozin" in synonyms.txt) finds
+# the indexed drug names ending so, in the interventions field (where drugs are named), at
+# most MAX_STEM_TERMS of them, the most frequent first.
+STEM_FIELD = "interventions"
+MAX_STEM_TERMS = 64
+_STEM_TERMS: dict[tuple[Any, str], tuple[str, ...]] = {}
+
+
+def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
+    """Indexed words of STEM_FIELD ending with ``stem`` (three letters more at least), the
+    most frequent first; kept per set of segments."""
+    leaves = [lr for lr, _ in reader.leaf_readers()]
+    key = (tuple(lr.segment().segment_id() if hasattr(lr, "segment") else id(lr)
+                 for lr in leaves), stem)
+    found = _STEM_TERMS.get(key)
+    if found is None:
+        bstem = stem.encode("utf-8")
+        counts: dict[bytes, int] = {}
+        for lr in leaves:
+            if taat.scannable(lr):
+                pairs = ((t, df) for t, df, _lo, _hi, _info in taat.field_terms(lr, STEM_FIELD))
+            elif STEM_FIELD in lr.indexed_field_names():
+                pairs = ((t, lr.doc_frequency(STEM_FIELD, t)) for t in lr.lexicon(STEM_FIELD))
+            else:
+                continue
+            for t, df in pairs:
+                if t.endswith(bstem) and len(t) >= len(bstem) + 3 and t.isalpha():
+                    counts[t] = counts.get(t, 0) + df
+        ranked = sorted(counts.items(), key=lambda td: (-td[1], td[0]))[:MAX_STEM_TERMS]
+        found = tuple(t.decode("utf-8") for t, _ in ranked)
+        if len(_STEM_TERMS) > 256:
+            _STEM_TERMS.clear()
+        _STEM_TERMS[key] = found
+    return found
+
+
+def expand_stems(q: wq.Query | None, reader: Any) -> None:
+    """Add to each class unit with INN stems the indexed drug names they make (as class
+    members: MEMBER_WEIGHT), then recount the coordination of the units around it."""
+    from .analysis import MEMBER_WEIGHT
+    from .query import text_unit
+    from .ranking import Coord, unit_factor
+
+    changed = False
+    for unit in units_of(q):
+        if not unit.stems:
+            continue
+        alts = dict(unit.alternatives)
+        for stem in unit.stems:
+            for term in stem_terms(reader, stem):
+                alts.setdefault((term,), MEMBER_WEIGHT)
+        if len(alts) == len(unit.alternatives):
+            continue
+        fresh = text_unit(tuple(alts.items()), unit.unit_field, unit.concept)
+        unit.child, unit.alternatives, unit.label = fresh.child, fresh.alternatives, fresh.label
+        changed = True
+    if changed:
+        for node in _walk(q):
+            if isinstance(node, Coord):
+                node.units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
+                                    unit_factor(s)) for s in node.child.subqueries)
+
+
+def _walk(q: wq.Query):
+    yield q
+    for child in q.children():
+        yield from _walk(child)
 
 
 def _drop_absent(q: wq.Query | None, reader: Any) -> None:
