@@ -386,7 +386,9 @@ def search(
                 for intent in intents:
                     intent.resolve(searcher)
             check_expansion(q, searcher.reader())
-            expand_stems(q, searcher.reader())
+            if not literal:
+                expand_stems(q, searcher.reader())
+                correct_spelling(q, searcher.reader())
             _drop_absent(q, taat.terms_of(searcher))
             flt = build_filter(searcher, spec)
             stop = None if limit is None else offset + limit
@@ -641,27 +643,89 @@ def expand_stems(q: wq.Query | None, reader: Any) -> None:
     """Add to each class unit with INN stems the indexed drug names they make (as class
     members: MEMBER_WEIGHT), then recount the coordination of the units around it."""
     from .analysis import MEMBER_WEIGHT
-    from .query import text_unit
-    from .ranking import Coord, unit_factor
 
     changed = False
     for unit in units_of(q):
         if not unit.stems:
             continue
-        alts = dict(unit.alternatives)
-        for stem in unit.stems:
-            for term in stem_terms(reader, stem):
-                alts.setdefault((term,), MEMBER_WEIGHT)
-        if len(alts) == len(unit.alternatives):
-            continue
-        fresh = text_unit(tuple(alts.items()), unit.unit_field, unit.concept)
-        unit.child, unit.alternatives, unit.label = fresh.child, fresh.alternatives, fresh.label
-        changed = True
+        found = [(term,) for stem in unit.stems for term in stem_terms(reader, stem)]
+        changed |= _add_alternatives(unit, found, MEMBER_WEIGHT)
     if changed:
-        for node in _walk(q):
-            if isinstance(node, Coord):
-                node.units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
-                                    unit_factor(s)) for s in node.child.subqueries)
+        _recount(q)
+
+
+# A query word no default field holds ("pembrolizumb") also searches the indexed words
+# within MAX_EDITS edits of it (one for words under 8 letters) that start with its first
+# two letters, in the fields that name what a trial is: a typo must not look like "no match".
+SPELLING_FIELDS = ("title", "conditions", "interventions", "keywords")
+MIN_CORRECTED = 5
+MAX_EDITS = 2
+SPELLING_WEIGHT = 0.9
+
+
+def correct_spelling(q: wq.Query | None, reader: Any) -> None:
+    from .schema import FIELD_BOOSTS
+
+    changed = False
+    for unit in units_of(q):
+        if unit.concept or len(unit.alternatives) != 1 or len(unit.alternatives[0][0]) != 1:
+            continue
+        word = unit.alternatives[0][0][0]
+        if len(word) < MIN_CORRECTED or not word.isalpha():
+            continue
+        fields = unit.fields
+        if any(reader.doc_frequency(f, word) for f in fields if f in FIELD_BOOSTS):
+            continue
+        limit = MAX_EDITS if len(word) >= 8 else 1
+        close: dict[str, int] = {}
+        for f in SPELLING_FIELDS:
+            if f not in fields:
+                continue
+            for btext in reader.expand_prefix(f, word[:2]):
+                text = btext.decode("utf-8") if isinstance(btext, bytes) else btext
+                if abs(len(text) - len(word)) <= limit and text not in close \
+                        and _edits(word, text, limit) <= limit:
+                    close[text] = reader.doc_frequency(f, text)
+        best = sorted(close, key=lambda t: (_edits(word, t, limit), -close[t], t))[:3]
+        changed |= _add_alternatives(unit, [(t,) for t in best], SPELLING_WEIGHT)
+    if changed:
+        _recount(q)
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of ``a`` and ``b``, or limit + 1 once it is past ``limit``."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+def _add_alternatives(unit: Any, texts: list[tuple[str, ...]], weight: float) -> bool:
+    from .query import text_unit
+
+    alts = dict(unit.alternatives)
+    for t in texts:
+        alts.setdefault(t, weight)
+    if len(alts) == len(unit.alternatives):
+        return False
+    fresh = text_unit(tuple(alts.items()), unit.unit_field, unit.concept)
+    unit.child, unit.alternatives, unit.label = fresh.child, fresh.alternatives, fresh.label
+    return True
+
+
+def _recount(q: wq.Query | None) -> None:
+    """The coordination of every Coord, from its units as they are now."""
+    from .ranking import Coord, unit_factor
+
+    for node in _walk(q):
+        if isinstance(node, Coord):
+            node.units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
+                                unit_factor(s)) for s in node.child.subqueries)
 
 
 def _walk(q: wq.Query):

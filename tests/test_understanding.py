@@ -59,6 +59,8 @@ TRIALS = [
     trial("NCT00000006", "Trastuzumab in breast cancer", ["Breast Cancer"], "trastuzumab",
           sex="FEMALE", country="France"),
     trial("NCT00000007", "Seat belts and car accident injuries", ["Injuries"], "seat belt"),
+    trial("NCT00000008", "Empagliflozin in chronic heart failure", ["Heart Failure"],
+          "empagliflozin 10 mg"),
 ]
 
 
@@ -205,3 +207,19 @@ def test_the_named_disease_ranks_above_a_shared_target(index_dir: Path) -> None:
 def test_an_intervention_query_puts_the_intervention_first(index_dir: Path) -> None:
     ids = ranked(index_dir, "efgartigimod myasthenia gravis")
     assert ids[0] == "NCT00000005"
+
+
+# -- classes by INN stem, and typos ----------------------------------------------------------
+
+def test_a_class_named_by_its_stem_finds_the_drugs_the_index_holds(index_dir: Path) -> None:
+    res = search(index_dir, "SGLT2 inhibitor heart failure", limit=5)
+    assert res.hits[0].trial_id == "NCT00000008"
+    assert search(index_dir, "SGLT2 inhibitor", literal=True).total == 0
+
+
+def test_a_misspelt_word_finds_the_word_meant(index_dir: Path) -> None:
+    res = search(index_dir, "efgartigimd myasthenia gravis", limit=5)
+    assert res.hits[0].trial_id == "NCT00000005" and "efgartigimod" in res.query_repr
+    assert search(index_dir, "efgartigimd", literal=True).total == 0
+    # a word the index holds is left as it is
+    assert search(index_dir, "efgartigimod", limit=5).query_repr.startswith("(efgartigimod")
