@@ -84,7 +84,7 @@ def table() -> tuple[list[Rule], tuple[str, ...]]:
         spellings = [s.strip() for s in spell.split("|") if s.strip()]
         exact = tuple(s for s in spellings if len(s) == 2 and s.isalpha() and s.isupper())
         full, _, partial = meaning.partition("~")
-        sep = ";" if kind in ("region", "country") else None
+        sep = ";" if kind in ("region", "country", "age") else None
         rules.append(Rule(kind, tuple(_words(s) for s in spellings if s not in exact), exact,
                           tuple(v.strip() for v in full.split(sep) if v.strip()),
                           tuple(v.strip() for v in partial.split(sep) if v.strip())))

@@ -94,6 +94,17 @@ def test_paediatric_words_use_the_age_limits(index_dir: Path) -> None:
     assert ranked(index_dir, "CAR-T myasthenia gravis children")[0] == "NCT00000003"
 
 
+def test_every_rule_of_the_intent_table_reads() -> None:
+    from trialscope.index.intents import _intent, table
+
+    rules, suffixes = table()
+    assert rules and suffixes
+    for rule in rules:
+        assert _intent(rule, " ".join(rule.spellings[0]) if rule.spellings else rule.exact[0])
+    text, intents = understand("asthma adolescents", None)
+    assert text == "asthma" and intents[0].kind == "population"
+
+
 def test_cities_and_phases_are_understood(index_dir: Path) -> None:
     assert ranked(index_dir, "CAR-T myasthenia gravis in Boston")[0] == "NCT00000003"
     assert ranked(index_dir, "CAR-T myasthenia gravis phase II")[0] == "NCT00000002"
