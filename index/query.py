@@ -35,7 +35,6 @@ from whoosh.query.wrappers import WrappingQuery
 
 from .analysis import (
     CONCEPTS,
-    MEMBER_WEIGHT,
     SynonymGroup,
     clinical_analyzer,
     concept_spans,
@@ -442,18 +441,6 @@ def _run_units(run: list[_Tok], literal: bool = False) -> list[_Tok]:
     return out
 
 
-# "anti-CGRP" is also "CGRP" ("CGRP monoclonal antibody", "CGRP pathway"): an antagonist's
-# compound finds its target written alone, a little below its own spelling.
-_ANTI = re.compile(r"anti-([^\W_][\w]*)")
-
-
-def _word_alternatives(text: str) -> tuple[tuple[tuple[str, ...], float], ...]:
-    m = _ANTI.fullmatch(text)
-    if m is None or len(m.group(1)) < 2:
-        return (((text,), 1.0),)
-    return (((text,), 1.0), ((m.group(1),), MEMBER_WEIGHT))
-
-
 def _units_at(words: Words, i: int, stop: int, field: str | None, *, literal: bool = False,
               outer: tuple[SynonymGroup, ...] = ()) -> tuple[int, list[Unit]]:
     """(index after the words used, their units) for the words starting at ``words[i]``,
@@ -468,7 +455,7 @@ def _units_at(words: Words, i: int, stop: int, field: str | None, *, literal: bo
             break
         hit, stop = None, hit[0] - 1  # the outer spelling again: a shorter one, if any
     if hit is None:
-        return i + 1, [text_unit(_word_alternatives(t), field) for t in words[i][1]]
+        return i + 1, [text_unit((((t,), 1.0),), field) for t in words[i][1]]
     end, groups = hit
     own = tuple(x for _, toks in words[i:end] for x in toks)
     alts: dict[tuple[str, ...], float] = {}
