@@ -150,9 +150,12 @@ def _intent(rule: Rule, words: str, values: tuple[str, ...] | None = None) -> In
                   wq.Or([wq.Term("countries", v) for v in places]))
 
 
-def understand(text: str, reader: Any) -> tuple[str, list[Intent]]:
+def understand(text: str, reader: Any, searcher: Any = None) -> tuple[str, list[Intent]]:
     """(the free text left, the intents understood) for a plain query; (text, []) when the
-    query uses operators, groups, fields or quotes around everything, or is only intents."""
+    query uses operators, groups, fields or quotes around everything, or is only intents.
+    ``searcher`` (when given) guards one-word status words: one that with the next word
+    names something in the index ("open angle glaucoma") stays text.  (Not population
+    words: "children with asthma" is a phrase of titles, stop words left out.)"""
     from .query import _BINARY_OPS, _lex
 
     toks = _lex(text)
@@ -175,6 +178,9 @@ def understand(text: str, reader: Any) -> tuple[str, list[Intent]]:
             run.append(toks[k + len(run)])
         found = _match(run, rules, countries, reader, toks[k - 1].text.lower() if k else "",
                        suffixes)
+        if found is not None and found[0] == 1 and found[1].kind == "status" and len(run) > 1 \
+                and _names_a_thing(searcher, run[0].text, run[1].text):
+            found = None
         if found is None:
             k += 1
             continue
@@ -190,6 +196,19 @@ def understand(text: str, reader: Any) -> tuple[str, list[Intent]]:
     if not _WORD_RE.search(out) or all(_stop_only(w) for w in _WORD_RE.findall(out)):
         return text, intents  # nothing but intents: the words stay the topic too
     return " ".join(out.split()), intents
+
+
+def _names_a_thing(searcher: Any, first: str, second: str) -> bool:
+    """Do ``first second`` appear as a phrase in a title or a condition?"""
+    if searcher is None:
+        return False
+    from .query import _ANALYZER
+
+    words = [t.text for w in (first, second) for t in _ANALYZER(w, mode="query")]
+    if len(words) != 2:
+        return False
+    return any(True for f in ("title", "conditions")
+               for _ in searcher.docs_for_query(wq.Phrase(f, words)))
 
 
 def _stop_only(word: str) -> bool:

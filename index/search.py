@@ -380,7 +380,7 @@ def search(
         with ix.searcher() as searcher:  # one per call: cheap, segments are not compound
             intents: list[Intent] = []
             if not literal and q is not None:
-                text, intents = understand(query, searcher.reader())
+                text, intents = understand(query, searcher.reader(), searcher)
                 if text != query:
                     q = parse_query(text)
                 for intent in intents:

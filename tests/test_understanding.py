@@ -61,6 +61,8 @@ TRIALS = [
     trial("NCT00000007", "Seat belts and car accident injuries", ["Injuries"], "seat belt"),
     trial("NCT00000008", "Empagliflozin in chronic heart failure", ["Heart Failure"],
           "empagliflozin 10 mg"),
+    trial("NCT00000009", "Latanoprost in open angle glaucoma", ["Open Angle Glaucoma"],
+          "latanoprost", status="COMPLETED"),
 ]
 
 
@@ -136,6 +138,12 @@ def test_literal_turns_understanding_and_synonyms_off(index_dir: Path) -> None:
     assert res.understood == [] and "recruiting" in res.query_repr
     assert search(index_dir, "FcRn inhibitor", literal=True).total == 0
     assert ranked(index_dir, "FcRn inhibitor") == ["NCT00000005"]  # efgartigimod
+
+
+def test_a_status_word_that_names_something_stays_text(index_dir: Path) -> None:
+    res = search(index_dir, "open angle glaucoma", limit=5)
+    assert res.understood == [] and res.hits[0].trial_id == "NCT00000009"
+    assert search(index_dir, "open trials of CAR-T", limit=5).understood
 
 
 def test_expert_queries_mean_what_they_say() -> None:
