@@ -91,14 +91,29 @@ def table() -> tuple[list[Rule], tuple[str, ...]]:
     return rules, suffixes
 
 
+_COUNTRIES: dict[tuple[Any, ...], dict[str, str]] = {}
+
+
 def _countries(reader: Any) -> dict[str, str]:
-    """Lower-cased country value -> the value as indexed."""
+    """Lower-cased country value -> the value as indexed (kept per set of segments)."""
+    try:
+        key = tuple(lr.segment().segment_id() for lr, _ in reader.leaf_readers())
+    except Exception:  # noqa: BLE001 - not a segment reader: read it each time
+        key = None
+    found = _COUNTRIES.get(key) if key is not None else None
+    if found is not None:
+        return found
     try:
         values = [v.decode("utf-8") if isinstance(v, bytes) else v
                   for v in reader.lexicon("countries")]
     except Exception:  # noqa: BLE001 - an index without the field: no countries
         return {}
-    return {v.lower(): v for v in values}
+    found = {v.lower(): v for v in values}
+    if key is not None:
+        if len(_COUNTRIES) > 64:
+            _COUNTRIES.clear()
+        _COUNTRIES[key] = found
+    return found
 
 
 def _about(words: tuple[str, ...]) -> list[wq.Query]:
