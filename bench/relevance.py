@@ -1,11 +1,21 @@
-"""Search relevance on the judged query set: nDCG@10, P@5 and recall@20 per query, and means.
+"""Search relevance: the blind v2 set against plain BM25, and the legacy bundled set.
 
-    python bench/relevance.py [--json] [--queries FILE] [--verbose]
+    python bench/relevance.py [--split dev|test|all] [--related] [--no-baseline] [--json]
+                              [--verbose]
+    python bench/relevance.py --legacy [--queries FILE] [--json] [--verbose]
 
-Builds a throw-away data home from the bundled fixtures (``fixtures/ctgov/studies`` and, where
-present, the extra trials in ``fixtures/eval/corpus``), runs every query of
-``fixtures/eval/queries.json`` through ``trials search`` (the library call, with the query's
-filters) and scores the ranking against the judgments:
+The default is the blind set (fixtures/eval/queries-v2.json over the 1,228-trial corpus of
+fixtures/eval/corpus-v2.md, imported with `trials import` into bench/out/eval-v2/), the dev
+split, with a plain BM25 baseline in the same run: see bench/relevance_v2.py.  Develop on
+``--split dev``; the test split is for the figures the README reports.  ``--related``
+measures `trials related` on fixtures/eval/related-v2.json instead.
+
+``--legacy``: the 30 queries over the 20 bundled trials, as below (what
+tests/test_relevance.py pins).  It builds a throw-away data home from the bundled
+fixtures (``fixtures/ctgov/studies`` and, where present, the extra trials in
+``fixtures/eval/corpus``), runs every query of ``fixtures/eval/queries.json`` through
+``trials search`` (the library call, with the query's filters) and scores the
+ranking against the judgments:
 
 - nDCG@10: gain 2**grade - 1 (grade 2 = what the researcher wants, 1 = partly relevant),
   log2 discount, normalised by the ideal ordering of the judged grades;
@@ -89,9 +99,29 @@ def evaluate(queries_file: Path | None = None, home: DataHome | None = None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--queries", type=Path, help="another judged query file")
     parser.add_argument("--verbose", action="store_true", help="also print each ranking")
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="dev",
+                        help="v2 set: which queries (default: dev)")
+    parser.add_argument("--related", action="store_true",
+                        help="v2 set: measure `trials related` (related-v2.json)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="v2 set: skip the plain BM25 baseline")
+    parser.add_argument("--legacy", action="store_true",
+                        help="the legacy 30 queries over the bundled 20 trials")
+    parser.add_argument("--queries", type=Path, help="legacy: another judged query file")
     args = parser.parse_args(argv)
+    if not (args.legacy or args.queries):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import relevance_v2 as v2
+
+        split = None if args.split == "all" else args.split
+        if args.related:
+            rel = v2.evaluate_related(split)
+            print(json.dumps(rel, indent=2)) if args.json else v2.print_related(rel)
+            return 0
+        rep = v2.evaluate(split, baseline=not args.no_baseline)
+        print(json.dumps(rep, indent=2)) if args.json else v2.print_report(rep, args.verbose)
+        return 0
     report = evaluate(args.queries)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -327,6 +327,13 @@ def explanation_lines(ex: dict[str, Any]) -> list[str]:
     head = (f"score {ex.get('score', 0):.3f} = ({parts}) x coverage "
             f"{ex.get('coverage', 1):.2f} x prior {ex.get('prior', 1):.3f}")
     lines = textwrap.wrap(head, max(40, _width() - 4), subsequent_indent="    ")
+    if ex.get("tier"):
+        t = ex["tier"]
+        first = "names the disease and more; " if t.get("names_the_disease") else ""
+        lines.append(f"  rank: {first}coverage tier {t['tier']} of {t['of']}, then intents "
+                     f"{t['intents']}, then the score")
+    for label, met in (ex.get("intents") or {}).items():
+        lines.append(f"  understood {label}: {met}")
     for term in ex.get("terms", [])[:6]:
         lines.append(f"  {term['score']:7.3f}  {term['field']}:{term['term']} "
                      f"(weight {term['boost']:g}; unit {short_label(str(term['unit']))})")

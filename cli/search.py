@@ -79,15 +79,19 @@ def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many results.")
 @click.option("--explain", is_flag=True,
               help="Show why each result ranks where it does (per-field contributions).")
-@click.option("--show-query", is_flag=True, help="Print the parsed query (with synonyms).")
+@click.option("--show-query", is_flag=True,
+              help="Print the parsed query (with synonyms) and the intents understood.")
+@click.option("--literal", is_flag=True,
+              help="Search the words as written: no synonyms, and no understanding of "
+                   "status, place, population, phase or subtype words.")
 @click.option("--facets/--no-facets", default=True, show_default=True,
               help="Count results per status, phase, country, sponsor, start year, target.")
 @listing_options
 @click.pass_context
 @handles_errors
 def search(ctx: click.Context, query: str, limit: int, offset: int, explain: bool,
-           show_query: bool, facets: bool, as_json: bool, as_nl: bool, as_csv: bool,
-           **filters: Any) -> None:
+           show_query: bool, literal: bool, facets: bool, as_json: bool, as_nl: bool,
+           as_csv: bool, **filters: Any) -> None:
     """Ranked search of the local index, with filters and facets.
 
     \b
@@ -96,6 +100,10 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
     rozanolixizumab, ...; see index/synonyms.txt), "exact phrases",
     AND / OR / NOT, prefix*, ranges enrollment:[10 TO 50], and fields:
     title:, condition:, intervention:, sponsor:, id:, exclusion:, location:.
+    Words naming a status, place, population, phase or subtype ("recruiting",
+    "in China", "children", "phase 3", "HER2-positive"; index/intents.txt)
+    rank the trials that have it first; quote them or use --literal to
+    search them as text.
     \b
     Examples:
       trials search "refractory myasthenia gravis CAR-T"
@@ -106,14 +114,16 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
     """
     results = service.search(_home(ctx), query, limit=limit, offset=offset,
                              facets=facets and not (as_nl or as_csv), explain_hits=explain,
-                             **_filters(filters))
+                             literal=literal, **_filters(filters))
     rows = [{"trial_id": h.trial_id, "score": round(h.score, 4), "title": h.title,
              "status": h.status, "phases": h.phases, "conditions": h.conditions,
              "snippet": h.snippet, "also_registered_as": h.also,
+             **({"understood": h.intents} if h.intents else {}),
              **({"explain": h.explanation} if explain else {})}
             for h in results.hits]
     if as_json:
         click.echo(dumps({"query": query, "parsed_query": results.query_repr,
+                          "understood": results.understood,
                           "total": results.total, "offset": offset, "results": rows,
                           **({"facets": results.facets} if results.facets is not None
                              else {})}))

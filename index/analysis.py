@@ -466,6 +466,7 @@ class SynonymGroup:
     line: int
     spellings: tuple[Spelling, ...]
     alternatives: tuple[tuple[tuple[str, ...], float], ...]  # (term texts, weight)
+    stems: tuple[str, ...] = ()  # "class ~ stem": members are the indexed words ending so
 
 
 def _spelling(text: str) -> Spelling:
@@ -511,11 +512,18 @@ def parse_synonyms(text: str) -> SynonymTable:
     """Read the synonym file format (see the header of index/synonyms.txt)."""
     equivalents: dict[str, list[Spelling]] = {}  # lower-cased spelling -> its "=" group
     raw: list[tuple[int, list[Spelling], list[str]]] = []
+    stems: dict[int, tuple[str, ...]] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip() if line.lstrip().startswith("#") else line.strip()
         if not line:
             continue
-        if ">" in line:
+        if "~" in line:
+            head, _, tail = line.partition("~")
+            spellings = [_spelling(s) for s in head.split("|") if s.strip()]
+            stems[number] = tuple(t.strip().lower().lstrip("-*") for t in tail.split(",")
+                                  if t.strip())
+            raw.append((number, spellings, []))
+        elif ">" in line:
             head, _, members = line.partition(">")
             spellings = [_spelling(s) for s in head.split("|") if s.strip()]
             raw.append((number, spellings, [m.strip() for m in members.split(",") if m.strip()]))
@@ -534,7 +542,8 @@ def parse_synonyms(text: str) -> SynonymTable:
             for s in equivalents.get(member.lower(), [_spelling(member)]):
                 if not s.exact and s.tokens:
                     alts.setdefault(s.tokens, MEMBER_WEIGHT)
-        groups.append(SynonymGroup(number, tuple(spellings), tuple(alts.items())))
+        groups.append(SynonymGroup(number, tuple(spellings), tuple(alts.items()),
+                                   stems.get(number, ())))
     by_tokens: dict[tuple[str, ...], list[tuple[Spelling, SynonymGroup]]] = {}
     for group in groups:
         for s in group.spellings:

@@ -33,7 +33,13 @@ from whoosh import query as wq
 from whoosh.fields import BOOLEAN, NUMERIC, TEXT, Schema
 from whoosh.query.wrappers import WrappingQuery
 
-from .analysis import CONCEPTS, clinical_analyzer, concept_spans, synonyms
+from .analysis import (
+    CONCEPTS,
+    SynonymGroup,
+    clinical_analyzer,
+    concept_spans,
+    synonyms,
+)
 from .schema import FIELD_BOOSTS, build_schema
 
 # Friendly prefix -> schema field.  Schema field names work as prefixes too.
@@ -123,9 +129,13 @@ class Unit(WrappingQuery):
         self.label, self.unit_field, self.alternatives = label, field, alternatives
         self.concept = concept  # a named thing (disease, therapy, drug): see ranking.py
         self.generic = False  # trial boilerplate ("therapy", "study"): see ranking.py
+        self.part = False  # a word of a several-word concept spelling: see ranking.py
+        self.stems: tuple[str, ...] = ()  # a class's INN stems (search.expand_stems)
 
     def _rewrap(self, child: wq.Query) -> Unit:
-        return Unit(child, self.label, self.unit_field, self.alternatives, self.concept)
+        unit = Unit(child, self.label, self.unit_field, self.alternatives, self.concept)
+        unit.generic, unit.part, unit.stems = self.generic, self.part, self.stems
+        return unit
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Unit) and (other.child, other.label) == (self.child,
@@ -394,9 +404,9 @@ def _is_text_field(field: str | None) -> bool:
     return field is None or isinstance(_schema()[field], TEXT)
 
 
-def _group_words(toks: list[_Tok]) -> list[_Tok]:
+def _group_words(toks: list[_Tok], literal: bool = False) -> list[_Tok]:
     """Turn runs of adjacent plain words (same field) into unit tokens, joining the words of a
-    synonym spelling into one unit."""
+    synonym spelling into one unit (``literal``: no synonyms, one unit per word)."""
     out: list[_Tok] = []
     k = 0
     while k < len(toks):
@@ -411,39 +421,73 @@ def _group_words(toks: list[_Tok]) -> list[_Tok]:
                and toks[k + len(run)].field == tok.field
                and not any(c in toks[k + len(run)].text for c in "*?")):
             run.append(toks[k + len(run)])
-        out.extend(_run_units(run))
+        out.extend(_run_units(run, literal))
         k += len(run)
     return out
 
 
-def _run_units(run: list[_Tok]) -> list[_Tok]:
-    table = synonyms()
+Words = list[tuple[str, tuple[str, ...]]]  # (surface, query tokens) of adjacent query words
+
+
+def _run_units(run: list[_Tok], literal: bool = False) -> list[_Tok]:
     words = [(t.text, tuple(x.text for x in _ANALYZER(t.text, mode="query"))) for t in run]
     out: list[_Tok] = []
     i = 0
     while i < len(run):
-        hit = table.match(words, i)
-        if hit is not None:
-            end, groups = hit
-            own = tuple(x for _, toks in words[i:end] for x in toks)
-            alts: dict[tuple[str, ...], float] = {}
-            exact = any(s.exact and s.tokens == own for g in groups for s in g.spellings)
-            if not exact:
-                alts[own] = 1.0
-            for group in groups:
-                for texts, weight in group.alternatives:
-                    alts[texts] = max(weight, alts.get(texts, 0.0))
-            units = [text_unit(_prune(alts), run[i].field, concept=True)]
-        else:
-            end = i + 1
-            units = [text_unit((((t,), 1.0),), run[i].field) for t in words[i][1]]
+        end, units = _units_at(words, i, len(words), run[i].field, literal=literal)
         out.append(_Tok("units", " ".join(w for w, _ in words[i:end]), run[i].start,
-                            run[end - 1].end, field=run[i].field, units=units))
+                        run[end - 1].end, field=run[i].field, units=units))
         i = end  # a stop word leaves an empty unit token: the parser skips it
     return out
 
 
+def _units_at(words: Words, i: int, stop: int, field: str | None, *, literal: bool = False,
+              outer: tuple[SynonymGroup, ...] = ()) -> tuple[int, list[Unit]]:
+    """(index after the words used, their units) for the words starting at ``words[i]``,
+    no further than ``words[stop - 1]``: the longest synonym spelling there (one concept
+    unit; a spelling of several words also brings the units of its parts), else one unit
+    per token of the word.  ``outer``: the groups of the spelling these words are parts of
+    (a part never repeats them)."""
+    hit = None
+    while not literal and stop > i:
+        hit = synonyms().match(words[:stop], i)
+        if hit is None or not set(hit[1]) & set(outer):
+            break
+        hit, stop = None, hit[0] - 1  # the outer spelling again: a shorter one, if any
+    if hit is None:
+        return i + 1, [text_unit((((t,), 1.0),), field) for t in words[i][1]]
+    end, groups = hit
+    own = tuple(x for _, toks in words[i:end] for x in toks)
+    alts: dict[tuple[str, ...], float] = {}
+    exact = any(s.exact and s.tokens == own for g in groups for s in g.spellings)
+    if not exact:
+        alts[own] = 1.0
+    for group in groups:
+        for texts, weight in group.alternatives:
+            alts[texts] = max(weight, alts.get(texts, 0.0))
+    units = [text_unit(_prune(alts), field, concept=True)]
+    units[0].stems = tuple(dict.fromkeys(st for g in groups for st in g.stems))
+    if len(own) > 1:
+        # Concept expansion never loses recall: the spelling's words still match apart
+        # ("MuSK myasthenia gravis": a trial naming MuSK in its criteria and the disease in
+        # its conditions), each as a part unit (ranking.PART_FACTOR).
+        j = i
+        while j < end:
+            nxt, parts = _units_at(words, j, end, field, outer=(*outer, *groups))
+            for part in parts:
+                part.part = True
+            units.extend(parts)
+            j = nxt
+    return end, units
+
+
 # -- parsing ---------------------------------------------------------------------------------
+
+def _retarget(unit: Unit, field: str | None) -> Unit:
+    out = text_unit(unit.alternatives, field, unit.concept)
+    out.part, out.stems = unit.part, unit.stems
+    return out
+
 
 class _Parser:
     def __init__(self, toks: list[_Tok], text: str) -> None:
@@ -519,7 +563,7 @@ class _Parser:
             if not units:
                 return None
             if f != tok.field:  # inside title:( ... ): re-target the words
-                units = [text_unit(u.alternatives, f, u.concept) for u in units]
+                units = [_retarget(u, f) for u in units]
             return units[0] if len(units) == 1 else _Split(units)
         if tok.kind == "phrase":
             return self._phrase(tok.text[1:-1], f)
@@ -584,8 +628,11 @@ class _Parser:
                              endexcl=tok.text.endswith("}"), label=tok.text)
 
 
-def parse_query(text: str, schema: Schema | None = None) -> wq.Query | None:
+def parse_query(text: str, schema: Schema | None = None, *, literal: bool = False
+                ) -> wq.Query | None:
     """The Whoosh query for ``text``; None for an empty query ("everything").
+    ``literal``: no synonyms (each word searched as it is written; the analyzer's own
+    concepts, such as CAR-T spellings, still apply, as in the index).
 
     Raises ``QueryError`` for syntax errors, unknown fields and queries that leave nothing to
     search for (only stop words).
@@ -597,7 +644,7 @@ def parse_query(text: str, schema: Schema | None = None) -> wq.Query | None:
     _validate(typed, text)  # positions in messages refer to what the user typed
     toks = _lex(_rewrite(text))
     _validate(toks, text)
-    q = _Parser(_group_words(toks), text).parse()
+    q = _Parser(_group_words(toks, literal), text).parse()
     if q is None:
         raise QueryError(
             f"Nothing to search for in {text!r}: it has only very common words "

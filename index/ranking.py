@@ -31,6 +31,9 @@ from .query import Unit, units_of
 COORD_POWER = 3.0
 CONCEPT_FACTOR = 2.0
 GENERIC_FACTOR = 0.5  # "therapy", "study", "patients": query.GENERIC_WORDS
+# The words of a several-word concept spelling, searched apart beside it (query.py): they
+# keep recall, and count less than the concept they spell.
+PART_FACTOR = 0.5
 
 Alternatives = tuple[tuple[str, ...], ...]
 
@@ -76,10 +79,14 @@ def coordinate(q: wq.Or, power: float | None = None) -> wq.Query:
     subs = q.subqueries
     if len(subs) < 2 or not all(isinstance(s, Unit) and s.alternatives for s in subs):
         return q
-    units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
-                   CONCEPT_FACTOR if s.concept else GENERIC_FACTOR if s.generic else 1.0)
+    units = tuple((tuple(t for t, _ in s.alternatives), s.fields, unit_factor(s))
                   for s in subs)
     return Coord(q, units, power)
+
+
+def unit_factor(unit: Unit) -> float:
+    factor = CONCEPT_FACTOR if unit.concept else GENERIC_FACTOR if unit.generic else 1.0
+    return factor * (PART_FACTOR if unit.part else 1.0)
 
 
 def unit_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, ...]:
@@ -122,6 +129,105 @@ class _CoordMatcher(WrappingMatcher):
         matched = {t.decode("utf-8") if isinstance(t, bytes) else t
                    for _, t in child.matching_terms(child.id())}
         return child.score() * coverage(matched, self._words, self._weights, self._power)
+
+
+# -- tiers: coverage first, then the understood intents, then the score ------------------------
+#
+# search.search ranks by a key, not by the score alone (issue 16): a trial's *tier* (the
+# weighted share of the query's units it matches, in TIER_STEPS steps) decides the order; the
+# intents it satisfies (index/intents.py: 2 each when satisfied, 1 in part) order within a
+# tier; the score above (BM25F x coverage ** COORD_POWER x prior) orders within that.  In
+# a tier's weights a unit that names a condition (most of its trials have it in their
+# ``conditions`` field: a disease, not a drug or a target) counts DISEASE_FACTOR times, so a
+# trial of the named disease ranks above trials of other diseases that share only the
+# intervention; trial boilerplate ("therapy", "study": GENERIC_WORDS) does not count at all.
+# Above the tiers: names_the_disease.  The key is
+# (disease x (TIER_STEPS + 1) + tier) x span + intents + squash(score), squash(x) = x/(1+x).
+# A unit counts whole in a tier when a trial names it where a trial says what it is and what
+# it gives (MAIN_FIELDS); named only elsewhere (summary, description, criteria, outcomes: a
+# background mention, a prior therapy), it counts SECONDARY_CREDIT.
+TIER_STEPS = 10
+MAIN_FIELDS = frozenset({"title", "official_title", "acronym", "conditions", "keywords",
+                         "interventions", "arms"})
+SECONDARY_CREDIT = 0.5
+DISEASE_FACTOR = 2.0
+CONDITION_SHARE = 0.3  # share of a unit's trials naming it in `conditions`: a condition
+
+
+def conditions_of(searcher: Searcher, units, doc_frequency=None) -> tuple[bool, ...]:
+    """Per unit of a ``Coord``: does it name a condition (CONDITION_SHARE of the trials that
+    have it name it in ``conditions``: a disease, not a drug or a target)?"""
+    frequency = doc_frequency or searcher.reader().doc_frequency
+    out = []
+    for alternatives, fields, factor in units:
+        if factor <= GENERIC_FACTOR or "conditions" not in fields:
+            out.append(False)
+            continue
+        in_conditions = max(min(frequency("conditions", t) for t in texts)
+                            for texts in alternatives)
+        anywhere = max(min(max(frequency(f, t) for f in fields) for t in texts)
+                       for texts in alternatives)
+        out.append(bool(anywhere) and in_conditions >= CONDITION_SHARE * anywhere)
+    return tuple(out)
+
+
+def tier_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, ...]:
+    """Per unit of a ``Coord``: its weight in the tier's coverage (see above)."""
+    frequency = doc_frequency or searcher.reader().doc_frequency
+    base = unit_weights(searcher, units, frequency)
+    conditions = conditions_of(searcher, units, frequency)
+    return tuple(0.0 if factor <= GENERIC_FACTOR else
+                 weight * (DISEASE_FACTOR if condition else 1.0)
+                 for (_alts, _fields, factor), weight, condition
+                 in zip(units, base, conditions, strict=True))
+
+
+def names_the_disease(matched: set[str], main: set[str], words: tuple[Alternatives, ...],
+                      weights: tuple[float, ...], conditions: tuple[bool, ...]) -> bool:
+    """The named disease first: a trial that names every condition of the query in its
+    main fields, and shares something else with it (an intervention, a target), ranks above
+    every trial that does not (one of another disease sharing only the intervention)."""
+    if not any(conditions) or all(conditions):
+        return False
+    other = False
+    for alts, w, condition in zip(words, weights, conditions, strict=True):
+        if condition:
+            if not any(all(t in main for t in texts) for texts in alts):
+                return False
+        elif w and any(all(t in matched for t in texts) for texts in alts):
+            other = True
+    return other
+
+
+def tier_coverage(matched: set[str], main: set[str], words: tuple[Alternatives, ...],
+                  weights: tuple[float, ...]) -> float:
+    """The weighted share of units matched, a unit named only outside MAIN_FIELDS counting
+    SECONDARY_CREDIT.  ``matched``: words matched in any field; ``main``: in MAIN_FIELDS."""
+    total = sum(weights) or 1.0
+    covered = 0.0
+    for alts, w in zip(words, weights, strict=True):
+        if any(all(t in main for t in texts) for texts in alts):
+            covered += w
+        elif any(all(t in matched for t in texts) for texts in alts):
+            covered += w * SECONDARY_CREDIT
+    return covered / total
+
+
+def tier(cov: float) -> int:
+    return round(cov * TIER_STEPS)
+
+
+def rank(cov: float, disease_first: bool) -> int:
+    """The tier, above every tier of a trial that does not name the disease."""
+    return tier(cov) + (TIER_STEPS + 1 if disease_first else 0)
+
+
+def squash(score: float) -> float:
+    return score / (1.0 + score)
+
+
+def unsquash(value: float) -> float:
+    return value / (1.0 - value)
 
 
 # -- the tie-break ---------------------------------------------------------------------------

@@ -44,8 +44,9 @@ from .analysis import (
 )
 from .facets import Filters, build_filter, count_facets
 from .indexer import open_index
+from .intents import Intent, understand
 from .query import QueryError, describe, parse_query, units_of
-from .ranking import Prior, explain
+from .ranking import TIER_STEPS, Prior, explain, unsquash
 from .schema import TEXT_FIELDS
 
 __all__ = ["Hit", "QueryError", "SearchResults", "describe", "make_snippet", "parse_query",
@@ -65,6 +66,7 @@ class Hit:
     snippet: str  # matched terms wrapped in « »
     explanation: dict[str, Any] | None = None
     also: list[dict[str, str]] = field(default_factory=list)  # other registrations
+    intents: dict[str, str] = field(default_factory=dict)  # understood intent -> yes/partly/no
 
 
 @dataclass
@@ -72,6 +74,7 @@ class SearchResults:
     total: int
     hits: list[Hit] = field(default_factory=list)
     query_repr: str = ""
+    understood: list[str] = field(default_factory=list)  # intents taken from the query
     offset: int = 0
     limit: int | None = 20
     facets: dict[str, dict[str, int]] | None = None
@@ -349,6 +352,7 @@ def search(
     explain_hits: bool = False,
     keep: Callable[[str], bool] | None = None,
     groups: Mapping[str, str] | None = None,
+    literal: bool = False,
     **filters: Any,
 ) -> SearchResults:
     """Ranked hits for ``query`` within the filters (``Filters`` fields as keywords); an empty
@@ -360,17 +364,31 @@ def search(
     ``keep``: a predicate called on trial ids in rank order (a patient-fit filter); the total
     then counts what it keeps.
 
+    Words that name a fact of the record ("recruiting", "in China", "children", "phase 3":
+    index/intents.py) are taken out of the free text and rank the trials that satisfy them
+    first; ``literal`` turns that and the synonyms off.
+
     Raises ``QueryError`` (bad query, filter or argument) or ``NoIndexError``.
     """
     if (limit is not None and limit < 1) or offset < 0:
         raise QueryError(f"limit must be >= 1 and offset >= 0 (got {limit}, {offset}).",
                          code="bad_argument")
     spec = Filters.of(filters)
-    q = parse_query(query)
+    q = parse_query(query, literal=literal)  # checks the query as typed
     ix = open_index(index_dir)
     try:
         with ix.searcher() as searcher:  # one per call: cheap, segments are not compound
+            intents: list[Intent] = []
+            if not literal and q is not None:
+                text, intents = understand(query, searcher.reader(), searcher)
+                if text != query:
+                    q = parse_query(text)
+                for intent in intents:
+                    intent.resolve(searcher)
             check_expansion(q, searcher.reader())
+            if not literal:
+                expand_stems(q, searcher.reader())
+                correct_spelling(q, searcher.reader())
             _drop_absent(q, taat.terms_of(searcher))
             flt = build_filter(searcher, spec)
             stop = None if limit is None else offset + limit
@@ -378,7 +396,8 @@ def search(
                 keep = _both(keep, _group_keep(groups))
             matches = newest = None
             if q is not None:
-                matches = taat.evaluate(searcher, Prior(q), taat.filter_sets(searcher, flt))
+                matches = taat.evaluate(searcher, Prior(q), taat.filter_sets(searcher, flt),
+                                        tiered=not literal, intents=intents)
             elif keep is None:
                 newest = _page_newest(searcher, flt, offset, stop, groups)
             if matches is not None:
@@ -394,8 +413,23 @@ def search(
             hits = [_hit(searcher, docnum, score, q,
                          terms if k < MAX_HIGHLIGHTED else frozenset(), explain_hits)
                     for k, (docnum, score) in enumerate(page)]
+            for hit, (docnum, _score) in zip(hits, page):
+                hit.intents = {i.label: ("yes", "partly", "no")[2 - i.level(docnum)]
+                               for i in intents}
+                if hit.explanation is not None:
+                    hit.explanation["intents"] = hit.intents
+                    if matches is not None and matches.tiers is not None:
+                        key, span = int(hit.score), matches.tiers.span
+                        level = key // span
+                        hit.explanation["tier"] = {
+                            "tier": level % (TIER_STEPS + 1), "of": TIER_STEPS,
+                            "names_the_disease": level > TIER_STEPS, "intents": key % span}
+                        hit.explanation["score"] = round(unsquash(hit.score - key), 4)
+            understood = [f"{i.label} (from {i.words!r})" for i in intents]
+            shown = describe(q) + "".join(f" [understood: {u}]" for u in understood)
             return SearchResults(
-                total=total, hits=hits, query_repr=describe(q), offset=offset, limit=limit,
+                total=total, hits=hits, query_repr=shown, understood=understood,
+                offset=offset, limit=limit,
                 facets=count_facets(searcher, docset()) if facets else None)
     finally:
         ix.close()
@@ -567,6 +601,137 @@ def check_expansion(q: wq.Query | None, reader: Any) -> None:
                 f"words in the index ({leaf.text!r} among them).", code="too_large",
                 hint="Make the wildcard's prefix longer (myasth* rather than my*), or use "
                      "fewer wildcards.")
+
+
+# A drug class written as its INN stem ("SGLT2 inhibitor ~ gliflozin" in synonyms.txt) finds
+# the indexed drug names ending so, in the interventions field (where drugs are named), at
+# most MAX_STEM_TERMS of them, the most frequent first.
+STEM_FIELD = "interventions"
+MAX_STEM_TERMS = 64
+_STEM_TERMS: dict[tuple[Any, str], tuple[str, ...]] = {}
+
+
+def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
+    """Indexed words of STEM_FIELD ending with ``stem`` (three letters more at least), the
+    most frequent first; kept per set of segments."""
+    leaves = [lr for lr, _ in reader.leaf_readers()]
+    key = (tuple(lr.segment().segment_id() if hasattr(lr, "segment") else id(lr)
+                 for lr in leaves), stem)
+    found = _STEM_TERMS.get(key)
+    if found is None:
+        bstem = stem.encode("utf-8")
+        counts: dict[bytes, int] = {}
+        for lr in leaves:
+            if taat.scannable(lr):
+                pairs = ((t, df) for t, df, _lo, _hi, _info in taat.field_terms(lr, STEM_FIELD))
+            elif STEM_FIELD in lr.indexed_field_names():
+                pairs = ((t, lr.doc_frequency(STEM_FIELD, t)) for t in lr.lexicon(STEM_FIELD))
+            else:
+                continue
+            for t, df in pairs:
+                if t.endswith(bstem) and len(t) >= len(bstem) + 3 and t.isalpha():
+                    counts[t] = counts.get(t, 0) + df
+        ranked = sorted(counts.items(), key=lambda td: (-td[1], td[0]))[:MAX_STEM_TERMS]
+        found = tuple(t.decode("utf-8") for t, _ in ranked)
+        if len(_STEM_TERMS) > 256:
+            _STEM_TERMS.clear()
+        _STEM_TERMS[key] = found
+    return found
+
+
+def expand_stems(q: wq.Query | None, reader: Any) -> None:
+    """Add to each class unit with INN stems the indexed drug names they make (as class
+    members: MEMBER_WEIGHT), then recount the coordination of the units around it."""
+    from .analysis import MEMBER_WEIGHT
+
+    changed = False
+    for unit in units_of(q):
+        if not unit.stems:
+            continue
+        found = [(term,) for stem in unit.stems for term in stem_terms(reader, stem)]
+        changed |= _add_alternatives(unit, found, MEMBER_WEIGHT)
+    if changed:
+        _recount(q)
+
+
+# A query word no default field holds ("pembrolizumb") also searches the indexed words
+# within MAX_EDITS edits of it (one for words under 8 letters) that start with its first
+# two letters, in the fields that name what a trial is: a typo must not look like "no match".
+SPELLING_FIELDS = ("title", "conditions", "interventions", "keywords")
+MIN_CORRECTED = 5
+MAX_EDITS = 2
+SPELLING_WEIGHT = 0.9
+
+
+def correct_spelling(q: wq.Query | None, reader: Any) -> None:
+    from .schema import FIELD_BOOSTS
+
+    changed = False
+    for unit in units_of(q):
+        if unit.concept or len(unit.alternatives) != 1 or len(unit.alternatives[0][0]) != 1:
+            continue
+        word = unit.alternatives[0][0][0]
+        if len(word) < MIN_CORRECTED or not word.isalpha():
+            continue
+        fields = unit.fields
+        if any(reader.doc_frequency(f, word) for f in fields if f in FIELD_BOOSTS):
+            continue
+        limit = MAX_EDITS if len(word) >= 8 else 1
+        close: dict[str, int] = {}
+        for f in SPELLING_FIELDS:
+            if f not in fields:
+                continue
+            for btext in reader.expand_prefix(f, word[:2]):
+                text = btext.decode("utf-8") if isinstance(btext, bytes) else btext
+                if abs(len(text) - len(word)) <= limit and text not in close \
+                        and _edits(word, text, limit) <= limit:
+                    close[text] = reader.doc_frequency(f, text)
+        best = sorted(close, key=lambda t: (_edits(word, t, limit), -close[t], t))[:3]
+        changed |= _add_alternatives(unit, [(t,) for t in best], SPELLING_WEIGHT)
+    if changed:
+        _recount(q)
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of ``a`` and ``b``, or limit + 1 once it is past ``limit``."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+def _add_alternatives(unit: Any, texts: list[tuple[str, ...]], weight: float) -> bool:
+    from .query import text_unit
+
+    alts = dict(unit.alternatives)
+    for t in texts:
+        alts.setdefault(t, weight)
+    if len(alts) == len(unit.alternatives):
+        return False
+    fresh = text_unit(tuple(alts.items()), unit.unit_field, unit.concept)
+    unit.child, unit.alternatives, unit.label = fresh.child, fresh.alternatives, fresh.label
+    return True
+
+
+def _recount(q: wq.Query | None) -> None:
+    """The coordination of every Coord, from its units as they are now."""
+    from .ranking import Coord, unit_factor
+
+    for node in _walk(q):
+        if isinstance(node, Coord):
+            node.units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
+                                unit_factor(s)) for s in node.child.subqueries)
+
+
+def _walk(q: wq.Query):
+    yield q
+    for child in q.children():
+        yield from _walk(child)
 
 
 def _drop_absent(q: wq.Query | None, reader: Any) -> None:

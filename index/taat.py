@@ -65,7 +65,20 @@ from whoosh.scoring import BM25F, WeightingModel
 from whoosh.util.numeric import byte_to_length
 
 from .query import Unit
-from .ranking import Coord, Prior, coverage, unit_weights
+from .ranking import (
+    MAIN_FIELDS,
+    Coord,
+    Prior,
+    conditions_of,
+    coverage,
+    names_the_disease,
+    rank,
+    squash,
+    tier_coverage,
+    tier_weights,
+    unit_weights,
+    unsquash,
+)
 
 # ranking.Prior multiplies by prior / 1000; schema.prior() is 950..1000 (1000 when unset).
 PRIOR_MAX = 1000
@@ -385,6 +398,7 @@ class _Plan:
     weights: tuple[float, ...] = ()
     power: float = 1.0
     bit_of: dict[str, int] = field(default_factory=dict)
+    main_bit_of: dict[str, int] = field(default_factory=dict)  # matched in ranking.MAIN_FIELDS
 
     @property
     def coordinated(self) -> bool:
@@ -429,6 +443,13 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
             for w in words:
                 bits |= out.bit_of.setdefault(w, 1 << len(out.bit_of))
             out.leaves.append(_Leaf(piece, bits))
+    # words matched in a main field: bits above the words' own (ranking.tier_coverage)
+    n = len(out.bit_of)
+    for leaf in out.leaves:
+        if leaf.query.field() in MAIN_FIELDS:
+            for w in _words(leaf.query) or ():
+                bit = out.main_bit_of.setdefault(w, 1 << (n + len(out.main_bit_of)))
+                leaf.bits |= bit
     return out
 
 
@@ -442,16 +463,38 @@ class _Segment:
     docs: list[int]  # matched, live, allowed documents (segment doc numbers)
 
 
-class Matches:
-    """Every matching document with its score; ``ranked`` pages them."""
+@dataclass
+class Tiers:
+    """The ranking key of ranking.py's "tiers": per unit its weight in the tier's coverage
+    (None: one tier, an uncoordinated query), and the understood intents (their ``docs``
+    resolved to global document numbers)."""
 
-    def __init__(self, searcher: Any, p: _Plan, segments: list[_Segment]) -> None:
+    weights: tuple[float, ...] | None
+    intents: list[Any]
+    conditions: tuple[bool, ...] = ()  # per unit: names a condition (ranking.conditions_of)
+
+    @property
+    def span(self) -> int:
+        return 2 * len(self.intents) + 1
+
+    def level(self, gdoc: int) -> int:
+        return sum(i.level(gdoc) for i in self.intents)
+
+
+class Matches:
+    """Every matching document with its score; ``ranked`` pages them.  With ``tiers`` the
+    score is ranking.py's key: tier x span + intents + squash(score)."""
+
+    def __init__(self, searcher: Any, p: _Plan, segments: list[_Segment],
+                 tiers: Tiers | None = None) -> None:
         self.searcher = searcher
         self.plan = p
         self.segments = segments
         self.total = sum(len(s.docs) for s in segments)
         self._cov: dict[int, float] = {}
         self._prior = priors_of(searcher)
+        self.tiers = tiers
+        self._tier_of: dict[tuple[int, tuple[int, ...]], int] = {}  # (mask, levels) -> key
 
     def docs(self) -> Iterator[int]:
         for s in self.segments:
@@ -477,26 +520,72 @@ class Matches:
         return cov
 
     def _bases(self) -> tuple[list[int], list[float]]:
-        """Global doc numbers and their scores before the prior."""
+        """Global doc numbers and their scores before the prior (with tiers: their keys,
+        the prior not yet applied to the squashed score)."""
         gdocs: list[int] = []
         bases: list[float] = []
         coordinated = self.plan.coordinated
+        tiers = self.tiers
         for s in self.segments:
             acc, off = s.acc, s.offset
+            first = len(gdocs)
             gdocs.extend(map(off.__add__, s.docs) if off else s.docs)
             scores = map(acc.__getitem__, s.docs)
             if coordinated:
                 # a few distinct masks: their coverages looked up, the products made in C
                 masks = list(map(s.mask.__getitem__, s.docs))
                 cov = {m: self._coverage(m) for m in set(masks)}
-                bases.extend(map(mul, scores, map(cov.__getitem__, masks)))
+                part = list(map(mul, scores, map(cov.__getitem__, masks)))
             else:
-                bases.extend(scores)
+                masks = None
+                part = list(scores)
+            if tiers is not None:
+                docs_here = gdocs[first:]
+                if masks is None:
+                    masks = [0] * len(part)
+                if tiers.intents:
+                    keys = list(map(self._tier_key, masks, docs_here))
+                else:  # a few distinct masks: their keys looked up
+                    of = {m: self._tier_key(m, 0) for m in set(masks)}
+                    keys = list(map(of.__getitem__, masks))
+                part = [k + x / (1.0 + x) for k, x in zip(keys, part)]
+            bases.extend(part)
         return gdocs, bases
+
+    def _tier_key(self, mask: int, gdoc: int) -> int:
+        """tier x span + intent levels for a document with a matched-words mask (0 for
+        an uncoordinated query).  An intent counts in the tier's coverage as much as the
+        query's heaviest unit (half when satisfied in part)."""
+        tiers = self.tiers
+        if tiers is None:
+            return 0
+        levels = tuple(i.level(gdoc) for i in tiers.intents)
+        key = self._tier_of.get((mask, levels))
+        if key is None:
+            weights = tiers.weights
+            if weights is not None:
+                matched = {w for w, b in self.plan.bit_of.items() if mask & b}
+                main = {w for w, b in self.plan.main_bit_of.items() if mask & b}
+                total = sum(weights) or 1.0
+                covered = tier_coverage(matched, main, self.plan.words, weights) * total
+                heaviest = max(weights) or 1.0
+                first = names_the_disease(matched, main, self.plan.words, weights,
+                                          tiers.conditions)
+            else:
+                total = covered = heaviest = 1.0
+                first = False
+            total += heaviest * len(levels)
+            covered += heaviest * sum(levels) / 2
+            key = self._tier_of[(mask, levels)] = rank(covered / total, first) * tiers.span \
+                + sum(levels)
+        return key
 
     def _final(self, gdoc: int, base: float) -> float:
         if self._prior is None:
             return base
+        if self.tiers is not None:  # the prior scales the score, within the key
+            key = float(int(base))
+            return key + squash(unsquash(base - key) * (self._prior(gdoc) or 1000) / 1000)
         return base * (self._prior(gdoc) or 1000) / 1000
 
     def score(self, gdoc: int) -> float:
@@ -506,6 +595,9 @@ class Matches:
                 d = gdoc - s.offset
                 base = s.acc[d] * self._coverage(s.mask[d]) if self.plan.coordinated \
                     else s.acc[d]
+                if self.tiers is not None:
+                    key = self._tier_key(s.mask[d] if self.plan.coordinated else 0, gdoc)
+                    base = key + squash(base)
                 return self._final(gdoc, base)
         raise KeyError(gdoc)
 
@@ -697,8 +789,8 @@ def _add_matcher(subsearcher: Any, context: Any, acc: list[float], mask: list[in
         m.next()
 
 
-def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None = None
-             ) -> Matches | None:
+def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None = None,
+             *, tiered: bool = False, intents: list[Any] | None = None) -> Matches | None:
     """Every document matching ``q``, scored as Whoosh scores it (``Prior`` included);
     ``allowed``: per leaf searcher, the documents a filter keeps (None: all).
 
@@ -727,7 +819,14 @@ def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None =
         acc, mask = _accumulate(searcher, terms, p, k, allowed[k] if allowed else None)
         docs = _live(seg, list(_matched(acc, mask)))
         segments.append(_Segment(offset, acc, mask if mask is not None else [], docs))
-    return Matches(searcher, p, segments)
+    tiers = None
+    if tiered and (p.coordinated or intents):
+        weights = conditions = None
+        if p.coordinated:
+            weights = tier_weights(searcher, top.units, terms.doc_frequency)
+            conditions = conditions_of(searcher, top.units, terms.doc_frequency)
+        tiers = Tiers(weights, list(intents or []), conditions or ())
+    return Matches(searcher, p, segments, tiers)
 
 
 def _live(seg: Any, docs: list[int]) -> list[int]:

@@ -16,7 +16,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from . import aggregator, chictr, ctgov, ctis, euctr, ictrp, isrctn
+from . import aggregator, chictr, ctgov, ctgov_classic, ctis, euctr, ictrp, isrctn
 from .errors import ParseError
 from .limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from .record import TrialRecord
@@ -52,6 +52,8 @@ def detect_format(text: str) -> str:
         return "ctgov-json"
     if isrctn.looks_like_isrctn(text):
         return "isrctn-xml"
+    if ctgov_classic.looks_like_classic(text):
+        return "ctgov-classic-xml"
     if ictrp.looks_like_ictrp(text):
         return "ictrp-xml"
     if chictr.looks_like_chictr_xml(text):
@@ -68,9 +70,10 @@ def detect_format(text: str) -> str:
     return "unknown"
 
 
-FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON, a WHO ICTRP XML export, a ChiCTR detail page "
-                "or XML export, an EU CTR trial page or full-text download, a CTIS trial JSON, "
-                "an ISRCTN API XML or JSON record, or an aggregator trial page")
+FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON or classic XML, a WHO ICTRP XML export, "
+                "a ChiCTR detail page or XML export, an EU CTR trial page or full-text download, "
+                "a CTIS trial JSON, an ISRCTN API XML or JSON record, or an aggregator trial "
+                "page")
 
 
 def parse_payload(text: str, *, source: str,
@@ -148,6 +151,9 @@ def _parse_payload(text: str, *, source: str,
     fmt = detect_format(text)
     if fmt == "ctgov-json":
         yield from _parse_ctgov(text, source)
+    elif fmt == "ctgov-classic-xml":
+        yield from _single(lambda: ctgov_classic.parse_classic_xml(text, source=source), text,
+                           source, ctgov.REGISTRY, _sha256(text))
     elif fmt == "ictrp-xml":
         # WHO's copy of other registries' records: secondary to the registries' own.
         for item in _pairs(lambda: ictrp.parse_export(text, source=source), text, source,

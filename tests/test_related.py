@@ -93,7 +93,7 @@ def test_search_cli_flags(home_dir: Path) -> None:
     first = out["results"][0]["explain"]
     assert first["fields"] and first["terms"] and 0 < first["coverage"] <= 1
     shown = run(home_dir, "search", "FcRn inhibitor", "--show-query", "--limit", "2")
-    assert 'Parsed query: ("fcrn inhibitor"' in shown.stdout
+    assert 'Parsed query: (("fcrn inhibitor"' in shown.stdout
     assert "Facets" in shown.stdout and "Status:" in shown.stdout
     human = run(home_dir, "search", "CAR-T", "--explain", "--limit", "1").stdout
     assert "x coverage" in human

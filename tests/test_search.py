@@ -206,8 +206,9 @@ CART = "(cart | gc012f | azd0120 | s103 | … 46 more)"
     ("gMG", "(generalized OR myasthenia_gravis)"),
     ("MG NOT CAR-T", f"(myasthenia_gravis ANDNOT {CART})"),
     ("Title:efgartigimod", "title:(efgartigimod | argx-113 | vyvgart)"),
-    ("FcRn inhibitors", '("fcrn inhibitor" | "fcrn antagonist" | "fcrn blocker" | anti-fcrn | '
-                        '… 16 more)'),
+    # a several-word concept spelling also searches its words apart (issue 16: recall)
+    ("FcRn inhibitors", '(("fcrn inhibitor" | "fcrn antagonist" | "fcrn blocker" | anti-fcrn '
+     '| … 16 more) OR fcrn OR inhibitor)'),
     ('"FcRn inhibitors"', '"fcrn inhibitor"'),
     ("MM", '"multiple myeloma"'),
     ("mm", "mm"),

@@ -1,0 +1,301 @@
+"""Query understanding: words that name a fact of the record (index/intents.txt).
+
+"CAR-T myasthenia gravis recruiting in China" is a topic ("CAR-T myasthenia gravis") and two
+facts a trial either has or has not: its status and a site country.  ``understand`` finds
+such words in a plain query (no operators, groups or fields: an expert query means what it
+says), takes them out of the free text and returns them as ``Intent`` objects; the search
+then ranks the trials that satisfy them above those that do not, through the structured
+record (status, phases, age limits, sex, countries, cities), never as a hard filter.  Quoted
+words are never understood, and ``literal=True`` (``trials search --literal``) turns it off.
+
+Countries and cities are not listed in the table: any country value in the index is
+understood, in any case; a city when written capitalised after "in", "at" or "near".
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from whoosh import query as wq
+
+INTENTS_FILE = Path(__file__).with_name("intents.txt")
+# fields where a subtype marker, or a population word, counts as what the trial is about
+ABOUT_FIELDS = ("title", "official_title", "conditions", "keywords")
+SUBTYPE_FIELDS = (*ABOUT_FIELDS, "criteria")
+_PLACE_CUES = frozenset({"in", "at", "near"})
+_WORD_RE = re.compile(r"[^\s()\"]+")
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    spellings: tuple[tuple[str, ...], ...]  # lower-cased words (case kept: exact spellings)
+    exact: tuple[str, ...]  # spellings matched case-sensitively (two-letter capitals)
+    full: tuple[str, ...]
+    partial: tuple[str, ...] = ()
+
+
+@dataclass
+class Intent:
+    """One understood fact: ``label`` for --show-query / --explain, the Whoosh queries of
+    the trials that satisfy it (``full``) or satisfy it in part (``partial``)."""
+
+    kind: str
+    words: str  # as the user wrote them
+    label: str
+    full: wq.Query
+    partial: wq.Query | None = None
+    docs: set[int] = field(default_factory=set)  # filled per search
+    partial_docs: set[int] = field(default_factory=set)
+
+    def level(self, docnum: int) -> int:
+        """2: satisfied; 1: in part; 0: not."""
+        return 2 if docnum in self.docs else 1 if docnum in self.partial_docs else 0
+
+    def resolve(self, searcher: Any) -> None:
+        self.docs = set(searcher.docs_for_query(self.full))
+        self.partial_docs = set(searcher.docs_for_query(self.partial)) - self.docs \
+            if self.partial is not None else set()
+
+
+def _words(spelling: str) -> tuple[str, ...]:
+    return tuple(spelling.lower().split())
+
+
+@functools.lru_cache(maxsize=1)
+def table() -> tuple[list[Rule], tuple[str, ...]]:
+    """The rules of intents.txt, and the subtype suffixes."""
+    rules: list[Rule] = []
+    suffixes: tuple[str, ...] = ()
+    for line in INTENTS_FILE.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        kind, _, rest = line.partition(":")
+        kind = kind.strip()
+        if kind == "subtype":
+            suffixes = tuple(s.strip().lower() for s in rest.split("|") if s.strip())
+            continue
+        spell, _, meaning = rest.partition("->")
+        spellings = [s.strip() for s in spell.split("|") if s.strip()]
+        exact = tuple(s for s in spellings if len(s) == 2 and s.isalpha() and s.isupper())
+        full, _, partial = meaning.partition("~")
+        sep = ";" if kind in ("region", "country", "age") else None
+        rules.append(Rule(kind, tuple(_words(s) for s in spellings if s not in exact), exact,
+                          tuple(v.strip() for v in full.split(sep) if v.strip()),
+                          tuple(v.strip() for v in partial.split(sep) if v.strip())))
+    return rules, suffixes
+
+
+_COUNTRIES: dict[tuple[Any, ...], dict[str, str]] = {}
+
+
+def _countries(reader: Any) -> dict[str, str]:
+    """Lower-cased country value -> the value as indexed (kept per set of segments)."""
+    try:
+        key = tuple(lr.segment().segment_id() for lr, _ in reader.leaf_readers())
+    except Exception:  # noqa: BLE001 - not a segment reader: read it each time
+        key = None
+    found = _COUNTRIES.get(key) if key is not None else None
+    if found is not None:
+        return found
+    try:
+        values = [v.decode("utf-8") if isinstance(v, bytes) else v
+                  for v in reader.lexicon("countries")]
+    except Exception:  # noqa: BLE001 - an index without the field: no countries
+        return {}
+    found = {v.lower(): v for v in values}
+    if key is not None:
+        if len(_COUNTRIES) > 64:
+            _COUNTRIES.clear()
+        _COUNTRIES[key] = found
+    return found
+
+
+def _about(words: tuple[str, ...]) -> list[wq.Query]:
+    """The words themselves in the fields that say what a trial is about."""
+    from .query import _ANALYZER
+
+    texts = [t.text for w in words for t in _ANALYZER(w, mode="query")]
+    if not texts:
+        return []
+    leaf = (lambda f: wq.Term(f, texts[0])) if len(texts) == 1 else \
+        (lambda f: wq.Phrase(f, texts))
+    return [leaf(f) for f in ABOUT_FIELDS]
+
+
+def _age(spec: str) -> wq.Query:
+    m = re.fullmatch(r"min(<|>=)(\d+)|overlap (\d+)-(\d+)", spec)
+    if m is None:
+        raise ValueError(f"intents.txt: cannot read the age rule {spec!r}")
+    if m.group(1) == "<":
+        return wq.NumericRange("min_age", None, float(m.group(2)), endexcl=True)
+    if m.group(1) == ">=":
+        return wq.NumericRange("min_age", float(m.group(2)), None)
+    lo, hi = float(m.group(3)), float(m.group(4))
+    return wq.AndNot(wq.NumericRange("min_age", None, hi),
+                     wq.NumericRange("max_age", None, lo, endexcl=True))
+
+
+def _intent(rule: Rule, words: str, values: tuple[str, ...] | None = None) -> Intent:
+    said = _words(words)
+    if rule.kind == "status":
+        return Intent("status", words, "status: " + " or ".join(rule.full),
+                      wq.Or([wq.Term("status", v) for v in rule.full]),
+                      wq.Or([wq.Term("status", v) for v in rule.partial])
+                      if rule.partial else None)
+    if rule.kind == "phase":
+        return Intent("phase", words, "phase: " + " or ".join(rule.full),
+                      wq.Or([wq.Term("phases", v) for v in rule.full]))
+    if rule.kind == "age":
+        return Intent("population", words, f"population: {words} (age {rule.full[0]})",
+                      wq.Or([_age(rule.full[0]), *_about(said)]))
+    if rule.kind == "sex":
+        return Intent("population", words, f"population: {words} (sex {rule.full[0]})",
+                      wq.Or([wq.Term("sex", rule.full[0]), *_about(said)]),
+                      wq.Or([wq.Term("sex", v) for v in rule.partial]) if rule.partial
+                      else None)
+    places = values if values is not None else rule.full
+    shown = words if len(places) > 3 else " or ".join(places)
+    return Intent("place", words, f"place: {shown}",
+                  wq.Or([wq.Term("countries", v) for v in places]))
+
+
+def understand(text: str, reader: Any, searcher: Any = None) -> tuple[str, list[Intent]]:
+    """(the free text left, the intents understood) for a plain query; (text, []) when the
+    query uses operators, groups, fields or quotes around everything, or is only intents.
+    ``searcher`` (when given) guards one-word status words: one that with the next word
+    names something in the index ("open angle glaucoma") stays text.  (Not population
+    words: "children with asthma" is a phrase of titles, stop words left out.)"""
+    from .query import _BINARY_OPS, _lex
+
+    toks = _lex(text)
+    if any(t.kind != "word" and t.kind != "phrase" for t in toks) \
+            or any(t.field for t in toks) \
+            or any(t.text in _BINARY_OPS or t.text == "NOT" for t in toks):
+        return text, []
+    rules, suffixes = table()
+    countries = _countries(reader)
+    intents: list[Intent] = []
+    blank: list[tuple[int, int, str]] = []  # (start, end, replacement)
+    k = 0
+    while k < len(toks):
+        tok = toks[k]
+        if tok.kind != "word":
+            k += 1
+            continue
+        run = [tok]  # adjacent words from here (a phrase ends the run)
+        while k + len(run) < len(toks) and toks[k + len(run)].kind == "word":
+            run.append(toks[k + len(run)])
+        found = _match(run, rules, countries, reader, toks[k - 1].text.lower() if k else "",
+                       suffixes)
+        if found is not None and found[0] == 1 and found[1].kind == "status" and len(run) > 1 \
+                and _names_a_thing(searcher, run[0].text, run[1].text):
+            found = None
+        if found is None:
+            k += 1
+            continue
+        n, intent, keep = found
+        intents.append(intent)
+        blank.append((run[0].start, run[n - 1].end, keep))
+        k += n
+    if not intents:
+        return text, []
+    out = text
+    for start, end, keep in reversed(blank):
+        out = out[:start] + (keep or " ") + out[end:]
+    if not _WORD_RE.search(out) or all(_stop_only(w) for w in _WORD_RE.findall(out)):
+        return text, intents  # nothing but intents: the words stay the topic too
+    return " ".join(out.split()), intents
+
+
+def _names_a_thing(searcher: Any, first: str, second: str) -> bool:
+    """Do ``first second`` appear as a phrase in a title or a condition?"""
+    if searcher is None:
+        return False
+    from .query import _ANALYZER
+
+    words = [t.text for w in (first, second) for t in _ANALYZER(w, mode="query")]
+    if len(words) != 2:
+        return False
+    return any(True for f in ("title", "conditions")
+               for _ in searcher.docs_for_query(wq.Phrase(f, words)))
+
+
+def _stop_only(word: str) -> bool:
+    from .analysis import STOP_WORDS
+
+    return word.lower() in STOP_WORDS
+
+
+def _match(run: list[Any], rules: list[Rule], countries: dict[str, str], reader: Any,
+           before: str, suffixes: tuple[str, ...]) -> tuple[int, Intent, str] | None:
+    """The longest intent spelled by the first words of ``run``: (words used, the intent,
+    text to leave in their place)."""
+    surfaces = [t.text for t in run]
+    lowered = [s.lower().strip(",.;:") for s in surfaces]
+    for n in range(min(4, len(run)), 0, -1):
+        said = tuple(lowered[:n])
+        words = " ".join(surfaces[:n]).strip(",.;:")
+        for rule in rules:
+            if said in rule.spellings or (n == 1 and surfaces[0] in rule.exact):
+                if rule.kind == "country":
+                    values = tuple(v for v in rule.full if v.lower() in countries)
+                    if values:
+                        return n, _intent(rule, words, values), ""
+                    continue
+                if rule.kind == "region":
+                    values = tuple(countries[v.lower()] for v in rule.full
+                                   if v.lower() in countries)
+                    if values:
+                        return n, _intent(rule, words, values), ""
+                    continue
+                return n, _intent(rule, words), ""
+        name = " ".join(said)
+        if name in countries:
+            place = Rule("place", (), (), (countries[name],))
+            return n, _intent(place, words), ""
+        city = " ".join(surfaces[:n]).strip(",.;:")
+        if before in _PLACE_CUES and city[:1].isupper() and _has(reader, "cities", city):
+            return n, Intent("place", words, f"place: {city}", wq.Term("cities", city)), ""
+    return _subtype(surfaces, suffixes)
+
+
+def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
+             ) -> tuple[int, Intent, str] | None:
+    """"ALK-positive", "HER2+", "EGFR-mutant", "ALK positive": the marker stays in the free
+    text; a trial naming it where it says what it is about satisfies the intent."""
+    first = surfaces[0]
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*)(?:[-\u2010](\w+)|(\+))",
+                     first)
+    n = 1
+    if m is not None and (m.group(3) or (m.group(2) or "").lower() in suffixes):
+        marker = m.group(1)
+    elif (len(surfaces) > 1 and surfaces[1].lower() in suffixes
+          and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*", first)
+          and any(c.isupper() for c in first[1:] + first[:1])):
+        marker, n = first, 2
+    else:
+        return None
+    if not any(c.isupper() or c.isdigit() for c in marker):
+        return None
+    from .query import _ANALYZER
+
+    texts = [t.text for t in _ANALYZER(marker, mode="query")]
+    if len(texts) != 1:
+        return None
+    words = " ".join(surfaces[:n])
+    return n, Intent("subtype", words, f"subtype: {marker} named in title, conditions, "
+                     "keywords or inclusion criteria",
+                     wq.Or([wq.Term(f, texts[0]) for f in SUBTYPE_FIELDS])), marker
+
+
+def _has(reader: Any, fieldname: str, value: str) -> bool:
+    try:
+        return reader.doc_frequency(fieldname, value) > 0
+    except Exception:  # noqa: BLE001 - no such field
+        return False
