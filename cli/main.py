@@ -163,14 +163,20 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
     if as_json:
         click.echo(dumps(summary.as_dict()))
     else:
-        click.echo(f"{summary.files} file(s): {summary.new} new, {summary.changed} changed, "
-                   f"{summary.unchanged} unchanged, {summary.skipped} skipped (third-party "
-                   f"copies of stored registry records), {summary.failed} failed; "
-                   f"{summary.indexed} indexed")
+        click.echo(render.import_summary(summary.as_dict()))
         for f in summary.failures:
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
+        for name in summary.ignored[:IGNORED_SHOWN]:
+            click.echo(f"  not read: {name} (not a .json, .xml, .html, .htm or .txt file)",
+                       err=True)
+        if len(summary.ignored) > IGNORED_SHOWN:
+            click.echo(f"  ... and {len(summary.ignored) - IGNORED_SHOWN} more not read "
+                       "(--json lists them)", err=True)
     if summary.failed:
         sys.exit(1)
+
+
+IGNORED_SHOWN = 5
 
 
 class _BulkBar:
@@ -220,8 +226,9 @@ def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: b
         (failures if isinstance(item, Failure) else records).append(item)
     _print_records(records, as_json, as_nl, as_csv)
     for f in failures:
-        click.echo(f"Error: could not parse {f.message} [{f.reason}]. trialscope reads "
-                   f"{FORMATS_HELP}.", err=True)
+        reads = ("" if FORMATS_HELP in f.message or f.reason == "unreadable"
+                 else f" trialscope reads {FORMATS_HELP}.")
+        click.echo(f"Error: could not parse {f.message} [{f.reason}].{reads}", err=True)
     if failures:
         sys.exit(1)
 

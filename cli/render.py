@@ -379,6 +379,18 @@ def related_table(results: Any, color: bool) -> str:
     return "\n".join(out)
 
 
+def import_summary(s: dict[str, Any]) -> str:
+    """'12 file(s): 10 new, 2 failed; 10 indexed' -- the counts that are not zero (new and
+    indexed always), each part saying what it counts."""
+    parts = [f"{s.get('new', 0)} new"]
+    for key, label in (("changed", "changed"), ("unchanged", "unchanged"),
+                       ("skipped", "skipped (third-party copies of stored registry records)"),
+                       ("failed", "failed"), ("ignored", "not read (not a registry file type)")):
+        if s.get(key):
+            parts.append(f"{s[key]} {label}")
+    return f"{s.get('files', 0)} file(s): {', '.join(parts)}; {s.get('indexed', 0)} indexed"
+
+
 def crawl_summary(s: dict[str, Any]) -> str:
     how = s.get("finish_reason")
     if how == "finished" and not s.get("complete", True):

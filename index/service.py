@@ -209,6 +209,7 @@ class ImportSummary:
     skipped: int = 0
     indexed: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # files in the folders not read
     seconds: float = 0.0  # wall time of a bulk import
     index_seconds: float = 0.0  # of ``seconds``, spent committing and catching up the index
 
@@ -219,8 +220,8 @@ class ImportSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"files": self.files, "new": self.new, "changed": self.changed,
                 "unchanged": self.unchanged, "skipped": self.skipped, "indexed": self.indexed,
-                "failed": self.failed,
-                "failures": self.failures}
+                "failed": self.failed, "ignored": len(self.ignored),
+                "ignored_files": self.ignored, "failures": self.failures}
 
 
 # A folder with more payload files than this goes through the bulk importer (all cores).
@@ -257,16 +258,37 @@ def import_paths(
     if missing:
         raise TrialsError("bad_input", f"No such file or folder: {', '.join(missing)}.",
                           "Check the path.")
+    _require_payloads(paths)
+    ignored = _files.ignored_files(paths)
     try:
         with writing(home, "import"), _stopped_by_sigterm():
-            return _import_paths(home, paths, on_file=on_file, trial_id=trial_id,
-                                 on_progress=on_progress)
+            summary = _import_paths(home, paths, on_file=on_file, trial_id=trial_id,
+                                    on_progress=on_progress)
+            summary.ignored = [str(p) for p in ignored]
+            return summary
     except Stopped as exc:
         # The parse workers are gone and the lock is released (the blocks above unwound);
         # what was committed is kept and a rerun resumes.
         raise TrialsError("interrupted", f"The import was stopped by {exc.name}; what it "
                           "stored so far is kept.",
                           "Run the same import again: it resumes where it stopped.") from None
+
+
+def _require_payloads(paths: list[Path]) -> None:
+    """A folder (or folders) holding nothing trialscope reads is an error that says what it
+    reads, not a silent "0 files"."""
+    from .bulk import is_bulk_source
+
+    if any(not p.is_dir() or is_bulk_source(p) for p in paths):
+        return
+    if next(_files.iter_payload_files(paths), None) is None:
+        where = ", ".join(str(p) for p in paths)
+        ignored = _files.ignored_files(paths)
+        found = (f" (it holds {len(ignored)} other file(s), e.g. {ignored[0].name})"
+                 if ignored else "")
+        raise TrialsError("bad_input", f"No registry files in {where}{found}.",
+                          "trialscope reads files ending in " + ", ".join(
+                              sorted(_files.PAYLOAD_SUFFIXES)) + " and zips of JSON studies.")
 
 
 class Stopped(BaseException):
@@ -360,7 +382,8 @@ def _file_items(path: Path, trial_id: str | None) -> Iterator[Any]:
                              _files.raw_prefix(exc.head))
         return
     except (OSError, UnicodeDecodeError) as exc:
-        yield _files.Failure(str(path), "unreadable", f"{path}: {exc}", None)
+        yield _files.Failure(str(path), "unreadable", _files.describe_unreadable(path, exc),
+                             None)
         return
     yield from _files.parse_payload(text, source=str(path), trial_id=trial_id)
 

@@ -352,11 +352,33 @@ def raw_prefix(head: bytes) -> str:
     return head[:RAW_PREFIX_BYTES].decode("utf-8", "replace")
 
 
+# What a file inside a folder must be called to be read as a payload (a file named on the
+# command line is read whatever its name).
+PAYLOAD_SUFFIXES = frozenset({".json", ".xml", ".html", ".htm", ".txt"})
+
+
 def iter_payload_files(paths: list[Path]) -> Iterator[Path]:
     """Files named, and the payload files inside folders named (sorted, recursive)."""
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file()
-                              and p.suffix.lower() in {".json", ".xml", ".html", ".htm", ".txt"})
+                              and p.suffix.lower() in PAYLOAD_SUFFIXES)
         else:
             yield path
+
+
+def ignored_files(paths: list[Path]) -> list[Path]:
+    """Files inside the folders named that are not read: not payloads by their name (hidden
+    files such as ``.DS_Store`` aside).  A summary counts them, so none vanishes unseen."""
+    return sorted(p for path in paths if path.is_dir() for p in path.rglob("*")
+                  if p.is_file() and p.suffix.lower() not in PAYLOAD_SUFFIXES
+                  and p.suffix.lower() != ".zip"
+                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def describe_unreadable(path: Path, exc: BaseException) -> str:
+    """'FILE: not UTF-8 text (a binary file?) ...' rather than a codec's message."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"{path}: not UTF-8 text (a binary file?); trialscope reads text payloads "
+                "(JSON, XML, HTML, text) and zips of JSON")
+    return f"{path}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{path}: {exc}"

@@ -223,3 +223,32 @@ def test_a_page_without_an_id_says_to_give_one() -> None:
     with pytest.raises(ParseError) as err:
         parse_aggregator_html(re.sub(r"NCT\d{8}", "", html))
     assert "--id" in str(err.value) and "trial_id" not in str(err.value), str(err.value)
+
+
+# -- import summaries -----------------------------------------------------------------------
+def test_an_empty_folder_is_an_error_that_says_what_is_read(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.docx").write_bytes(b"PK\x03\x04 not a payload")
+    res = run(tmp_path / "home", "import", str(empty))
+    assert res.exit_code == 1
+    assert "No registry files in" in res.stderr and "notes.docx" in res.stderr
+    assert ".json" in res.stderr
+
+
+def test_files_not_read_are_counted_and_a_binary_file_is_named_as_such(tmp_path: Path) -> None:
+    folder = tmp_path / "saved"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "NCT06958939.json").write_bytes(
+        (CTGOV_FIXTURES / "NCT06958939.json").read_bytes())
+    (folder / "protocol.pdf").write_bytes(b"%PDF-1.4 \xff\xfe")
+    (folder / ".DS_Store").write_bytes(b"\x00\x01")  # hidden files are not counted
+    (folder / "sub" / "broken.json").write_bytes(bytes(range(128, 256)))
+    res = run(tmp_path / "home", "import", str(folder))
+    assert res.exit_code == 1  # a file failed: partial
+    assert res.stdout.startswith("2 file(s): 1 new, 1 failed, 1 not read")
+    assert "skipped" not in res.stdout  # nothing was skipped: no '0 skipped (...)'
+    assert "not read: " in res.stderr and "protocol.pdf" in res.stderr
+    assert "not UTF-8 text (a binary file?)" in res.stderr and "codec" not in res.stderr
+    data = json.loads(run(tmp_path / "home", "import", str(folder), "--json").stdout)
+    assert data["ignored"] == 1 and data["ignored_files"][0].endswith("protocol.pdf")
