@@ -73,7 +73,14 @@ from typing import Any
 
 from ..parser import ctgov
 from ..parser.errors import ParseError
-from ..parser.files import Failure, describe, failure_reason, iter_payload_files, parse_payload
+from ..parser.files import (
+    Failure,
+    describe,
+    failure_reason,
+    iter_payload_files,
+    parse_payload,
+    read_bytes,
+)
 from ..parser.ids import normalise_nct_id
 from ..parser.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from ..parser.record import RECORD_FIELDS
@@ -409,14 +416,7 @@ def _fail(source: str, exc: BaseException, raw: str | None,
 
 def _read_file(name: str) -> bytes:
     """A plain payload file's bytes, no more than ``MAX_RECORD_BYTES`` (``TooLarge``)."""
-    with open(name, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > MAX_RECORD_BYTES:
-            raise TooLarge(size, f.read(RAW_PREFIX_BYTES))
-        data = f.read(MAX_RECORD_BYTES + 1)
-    if len(data) > MAX_RECORD_BYTES:
-        raise TooLarge(None, data[:RAW_PREFIX_BYTES])
-    return data
+    return read_bytes(name, MAX_RECORD_BYTES)
 
 
 def _link_row(record: Any, content_hash: str) -> tuple[str, str, str, str, list[str]]:

@@ -137,11 +137,13 @@ def _resolve_id(lines: list[str], trial_id: str | None, source: str | None) -> t
         found += [x for x in ids if x not in found]
     given = _norm_id(trial_id) if trial_id and trial_id.strip() else None
     if labelled and given and given != labelled:
-        raise ParseError("id_mismatch", f"the page is {labelled}, but --id says {given}", source=source)
+        raise ParseError("id_mismatch", f"the page is {labelled}, but --id says {given}",
+                         source=source)
     chosen = labelled or given or (found[0] if len(found) == 1 else None)
     if not chosen:
-        raise ParseError("missing_id", "the page shows no registry id; give the trial's id with --id"
-                         + (f" (ambiguous: {', '.join(found)})" if found else ""), source=source)
+        raise ParseError("missing_id", "the page shows no registry id; give the trial's id "
+                         "with --id" + (f" (ambiguous: {', '.join(found)})" if found else ""),
+                         source=source)
     return chosen, REGISTRY
 
 

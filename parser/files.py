@@ -332,10 +332,10 @@ def _without_ctrdata_keys(study: object) -> object:
     return study
 
 
-def read_text(path: Path, limit: int | None = None) -> str:
-    """A payload file as text; raises OSError / UnicodeDecodeError for the caller to report,
-    and ``TooLarge`` (with the file's first bytes) for a file over ``limit`` bytes: its size
-    is checked first and the read is bounded, so a growing file cannot get past it."""
+def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
+    """A payload file's bytes; raises OSError for the caller to report, and ``TooLarge``
+    (with the file's first bytes) for a file over ``limit`` bytes: its size is checked first
+    and the read is bounded, so a growing file cannot get past it."""
     limit = MAX_RECORD_BYTES if limit is None else limit
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -344,7 +344,13 @@ def read_text(path: Path, limit: int | None = None) -> str:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(None, data[:RAW_PREFIX_BYTES])
-    return data.decode("utf-8-sig")
+    return data
+
+
+def read_text(path: Path, limit: int | None = None) -> str:
+    """A payload file as text (``read_bytes``; UnicodeDecodeError for bytes that are not
+    UTF-8)."""
+    return read_bytes(path, limit).decode("utf-8-sig")
 
 
 def raw_prefix(head: bytes) -> str:

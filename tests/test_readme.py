@@ -9,7 +9,6 @@ nothing else does.
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys
