@@ -197,9 +197,14 @@ class WatchBook:
     def require(self, name: str) -> Watch:
         watch = self.get(name)
         if watch is None:
-            known = ", ".join(w.name for w in self.list()) or "none yet"
+            import difflib
+
+            names = [w.name for w in self.list()]
+            close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+            hint = f"Did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+            known = ", ".join(names) or "none yet"
             raise WatchError("unknown_watch", f"No watch named '{name}'.",
-                             f"Known watches: {known}. See 'trials watch list'.")
+                             f"{hint}Known watches: {known}. See 'trials watch list'.")
         return watch
 
     def list(self) -> list[Watch]:

@@ -252,3 +252,18 @@ def test_files_not_read_are_counted_and_a_binary_file_is_named_as_such(tmp_path:
     assert "not UTF-8 text (a binary file?)" in res.stderr and "codec" not in res.stderr
     data = json.loads(run(tmp_path / "home", "import", str(folder), "--json").stdout)
     assert data["ignored"] == 1 and data["ignored_files"][0].endswith("protocol.pdf")
+
+
+def test_an_unknown_watch_gets_a_did_you_mean_and_the_list(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert run(home, "watch", "add", "mg-cart", "--condition", "myasthenia gravis").exit_code == 0
+    assert run(home, "watch", "add", "lupus", "--condition", "lupus").exit_code == 0
+    res = run(home, "watch", "remove", "mg-crat")
+    assert res.exit_code != 0
+    assert "Did you mean 'mg-cart'?" in res.stderr and "Known watches: " in res.stderr
+
+
+def test_an_unknown_field_lists_the_known_ones(home_dir: Path) -> None:
+    res = run(home_dir, "search", "titel:myasthenia")
+    assert "Did you mean title:?" in res.stderr and "Known fields: " in res.stderr
+    assert "condition" in res.stderr.split("Known fields: ", 1)[1]
