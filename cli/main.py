@@ -127,9 +127,10 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
         for line in error["lines"]:
             click.echo(f"Error: {line}", err=True)
         sys.exit(1)
-    warning = render.kept_unparsed_warning(summary)
-    if warning:
-        click.echo(f"Warning: {warning}", err=True)
+    unparsed = render.kept_unparsed_warning(summary)
+    if unparsed:  # nothing fetched was lost, but not every record was stored: partial
+        click.echo(f"Error: {unparsed}", err=True)
+        sys.exit(1)
 
 
 # -- import / parse -------------------------------------------------------------------------

@@ -170,9 +170,10 @@ def refresh(ctx: click.Context, watches: tuple[str, ...], full: bool,
     \b
     Exit codes:
       0   success
-      1   partial failure: some requests failed, or the refresh was stopped
-          (SIGTERM/Ctrl-C); what succeeded is kept, and the watches that did
-          not finish ask for the same changes again next run
+      1   partial failure: some requests failed, a record could not be parsed
+          (kept raw), or the refresh was stopped (SIGTERM/Ctrl-C); what succeeded
+          is kept, and the watches that did not finish ask for the same changes
+          again next run
       2   usage: bad option, unknown watch, no watches
       3   total failure: nothing could be fetched
       75  another refresh is running (EX_TEMPFAIL: try again later)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 # `trials refresh` exit codes, for schedulers (documented in `trials refresh --help`).
 EXIT_OK = 0  # every watch refreshed, index in step
-EXIT_PARTIAL = 1  # some requests failed, or a signal stopped the run (what came is kept;
+EXIT_PARTIAL = 1  # some requests failed, a record could not be parsed (kept raw), or a
+#                   signal stopped the run (what came is kept;
 #                   the watches that did not finish ask for the same window next run)
 EXIT_USAGE = 2  # bad arguments, unknown watch, no watches
 EXIT_FAILED = 3  # nothing could be fetched (registry unreachable, crawl could not run)
@@ -208,7 +209,9 @@ def conclude(report: RefreshReport) -> None:
     statuses = {w.status for w in report.watches}
     if report.error is not None or statuses == {"failed"}:
         report.status, report.exit_code = "failed", EXIT_FAILED
-    elif statuses != {"ok"} or report.index_error:
+    elif statuses != {"ok"} or report.index_error or any(w.dropped for w in report.watches):
+        # a record kept unparsed (raw, in the store's failures) leaves the watch's window
+        # done (it was fetched), but the run did not store everything: partial
         report.status, report.exit_code = "partial", EXIT_PARTIAL
     else:
         report.status, report.exit_code = "ok", EXIT_OK

@@ -163,12 +163,28 @@ def test_an_exception_in_a_callback_is_a_counted_failure(mock: MockServer, home:
                for line in error_lines(err))
 
 
+def test_a_refresh_with_a_record_it_could_not_parse_is_partial_but_its_window_is_done(
+        mock: MockServer, home: Path) -> None:
+    """A study fetched whole but not parsed is kept raw: the run says partial (exit 1), while
+    the watch's window counts as fetched (nothing was missed at the registry)."""
+    trials(home, mock.url, "watch", "add", "mg", "--condition", MG)
+    mock.add_fault(Fault("hostile", page="first"))
+    code, report, err = refresh_json(home, mock.url)
+    assert code == 1, err
+    assert sum(report["watches"][0]["dropped"].values()) >= 3  # the hostile studies
+    assert report["status"] == "partial" and report["watches"][0]["status"] == "ok"
+    assert watches(home, mock.url)["mg"]["last_success_at"] is not None
+    code, report, err = refresh_json(home, mock.url)  # the fault is spent
+    assert code == 0, err
+
+
 # -- 2. one bad study costs only itself; a page that cannot be read fails the run ----------
 
 def test_one_hostile_study_costs_only_itself(mock: MockServer, home: Path) -> None:
     mock.add_fault(Fault("hostile", page="first"))
     code, summary, err = crawl_json(home, mock.url, "--condition", MG, "--page-size", "5")
-    assert code == 0, err  # every payload fetched is stored or kept raw: nothing missed
+    # every payload fetched is stored or kept raw, but not every record was stored: partial
+    assert code == 1, err
     deep = "NCT91000003"  # parses if the parser never recurses into it: then it is stored
     stored = stored_ids(home)
     assert stored - {deep} == mg_ids(mock)  # the page's good studies and every later page
@@ -185,7 +201,7 @@ def test_one_hostile_study_costs_only_itself(mock: MockServer, home: Path) -> No
     with Store(home / "store.sqlite") as store:  # the deep one, stored or kept, is whole
         raw = store.raw(deep) if deep in stored else by_id[deep]["raw"]
     assert raw.count("[") >= STUDY_NESTING
-    assert any(line.startswith(f"Warning: {len(broken)} payloads could not be parsed")
+    assert any(line.startswith(f"Error: {len(broken)} payloads could not be parsed")
                for line in err.splitlines())
 
 
