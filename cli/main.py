@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..index import service
+from ..index import payloads, service
 from ..index.home import DataHome
 from ..index.service import TrialsError
 from ..parser.record import ROW_COLUMNS, TrialRecord, to_row
@@ -281,8 +281,7 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
         if record is None:
             raise TrialsError("fetch_failed", f"{first}. {stored}", fetch_error["hint"])
     if as_json:
-        data = record.to_dict()
-        data["_store"] = {k: v for k, v in info.items() if k != "version_list"}
+        data = payloads.show_document(record, info)
         if fetch_error is not None:
             data["error"] = {k: v for k, v in fetch_error.items() if k != "lines"}
         click.echo(dumps(data))
@@ -328,6 +327,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
 # Commands defined in their own modules register themselves on the group when imported.
 from . import related as _related  # noqa: F401, E402
 from . import search as _search  # noqa: F401, E402
+from . import serve as _serve  # noqa: F401, E402
 from . import watch as _watch  # noqa: F401, E402
 
 

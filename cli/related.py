@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..index import service
+from ..index import payloads, service
 from . import render
 from .main import _home, cli
 from .output import dumps, handles_errors, listing_options, write_csv, write_nl
@@ -32,12 +32,9 @@ def related(ctx: click.Context, trial_id: str, limit: int, as_json: bool, as_nl:
       trials related NCT06958939 --limit 5 --json
     """
     results = service.related(_home(ctx), trial_id, limit=limit)
-    rows = [{"trial_id": h.trial_id, "score": round(h.score, 4), "title": h.title,
-             "status": h.status, "phases": h.phases, "conditions": h.conditions,
-             "shared": h.shared} for h in results.hits]
+    rows = payloads.related_rows(results)
     if as_json:
-        click.echo(dumps({"trial_id": results.trial_id, "title": results.title,
-                          "query": results.query_repr, "results": rows}))
+        click.echo(dumps(payloads.related_document(results)))
     elif as_nl:
         write_nl(rows)
     elif as_csv:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..index import service
+from ..index import payloads, service
 from ..parser.record import ROW_COLUMNS, to_row
 from . import render
 from .main import PHASE_HELP, STATUS_HELP, TYPE_HELP, _home, cli
@@ -115,18 +115,10 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
     results = service.search(_home(ctx), query, limit=limit, offset=offset,
                              facets=facets and not (as_nl or as_csv), explain_hits=explain,
                              literal=literal, **_filters(filters))
-    rows = [{"trial_id": h.trial_id, "score": round(h.score, 4), "title": h.title,
-             "status": h.status, "phases": h.phases, "conditions": h.conditions,
-             "snippet": h.snippet, "also_registered_as": h.also,
-             **({"understood": h.intents} if h.intents else {}),
-             **({"explain": h.explanation} if explain else {})}
-            for h in results.hits]
+    rows = payloads.search_rows(results, explain=explain)
     if as_json:
-        click.echo(dumps({"query": query, "parsed_query": results.query_repr,
-                          "understood": results.understood,
-                          "total": results.total, "offset": offset, "results": rows,
-                          **({"facets": results.facets} if results.facets is not None
-                             else {})}))
+        click.echo(dumps(payloads.search_document(query, results, offset=offset,
+                                                  explain=explain)))
         return
     if show_query:
         click.echo(f"Parsed query: {results.query_repr}", err=as_nl or as_csv)

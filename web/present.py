@@ -1,0 +1,87 @@
+"""What the trial page shows, from the record: the card `trials show` prints, as data a
+template lays out (doses, limits and cell-therapy facts formatted as the card formats them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cli.render import cell_therapy_line, format_dose, format_threshold, item_label
+from ..parser.record import TrialRecord
+from ..parser.vocab import phase_label
+
+
+def _dated(value: str | None, kind: str | None) -> str:
+    if not value:
+        return "–"
+    return f"{value} ({kind.lower()})" if kind else value
+
+
+def present_trial(rec: TrialRecord) -> dict[str, Any]:
+    enrol = rec.enrollment or {}
+    facts = [
+        ("Status", rec.status + (f" (registry: {rec.status_raw})" if rec.status_raw else "")),
+        ("Phase", phase_label(rec.phases)),
+        ("Type", rec.study_type or "–"),
+        ("Enrollment", f"{enrol.get('count')} ({(enrol.get('type') or '').lower()})"
+         if enrol.get("count") is not None else "–"),
+        ("Start", _dated(rec.start_date, rec.start_date_type)),
+        ("Primary completion", _dated(rec.primary_completion_date,
+                                      rec.primary_completion_date_type)),
+        ("Completion", _dated(rec.completion_date, rec.completion_date_type)),
+        ("First posted", rec.first_posted or "–"),
+        ("Last updated", rec.last_updated or "–"),
+        ("Sponsor", rec.sponsor or "–"),
+    ]
+    if rec.collaborators:
+        facts.append(("Collaborators", "; ".join(rec.collaborators)))
+    if rec.why_stopped:
+        facts.append(("Why stopped", rec.why_stopped))
+    if rec.acronym:
+        facts.append(("Acronym", rec.acronym))
+    if rec.secondary_ids:
+        facts.append(("Other ids", ", ".join(str(s.get("id")) for s in rec.secondary_ids)))
+    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or {})
+    if cell:
+        facts.append(("Cell therapy", cell))
+    facts.append(("Results posted", "yes" if rec.has_results else "no"))
+    arms = [{**arm, "dose_text": ", ".join(format_dose(d) for d in arm.get("doses") or [])}
+            for arm in rec.arms or []]
+    return {"facts": facts, "arms": arms}
+
+
+def eligibility_view(rec: TrialRecord) -> dict[str, Any]:
+    """The inclusion / exclusion trees, each item with its path ("5.2") and the limits read
+    from it, so the page marks each limit in place."""
+    el = rec.eligibility or {}
+    by_item: dict[tuple[str, str], list[str]] = {}
+    placed: set[int] = set()
+    thresholds = el.get("thresholds") or []
+    for i, t in enumerate(thresholds):
+        key = (str(t.get("section") or ""), str(t.get("item") or ""))
+        by_item.setdefault(key, []).append(format_threshold(t))
+        placed.add(i)
+
+    def walk(section: str, items: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+        out = []
+        for n, item in enumerate(items, 1):
+            path = f"{prefix}{n}"
+            out.append({"text": item.get("text") or "", "path": path,
+                        "limits": by_item.pop((section, path), []),
+                        "children": walk(section, item.get("children") or [], path + ".")})
+        return out
+
+    trees = [(label, walk(key, el.get(key) or [], ""))
+             for key, label in (("inclusion", "Inclusion"), ("exclusion", "Exclusion"))]
+    # limits whose item is not in the tree (criteria the registry gives as one text block)
+    loose = [f"{item_label(sec, item)}: {text}" if item else text
+             for (sec, item), texts in by_item.items() for text in texts]
+    basics = []
+    if el.get("min_age") or el.get("max_age"):
+        basics.append(f"age {el.get('min_age') or 'any'} to {el.get('max_age') or 'any'}")
+    if el.get("sex"):
+        basics.append(f"sex {str(el['sex']).lower()}")
+    if el.get("healthy_volunteers") is not None:
+        basics.append("healthy volunteers " + ("accepted" if el["healthy_volunteers"]
+                                               else "not accepted"))
+    return {"trees": trees, "loose": loose, "basics": "; ".join(basics),
+            "count": len(thresholds), "text": el.get("text") or ""}
