@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -125,7 +125,9 @@ def create_app(home: DataHome) -> Starlette:
                     label = str(value)
                 else:
                     extra = [(FACET_PARAM[name], str(value))]
-                    label = PHASE_LABELS.get(value, value) if name == "phase" else value
+                    label = (PHASE_LABELS.get(value, value) if name == "phase"
+                             else value.replace("_", " ").lower() if name == "status"
+                             else value)
                 active = extra[0] in items
                 links.append({"label": label, "count": n, "active": active,
                               "url": url([], drop=extra) if active else url(extra)})
