@@ -252,6 +252,22 @@ def test_a_writer_runs_while_pages_answer(tmp_path: Path) -> None:
         assert late in ids
 
 
+def test_related_trials_are_recomputed_after_a_write(tmp_path: Path) -> None:
+    from trialscope.web.server import RelatedCache
+
+    studies = sorted(STUDIES.glob("*.json"))
+    ref = STUDIES / "NCT06958939.json"
+    first = [p for p in studies if p != ref][:5] + [ref]
+    home = build_home(tmp_path / "home", first, hostile=False)
+    cache = RelatedCache(DataHome.resolve(str(home)))
+    before = {h.trial_id for h in cache.get("NCT06958939").hits}
+    assert cache.get("NCT06958939") is cache.get("NCT06958939")  # kept while nothing changes
+    assert run_cli(home, "import", "--no-progress", *map(str, studies)).exit_code == 0
+    after = {h.trial_id for h in cache.get("NCT06958939").hits}
+    assert after == {r["trial_id"] for r in cli_json(home, "related", "NCT06958939")["results"]}
+    assert after != before
+
+
 # -- the command ----------------------------------------------------------------------------
 def test_serve_binds_localhost_and_warns_for_other_hosts(home: Path, monkeypatch: Any) -> None:
     import uvicorn

@@ -12,6 +12,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import threading
+from collections import OrderedDict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,6 +82,8 @@ def create_app(home: DataHome) -> Starlette:
             return _json(body, status_code=status)
         return page(request, "error.html", status, title="Error" if status != 404
                     else "Not found", error=body["error"], status=status)
+
+    related_cache = RelatedCache(home)
 
     # -- search ---------------------------------------------------------------------------
     def _search(request: Request, fmt: str) -> Response:
@@ -166,7 +171,7 @@ def create_app(home: DataHome) -> Starlette:
         as_json = kind != "html" or wants_json(request)
         try:
             if kind == "related":
-                return _json(payloads.related_document(service.related(home, path)))
+                return _json(payloads.related_document(related_cache.get(path)))
             if kind == "history":
                 from ..index.history import trial_history
 
@@ -178,7 +183,7 @@ def create_app(home: DataHome) -> Starlette:
 
             history = trial_history(home, record.trial_id)
             try:
-                related = service.related(home, record.trial_id)
+                related = related_cache.get(record.trial_id)
             except TrialsError:
                 related = None  # no index yet: the card still shows
         except TrialsError as exc:
@@ -253,6 +258,47 @@ def create_app(home: DataHome) -> Starlette:
                                                        Exception: crashed})
     app.state.home = home
     return app
+
+
+class RelatedCache:
+    """``service.related`` results kept while the index and store are unchanged: the call
+    ranks the whole index (~0.3 s), and a trial page is read far more often than the index
+    changes.  The key holds the index's table-of-contents files (a writer's commit writes a
+    new one) and the store's modification time, so new data shows as soon as it is there."""
+
+    def __init__(self, home: DataHome, size: int = 256) -> None:
+        self.home = home
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def _stamp(self) -> tuple[Any, ...]:
+        try:
+            tocs = tuple(sorted(e.name for e in os.scandir(self.home.index_dir)
+                                if e.name.endswith(".toc")))
+        except OSError:
+            tocs = ()
+        stamps = []
+        for path in (self.home.store_path, Path(f"{self.home.store_path}-wal")):
+            try:
+                st = path.stat()
+                stamps.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append(None)
+        return (tocs, *stamps)
+
+    def get(self, trial_id: str) -> Any:
+        key = (trial_id, self._stamp())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = service.related(self.home, trial_id)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
 
 
 async def _threaded(func: Any, *args: Any) -> Any:
