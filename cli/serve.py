@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 import webbrowser
 
 import click
 
+from ..index.service import TrialsError
 from .main import _home, cli
 from .output import handles_errors
 
@@ -19,6 +21,26 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port in use (or an address this machine does not have) is the error contract's
+    ``Error: ...`` line, not a server log line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise TrialsError("bad_argument", f"--host '{host}' is not an address here ({exc}).",
+                          "Leave --host out to serve on 127.0.0.1.") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise TrialsError("port_in_use", f"Cannot listen on {host}:{port} "
+                              f"({exc.strerror or exc}).",
+                              f"Give another port (--port {port + 1 if port else 8001}) or "
+                              "stop the program using this one.") from exc
 
 
 @cli.command()
@@ -47,6 +69,7 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
     from ..web.server import create_app
 
     home = _home(ctx)
+    _check_port(host, port)
     if not _loopback(host):
         click.echo(f"Warning: listening on {host}: anyone who can reach this machine on port "
                    f"{port} can read the trials in {home.root}.", err=True)

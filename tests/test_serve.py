@@ -282,3 +282,19 @@ def test_serve_binds_localhost_and_warns_for_other_hosts(home: Path, monkeypatch
     assert loud.exit_code == 0
     assert calls[-1]["host"] == "0.0.0.0"
     assert "Warning: listening on 0.0.0.0" in loud.stderr
+
+
+def test_serve_on_a_busy_port_is_an_error_line(home: Path, monkeypatch: Any) -> None:
+    import socket
+
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("must not start"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli(home, "serve", "--port", str(port))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: Cannot listen on 127.0.0.1:{port}")
+    assert "--port" in result.stderr
