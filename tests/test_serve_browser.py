@@ -95,6 +95,14 @@ def test_search_facet_trial_related_in_a_browser(browser, tmp_path: Path) -> Non
         page.keyboard.press("Enter")
         page.wait_for_url("**q=efgartigimod*")
         assert int(page.locator("#result-count").inner_text()) > 0
+        # 400% zoom of a 1280 px window is a 320 px viewport: nothing scrolls sideways
+        narrow = browser.new_context(viewport={"width": 320, "height": 640})
+        small = narrow.new_page()
+        for url in ("/search?q=myasthenia+gravis+CAR-T", "/trial/NCT06958939", "/changes"):
+            small.goto(base + url)
+            wide = small.evaluate("document.documentElement.scrollWidth")
+            assert wide <= 320, f"{url} is {wide} px wide at 320 px"
+        narrow.close()
         if shots:  # the reference trial, for the README
             page.goto(f"{base}/trial/NCT06958939")
             page.screenshot(path=str(Path(shots) / "serve-trial.png"), full_page=False)
