@@ -351,7 +351,7 @@ def changes_feed(home: Any, since: str | None, *, watch: str | None = None,
     A version cannot be fetched before the registry posted it, so the versions updated since
     a date are among those fetched since it: the fetch-date scan bounds both."""
     from .service import read_store
-    from .watches import WatchBook
+    from .watches import WatchBook, WatchError, has_watch_tables
 
     since = check_since(since) if since else None
     updated = check_since(updated_since, option="--updated-since") if updated_since else None
@@ -359,6 +359,9 @@ def changes_feed(home: Any, since: str | None, *, watch: str | None = None,
         return []
     with read_store(home) as store:
         members = None
+        if watch and not has_watch_tables(home.store_path):
+            raise WatchError("unknown_watch", f"No watch named '{watch}'.",
+                             "Known watches: none yet. See 'trials watch list'.")
         if watch:
             with WatchBook(home.store_path) as book:
                 book.require(watch)

@@ -305,8 +305,25 @@ class WatchBook:
 
 
 # -- home-level entry points (the CLI's one call each) ---------------------------------------
+def has_watch_tables(store_path: str | Path) -> bool:
+    """Whether the store holds the watch tables, read without writing (``WatchBook`` creates
+    them): listing watches, or showing changes, must not write a store that has none, as
+    `trials serve` only reads."""
+    try:
+        conn = sqlite3.connect(f"{Path(store_path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                            "name='watches'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
 def list_watches(home: Any) -> list[Watch]:
-    if not home.store_path.exists():
+    if not home.store_path.exists() or not has_watch_tables(home.store_path):
         return []
     with WatchBook(home.store_path) as book:
         return book.list()

@@ -131,11 +131,59 @@ def test_trial_json_twins_equal_the_cli(client: TestClient, home: Path) -> None:
         cli_json(home, "history", "NCT06958939")
 
 
+def test_trial_page_shows_the_field_level_history(tmp_path: Path) -> None:
+    ref = STUDIES / "NCT06958939.json"
+    home = build_home(tmp_path / "home", [ref], hostile=False)
+    study = json.loads(ref.read_text("utf-8"))
+    status = study["protocolSection"]["statusModule"]
+    status["overallStatus"] = "RECRUITING"
+    status["lastUpdatePostDateStruct"] = {"date": "2025-07-01", "type": "ACTUAL"}
+    (tmp_path / "v2.json").write_text(json.dumps(study), encoding="utf-8")
+    assert run_cli(home, "import", "--no-progress", str(tmp_path / "v2.json")).exit_code == 0
+    with TestClient(create_app(DataHome.resolve(str(home)))) as c:
+        page = soup(c.get("/trial/NCT06958939"))
+        versions = page.select("ol.history > li")
+        assert len(versions) == 2
+        diff = " ".join(versions[1].select_one("ul.diff").get_text(" ").split())
+        assert "status : NOT_YET_RECRUITING → RECRUITING" in diff
+        assert c.get("/trial/NCT06958939/history.json").json() == \
+            cli_json(home, "history", "NCT06958939")
+
+
 def test_changes_page_and_twin(client: TestClient, home: Path) -> None:
     twin = client.get("/changes.json", params={"since": "2000-01-01"}).json()
     assert twin == cli_json(home, "changes", "--since", "2000-01-01")
     page = soup(client.get("/changes", params={"since": "2000-01-01"}))
     assert len(page.select("tbody tr")) == len(twin) > 0
+
+
+def test_changes_per_watch_and_nothing_written(tmp_path: Path) -> None:
+    import sqlite3
+
+    home = build_home(tmp_path / "home", [STUDIES / "NCT06958939.json"], hostile=False)
+
+    def schema() -> list[str]:
+        conn = sqlite3.connect(home / "store.sqlite")
+        try:
+            return sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master"))
+        finally:
+            conn.close()
+
+    before = schema()
+    with TestClient(create_app(DataHome.resolve(str(home)))) as c:
+        assert c.get("/changes").status_code == 200
+        r = c.get("/changes", params={"since": "2000-01-01", "watch": "mine"})
+        cli = run_cli(home, "changes", "--since", "2000-01-01", "--watch", "mine", "--json")
+        assert schema() == before  # the page read the store; it wrote nothing
+        assert r.status_code == 400 and cli.exit_code != 0
+        expected = json.loads(cli.stdout)["error"]
+        assert soup(r).select_one("#error-message").get_text() == f"Error: {expected['message']}"
+        assert run_cli(home, "watch", "add", "mine", "--id", "NCT06958939").exit_code == 0
+        page = soup(c.get("/changes", params={"since": "2000-01-01"}))
+        assert "mine" in [o.get_text() for o in page.select("#watch option")]
+        twin = c.get("/changes.json", params={"since": "2000-01-01", "watch": "mine"})
+        assert twin.json() == cli_json(home, "changes", "--since", "2000-01-01", "--watch",
+                                       "mine")
 
 
 # -- safety ---------------------------------------------------------------------------------
