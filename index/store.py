@@ -26,6 +26,7 @@ from . import codec
 # older trialscope wrote (TEXT) stay readable as they are; schema 1 code refuses a schema 2
 # store with "upgrade trialscope" instead of misreading its compressed rows.
 SCHEMA_VERSION = 2
+PAGE_SIZE = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -154,6 +155,10 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=30)
+            # A new store only (a no-op once the file has tables): 1 kB pages, because a
+            # compressed version row (~4.3 kB) overflows a 4 kB page and leaves the last
+            # overflow page half empty: 6.2 -> 5.6 kB a study on the real-text corpus.
+            self._conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             names = self._schema_names()
