@@ -36,8 +36,8 @@ import statistics
 import sys
 import time
 import zipfile
-from itertools import accumulate
 from bisect import bisect
+from itertools import accumulate
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@
    corpus repeats each study), and the record compressed against its own payload (what the
    store does, ``index/codec.py``).  Sizes are weighted as ``real_corpus.py`` draws studies,
    so they are per study of the registry-like mix (17 kB of JSON); compress and decompress
-   times are per study of that mix.
+   times are CPU time (this thread's) per study of that mix.
 2. **Where a stored study's bytes go** (with ``--home``): SQLite's ``dbstat`` per table and
    index (payload and page slack), the versions' raw and record bytes, and the index folder.
 3. **Cold show** (with ``--home``): ``trials show ID`` in a new process, ``--shows`` times on
@@ -59,35 +59,40 @@ def codecs() -> None:
                 ) -> None:
         sizes, ct, dt = {}, {}, {}
         for i in test:
-            t0 = time.perf_counter()
+            t0 = time.thread_time()  # CPU time: the machine is shared
             c = comp(i)
-            t1 = time.perf_counter()
+            t1 = time.thread_time()
             decomp(i, c)
-            dt[i], ct[i], sizes[i] = time.perf_counter() - t1, t1 - t0, len(c)
+            dt[i], ct[i], sizes[i] = time.thread_time() - t1, t1 - t0, len(c)
         print(f"  {name:<44} {mean(sizes) / 1000:6.2f} kB   compress {mean(ct) * 1e3:5.2f} ms"
               f"   decompress {mean(dt) * 1e3:5.3f} ms")
 
     print(f"codecs: {len(test)} held-out real studies of {len(raws)}, weighted to the "
           "registry-like mix")
     for label, data in (("raw payload", raws), ("record JSON", recs)):
-        print(f" {label}: {mean({i: len(data[i]) for i in test}) / 1000:.2f} kB uncompressed")
-        for level in (1, 6, 9):
-            measure(f"zlib -{level}", lambda i, lv=level: zlib.compress(data[i], lv),
-                    lambda i, c: zlib.decompress(c))
-        plain = zstandard.ZstdCompressor(level=codec.RAW_LEVEL)
-        dplain = zstandard.ZstdDecompressor()
-        measure(f"zstd -{codec.RAW_LEVEL}, no dictionary", lambda i: plain.compress(data[i]),
-                lambda i, c: dplain.decompress(c))
-        trained = zstandard.train_dictionary(codec.DICT_BYTES, [data[i] for i in train])
-        for level in (3, codec.RAW_LEVEL):
-            cz = zstandard.ZstdCompressor(level=level, dict_data=trained)
-            dz = zstandard.ZstdDecompressor(dict_data=trained)
-            measure(f"zstd -{level}, {codec.DICT_BYTES // 1024} kB dictionary (other half)",
-                    lambda i, cz=cz: cz.compress(data[i]), lambda i, c, dz=dz: dz.decompress(c))
+        _compare(label, data, train, test, mean, measure)
     raw_text = [r.decode("utf-8") for r in raws]
     measure("record against its own payload (the store)",
             lambda i: codec.compress_record(recs[i].decode("utf-8"), raw_text[i]),
             lambda i, c: codec.decompress_record(c, raw_text[i]).encode("utf-8"))
+
+
+def _compare(label: str, data: list[bytes], train: list[int], test: list[int],
+             mean: Callable[[dict[int, float]], float], measure: Callable[..., None]) -> None:
+    print(f" {label}: {mean({i: len(data[i]) for i in test}) / 1000:.2f} kB uncompressed")
+    for level in (1, 6, 9):
+        measure(f"zlib -{level}", lambda i, lv=level: zlib.compress(data[i], lv),
+                lambda i, c: zlib.decompress(c))
+    plain = zstandard.ZstdCompressor(level=codec.RAW_LEVEL)
+    dplain = zstandard.ZstdDecompressor()
+    measure(f"zstd -{codec.RAW_LEVEL}, no dictionary", lambda i: plain.compress(data[i]),
+            lambda i, c: dplain.decompress(c))
+    trained = zstandard.train_dictionary(codec.DICT_BYTES, [data[i] for i in train])
+    for level in (3, codec.RAW_LEVEL):
+        cz = zstandard.ZstdCompressor(level=level, dict_data=trained)
+        dz = zstandard.ZstdDecompressor(dict_data=trained)
+        measure(f"zstd -{level}, {codec.DICT_BYTES // 1024} kB dictionary (other half)",
+                lambda i, cz=cz: cz.compress(data[i]), lambda i, c, dz=dz: dz.decompress(c))
 
 
 def breakdown(home: DataHome) -> None:
@@ -109,8 +114,8 @@ def breakdown(home: DataHome) -> None:
                         " ORDER BY 2 DESC").fetchall()
     for name, size, unused in rows[:8]:
         print(f"    {name:<32} {size / n / 1000:6.2f} kB  (page slack {unused / n / 1000:.2f})")
-    links = sum(size for name, size, _u in rows if name.startswith(("link", "sqlite_autoindex_link"))
-                or name == "trials_link_sources")
+    links = sum(size for name, size, _u in rows
+                if name.startswith(("link", "sqlite_autoindex_link", "trials_link")))
     print(f"    cross-registry links, all tables and indexes: {links / n / 1000:.2f} kB")
     print(f"  index folder {index_bytes / n / 1000:6.2f} kB")
     by_kind: dict[str, int] = {}
