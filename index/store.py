@@ -247,6 +247,7 @@ class Store:
         """The compression dictionaries the store holds; the newest raw one compresses."""
         self._codec = codec.RawDictionary()
         self._samples: list[bytes] | None = []
+        self._seeded = False
         self._dict_saved = True
         if "zdicts" not in names:
             return
@@ -265,6 +266,14 @@ class Store:
         whose dictionary was not kept."""
         if self._samples is None:
             return
+        if not self._seeded:
+            # Payloads stored in earlier sessions count too (a store that grows by a few
+            # hundred trials a refresh, or one written before compression, gets its
+            # dictionary once it holds DICT_SAMPLES payloads): read once, at the first write.
+            self._seeded = True
+            rows = self._conn.execute("SELECT raw FROM versions ORDER BY rowid DESC LIMIT ?",
+                                      (codec.DICT_SAMPLES,)).fetchall()
+            self._samples = [self._codec.decompress(r[0]).encode("utf-8") for r in rows]
         self._samples.append(raw.encode("utf-8"))
         if len(self._samples) >= codec.DICT_SAMPLES:
             samples, self._samples = self._samples, None

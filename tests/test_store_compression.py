@@ -95,6 +95,24 @@ def test_dictionary_trained_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert store.get(ids[29]) is None
 
 
+def test_dictionary_counts_payloads_of_earlier_sessions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codec, "DICT_SAMPLES", 30)
+    monkeypatch.setattr(codec, "DICT_BYTES", 4096)
+    path = tmp_path / "s.sqlite"
+    ids = [f"NCT{k:08d}" for k in range(40)]
+    for part in (ids[:20], ids[20:]):  # two sessions of 20: neither alone reaches 30
+        with Store(path) as store:
+            for tid in part:
+                store.put_record(_rec(tid), _raw(tid, int(tid[3:])))
+    conn = sqlite3.connect(path)
+    [(ident,)] = conn.execute("SELECT dict_id FROM zdicts").fetchall()
+    named = [codec.dict_id(r[0][1:]) for r in conn.execute("SELECT raw FROM versions")]
+    assert named.count(ident) == 11  # the 30th payload and the ten after it
+    with Store(path, readonly=True) as store:
+        assert all(store.raw(tid) == _raw(tid, int(tid[3:])) for tid in ids)
+
+
 def test_store_written_before_compression(tmp_path: Path) -> None:
     """A store written by the schema 1 code (uncompressed TEXT rows, no ``zdicts``) opens, reads,
     and takes new versions; its old rows stay as they were."""
