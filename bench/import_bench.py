@@ -1,6 +1,9 @@
 """Import + index throughput of a bulk zip, index size per record, peak memory.
 
-    python bench/import_bench.py bench/out/studies-10k.zip [--home DIR] [--keep]
+    python bench/import_bench.py bench/out/real-10k.zip [--home DIR] [--keep]
+
+The headline corpus is real text (``bench/real_corpus.py``); ``gen_studies.py``'s word salad is
+the second data set.
 
 Runs ``index.bulk.bulk_import`` (what ``trials import x.zip`` runs) in a child process into a
 fresh data home, samples the resident memory of the whole process tree (the importer, its
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 REGISTRY = 600_000
@@ -118,11 +122,13 @@ def run(zip_path: Path, home: Path) -> dict[str, float]:
 def report(zip_path: Path, r: dict[str, float]) -> str:
     n = r["n"]
     cores = 2
+    with zipfile.ZipFile(zip_path) as zf:
+        mean_kb = sum(i.file_size for i in zf.infolist()) / max(len(zf.infolist()), 1) / 1000
     idle_rate = n / (r["cpu"] / cores)
     lines = [
         f"import + index of {zip_path.name}: {int(n)} studies "
         f"({r['new']} new, {r['unchanged']} unchanged, {r['failed']} failed, "
-        f"{r['indexed']} indexed)",
+        f"{r['indexed']} indexed; {mean_kb:.1f} kB of JSON a study)",
         f"  wall            {r['wall']:8.1f} s   {n / r['wall']:7.1f} rec/s   "
         f"(index phases {r['index_seconds']:.0f} s; load avg {r['load_before']:.1f} -> "
         f"{r['load_after']:.1f})",

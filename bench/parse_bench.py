@@ -1,6 +1,8 @@
 """Parse throughput against a ``json.loads``-only pass over the same studies.
 
-    python bench/parse_bench.py bench/out/studies-10k.zip [--limit 3000]
+    python bench/parse_bench.py bench/out/real-10k.zip [--limit 3000]
+
+Headline corpus: real text (``bench/real_corpus.py``); ``gen_studies.py``'s word salad second.
 
 Reads the members once into memory (so neither figure includes zip reading), then times, in
 this one process:

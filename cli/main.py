@@ -320,8 +320,22 @@ def info(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(dumps(data))
     else:
+        sizes = {k: data.pop(k) for k in list(data) if k.endswith("_bytes")
+                 or k.endswith("_per_trial")}
         for k, v in data.items():
             click.echo(f"{k + ':':<10} {v}")
+        for part in ("store", "index"):
+            line = f"{part + ' size:':<12}{_size(sizes[part + '_bytes'])}"
+            if part + "_bytes_per_trial" in sizes:
+                line += f" ({sizes[part + '_bytes_per_trial'] / 1000:.1f} kB a trial)"
+            click.echo(line)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 # Commands defined in their own modules register themselves on the group when imported.

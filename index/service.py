@@ -589,6 +589,21 @@ def status(home: DataHome) -> dict[str, Any]:
         out["indexed"] = indexer.doc_count(home.index_dir) if home.index_dir.exists() else 0
     except indexer.NoIndexError:
         out["indexed"] = 0  # absent or built by another version: 'trials reindex' rebuilds it
+    out.update(disk_sizes(home, out.get("trials", 0)))
+    return out
+
+
+def disk_sizes(home: DataHome, trials: int) -> dict[str, Any]:
+    """Bytes on disk of the store (its file, WAL and shared-memory file) and of the index
+    folder, and per trial where there are trials."""
+    store = sum(p.stat().st_size for p in home.store_path.parent.glob(home.store_path.name + "*")
+                if p.is_file())
+    index = sum(p.stat().st_size for p in home.index_dir.rglob("*") if p.is_file()) \
+        if home.index_dir.exists() else 0
+    out: dict[str, Any] = {"store_bytes": store, "index_bytes": index}
+    if trials:
+        out["store_bytes_per_trial"] = round(store / trials)
+        out["index_bytes_per_trial"] = round(index / trials)
     return out
 
 

@@ -39,8 +39,7 @@ def _fixture_zip(tmp_path: Path, name: str = "ctg-studies.json.zip") -> Path:
 
 def _rows(home: DataHome) -> dict[str, tuple[str, str]]:
     with Store(home.store_path) as store:
-        return {tid: (h, store._conn.execute(
-            "SELECT record_json FROM trials WHERE trial_id=?", (tid,)).fetchone()[0])
+        return {tid: (h, store.record_json(tid))
                 for tid, (h, _) in store.index_marks().items()}
 
 

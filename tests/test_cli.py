@@ -49,6 +49,12 @@ def test_import_twice_is_idempotent(home: Path) -> None:
         0, 0, n, 0)
     info = run(home, "info", "--json").json()
     assert info["trials"] == n and info["versions"] == n and info["indexed"] == n
+    # sizes on disk, whole and per trial (the store counts its WAL too)
+    assert info["store_bytes"] > 0 and info["index_bytes"] > 0
+    assert info["store_bytes_per_trial"] == round(info["store_bytes"] / n)
+    assert info["index_bytes_per_trial"] == round(info["index_bytes"] / n)
+    text = run(home, "info").out
+    assert "store size:" in text and "index size:" in text and "kB a trial" in text
 
 
 def test_show_reference_trial_json(loaded: Path) -> None:
