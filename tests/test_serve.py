@@ -261,16 +261,33 @@ def test_every_control_has_a_label(client: TestClient) -> None:
         assert all(c.get("id") in labelled for c in controls), url
 
 
-def test_a_writer_runs_while_pages_answer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["import", "refresh"])
+def test_a_writer_runs_while_pages_answer(tmp_path: Path, command: str) -> None:
+    """An import of saved files, or a scheduled refresh fetching from the registry (the mock
+    API on 127.0.0.1), writes the home while the page answers: nothing fails, the new trials
+    appear once the writer commits."""
+    from tests.mockserver import MockServer, cli_env
+
     studies = sorted(STUDIES.glob("*.json"))
     home = build_home(tmp_path / "home", studies[:8], hostile=False)
     late = studies[-1].stem
     log = tmp_path / "writer.log"
-    with log.open("wb") as err:
+    with MockServer() as mock, log.open("wb") as err:
+        if command == "import":
+            argv, env = ["import", "--no-progress", *map(str, studies[8:])], None
+        else:
+            assert run_cli(home, "watch", "add", "late", "--id",
+                           ",".join(p.stem for p in studies[8:])).exit_code == 0
+            argv, env = ["refresh", "--no-progress"], cli_env(mock.url)
         writer = subprocess.Popen(
-            [sys.executable, "-m", "trialscope.cli", "--home", str(home), "import",
-             "--no-progress", *map(str, studies[8:])],
-            stdout=subprocess.DEVNULL, stderr=err)
+            [sys.executable, "-m", "trialscope.cli", "--home", str(home), *argv],
+            stdout=subprocess.DEVNULL, stderr=err, env=env)
+        _pages_answer_while(writer, home, late, log)
+
+
+def _pages_answer_while(writer: subprocess.Popen[bytes], home: Path, late: str,
+                        log: Path) -> None:
+    studies = sorted(STUDIES.glob("*.json"))
     failures: list[str] = []
     answered = 0
     done = threading.Event()
