@@ -322,11 +322,11 @@ def info(ctx: click.Context, as_json: bool) -> None:
     else:
         sizes = {k: data.pop(k) for k in list(data) if k.endswith("_bytes")
                  or k.endswith("_per_trial")}
-        width = max((len(k) for k in data), default=0) + 1
+        width = max([len(k) for k in data] + [len("store size")]) + 1
         for k, v in data.items():
             click.echo(f"{k + ':':<{width}} {v}")
         for part in ("store", "index"):
-            line = f"{part + ' size:':<12}{_size(sizes[part + '_bytes'])}"
+            line = f"{part + ' size:':<{width}} {_size(sizes[part + '_bytes'])}"
             if part + "_bytes_per_trial" in sizes:
                 line += f" ({sizes[part + '_bytes_per_trial'] / 1000:.1f} kB a trial)"
             click.echo(line)
