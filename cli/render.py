@@ -87,6 +87,39 @@ def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
     return lines
 
 
+def record_facts(rec: TrialRecord, blank: str = "-") -> list[tuple[str, str]]:
+    """The record's own facts as (label, text), in the card's order: the card and the web
+    page's trial view both start from these (``blank`` marks a fact the record lacks)."""
+    enrol = rec.enrollment or {}
+
+    def dated(value: str | None, kind: str | None) -> str:
+        return (f"{value} ({kind.lower()})" if kind else value) if value else blank
+
+    facts = [
+        ("Status", rec.status + (f" (registry: {rec.status_raw})" if rec.status_raw else "")),
+        ("Phase", phase_label(rec.phases)),
+        ("Type", rec.study_type or blank),
+        ("Enrollment", f"{enrol.get('count')} ({(enrol.get('type') or '').lower()})"
+         if enrol.get("count") is not None else blank),
+        ("Start", dated(rec.start_date, rec.start_date_type)),
+        ("Primary completion", dated(rec.primary_completion_date,
+                                     rec.primary_completion_date_type)),
+        ("Completion", dated(rec.completion_date, rec.completion_date_type)),
+        ("First posted", rec.first_posted or blank),
+        ("Last updated", rec.last_updated or blank),
+        ("Sponsor", rec.sponsor or blank),
+    ]
+    if rec.collaborators:
+        facts.append(("Collaborators", "; ".join(rec.collaborators)))
+    if rec.why_stopped:
+        facts.append(("Why stopped", rec.why_stopped))
+    if rec.acronym:
+        facts.append(("Acronym", rec.acronym))
+    if rec.secondary_ids:
+        facts.append(("Other ids", ", ".join(str(s.get("id")) for s in rec.secondary_ids)))
+    return facts
+
+
 def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     w = _width()
     out: list[str] = []
@@ -97,29 +130,7 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     if rec.official_title and rec.official_title != rec.title:
         out.extend(textwrap.wrap(rec.official_title, w))
     add("")
-    enrol = rec.enrollment or {}
-    facts = [
-        ("Status", rec.status + (f" (registry: {rec.status_raw})" if rec.status_raw else "")),
-        ("Phase", phase_label(rec.phases)),
-        ("Type", rec.study_type or "-"),
-        ("Enrollment", f"{enrol.get('count')} ({(enrol.get('type') or '').lower()})"
-         if enrol.get("count") is not None else "-"),
-        ("Start", _dated(rec.start_date, rec.start_date_type)),
-        ("Primary completion", _dated(rec.primary_completion_date,
-                                      rec.primary_completion_date_type)),
-        ("Completion", _dated(rec.completion_date, rec.completion_date_type)),
-        ("First posted", rec.first_posted or "-"),
-        ("Last updated", rec.last_updated or "-"),
-        ("Sponsor", rec.sponsor or "-"),
-    ]
-    if rec.collaborators:
-        facts.append(("Collaborators", "; ".join(rec.collaborators)))
-    if rec.why_stopped:
-        facts.append(("Why stopped", rec.why_stopped))
-    if rec.acronym:
-        facts.append(("Acronym", rec.acronym))
-    if rec.secondary_ids:
-        facts.append(("Other ids", ", ".join(s["id"] for s in rec.secondary_ids)))
+    facts = record_facts(rec)
     linked = (info or {}).get("links") or []
     if linked:
         facts.append(("Also registered as", ", ".join(
@@ -205,12 +216,6 @@ def item_label(section: str | None, item: str | None) -> str:
     for p in parts[1:]:
         label += (chr(96 + int(p)) if p.isdigit() and 0 < int(p) <= 26 else f"-{p}")
     return f"{(section or '').capitalize()} {label}".strip()
-
-
-def _dated(date: str | None, kind: str | None) -> str:
-    if not date:
-        return "-"
-    return f"{date} ({kind.lower()})" if kind else date
 
 
 def _section(out: list[str], title: str, lines: list[str], w: int, wrap: bool = True) -> None:

@@ -5,8 +5,9 @@ compression, read as is; BLOB: one of the formats below, named by its first byte
 - ``Z`` + a zstd frame: a raw payload.  The frame names the dictionary it was compressed with
   (0: none); dictionaries live in the store's ``zdicts`` table, trained once, when the store
   holds ``DICT_SAMPLES`` payloads (``Store._sample``), on those, so they fit whatever registries
-  the user keeps; payloads written before that are zstd frames without a dictionary.  Measured on the real-text corpus (``bench/store_bench.py``, a dictionary trained on
-  one half of the real studies, sizes of the other half): 17.0 kB of JSON -> 4.5 kB with zlib,
+  the user keeps; payloads written before that are zstd frames without a dictionary.
+  Measured on the real-text corpus (``bench/store_bench.py``, a dictionary trained on one
+  half of the real studies, sizes of the other half): 17.0 kB of JSON -> 4.5 kB with zlib,
   4.4 kB with zstd alone, 2.9 kB with zstd and a 112 kB trained dictionary.
 - ``R`` + a zstd frame: a parsed record (JSON), compressed with the version's raw payload as a
   raw-content dictionary.  A record repeats the payload's texts (summary, description,

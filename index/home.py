@@ -21,6 +21,9 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
 @dataclass(frozen=True)
 class DataHome:
     root: Path
+    # A home only read through (the web page): the store is opened read-only, so no read
+    # path writes (the cross-registry links are not refreshed on read).
+    read_only: bool = False
 
     @classmethod
     def resolve(cls, explicit: str | os.PathLike[str] | None = None) -> DataHome:

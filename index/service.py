@@ -158,6 +158,8 @@ def read_store(home: DataHome) -> Store:
     """The store, for reading.  A store that cannot be written (read-only media, a shared
     folder without write permission) is opened read-only instead of being refused."""
     check_home(home)
+    if home.read_only and home.store_path.exists():
+        return Store(home.store_path, readonly=True)
     try:
         return Store(home.store_path)
     except (StoreReadOnly, PermissionError) as exc:

@@ -313,11 +313,20 @@ class Store:
             return
         self._in_batch = True
         try:
+            self._begin()
             with self._conn:
                 yield
         finally:
             self._in_batch = False
             self._saved()
+
+    def _begin(self) -> None:
+        """Start the write transaction now, taking SQLite's write lock (waiting for another
+        writer up to the connection's timeout).  Python's implicit BEGIN is deferred: a batch
+        that read first and then wrote failed at once with "database is locked" when any other
+        connection (a reader refreshing the links, the web page) had written in between."""
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -338,6 +347,7 @@ class Store:
             yield
         else:
             try:
+                self._begin()
                 with self._conn:
                     yield
             finally:

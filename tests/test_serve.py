@@ -363,3 +363,34 @@ def test_serve_on_a_busy_port_is_an_error_line(home: Path, monkeypatch: Any) -> 
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: Cannot listen on 127.0.0.1:{port}")
     assert "--port" in result.stderr
+
+
+def test_the_page_never_writes_the_store(tmp_path: Path) -> None:
+    """Reading through the page (a trial's card refreshes cross-registry links when a CLI
+    read does it) leaves the store file's content as it was: the page opens it read-only."""
+    import hashlib
+    import sqlite3
+
+    studies = sorted(STUDIES.glob("*.json"))
+    home = build_home(tmp_path / "home", studies[:4], hostile=False)
+    store = home / "store.sqlite"
+
+    conn = sqlite3.connect(store)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("DELETE FROM meta WHERE key = 'links_stamp'")  # links look stale
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+    def digest() -> str:
+        wal = store.with_name(store.name + "-wal")
+        return hashlib.sha256(store.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+                              ).hexdigest()
+
+    before = digest()
+    with TestClient(create_app(DataHome.resolve(str(home)))) as c:
+        for p in studies[:4]:
+            assert c.get(f"/trial/{p.stem}").status_code == 200
+            assert c.get(f"/trial/{p.stem}.json").status_code == 200
+        assert c.get("/search", params={"q": "myasthenia"}).status_code == 200
+    assert digest() == before

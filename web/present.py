@@ -5,41 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cli.render import cell_therapy_line, format_dose, format_threshold, item_label
+from ..cli.render import (
+    cell_therapy_line,
+    format_dose,
+    format_threshold,
+    item_label,
+    record_facts,
+)
 from ..parser.record import TrialRecord
-from ..parser.vocab import phase_label
-
-
-def _dated(value: str | None, kind: str | None) -> str:
-    if not value:
-        return "–"
-    return f"{value} ({kind.lower()})" if kind else value
 
 
 def present_trial(rec: TrialRecord) -> dict[str, Any]:
-    enrol = rec.enrollment or {}
-    facts = [
-        ("Status", rec.status + (f" (registry: {rec.status_raw})" if rec.status_raw else "")),
-        ("Phase", phase_label(rec.phases)),
-        ("Type", rec.study_type or "–"),
-        ("Enrollment", f"{enrol.get('count')} ({(enrol.get('type') or '').lower()})"
-         if enrol.get("count") is not None else "–"),
-        ("Start", _dated(rec.start_date, rec.start_date_type)),
-        ("Primary completion", _dated(rec.primary_completion_date,
-                                      rec.primary_completion_date_type)),
-        ("Completion", _dated(rec.completion_date, rec.completion_date_type)),
-        ("First posted", rec.first_posted or "–"),
-        ("Last updated", rec.last_updated or "–"),
-        ("Sponsor", rec.sponsor or "–"),
-    ]
-    if rec.collaborators:
-        facts.append(("Collaborators", "; ".join(rec.collaborators)))
-    if rec.why_stopped:
-        facts.append(("Why stopped", rec.why_stopped))
-    if rec.acronym:
-        facts.append(("Acronym", rec.acronym))
-    if rec.secondary_ids:
-        facts.append(("Other ids", ", ".join(str(s.get("id")) for s in rec.secondary_ids)))
+    facts = record_facts(rec, blank="–")
     cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or {})
     if cell:
         facts.append(("Cell therapy", cell))

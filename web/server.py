@@ -9,6 +9,7 @@ opened through ``service.read_store`` by those calls, never written.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -62,6 +63,8 @@ def _marks(text: str | None) -> Markup:
 
 
 def create_app(home: DataHome) -> Starlette:
+    # Read-only: the page never writes the store (not even the links refresh a read may do).
+    home = dataclasses.replace(home, read_only=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                              autoescape=True)  # every piece of record text escaped
     templates = Jinja2Templates(env=env)
