@@ -167,8 +167,11 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
         click.echo(render.import_summary(summary.as_dict()))
         for f in summary.failures:
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
+        from ..parser.files import PAYLOAD_SUFFIXES  # lazy: it imports every parser
+
+        read = ", ".join(sorted(PAYLOAD_SUFFIXES))
         for name in summary.ignored[:IGNORED_SHOWN]:
-            click.echo(f"  not read: {name} (not a .json, .xml, .html, .htm or .txt file)",
+            click.echo(f"  not read: {name} (trialscope reads {read} files in folders)",
                        err=True)
         if len(summary.ignored) > IGNORED_SHOWN:
             click.echo(f"  ... and {len(summary.ignored) - IGNORED_SHOWN} more not read "

@@ -267,3 +267,17 @@ def test_an_unknown_field_lists_the_known_ones(home_dir: Path) -> None:
     res = run(home_dir, "search", "titel:myasthenia")
     assert "Did you mean title:?" in res.stderr and "Known fields: " in res.stderr
     assert "condition" in res.stderr.split("Known fields: ", 1)[1]
+
+
+def test_starting_the_cli_imports_no_parser_or_crawler() -> None:
+    """Every command pays for what the CLI imports at start: the parsers (all of them, via
+    parser.files), Scrapy and Whoosh's writers load only when a command needs them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, trialscope.cli.main; "
+            "print(sorted(m for m in sys.modules if m.startswith(('trialscope.parser.files', "
+            "'trialscope.parser.thresholds', 'scrapy', 'trialscope.crawler'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out
