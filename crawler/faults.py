@@ -126,9 +126,13 @@ def classify(failure: Failure | BaseException, url: str | None) -> Classified | 
     reason = exception_reason(exc)
     if reason in ("connection_refused", "dns_lookup", "timeout"):
         return Classified(reason, where)
+    return Classified(reason, _sample(where, exc))
+
+
+def _sample(where: str, exc: BaseException) -> str:
+    """'127.0.0.1:9: ValueError: bad value' (the message on one line, cut at 160 chars)."""
     text = " ".join(str(exc).split())[:160]
-    return Classified(reason, f"{where}: {type(exc).__name__}: {text}" if text
-                      else f"{where}: {type(exc).__name__}")
+    return f"{where}: {type(exc).__name__}: {text}" if text else f"{where}: {type(exc).__name__}"
 
 
 def _unwrap(failure: Any) -> BaseException:
@@ -215,16 +219,13 @@ class FailureAccounting:
     # -- callbacks and the store ------------------------------------------------------------
     def spider_error(self, failure: Failure, response: Any, spider: Any) -> None:
         url = getattr(response, "url", None)
-        exc = _unwrap(failure)
-        text = " ".join(str(exc).split())[:160]
         count_failure(self.crawler.stats, "spider_exception",
-                      f"{_where(url)}: {type(exc).__name__}: {text}")
+                      _sample(_where(url), _unwrap(failure)))
 
     def item_error(self, item: Any, response: Any, spider: Any, failure: Failure) -> None:
-        exc = _unwrap(failure)
-        text = " ".join(str(exc).split())[:160]
         what = item.get("kind") if isinstance(item, dict) else type(item).__name__
-        count_failure(self.crawler.stats, "store_error", f"{what}: {type(exc).__name__}: {text}")
+        count_failure(self.crawler.stats, "store_error",
+                      _sample(str(what), _unwrap(failure)))
 
 
 # -- what to tell the user ------------------------------------------------------------------

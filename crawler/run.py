@@ -80,7 +80,7 @@ class CrawlSummary:
             not_fetched = max(0, total_count - handled)
         return cls(
             stats=stats,
-            finish_reason=str(stats.get("finish_reason", "")),
+            finish_reason=finish_reason,
             not_found=list(not_found),
             aliases=dict(aliases or {}),
             new=stats.get("trials/records/new", 0),

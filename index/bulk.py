@@ -79,6 +79,7 @@ from ..parser.files import (
     failure_reason,
     iter_payload_files,
     parse_payload,
+    raw_prefix,
     read_bytes,
 )
 from ..parser.ids import normalise_nct_id
@@ -298,7 +299,7 @@ class _Parser:
 
     def read(self, container: str, name: str, is_zip: bool, place: Any = None) -> bytes:
         if not is_zip:
-            return _read_file(name)
+            return read_bytes(name, MAX_RECORD_BYTES)
         if place is not None:
             f = self.files.get(container)
             if f is None:
@@ -332,7 +333,7 @@ class _Parser:
         except (TooLarge, MemoryError) as exc:
             head = exc.head if isinstance(exc, TooLarge) else b""
             return [("fail", source, "too_large", f"{source}: {exc or 'out of memory'}",
-                     head.decode("utf-8", "replace"), "unknown")]
+                     raw_prefix(head), "unknown")]
         except Exception as exc:  # noqa: BLE001 (OSError, bad zip data, not UTF-8, ...)
             return [("fail", source, "unreadable", f"{source}: {exc}", None, "unknown")]
         out: list[tuple[Any, ...]] = []
@@ -412,11 +413,6 @@ def _fail(source: str, exc: BaseException, raw: str | None,
     else:
         message = f"{source}: {describe(exc)}"
     return ("fail", source, failure_reason(exc), message, raw, registry)
-
-
-def _read_file(name: str) -> bytes:
-    """A plain payload file's bytes, no more than ``MAX_RECORD_BYTES`` (``TooLarge``)."""
-    return read_bytes(name, MAX_RECORD_BYTES)
 
 
 def _link_row(record: Any, content_hash: str) -> tuple[str, str, str, str, list[str]]:
