@@ -394,7 +394,7 @@ def _parse_table_fact(patient: Patient, measure: str, value: str, text: str) -> 
         if row.name == "Child-Pugh" and raw.isdigit():
             patient.scores["Child-Pugh score"] = float(raw)
             return
-        got = {"1": "I", "2": "II", "3": "III", "4": "IV"}.get(raw, raw.upper()) \
+        got = table.ROMAN.get(raw, raw.upper()) \
             if row.members[0] == "I" else raw.upper()
         got = next((c for c in row.members if c.upper() == got), None)
         if got is None:

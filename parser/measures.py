@@ -303,6 +303,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("pack-years", "count", _I(r"pack[-\s]?years?"), ((), ("pack",)), (None,), hi=300),
 )
 BY_NAME = {m.name: m for m in MEASURES}
+# A class written in digits, for the scales whose classes are Roman ("NYHA class 2" is II).
+ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV"}
 
 # Names a limit may have that are not rows (a row that emits several names, or a part of one).
 _EMITTED = {"Child-Pugh class": "Child-Pugh", "Child-Pugh score": "Child-Pugh"}

@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from .limits import MAX_ITEM_CHARS, clip
-from .measures import MEASURES, Measure
+from .measures import MEASURES, ROMAN, Measure
 from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 from .things import EVENT_KEYS, EVENTS
 from .units import ULN, read_unit, to_unit
@@ -63,7 +63,6 @@ _OP_RE = re.compile("|".join(f"(?P<o{i}>{rx})" for i, (_, rx) in enumerate(_OPS)
 _POSTFIX = re.compile(r"\s*(?:,\s*)?(?:(?:or|and)\s+(?P<ge>older|above|more|greater|higher|over)"
                       r"|(?:or|and)\s+(?:younger|below|less|lower|fewer|under)"
                       r"|(?P<ge2>\+|以上)|以下)", _IC)
-_ULN = ULN
 # Measures in inclusion criteria that set a floor (a lost sign "=" becomes ">=" there).
 _FLOOR = {"age"} | {m.name for m in MEASURES if m.floor}
 
@@ -230,7 +229,7 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
 _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*)?(?:and|-|to)\s*({_NUM})"
                     rf"|({_NUM})\s*(?:-|–|~|to)\s*({_NUM})(?!\s*(?:times|[x×]))", _IC)
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
-    rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{_ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
+    rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM})")
@@ -263,10 +262,6 @@ def _op(token: str) -> str:
     return (_op_at(token, 0) or ("=", 0))[0]
 
 
-def _unit_at(text: str, pos: int) -> tuple[str | None, float, int]:
-    return read_unit(text, pos)
-
-
 def _make(measure: str, op: str, value: Any, unit: str | None, text: str, kind: str,
           section: str = "", first: bool = True) -> Threshold:
     """One threshold; a lost sign ("=") gets the direction criteria on ``measure`` have."""
@@ -283,23 +278,23 @@ def _compare(text: str, pos: int) -> list[Comparison]:
     """Comparisons at ``pos``: "≥ 6", "between 18 and 80 years", "18-75 years", "20 years or
     older", "≤ ULN", "not less than 18 through 75", chained "≥18 years, ≤80 years"."""
     if m := _RANGE.match(text, pos):
-        unit, factor, end = _unit_at(text, m.end())
+        unit, factor, end = read_unit(text, m.end())
         lo, hi = m.group(1, 2) if m.group(1) else m.group(3, 4)
         return [(">=", _number(lo) * factor, unit, end), ("<=", _number(hi) * factor, unit, end)]
     op = _op_at(text, pos)
     num = _VALUE.match(text, op[1] if op else pos)
     if op and num:
-        unit, factor, end = _unit_at(text, num.end())
+        unit, factor, end = read_unit(text, num.end())
         out = [(op[0], _number(num.group(1)) * factor, unit, end)]
         if (upto := _UPTO.match(text, num.end())) and op[0] in (">=", ">"):
-            unit, factor, end = _unit_at(text, upto.end())
+            unit, factor, end = read_unit(text, upto.end())
             out = [(op[0], _number(num.group(1)) * factor, unit, end),
                    ("<=", _number(upto.group(1)) * factor, unit, end)]
     elif op:  # "bilirubin ≤ ULN"
-        unit, _, end = _unit_at(text, op[1])
+        unit, _, end = read_unit(text, op[1])
         out = [(op[0], 1.0, unit, end)] if unit in ("xULN", "xLLN") else []
     elif num:  # "18 years or older"
-        unit, factor, end = _unit_at(text, num.end())
+        unit, factor, end = read_unit(text, num.end())
         post = _POSTFIX.match(text, end)
         out = [(">=" if post.group("ge") or post.group("ge2") else "<=",
                 _number(num.group(1)) * factor, unit, post.end())] if post else []
@@ -426,7 +421,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         if not found and at >= 0 and (least := _LEAST.search(text, max(0, start - 30), start)):
             # "minimum life expectancy of 12 weeks", "maximum body weight of 100 kg"
             num = _VALUE.match(text, at)
-            unit, factor, uend = _unit_at(text, num.end())
+            unit, factor, uend = read_unit(text, num.end())
             found = [(">=" if least.group(1).lower() != "maximum" else "<=",
                       _number(num.group(1)) * factor, unit, uend)]
         pre = _PRE_COMPARE.search(text[max(0, start - 30):start]) if not found else None
@@ -435,7 +430,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         if not found and pre:
             start = max(0, start - 30) + pre.start()
             found = _compare(text, start)
-            unit, factor, uend = _unit_at(text, end)
+            unit, factor, uend = read_unit(text, end)
             if found and found[0][2] is None and unit:
                 found = [(found[0][0], found[0][1] * factor, unit, uend)]
         while found and len(found) < 8 and not pre:  # more limits on the same measure
@@ -495,7 +490,7 @@ def _blood_pressure(text: str, found: list[Comparison], start: int,
         pair = re.match(r"\s*/\s*(\d{2,3})", text[cend:]) if unit is None else None
         if pair:
             end = cend + pair.end()
-            unit2, _, uend = _unit_at(text, end)
+            unit2, _, uend = read_unit(text, end)
             span = text[start:uend if unit2 == "mmHg" else end]
             out.append(_make("systolic BP", op, value, "mmHg", span, "vital", section, n == 0))
             out.append(_make("diastolic BP", op, float(pair.group(1)), "mmHg", span, "vital",
@@ -508,12 +503,11 @@ def _blood_pressure(text: str, found: list[Comparison], start: int,
     return out
 
 
-_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV"}
 _CLASS_TOKEN = re.compile(r"\b(IV|I{1,3}[ab]?|[1-4]|[A-C](?!-))(?!\w)")
 _OP_BEFORE = re.compile(rf"(?:{_OP_ANY})\s*(?:the\s+)?$", _IC)
 _CLASS_FILLER = re.compile(
     r"(?:\s|[:(),-])*(?:(?:\(NYHA\)|NYHA|functional|heart\s+failure|congestive|HF|FC|classification|class(?:es)?"
-    r"|grades?|stages?|scores?|classification|status|of|is|with|disease|\(PND\)|PND|"
+    r"|grades?|stages?|scores?|status|of|is|with|disease|\(PND\)|PND|"
     r"(?:cirrhosis|liver\s+disease|hepatic\s+impairment))(?:\s|[:(),-])*)*", _IC)
 _CLASS_OP_AFTER = re.compile(r"\s*(?:or\s+(?P<ge>higher|greater|worse|above|more|over)"
                              r"|or\s+(?:lower|less|better|below))\b", _IC)
@@ -528,7 +522,7 @@ _CLASS_GATE: Gate = (tuple(k for m in _ROWS if m.kind == "class" for k in m.gate
 def _class_members(row: Measure, tokens: list[str], ranges: list[bool]) -> list[str]:
     values: list[str] = []
     for tok, is_range in zip(tokens, ranges):
-        tok = _ROMAN.get(tok, tok) if row.members[0] == "I" else tok
+        tok = ROMAN.get(tok, tok) if row.members[0] == "I" else tok
         if tok not in row.members and tok.rstrip("ab") in row.members:
             tok = tok.rstrip("ab")
         if tok not in row.members:
@@ -599,7 +593,7 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
         name = "Child-Pugh class" if row.name == "Child-Pugh" else row.name
         after = _CLASS_OP_AFTER.match(text, end)
         if (op or after) and len(tokens) == 1:
-            tok = _ROMAN.get(tokens[0], tokens[0]) if row.members[0] == "I" else tokens[0]
+            tok = ROMAN.get(tokens[0], tokens[0]) if row.members[0] == "I" else tokens[0]
             o = op[0] if op else (">=" if after.group("ge") else "<=")
             if o == "=":
                 o = ">=" if section == "exclusion" else "<="
@@ -649,7 +643,7 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
             hi = g.get("hi") or g.get("hi2") or g.get("hi4")
             end, factor = m.end(), 1.0
             if rx is _PERSON_AGE:  # "older than 2 months": the unit follows the match
-                unit, _, end = _unit_at(text, m.end())
+                unit, _, end = read_unit(text, m.end())
                 factor = 1 / 12 if unit == "months" else 1.0
             if "lo5" in g:
                 pairs = [(_op(g["op5"]), g["lo5"]), (_op(g["op6"]), g["hi5"])]

@@ -10,6 +10,7 @@ a missing one to see the skip path: ``TRIALS_SHARED_DIR=/nonexistent pytest``).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,16 @@ FIXTURES = REPO / "fixtures"
 CTGOV_FIXTURES = FIXTURES / "ctgov" / "studies"
 SHARED = Path(os.environ.get("TRIALS_SHARED_DIR") or REPO.parent / "shared")
 SHARED_DATA = SHARED / "data"
+
+
+def load_bench(name: str) -> Any:
+    """A bench script (``bench/<name>.py``: not a package) loaded as a module, for the tests
+    that assert on its figures."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def shared_path(*parts: str) -> Path:

@@ -3,8 +3,6 @@ on the hand-labelled set (fixtures/labelled/thresholds.jsonl, bench/accuracy.py)
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +10,8 @@ import pytest
 from trialscope.parser.criteria import split_criteria
 from trialscope.parser.thresholds import extract_from_text, extract_thresholds
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from .conftest import REPO, load_bench, shared_path
+
 II_IV = ["IIa", "IIb", "IIIa", "IIIb", "IVa", "IVb"]
 
 
@@ -353,10 +351,7 @@ def _keys(thresholds: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
 
 
 def _seed(name: str, start: str) -> list[dict[str, Any]]:
-    path = SHARED / "seeds" / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (the seed documents live beside the repo)")
-    text = path.read_text(encoding="utf-8")
+    text = shared_path("seeds", name).read_text(encoding="utf-8")
     return extract_thresholds(split_criteria(text[text.index(start):]))
 
 
@@ -376,11 +371,7 @@ def test_seed_001() -> None:
 # --- accuracy on the labelled set --------------------------------------------------------------
 
 def _accuracy() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_accuracy", REPO / "bench" / "accuracy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("accuracy")
 
 
 def test_labelled_set_is_big_and_varied() -> None:

@@ -10,7 +10,6 @@ their tests use short texts written in the registries' wording instead.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from trialscope.parser import measures
 from trialscope.parser.thresholds import extract_from_text
 
-from .conftest import REPO
+from .conftest import REPO, load_bench
 
 
 def got(text: str, section: str = "inclusion") -> list[tuple[Any, ...]]:
@@ -250,11 +249,7 @@ def test_never_raises_on_odd_text() -> None:
 # --- the dev split's figures ---------------------------------------------------------------
 
 def _accuracy() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_accuracy", REPO / "bench" / "accuracy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("accuracy")
 
 
 def test_dev_split_is_apart_from_the_test_split() -> None:
