@@ -79,9 +79,22 @@ def coordinate(q: wq.Or, power: float | None = None) -> wq.Query:
     subs = q.subqueries
     if len(subs) < 2 or not all(isinstance(s, Unit) and s.alternatives for s in subs):
         return q
-    units = tuple((tuple(t for t, _ in s.alternatives), s.fields, unit_factor(s))
-                  for s in subs)
-    return Coord(q, units, power)
+    return Coord(q, coord_units(subs), power)
+
+
+def coord_units(subs) -> tuple:
+    """A ``Coord``'s units from its OR's ``Unit`` subqueries: (alternatives, fields, factor)."""
+    return tuple((tuple(t for t, _ in s.alternatives), s.fields, unit_factor(s)) for s in subs)
+
+
+def recount(q: wq.Query | None) -> None:
+    """The coordination of every ``Coord`` in ``q``, from its units as they are now (after
+    search.py added alternatives to them)."""
+    if q is None:
+        return
+    for node in _walk(q):
+        if isinstance(node, Coord):
+            node.units = coord_units(node.child.subqueries)
 
 
 def unit_factor(unit: Unit) -> float:
@@ -171,11 +184,14 @@ def conditions_of(searcher: Searcher, units, doc_frequency=None) -> tuple[bool, 
     return tuple(out)
 
 
-def tier_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, ...]:
-    """Per unit of a ``Coord``: its weight in the tier's coverage (see above)."""
+def tier_weights(searcher: Searcher, units, doc_frequency=None,
+                 conditions: tuple[bool, ...] | None = None) -> tuple[float, ...]:
+    """Per unit of a ``Coord``: its weight in the tier's coverage (see above).
+    ``conditions``: ``conditions_of`` these units, when the caller has it already."""
     frequency = doc_frequency or searcher.reader().doc_frequency
     base = unit_weights(searcher, units, frequency)
-    conditions = conditions_of(searcher, units, frequency)
+    if conditions is None:
+        conditions = conditions_of(searcher, units, frequency)
     return tuple(0.0 if factor <= GENERIC_FACTOR else
                  weight * (DISEASE_FACTOR if condition else 1.0)
                  for (_alts, _fields, factor), weight, condition

@@ -29,6 +29,7 @@ from whoosh import query as wq
 from whoosh.analysis import Token
 from whoosh.searching import Searcher
 from whoosh.sorting import FieldFacet
+from whoosh.support.levenshtein import levenshtein
 
 from . import taat
 from .analysis import (
@@ -46,7 +47,7 @@ from .facets import Filters, build_filter, count_facets
 from .indexer import open_index
 from .intents import Intent, understand
 from .query import QueryError, describe, parse_query, units_of
-from .ranking import TIER_STEPS, Prior, explain, unsquash
+from .ranking import TIER_STEPS, Prior, explain, recount, unsquash
 from .schema import TEXT_FIELDS
 
 __all__ = ["Hit", "QueryError", "SearchResults", "describe", "make_snippet", "parse_query",
@@ -651,7 +652,7 @@ def expand_stems(q: wq.Query | None, reader: Any) -> None:
         found = [(term,) for stem in unit.stems for term in stem_terms(reader, stem)]
         changed |= _add_alternatives(unit, found, MEMBER_WEIGHT)
     if changed:
-        _recount(q)
+        recount(q)
 
 
 # A query word no default field holds ("pembrolizumb") also searches the indexed words
@@ -677,32 +678,21 @@ def correct_spelling(q: wq.Query | None, reader: Any) -> None:
         if any(reader.doc_frequency(f, word) for f in fields if f in FIELD_BOOSTS):
             continue
         limit = MAX_EDITS if len(word) >= 8 else 1
-        close: dict[str, int] = {}
+        close: dict[str, tuple[int, int]] = {}  # word -> (edits, documents)
         for f in SPELLING_FIELDS:
             if f not in fields:
                 continue
             for btext in reader.expand_prefix(f, word[:2]):
                 text = btext.decode("utf-8") if isinstance(btext, bytes) else btext
-                if abs(len(text) - len(word)) <= limit and text not in close \
-                        and _edits(word, text, limit) <= limit:
-                    close[text] = reader.doc_frequency(f, text)
-        best = sorted(close, key=lambda t: (_edits(word, t, limit), -close[t], t))[:3]
+                if abs(len(text) - len(word)) > limit or text in close:
+                    continue
+                edits = levenshtein(word, text, limit)
+                if edits <= limit:
+                    close[text] = (edits, reader.doc_frequency(f, text))
+        best = sorted(close, key=lambda t: (close[t][0], -close[t][1], t))[:3]
         changed |= _add_alternatives(unit, [(t,) for t in best], SPELLING_WEIGHT)
     if changed:
-        _recount(q)
-
-
-def _edits(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance of ``a`` and ``b``, or limit + 1 once it is past ``limit``."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        if min(cur) > limit:
-            return limit + 1
-        prev = cur
-    return prev[-1]
+        recount(q)
 
 
 def _add_alternatives(unit: Any, texts: list[tuple[str, ...]], weight: float) -> bool:
@@ -716,22 +706,6 @@ def _add_alternatives(unit: Any, texts: list[tuple[str, ...]], weight: float) ->
     fresh = text_unit(tuple(alts.items()), unit.unit_field, unit.concept)
     unit.child, unit.alternatives, unit.label = fresh.child, fresh.alternatives, fresh.label
     return True
-
-
-def _recount(q: wq.Query | None) -> None:
-    """The coordination of every Coord, from its units as they are now."""
-    from .ranking import Coord, unit_factor
-
-    for node in _walk(q):
-        if isinstance(node, Coord):
-            node.units = tuple((tuple(t for t, _ in s.alternatives), s.fields,
-                                unit_factor(s)) for s in node.child.subqueries)
-
-
-def _walk(q: wq.Query):
-    yield q
-    for child in q.children():
-        yield from _walk(child)
 
 
 def _drop_absent(q: wq.Query | None, reader: Any) -> None:

@@ -477,9 +477,6 @@ class Tiers:
     def span(self) -> int:
         return 2 * len(self.intents) + 1
 
-    def level(self, gdoc: int) -> int:
-        return sum(i.level(gdoc) for i in self.intents)
-
 
 class Matches:
     """Every matching document with its score; ``ranked`` pages them.  With ``tiers`` the
@@ -823,8 +820,8 @@ def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None =
     if tiered and (p.coordinated or intents):
         weights = conditions = None
         if p.coordinated:
-            weights = tier_weights(searcher, top.units, terms.doc_frequency)
             conditions = conditions_of(searcher, top.units, terms.doc_frequency)
+            weights = tier_weights(searcher, top.units, terms.doc_frequency, conditions)
         tiers = Tiers(weights, list(intents or []), conditions or ())
     return Matches(searcher, p, segments, tiers)
 

@@ -77,3 +77,19 @@ def replaced(node: Any, path: tuple[Any, ...], value: Any) -> Any:
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
+
+
+def index_of(tmp_path_factory: pytest.TempPathFactory, name: str, records: list[Any]) -> Path:
+    """An index of ``records`` in a fresh temporary folder (for a module-scoped fixture)."""
+    from trialscope.index.indexer import index_records
+
+    path = tmp_path_factory.mktemp(name) / "index"
+    index_records(path, records)
+    return path
+
+
+def hit_ids(index_dir: Path, query: str, limit: int, **options: Any) -> list[str]:
+    """The trial ids ``search`` ranks for ``query``, best first (``options``: its keywords)."""
+    from trialscope.index.search import search
+
+    return [h.trial_id for h in search(index_dir, query, limit=limit, **options).hits]

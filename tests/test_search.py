@@ -14,6 +14,8 @@ from trialscope.index.indexer import NoIndexError, index_records
 from trialscope.index.search import QueryError, describe, parse_query, search
 from trialscope.parser.record import TrialRecord
 
+from .conftest import hit_ids, index_of
+
 
 def rec(trial_id: str, title: str, conditions: list[str], interventions: list[tuple[str, str]],
         summary: str, *, status: str = "RECRUITING", phases: tuple[str, ...] = ("PHASE1",),
@@ -134,13 +136,11 @@ MG_CART_IDS = {r.trial_id for r in MG_CART}
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("search") / "index"
-    index_records(path, ALL)
-    return path
+    return index_of(tmp_path_factory, "search", ALL)
 
 
 def ids(index_dir: Path, query: str, **filters: object) -> list[str]:
-    return [h.trial_id for h in search(index_dir, query, limit=100, **filters).hits]
+    return hit_ids(index_dir, query, 100, **filters)
 
 
 # -- ranking ---------------------------------------------------------------------------------

@@ -17,12 +17,11 @@ from trialscope.cli.main import cli
 from trialscope.index import service
 from trialscope.index.analysis import synonyms
 from trialscope.index.home import DataHome
-from trialscope.index.indexer import index_records
 from trialscope.index.intents import understand
 from trialscope.index.search import search
 from trialscope.parser.record import TrialRecord
 
-from .conftest import CTGOV_FIXTURES
+from .conftest import CTGOV_FIXTURES, hit_ids, index_of
 
 
 def trial(trial_id: str, title: str, conditions: list[str], intervention: str, *,
@@ -68,13 +67,11 @@ TRIALS = [
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("understanding") / "index"
-    index_records(path, TRIALS)
-    return path
+    return index_of(tmp_path_factory, "understanding", TRIALS)
 
 
 def ranked(index_dir: Path, query: str, **options: object) -> list[str]:
-    return [h.trial_id for h in search(index_dir, query, limit=50, **options).hits]
+    return hit_ids(index_dir, query, 50, **options)
 
 
 # -- intents -----------------------------------------------------------------------------------
