@@ -36,9 +36,9 @@ import statistics
 import sys
 import time
 import zipfile
-from bisect import bisect
-from itertools import accumulate
 from pathlib import Path
+
+from gen_studies import weighted  # bench/ is sys.path[0] when a bench script runs
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO.parent / "shared" / "data" / "ctgov-more" / "v2"
@@ -80,14 +80,14 @@ def build(n: int, out: Path, seed: int = 7, mean_kb: float = 17.0,
     studies = load_studies()
     sizes = [len(data) for _tid, data in studies]
     alpha, weights = tilt(sizes, mean_kb * 1000)
-    cum = list(accumulate(weights))
+    pick = weighted(dict(enumerate(weights)))  # a study's index, drawn by weight
     rng = random.Random(seed)
     ids = rng.sample(range(10_000_000), n)  # distinct: NCT9 + 7 digits
     out.parent.mkdir(parents=True, exist_ok=True)
     drawn: list[int] = []
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for k in range(n):
-            own, data = studies[bisect(cum, rng.random() * cum[-1])]
+            own, data = studies[pick(rng)]
             new = b"NCT9%07d" % ids[k]
             copy = data.replace(own, new)
             drawn.append(len(copy))

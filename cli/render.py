@@ -225,16 +225,23 @@ def _section(out: list[str], title: str, lines: list[str], w: int, wrap: bool = 
         out.extend(textwrap.wrap(line, w) if wrap else [line])
 
 
+def eligibility_basics(el: dict[str, Any], refused: str = "no") -> str:
+    """Age, sex and healthy volunteers, as one line ('' when the record has none of them);
+    ``refused`` words healthy volunteers not accepted (the card: "no")."""
+    parts = []
+    if el.get("min_age") or el.get("max_age"):
+        parts.append(f"age {el.get('min_age') or 'any'} to {el.get('max_age') or 'any'}")
+    if el.get("sex"):
+        parts.append(f"sex {str(el['sex']).lower()}")
+    if el.get("healthy_volunteers") is not None:
+        parts.append("healthy volunteers " + ("accepted" if el["healthy_volunteers"]
+                                              else refused))
+    return "; ".join(parts)
+
+
 def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
     el = rec.eligibility or {}
-    ages = []
-    if el.get("min_age") or el.get("max_age"):
-        ages.append(f"age {el.get('min_age') or 'any'} to {el.get('max_age') or 'any'}")
-    if el.get("sex"):
-        ages.append(f"sex {el['sex'].lower()}")
-    if el.get("healthy_volunteers") is not None:
-        ages.append("healthy volunteers " + ("accepted" if el["healthy_volunteers"] else "no"))
-    _section(out, "Eligibility", ["; ".join(ages) or "-"], w)
+    _section(out, "Eligibility", [eligibility_basics(el) or "-"], w)
     for key, label in (("inclusion", "Inclusion"), ("exclusion", "Exclusion")):
         items = el.get(key) or []
         if items:

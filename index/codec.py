@@ -42,7 +42,6 @@ class RawDictionary:
     """The raw payloads' compressor and decompressors (one per dictionary id)."""
 
     def __init__(self) -> None:
-        self.trained: zstandard.ZstdCompressionDict | None = None
         self._compressor = zstandard.ZstdCompressor(level=RAW_LEVEL)
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {
             0: zstandard.ZstdDecompressor()}
@@ -50,7 +49,6 @@ class RawDictionary:
     def use(self, data: bytes) -> int:
         """Compress from now on with the dictionary ``data``; returns its id."""
         d = zstandard.ZstdCompressionDict(data)
-        self.trained = d
         self._compressor = zstandard.ZstdCompressor(level=RAW_LEVEL, dict_data=d)
         self.known(d.dict_id(), data)
         return d.dict_id()

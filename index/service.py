@@ -159,7 +159,11 @@ def read_store(home: DataHome) -> Store:
     folder without write permission) is opened read-only instead of being refused."""
     check_home(home)
     if home.read_only and home.store_path.exists():
-        return Store(home.store_path, readonly=True)
+        try:
+            return Store(home.store_path, readonly=True)
+        except StoreError as exc:  # the web page's path: a message, not a 500 and a traceback
+            raise TrialsError("store_error", str(exc) + ".",
+                              "Point --home at another folder or move the file away.") from exc
     try:
         return Store(home.store_path)
     except (StoreReadOnly, PermissionError) as exc:

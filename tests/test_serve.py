@@ -252,6 +252,19 @@ def test_an_empty_home_says_how_to_fill_it(tmp_path: Path) -> None:
     assert not (tmp_path / "empty" / "store.sqlite").exists()  # read-only: nothing created
 
 
+def test_a_file_that_is_not_a_store_is_a_store_error_not_a_500(tmp_path: Path) -> None:
+    home = DataHome.resolve(str(tmp_path / "bad"))
+    home.store_path.parent.mkdir(parents=True)
+    home.store_path.write_bytes(b"not a database at all" * 100)
+    with TestClient(create_app(home)) as c:
+        r = c.get("/trial/NCT01234567")
+        twin = c.get("/trial/NCT01234567.json")
+    assert r.status_code == 503, r.text
+    assert "is not a usable trialscope store" in soup(r).select_one("#error-message").get_text()
+    assert "Traceback" not in r.text
+    assert twin.status_code == 503 and twin.json()["error"]["code"] == "store_error"
+
+
 def test_every_control_has_a_label(client: TestClient) -> None:
     for url in ("/search?q=myasthenia", "/changes"):
         page = soup(client.get(url))

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..cli.render import (
     cell_therapy_line,
+    eligibility_basics,
     format_dose,
     format_threshold,
     item_label,
@@ -31,12 +32,10 @@ def eligibility_view(rec: TrialRecord) -> dict[str, Any]:
     from it, so the page marks each limit in place."""
     el = rec.eligibility or {}
     by_item: dict[tuple[str, str], list[str]] = {}
-    placed: set[int] = set()
     thresholds = el.get("thresholds") or []
-    for i, t in enumerate(thresholds):
+    for t in thresholds:
         key = (str(t.get("section") or ""), str(t.get("item") or ""))
         by_item.setdefault(key, []).append(format_threshold(t))
-        placed.add(i)
 
     def walk(section: str, items: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
         out = []
@@ -52,13 +51,6 @@ def eligibility_view(rec: TrialRecord) -> dict[str, Any]:
     # limits whose item is not in the tree (criteria the registry gives as one text block)
     loose = [f"{item_label(sec, item)}: {text}" if item else text
              for (sec, item), texts in by_item.items() for text in texts]
-    basics = []
-    if el.get("min_age") or el.get("max_age"):
-        basics.append(f"age {el.get('min_age') or 'any'} to {el.get('max_age') or 'any'}")
-    if el.get("sex"):
-        basics.append(f"sex {str(el['sex']).lower()}")
-    if el.get("healthy_volunteers") is not None:
-        basics.append("healthy volunteers " + ("accepted" if el["healthy_volunteers"]
-                                               else "not accepted"))
-    return {"trees": trees, "loose": loose, "basics": "; ".join(basics),
+    return {"trees": trees, "loose": loose,
+            "basics": eligibility_basics(el, refused="not accepted"),
             "count": len(thresholds), "text": el.get("text") or ""}
