@@ -196,7 +196,7 @@ def evaluate(labelled: Path = LABELLED, split: str = "legacy") -> dict[str, Any]
         if not path.exists():
             notes.append(f"{path} not found: thresholds skipped")
             continue
-        from trialscope.parser.thresholds import extract_from_text
+        from trialscope.extract.thresholds import extract_from_text
 
         same = threshold_matches_v2 if v2 else threshold_matches
         for row in _load(path):
@@ -222,9 +222,9 @@ def _evaluate_doses(labelled: Path, counts: dict[str, dict[str, int]], misses: l
                     extras: list[Any], notes: list[str]) -> None:
     path = labelled / "doses.jsonl"
     try:
-        from trialscope.parser.doses import parse_doses
+        from trialscope.extract.doses import parse_doses
     except ImportError:
-        notes.append("trialscope.parser.doses not importable: doses skipped")
+        notes.append("trialscope.extract.doses not importable: doses skipped")
         return
     if not path.exists():
         notes.append(f"{path} not found: doses skipped")

@@ -162,7 +162,7 @@ class TextModel:
 def _states_cell_therapy(text: str) -> bool:
     """Does the parser find a cell therapy in ``text`` (as it reads a title, an arm, a
     summary)?  The generator keeps such texts for the cell-therapy share of studies."""
-    from trialscope.parser.celltherapy import extract_from_texts
+    from trialscope.extract.celltherapy import extract_from_texts
 
     return bool(extract_from_texts([text]))
 

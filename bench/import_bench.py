@@ -73,9 +73,9 @@ def _du(path: Path) -> int:
 
 
 def child(zip_path: str, home: str) -> None:
-    from trialscope.index.bulk import bulk_import
-    from trialscope.index.home import DataHome
-    from trialscope.index.store import Store
+    from trialscope.app.bulk import bulk_import
+    from trialscope.store.home import DataHome
+    from trialscope.store.db import Store
 
     h = DataHome(Path(home))
     last = [0.0]

@@ -34,7 +34,7 @@ def _time(fn, items) -> float:
 
 
 def main() -> None:
-    from trialscope.index.bulk import record_json
+    from trialscope.app.bulk import record_json
     from trialscope.parser import ctgov
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -29,9 +29,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from trialscope.index import indexer, service
-from trialscope.index.home import DataHome
-from trialscope.index.store import Store
+from trialscope.index import indexer
+from trialscope.app import service
+from trialscope.store.home import DataHome
+from trialscope.store.db import Store
 
 
 def _cpu() -> float:

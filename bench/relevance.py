@@ -36,8 +36,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from trialscope.index import service
-from trialscope.index.home import DataHome
+from trialscope.app import service
+from trialscope.store.home import DataHome
 
 REPO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

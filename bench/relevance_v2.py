@@ -95,8 +95,8 @@ def corpus_home(out: Path = OUT) -> Path:
 
 
 def imported(home: Path) -> int:
-    from trialscope.index import service
-    from trialscope.index.home import DataHome
+    from trialscope.app import service
+    from trialscope.store.home import DataHome
 
     with service.read_store(DataHome.resolve(str(home))) as store:
         return sum(1 for _ in store.iter_records())
@@ -140,8 +140,8 @@ class BM25Baseline:
         from whoosh.fields import ID, TEXT, Schema
         from whoosh.qparser import OrGroup, QueryParser
 
-        from trialscope.index import service
-        from trialscope.index.home import DataHome
+        from trialscope.app import service
+        from trialscope.store.home import DataHome
 
         where = out / "bm25"
         stamp = where / "built-from"
@@ -197,8 +197,8 @@ def evaluate(split: str | None, home: Path | None = None, baseline: bool = True
              ) -> dict[str, Any]:
     """Per query and mean figures of trialscope and of the baseline on one split (None:
     every query)."""
-    from trialscope.index import service
-    from trialscope.index.home import DataHome
+    from trialscope.app import service
+    from trialscope.store.home import DataHome
 
     home = home or corpus_home()
     spec = json.loads(QUERIES.read_text("utf-8"))
@@ -228,8 +228,8 @@ def evaluate(split: str | None, home: Path | None = None, baseline: bool = True
 
 def evaluate_related(split: str | None, home: Path | None = None) -> dict[str, Any]:
     """nDCG@10 of `trials related` per seed, and the mean, on one split."""
-    from trialscope.index import service
-    from trialscope.index.home import DataHome
+    from trialscope.app import service
+    from trialscope.store.home import DataHome
 
     home = home or corpus_home()
     dh = DataHome.resolve(str(home))

@@ -23,7 +23,7 @@ Five kinds of query, drawn from the indexed text itself (so they scale with the 
 Whoosh is timed with a warm searcher (the index opened once and its searcher reused, which
 ``search()`` is made to use by handing it the open index) and, for reference, as the API runs
 today (index and searcher opened per call: nothing a searcher keeps, such as the term table
-and the scored long posting lists of ``index/taat.py``, survives from one call to the next),
+and the scored long posting lists of ``index/engine/taat.py``, survives from one call to the next),
 and as "Whoosh core": Whoosh's own collector on the same parsed query and filter
 (``searcher.search(q, limit=10)``, stored fields of the hits, no total count, prior,
 snippets or facets), which ``search()`` no longer uses for most queries.  Each query runs
@@ -49,10 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from trialscope.index import search as search_mod
-from trialscope.index.home import DataHome
+from trialscope.store.home import DataHome
 from trialscope.index.indexer import open_index
 from trialscope.index.schema import FIELD_BOOSTS, record_to_doc
-from trialscope.index.store import Store
+from trialscope.store.db import Store
 
 COLS = tuple(FIELD_BOOSTS)
 _WORD = re.compile(r"^[a-z]{4,}$")

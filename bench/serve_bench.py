@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 
 from starlette.testclient import TestClient
 
-from trialscope.index import service
-from trialscope.index.home import DataHome
+from trialscope.app import service
+from trialscope.store.home import DataHome
 from trialscope.web.server import create_app
 
 QUERIES = ["refractory myasthenia gravis CAR-T", "breast cancer", "recruiting phase 3 in China"]

@@ -7,7 +7,7 @@
    a dictionary *trained on the other half of the studies* (the sizes are those of the held-out
    half: a dictionary trained on the studies it compresses would flatter it, and the real-text
    corpus repeats each study), and the record compressed against its own payload (what the
-   store does, ``index/codec.py``).  Sizes are weighted as ``real_corpus.py`` draws studies,
+   store does, ``store/codec.py``).  Sizes are weighted as ``real_corpus.py`` draws studies,
    so they are per study of the registry-like mix (17 kB of JSON); compress and decompress
    times are CPU time (this thread's) per study of that mix.
 2. **Where a stored study's bytes go** (with ``--home``): SQLite's ``dbstat`` per table and
@@ -35,10 +35,10 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_corpus import load_studies, tilt  # noqa: E402
 
-from trialscope.index import codec  # noqa: E402
-from trialscope.index.bulk import record_json  # noqa: E402
-from trialscope.index.home import DataHome  # noqa: E402
-from trialscope.index.store import Store  # noqa: E402
+from trialscope.store import codec  # noqa: E402
+from trialscope.app.bulk import record_json  # noqa: E402
+from trialscope.store.home import DataHome  # noqa: E402
+from trialscope.store.db import Store  # noqa: E402
 from trialscope.parser.ctgov import parse_study_json  # noqa: E402
 
 

@@ -1,3 +1,3 @@
-from .main import main
+from trialscope.cli.main import main
 
 main()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from .main import cli
+from trialscope.cli.main import cli
 
 
 def _commands(group: click.Group, ctx: click.Context, prefix: str) -> list[tuple[str, str]]:

@@ -10,16 +10,16 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..index import payloads, service
-from ..index.home import DataHome
-from ..index.service import TrialsError
-from ..parser.record import ROW_COLUMNS, TrialRecord, to_row
-from ..parser.vocab import PHASE_LABELS, Phase, Status, StudyType
-from . import render
-from .output import dumps, handles_errors, json_option, listing_options, write_csv, write_nl
+from trialscope import __version__
+from trialscope.app import payloads, service
+from trialscope.store.home import DataHome
+from trialscope.app.service import TrialsError
+from trialscope.core.record import ROW_COLUMNS, TrialRecord, to_row
+from trialscope.core.vocab import PHASE_LABELS, Phase, Status, StudyType
+from trialscope.cli import render
+from trialscope.cli.output import dumps, handles_errors, json_option, listing_options, write_csv, write_nl
 
-# Derived from the record's vocabularies (parser/vocab.py), never kept as a second copy.  The
+# Derived from the record's vocabularies (core/vocab.py), never kept as a second copy.  The
 # values are checked by the library (index/facets.py), which accepts every common spelling
 # ("not yet recruiting", "phase 2", "II", "early 1") and lists the valid ones on a typo.
 STATUS_CHOICES = ["open"] + [s.value.lower() for s in Status]
@@ -96,7 +96,7 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
       trials crawl --condition "myasthenia gravis" --since 2025-01-01 --status open
       trials crawl --registry chictr --query "CAR-T myasthenia gravis"
     """
-    from ..crawler.service import crawl as run  # scrapy is slow to import: only when crawling
+    from trialscope.app.crawl import crawl as run  # scrapy is slow to import: only when crawling
 
     home = _home(ctx)
     id_list = [part.strip() for raw in ids for part in raw.split(",") if part.strip()]
@@ -108,7 +108,7 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
         progress = sys.stderr.isatty() and not as_json
     saving = None
     if save_as:  # checked before the crawl: a bad name must not waste one
-        from ..crawler.refresh import prepare_saved_crawl
+        from trialscope.app.refresh import prepare_saved_crawl
 
         saving = prepare_saved_crawl(home, save_as, offline=offline, since=since, ids=id_list,
                                      cond=condition, intr=intervention, term=query,
@@ -167,7 +167,7 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
         click.echo(render.import_summary(summary.as_dict()))
         for f in summary.failures:
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
-        from ..parser.files import PAYLOAD_SUFFIXES  # lazy: it imports every parser
+        from trialscope.parser.files import PAYLOAD_SUFFIXES  # lazy: it imports every parser
 
         read = ", ".join(sorted(PAYLOAD_SUFFIXES))
         for name in summary.ignored[:IGNORED_SHOWN]:
@@ -221,7 +221,7 @@ def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: b
 
     --json prints a list of records, also for one file.
     """
-    from ..parser.files import FORMATS_HELP, Failure
+    from trialscope.parser.files import FORMATS_HELP, Failure
 
     records: list[TrialRecord] = []
     failures: list[Failure] = []
@@ -261,7 +261,7 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
     tid = service.check_trial_id(trial_id)
     fetch_error: dict[str, Any] | None = None
     if fetch:
-        from ..crawler.service import crawl as run
+        from trialscope.app.crawl import crawl as run
 
         summary = run(home, ids=[tid], progress=False)
         if summary.get("not_found"):
@@ -343,10 +343,10 @@ def _size(n: int) -> str:
 
 
 # Commands defined in their own modules register themselves on the group when imported.
-from . import related as _related  # noqa: F401, E402
-from . import search as _search  # noqa: F401, E402
-from . import serve as _serve  # noqa: F401, E402
-from . import watch as _watch  # noqa: F401, E402
+from trialscope.cli import related as _related  # noqa: F401, E402
+from trialscope.cli import search as _search  # noqa: F401, E402
+from trialscope.cli import serve as _serve  # noqa: F401, E402
+from trialscope.cli import watch as _watch  # noqa: F401, E402
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from ..index.home import DataHome
-from ..index.service import TrialsError, home_write_error
+from trialscope.store.home import DataHome
+from trialscope.app.service import TrialsError, home_write_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from ..index import payloads, service
-from . import render
-from .main import _home, cli
-from .output import dumps, handles_errors, listing_options, write_csv, write_nl
+from trialscope.app import payloads, service
+from trialscope.cli import render
+from trialscope.cli.main import _home, cli
+from trialscope.cli.output import dumps, handles_errors, listing_options, write_csv, write_nl
 
 
 @cli.command()

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from ..parser.record import TrialRecord
-from ..parser.vocab import PHASE_LABELS, phase_label
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import PHASE_LABELS, phase_label
 
 HL_OPEN, HL_CLOSE = "«", "»"
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
-from ..index import payloads, service
-from ..parser.record import ROW_COLUMNS, to_row
-from . import render
-from .main import PHASE_HELP, STATUS_HELP, TYPE_HELP, _home, cli
-from .output import dumps, handles_errors, listing_options, output_file, write_csv, write_nl
+from trialscope.app import payloads, service
+from trialscope.core.record import ROW_COLUMNS, to_row
+from trialscope.cli import render
+from trialscope.cli.main import PHASE_HELP, STATUS_HELP, TYPE_HELP, _home, cli
+from trialscope.cli.output import dumps, handles_errors, listing_options, output_file, write_csv, write_nl
 
 _DATE = "YYYY[-MM[-DD]]"
 SEARCH_CSV_COLUMNS = ["trial_id", "score", "status", "phases", "title", "conditions", "sponsor",

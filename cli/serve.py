@@ -9,9 +9,9 @@ import webbrowser
 
 import click
 
-from ..index.service import TrialsError
-from .main import _home, cli
-from .output import handles_errors
+from trialscope.app.service import TrialsError
+from trialscope.cli.main import _home, cli
+from trialscope.cli.output import handles_errors
 
 
 def _loopback(host: str) -> bool:
@@ -66,7 +66,7 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
     """
     import uvicorn
 
-    from ..web.server import create_app
+    from trialscope.web.server import create_app
 
     home = _home(ctx)
     _check_port(host, port)

@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from ..index.service import TrialsError
-from .main import STATUS_CHOICES, _home, cli
-from .output import dumps, fail, handles_errors, json_option, listing_options, write_csv, write_nl
+from trialscope.app.service import TrialsError
+from trialscope.cli.main import STATUS_CHOICES, _home, cli
+from trialscope.cli.output import dumps, fail, handles_errors, json_option, listing_options, write_csv, write_nl
 
 EXIT_USAGE, EXIT_LOCKED = 2, 75  # the same numbers as crawler.refresh (not imported: slow)
 _USAGE_CODES = frozenset({"unknown_watch", "no_watches", "bad_name", "bad_argument"})
@@ -48,7 +48,7 @@ def _exits(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _locked(exc: Exception) -> TrialsError:
-    from ..crawler.refresh import RefreshLocked
+    from trialscope.app.refresh import RefreshLocked
 
     return RefreshLocked(exc)  # type: ignore[arg-type]
 
@@ -85,7 +85,7 @@ def watch_add(ctx: click.Context, name: str, ids: tuple[str, ...], query: str | 
               registry: str, as_json: bool) -> None:
     """Save a watch.  Its first refresh fetches everything it matches; later ones only what
     changed since."""
-    from ..crawler.refresh import add_watch
+    from trialscope.app.refresh import add_watch
 
     id_list = [part.strip() for raw in ids for part in raw.split(",") if part.strip()]
     saved = add_watch(_home(ctx), name, ids=id_list, cond=condition, intr=intervention,
@@ -103,7 +103,7 @@ def watch_add(ctx: click.Context, name: str, ids: tuple[str, ...], query: str | 
 @_exits
 def watch_list(ctx: click.Context, as_json: bool, as_nl: bool, as_csv: bool) -> None:
     """The watches, with their last refresh."""
-    from ..index.watches import list_watches
+    from trialscope.store.watches import list_watches
 
     rows = [w.to_dict() for w in list_watches(_home(ctx))]
     if as_json:
@@ -124,7 +124,7 @@ def watch_list(ctx: click.Context, as_json: bool, as_nl: bool, as_csv: bool) -> 
 
 
 def _describe(row: dict[str, Any]) -> str:
-    from ..index.watches import Watch
+    from trialscope.store.watches import Watch
 
     keys = ("name", "registry", "ids", "cond", "intr", "term", "status")
     return Watch(**{k: row[k] for k in keys}).describe()
@@ -137,7 +137,7 @@ def _describe(row: dict[str, Any]) -> str:
 @_exits
 def watch_remove(ctx: click.Context, name: str, as_json: bool) -> None:
     """Forget a watch (the trials it fetched stay in the store)."""
-    from ..index.watches import remove_watch
+    from trialscope.store.watches import remove_watch
 
     removed = remove_watch(_home(ctx), name)
     click.echo(dumps({"removed": removed.to_dict()}) if as_json
@@ -182,7 +182,7 @@ def refresh(ctx: click.Context, watches: tuple[str, ...], full: bool,
       trials refresh
       trials refresh --watch mg-cart --json
     """
-    from ..crawler.refresh import refresh as run_refresh
+    from trialscope.app.refresh import refresh as run_refresh
 
     if progress is None:
         progress = sys.stderr.isatty() and not as_json
@@ -276,7 +276,7 @@ def history(ctx: click.Context, trial_id: str, as_json: bool, as_nl: bool,
       trials history NCT06958939
       trials history NCT06958939 --csv
     """
-    from ..index.history import trial_history
+    from trialscope.store.history import trial_history
 
     result = trial_history(_home(ctx), trial_id)
     rows = [{"trial_id": result["trial_id"], **v} for v in result["versions"]]
@@ -320,7 +320,7 @@ def changes(ctx: click.Context, since: str | None, updated_since: str | None, wa
       NCT06958939  2025-06-03T06:00:12Z  status NOT_YET_RECRUITING -> RECRUITING
       trials changes --updated-since 2025-01-01 --csv
     """
-    from ..index.history import changes_feed
+    from trialscope.store.history import changes_feed
 
     if not since and not updated_since:
         raise TrialsError("bad_argument", "Give --since (fetched on or after) or "
@@ -357,8 +357,8 @@ def check(ctx: click.Context, repair: bool, as_json: bool) -> None:
     Exit 0 when they agree (after --repair, if given), 1 when they do not, 75 when
     --repair finds a refresh running.
     """
-    from ..index.check import check as run_check
-    from ..index.lock import LockHeld
+    from trialscope.index.check import check as run_check
+    from trialscope.store.lock import LockHeld
 
     try:
         report = run_check(_home(ctx), repair=repair)

@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..parser.ctgov import normalise_nct_id
+from trialscope.parser.ctgov import normalise_nct_id
 
 DEFAULT_API_BASE = "https://clinicaltrials.gov/api/v2"
 MAX_PAGE_SIZE = 1000  # the API's own limit for pageSize

@@ -18,7 +18,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.response import response_status_message
 
-from .faults import PERMANENT, exception_reason
+from trialscope.crawler.faults import PERMANENT, exception_reason
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
 
-from ..index.store import Store
+from trialscope.store.db import Store
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -23,10 +23,10 @@ from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 from tqdm import tqdm
 
-from .ctgov_args import CrawlArgumentError, CtgovArgs
-from .faults import TRANSIENT_DROPS, causes
-from .replay import ReplayServer
-from .spiders.ctgov import CtgovSpider
+from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
+from trialscope.crawler.faults import TRANSIENT_DROPS, causes
+from trialscope.crawler.replay import ReplayServer
+from trialscope.crawler.spiders.ctgov import CtgovSpider
 
 __all__ = ["CrawlArgumentError", "CrawlError", "CrawlSummary", "crawl_settings", "run_crawl"]
 
@@ -97,7 +97,7 @@ class CrawlSummary:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    as_dict = to_dict  # the name crawler/service.py uses
+    as_dict = to_dict  # the name app/crawl.py uses
 
 
 def crawl_settings(store_path: Path | str, *, progress: bool = True, offline: bool = False,
@@ -246,7 +246,7 @@ def _run_chictr(store_path: Path, *, ids: Iterable[str] | str, cond: str | None,
     """ChiCTR: by ids or a title query.  Its site has no condition/intervention/status/date
     search we could verify, and no bundled replay, so those options are refused."""
     global _crawled
-    from .spiders.chictr import ChictrArgs, ChictrSpider
+    from trialscope.crawler.spiders.chictr import ChictrArgs, ChictrSpider
 
     for name, value in (("cond", cond), ("intr", intr), ("status", status), ("since", since)):
         if value:

@@ -359,7 +359,7 @@ def index_positions(text: str) -> dict[str, list[int]]:
     analyzer yields at index time (``ClinicalTokenizer | ClinicalFilter``), without a token
     object per word.  Concept spellings are found by ``CONCEPT_RE``; the text between them is
     split by one ``findall`` of the other token kinds, and each distinct surface word is
-    analysed once per process (a cache).  The bulk writer (index/fastwriter.py) uses it;
+    analysed once per process (a cache).  The bulk writer (index/engine/fastwriter.py) uses it;
     tests/test_fastwriter.py checks it against the analyzer."""
     out: dict[str, list[int]] = {}
     cache = _SURFACE_TERMS

@@ -27,11 +27,11 @@ from typing import Any
 
 from whoosh.index import LockError
 
-from . import indexer
-from .home import DataHome
-from .lock import LOCK_NAME, RefreshLock
-from .schema import build_schema, record_to_doc
-from .store import Store
+from trialscope.index import indexer
+from trialscope.store.home import DataHome
+from trialscope.store.lock import LOCK_NAME, RefreshLock
+from trialscope.index.schema import build_schema, record_to_doc
+from trialscope.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def check(home: DataHome, *, repair: bool = False, lock_max_age: float | None = 
     refresh runs its answer may be a moment out of date, and ``refresh_running`` says so.
     A data home that cannot be written makes a repair a ``TrialsError`` (``read_only``).
     """
-    from .service import check_home, home_write_error, open_store, read_store
+    from trialscope.app.service import check_home, home_write_error, open_store, read_store
 
     check_home(home)
     lock = RefreshLock(home.root / LOCK_NAME, command="check --repair", max_age=lock_max_age)

@@ -25,8 +25,8 @@ from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3TermInfo
 from whoosh.searching import Searcher
 
-from ..parser.celltherapy import normalise_modality, normalise_target
-from ..parser.vocab import (
+from trialscope.extract.celltherapy import normalise_modality, normalise_target
+from trialscope.core.vocab import (
     OPEN_STATUSES,
     PHASE_LABELS,
     Phase,
@@ -36,9 +36,9 @@ from ..parser.vocab import (
     normalise_status,
     normalise_study_type,
 )
-from . import taat
-from .query import QueryError, numeric_range
-from .schema import facet_key, value_key
+from trialscope.index.engine import taat
+from trialscope.index.query import QueryError, numeric_range
+from trialscope.index.schema import facet_key, value_key
 
 # facet name (as shown and in --json) -> index field
 FACETS: dict[str, str] = {

@@ -29,9 +29,9 @@ from whoosh import index as whoosh_index
 from whoosh.index import FileIndex, LockError
 from whoosh.writing import IndexWriter
 
-from ..parser.record import TrialRecord
-from .schema import SCHEMA_VERSION, build_schema, record_to_doc
-from .store import Store
+from trialscope.core.record import TrialRecord
+from trialscope.index.schema import SCHEMA_VERSION, build_schema, record_to_doc
+from trialscope.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ FRESH_SEGMENT = 50_000  # documents per segment of a rebuild (bounds the writer'
 def _write_fresh(ix: FileIndex, records: Iterable[TrialRecord]) -> int:
     """Write records into an index that holds none of them: ``FastSegmentWriter`` segments of
     ``FRESH_SEGMENT`` documents (it keeps a segment's postings in memory, ~17 kB a study)."""
-    from .fastwriter import FastSegmentWriter
+    from trialscope.index.engine.fastwriter import FastSegmentWriter
 
     count = 0
     writer = None

@@ -118,7 +118,7 @@ def _countries(reader: Any) -> dict[str, str]:
 
 def _about(words: tuple[str, ...]) -> list[wq.Query]:
     """The words themselves in the fields that say what a trial is about."""
-    from .query import _ANALYZER
+    from trialscope.index.query import _ANALYZER
 
     texts = [t.text for w in words for t in _ANALYZER(w, mode="query")]
     if not texts:
@@ -171,7 +171,7 @@ def understand(text: str, reader: Any, searcher: Any = None) -> tuple[str, list[
     ``searcher`` (when given) guards one-word status words: one that with the next word
     names something in the index ("open angle glaucoma") stays text.  (Not population
     words: "children with asthma" is a phrase of titles, stop words left out.)"""
-    from .query import _BINARY_OPS, _lex
+    from trialscope.index.query import _BINARY_OPS, _lex
 
     toks = _lex(text)
     if any(t.kind != "word" and t.kind != "phrase" for t in toks) \
@@ -217,7 +217,7 @@ def _names_a_thing(searcher: Any, first: str, second: str) -> bool:
     """Do ``first second`` appear as a phrase in a title or a condition?"""
     if searcher is None:
         return False
-    from .query import _ANALYZER
+    from trialscope.index.query import _ANALYZER
 
     words = [t.text for w in (first, second) for t in _ANALYZER(w, mode="query")]
     if len(words) != 2:
@@ -227,7 +227,7 @@ def _names_a_thing(searcher: Any, first: str, second: str) -> bool:
 
 
 def _stop_only(word: str) -> bool:
-    from .analysis import STOP_WORDS
+    from trialscope.index.analysis import STOP_WORDS
 
     return word.lower() in STOP_WORDS
 
@@ -283,7 +283,7 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
         return None
     if not any(c.isupper() or c.isdigit() for c in marker):
         return None
-    from .query import _ANALYZER
+    from trialscope.index.query import _ANALYZER
 
     texts = [t.text for t in _ANALYZER(marker, mode="query")]
     if len(texts) != 1:

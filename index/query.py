@@ -33,14 +33,14 @@ from whoosh import query as wq
 from whoosh.fields import BOOLEAN, NUMERIC, TEXT, Schema
 from whoosh.query.wrappers import WrappingQuery
 
-from .analysis import (
+from trialscope.index.analysis import (
     CONCEPTS,
     SynonymGroup,
     clinical_analyzer,
     concept_spans,
     synonyms,
 )
-from .schema import FIELD_BOOSTS, build_schema
+from trialscope.index.schema import FIELD_BOOSTS, build_schema
 
 # Friendly prefix -> schema field.  Schema field names work as prefixes too.
 FIELD_ALIASES: dict[str, str] = {
@@ -511,7 +511,7 @@ class _Parser:
             items.extend(q.subqueries if isinstance(q, _Split) else [q])
         negatives = [q.query for q in items if isinstance(q, wq.Not)]
         positives = [q for q in items if not isinstance(q, wq.Not)]
-        from .ranking import coordinate  # ranking imports Unit from here
+        from trialscope.index.ranking import coordinate  # ranking imports Unit from here
 
         pos = None
         if positives:

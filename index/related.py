@@ -31,12 +31,12 @@ from typing import Any
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from ..parser.record import TrialRecord
-from .analysis import CONCEPTS, TOKEN_WORDS, synonyms, tokens
-from .indexer import open_index
-from .query import Unit, text_unit
-from .ranking import Prior, coordinate, explain
-from .schema import cell_facts, value_key
+from trialscope.core.record import TrialRecord
+from trialscope.index.analysis import CONCEPTS, TOKEN_WORDS, synonyms, tokens
+from trialscope.index.indexer import open_index
+from trialscope.index.query import Unit, text_unit
+from trialscope.index.ranking import Prior, coordinate, explain
+from trialscope.index.schema import cell_facts, value_key
 
 KEY_TERMS = 20
 TEXT_WEIGHT = 0.15
@@ -222,7 +222,7 @@ def related(index_dir: str | os.PathLike[str], record: TrialRecord, *,
             q = related_query(searcher, record)
             if q is None:
                 return out
-            from .query import describe
+            from trialscope.index.query import describe
 
             out.query_repr = describe(q)
             results = searcher.search(Prior(q), limit=limit,

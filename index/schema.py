@@ -17,9 +17,9 @@ from typing import Any
 from whoosh.analysis import RegexTokenizer
 from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from ..parser.celltherapy import MODALITY_PARENT, extract_cell_therapy
-from ..parser.record import TrialRecord
-from .analysis import clinical_analyzer
+from trialscope.extract.celltherapy import MODALITY_PARENT, extract_cell_therapy
+from trialscope.core.record import TrialRecord
+from trialscope.index.analysis import clinical_analyzer
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.

@@ -10,7 +10,7 @@ agree.
 ``groups``: trials registered more than once, listed and counted once (their best-ranked
 registration).  ``keep``: an optional predicate on trial ids applied in ranked order before
 paging: the service layer uses it for patient-fit filters that need the stored record
-(index/fit.py).
+(extract/fit.py).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from whoosh.searching import Searcher
 from whoosh.sorting import FieldFacet
 from whoosh.support.levenshtein import levenshtein
 
-from . import taat
-from .analysis import (
+from trialscope.index.engine import taat
+from trialscope.index.analysis import (
     CONCEPTS,
     HYPHENS,
     SCAN_RE,
@@ -43,12 +43,12 @@ from .analysis import (
     concept_spans,
     normalize_word,
 )
-from .facets import Filters, build_filter, count_facets
-from .indexer import open_index
-from .intents import Intent, understand
-from .query import QueryError, describe, parse_query, units_of
-from .ranking import TIER_STEPS, Prior, explain, recount, unsquash
-from .schema import TEXT_FIELDS
+from trialscope.index.facets import Filters, build_filter, count_facets
+from trialscope.index.indexer import open_index
+from trialscope.index.intents import Intent, understand
+from trialscope.index.query import QueryError, describe, parse_query, units_of
+from trialscope.index.ranking import TIER_STEPS, Prior, explain, recount, unsquash
+from trialscope.index.schema import TEXT_FIELDS
 
 __all__ = ["Hit", "QueryError", "SearchResults", "describe", "make_snippet", "parse_query",
            "search"]
@@ -643,7 +643,7 @@ def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
 def expand_stems(q: wq.Query | None, reader: Any) -> None:
     """Add to each class unit with INN stems the indexed drug names they make (as class
     members: MEMBER_WEIGHT), then recount the coordination of the units around it."""
-    from .analysis import MEMBER_WEIGHT
+    from trialscope.index.analysis import MEMBER_WEIGHT
 
     changed = False
     for unit in units_of(q):
@@ -665,7 +665,7 @@ SPELLING_WEIGHT = 0.9
 
 
 def correct_spelling(q: wq.Query | None, reader: Any) -> None:
-    from .schema import FIELD_BOOSTS
+    from trialscope.index.schema import FIELD_BOOSTS
 
     changed = False
     for unit in units_of(q):
@@ -696,7 +696,7 @@ def correct_spelling(q: wq.Query | None, reader: Any) -> None:
 
 
 def _add_alternatives(unit: Any, texts: list[tuple[str, ...]], weight: float) -> bool:
-    from .query import text_unit
+    from trialscope.index.query import text_unit
 
     alts = dict(unit.alternatives)
     for t in texts:

@@ -34,12 +34,12 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from bs4 import BeautifulSoup, NavigableString, Tag
 from lxml import etree
 
-from .criteria import split_criteria
-from .doses import parse_doses
-from .enrich import enrich
-from .errors import ParseError, utf8
-from .record import TrialRecord
-from .vocab import normalise_phase, normalise_status, normalise_study_type
+from trialscope.extract.criteria import split_criteria
+from trialscope.extract.doses import parse_doses
+from trialscope.extract.enrich import enrich
+from trialscope.parser.errors import ParseError, utf8
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import normalise_phase, normalise_status, normalise_study_type
 
 REGISTRY = "chictr"
 DEFAULT_BASE = "https://www.chictr.org.cn"

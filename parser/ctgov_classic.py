@@ -13,10 +13,10 @@ from typing import Any
 
 from lxml import etree
 
-from . import ctgov
-from .errors import ParseError
-from .record import TrialRecord
-from .safexml import parse_xml
+from trialscope.parser import ctgov
+from trialscope.parser.errors import ParseError
+from trialscope.core.record import TrialRecord
+from trialscope.parser.safexml import parse_xml
 
 _MONTHS = {m: i for i, m in enumerate(
     ("january", "february", "march", "april", "may", "june", "july", "august", "september",

@@ -62,14 +62,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .criteria import split_criteria
-from .doses import parse_doses
-from .enrich import enrich
-from .errors import ParseError
-from .euctr import normalise_eudract
-from .ids import normalise_nct_id
-from .record import TrialRecord
-from .vocab import Status
+from trialscope.extract.criteria import split_criteria
+from trialscope.extract.doses import parse_doses
+from trialscope.extract.enrich import enrich
+from trialscope.parser.errors import ParseError
+from trialscope.parser.euctr import normalise_eudract
+from trialscope.parser.ids import normalise_nct_id
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import Status
 
 REGISTRY = "ctis"
 TRIAL_URL = "https://euclinicaltrials.eu/search-for-clinical-trials/?lang=en&EUCT={}"
@@ -350,7 +350,7 @@ def _sponsors(rec: TrialRecord, data: dict[str, Any], part1: dict[str, Any],
 
 def _identifiers(rec: TrialRecord, data: dict[str, Any], app: dict[str, Any],
                  ident: dict[str, Any]) -> None:
-    from .isrctn import normalise_isrctn_id  # isrctn.py imports this module's helpers
+    from trialscope.parser.isrctn import normalise_isrctn_id  # isrctn.py imports this module's helpers
 
     seen = {rec.trial_id}
 

@@ -40,12 +40,12 @@ from typing import Any
 from lxml import etree
 from lxml import html as lxml_html
 
-from .criteria import split_criteria
-from .doses import parse_doses
-from .enrich import enrich
-from .errors import ParseError, utf8
-from .record import TrialRecord
-from .vocab import Status, normalise_status
+from trialscope.extract.criteria import split_criteria
+from trialscope.extract.doses import parse_doses
+from trialscope.extract.enrich import enrich
+from trialscope.parser.errors import ParseError, utf8
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import Status, normalise_status
 
 REGISTRY = "euctr"
 BASE_URL = "https://www.clinicaltrialsregister.eu"

@@ -60,9 +60,9 @@ from typing import Any
 
 from lxml import etree
 
-from .criteria import split_criteria
-from .ctgov import age_in_years
-from .ctis import (
+from trialscope.extract.criteria import split_criteria
+from trialscope.parser.ctgov import age_in_years
+from trialscope.parser.ctis import (
     CTRDATA_KEYS,
     get,
     items,
@@ -71,16 +71,16 @@ from .ctis import (
     obj,
     text,
 )
-from .ctis import (
+from trialscope.parser.ctis import (
     content_hash as json_content_hash,
 )
-from .doses import parse_doses
-from .enrich import enrich
-from .errors import ParseError
-from .euctr import normalise_eudract
-from .ids import normalise_nct_id
-from .record import TrialRecord
-from .safexml import parse_xml
+from trialscope.extract.doses import parse_doses
+from trialscope.extract.enrich import enrich
+from trialscope.parser.errors import ParseError
+from trialscope.parser.euctr import normalise_eudract
+from trialscope.parser.ids import normalise_nct_id
+from trialscope.core.record import TrialRecord
+from trialscope.parser.safexml import parse_xml
 
 REGISTRY = "isrctn"
 TRIAL_URL = "https://www.isrctn.com/{}"

@@ -14,7 +14,7 @@ import re
 
 from lxml import etree
 
-from .errors import ParseError
+from trialscope.parser.errors import ParseError
 
 # lxml refuses a ``str`` that still carries an encoding declaration; the text is already decoded.
 _DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>", re.IGNORECASE)

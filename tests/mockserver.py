@@ -398,7 +398,7 @@ def run_trials(home: Path, *args: str, api: str | None = None,
 _RUNNER = r"""
 import json, os, sys, traceback
 # Warm up: everything a command imports, but nothing that starts a thread or a reactor.
-import scrapy.crawler, trialscope.cli.main, trialscope.crawler.refresh
+import scrapy.crawler, trialscope.cli.main, trialscope.app.refresh
 import trialscope.crawler.run, trialscope.crawler.spiders.ctgov, trialscope.index.check
 for line in sys.stdin:
     job = json.loads(line)

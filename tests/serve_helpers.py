@@ -69,7 +69,7 @@ def running_server(home: Path) -> Iterator[str]:
     """`trials serve`'s app under uvicorn in a thread, on a free 127.0.0.1 port."""
     import uvicorn
 
-    from trialscope.index.home import DataHome
+    from trialscope.store.home import DataHome
     from trialscope.web.server import create_app
 
     port = free_port()

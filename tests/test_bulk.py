@@ -1,4 +1,4 @@
-"""Bulk import (index/bulk.py): zips and large folders, parsed in worker processes.
+"""Bulk import (app/bulk.py): zips and large folders, parsed in worker processes.
 
 Correctness only: what is stored and indexed, idempotency, resuming after an interruption.
 No timing assertions (the benchmarks in bench/ measure speed; they never run here).
@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from trialscope.cli.main import cli
-from trialscope.index import bulk, indexer, service
-from trialscope.index.home import DataHome
-from trialscope.index.store import Store
+from trialscope.app import bulk, service
+from trialscope.index import indexer
+from trialscope.store.home import DataHome
+from trialscope.store.db import Store
 from trialscope.parser import ctgov
 
 from .conftest import CTGOV_FIXTURES
@@ -289,7 +290,7 @@ def test_index_batches_during_the_import(tmp_path: Path,
 def test_an_import_is_refused_while_another_writer_holds_the_home(tmp_path: Path) -> None:
     """An import takes the data home's writer lock, like a crawl or a refresh: while another
     writer holds it, the import is refused with the error contract and stores nothing."""
-    from trialscope.index.lock import LOCK_NAME, RefreshLock
+    from trialscope.store.lock import LOCK_NAME, RefreshLock
 
     home = DataHome(tmp_path / "home")
     home.root.mkdir(parents=True)
@@ -332,7 +333,7 @@ def _link_tables(store: Store) -> tuple[list[tuple[str, ...]], list[tuple[str, .
 
 def test_workers_write_the_link_keys_a_full_refresh_computes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trialscope.index import links
+    from trialscope.store import links
 
     home = DataHome(tmp_path / "home")
     members = {p.name: p.read_bytes() for p in STUDIES}

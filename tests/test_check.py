@@ -16,10 +16,10 @@ from tests.conftest import CTGOV_FIXTURES
 from trialscope.cli.main import cli
 from trialscope.index import indexer
 from trialscope.index.check import check
-from trialscope.index.home import DataHome
+from trialscope.store.home import DataHome
 from trialscope.index.schema import record_to_doc
-from trialscope.index.service import import_paths
-from trialscope.index.store import Store
+from trialscope.app.service import import_paths
+from trialscope.store.db import Store
 
 TRIAL = "NCT06958939"
 

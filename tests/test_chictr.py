@@ -27,9 +27,9 @@ from trialscope.parser.chictr import (
     parse_search_html,
     parse_xml_export,
 )
-from trialscope.parser.criteria import count_items
+from trialscope.extract.criteria import count_items
 from trialscope.parser.errors import ParseError
-from trialscope.parser.record import TrialRecord
+from trialscope.core.record import TrialRecord
 
 SHARED_CHICTR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chictr"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chictr"

@@ -37,7 +37,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 
 from trialscope.crawler.ctgov_args import CrawlArgumentError
 from trialscope.crawler.spiders.chictr import ChictrArgs, ChictrSpider
-from trialscope.index.store import Store
+from trialscope.store.db import Store
 
 from .conftest import FIXTURES as ALL_FIXTURES
 from .conftest import SHARED_DATA, shared_path

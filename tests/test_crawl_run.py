@@ -39,7 +39,7 @@ from tests.mockserver import (
 from trialscope.crawler.ctgov_args import CrawlArgumentError
 from trialscope.crawler.replay import ReplayServer, StudyCatalogue
 from trialscope.crawler.run import run_crawl
-from trialscope.index.store import Store
+from trialscope.store.db import Store
 
 RETRY_TIMES = 2
 FAST = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from trialscope.parser.criteria import count_items, split_criteria
+from trialscope.extract.criteria import count_items, split_criteria
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

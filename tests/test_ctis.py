@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from trialscope.parser import ParseError, TrialRecord, ctis
-from trialscope.parser.criteria import count_items
+from trialscope.extract.criteria import count_items
 from trialscope.parser.ctis import (
     iso_date,
     iter_trials,

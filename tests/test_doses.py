@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trialscope.parser.doses import parse_doses
+from trialscope.extract.doses import parse_doses
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

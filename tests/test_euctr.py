@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from trialscope.parser import ParseError, TrialRecord
-from trialscope.parser.criteria import count_items
+from trialscope.extract.criteria import count_items
 from trialscope.parser.euctr import (
     ages_from_groups,
     euctr_html_kind,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trialscope.index import service
-from trialscope.index.home import DataHome
+from trialscope.app import service
+from trialscope.store.home import DataHome
 from trialscope.index.search import QueryError, search
 
 from .conftest import CTGOV_FIXTURES
@@ -112,7 +112,7 @@ def test_bad_patient_facts_are_errors(home: DataHome) -> None:
 
 def test_patient_filter_keeps_order_and_pages(home: DataHome,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from trialscope.index import fit
+    from trialscope.extract import fit
 
     monkeypatch.setattr(fit, "assess", lambda record, patient: type(
         "R", (), {"admits": record.trial_id != "NCT05828225"})())

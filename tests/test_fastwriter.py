@@ -1,4 +1,4 @@
-"""The bulk writer (index/fastwriter.py) and its analyzer fast path give exactly what Whoosh's
+"""The bulk writer (index/engine/fastwriter.py) and its analyzer fast path give exactly what Whoosh's
 own writer and the analyzer give: compared term by term, posting by posting."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from whoosh import index as whoosh_index
 
 from trialscope.index import analysis
 from trialscope.index.analysis import clinical_analyzer, index_positions
-from trialscope.index.fastwriter import INLINE_LIMIT, FastSegmentWriter
+from trialscope.index.engine.fastwriter import INLINE_LIMIT, FastSegmentWriter
 from trialscope.index.schema import TEXT_FIELDS, build_schema, record_to_doc
 from trialscope.parser.files import Failure, iter_payload_files, parse_payload, read_text
 
@@ -188,7 +188,7 @@ def test_add_terms_writes_what_the_hash_writer_writes(tmp_path: Path) -> None:
     from whoosh.filedb.filestore import FileStorage
     from whoosh.filedb.filetables import OrderedHashReader, OrderedHashWriter
 
-    from trialscope.index.fastwriter import _add_terms
+    from trialscope.index.engine.fastwriter import _add_terms
 
     entries = [(b"\x00\x01term%06d" % i, b"v" * (i % 40)) for i in range(5000)]
     storage = FileStorage(str(tmp_path))
@@ -220,7 +220,7 @@ def _blocks(raw: bytes) -> list[tuple[bytes, Any, Any]]:
 
     from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC
 
-    from trialscope.index.taat import _decode
+    from trialscope.index.engine.taat import _decode
 
     assert raw[:4] == WHOOSH3_HEADER_MAGIC
     out, p = [], 4
@@ -255,7 +255,7 @@ def test_blocks_read_as_whooshs_postings_writer_writes_them(
     from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
     from whoosh.filedb.filestore import FileStorage
 
-    from trialscope.index.fastwriter import _encode_positions, _write_blocks
+    from trialscope.index.engine.fastwriter import _encode_positions, _write_blocks
 
     rng = random.Random(count)
     field = build_schema()[fieldname]

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from trialscope.cli.main import cli
 from trialscope.cli.output import write_csv
 from trialscope.index import search as search_mod
-from trialscope.index.lock import LOCK_NAME, RefreshLock
+from trialscope.store.lock import LOCK_NAME, RefreshLock
 
 from .conftest import CTGOV_FIXTURES
 
@@ -390,7 +390,7 @@ def test_a_read_only_home_reads_and_refuses_writes_clearly(loaded: Path,
 def test_a_read_only_store_is_never_called_unusable(loaded: Path) -> None:
     """Without the permission trick: the store opened read-only by hand, as on read-only
     media, answers reads (index.store's read-only mode)."""
-    from trialscope.index.store import Store
+    from trialscope.store.db import Store
 
     with Store(loaded / "store.sqlite", readonly=True) as store:
         assert store.counts()["trials"] == N_FIXTURES

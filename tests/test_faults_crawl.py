@@ -24,7 +24,7 @@ import pytest
 
 from tests.mockserver import HOSTILE_STUDIES, STUDY_NESTING, Fault, MockServer, run_trials
 from trialscope.crawler.middlewares import parse_retry_after, retry_delay
-from trialscope.index.store import Store
+from trialscope.store.db import Store
 
 MG = "myasthenia gravis"
 RAISE_IN_DOWNLOAD = {"DOWNLOADER_MIDDLEWARES": {

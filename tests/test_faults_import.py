@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from trialscope.index import bulk, service
-from trialscope.index.home import DataHome
-from trialscope.index.store import Store
+from trialscope.app import bulk, service
+from trialscope.store.home import DataHome
+from trialscope.store.db import Store
 
 from .conftest import CTGOV_FIXTURES
 
@@ -320,8 +320,8 @@ def test_zip_bomb_and_huge_study_fail_as_too_large_with_bounded_memory(tmp_path:
     code = (
         "import json\n"
         "from pathlib import Path\n"
-        "from trialscope.index import service\n"
-        "from trialscope.index.home import DataHome\n"
+        "from trialscope.app import service\n"
+        "from trialscope.store.home import DataHome\n"
         f"s = service.import_paths(DataHome(Path({str(home)!r})), [Path({str(archive)!r})])\n"
         "print(json.dumps(s.as_dict()))\n")
     hwm, out = _peak_rss_of(code)
@@ -350,8 +350,8 @@ def test_huge_study_file_fails_as_too_large_with_bounded_memory(tmp_path: Path) 
     code = (
         "import json\n"
         "from pathlib import Path\n"
-        "from trialscope.index import service\n"
-        "from trialscope.index.home import DataHome\n"
+        "from trialscope.app import service\n"
+        "from trialscope.store.home import DataHome\n"
         f"s = service.import_paths(DataHome(Path({str(home)!r})), [Path({str(folder)!r})])\n"
         "print(json.dumps(s.as_dict()))\n")
     hwm, out = _peak_rss_of(code)
@@ -380,8 +380,8 @@ def test_criteria_cost_is_bounded_per_megabyte(tmp_path: Path) -> None:
         path.write_text(json.dumps(payload), encoding="utf-8")
         code = ("import json\n"
                 "from pathlib import Path\n"
-                "from trialscope.index import service\n"
-                "from trialscope.index.home import DataHome\n"
+                "from trialscope.app import service\n"
+                "from trialscope.store.home import DataHome\n"
                 f"s = service.import_paths(DataHome(Path({str(tmp_path / name)!r})), "
                 f"[Path({str(path)!r})])\n"
                 "print(s.new)\n")
@@ -395,7 +395,7 @@ def test_criteria_cost_is_bounded_per_megabyte(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_does_not_hold_the_writer_lock(tmp_path: Path) -> None:
-    from trialscope.index.lock import RefreshLock
+    from trialscope.store.lock import RefreshLock
 
     path = tmp_path / "refresh.lock"
     lock = RefreshLock(path, command="import").acquire()
@@ -419,7 +419,7 @@ def test_a_forked_child_does_not_hold_the_writer_lock(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks (Linux)")
 def test_a_lock_left_to_a_leftover_process_names_it(tmp_path: Path) -> None:
-    from trialscope.index.lock import LockHeld, RefreshLock
+    from trialscope.store.lock import LockHeld, RefreshLock
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -1,4 +1,4 @@
-"""Patient fit (index/fit.py): records built by hand for each rule's edges, and the fixtures."""
+"""Patient fit (extract/fit.py): records built by hand for each rule's edges, and the fixtures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trialscope.index.fit import (
+from trialscope.extract.fit import (
     OPEN_STATUSES,
     FitResult,
     Patient,
@@ -16,7 +16,7 @@ from trialscope.index.fit import (
     parse_patient,
 )
 from trialscope.parser.ctgov import parse_study_json
-from trialscope.parser.record import TrialRecord
+from trialscope.core.record import TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "fixtures" / "ctgov" / "studies"

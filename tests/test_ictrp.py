@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from trialscope.parser import ParseError, TrialRecord
-from trialscope.parser.criteria import count_items
+from trialscope.extract.criteria import count_items
 from trialscope.parser.ictrp import (
     age_in_years,
     content_hash,

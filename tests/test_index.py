@@ -28,8 +28,8 @@ from trialscope.index.schema import (
     facet_key,
     record_to_doc,
 )
-from trialscope.index.store import Store
-from trialscope.parser.record import RECORD_FIELDS, TrialRecord
+from trialscope.store.db import Store
+from trialscope.core.record import RECORD_FIELDS, TrialRecord
 
 # The searchable fields of DESIGN.md's record ("The record"): each must reach the index.
 DESIGN_SEARCHABLE = [
@@ -295,7 +295,7 @@ def test_rebuild_with_several_processes(tmp_path: Path) -> None:
     records = [make_record(f"NCT000000{i:02d}") for i in range(12)]
     _store_with(tmp_path, records).close()
     script = (
-        "import sys; from trialscope.index.store import Store; "
+        "import sys; from trialscope.store.db import Store; "
         "from trialscope.index.indexer import rebuild_index; "
         "s = Store(sys.argv[1]); print(rebuild_index(s, sys.argv[2], procs=2)); s.close()"
     )

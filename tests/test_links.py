@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from trialscope.cli.main import cli
-from trialscope.index import links
-from trialscope.index.links import (
+from trialscope.store import links
+from trialscope.store.links import (
     GroupCollapser,
     build_groups,
     collapse,
@@ -29,9 +29,9 @@ from trialscope.index.links import (
     refresh_links,
     registry_key,
 )
-from trialscope.index.store import Store
+from trialscope.store.db import Store
 from trialscope.parser.files import Parsed, parse_payload
-from trialscope.parser.record import TrialRecord
+from trialscope.core.record import TrialRecord
 
 from .conftest import FIXTURES, shared_path
 

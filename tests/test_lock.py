@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.mockserver import Fault, MockServer, run_trials, start_trials
-from trialscope.index import lock as lock_mod
-from trialscope.index.lock import LockHeld, LockInfo, RefreshLock
-from trialscope.index.store import utcnow
+from trialscope.store import lock as lock_mod
+from trialscope.store.lock import LockHeld, LockInfo, RefreshLock
+from trialscope.store.db import utcnow
 
 
 def dead_pid() -> int:

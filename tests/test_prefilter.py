@@ -1,4 +1,4 @@
-"""The keyword pre-checks (parser/prefilter.py) never change what the parsers extract.
+"""The keyword pre-checks (extract/prefilter.py) never change what the parsers extract.
 
 A gate may skip a regex only where it cannot match.  Checked three ways, on every labelled and
 fixture text (plus ../shared's real studies and the generated benchmark studies when present)
@@ -25,10 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trialscope.parser import celltherapy as C
-from trialscope.parser import thresholds as T
+from trialscope.extract import celltherapy as C
+from trialscope.extract import thresholds as T
 from trialscope.parser.ctgov import parse_study
-from trialscope.parser.prefilter import fold, has_key, passes
+from trialscope.extract.prefilter import fold, has_key, passes
 
 from .conftest import CTGOV_FIXTURES, FIXTURES, REPO, shared_files
 
@@ -308,7 +308,7 @@ def _variants(text: str) -> list[str]:
     return out
 
 
-# Every row of the measure table (parser/measures.py): its name and aliases are spellings.
+# Every row of the measure table (extract/measures.py): its name and aliases are spellings.
 for _i, (_name, _, _) in enumerate(T._MEASURES):
     _row = T._ROW[_name]
     EXAMPLES.setdefault(f"mention {_name}", [
@@ -449,7 +449,7 @@ def test_extraction_is_the_same_without_gates_on_token_soup(texts: list[str]) ->
 
 
 def test_window_thing_gates_pass_every_corpus_text_their_row_matches() -> None:
-    """parser/things.py EVENT_KEYS and thresholds._DRUG_KEYS: a row runs only when one of its
+    """extract/things.py EVENT_KEYS and thresholds._DRUG_KEYS: a row runs only when one of its
     words is in fold(text); on every corpus and labelled text, a row that matches has one."""
     texts = ITEMS + [T._clean(t) for t in ITEMS]
     for name in ("thresholds-dev.jsonl", "thresholds-test.jsonl"):

@@ -22,7 +22,7 @@ import pytest
 
 from tests.mockserver import Fault, MockServer, run_trials, start_trials
 from trialscope.crawler.replay import bundled_studies_dir
-from trialscope.index.store import Store
+from trialscope.store.db import Store
 
 MG = "myasthenia gravis"
 TODAY = datetime.now(timezone.utc).date()

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from trialscope.cli.main import cli
-from trialscope.index import service
-from trialscope.index.home import DataHome
+from trialscope.app import service
+from trialscope.store.home import DataHome
 
 from .conftest import CTGOV_FIXTURES
 

@@ -12,7 +12,7 @@ import pytest
 
 from trialscope.index.indexer import NoIndexError, index_records
 from trialscope.index.search import QueryError, describe, parse_query, search
-from trialscope.parser.record import TrialRecord
+from trialscope.core.record import TrialRecord
 
 from .conftest import hit_ids, index_of
 
@@ -360,7 +360,7 @@ def test_paging(index_dir: Path) -> None:
         search(index_dir, "CAR-T", limit=0)
 
 
-# -- the term-at-a-time engine (index/taat.py) agrees with Whoosh ------------------------------
+# -- the term-at-a-time engine (index/engine/taat.py) agrees with Whoosh ------------------------------
 
 ENGINE_QUERIES = [
     "refractory myasthenia gravis CAR-T", "CAR T myasthenia", "CART cell therapy myasthenia gravis",
@@ -379,7 +379,7 @@ def bulk_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same records written as a bulk import writes them: a ``FastSegmentWriter``
     segment, with short posting lists inlined in the term table.  (One segment: across
     segments the engine's coordination weights differ from Whoosh's on purpose, see taat.)"""
-    from trialscope.index.fastwriter import FastSegmentWriter
+    from trialscope.index.engine.fastwriter import FastSegmentWriter
     from trialscope.index.indexer import add_segments, open_index
     from trialscope.index.schema import record_to_doc
 
@@ -400,7 +400,7 @@ def test_engine_scores_as_whoosh_does_on_a_bulk_written_index(bulk_index_dir: Pa
 
 
 def test_engine_scores_every_match_as_whoosh_does(index_dir: Path) -> None:
-    from trialscope.index import taat
+    from trialscope.index.engine import taat
     from trialscope.index.indexer import open_index
     from trialscope.index.ranking import Prior
     from trialscope.index.search import _drop_absent
@@ -429,7 +429,7 @@ def test_engine_scores_every_match_as_whoosh_does(index_dir: Path) -> None:
     "NOT therapy", "myasthenia AND NOT ocular", "CAR-T AND (lupus OR myeloma) NOT ocular",
     "refractory AND title:myasthenia", "status:recruiting AND CAR-T"])
 def test_engine_combines_and_or_not_as_whoosh_does(index_dir: Path, text: str) -> None:
-    from trialscope.index import taat
+    from trialscope.index.engine import taat
     from trialscope.index.indexer import open_index
     from trialscope.index.ranking import Prior
     from trialscope.index.search import _drop_absent
@@ -456,7 +456,7 @@ def test_not_excludes_every_match_of_its_term(index_dir: Path) -> None:
 
 
 def test_engine_leaves_ranges_at_the_top_to_whoosh(index_dir: Path) -> None:
-    from trialscope.index import taat
+    from trialscope.index.engine import taat
     from trialscope.index.indexer import open_index
 
     ix = open_index(index_dir)
@@ -488,7 +488,7 @@ def test_filters_give_the_same_hits_as_whoosh_filtering(index_dir: Path) -> None
 
 def test_posting_blocks_are_read_as_whoosh_reads_them(index_dir: Path) -> None:
     """``taat.term_blocks`` reads ids and weights from the block bytes itself."""
-    from trialscope.index import taat
+    from trialscope.index.engine import taat
     from trialscope.index.indexer import open_index
 
     ix = open_index(index_dir)
@@ -550,8 +550,8 @@ LINKED_FILES = ["ctis/synthetic_2024-500002-22-00_current.json",
 
 @pytest.fixture(scope="module")
 def linked_home(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from trialscope.index import service
-    from trialscope.index.home import DataHome
+    from trialscope.app import service
+    from trialscope.store.home import DataHome
 
     from .conftest import CTGOV_FIXTURES, FIXTURES
 
@@ -568,9 +568,9 @@ def test_a_trial_registered_twice_is_listed_and_counted_once(linked_home, query:
                                                              filters: dict) -> None:
     """``groups`` (what the service passes) pages and counts as the rank-order
     ``GroupCollapser`` predicate does, without ranking every match."""
-    from trialscope.index import service
-    from trialscope.index.links import GroupCollapser
-    from trialscope.index.store import Store
+    from trialscope.app import service
+    from trialscope.store.links import GroupCollapser
+    from trialscope.store.db import Store
 
     with Store(linked_home.store_path) as store:
         assert len(store.linked_groups()) == 3

@@ -1,4 +1,4 @@
-"""The fast paths of search (index/search.py snippets, index/taat.py ranking) against the
+"""The fast paths of search (index/search.py snippets, index/engine/taat.py ranking) against the
 straightforward code they replace: the same fragments, spans, priors and scores, exactly.
 
 No timings here: bench/search_bench.py measures; these pin that the results do not move.
@@ -14,7 +14,7 @@ import pytest
 from whoosh import highlight as wh
 
 from trialscope.index import search as search_mod
-from trialscope.index import taat
+from trialscope.index.engine import taat
 from trialscope.index.analysis import SCAN_RE, TOKEN_RE
 from trialscope.index.indexer import index_records, open_index
 from trialscope.index.ranking import Prior
@@ -198,7 +198,7 @@ def test_short_inlined_lists_are_scored_as_the_block_reader_scores_them(
     """``_term_scores`` reads a short inlined list straight from its term info; the scores
     are those of the general path (``info_blocks``), bit for bit.  A bulk-written segment
     inlines short lists (as a bulk import writes them)."""
-    from trialscope.index.fastwriter import FastSegmentWriter
+    from trialscope.index.engine.fastwriter import FastSegmentWriter
     from trialscope.index.indexer import add_segments
     from trialscope.index.schema import record_to_doc
 

@@ -15,7 +15,7 @@ from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
 from tests.serve_helpers import HOSTILE_ID, SCRIPT, STUDIES, build_home, cli_json, run_cli
-from trialscope.index.home import DataHome
+from trialscope.store.home import DataHome
 from trialscope.web.server import create_app
 
 

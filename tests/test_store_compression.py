@@ -1,4 +1,4 @@
-"""The store's compressed rows (index/codec.py): round trips, the trained dictionary, stores
+"""The store's compressed rows (store/codec.py): round trips, the trained dictionary, stores
 written before compression (``fixtures/store/schema1-store.sqlite``, written by the schema 1
 code), failures kept as they came."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from trialscope.index import codec
-from trialscope.index.store import SCHEMA_VERSION, Store
-from trialscope.parser.record import TrialRecord
+from trialscope.store import codec
+from trialscope.store.db import SCHEMA_VERSION, Store
+from trialscope.core.record import TrialRecord
 
 SCHEMA1 = Path(__file__).resolve().parents[1] / "fixtures" / "store" / "schema1-store.sqlite"
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from trialscope.cli import render
 from trialscope.cli.main import cli
-from trialscope.index import service
-from trialscope.index.home import DataHome
-from trialscope.parser.vocab import PHASE_LABELS, Phase, phase_label
+from trialscope.app import service
+from trialscope.store.home import DataHome
+from trialscope.core.vocab import PHASE_LABELS, Phase, phase_label
 
 from .conftest import CTGOV_FIXTURES
 
@@ -63,7 +63,7 @@ def test_early_phase_spellings(home_dir: Path, spelling: str) -> None:
 
 
 def test_every_status_of_the_enum_is_accepted(home_dir: Path) -> None:
-    from trialscope.parser.vocab import Status
+    from trialscope.core.vocab import Status
 
     for status in Status:
         res = run(home_dir, "search", "", "--status", status.value.lower().replace("_", " "))
@@ -277,7 +277,7 @@ def test_starting_the_cli_imports_no_parser_or_crawler() -> None:
 
     code = ("import sys, trialscope.cli.main; "
             "print(sorted(m for m in sys.modules if m.startswith(('trialscope.parser.files', "
-            "'trialscope.parser.thresholds', 'scrapy', 'trialscope.crawler'))))")
+            "'trialscope.extract.thresholds', 'scrapy', 'trialscope.crawler'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", out

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from trialscope.parser.criteria import split_criteria
-from trialscope.parser.thresholds import extract_from_text, extract_thresholds
+from trialscope.extract.criteria import split_criteria
+from trialscope.extract.thresholds import extract_from_text, extract_thresholds
 
 from .conftest import REPO, load_bench, shared_path
 

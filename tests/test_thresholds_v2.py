@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from trialscope.parser import measures
-from trialscope.parser.thresholds import extract_from_text
+from trialscope.extract import measures
+from trialscope.extract.thresholds import extract_from_text
 
 from .conftest import REPO, load_bench
 

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from trialscope.cli.main import cli
-from trialscope.index import service
+from trialscope.app import service
 from trialscope.index.analysis import synonyms
-from trialscope.index.home import DataHome
+from trialscope.store.home import DataHome
 from trialscope.index.intents import understand
 from trialscope.index.search import search
-from trialscope.parser.record import TrialRecord
+from trialscope.core.record import TrialRecord
 
 from .conftest import CTGOV_FIXTURES, hit_ids, index_of
 

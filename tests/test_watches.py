@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from tests.mockserver import MockServer, run_trials
 from trialscope.cli.main import cli
-from trialscope.crawler.refresh import ChangedIdsArgs, plan_watch, since_day
+from trialscope.app.refresh import ChangedIdsArgs, plan_watch, since_day
 from trialscope.crawler.replay import bundled_studies_dir
-from trialscope.index.store import Store
-from trialscope.index.watches import Watch, WatchBook, WatchError
+from trialscope.store.db import Store
+from trialscope.store.watches import Watch, WatchBook, WatchError
 
 MG = "myasthenia gravis"
 

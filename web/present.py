@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cli.render import (
+from trialscope.cli.render import (
     cell_therapy_line,
     eligibility_basics,
     format_dose,
@@ -13,7 +13,7 @@ from ..cli.render import (
     item_label,
     record_facts,
 )
-from ..parser.record import TrialRecord
+from trialscope.core.record import TrialRecord
 
 
 def present_trial(rec: TrialRecord) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The Starlette app behind `trials serve`.
 
-Every page calls the library functions the CLI calls (``index/service.py``,
-``index/history.py``) and nothing else: no second search path.  Every page has a JSON twin
+Every page calls the library functions the CLI calls (``app/service.py``,
+``store/history.py``) and nothing else: no second search path.  Every page has a JSON twin
 (``.json`` on the path, or ``Accept: application/json``) that carries what the matching
-``trials ... --json`` prints (``index/payloads.py`` builds both).  Read-only: the store is
+``trials ... --json`` prints (``app/payloads.py`` builds both).  Read-only: the store is
 opened through ``service.read_store`` by those calls, never written.
 """
 
@@ -31,12 +31,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..index import payloads, service
-from ..index.home import DataHome
-from ..index.service import TrialsError
-from ..parser.vocab import PHASE_LABELS, Phase, Status, StudyType, phase_label
-from .params import SearchParams, search_params
-from .present import eligibility_view, present_trial
+from trialscope.app import payloads, service
+from trialscope.store.home import DataHome
+from trialscope.app.service import TrialsError
+from trialscope.core.vocab import PHASE_LABELS, Phase, Status, StudyType, phase_label
+from trialscope.web.params import SearchParams, search_params
+from trialscope.web.present import eligibility_view, present_trial
 
 HERE = Path(__file__).parent
 log = logging.getLogger("trialscope.web")
@@ -105,8 +105,8 @@ def create_app(home: DataHome) -> Starlette:
                     else "Search", p=p, results=results, **_search_links(request, p, results))
 
     def _csv(p: SearchParams) -> Response:
-        from ..cli.output import write_csv  # the export's CSV rules (formula cells neutralised)
-        from ..parser.record import ROW_COLUMNS, to_row
+        from trialscope.cli.output import write_csv  # the export's CSV rules (formula cells neutralised)
+        from trialscope.core.record import ROW_COLUMNS, to_row
 
         rows = [to_row(r) for r in service.records(home, p.query, **p.filters)]
         out = io.StringIO()
@@ -176,13 +176,13 @@ def create_app(home: DataHome) -> Starlette:
             if kind == "related":
                 return _json(payloads.related_document(related_cache.get(path)))
             if kind == "history":
-                from ..index.history import trial_history
+                from trialscope.store.history import trial_history
 
                 return _json(trial_history(home, path))
             record, info = service.show(home, path)
             if as_json:
                 return _json(payloads.show_document(record, info))
-            from ..index.history import trial_history
+            from trialscope.store.history import trial_history
 
             history = trial_history(home, record.trial_id)
             try:
@@ -200,8 +200,8 @@ def create_app(home: DataHome) -> Starlette:
 
     # -- changes --------------------------------------------------------------------------
     def _changes(request: Request, fmt: str) -> Response:
-        from ..index.history import changes_feed
-        from ..index.watches import list_watches
+        from trialscope.store.history import changes_feed
+        from trialscope.store.watches import list_watches
 
         as_json = fmt == "json" or wants_json(request)
         q = request.query_params

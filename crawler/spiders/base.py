@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 import scrapy
 from scrapy.http import Response
 
-from ..ctgov_args import CrawlArgumentError
+from trialscope.crawler.ctgov_args import CrawlArgumentError
 
 Item = dict[str, Any]
 

@@ -37,7 +37,7 @@ from urllib.parse import urlencode, urlsplit
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 
-from ...parser.chictr import (
+from trialscope.parser.chictr import (
     DEFAULT_BASE,
     REGISTRY,
     SEARCH_PAGE,
@@ -47,10 +47,10 @@ from ...parser.chictr import (
     parse_detail_html,
     parse_search_html,
 )
-from ...parser.errors import ParseError
-from ..ctgov_args import CrawlArgumentError
-from ..faults import count_failure
-from .base import Item, RegistrySpider, body_text
+from trialscope.parser.errors import ParseError
+from trialscope.crawler.ctgov_args import CrawlArgumentError
+from trialscope.crawler.faults import count_failure
+from trialscope.crawler.spiders.base import Item, RegistrySpider, body_text
 
 MAX_PAGES_LIMIT = 1000
 

@@ -71,9 +71,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from ..parser import ctgov
-from ..parser.errors import ParseError
-from ..parser.files import (
+from trialscope.parser import ctgov
+from trialscope.parser.errors import ParseError
+from trialscope.parser.files import (
     Failure,
     describe,
     failure_reason,
@@ -82,13 +82,14 @@ from ..parser.files import (
     raw_prefix,
     read_bytes,
 )
-from ..parser.ids import normalise_nct_id
-from ..parser.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
-from ..parser.record import RECORD_FIELDS
-from . import indexer, links
-from .schema import record_to_doc
-from .service import ImportSummary
-from .store import Store, utcnow
+from trialscope.parser.ids import normalise_nct_id
+from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
+from trialscope.core.record import RECORD_FIELDS
+from trialscope.index import indexer
+from trialscope.store import links
+from trialscope.index.schema import record_to_doc
+from trialscope.app.service import ImportSummary
+from trialscope.store.db import Store, utcnow
 
 STORE_BATCH = 1000  # records per store transaction
 # Records per index batch: each worker holds its segment's postings in memory (~17 kB per
@@ -282,7 +283,7 @@ class _Parser:
         if stored == content_hash:
             return 0
         if self.writer is None:
-            from .fastwriter import FastSegmentWriter
+            from trialscope.index.engine.fastwriter import FastSegmentWriter
 
             ix = indexer.open_index(self.index_dir)
             # _lk=False: the parent holds the import, and commits this segment itself.

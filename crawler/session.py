@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .faults import TRANSIENT_DROPS, causes
+from trialscope.crawler.faults import TRANSIENT_DROPS, causes
 
 if TYPE_CHECKING:
-    from .refresh import CrawlPlan
+    from trialscope.app.refresh import CrawlPlan
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class CrawlSession:
         global _session_used
         from scrapy.crawler import AsyncCrawlerProcess
 
-        from . import run as run_module
+        from trialscope.crawler import run as run_module
 
         if _session_used or run_module._crawled:
             raise run_module.CrawlError("one crawl session per process (Twisted's reactor "
@@ -131,7 +131,7 @@ class CrawlSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from . import run as run_module
+        from trialscope.crawler import run as run_module
 
         if self._handler is not None:
             run_module._remove_handler(self._handler)
@@ -169,8 +169,8 @@ class CrawlSession:
     async def _crawl(self, outcome: CrawlOutcome) -> None:
         from scrapy import signals
 
-        from .run import _jsonable
-        from .spiders.ctgov import CtgovSpider
+        from trialscope.crawler.run import _jsonable
+        from trialscope.crawler.spiders.ctgov import CtgovSpider
 
         crawler = self.process.create_crawler(CtgovSpider)
         crawler.signals.connect(outcome.on_item, signal=signals.item_scraped)

@@ -1,6 +1,6 @@
 """``trials refresh``: bring every watch up to date, in one Scrapy process, then the index.
 
-For each watch (see ``index/watches.py``) the refresh plans its crawl(s):
+For each watch (see ``store/watches.py``) the refresh plans its crawl(s):
 
 - never refreshed successfully (or ``full``): the whole query, or every id by ``/studies/{id}``
   (a 404 there is a trial gone from the registry, a 301 an alias);
@@ -38,15 +38,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..index import service as index_service
-from ..index.home import DataHome
-from ..index.lock import LOCK_NAME, LockHeld, LockInfo, RefreshLock
-from ..index.service import TrialsError
-from ..index.store import Store, utcnow
-from ..index.watches import REGISTRIES, Watch, WatchBook, WatchError, check_name
-from ..parser.vocab import OPEN_STATUSES
-from .ctgov_args import CrawlArgumentError, CtgovArgs
-from .refresh_report import (
+from trialscope.app import service as index_service
+from trialscope.store.home import DataHome
+from trialscope.store.lock import LOCK_NAME, LockHeld, LockInfo, RefreshLock
+from trialscope.app.service import TrialsError
+from trialscope.store.db import Store, utcnow
+from trialscope.store.watches import REGISTRIES, Watch, WatchBook, WatchError, check_name
+from trialscope.core.vocab import OPEN_STATUSES
+from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
+from trialscope.app.refresh_report import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_OK,
@@ -57,7 +57,7 @@ from .refresh_report import (
     conclude,
     watch_report,
 )
-from .refresh_session import TRANSIENT_DROPS, CrawlOutcome, CrawlSession
+from trialscope.crawler.session import TRANSIENT_DROPS, CrawlOutcome, CrawlSession
 
 __all__ = [
     "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "ChangedIdsArgs",
@@ -307,7 +307,7 @@ def _refresh_locked(home: DataHome, lock: RefreshLock, names: list[str], *, full
     report = RefreshReport(run_id=run_id, started_at=started, interrupted_runs=killed,
                            stale_lock=lock.taken_over.to_dict() if lock.taken_over else None)
     outcomes: list[CrawlOutcome] = []
-    from .run import CrawlError
+    from trialscope.crawler.run import CrawlError
 
     try:
         with CrawlSession(home.store_path, progress=progress, log_file=log_file,

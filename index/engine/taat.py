@@ -64,8 +64,8 @@ from whoosh.reading import TermNotFound
 from whoosh.scoring import BM25F, WeightingModel
 from whoosh.util.numeric import byte_to_length
 
-from .query import Unit
-from .ranking import (
+from trialscope.index.query import Unit
+from trialscope.index.ranking import (
     MAIN_FIELDS,
     Coord,
     Prior,

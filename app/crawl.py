@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..index import service as index_service
-from ..index.home import DataHome
-from ..index.service import TrialsError
-from ..parser.vocab import OPEN_STATUSES
+from trialscope.app import service as index_service
+from trialscope.store.home import DataHome
+from trialscope.app.service import TrialsError
+from trialscope.core.vocab import OPEN_STATUSES
 
 
 def _statuses(values: list[str]) -> list[str]:
@@ -68,8 +68,8 @@ def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = No
           cond: str | None = None, intr: str | None = None, statuses: list[str] | None = None,
           since: str | None = None, offline: bool = False, page_size: int = 1000,
           progress: bool = False, registry: str = "ctgov") -> dict[str, Any]:
-    from .refresh import settings_from_env
-    from .run import CrawlArgumentError, CrawlError, run_crawl
+    from trialscope.app.refresh import settings_from_env
+    from trialscope.crawler.run import CrawlArgumentError, CrawlError, run_crawl
 
     # A crawl writes the same store as a scheduled refresh: one writer per data home.
     with index_service.writing(home, "crawl"):

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..parser.ids import NCT_ID_RE
-from ..parser.record import TrialRecord
-from .home import DataHome
-from .store import Store, StoreError, StoreReadOnly
+from trialscope.parser.ids import NCT_ID_RE
+from trialscope.core.record import TrialRecord
+from trialscope.store.home import DataHome
+from trialscope.store.db import Store, StoreError, StoreReadOnly
 
 if TYPE_CHECKING:
-    from ..parser.files import Failure
+    from trialscope.parser.files import Failure
 
 
 class _Lazy:
@@ -38,10 +38,10 @@ class _Lazy:
         return getattr(module, attr)
 
 
-indexer: Any = _Lazy(".indexer")
-related_mod: Any = _Lazy(".related")
-search_mod: Any = _Lazy(".search")
-_files: Any = _Lazy("..parser.files")
+indexer: Any = _Lazy("trialscope.index.indexer")
+related_mod: Any = _Lazy("trialscope.index.related")
+search_mod: Any = _Lazy("trialscope.index.search")
+_files: Any = _Lazy("trialscope.parser.files")
 
 
 class TrialsError(Exception):
@@ -120,7 +120,7 @@ def writing(home: DataHome, command: str) -> Iterator[None]:
     writes the store and the index: one writer per data home.  A home that cannot be written
     (read-only media, no permission, a file in the way) is a ``TrialsError`` here, before
     anything is written."""
-    from .lock import LOCK_NAME, LockHeld, RefreshLock
+    from trialscope.store.lock import LOCK_NAME, LockHeld, RefreshLock
 
     check_home(home)
     lock = RefreshLock(home.root / LOCK_NAME, command=command)
@@ -235,7 +235,7 @@ BULK_MIN_FILES = 500
 
 
 def _wants_bulk(paths: list[Path]) -> bool:
-    from .bulk import is_bulk_source
+    from trialscope.app.bulk import is_bulk_source
 
     if any(is_bulk_source(p) for p in paths):
         return True
@@ -283,7 +283,7 @@ def import_paths(
 def _require_payloads(paths: list[Path]) -> None:
     """A folder (or folders) holding nothing trialscope reads is an error that says what it
     reads, not a silent "0 files"."""
-    from .bulk import is_bulk_source
+    from trialscope.app.bulk import is_bulk_source
 
     if any(not p.is_dir() or is_bulk_source(p) for p in paths):
         return
@@ -335,7 +335,7 @@ def _import_paths(
     on_progress: Callable[[Any], None] | None,
 ) -> ImportSummary:
     if _wants_bulk(paths):
-        from .bulk import WorkerDied, bulk_import
+        from trialscope.app.bulk import WorkerDied, bulk_import
 
         with open_store(home) as store:
             try:
@@ -379,7 +379,7 @@ def _import_paths(
 def _file_items(path: Path, trial_id: str | None) -> Iterator[Any]:
     """The records and failures of one payload file (``parse_payload`` never raises for what
     a payload holds; a file too large or unreadable is one failure)."""
-    from ..parser.limits import TooLarge
+    from trialscope.core.limits import TooLarge
 
     try:
         text = _files.read_text(path)
@@ -417,7 +417,7 @@ def parse_paths(paths: list[Path], *,
 def _after_write(store: Store, home: DataHome) -> int:
     """What every write (import, crawl, refresh) ends with: the index and the cross-registry
     links brought up to date with the store.  Both are incremental and resumable."""
-    from . import links
+    from trialscope.store import links
 
     written = indexer.sync_index(store, home.index_dir)
     links.refresh_links(store)
@@ -434,7 +434,7 @@ def reindex(home: DataHome) -> int:
     """Rebuild the index from the store, under the writer lock (a reindex beside an import or
     a refresh would swap an index out from under it).  Folders left by a killed rebuild are
     cleaned up first (``indexer.clean_leftovers``)."""
-    from . import links
+    from trialscope.store import links
 
     check_home(home)
     if not home.store_path.exists():
@@ -455,7 +455,7 @@ def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
     check_home(home)
     if not home.store_path.exists():
         raise _no_data(home)
-    from . import links  # cross-registry links: the other registrations of this trial
+    from trialscope.store import links  # cross-registry links: the other registrations of this trial
 
     with read_store(home) as store:
         record = store.get(tid)
@@ -482,7 +482,7 @@ _PATIENT_KEYS = ("patient_age", "where", "washout")
 
 
 def _patient_filter(store: Store, options: dict[str, Any]) -> Callable[[str], bool] | None:
-    """A predicate on trial ids for the patient-fit filters (index/fit.py), or None.
+    """A predicate on trial ids for the patient-fit filters (extract/fit.py), or None.
 
     ``patient_age``, ``where`` ("MG-ADL=7") and ``washout`` ("rituximab:4m") describe one
     patient; ``sex`` joins them when any is given.  A trial is kept when its extracted limits
@@ -493,7 +493,7 @@ def _patient_filter(store: Store, options: dict[str, Any]) -> Callable[[str], bo
     washout = tuple(options.pop("washout", ()) or ())
     if age is None and not where and not washout:
         return None
-    from . import fit  # the eligibility engine; imported only when a patient is described
+    from trialscope.extract import fit  # the eligibility engine; imported only when a patient is described
 
     try:
         patient = fit.parse_patient(age=age, sex=options.get("sex"), where=where,
@@ -512,7 +512,7 @@ def _patient_filter(store: Store, options: dict[str, Any]) -> Callable[[str], bo
 def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResults:
     """Ranked search (``search_mod.search``'s options and ``Filters``) plus the patient-fit
     filters: ``patient_age``, ``where``, ``washout`` (with ``sex``)."""
-    from .links import GroupCollapser
+    from trialscope.store.links import GroupCollapser
 
     check_home(home)
     if not home.index_dir.exists():

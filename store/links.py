@@ -40,7 +40,7 @@ Keys and group ids live in the store (tables ``link_keys`` and ``link_state``, t
 a covering index over ``trials``).  They are part of a new store's schema, so SQLite keeps the
 indexes up to date as records are written; a store from before gets them at its next
 ``refresh_links``, never when it is opened.  ``refresh_links`` is what fills the tables: a
-crawl, a sync and an import of files end with one (the bulk importer, ``index/bulk.py``, does
+crawl, a sync and an import of files end with one (the bulk importer, ``app/bulk.py``, does
 not yet, so the first read after a bulk import computes every record's keys), and the reads
 (``group_of``, ``find_by_id``) refresh first.  A refresh does nothing when no trial or version
 was written since the last one (``Store.change_stamp``: two O(log n) lookups); otherwise it
@@ -66,33 +66,33 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..parser.ids import normalise_nct_id
-from ..parser.record import TrialRecord
-from .store import Store
+from trialscope.parser.ids import normalise_nct_id
+from trialscope.core.record import TrialRecord
+from trialscope.store.db import Store
 
 
 # The registry parsers own their id rules; they are imported on first use because they pull in
 # bs4 and lxml, which `trials show` (a reader of links) should not pay for at start-up.
 def normalise_chictr_id(text: str) -> str | None:
-    from ..parser.chictr import normalise_chictr_id as norm
+    from trialscope.parser.chictr import normalise_chictr_id as norm
 
     return norm(text)
 
 
 def normalise_ctis_id(text: str) -> str | None:
-    from ..parser.ctis import normalise_ctis_id as norm
+    from trialscope.parser.ctis import normalise_ctis_id as norm
 
     return norm(text)
 
 
 def normalise_eudract(text: str) -> str | None:
-    from ..parser.euctr import normalise_eudract as norm
+    from trialscope.parser.euctr import normalise_eudract as norm
 
     return norm(text)
 
 
 def normalise_isrctn_id(text: str, *, bare_digits: bool = False) -> str | None:
-    from ..parser.isrctn import normalise_isrctn_id as norm
+    from trialscope.parser.isrctn import normalise_isrctn_id as norm
 
     return norm(text, bare_digits=bare_digits)
 

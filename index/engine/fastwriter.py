@@ -36,7 +36,7 @@ from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import NO_MERGE, SegmentWriter
 
-from .analysis import clinical_analyzer, index_positions
+from trialscope.index.analysis import clinical_analyzer, index_positions
 
 # Terms with at most this many postings in a segment are stored in the term table itself.
 INLINE_LIMIT = 32

@@ -7,9 +7,9 @@ source).  Idempotent, so calling it twice is harmless.
 
 from __future__ import annotations
 
-from .celltherapy import extract_cell_therapy
-from .record import TrialRecord
-from .thresholds import extract_thresholds
+from trialscope.extract.celltherapy import extract_cell_therapy
+from trialscope.core.record import TrialRecord
+from trialscope.extract.thresholds import extract_thresholds
 
 
 def enrich(record: TrialRecord) -> TrialRecord:

@@ -50,7 +50,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from .limits import MAX_CRITERIA_DEPTH, clip
+from trialscope.core.limits import MAX_CRITERIA_DEPTH, clip
 
 Item = dict[str, Any]
 
@@ -259,7 +259,7 @@ class _Builder:
 
     def _push(self, owner: _Node, indent: int | None, lines: bool = False) -> _Level:
         if len(self.stack) > MAX_CRITERIA_DEPTH:
-            return self.stack[-1]  # deeper items stay siblings here (see parser/limits.py)
+            return self.stack[-1]  # deeper items stay siblings here (see core/limits.py)
         level = _Level(owner.children, indent, expected=_expected_count(owner.text), lines=lines)
         self.stack.append(level)
         return level
@@ -410,7 +410,7 @@ def split_criteria(text: str | None) -> dict[str, list[Item]]:
     """Split eligibility text into ``{"inclusion": [...], "exclusion": [...]}`` item trees."""
     if not text or not text.strip():
         return {"inclusion": [], "exclusion": []}
-    text = clip(text)  # the items of a text beyond any registry's limit (parser/limits.py)
+    text = clip(text)  # the items of a text beyond any registry's limit (core/limits.py)
     if "&" in text:
         text = html.unescape(text)
     text = _DISCLAIMER.sub("", text)

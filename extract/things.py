@@ -1,6 +1,6 @@
 """Events, procedures and exposures that eligibility time windows are about (RULES v2 §5).
 
-``parser/thresholds.py`` reads a window ("within 6 months") and names what it is about from
+``extract/thresholds.py`` reads a window ("within 6 months") and names what it is about from
 the clause around it: drugs and drug classes (its own ``_DRUGS`` table) and the events and
 procedures here.  One row per thing: (regex, canonical name); a name of None keeps the words as
 written, lower-cased.  Acronyms are case-sensitive (``(?-i:...)``); the rest is matched

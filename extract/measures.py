@@ -1,7 +1,7 @@
 """The measure table: one row per eligibility measure, read by every place that needs one.
 
-``parser/thresholds.py`` finds a row's spellings in criteria text and keeps a limit only in a
-unit the row accepts; ``index/fit.py`` reads ``--where MEASURE=VALUE`` through ``lookup`` and
+``extract/thresholds.py`` finds a row's spellings in criteria text and keeps a limit only in a
+unit the row accepts; ``extract/fit.py`` reads ``--where MEASURE=VALUE`` through ``lookup`` and
 ``suggest``; ``cli/render.py`` prints a limit with ``describe``.  Adding a measure is one row.
 
 A row says:
@@ -10,7 +10,7 @@ A row says:
 * ``kind``: its family (age, scale, class, vital, lab, duration, count);
 * ``pattern``: the spellings, a regex; acronyms are case-sensitive ("ALT" is not "alt", "AST"
   not "last"), words go in ``(?i:...)``;
-* ``gate``: literals one of which every match contains (``parser/prefilter.py``): (as written,
+* ``gate``: literals one of which every match contains (``extract/prefilter.py``): (as written,
   in ``fold(text)``);
 * ``units``: the units a limit may be written in, canonical first; ``None`` is "no unit";
   a unit in ``parser.units.CONVERT`` that leads to one of them is converted;

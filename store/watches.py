@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .service import TrialsError
-from .store import is_read_only_error, utcnow
+from trialscope.app.service import TrialsError
+from trialscope.store.db import is_read_only_error, utcnow
 
 REGISTRIES = ("ctgov",)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..parser.record import TrialRecord
+from trialscope.core.record import TrialRecord
 
 
 def search_rows(results: Any, *, explain: bool = False) -> list[dict[str, Any]]:

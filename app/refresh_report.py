@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..index.history import diff_records, summarize, version_change
-from ..index.store import Store, utcnow
-from ..index.watches import Watch
-from .faults import causes
+from trialscope.store.history import diff_records, summarize, version_change
+from trialscope.store.db import Store, utcnow
+from trialscope.store.watches import Watch
+from trialscope.crawler.faults import causes
 
 if TYPE_CHECKING:
-    from .refresh_session import CrawlOutcome
+    from trialscope.crawler.session import CrawlOutcome
 
 # `trials refresh` exit codes, for schedulers (documented in `trials refresh --help`).
 EXIT_OK = 0  # every watch refreshed, index in step

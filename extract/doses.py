@@ -34,7 +34,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .limits import clip
+from trialscope.core.limits import clip
 
 Dose = dict[str, Any]
 
@@ -195,7 +195,7 @@ def parse_doses(text: str | None) -> list[Dose]:
     """Every dose expression in ``text``, in order; ``[]`` when there is none."""
     if not text:
         return []
-    text = clip(text) or ""  # (parser/limits.py)
+    text = clip(text) or ""  # (core/limits.py)
     cell_context: bool | None = None
     doses: list[Dose] = []
     pos = 0

@@ -9,7 +9,7 @@ rituximab 4 months ago?"::
 
 Pure: records in, answers out (no Whoosh, no I/O).  ``assess(record, patient)`` applies the
 record's structured age / sex limits (``record.eligibility`` ``min_age_years``,
-``max_age_years``, ``sex``) and the thresholds ``parser/thresholds.py`` extracted into
+``max_age_years``, ``sex``) and the thresholds ``extract/thresholds.py`` extracted into
 ``record.eligibility["thresholds"]``.
 
 The rules (each has a test in ``tests/test_fit.py``):
@@ -66,9 +66,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..parser import measures as table
-from ..parser.thresholds import thing_name, thing_names
-from ..parser.units import read_unit, to_unit
+from trialscope.extract import measures as table
+from trialscope.extract.thresholds import thing_name, thing_names
+from trialscope.extract.units import read_unit, to_unit
 
 HOLD, FAIL, UNKNOWN = "hold", "fail", "unknown"
 MONTH_DAYS = 365.25 / 12  # 30.4375

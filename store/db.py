@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..parser.record import TrialRecord
-from . import codec
+from trialscope.core.record import TrialRecord
+from trialscope.store import codec
 
-# 2: payloads and records compressed (index/codec.py), dictionaries in ``zdicts``.  Rows an
+# 2: payloads and records compressed (store/codec.py), dictionaries in ``zdicts``.  Rows an
 # older trialscope wrote (TEXT) stay readable as they are; schema 1 code refuses a schema 2
 # store with "upgrade trialscope" instead of misreading its compressed rows.
 SCHEMA_VERSION = 2
@@ -68,7 +68,7 @@ _CORE_TABLES = frozenset({"meta", "trials", "versions", "aliases", "failures"})
 _ZDICTS = ("CREATE TABLE IF NOT EXISTS zdicts (dict_id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
            " data BLOB NOT NULL)")
 
-# Cross-registry links (index/links.py computes them; the Store's link methods only keep them).
+# Cross-registry links (store/links.py computes them; the Store's link methods only keep them).
 _LINK_TABLES = (
     "CREATE TABLE IF NOT EXISTS link_state (trial_id TEXT PRIMARY KEY, registry TEXT NOT NULL,"
     " content_hash TEXT NOT NULL, own_key TEXT NOT NULL, group_id TEXT NOT NULL)",
@@ -691,7 +691,7 @@ class Store:
             "aliases": one("SELECT COUNT(*) FROM aliases").fetchone()[0],
         }
 
-    # -- cross-registry links (index/links.py computes them; these methods only keep them) ---
+    # -- cross-registry links (store/links.py computes them; these methods only keep them) ---
     def _has_links(self) -> bool:
         """Whether the link tables exist (a new store has them; a store written before they
         were part of the schema gets them at its first links refresh)."""

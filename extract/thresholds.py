@@ -29,11 +29,11 @@ import html
 import re
 from typing import Any
 
-from .limits import MAX_ITEM_CHARS, clip
-from .measures import MEASURES, ROMAN, Measure
-from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
-from .things import EVENT_KEYS, EVENTS
-from .units import ULN, read_unit, to_unit
+from trialscope.core.limits import MAX_ITEM_CHARS, clip
+from trialscope.extract.measures import MEASURES, ROMAN, Measure
+from trialscope.extract.prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
+from trialscope.extract.things import EVENT_KEYS, EVENTS
+from trialscope.extract.units import ULN, read_unit, to_unit
 
 Threshold = dict[str, Any]
 Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the match
@@ -77,7 +77,7 @@ _ROW = {m.name: m for m in _ROWS}
 _KIND = {name: kind for name, kind, _ in _MEASURES}
 _MENTION_BRANCHES = [rf"(?P<m{i}>\b(?:{rx})(?!\w))" for i, (_, _, rx) in enumerate(_MEASURES)]
 _MENTION = re.compile("|".join(_MENTION_BRANCHES))  # all measures: what _mention_rx must find
-# Per _MEASURES row, literals one of which every match contains (parser/prefilter.py): for
+# Per _MEASURES row, literals one of which every match contains (extract/prefilter.py): for
 # the case-sensitive alternatives, as written; for the (?i:...) ones, in fold(text).  An item
 # is searched only for the measures whose gate passes (_mention_rx); most items name none.
 _MENTION_GATES: list[Gate] = [m.gate for m in _ROWS]
@@ -766,7 +766,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
 
 
 # Per drug row of _DRUGS (after the EVENTS), words one of which every match contains, in
-# fold(text) (parser/prefilter.py; tests/test_prefilter.py checks them).
+# fold(text) (extract/prefilter.py; tests/test_prefilter.py checks them).
 _DRUG_KEYS: list[tuple[str, ...]] = [
     ("intravenous", "iv", "免疫球蛋白", "丙种球蛋白"), ("subcutaneous", "scig"),
     ("immunoglobulin",), ("plasma", "plex", "pex", "pe", "血浆置换"), ("adsorption",),
@@ -1121,9 +1121,9 @@ def thing_names() -> list[str]:
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
     """Thresholds in one criterion's text (its children are separate items)."""
     # One criterion: a few hundred characters.  Some passes below are quadratic in the
-    # length, so a hostile item is read no further than MAX_ITEM_CHARS (parser/limits.py).
+    # length, so a hostile item is read no further than MAX_ITEM_CHARS (core/limits.py).
     text = _clean(clip(text or "", MAX_ITEM_CHARS) or "")
-    low = fold(text)  # for the keyword pre-checks (parser/prefilter.py)
+    low = fold(text)  # for the keyword pre-checks (extract/prefilter.py)
     out: list[Threshold] = []
     seen: set[tuple[Any, ...]] = set()
     found = _classes(text, low) + _antibodies(text, low) + _class_scales(text, low, section)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .store import Store
+from trialscope.store.db import Store
 
 # Scalars, in report order.  Dates carry their type ("2025-06 (ESTIMATED)").
 _SCALARS = ("status", "title", "official_title", "acronym", "why_stopped", "study_type",
@@ -310,7 +310,7 @@ def _short(value: Any, width: int = 60) -> str:
 # -- home-level entry points (the CLI's one call each) ---------------------------------------
 def trial_history(home: Any, trial_id: str) -> dict[str, Any]:
     """``trials history ID``: raises ``TrialsError`` for a bad or unknown id."""
-    from .service import TrialsError, check_trial_id, read_store
+    from trialscope.app.service import TrialsError, check_trial_id, read_store
 
     tid = check_trial_id(trial_id)
     if not home.store_path.exists():
@@ -328,7 +328,7 @@ def check_since(text: str, option: str = "--since") -> str:
     """A ``--since`` value: YYYY-MM-DD, or a full UTC timestamp as the store writes them."""
     from datetime import date, datetime
 
-    from .service import TrialsError
+    from trialscope.app.service import TrialsError
 
     value = text.strip()
     try:
@@ -350,8 +350,8 @@ def changes_feed(home: Any, since: str | None, *, watch: str | None = None,
 
     A version cannot be fetched before the registry posted it, so the versions updated since
     a date are among those fetched since it: the fetch-date scan bounds both."""
-    from .service import read_store
-    from .watches import WatchBook, WatchError, has_watch_tables
+    from trialscope.app.service import read_store
+    from trialscope.store.watches import WatchBook, WatchError, has_watch_tables
 
     since = check_since(since) if since else None
     updated = check_since(updated_since, option="--updated-since") if updated_since else None

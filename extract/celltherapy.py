@@ -53,8 +53,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import clip
-from .prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
+from trialscope.core.limits import clip
+from trialscope.extract.prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 
 MODALITIES: tuple[str, ...] = ("CAR-T", "mRNA CAR-T", "CAR-NK", "CAAR-T", "TCR-T", "CAR-Treg",
                                "HSCT", "MSC")
@@ -77,7 +77,7 @@ class Product:
     note: str = ""
     needs_cue: bool = False          # a generic-looking code: counts only beside a CAR/cell cue
     # Lower-case literals one of which every match of ``pattern`` contains: a field with none
-    # of them is not searched for this product (parser/prefilter.py).  Empty: always searched.
+    # of them is not searched for this product (extract/prefilter.py).  Empty: always searched.
     keys: tuple[str, ...] = ()
 
 
@@ -175,7 +175,7 @@ _MODALITY_PATTERNS: list[tuple[str, str]] = [
             r"(?:\s+transplant\w*)?|(?-i:(?:h?UC-|BM-|AD-)?MSCs?)(?![A-Za-z])"
             r"|间充质(?:干|基质)细胞"),
 ]
-# Keyword gates (parser/prefilter.py) of the modality patterns: (the (?-i:...) literals as
+# Keyword gates (extract/prefilter.py) of the modality patterns: (the (?-i:...) literals as
 # written, lower-case literals in fold(text)); every match of a pattern has one of them.
 _MODALITY_GATES: dict[str, Gate] = {
     "CAR-Treg": ((), ("treg", "t-reg", "t reg", "regulatory")),
@@ -453,7 +453,7 @@ def extract_from_texts(primary: Iterable[str | None],
     study (summary, description); the cell source is taken from ``secondary`` only when
     ``primary`` states none.  Returns ``{}`` when no modality is found."""
     # Each text read up to MAX_EXTRACT_CHARS: the mention pass is quadratic in the mentions
-    # of a text (parser/limits.py).
+    # of a text (core/limits.py).
     first = [clip(t) for t in primary if t]
     second = [clip(t) for t in secondary if t]
     clean = [_clean(t) for t in first + second]
