@@ -71,6 +71,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from trialscope.app.summary import ImportSummary
+from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
+from trialscope.core.record import RECORD_FIELDS
+from trialscope.index import indexer
+from trialscope.index.schema import record_to_doc
 from trialscope.parser import ctgov
 from trialscope.parser.errors import ParseError
 from trialscope.parser.files import (
@@ -83,12 +88,7 @@ from trialscope.parser.files import (
     read_bytes,
 )
 from trialscope.parser.ids import normalise_nct_id
-from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
-from trialscope.core.record import RECORD_FIELDS
-from trialscope.index import indexer
 from trialscope.store import links
-from trialscope.index.schema import record_to_doc
-from trialscope.app.service import ImportSummary
 from trialscope.store.db import Store, utcnow
 
 STORE_BATCH = 1000  # records per store transaction

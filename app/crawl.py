@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from trialscope.app import service as index_service
-from trialscope.store.home import DataHome
-from trialscope.app.service import TrialsError
+from trialscope.core.errors import TrialsError
 from trialscope.core.vocab import OPEN_STATUSES
+from trialscope.store.home import DataHome
 
 
 def _statuses(values: list[str]) -> list[str]:

@@ -39,13 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from trialscope.app import service as index_service
-from trialscope.store.home import DataHome
-from trialscope.store.lock import LOCK_NAME, LockHeld, LockInfo, RefreshLock
-from trialscope.app.service import TrialsError
-from trialscope.store.db import Store, utcnow
-from trialscope.store.watches import REGISTRIES, Watch, WatchBook, WatchError, check_name
-from trialscope.core.vocab import OPEN_STATUSES
-from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
 from trialscope.app.refresh_report import (
     EXIT_FAILED,
     EXIT_LOCKED,
@@ -57,7 +50,15 @@ from trialscope.app.refresh_report import (
     conclude,
     watch_report,
 )
+from trialscope.core.errors import TrialsError
+from trialscope.core.vocab import OPEN_STATUSES
+from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
+from trialscope.crawler.plan import CrawlPlan
 from trialscope.crawler.session import TRANSIENT_DROPS, CrawlOutcome, CrawlSession
+from trialscope.store.db import Store, utcnow
+from trialscope.store.home import DataHome
+from trialscope.store.lock import LOCK_NAME, LockHeld, LockInfo, RefreshLock
+from trialscope.store.watches import REGISTRIES, Watch, WatchBook, WatchError, check_name
 
 __all__ = [
     "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "ChangedIdsArgs",
@@ -185,19 +186,6 @@ class ChangedIdsArgs(CtgovArgs):
         return params
 
 
-@dataclass
-class CrawlPlan:
-    watch: str
-    mode: str  # "full" | "since" (changed since a day) | "ids" (ids the store lacks)
-    args: CtgovArgs
-    since: date | None = None
-
-    def describe(self) -> str:
-        if self.mode == "since":
-            return f"changed since {self.since}"
-        if self.mode == "ids":
-            return f"{len(self.args.ids)} id(s) not stored yet"
-        return "full crawl"
 
 
 def since_day(last_success_at: str, overlap_days: int = SAFETY_OVERLAP_DAYS) -> date:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trialscope.store.history import diff_records, summarize, version_change
-from trialscope.store.db import Store, utcnow
-from trialscope.store.watches import Watch
 from trialscope.crawler.faults import causes
+from trialscope.store.db import Store, utcnow
+from trialscope.store.history import diff_records, summarize, version_change
+from trialscope.store.watches import Watch
 
 if TYPE_CHECKING:
     from trialscope.crawler.session import CrawlOutcome

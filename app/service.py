@@ -7,19 +7,29 @@ index a projection kept in step with it by ``sync_index`` after every write.
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib
-import re
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trialscope.parser.ids import NCT_ID_RE
+from trialscope.app.summary import ImportSummary
+from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
-from trialscope.store.home import DataHome
-from trialscope.store.db import Store, StoreError, StoreReadOnly
+from trialscope.parser.ids import check_trial_id
+from trialscope.store.access import (
+    check_home,
+    home_write_error,
+    open_store,
+    read_store,
+    writing,
+)
+from trialscope.store.db import Store
+from trialscope.store.home import DataHome, resolve_home
+
+# What the front ends (cli/, web/) take from here rather than from the rooms below.
+__all__ = ["DataHome", "TrialsError", "check_home", "check_trial_id", "home_write_error",
+           "open_store", "read_store", "resolve_home", "writing"]
 
 if TYPE_CHECKING:
     from trialscope.parser.files import Failure
@@ -44,145 +54,6 @@ search_mod: Any = _Lazy("trialscope.index.search")
 _files: Any = _Lazy("trialscope.parser.files")
 
 
-class TrialsError(Exception):
-    """An error the user can act on.  ``code`` is stable (scripts read it under --json)."""
-
-    def __init__(self, code: str, message: str, hint: str = "") -> None:
-        self.code = code
-        self.message = message
-        self.hint = hint
-        super().__init__(f"{message} {hint}".strip())
-
-
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{3,60}$")
-
-
-def check_trial_id(text: str) -> str:
-    """Validate an id typed by a user; NCT ids must be exact, other registries' ids loose."""
-    candidate = text.strip()
-    if candidate.upper().startswith("NCT"):
-        if not NCT_ID_RE.match(candidate.upper()):
-            raise TrialsError(
-                "invalid_id",
-                f"'{text}' is not a ClinicalTrials.gov id.",
-                "NCT ids are 'NCT' and 8 digits, e.g. NCT06958939.",
-            )
-        return candidate.upper()
-    if not _ID_RE.match(candidate):
-        raise TrialsError(
-            "invalid_id",
-            f"'{text}' is not a trial id.",
-            "Give a registry id such as NCT06958939, ChiCTR2400084905 or 2015-000590-12.",
-        )
-    return candidate
-
-
-def check_home(home: DataHome) -> None:
-    """Refuse a data home that cannot be a folder: the path, or one of its parents, is a
-    file.  A missing folder is fine (writers create it, readers find nothing stored)."""
-    for path in (home.root, *home.root.parents):
-        if path.exists() or path.is_symlink():
-            if not path.is_dir():
-                raise TrialsError(
-                    "bad_home", f"{home.root} cannot be a data folder: {path} is a file.",
-                    "Point --home (or TRIALS_HOME) at a folder, or at a path where one can "
-                    "be created.")
-            return
-
-
-_READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
-
-
-def home_write_error(home: DataHome, exc: BaseException) -> TrialsError:
-    """The error for a write in the data home that the file system refused."""
-    if isinstance(exc, StoreReadOnly) or (isinstance(exc, OSError)
-                                          and exc.errno in _READ_ONLY_ERRNOS):
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return TrialsError(
-            "read_only", f"The data home {home.root} is read-only ({why}).",
-            "Reading still works (show, search, export, info, check); to write, point --home "
-            "at a writable folder or get write access to this one.")
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOTDIR, errno.EEXIST):
-        return TrialsError("bad_home", f"{home.root} cannot be a data folder "
-                           f"({exc.strerror}: {exc.filename}).",
-                           "Point --home (or TRIALS_HOME) at a folder.")
-    if isinstance(exc, OSError):
-        return TrialsError("store_error", f"Cannot write in {home.root} ({exc.strerror}: "
-                           f"{exc.filename}).", "Check the folder and the free disk space, "
-                           "then run the command again: nothing stored is lost.")
-    return TrialsError("store_error", f"Cannot write in {home.root} ({exc}).",
-                       "Check the folder, then run the command again.")
-
-
-@contextlib.contextmanager
-def writing(home: DataHome, command: str) -> Iterator[None]:
-    """Hold the data home's writer lock (the one scheduled refreshes take) while ``command``
-    writes the store and the index: one writer per data home.  A home that cannot be written
-    (read-only media, no permission, a file in the way) is a ``TrialsError`` here, before
-    anything is written."""
-    from trialscope.store.lock import LOCK_NAME, LockHeld, RefreshLock
-
-    check_home(home)
-    lock = RefreshLock(home.root / LOCK_NAME, command=command)
-    try:
-        home.root.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
-    except LockHeld as exc:
-        raise TrialsError("locked", f"Another trialscope command is already writing "
-                          f"{home.root} ({exc.describe()}).",
-                          "End those processes, then run again." if exc.leftovers else
-                          "Wait for it to finish, then run again.") from exc
-    except OSError as exc:
-        raise home_write_error(home, exc) from exc
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def open_store(home: DataHome) -> Store:
-    """The store, for writing (created when absent)."""
-    check_home(home)
-    try:
-        return Store(home.store_path)
-    except StoreReadOnly as exc:
-        raise home_write_error(home, exc) from exc
-    except OSError as exc:
-        raise home_write_error(home, exc) from exc
-    except StoreError as exc:
-        raise TrialsError("store_error", str(exc) + ".",
-                          "Point --home at another folder or move the file away.") from exc
-
-
-def read_store(home: DataHome) -> Store:
-    """The store, for reading.  A store that cannot be written (read-only media, a shared
-    folder without write permission) is opened read-only instead of being refused."""
-    check_home(home)
-    if home.read_only and home.store_path.exists():
-        try:
-            return Store(home.store_path, readonly=True)
-        except StoreError as exc:  # the web page's path: a message, not a 500 and a traceback
-            raise TrialsError("store_error", str(exc) + ".",
-                              "Point --home at another folder or move the file away.") from exc
-    try:
-        return Store(home.store_path)
-    except (StoreReadOnly, PermissionError) as exc:
-        first: BaseException = exc
-    except OSError as exc:
-        if exc.errno not in _READ_ONLY_ERRNOS:
-            raise home_write_error(home, exc) from exc
-        first = exc
-    except StoreError as exc:
-        raise TrialsError("store_error", str(exc) + ".",
-                          "Point --home at another folder or move the file away.") from exc
-    try:
-        return Store(home.store_path, readonly=True)
-    except StoreError as exc:
-        raise TrialsError("store_error", f"{exc} (and it cannot be written: {first}).",
-                          "Check the file's permissions, or copy it to a writable folder "
-                          "and point --home there.") from exc
-
-
 def _no_data(home: DataHome) -> TrialsError:
     """Nothing to search: no trials stored yet, or trials stored but no usable index."""
     stored = 0
@@ -205,29 +76,6 @@ def _no_data(home: DataHome) -> TrialsError:
     )
 
 
-# -- ingest ---------------------------------------------------------------------------------
-@dataclass
-class ImportSummary:
-    files: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    indexed: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)  # files in the folders not read
-    seconds: float = 0.0  # wall time of a bulk import
-    index_seconds: float = 0.0  # of ``seconds``, spent committing and catching up the index
-
-    @property
-    def failed(self) -> int:
-        return len(self.failures)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"files": self.files, "new": self.new, "changed": self.changed,
-                "unchanged": self.unchanged, "skipped": self.skipped, "indexed": self.indexed,
-                "failed": self.failed, "ignored": len(self.ignored),
-                "ignored_files": self.ignored, "failures": self.failures}
 
 
 # A folder with more payload files than this goes through the bulk importer (all cores).
@@ -455,7 +303,9 @@ def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
     check_home(home)
     if not home.store_path.exists():
         raise _no_data(home)
-    from trialscope.store import links  # cross-registry links: the other registrations of this trial
+    from trialscope.store import (
+        links,  # cross-registry links: the other registrations of this trial
+    )
 
     with read_store(home) as store:
         record = store.get(tid)
@@ -493,7 +343,9 @@ def _patient_filter(store: Store, options: dict[str, Any]) -> Callable[[str], bo
     washout = tuple(options.pop("washout", ()) or ())
     if age is None and not where and not washout:
         return None
-    from trialscope.extract import fit  # the eligibility engine; imported only when a patient is described
+    from trialscope.extract import (
+        fit,  # the eligibility engine; imported only when a patient is described
+    )
 
     try:
         patient = fit.parse_patient(age=age, sex=options.get("sex"), where=where,

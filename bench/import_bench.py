@@ -74,8 +74,8 @@ def _du(path: Path) -> int:
 
 def child(zip_path: str, home: str) -> None:
     from trialscope.app.bulk import bulk_import
-    from trialscope.store.home import DataHome
     from trialscope.store.db import Store
+    from trialscope.store.home import DataHome
 
     h = DataHome(Path(home))
     last = [0.0]

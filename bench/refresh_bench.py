@@ -29,10 +29,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from trialscope.index import indexer
 from trialscope.app import service
-from trialscope.store.home import DataHome
+from trialscope.index import indexer
 from trialscope.store.db import Store
+from trialscope.store.home import DataHome
 
 
 def _cpu() -> float:

@@ -49,10 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from trialscope.index import search as search_mod
-from trialscope.store.home import DataHome
 from trialscope.index.indexer import open_index
 from trialscope.index.schema import FIELD_BOOSTS, record_to_doc
 from trialscope.store.db import Store
+from trialscope.store.home import DataHome
 
 COLS = tuple(FIELD_BOOSTS)
 _WORD = re.compile(r"^[a-z]{4,}$")

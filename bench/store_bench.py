@@ -35,11 +35,11 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_corpus import load_studies, tilt  # noqa: E402
 
-from trialscope.store import codec  # noqa: E402
 from trialscope.app.bulk import record_json  # noqa: E402
-from trialscope.store.home import DataHome  # noqa: E402
-from trialscope.store.db import Store  # noqa: E402
 from trialscope.parser.ctgov import parse_study_json  # noqa: E402
+from trialscope.store import codec  # noqa: E402
+from trialscope.store.db import Store  # noqa: E402
+from trialscope.store.home import DataHome  # noqa: E402
 
 
 def codecs() -> None:

@@ -12,30 +12,18 @@ import click
 
 from trialscope import __version__
 from trialscope.app import payloads, service
-from trialscope.store.home import DataHome
-from trialscope.app.service import TrialsError
+from trialscope.cli import related, render, search, serve, watch
+from trialscope.cli.options import STATUS_CHOICES, command_home
+from trialscope.cli.output import (
+    dumps,
+    handles_errors,
+    json_option,
+    listing_options,
+    write_csv,
+    write_nl,
+)
+from trialscope.core.errors import TrialsError
 from trialscope.core.record import ROW_COLUMNS, TrialRecord, to_row
-from trialscope.core.vocab import PHASE_LABELS, Phase, Status, StudyType
-from trialscope.cli import render
-from trialscope.cli.output import dumps, handles_errors, json_option, listing_options, write_csv, write_nl
-
-# Derived from the record's vocabularies (core/vocab.py), never kept as a second copy.  The
-# values are checked by the library (index/facets.py), which accepts every common spelling
-# ("not yet recruiting", "phase 2", "II", "early 1") and lists the valid ones on a typo.
-STATUS_CHOICES = ["open"] + [s.value.lower() for s in Status]
-PHASE_CHOICES = [PHASE_LABELS[p.value] for p in Phase]
-TYPE_CHOICES = [t.value.lower() for t in StudyType]
-STATUS_HELP = ("Overall status (repeatable): open (= not yet recruiting, recruiting, by "
-               "invitation), " + ", ".join(STATUS_CHOICES[1:]) + ".")
-PHASE_HELP = ("Phase (repeatable): " + ", ".join(PHASE_CHOICES)
-              + "; 'phase 2', 'II' and 'phase2' work too.")
-TYPE_HELP = "Study type (repeatable): " + ", ".join(TYPE_CHOICES) + "."
-
-
-def _home(ctx: click.Context) -> DataHome:
-    home = DataHome.resolve(ctx.obj.get("home"))
-    service.check_home(home)  # a file in the way is an error, whatever the command
-    return home
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,7 +86,7 @@ def crawl(ctx: click.Context, ids: tuple[str, ...], query: str | None, condition
     """
     from trialscope.app.crawl import crawl as run  # scrapy is slow to import: only when crawling
 
-    home = _home(ctx)
+    home = command_home(ctx)
     id_list = [part.strip() for raw in ids for part in raw.split(",") if part.strip()]
     id_list = [service.check_trial_id(i) for i in id_list]
     if registry != "ctgov" and any(i.startswith("NCT") for i in id_list):
@@ -155,7 +143,7 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
     bulk_bar = _BulkBar(enabled=enabled)
     try:
         summary = service.import_paths(
-            _home(ctx), list(paths), on_file=bar.update,
+            command_home(ctx), list(paths), on_file=bar.update,
             trial_id=service.check_trial_id(trial_id) if trial_id else None,
             on_progress=bulk_bar.update)
     finally:
@@ -167,7 +155,7 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
         click.echo(render.import_summary(summary.as_dict()))
         for f in summary.failures:
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
-        from trialscope.parser.files import PAYLOAD_SUFFIXES  # lazy: it imports every parser
+        from trialscope.app.formats import PAYLOAD_SUFFIXES  # lazy: it imports every parser
 
         read = ", ".join(sorted(PAYLOAD_SUFFIXES))
         for name in summary.ignored[:IGNORED_SHOWN]:
@@ -221,7 +209,7 @@ def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: b
 
     --json prints a list of records, also for one file.
     """
-    from trialscope.parser.files import FORMATS_HELP, Failure
+    from trialscope.app.formats import FORMATS_HELP, Failure
 
     records: list[TrialRecord] = []
     failures: list[Failure] = []
@@ -257,7 +245,7 @@ def _print_records(records: list[TrialRecord], as_json: bool, as_nl: bool, as_cs
 @handles_errors
 def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
     """Show one trial from the local store: a readable card, or the record with --json."""
-    home = _home(ctx)
+    home = command_home(ctx)
     tid = service.check_trial_id(trial_id)
     fetch_error: dict[str, Any] | None = None
     if fetch:
@@ -309,7 +297,7 @@ def reindex(ctx: click.Context, as_json: bool) -> None:
     Takes the data home's writer lock: while a crawl, import or refresh writes, it exits 1
     (code locked) and says who holds the lock.  Folders left by a killed rebuild are removed.
     """
-    n = service.reindex(_home(ctx))
+    n = service.reindex(command_home(ctx))
     click.echo(dumps({"indexed": n}) if as_json else f"Index rebuilt: {n} trials.")
 
 
@@ -319,7 +307,7 @@ def reindex(ctx: click.Context, as_json: bool) -> None:
 @handles_errors
 def info(ctx: click.Context, as_json: bool) -> None:
     """Where the data lives and how much of it there is."""
-    data = service.status(_home(ctx))
+    data = service.status(command_home(ctx))
     if as_json:
         click.echo(dumps(data))
     else:
@@ -342,11 +330,10 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-# Commands defined in their own modules register themselves on the group when imported.
-from trialscope.cli import related as _related  # noqa: F401, E402
-from trialscope.cli import search as _search  # noqa: F401, E402
-from trialscope.cli import serve as _serve  # noqa: F401, E402
-from trialscope.cli import watch as _watch  # noqa: F401, E402
+# The commands of their own modules, attached to the group (they do not import it).
+for _command in (related.related, search.search, search.export, serve.serve, watch.watch,
+                 watch.refresh, watch.history, watch.changes, watch.check):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -7,12 +7,10 @@ click handles), and ``{"error": {"code", "message", "hint"}}`` on stdout under `
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 import io
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -21,8 +19,8 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from trialscope.store.home import DataHome
-from trialscope.app.service import TrialsError, home_write_error
+from trialscope.app import present
+from trialscope.app.service import DataHome, TrialsError, home_write_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,6 +145,16 @@ def _umask() -> int:
     return mask
 
 
+def write_csv(rows: Iterable[dict[str, Any]], columns: list[str], out: Any = None) -> None:
+    """CSV with the export's rules (``app.present.write_csv``); to stdout unless ``out``."""
+    if out is not None:
+        present.write_csv(rows, columns, out)
+        return
+    stream = io.StringIO()
+    present.write_csv(rows, columns, stream)
+    click.echo(stream.getvalue(), nl=False)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Output JSON.")(func)
 
@@ -164,44 +172,11 @@ def write_nl(rows: Iterable[dict[str, Any]]) -> None:
         click.echo(json.dumps(row, ensure_ascii=False, default=str))
 
 
-def write_csv(rows: Iterable[dict[str, Any]], columns: list[str], out: Any = None) -> None:
-    stream = out or io.StringIO()
-    writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
-    if out is None:
-        click.echo(stream.getvalue(), nl=False)
 
 
-def _cell(value: Any) -> Any:
-    value = _neutralise(_flat(value))
-    if isinstance(value, str) and "\r" in value:
-        # csv quotes a cell holding the line terminator ("\n") but not a bare CR, which
-        # readers then take for a line break: line breaks in a cell are written as "\n".
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return value
 
 
-def _flat(value: Any) -> Any:
-    if isinstance(value, list):
-        return "; ".join(str(_flat(v)) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return "" if value is None else value
 
 
-# CSV formula injection (OWASP): a spreadsheet runs a cell that begins with one of these as a
-# formula.  Such text cells get a leading apostrophe, which spreadsheets show as text.
-# Numbers are left alone, and so is text that is just a number ("-1.5", "+3"): a spreadsheet
-# reads those as the number they are, never as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-def _neutralise(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START) \
-            and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value

@@ -8,11 +8,11 @@ import click
 
 from trialscope.app import payloads, service
 from trialscope.cli import render
-from trialscope.cli.main import _home, cli
+from trialscope.cli.options import command_home
 from trialscope.cli.output import dumps, handles_errors, listing_options, write_csv, write_nl
 
 
-@cli.command()
+@click.command()
 @click.argument("trial_id", metavar="ID")
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @listing_options
@@ -31,7 +31,7 @@ def related(ctx: click.Context, trial_id: str, limit: int, as_json: bool, as_nl:
       trials related NCT06958939
       trials related NCT06958939 --limit 5 --json
     """
-    results = service.related(_home(ctx), trial_id, limit=limit)
+    results = service.related(command_home(ctx), trial_id, limit=limit)
     rows = payloads.related_rows(results)
     if as_json:
         click.echo(dumps(payloads.related_document(results)))

@@ -8,6 +8,14 @@ from typing import Any
 
 import click
 
+from trialscope.app.present import (  # noqa: F401 (the card's words, shared with the web page)
+    cell_therapy_line,
+    eligibility_basics,
+    format_dose,
+    format_threshold,
+    item_label,
+    record_facts,
+)
 from trialscope.core.record import TrialRecord
 from trialscope.core.vocab import PHASE_LABELS, phase_label
 
@@ -36,44 +44,10 @@ def plain(text: str) -> str:
     return text.replace(HL_OPEN, "").replace(HL_CLOSE, "")
 
 
-def format_dose(dose: dict[str, Any]) -> str:
-    value = dose.get("value")
-    if value is None:
-        return dose.get("text") or ""
-    def num(v: float) -> str:
-        if v >= 1e4:
-            mant, exp = f"{v:.2e}".split("e")
-            return f"{float(mant):g} × 10^{int(exp)}"
-        return f"{v:g}"
-    text = num(value)
-    if dose.get("value_max") is not None:
-        text += f"–{num(dose['value_max'])}"
-    text += f" {dose.get('unit') or ''}".rstrip()
-    if dose.get("per"):
-        text += f"/{dose['per']}"
-    return text
 
 
-_OPS = {">=": "≥", "<=": "≤", "in": "in", "=": "=", ">": ">", "<": "<"}
 
 
-def format_threshold(t: dict[str, Any]) -> str:
-    """'MG-ADL ≥ 6', 'MGFA in IIa–IVa', 'rituximab within 6 months before'."""
-    value = t.get("value")
-    if t.get("op") == "within":
-        win = t.get("window") or {}
-        text = f"{t.get('measure')} within {win.get('value', value):g} {win.get('unit', '')}"
-        return text + (f" {t['direction']}" if t.get("direction") else "")
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    elif isinstance(value, float):
-        value = f"{value:g}"
-    unit = f" {t['unit']}" if t.get("unit") and t.get("unit") != "years" else ""
-    if t.get("unit") == "years":
-        unit = " years"
-    inferred = " (operator inferred)" if t.get("op_inferred") else ""
-    inferred += " (unrecognised measure)" if t.get("recognised") is False else ""
-    return f"{t.get('measure')} {_OPS.get(t.get('op'), t.get('op'))} {value}{unit}{inferred}"
 
 
 def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
@@ -87,37 +61,6 @@ def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
     return lines
 
 
-def record_facts(rec: TrialRecord, blank: str = "-") -> list[tuple[str, str]]:
-    """The record's own facts as (label, text), in the card's order: the card and the web
-    page's trial view both start from these (``blank`` marks a fact the record lacks)."""
-    enrol = rec.enrollment or {}
-
-    def dated(value: str | None, kind: str | None) -> str:
-        return (f"{value} ({kind.lower()})" if kind else value) if value else blank
-
-    facts = [
-        ("Status", rec.status + (f" (registry: {rec.status_raw})" if rec.status_raw else "")),
-        ("Phase", phase_label(rec.phases)),
-        ("Type", rec.study_type or blank),
-        ("Enrollment", f"{enrol.get('count')} ({(enrol.get('type') or '').lower()})"
-         if enrol.get("count") is not None else blank),
-        ("Start", dated(rec.start_date, rec.start_date_type)),
-        ("Primary completion", dated(rec.primary_completion_date,
-                                     rec.primary_completion_date_type)),
-        ("Completion", dated(rec.completion_date, rec.completion_date_type)),
-        ("First posted", rec.first_posted or blank),
-        ("Last updated", rec.last_updated or blank),
-        ("Sponsor", rec.sponsor or blank),
-    ]
-    if rec.collaborators:
-        facts.append(("Collaborators", "; ".join(rec.collaborators)))
-    if rec.why_stopped:
-        facts.append(("Why stopped", rec.why_stopped))
-    if rec.acronym:
-        facts.append(("Acronym", rec.acronym))
-    if rec.secondary_ids:
-        facts.append(("Other ids", ", ".join(str(s.get("id")) for s in rec.secondary_ids)))
-    return facts
 
 
 def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
@@ -194,28 +137,8 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     return "\n".join(out)
 
 
-def cell_therapy_line(cell: dict[str, Any]) -> str:
-    """'CAR-T; targets BCMA, CD19; autologous' from the record's cell-therapy facts."""
-    parts = []
-    if cell.get("modality"):
-        parts.append(", ".join(cell["modality"]))
-    if cell.get("targets"):
-        parts.append("target" + ("s " if len(cell["targets"]) > 1 else " ")
-                     + ", ".join(cell["targets"]))
-    if cell.get("cell_source"):
-        source = cell["cell_source"]
-        parts.append(", ".join(source) if isinstance(source, list) else str(source).lower())
-    return "; ".join(parts)
 
 
-def item_label(section: str | None, item: str | None) -> str:
-    """Where a limit sits, as the card numbers it: ('inclusion', '5.2') -> 'Inclusion 5b'
-    (top-level items are numbered, nested ones lettered)."""
-    parts = [p for p in str(item or "").split(".") if p]
-    label = parts[0] if parts else ""
-    for p in parts[1:]:
-        label += (chr(96 + int(p)) if p.isdigit() and 0 < int(p) <= 26 else f"-{p}")
-    return f"{(section or '').capitalize()} {label}".strip()
 
 
 def _section(out: list[str], title: str, lines: list[str], w: int, wrap: bool = True) -> None:
@@ -225,18 +148,6 @@ def _section(out: list[str], title: str, lines: list[str], w: int, wrap: bool = 
         out.extend(textwrap.wrap(line, w) if wrap else [line])
 
 
-def eligibility_basics(el: dict[str, Any], refused: str = "no") -> str:
-    """Age, sex and healthy volunteers, as one line ('' when the record has none of them);
-    ``refused`` words healthy volunteers not accepted (the card: "no")."""
-    parts = []
-    if el.get("min_age") or el.get("max_age"):
-        parts.append(f"age {el.get('min_age') or 'any'} to {el.get('max_age') or 'any'}")
-    if el.get("sex"):
-        parts.append(f"sex {str(el['sex']).lower()}")
-    if el.get("healthy_volunteers") is not None:
-        parts.append("healthy volunteers " + ("accepted" if el["healthy_volunteers"]
-                                              else refused))
-    return "; ".join(parts)
 
 
 def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:

@@ -11,10 +11,17 @@ from typing import Any
 import click
 
 from trialscope.app import payloads, service
-from trialscope.core.record import ROW_COLUMNS, to_row
 from trialscope.cli import render
-from trialscope.cli.main import PHASE_HELP, STATUS_HELP, TYPE_HELP, _home, cli
-from trialscope.cli.output import dumps, handles_errors, listing_options, output_file, write_csv, write_nl
+from trialscope.cli.options import PHASE_HELP, STATUS_HELP, TYPE_HELP, command_home
+from trialscope.cli.output import (
+    dumps,
+    handles_errors,
+    listing_options,
+    output_file,
+    write_csv,
+    write_nl,
+)
+from trialscope.core.record import ROW_COLUMNS, to_row
 
 _DATE = "YYYY[-MM[-DD]]"
 SEARCH_CSV_COLUMNS = ["trial_id", "score", "status", "phases", "title", "conditions", "sponsor",
@@ -72,7 +79,7 @@ def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@cli.command()
+@click.command()
 @click.argument("query", required=False, default="")
 @search_filters
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
@@ -112,7 +119,7 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
       trials search myasthenia --patient-age 70 --where "MG-ADL=7" --washout rituximab:4m
       trials search 'condition:"myasthenia gravis" AND intervention:efgartigimod' --explain
     """
-    results = service.search(_home(ctx), query, limit=limit, offset=offset,
+    results = service.search(command_home(ctx), query, limit=limit, offset=offset,
                              facets=facets and not (as_nl or as_csv), explain_hits=explain,
                              literal=literal, **_filters(filters))
     rows = payloads.search_rows(results, explain=explain)
@@ -125,7 +132,7 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
     if as_nl:
         write_nl(rows)
     elif as_csv:
-        records = service.records_by_id(_home(ctx), [r["trial_id"] for r in rows])
+        records = service.records_by_id(command_home(ctx), [r["trial_id"] for r in rows])
         for row in rows:
             rec = records.get(row["trial_id"])
             row.update(sponsor=rec.sponsor if rec else None,
@@ -139,7 +146,7 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
             click.echo(render.facets_block(results.facets))
 
 
-@cli.command()
+@click.command()
 @click.argument("query", required=False, default="")
 @search_filters
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
@@ -157,7 +164,7 @@ def export(ctx: click.Context, query: str, fmt: str, output: Path | None,
     was); a path inside the data home is refused.  CSV text cells that a spreadsheet would
     run as a formula (starting with = + - @, tab or CR) get a leading apostrophe.
     """
-    home = _home(ctx)
+    home = command_home(ctx)
     # The query and filters are checked (and the search run) before any output is created.
     records = service.records(home, query, **_filters(filters))
     context = output_file(output, home) if output else contextlib.nullcontext(sys.stdout)

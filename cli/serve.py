@@ -9,9 +9,9 @@ import webbrowser
 
 import click
 
-from trialscope.app.service import TrialsError
-from trialscope.cli.main import _home, cli
+from trialscope.cli.options import command_home
 from trialscope.cli.output import handles_errors
+from trialscope.core.errors import TrialsError
 
 
 def _loopback(host: str) -> bool:
@@ -43,7 +43,7 @@ def _check_port(host: str, port: int) -> None:
                               "stop the program using this one.") from exc
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on.  Anything but a loopback address lets other "
                    "machines read the store (a warning is printed).")
@@ -68,7 +68,7 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
 
     from trialscope.web.server import create_app
 
-    home = _home(ctx)
+    home = command_home(ctx)
     _check_port(host, port)
     if not _loopback(host):
         click.echo(f"Warning: listening on {host}: anyone who can reach this machine on port "

@@ -16,9 +16,17 @@ from typing import Any
 
 import click
 
-from trialscope.app.service import TrialsError
-from trialscope.cli.main import STATUS_CHOICES, _home, cli
-from trialscope.cli.output import dumps, fail, handles_errors, json_option, listing_options, write_csv, write_nl
+from trialscope.cli.options import STATUS_CHOICES, command_home
+from trialscope.cli.output import (
+    dumps,
+    fail,
+    handles_errors,
+    json_option,
+    listing_options,
+    write_csv,
+    write_nl,
+)
+from trialscope.core.errors import TrialsError
 
 EXIT_USAGE, EXIT_LOCKED = 2, 75  # the same numbers as crawler.refresh (not imported: slow)
 _USAGE_CODES = frozenset({"unknown_watch", "no_watches", "bad_name", "bad_argument"})
@@ -54,7 +62,7 @@ def _locked(exc: Exception) -> TrialsError:
 
 
 # -- watch add / list / remove --------------------------------------------------------------
-@cli.group()
+@click.group()
 def watch() -> None:
     """Saved queries and id lists that `trials refresh` keeps up to date.
 
@@ -88,7 +96,7 @@ def watch_add(ctx: click.Context, name: str, ids: tuple[str, ...], query: str | 
     from trialscope.app.refresh import add_watch
 
     id_list = [part.strip() for raw in ids for part in raw.split(",") if part.strip()]
-    saved = add_watch(_home(ctx), name, ids=id_list, cond=condition, intr=intervention,
+    saved = add_watch(command_home(ctx), name, ids=id_list, cond=condition, intr=intervention,
                       term=query, statuses=[s.upper() for s in statuses], registry=registry)
     if as_json:
         click.echo(dumps(saved.to_dict()))
@@ -103,9 +111,9 @@ def watch_add(ctx: click.Context, name: str, ids: tuple[str, ...], query: str | 
 @_exits
 def watch_list(ctx: click.Context, as_json: bool, as_nl: bool, as_csv: bool) -> None:
     """The watches, with their last refresh."""
-    from trialscope.store.watches import list_watches
+    from trialscope.app.watches import list_watches
 
-    rows = [w.to_dict() for w in list_watches(_home(ctx))]
+    rows = [w.to_dict() for w in list_watches(command_home(ctx))]
     if as_json:
         click.echo(dumps(rows))
     elif as_nl:
@@ -124,7 +132,7 @@ def watch_list(ctx: click.Context, as_json: bool, as_nl: bool, as_csv: bool) -> 
 
 
 def _describe(row: dict[str, Any]) -> str:
-    from trialscope.store.watches import Watch
+    from trialscope.app.watches import Watch
 
     keys = ("name", "registry", "ids", "cond", "intr", "term", "status")
     return Watch(**{k: row[k] for k in keys}).describe()
@@ -137,15 +145,15 @@ def _describe(row: dict[str, Any]) -> str:
 @_exits
 def watch_remove(ctx: click.Context, name: str, as_json: bool) -> None:
     """Forget a watch (the trials it fetched stay in the store)."""
-    from trialscope.store.watches import remove_watch
+    from trialscope.app.watches import remove_watch
 
-    removed = remove_watch(_home(ctx), name)
+    removed = remove_watch(command_home(ctx), name)
     click.echo(dumps({"removed": removed.to_dict()}) if as_json
                else f"Watch '{removed.name}' removed; its {removed.trials} trial(s) stay stored.")
 
 
 # -- refresh --------------------------------------------------------------------------------
-@cli.command()
+@click.command()
 @click.option("--watch", "watches", multiple=True, metavar="NAME",
               help="Refresh only this watch (repeatable; default: all).")
 @click.option("--full", is_flag=True,
@@ -186,7 +194,7 @@ def refresh(ctx: click.Context, watches: tuple[str, ...], full: bool,
 
     if progress is None:
         progress = sys.stderr.isatty() and not as_json
-    report = run_refresh(_home(ctx), watches=watches, full=full, progress=progress,
+    report = run_refresh(command_home(ctx), watches=watches, full=full, progress=progress,
                          lock_max_age=None if lock_max_age is None else lock_max_age * 3600)
     if as_json:
         click.echo(dumps(report.as_dict()))
@@ -259,7 +267,7 @@ HISTORY_COLUMNS = ["trial_id", "version", "fetched_at", "last_updated", "status"
                    "url"]
 
 
-@cli.command()
+@click.command()
 @click.argument("trial_id", metavar="ID")
 @listing_options
 @click.pass_context
@@ -276,9 +284,9 @@ def history(ctx: click.Context, trial_id: str, as_json: bool, as_nl: bool,
       trials history NCT06958939
       trials history NCT06958939 --csv
     """
-    from trialscope.store.history import trial_history
+    from trialscope.app.history import trial_history
 
-    result = trial_history(_home(ctx), trial_id)
+    result = trial_history(command_home(ctx), trial_id)
     rows = [{"trial_id": result["trial_id"], **v} for v in result["versions"]]
     if as_json:
         click.echo(dumps(result))
@@ -297,7 +305,7 @@ def history(ctx: click.Context, trial_id: str, as_json: bool, as_nl: bool,
         click.echo(f"      {v['summary']}")
 
 
-@cli.command()
+@click.command()
 @click.option("--since", metavar="YYYY-MM-DD",
               help="Versions trialscope fetched on or after this date (UTC).")
 @click.option("--updated-since", metavar="YYYY-MM-DD",
@@ -320,13 +328,13 @@ def changes(ctx: click.Context, since: str | None, updated_since: str | None, wa
       NCT06958939  2025-06-03T06:00:12Z  status NOT_YET_RECRUITING -> RECRUITING
       trials changes --updated-since 2025-01-01 --csv
     """
-    from trialscope.store.history import changes_feed
+    from trialscope.app.history import changes_feed
 
     if not since and not updated_since:
         raise TrialsError("bad_argument", "Give --since (fetched on or after) or "
                           "--updated-since (updated by the registry on or after).",
                           "e.g. trials changes --since 2025-06-01")
-    rows = changes_feed(_home(ctx), since, watch=watch, updated_since=updated_since)
+    rows = changes_feed(command_home(ctx), since, watch=watch, updated_since=updated_since)
     if as_json:
         click.echo(dumps(rows))
     elif as_nl:
@@ -345,7 +353,7 @@ def changes(ctx: click.Context, since: str | None, updated_since: str | None, wa
 
 
 # -- check ----------------------------------------------------------------------------------
-@cli.command()
+@click.command()
 @click.option("--repair", is_flag=True, help="Fix the index from the store (the store is the "
               "system of record).")
 @json_option
@@ -357,11 +365,11 @@ def check(ctx: click.Context, repair: bool, as_json: bool) -> None:
     Exit 0 when they agree (after --repair, if given), 1 when they do not, 75 when
     --repair finds a refresh running.
     """
-    from trialscope.index.check import check as run_check
-    from trialscope.store.lock import LockHeld
+    from trialscope.app.check import LockHeld
+    from trialscope.app.check import check as run_check
 
     try:
-        report = run_check(_home(ctx), repair=repair)
+        report = run_check(command_home(ctx), repair=repair)
     except LockHeld as exc:
         raise _locked(exc) from exc
     if as_json:

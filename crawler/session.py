@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from trialscope.crawler.faults import TRANSIENT_DROPS, causes
 
 if TYPE_CHECKING:
-    from trialscope.app.refresh import CrawlPlan
+    from trialscope.crawler.plan import CrawlPlan
 
 log = logging.getLogger(__name__)
 

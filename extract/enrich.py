@@ -7,8 +7,8 @@ source).  Idempotent, so calling it twice is harmless.
 
 from __future__ import annotations
 
-from trialscope.extract.celltherapy import extract_cell_therapy
 from trialscope.core.record import TrialRecord
+from trialscope.extract.celltherapy import extract_cell_therapy
 from trialscope.extract.thresholds import extract_thresholds
 
 

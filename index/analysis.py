@@ -285,11 +285,11 @@ class ClinicalFilter(Filter):
             if t.positions:
                 t.pos = pos
             if kind == "concept":
-                for text in self._concept_texts(t.concept, t.text, indexing):
+                for text in self.concept_texts(t.concept, t.text, indexing):
                     t.text = text
                     yield t
             elif kind == "compound":
-                for text in self._compound_texts(t.text, indexing):
+                for text in self.compound_texts(t.text, indexing):
                     t.text = text
                     yield t
             elif kind == "number":
@@ -299,7 +299,7 @@ class ClinicalFilter(Filter):
                 yield t
 
     @staticmethod
-    def _concept_texts(concept: Concept, surface: str, indexing: bool) -> list[str]:
+    def concept_texts(concept: Concept, surface: str, indexing: bool) -> list[str]:
         out = list(concept.tokens)
         if not indexing:
             return out
@@ -312,7 +312,7 @@ class ClinicalFilter(Filter):
         return list(dict.fromkeys(out))
 
     @staticmethod
-    def _compound_texts(surface: str, indexing: bool) -> list[str]:
+    def compound_texts(surface: str, indexing: bool) -> list[str]:
         whole = re.sub(f"[{_HYPHENS}]", "-", surface).lower()
         if not indexing:
             return [whole]
@@ -350,7 +350,7 @@ def _surface_terms(surface: str) -> str | list[str]:
     if _NUMBER_RE.fullmatch(surface):
         return surface
     if any(h in surface for h in _HYPHENS):
-        return ClinicalFilter._compound_texts(surface, True)
+        return ClinicalFilter.compound_texts(surface, True)
     return "" if surface.lower() in STOP_WORDS else normalize_word(surface)
 
 
@@ -375,7 +375,7 @@ def index_positions(text: str) -> dict[str, list[int]]:
         pos = _plain_positions(text, cursor, start, out, pos)
         pos += 1
         kind = m.lastgroup or ""
-        for term in ClinicalFilter._concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True):
+        for term in ClinicalFilter.concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True):
             found = out.get(term)
             if found is None:
                 out[term] = [pos]
@@ -432,7 +432,7 @@ def _index_positions_slow(text: str) -> dict[str, list[int]]:
             if terms.__class__ is str:
                 terms = [terms]  # type: ignore[list-item]
         else:  # a concept
-            terms = ClinicalFilter._concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True)
+            terms = ClinicalFilter.concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True)
         pos += 1
         for term in terms:
             out.setdefault(term, []).append(pos)

@@ -28,8 +28,6 @@ from typing import Any
 from whoosh.index import LockError
 
 from trialscope.index import indexer
-from trialscope.store.home import DataHome
-from trialscope.store.lock import LOCK_NAME, RefreshLock
 from trialscope.index.schema import build_schema, record_to_doc
 from trialscope.store.db import Store
 
@@ -196,44 +194,3 @@ def repair_index(store: Store, index_dir: Any, report: CheckReport) -> dict[str,
     return done
 
 
-def check(home: DataHome, *, repair: bool = False, lock_max_age: float | None = None
-          ) -> CheckReport:
-    """Check (and with ``repair``, fix) one data home.
-
-    A repair takes the refresh lock (``LockHeld`` if a refresh runs): it must not write the
-    index while a refresh does.  Under it, folders left by a killed rebuild are removed first.
-    A plain check only reads (a store that cannot be written is opened read-only); while a
-    refresh runs its answer may be a moment out of date, and ``refresh_running`` says so.
-    A data home that cannot be written makes a repair a ``TrialsError`` (``read_only``).
-    """
-    from trialscope.app.service import check_home, home_write_error, open_store, read_store
-
-    check_home(home)
-    lock = RefreshLock(home.root / LOCK_NAME, command="check --repair", max_age=lock_max_age)
-    cleaned: list[str] = []
-    if repair:
-        try:
-            home.root.mkdir(parents=True, exist_ok=True)
-            lock.acquire()
-        except OSError as exc:
-            raise home_write_error(home, exc) from exc
-    try:
-        if repair:
-            cleaned = indexer.clean_leftovers(home.index_dir)
-        opened = open_store(home) if repair or not home.store_path.exists() \
-            else read_store(home)
-        with opened as store:
-            report = check_store_and_index(store, home.index_dir)
-            if repair and not report.ok:
-                done = repair_index(store, home.index_dir, report)
-                report = check_store_and_index(store, home.index_dir)
-                report.repaired = done
-        if not repair:
-            holder = lock.holder()
-            report.refresh_running = holder.to_dict() if holder else None
-            if holder is None:  # no writer runs: a rebuild folder now is a dead run's
-                report.leftovers = [str(p) for p in indexer.leftovers(home.index_dir)]
-        report.cleaned = cleaned
-    finally:
-        lock.release()
-    return report

@@ -142,11 +142,9 @@ def add_segments(index_dir: str | os.PathLike[str], segments: list[Any], *,
         except BaseException:
             writer.cancel()
             raise
-        # What MpWriter does with its sub-writers' segments (whoosh.multiproc); the
-        # writer's own (empty) segment is closed and left out.
-        writer._close_segment()
-        writer._commit_toc(list(writer.segments) + list(segments))
-        writer._finish()
+        from trialscope.index.engine.fastwriter import commit_with_segments
+
+        commit_with_segments(writer, segments)
         if delete:
             writer = _writer(ix)
             try:

@@ -40,7 +40,9 @@ from trialscope.index.analysis import (
     concept_spans,
     synonyms,
 )
+from trialscope.index.ranking import coordinate
 from trialscope.index.schema import FIELD_BOOSTS, build_schema
+from trialscope.index.units import Unit, units_of  # noqa: F401 (re-exported)
 
 # Friendly prefix -> schema field.  Schema field names work as prefixes too.
 FIELD_ALIASES: dict[str, str] = {
@@ -114,41 +116,6 @@ def numeric_range(field: str, start: float | None, end: float | None, *,
 
         start, end = clamp(start, True), clamp(end, False)
     return wq.NumericRange(field, start, end, startexcl=startexcl, endexcl=endexcl)
-
-
-# -- units -----------------------------------------------------------------------------------
-
-class Unit(WrappingQuery):
-    """One query unit: an OR of its alternatives over its fields.  ``alternatives`` are
-    (term texts, weight); ``label`` is how ``describe`` shows it."""
-
-    def __init__(self, child: wq.Query, label: str = "", field: str | None = None,
-                 alternatives: tuple[tuple[tuple[str, ...], float], ...] = (),
-                 concept: bool = False) -> None:
-        super().__init__(child)
-        self.label, self.unit_field, self.alternatives = label, field, alternatives
-        self.concept = concept  # a named thing (disease, therapy, drug): see ranking.py
-        self.generic = False  # trial boilerplate ("therapy", "study"): see ranking.py
-        self.part = False  # a word of a several-word concept spelling: see ranking.py
-        self.stems: tuple[str, ...] = ()  # a class's INN stems (search.expand_stems)
-
-    def _rewrap(self, child: wq.Query) -> Unit:
-        unit = Unit(child, self.label, self.unit_field, self.alternatives, self.concept)
-        unit.generic, unit.part, unit.stems = self.generic, self.part, self.stems
-        return unit
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unit) and (other.child, other.label) == (self.child,
-                                                                           self.label)
-
-    __hash__ = WrappingQuery.__hash__
-
-    def __str__(self) -> str:
-        return str(self.child)
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.unit_field,) if self.unit_field else tuple(FIELD_BOOSTS)
 
 
 class _Split(wq.Or):
@@ -511,8 +478,6 @@ class _Parser:
             items.extend(q.subqueries if isinstance(q, _Split) else [q])
         negatives = [q.query for q in items if isinstance(q, wq.Not)]
         positives = [q for q in items if not isinstance(q, wq.Not)]
-        from trialscope.index.ranking import coordinate  # ranking imports Unit from here
-
         pos = None
         if positives:
             pos = positives[0] if len(positives) == 1 else coordinate(wq.Or(positives))
@@ -679,15 +644,3 @@ def describe(q: wq.Query | None) -> str:
         parts = [describe(sub) for sub in q.subqueries]
         return parts[0] if len(parts) == 1 else "(" + joiner.join(parts) + ")"
     return str(q)
-
-
-def units_of(q: wq.Query | None) -> list[Unit]:
-    """Every unit in the query, in order (for explanations)."""
-    if q is None:
-        return []
-    if isinstance(q, Unit):
-        return [q]
-    out: list[Unit] = []
-    for child in q.children():
-        out.extend(units_of(child))
-    return out

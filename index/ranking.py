@@ -19,7 +19,7 @@ from whoosh.matching import WrappingMatcher
 from whoosh.query.wrappers import WrappingQuery
 from whoosh.searching import Searcher
 
-from trialscope.index.query import Unit, units_of
+from trialscope.index.units import Unit, units_of
 
 # score *= (weight of the units a trial matches / weight of all the query's units) ** COORD_POWER
 # where a unit's weight is its idf, times CONCEPT_FACTOR for a named concept (a synonym-file

@@ -17,8 +17,8 @@ from typing import Any
 from whoosh.analysis import RegexTokenizer
 from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from trialscope.extract.celltherapy import MODALITY_PARENT, extract_cell_therapy
 from trialscope.core.record import TrialRecord
+from trialscope.extract.celltherapy import MODALITY_PARENT, extract_cell_therapy
 from trialscope.index.analysis import clinical_analyzer
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;

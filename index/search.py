@@ -31,7 +31,6 @@ from whoosh.searching import Searcher
 from whoosh.sorting import FieldFacet
 from whoosh.support.levenshtein import levenshtein
 
-from trialscope.index.engine import taat
 from trialscope.index.analysis import (
     CONCEPTS,
     HYPHENS,
@@ -43,6 +42,7 @@ from trialscope.index.analysis import (
     concept_spans,
     normalize_word,
 )
+from trialscope.index.engine import taat
 from trialscope.index.facets import Filters, build_filter, count_facets
 from trialscope.index.indexer import open_index
 from trialscope.index.intents import Intent, understand
@@ -594,7 +594,8 @@ def check_expansion(q: wq.Query | None, reader: Any) -> None:
     for leaf in q.leaves():
         if not isinstance(leaf, wq.PatternQuery):
             continue
-        expanded = sum(1 for _ in itertools.islice(leaf._btexts(reader), budget + 1))
+        expanded = sum(1 for _ in itertools.islice(taat.pattern_terms(leaf, reader),
+                                                   budget + 1))
         budget -= expanded
         if budget < 0:
             raise QueryError(

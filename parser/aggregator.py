@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria
-from trialscope.parser.ctgov import age_in_years, normalise_nct_id
 from trialscope.extract.doses import parse_doses
 from trialscope.extract.enrich import enrich
-from trialscope.parser.errors import ParseError
-from trialscope.core.record import TrialRecord
 from trialscope.extract.thresholds import extract_thresholds
-from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
+from trialscope.parser.ctgov import age_in_years, normalise_nct_id
+from trialscope.parser.errors import ParseError
 
 REGISTRY = "aggregator"
 _I, _M = re.IGNORECASE, re.MULTILINE

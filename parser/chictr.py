@@ -34,20 +34,19 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from bs4 import BeautifulSoup, NavigableString, Tag
 from lxml import etree
 
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import normalise_phase, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
 from trialscope.extract.enrich import enrich
 from trialscope.parser.errors import ParseError, utf8
-from trialscope.core.record import TrialRecord
-from trialscope.core.vocab import normalise_phase, normalise_status, normalise_study_type
+from trialscope.parser.ids import CHICTR_ID_RE, normalise_chictr_id  # noqa: F401
 
 REGISTRY = "chictr"
 DEFAULT_BASE = "https://www.chictr.org.cn"
 DETAIL_PAGE = "showproj.html"  # the bilingual page the search results link to
 SEARCH_PAGE = "searchproj.html"
 SEARCH_PAGE_SIZE = 10  # hits per search page (the site's fixed page size)
-# ChiCTR2400084905 (since 2016) or the older ChiCTR-TRC-12002345 / ChiCTR-IOR-15006262.
-CHICTR_ID_RE = re.compile(r"^(?:ChiCTR\d{10}|ChiCTR-[A-Z]{3,4}-\d{8})$")
 _PROJ_HREF = re.compile(r"^(?:\./|/)?(showproj(?:en)?\.(?:html|aspx))\?proj=(\d{1,10})$",
                         re.IGNORECASE)
 _NCT_RE = re.compile(r"^NCT\d{8}$", re.IGNORECASE)
@@ -55,15 +54,6 @@ _EUDRACT_RE = re.compile(r"^\d{4}-\d{6}-\d{2}$")
 _SEP = re.compile(r"\s*[;；]\s*")
 
 
-def normalise_chictr_id(text: str | None) -> str | None:
-    """' chictr2400084905' -> 'ChiCTR2400084905'; anything not shaped like a ChiCTR id -> None."""
-    if not text:
-        return None
-    candidate = text.strip().replace("\xa0", "")
-    if candidate[:6].lower() != "chictr":
-        return None
-    candidate = "ChiCTR" + candidate[6:].upper()
-    return candidate if CHICTR_ID_RE.match(candidate) else None
 
 
 # -- vocabulary ---------------------------------------------------------------------------

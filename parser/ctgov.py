@@ -14,13 +14,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria, unescape_markdown
 from trialscope.extract.doses import parse_doses as _parse_doses
 from trialscope.extract.enrich import enrich
 from trialscope.parser.errors import ParseError
 from trialscope.parser.ids import NCT_ID_RE, normalise_nct_id  # noqa: F401 (re-exported for the crawler)
-from trialscope.core.record import TrialRecord
-from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 
 REGISTRY = "ctgov"
 STUDY_URL = "https://clinicaltrials.gov/study/{}"

@@ -13,9 +13,9 @@ from typing import Any
 
 from lxml import etree
 
+from trialscope.core.record import TrialRecord
 from trialscope.parser import ctgov
 from trialscope.parser.errors import ParseError
-from trialscope.core.record import TrialRecord
 from trialscope.parser.safexml import parse_xml
 
 _MONTHS = {m: i for i, m in enumerate(

@@ -62,18 +62,22 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import Status
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
 from trialscope.extract.enrich import enrich
 from trialscope.parser.errors import ParseError
 from trialscope.parser.euctr import normalise_eudract
-from trialscope.parser.ids import normalise_nct_id
-from trialscope.core.record import TrialRecord
-from trialscope.core.vocab import Status
+from trialscope.parser.ids import (  # noqa: F401 (re-exported)
+    CTIS_ID_RE,
+    normalise_ctis_id,
+    normalise_isrctn_id,
+    normalise_nct_id,
+)
 
 REGISTRY = "ctis"
 TRIAL_URL = "https://euclinicaltrials.eu/search-for-clinical-trials/?lang=en&EUCT={}"
-CTIS_ID_RE = re.compile(r"^\d{4}-5\d{5}-\d{2}-\d{2}$")
 UTN_RE = re.compile(r"^U1111-\d{4}-\d{4}$")
 # Keys ctrdata adds to every record it stores: they change with each import, not with the trial.
 CTRDATA_KEYS = ("ctrname", "record_last_import", "_id")
@@ -81,14 +85,6 @@ MAX_JSON_CHARS = 32_000_000  # one CTIS trial is 50-500 kB; far more is not a tr
 _FREE_ID = re.compile(r"^[^\x00-\x1f]{1,80}$")  # a printable one-line id of sane length
 
 
-def normalise_ctis_id(text: Any) -> str | None:
-    """'2022-500244-37-00', 'CTIS2022-500244-37-00', ' EU CT 2022-500244-37-00' -> the CT
-    number; anything not shaped like one -> None."""
-    if not isinstance(text, str):
-        return None
-    candidate = re.sub(r"^(?:ctis|eu\s*ct(?:\s*(?:number|no\.?))?)[\s:#-]*", "", text.strip(),
-                       flags=re.IGNORECASE)
-    return candidate if CTIS_ID_RE.match(candidate) else None
 
 
 # --- JSON helpers (shared with isrctn.py): tolerant of wrong types -------------------------
@@ -350,8 +346,6 @@ def _sponsors(rec: TrialRecord, data: dict[str, Any], part1: dict[str, Any],
 
 def _identifiers(rec: TrialRecord, data: dict[str, Any], app: dict[str, Any],
                  ident: dict[str, Any]) -> None:
-    from trialscope.parser.isrctn import normalise_isrctn_id  # isrctn.py imports this module's helpers
-
     seen = {rec.trial_id}
 
     def add(value: str | None, typ: str, domain: str | None) -> None:

@@ -40,22 +40,19 @@ from typing import Any
 from lxml import etree
 from lxml import html as lxml_html
 
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import Status, normalise_status
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
 from trialscope.extract.enrich import enrich
 from trialscope.parser.errors import ParseError, utf8
-from trialscope.core.record import TrialRecord
-from trialscope.core.vocab import Status, normalise_status
+from trialscope.parser.ids import EUDRACT_RE, normalise_eudract  # noqa: F401 (re-exported)
 
 REGISTRY = "euctr"
 BASE_URL = "https://www.clinicaltrialsregister.eu"
 TRIAL_URL = BASE_URL + "/ctr-search/trial/{}/{}"
 SEARCH_URL = BASE_URL + "/ctr-search/search?query=eudract_number:{}"
 
-# EudraCT number, optionally with ICTRP's / the register's member-state suffix.  A CTIS number
-# (2023-501234-12-00) has a numeric fourth part and is not an EudraCT number.
-EUDRACT_RE = re.compile(r"(?<![\d-])(\d{4}-\d{6}-\d{2})(?:-(?:[A-Z]{2}|3RD))?(?![\d-]|\w)",
-                        re.IGNORECASE)
 _MISSING_KEYS = {"", "jsonerrorhere", "notapplicable", "na", "none", "notavailable",
                  "informationnotpresentineudract"}
 
@@ -103,15 +100,6 @@ def _key(text: str) -> str:
     return _KEY.sub("", text.lower())
 
 
-def normalise_eudract(text: str | None) -> str | None:
-    """'EUCTR2015-000590-12-DE', 'EudraCT 2015-000590-12' -> '2015-000590-12'; else None."""
-    if not text:
-        return None
-    m = EUDRACT_RE.search(text)
-    if not m:
-        return None
-    rest = _key(text[: m.start()] + text[m.end():])
-    return m.group(1) if rest in ("", "euctr", "eudract", "eudractnumber", "eudractno") else None
 
 
 def normalise_eu_status(raw: str | None) -> tuple[str, bool]:

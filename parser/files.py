@@ -16,10 +16,10 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from trialscope.parser import aggregator, chictr, ctgov, ctgov_classic, ctis, euctr, ictrp, isrctn
-from trialscope.parser.errors import ParseError
 from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from trialscope.core.record import TrialRecord
+from trialscope.parser import aggregator, chictr, ctgov, ctgov_classic, ctis, euctr, ictrp, isrctn
+from trialscope.parser.errors import ParseError
 
 
 @dataclass

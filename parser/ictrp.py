@@ -53,15 +53,15 @@ from typing import Any
 
 from lxml import etree
 
-from trialscope.parser import euctr
+from trialscope.core.record import TrialRecord
+from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria
-from trialscope.parser.ctgov import normalise_nct_id
 from trialscope.extract.doses import parse_doses
 from trialscope.extract.enrich import enrich
+from trialscope.parser import euctr
+from trialscope.parser.ctgov import normalise_nct_id
 from trialscope.parser.errors import ParseError
-from trialscope.core.record import TrialRecord
 from trialscope.parser.safexml import element_text, parse_xml
-from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 
 REGISTRY = "ictrp"
 _BR = re.compile(r"\s*<br\s*/?>\s*", re.IGNORECASE)

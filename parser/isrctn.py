@@ -60,7 +60,10 @@ from typing import Any
 
 from lxml import etree
 
+from trialscope.core.record import TrialRecord
 from trialscope.extract.criteria import split_criteria
+from trialscope.extract.doses import parse_doses
+from trialscope.extract.enrich import enrich
 from trialscope.parser.ctgov import age_in_years
 from trialscope.parser.ctis import (
     CTRDATA_KEYS,
@@ -74,33 +77,23 @@ from trialscope.parser.ctis import (
 from trialscope.parser.ctis import (
     content_hash as json_content_hash,
 )
-from trialscope.extract.doses import parse_doses
-from trialscope.extract.enrich import enrich
 from trialscope.parser.errors import ParseError
 from trialscope.parser.euctr import normalise_eudract
-from trialscope.parser.ids import normalise_nct_id
-from trialscope.core.record import TrialRecord
+from trialscope.parser.ids import (  # noqa: F401 (re-exported)
+    ISRCTN_ID_RE,
+    normalise_isrctn_id,
+    normalise_nct_id,
+)
 from trialscope.parser.safexml import parse_xml
 
 REGISTRY = "isrctn"
 TRIAL_URL = "https://www.isrctn.com/{}"
-ISRCTN_ID_RE = re.compile(r"^ISRCTN\d{8}$")
 _FREE_ID = re.compile(r"^[^\x00-\x1f]{1,80}$")
 _PLACEHOLDERS = {"", "nilknown", "na", "none", "notapplicable", "notprovided", "notavailable",
                  "notprovidedattimeofregistration", "notspecified", "0"}
 _UK_NATIONS = {"england", "scotland", "wales", "northernireland"}
 
 
-def normalise_isrctn_id(value: Any, *, bare_digits: bool = False) -> str | None:
-    """'ISRCTN12949496', 'isrctn 12949496' -> 'ISRCTN12949496'; eight bare digits only with
-    ``bare_digits`` (ISRCTN's own ``isrctn`` field); anything else -> None."""
-    raw = text(value)
-    if not raw:
-        return None
-    candidate = re.sub(r"\s+", "", raw).upper()
-    if bare_digits and re.fullmatch(r"\d{8}", candidate):
-        candidate = "ISRCTN" + candidate
-    return candidate if ISRCTN_ID_RE.match(candidate) else None
 
 
 def _k(value: str | None) -> str:

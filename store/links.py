@@ -66,35 +66,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialscope.parser.ids import normalise_nct_id
 from trialscope.core.record import TrialRecord
+from trialscope.parser.ids import (
+    normalise_chictr_id,
+    normalise_ctis_id,
+    normalise_eudract,
+    normalise_isrctn_id,
+    normalise_nct_id,
+)
 from trialscope.store.db import Store
-
-
-# The registry parsers own their id rules; they are imported on first use because they pull in
-# bs4 and lxml, which `trials show` (a reader of links) should not pay for at start-up.
-def normalise_chictr_id(text: str) -> str | None:
-    from trialscope.parser.chictr import normalise_chictr_id as norm
-
-    return norm(text)
-
-
-def normalise_ctis_id(text: str) -> str | None:
-    from trialscope.parser.ctis import normalise_ctis_id as norm
-
-    return norm(text)
-
-
-def normalise_eudract(text: str) -> str | None:
-    from trialscope.parser.euctr import normalise_eudract as norm
-
-    return norm(text)
-
-
-def normalise_isrctn_id(text: str, *, bare_digits: bool = False) -> str | None:
-    from trialscope.parser.isrctn import normalise_isrctn_id as norm
-
-    return norm(text, bare_digits=bare_digits)
 
 # Bump when the rule or a normaliser changes: every record's keys are then recomputed.
 LINK_RULE_VERSION = "1"

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trialscope.app.service import TrialsError
+from trialscope.core.errors import TrialsError
 from trialscope.store.db import is_read_only_error, utcnow
 
 REGISTRIES = ("ctgov",)
@@ -304,7 +304,7 @@ class WatchBook:
         return [dict(zip(keys, r)) for r in rows]
 
 
-# -- home-level entry points (the CLI's one call each) ---------------------------------------
+
 def has_watch_tables(store_path: str | Path) -> bool:
     """Whether the store holds the watch tables, read without writing (``WatchBook`` creates
     them): listing watches, or showing changes, must not write a store that has none, as
@@ -322,16 +322,5 @@ def has_watch_tables(store_path: str | Path) -> bool:
         conn.close()
 
 
-def list_watches(home: Any) -> list[Watch]:
-    if not home.store_path.exists() or not has_watch_tables(home.store_path):
-        return []
-    with WatchBook(home.store_path) as book:
-        return book.list()
 
 
-def remove_watch(home: Any, name: str) -> Watch:
-    if not home.store_path.exists():
-        raise WatchError("unknown_watch", f"No watch named '{name}'.",
-                         "See 'trials watch list'.")
-    with WatchBook(home.store_path) as book:
-        return book.remove(name)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from trialscope.cli.main import cli
 from trialscope.app import bulk, service
+from trialscope.cli.main import cli
 from trialscope.index import indexer
-from trialscope.store.home import DataHome
-from trialscope.store.db import Store
 from trialscope.parser import ctgov
+from trialscope.store.db import Store
+from trialscope.store.home import DataHome
 
 from .conftest import CTGOV_FIXTURES
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from trialscope.core.record import TrialRecord
 from trialscope.extract.celltherapy import (
     MODALITIES,
     PRODUCTS,
@@ -21,7 +22,6 @@ from trialscope.extract.celltherapy import (
     normalise_target,
 )
 from trialscope.parser.ctgov import parse_study_json
-from trialscope.core.record import TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "fixtures" / "labelled" / "celltherapy.jsonl"

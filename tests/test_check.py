@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import CTGOV_FIXTURES
+from trialscope.app.check import check
+from trialscope.app.service import import_paths
 from trialscope.cli.main import cli
 from trialscope.index import indexer
-from trialscope.index.check import check
-from trialscope.store.home import DataHome
 from trialscope.index.schema import record_to_doc
-from trialscope.app.service import import_paths
 from trialscope.store.db import Store
+from trialscope.store.home import DataHome
 
 TRIAL = "NCT06958939"
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
+from trialscope.core.record import TrialRecord
+from trialscope.extract.criteria import count_items
 from trialscope.parser.chictr import (
     SearchResults,
     content_hash,
@@ -27,9 +29,7 @@ from trialscope.parser.chictr import (
     parse_search_html,
     parse_xml_export,
 )
-from trialscope.extract.criteria import count_items
 from trialscope.parser.errors import ParseError
-from trialscope.core.record import TrialRecord
 
 SHARED_CHICTR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chictr"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chictr"

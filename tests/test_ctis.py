@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from trialscope.parser import ParseError, TrialRecord, ctis
 from trialscope.extract.criteria import count_items
+from trialscope.parser import ParseError, TrialRecord, ctis
 from trialscope.parser.ctis import (
     iso_date,
     iter_trials,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from trialscope.parser import ParseError, TrialRecord
 from trialscope.extract.criteria import count_items
+from trialscope.parser import ParseError, TrialRecord
 from trialscope.parser.euctr import (
     ages_from_groups,
     euctr_html_kind,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from trialscope.app import service
-from trialscope.store.home import DataHome
 from trialscope.index.search import QueryError, search
+from trialscope.store.home import DataHome
 
 from .conftest import CTGOV_FIXTURES
 

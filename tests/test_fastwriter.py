@@ -1,5 +1,5 @@
-"""The bulk writer (index/engine/fastwriter.py) and its analyzer fast path give exactly what Whoosh's
-own writer and the analyzer give: compared term by term, posting by posting."""
+"""The bulk writer (index/engine/fastwriter.py) and its analyzer fast path give exactly what
+Whoosh's own writer and the analyzer give: compared term by term, posting by posting."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from trialscope.app import bulk, service
-from trialscope.store.home import DataHome
 from trialscope.store.db import Store
+from trialscope.store.home import DataHome
 
 from .conftest import CTGOV_FIXTURES
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from trialscope.core.record import TrialRecord
 from trialscope.extract.fit import (
     OPEN_STATUSES,
     FitResult,
@@ -16,7 +17,6 @@ from trialscope.extract.fit import (
     parse_patient,
 )
 from trialscope.parser.ctgov import parse_study_json
-from trialscope.core.record import TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "fixtures" / "ctgov" / "studies"

@@ -16,13 +16,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trialscope.parser.aggregator import parse_aggregator_html, parse_aggregator_text
 from trialscope.extract.criteria import split_criteria
-from trialscope.parser.ctgov import parse_study, parse_study_json
 from trialscope.extract.doses import parse_doses
+from trialscope.extract.thresholds import extract_from_text
+from trialscope.parser.aggregator import parse_aggregator_html, parse_aggregator_text
+from trialscope.parser.ctgov import parse_study, parse_study_json
 from trialscope.parser.errors import ParseError
 from trialscope.parser.files import parse_payload
-from trialscope.extract.thresholds import extract_from_text
 
 from .conftest import CTGOV_FIXTURES, FIXTURES, json_paths
 

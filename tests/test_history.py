@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from tests.conftest import CTGOV_FIXTURES
 from trialscope.cli.main import cli
-from trialscope.store.history import changes_since, diff_records, history, summarize
-from trialscope.store.db import Store
-from trialscope.parser.ctgov import parse_study
 from trialscope.core.record import RECORD_FIELDS, TrialRecord
+from trialscope.parser.ctgov import parse_study
+from trialscope.store.db import Store
+from trialscope.store.history import changes_since, diff_records, history, summarize
 
 TRIAL = "NCT05828225"  # criteria with nested items, a location, an arm
 

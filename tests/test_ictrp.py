@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from trialscope.parser import ParseError, TrialRecord
 from trialscope.extract.criteria import count_items
+from trialscope.parser import ParseError, TrialRecord
 from trialscope.parser.ictrp import (
     age_in_years,
     content_hash,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from whoosh.filedb.filestore import RamStorage
 
+from trialscope.core.record import RECORD_FIELDS, TrialRecord
 from trialscope.index import indexer
 from trialscope.index.indexer import (
     NoIndexError,
@@ -29,7 +30,6 @@ from trialscope.index.schema import (
     record_to_doc,
 )
 from trialscope.store.db import Store
-from trialscope.core.record import RECORD_FIELDS, TrialRecord
 
 # The searchable fields of DESIGN.md's record ("The record"): each must reach the index.
 DESIGN_SEARCHABLE = [

@@ -15,7 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from trialscope.cli.main import cli
+from trialscope.core.record import TrialRecord
+from trialscope.parser.files import Parsed, parse_payload
 from trialscope.store import links
+from trialscope.store.db import Store
 from trialscope.store.links import (
     GroupCollapser,
     build_groups,
@@ -29,9 +32,6 @@ from trialscope.store.links import (
     refresh_links,
     registry_key,
 )
-from trialscope.store.db import Store
-from trialscope.parser.files import Parsed, parse_payload
-from trialscope.core.record import TrialRecord
 
 from .conftest import FIXTURES, shared_path
 

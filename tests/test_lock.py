@@ -15,8 +15,8 @@ import pytest
 
 from tests.mockserver import Fault, MockServer, run_trials, start_trials
 from trialscope.store import lock as lock_mod
-from trialscope.store.lock import LockHeld, LockInfo, RefreshLock
 from trialscope.store.db import utcnow
+from trialscope.store.lock import LockHeld, LockInfo, RefreshLock
 
 
 def dead_pid() -> int:

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from trialscope.extract import celltherapy as C
 from trialscope.extract import thresholds as T
-from trialscope.parser.ctgov import parse_study
 from trialscope.extract.prefilter import fold, has_key, passes
+from trialscope.parser.ctgov import parse_study
 
 from .conftest import CTGOV_FIXTURES, FIXTURES, REPO, shared_files
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from trialscope.cli.main import cli
 from trialscope.app import service
+from trialscope.cli.main import cli
 from trialscope.store.home import DataHome
 
 from .conftest import CTGOV_FIXTURES

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from trialscope.core.record import TrialRecord
 from trialscope.index.indexer import NoIndexError, index_records
 from trialscope.index.search import QueryError, describe, parse_query, search
-from trialscope.core.record import TrialRecord
 
 from .conftest import hit_ids, index_of
 
@@ -360,7 +360,7 @@ def test_paging(index_dir: Path) -> None:
         search(index_dir, "CAR-T", limit=0)
 
 
-# -- the term-at-a-time engine (index/engine/taat.py) agrees with Whoosh ------------------------------
+# -- the term-at-a-time engine (index/engine/taat.py) agrees with Whoosh --------------------------
 
 ENGINE_QUERIES = [
     "refractory myasthenia gravis CAR-T", "CAR T myasthenia", "CART cell therapy myasthenia gravis",
@@ -569,8 +569,8 @@ def test_a_trial_registered_twice_is_listed_and_counted_once(linked_home, query:
     """``groups`` (what the service passes) pages and counts as the rank-order
     ``GroupCollapser`` predicate does, without ranking every match."""
     from trialscope.app import service
-    from trialscope.store.links import GroupCollapser
     from trialscope.store.db import Store
+    from trialscope.store.links import GroupCollapser
 
     with Store(linked_home.store_path) as store:
         assert len(store.linked_groups()) == 3

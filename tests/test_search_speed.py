@@ -14,8 +14,8 @@ import pytest
 from whoosh import highlight as wh
 
 from trialscope.index import search as search_mod
-from trialscope.index.engine import taat
 from trialscope.index.analysis import SCAN_RE, TOKEN_RE
+from trialscope.index.engine import taat
 from trialscope.index.indexer import index_records, open_index
 from trialscope.index.ranking import Prior
 from trialscope.index.search import parse_query

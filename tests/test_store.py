@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from trialscope.store import links
-from trialscope.store.links import group_of, refresh_links
-from trialscope.store.db import Store, StoreError
 from trialscope.core.record import TrialRecord
+from trialscope.store import links
+from trialscope.store.db import Store, StoreError
+from trialscope.store.links import group_of, refresh_links
 
 
 def _rec(status: str = "RECRUITING") -> TrialRecord:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from trialscope.core.record import TrialRecord
 from trialscope.store import codec
 from trialscope.store.db import SCHEMA_VERSION, Store
-from trialscope.core.record import TrialRecord
 
 SCHEMA1 = Path(__file__).resolve().parents[1] / "fixtures" / "store" / "schema1-store.sqlite"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from trialscope.app import service
 from trialscope.cli import render
 from trialscope.cli.main import cli
-from trialscope.app import service
-from trialscope.store.home import DataHome
 from trialscope.core.vocab import PHASE_LABELS, Phase, phase_label
+from trialscope.store.home import DataHome
 
 from .conftest import CTGOV_FIXTURES
 

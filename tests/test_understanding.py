@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from trialscope.cli.main import cli
 from trialscope.app import service
+from trialscope.cli.main import cli
+from trialscope.core.record import TrialRecord
 from trialscope.index.analysis import synonyms
-from trialscope.store.home import DataHome
 from trialscope.index.intents import understand
 from trialscope.index.search import search
-from trialscope.core.record import TrialRecord
+from trialscope.store.home import DataHome
 
 from .conftest import CTGOV_FIXTURES, hit_ids, index_of
 

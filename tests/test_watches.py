@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.mockserver import MockServer, run_trials
-from trialscope.cli.main import cli
 from trialscope.app.refresh import ChangedIdsArgs, plan_watch, since_day
+from trialscope.cli.main import cli
 from trialscope.crawler.replay import bundled_studies_dir
 from trialscope.store.db import Store
 from trialscope.store.watches import Watch, WatchBook, WatchError

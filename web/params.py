@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialscope.app.service import TrialsError
+from trialscope.core.errors import TrialsError
 
 # param -> library keyword; repeatable, as the CLI's options are
 MULTI = {"status": "status", "phase": "phase", "type": "study_type", "registry": "registry",

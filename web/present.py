@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialscope.cli.render import (
+from trialscope.app.present import (
     cell_therapy_line,
     eligibility_basics,
     format_dose,

@@ -32,8 +32,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from trialscope.app import payloads, service
-from trialscope.store.home import DataHome
-from trialscope.app.service import TrialsError
+from trialscope.app.service import DataHome
+from trialscope.core.errors import TrialsError
 from trialscope.core.vocab import PHASE_LABELS, Phase, Status, StudyType, phase_label
 from trialscope.web.params import SearchParams, search_params
 from trialscope.web.present import eligibility_view, present_trial
@@ -105,7 +105,7 @@ def create_app(home: DataHome) -> Starlette:
                     else "Search", p=p, results=results, **_search_links(request, p, results))
 
     def _csv(p: SearchParams) -> Response:
-        from trialscope.cli.output import write_csv  # the export's CSV rules (formula cells neutralised)
+        from trialscope.app.present import write_csv  # the export's CSV rules
         from trialscope.core.record import ROW_COLUMNS, to_row
 
         rows = [to_row(r) for r in service.records(home, p.query, **p.filters)]
@@ -176,13 +176,13 @@ def create_app(home: DataHome) -> Starlette:
             if kind == "related":
                 return _json(payloads.related_document(related_cache.get(path)))
             if kind == "history":
-                from trialscope.store.history import trial_history
+                from trialscope.app.history import trial_history
 
                 return _json(trial_history(home, path))
             record, info = service.show(home, path)
             if as_json:
                 return _json(payloads.show_document(record, info))
-            from trialscope.store.history import trial_history
+            from trialscope.app.history import trial_history
 
             history = trial_history(home, record.trial_id)
             try:
@@ -200,8 +200,8 @@ def create_app(home: DataHome) -> Starlette:
 
     # -- changes --------------------------------------------------------------------------
     def _changes(request: Request, fmt: str) -> Response:
-        from trialscope.store.history import changes_feed
-        from trialscope.store.watches import list_watches
+        from trialscope.app.history import changes_feed
+        from trialscope.app.watches import list_watches
 
         as_json = fmt == "json" or wants_json(request)
         q = request.query_params

@@ -37,6 +37,9 @@ from urllib.parse import urlencode, urlsplit
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 
+from trialscope.crawler.ctgov_args import CrawlArgumentError
+from trialscope.crawler.faults import count_failure
+from trialscope.crawler.spiders.base import Item, RegistrySpider, body_text
 from trialscope.parser.chictr import (
     DEFAULT_BASE,
     REGISTRY,
@@ -48,9 +51,6 @@ from trialscope.parser.chictr import (
     parse_search_html,
 )
 from trialscope.parser.errors import ParseError
-from trialscope.crawler.ctgov_args import CrawlArgumentError
-from trialscope.crawler.faults import count_failure
-from trialscope.crawler.spiders.base import Item, RegistrySpider, body_text
 
 MAX_PAGES_LIMIT = 1000
 

@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 
 from scrapy.http import Request, Response
 
-from trialscope.parser.ctgov import REGISTRY, content_hash, normalise_nct_id, parse_study
-from trialscope.parser.errors import ParseError
 from trialscope.crawler.ctgov_args import CtgovArgs
 from trialscope.crawler.faults import count_failure
 from trialscope.crawler.spiders.base import Item, RegistrySpider, body_text
+from trialscope.parser.ctgov import REGISTRY, content_hash, normalise_nct_id, parse_study
+from trialscope.parser.errors import ParseError
 
 
 class CtgovSpider(RegistrySpider):

@@ -378,3 +378,13 @@ def _add_terms(tindex: Any, entries: list[tuple[bytes, bytes]]) -> None:
             index.append(position)
     tindex.dbfile.write(b"".join(parts))
     tindex.lastkey = entries[-1][0]
+
+
+def commit_with_segments(writer: Any, segments: list[Any]) -> None:
+    """Commit ``writer`` (its deletions) with finished ``segments`` added to the index's table
+    of contents: what Whoosh's ``MpWriter`` does with its sub-writers' segments
+    (``whoosh.multiproc``).  The writer's own (empty) segment is closed and left out.
+    Whoosh internals: ``SegmentWriter._close_segment``, ``_commit_toc``, ``_finish``."""
+    writer._close_segment()
+    writer._commit_toc(list(writer.segments) + list(segments))
+    writer._finish()

@@ -1159,3 +1159,9 @@ def column_numbers(seg: Any, fieldname: str) -> Any:
             out = values
     cache[fieldname] = out
     return out
+
+
+def pattern_terms(query: Any, reader: Any) -> Iterator[bytes]:
+    """The index terms a prefix / wildcard / fuzzy query expands to, lazily (so a caller can
+    stop counting at a budget).  Whoosh internal: ``PatternQuery._btexts``."""
+    return query._btexts(reader)
