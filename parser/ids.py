@@ -62,8 +62,11 @@ ISRCTN_ID_RE = re.compile(r"^ISRCTN\d{8}$")
 def normalise_isrctn_id(value: Any, *, bare_digits: bool = False) -> str | None:
     """'ISRCTN12949496', 'isrctn 12949496' -> 'ISRCTN12949496'; eight bare digits only with
     ``bare_digits`` (ISRCTN's own ``isrctn`` field); anything else -> None."""
-    raw = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) \
-        else None
+    if isinstance(value, dict) and "#text" in value:  # an XML leaf that had attributes
+        value = value["#text"]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    raw = str(value).strip()
     if not raw:
         return None
     candidate = re.sub(r"\s+", "", raw).upper()
