@@ -38,7 +38,9 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"infections?|infectious\s+(?:diseases?|episodes?)", "infection"),
     (r"sepsis", "sepsis"),
     (r"malignan(?:cy|cies|t\s+(?:diseases?|neoplasms?|tumou?rs?))|(?:other|second)\s+"
-     r"(?:primary\s+)?(?:cancers?|neoplasms?)", "malignancy"),
+     r"(?:primary\s+)?(?:cancers?|neoplasms?)|(?:oncolog\w+|neoplastic)\s+diseases?"
+     r"|(?<![-\w])(?<!skin\s)cancers?\b(?!\s+(?:treatment|therap|regimen|drug|medic))",
+     "malignancy"),
     (r"(?:GI|gastrointestinal)\s+(?:bleed\w*|ha?emorrhag\w*)", "GI bleeding"),
     (r"bleed(?:ing|s)?\b|ha?emorrhag(?:e|es|ic\s+events?)\b", "bleeding"),
     (r"(?:blood|plasma)\s+donations?|donation\s+of\s+(?:blood|plasma)|donated\s+blood",
@@ -47,7 +49,7 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"dialysis", "dialysis"),
     (r"acute\s+kidney\s+injury|(?-i:\bAKI\b)", "acute kidney injury"),
     (r"(?:psychiatric\s+)?(?:inpatient\s+)?hospitali[sz]ations?", None),
-    (r"severe\s+hypoglyc(?:a)?emi(?:a|c\s+episodes?)", None),
+    (r"severe\s+hypoglyc(?:a)?emi(?:a|c\s+episodes?)", "severe hypoglycaemia"),
     (r"(?:severe\s+)?(?:(?:asthma|COPD)\s+)?exacerbations?|asthma\s+flares?", None),
     (r"suicidal\s+(?:ideation|behaviou?r)|suicide\s+attempts?", None),
     (r"(?:current\s+)?smoking", "smoking"),
@@ -76,7 +78,7 @@ EVENT_KEYS: list[tuple[str, ...]] = [
     ('respiratory',),
     ('infection', 'infectious'),
     ('sepsis',),
-    ('malignan', 'other', 'second'),
+    ('malignan', 'other', 'second', 'oncolog', 'neoplastic', 'cancer'),
     ('gi', 'gastrointestinal'),
     ('bleed', 'hemorrhag', 'haemorrhag'),
     ('donation', 'donated'),

@@ -50,7 +50,7 @@ _OPS: list[tuple[str, str]] = [
             r"|equal\s+to\s+or\s+(?:greater|more"
             r"|higher)\s+than|at\s+least|minimum\s+(?:of\s+)?|no[t]?\s+(?:less|fewer|lower)\s+than"
             r"|[≥≧⩾]\s*=?|>\s*/?\s*=|=\s*>|>\s*or\s*=|至少(?:为|是)?|不少于|不低于")),
-    ("<=", (r"less\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
+    ("<=", (r"(?:less|lesser)\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
             r"|at\s+most|maximum\s+(?:of\s+)?|no[t]?\s+(?:more|greater|higher)\s+than"
             r"|not\s+exceed(?:ing)?|[≤≦⩽]\s*=?|<\s*/?\s*=|=\s*<|<\s*or\s*=|不超过|不高于")),
     (">", (r"(?:more|greater|higher|older)\s+than|above|over|exceed(?:ing|s)?|in\s+excess\s+of"
@@ -154,13 +154,27 @@ _WINDOW = re.compile(
     rf"|(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)\b(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
     rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
+    # "History of stroke for 6 months prior to screening", "during 6 months prior to consent"
+    rf"|\b(?:for|during)\s+(?:the\s+)?{_PAST}(?P<i>{_NUMW})\s*[-\s]?(?P<ui>{_TIME})\s+"
+    r"(?:before|prior\s+to|preceding)"
+    rf"|\b(?P<k>{_NUMW})\s*[-\s]?(?P<uk>{_TIME})\s+ago\b"  # "TIA (< 5 years ago)"
+    # a washout: "discontinued ... at least 3 months prior to" (only after such a verb, see
+    # _WASHOUT: "stable for at least 4 weeks prior to" is a stable dose)
+    rf"|at\s+least\s+(?P<l>{_NUMW})\s*[-\s]?(?P<ul>{_TIME})\s+(?:before|prior\s+to)"
+    # no number: "in the past year", "within the last month" are one
+    r"|(?:in|within|during)\s+the\s+(?:past|last|previous|preceding)\s+"
+    r"(?P<j>(?P<uj>year|month|week))\b"
     r"|(?:前|过去|最近|近)\s*(?P<h>\d+)\s*(?P<uh>天|日|周|个月|月|年|小时)\s*(?:以)?内", _IC)
 # Every _WINDOW match has a number right before a time unit ("6 months", "four-week") or is
 # the Chinese form that ends in 内.  Items without one of these words, or without a number and
 # a unit (this regex, run on fold(text): same length and character classes as the text, so a
 # match in the text is one here too), have no window.
 _WINDOW_KEYS = ("day", "wk", "week", "mo", "yr", "year", "hour", "hr", "内")
-_WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\s*[-\s]?{_TIME}|内")
+_WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\s*[-\s]?{_TIME}|内"
+                          r"|(?:past|last|previous|preceding)\s+(?:year|month|week)\b")
+_WASHOUT = re.compile(r"\b(?:discontinu\w*|stop\w*|off|wash-?out|complet\w*|not\s+(?:requir"
+                      r"|receiv|tak|us)\w*)\b", _IC)
+_NOT_WINDOW_BEFORE = re.compile(r"\b(?:stable|same|unchanged|consistent)\b", _IC)
 _AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:after|following|post)\b", _IC)
 _ANCHOR = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:before|prior\s+to|preceding|of|from|after|following)"
                      r"\s+[^,;():]{0,60}?(?=\s*(?:,|;|:|\(|\bor\b|\band\b|$))", _IC)
@@ -250,11 +264,20 @@ def _number(token: str) -> float:
     return float(_WORD_NUMS[token]) if token in _WORD_NUMS else float(token.replace(",", ""))
 
 
+# ClinicalTrials.gov sponsors echo a worded sign in symbols: "greater than or equal to (>=) 0.5",
+# "lesser than or equal to (≤) 30": the echo belongs to the sign.
+_OP_ECHO = re.compile(r"\s*\(\s*(?:[<>≤≥]\s*=?|=\s*[<>])\s*\)")
+
+
 def _op_at(text: str, pos: int) -> tuple[str, int] | None:
     m = _OP_RE.match(text, pos)
     if not m:
         return None
-    return next(_OPS[int(k[1:])][0] for k, v in m.groupdict().items() if v is not None), m.end()
+    end = m.end()
+    if text.startswith("(", end) or text.startswith(" (", end):
+        echo = _OP_ECHO.match(text, end)
+        end = echo.end() if echo else end
+    return next(_OPS[int(k[1:])][0] for k, v in m.groupdict().items() if v is not None), end
 
 
 def _op(token: str) -> str:
@@ -802,7 +825,61 @@ def _clauses(text: str) -> list[tuple[int, int]]:
     return spans + [(start, len(text))]
 
 
-def _windows(text: str, low: str) -> list[Threshold]:
+_HEAD_LEAD = re.compile(
+    r"(?:[\W\d_]+|(?:history|presence|use|usage|receipt|administration|treatment|therapy"
+    r"|participation|exposure|episodes?)\s+(?:of|with|to|in)\b|(?:current(?:ly)?"
+    r"|prior|previous|recent(?:ly)?|known|active|documented|any|an?|the|other|all|subjects?"
+    r"|participants?|patients?|individuals?|those|who|which|that|has|have|had|been|was|were|is"
+    r"|are|took|taken|take|taking|received?|receiving|used|using|underwent|undergone|developed"
+    r"|or|and|not|no|must|ongoing|chronic|regular|significant|clinically|evidence|experienced"
+    r"|suffered|presented|planned|will|be|a\s+history|self[-\s]reported|mild|moderate|severe"
+    r"|serious|treatment)\b)\s*", _IC)
+_HEAD_STOP = re.compile(r"\s*(?:[(\[,;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
+                        r"|during|within|from|prior|before|since|until|defined|such|including"
+                        r"|except|unless|other\s+than|e\.g|i\.e|is|are|was|were|has|have"
+                        r"|had|will|must|should|may|can|requiring|resulting)\b)", _IC)
+_HEAD_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and/or|or)\s|/)\s*", _IC)
+_HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\b|values?\b"
+                       r"|\b(?:if|of|used|men|women|WOCBP|neonates|infants|children|adults"
+                       r"|participation|changes?|function|positive|negative|survival|told|use"
+                       r"|exposure|taper|taken|containing|having|more|episodes?|reports?)\b"
+                       r"|diagnos|participat|abortion"
+                       r"|screening|visits?\b|consent|biops|samples?\b|scans?\b|imaging"
+                       r"|examination|assessment|measure|results?\b|criteri|random|enrol"
+                       r"|\bdoses?\b|\bstudy\b|\bage\b|\byears?\b|life\s+expectancy"
+                       r"|^(?:treatments?|therapy|therapies|medications?|drugs?|agents?|it|them"
+                       r"|this|these|condition|conditions|diseases?|disorders?|products?"
+                       r"|procedures?|patients?|subjects?|participants?|evidence|history)$", _IC)
+
+
+def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """A window on something outside the tables ("Use of vitamin E within 12 weeks", "History of
+    drug or alcohol abuse for 3 years prior to screening"): the short noun phrase that opens
+    the clause, after its lead words, split at "or" / "and" / commas (RULES v2 §5: the
+    shortest noun phrase as written, lower case except acronyms)."""
+    pos = start
+    while pos < end and (lead := _HEAD_LEAD.match(text, pos, end)) and lead.end() > pos:
+        pos = lead.end()
+    if end - pos > 90 or re.search(r"\d\s*(?!-)\S|[<>≤≥]", text[pos:end]):
+        return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
+    stop = _HEAD_STOP.search(text, pos, end)
+    phrase = text[pos:stop.start() if stop else end].strip(" -")
+    if not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 ,/'-]+", phrase):
+        return []
+    parts = [p.strip() for p in _HEAD_SPLIT.split(phrase) if p.strip()]
+    parts = [re.sub(r"^(?:(?:any|an?|the|other|all)\s+)+", "", p, flags=_IC) for p in parts]
+    if not parts or len(parts) > 5 or any(
+            not p or len(p.split()) > 4 or _HEAD_BAD.search(p) for p in parts):
+        return []
+    last = parts[-1].split()
+    if len(parts) == 2 and len(last) == 2 and len(parts[0].split()) == 1:
+        parts[0] = f"{parts[0]} {last[-1]}"  # "drug or alcohol abuse": drug abuse, alcohol abuse
+    names = [" ".join(w if (w.isupper() or any(c.isdigit() for c in w) or w[1:] != w[1:].lower())
+                      else w.lower() for w in p.split()) for p in parts]
+    return [(pos, pos + len(phrase), n) for n in dict.fromkeys(names)]
+
+
+def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]:
     """Time windows on prior treatments: the drugs come from the clause before the window
     ("Use of rituximab within 6 months"), or after it when nothing precedes ("within the past
     30 days, in a study of an investigational product")."""
@@ -813,14 +890,22 @@ def _windows(text: str, low: str) -> list[Threshold]:
         region = c0
         found = list(_WINDOW.finditer(text, c0, c1))
         for k, m in enumerate(found):
-            key = next(g for g in "abcegh" if m.group(g))
+            key = next(g for g in "abceghikjl" if m.group(g))
             unit = _TIME_UNITS[m.group("u" + key)[0].lower()]
+            if key == "l" and not _WASHOUT.search(text, c0, m.start()):
+                continue
+            if key in "il" and _NOT_WINDOW_BEFORE.search(text, c0, m.start()):
+                continue  # "on a stable dose for 4 weeks prior to": a stable dose
             anchor = _ANCHOR.match(text, m.end(), c1)
             after_end = anchor.end() if anchor else m.end()
             cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
             hits = _drugs(text, cut[-1].end() if cut else region, m.start(), low)
             if not hits and k + 1 == len(found):
                 hits = _drugs(text, after_end, c1, low)
+            if not hits and section == "exclusion" and not re.match(r"less|fewer|<", m.group(), _IC):
+                # (in inclusion a time phrase mostly dates a requirement: "diagnosis of asthma
+                # documented in the past 24 months"; "less than 2 years" is often a prognosis)
+                hits = _head_things(text, cut[-1].end() if cut else region, m.start())
             region = after_end
             if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
@@ -828,7 +913,7 @@ def _windows(text: str, low: str) -> list[Threshold]:
             if not hits:
                 continue
             drugs = list(dict.fromkeys(name for _, _, name in hits))
-            value = _number(m.group(key))
+            value = 1.0 if key == "j" else _number(m.group(key))
             during = m.group().lower().startswith("during") and re.match(
                 r"\s*(?:treatment|study)?\s*period", text[m.end():], _IC)
             span = text[min(hits[0][0], m.start()):max(hits[-1][1], after_end)].strip()
@@ -1131,7 +1216,7 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
         # without a number (_NUMBERS) there is no other kind of threshold
         found = (_ages(text, section, low) + _age_bands(text, section)
                  + _measures(text, section, low) + found
-                 + _windows(text, low) + _disease_durations(text, low, section)
+                 + _windows(text, low, section) + _disease_durations(text, low, section)
                  + _stable_doses(text, low, section))
         found += _expressions(text, section)
         found += _others(text, low, section, found)

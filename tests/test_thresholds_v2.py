@@ -256,21 +256,34 @@ def test_dev_split_is_apart_from_the_test_split() -> None:
     def trials(name: str) -> set[str]:
         lines = (REPO / "fixtures" / "labelled" / name).read_text("utf-8").splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
-        assert {r["split"] for r in rows} == {name.split("-")[1].split(".")[0]}
+        assert {r["split"] for r in rows} == {name.split("-")[1].split(".")[0].rstrip("2")}
         return {r["trial"] for r in rows}
 
-    assert not trials("thresholds-dev.jsonl") & trials("thresholds-test.jsonl")
+    test = trials("thresholds-test.jsonl")
+    assert not trials("thresholds-dev.jsonl") & test
+    assert not trials("thresholds-dev2.jsonl") & (test | trials("thresholds-dev.jsonl"))
 
 
 def test_dev_split_figures() -> None:
     """The dev split (fixtures/labelled/README.md): floors a little under today's figures, so
     that a change that loses limits shows here.  The test split is reported, not asserted."""
     bench = _accuracy()
-    counts = bench.evaluate(split="dev")["counts"]
+    counts = bench.evaluate(split="dev1")["counts"]  # thresholds-dev.jsonl, the first dev file
     total = bench.total(counts, bench.FAMILIES)
     precision, recall, _ = bench.scores(total)
     assert total["tp"] + total["fn"] >= 450  # the labels are all there
-    assert precision >= 0.89 and recall >= 0.79, (precision, recall)
+    assert precision >= 0.92 and recall >= 0.84, (precision, recall)
     for family in ("age", "scale", "vital", "lab"):
         p, r, _ = bench.scores(counts[family])
         assert p >= 0.9 and r >= 0.85, (family, p, r)
+
+
+def test_dev2_batch_figures() -> None:
+    """thresholds-dev2.jsonl (48 trials of other specialties, first blind figure P 0.749 /
+    R 0.473): floors a little under today's figures."""
+    bench = _accuracy()
+    counts = bench.evaluate(split="dev2")["counts"]
+    total = bench.total(counts, bench.FAMILIES)
+    precision, recall, _ = bench.scores(total)
+    assert total["tp"] + total["fn"] >= 460
+    assert precision >= 0.72 and recall >= 0.51, (precision, recall)
