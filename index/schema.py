@@ -19,11 +19,12 @@ from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from ..parser.celltherapy import MODALITY_PARENT, extract_cell_therapy
 from ..parser.record import TrialRecord
+from .aliases import record_aliases
 from .analysis import clinical_analyzer
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Text fields searched when a query names no field, with their query-time weights.
 # Title and conditions say what a trial is about; criteria and description mention many
@@ -56,7 +57,7 @@ FACET_FIELDS: tuple[str, ...] = ("status", "phases", "study_type", "registry", "
 # Filter and facet fields with free values, kept as the registry writes them ("Korea, Republic
 # of", "Kyverna Therapeutics", "CD19"), one value per line; filters match them ignoring case.
 VALUE_FIELDS: tuple[str, ...] = ("countries", "cities", "sponsor_name", "start_year",
-                                 "targets", "modality")
+                                 "targets", "modality", "aliases")
 
 # record field -> index field(s) it feeds.
 FIELD_MAP: dict[str, tuple[str, ...]] = {
@@ -79,7 +80,7 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "conditions": ("conditions", "snippet"),
     "keywords": ("keywords",),
     "mesh_terms": ("keywords",),
-    "interventions": ("interventions", "snippet"),
+    "interventions": ("interventions", "snippet", "aliases"),
     "arms": ("arms",),
     "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex"),
     "locations": ("countries", "cities", "locations"),
@@ -291,6 +292,8 @@ def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any
         "targets": _values(list(cell.get("targets") or [])),
         "modality": _values([*(cell.get("modality") or []),
                              *(MODALITY_PARENT.get(m) for m in cell.get("modality") or [])]),
+        # the record's own names for its things (index/aliases.py): "keytruda<TAB>pembrolizumab"
+        "aliases": "\n".join(record_aliases(record)) or None,
         "prior": prior(record),
         "sex": _facet([elig.get("sex") or ""]),
         # a 32-bit field: a count no registry could mean (inf, 2**40) is left out, not fatal
