@@ -52,7 +52,7 @@ FIELD_ALIASES: dict[str, str] = {
 }
 # Not query prefixes: stored-only text, the exact update key (use id:), ranking columns, and
 # dates, which are YYYYMMDD numbers that "start_date:2025" would silently miss.
-_HIDDEN_FIELDS = {"snippet", "trial_id", "aliases", "start_date", "primary_completion_date",
+_HIDDEN_FIELDS = {"snippet", "trial_id", "aliases", "antibodies", "start_date", "primary_completion_date",
                   "completion_date", "last_updated", "prior"}
 _BINARY_OPS = {"AND", "OR", "ANDNOT", "ANDMAYBE"}
 _ANALYZER = clinical_analyzer()

@@ -21,6 +21,7 @@ from ..parser.celltherapy import MODALITY_PARENT, extract_cell_therapy
 from ..parser.record import TrialRecord
 from .aliases import record_aliases
 from .analysis import clinical_analyzer
+from .intents import record_antibodies
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.
@@ -82,7 +83,7 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "mesh_terms": ("keywords",),
     "interventions": ("interventions", "snippet", "aliases"),
     "arms": ("arms",),
-    "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex"),
+    "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex", "antibodies"),
     "locations": ("countries", "cities", "locations"),
     "cell_therapy": ("targets", "modality"),
     "summary": ("summary", "snippet"),
@@ -146,6 +147,8 @@ def build_schema() -> Schema:
         fields[name] = NUMERIC(int, bits=32, stored=True, sortable=True, default=0,
                                shift_step=8)
     fields["has_results"] = BOOLEAN(stored=True)
+    # antibody limits of the criteria (index/intents.py record_antibodies): "only:achr+"
+    fields["antibodies"] = KEYWORD(lowercase=True, commas=True)
     return Schema(**fields)
 
 
@@ -296,6 +299,7 @@ def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any
         "aliases": "\n".join(record_aliases(record)) or None,
         "prior": prior(record),
         "sex": _facet([elig.get("sex") or ""]),
+        "antibodies": ",".join(record_antibodies(record)) or None,
         # a 32-bit field: a count no registry could mean (inf, 2**40) is left out, not fatal
         "enrollment": int(enrollment) if isinstance(enrollment, (int, float)) and math.isfinite(
             enrollment) and 0 <= enrollment < 2**31 else None,

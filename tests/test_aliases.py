@@ -129,3 +129,79 @@ def test_an_intent_does_not_outweigh_a_disease_that_is_one_concept(index_dir: Pa
     found = hit_ids(index_dir, "older adults with acute myeloid leukemia", 10)
     assert found.index("NCT10000008") > max(found.index("NCT10000009"),
                                             found.index("NCT10000010"))
+
+
+# -- subtypes: a contrary status, and the antibody limits of the criteria ---------------------
+
+def mg_trial(trial_id: str, title: str, antibodies: list[tuple[str, str]],
+             inclusion: str = "") -> TrialRecord:
+    rec = trial(trial_id, title, ["Myasthenia Gravis"], "study drug")
+    rec.eligibility = {"text": None, "sex": "ALL", "min_age_years": 18,
+                       "inclusion": [{"text": inclusion, "children": []}] if inclusion else [],
+                       "exclusion": [],
+                       "thresholds": [{"kind": "antibody", "measure": "antibody", "op": "=",
+                                       "value": value, "section": section,
+                                       "text": value} for value, section in antibodies]}
+    return rec
+
+
+SUBTYPES = [
+    mg_trial("NCT20000001", "Drug A in generalized myasthenia gravis",
+             [("AChR+", "inclusion")], inclusion="Anti-AChR antibody positive"),
+    mg_trial("NCT20000002", "Drug B in generalized myasthenia gravis",
+             [("MuSK+", "inclusion")],
+             inclusion="MuSK antibody positive; AChR antibody negative"),
+    mg_trial("NCT20000003", "Drug C in generalized myasthenia gravis", []),
+    mg_trial("NCT20000004", "Drug D in generalized myasthenia gravis",
+             [("seronegative", "inclusion")], inclusion="Seronegative disease"),
+    trial("NCT20000005", "Trastuzumab in HER2-low breast cancer", ["Breast Cancer"],
+          "trastuzumab deruxtecan"),
+    trial("NCT20000006", "Trastuzumab in HER2-positive breast cancer", ["Breast Cancer"],
+          "trastuzumab"),
+]
+
+
+@pytest.fixture(scope="module")
+def subtype_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return index_of(tmp_path_factory, "subtypes", SUBTYPES)
+
+
+def test_antibody_limits_are_indexed() -> None:
+    from trialscope.index.intents import record_antibodies
+
+    assert record_antibodies(SUBTYPES[0]) == ["req:achr+", "only:achr+"]
+    assert record_antibodies(SUBTYPES[2]) == []
+    both = mg_trial("NCT1", "t", [("AChR+", "inclusion"), ("MuSK+", "inclusion"),
+                                  ("LRP4+", "exclusion")])
+    assert record_antibodies(both) == ["req:achr+", "req:musk+", "not:lrp4+"]
+    # "triple-negative" read as seronegative is no serostatus
+    tnbc = mg_trial("NCT2", "t", [("seronegative", "inclusion")])
+    tnbc.eligibility["thresholds"][0]["text"] = "triple-negative"
+    assert record_antibodies(tnbc) == []
+
+
+def test_an_antibody_subtype_uses_the_antibody_limits(subtype_index: Path) -> None:
+    res = search(subtype_index, "AChR-positive myasthenia gravis", limit=10)
+    levels = {h.trial_id: next(iter(h.intents.values())) for h in res.hits}
+    assert levels["NCT20000001"] == "yes"  # restricted to AChR+
+    assert levels["NCT20000003"] == "partly"  # no antibody limit: admits AChR+
+    # restricted to MuSK+ (it names AChR only to exclude it), or to seronegative: no
+    assert levels["NCT20000002"] == "no" and levels["NCT20000004"] == "no"
+    ids = [h.trial_id for h in res.hits]
+    assert ids[0] == "NCT20000001"
+
+
+def test_seronegative_is_understood_as_an_antibody_status(subtype_index: Path) -> None:
+    res = search(subtype_index, "seronegative myasthenia gravis", limit=10)
+    assert any("seronegative" in u for u in res.understood)
+    assert res.hits[0].trial_id == "NCT20000004"
+    levels = {h.trial_id: next(iter(h.intents.values())) for h in res.hits}
+    assert levels["NCT20000001"] == "no" and levels["NCT20000003"] == "partly"
+
+
+def test_a_marker_named_with_a_contrary_status_is_not_the_subtype(subtype_index: Path
+                                                                  ) -> None:
+    res = search(subtype_index, "HER2-positive breast cancer", limit=10)
+    levels = {h.trial_id: next(iter(h.intents.values())) for h in res.hits}
+    assert levels["NCT20000006"] == "yes" and levels["NCT20000005"] == "no"
+    assert [h.trial_id for h in res.hits][:2] == ["NCT20000006", "NCT20000005"]
