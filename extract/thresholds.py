@@ -50,7 +50,8 @@ _OPS: list[tuple[str, str]] = [
             r"|equal\s+to\s+or\s+(?:greater|more"
             r"|higher)\s+than|at\s+least|minimum\s+(?:of\s+)?|no[t]?\s+(?:less|fewer|lower)\s+than"
             r"|[≥≧⩾]\s*=?|>\s*/?\s*=|=\s*>|>\s*or\s*=|至少(?:为|是)?|不少于|不低于")),
-    ("<=", (r"(?:less|lesser)\s+than\s+or\s+equal(?:\s+to)?|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
+    ("<=", (r"(?:less|lesser)\s+than\s+or\s+equal(?:\s+to)?"
+            r"|equal\s+to\s+or\s+(?:less|lower)\s+than|up\s+to"
             r"|at\s+most|maximum\s+(?:of\s+)?|no[t]?\s+(?:more|greater|higher)\s+than"
             r"|not\s+exceed(?:ing)?|[≤≦⩽]\s*=?|<\s*/?\s*=|=\s*<|<\s*or\s*=|不超过|不高于")),
     (">", (r"(?:more|greater|higher|older)\s+than|above|over|exceed(?:ing|s)?|in\s+excess\s+of"
@@ -902,7 +903,8 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             hits = _drugs(text, cut[-1].end() if cut else region, m.start(), low)
             if not hits and k + 1 == len(found):
                 hits = _drugs(text, after_end, c1, low)
-            if not hits and section == "exclusion" and not re.match(r"less|fewer|<", m.group(), _IC):
+            if (not hits and section == "exclusion"
+                    and not re.match(r"less|fewer|<", m.group(), _IC)):
                 # (in inclusion a time phrase mostly dates a requirement: "diagnosis of asthma
                 # documented in the past 24 months"; "less than 2 years" is often a prognosis)
                 hits = _head_things(text, cut[-1].end() if cut else region, m.start())

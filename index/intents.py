@@ -62,6 +62,69 @@ class Intent:
             if self.partial is not None else set()
 
 
+@functools.lru_cache(maxsize=1)
+def contrary_words() -> tuple[str, ...]:
+    """Status words that say a marker is NOT what a subtype query asks ("HER2-low",
+    "ALK-negative"): intents.txt's ``subtype-not`` line."""
+    for line in INTENTS_FILE.read_text(encoding="utf-8").splitlines():
+        kind, _, rest = line.strip().partition(":")
+        if kind.strip() == "subtype-not":
+            return tuple(w.strip().lower() for w in rest.split("|") if w.strip())
+    return ()
+
+
+# -- antibody facts ------------------------------------------------------------------------------
+#
+# The criteria extractor (extract/thresholds.py) reads antibody limits ("AChR antibody
+# positive", "MuSK+", "seronegative") into record.eligibility["thresholds"].  The index keeps
+# them in the ``antibodies`` field (schema.py): "req:achr+" (an inclusion limit: the trial
+# takes patients with it), "only:achr+" (the only antibody the inclusion limits admit), and
+# "not:musk+" (an exclusion limit).  An antibody subtype intent ("AChR-positive",
+# "seronegative") is satisfied by a trial restricted to that antibody, satisfied in part by
+# one that admits it without restricting to it, and not at all by a trial whose limits
+# admit only other antibodies or exclude this one.
+ANTIBODY_FIELD = "antibodies"
+ANTIBODIES = {"achr": "achr+", "musk": "musk+", "lrp4": "lrp4+",
+              "seronegative": "seronegative"}
+
+
+def record_antibodies(record: Any) -> list[str]:
+    """The ``antibodies`` values of one record (see above)."""
+    required: list[str] = []
+    excluded: list[str] = []
+    for t in (record.eligibility or {}).get("thresholds") or []:
+        if t.get("kind") != "antibody":
+            continue
+        value = str(t.get("value") or "").lower()
+        if value not in ANTIBODIES.values():
+            continue  # "seropositive": a viral serology as often as an antibody status
+        if value == "seronegative" and "sero" not in str(t.get("text") or "").lower():
+            continue  # "triple-negative" breast cancer is no serostatus
+        (excluded if t.get("section") == "exclusion" else required).append(value)
+    out = [f"req:{v}" for v in dict.fromkeys(required)]
+    if len(set(required)) == 1:
+        out.append(f"only:{required[0]}")
+    out += [f"not:{v}" for v in dict.fromkeys(excluded) if v not in required]
+    return out
+
+
+def _antibody_queries(value: str, named: wq.Query) -> tuple[wq.Query, wq.Query]:
+    """(full, partial) of an antibody intent: restricted to ``value`` (or naming it where
+    the trial says what it is about, ``named``); admitting it."""
+    others = [v for v in ANTIBODIES.values() if v != value]
+    elsewhere = wq.Or([_minus(wq.Or([wq.Term(ANTIBODY_FIELD, f"req:{v}") for v in others]),
+                              wq.Term(ANTIBODY_FIELD, f"req:{value}")),
+                       wq.Term(ANTIBODY_FIELD, f"not:{value}")])
+    full = wq.Or([wq.Term(ANTIBODY_FIELD, f"only:{value}"), _minus(named, elsewhere)])
+    return full, _minus(wq.Every(), elsewhere)
+
+
+def _minus(a: wq.Query, b: wq.Query) -> wq.Query:
+    """The documents of ``a`` not in ``b``.  Not ``wq.AndNot``: its matcher (Whoosh 2.7.4)
+    can keep a document of ``b`` that is the first of ``a``."""
+    return wq.And([a, wq.Not(b)])
+
+
 def _words(spelling: str) -> tuple[str, ...]:
     return tuple(spelling.lower().split())
 
@@ -80,6 +143,8 @@ def table() -> tuple[list[Rule], tuple[str, ...]]:
         if kind == "subtype":
             suffixes = tuple(s.strip().lower() for s in rest.split("|") if s.strip())
             continue
+        if kind == "subtype-not":
+            continue  # read by contrary_words()
         spell, _, meaning = rest.partition("->")
         spellings = [s.strip() for s in spell.split("|") if s.strip()]
         exact = tuple(s for s in spellings if len(s) == 2 and s.isalpha() and s.isupper())
@@ -148,6 +213,12 @@ def _intent(rule: Rule, words: str, values: tuple[str, ...] | None = None) -> In
                       wq.Or([wq.Term("status", v) for v in rule.full]),
                       wq.Or([wq.Term("status", v) for v in rule.partial])
                       if rule.partial else None)
+    if rule.kind == "antibody":
+        value = rule.full[0].lower()
+        named = wq.Or([wq.Term(f, value) for f in ABOUT_FIELDS])
+        full, partial = _antibody_queries(value, named)
+        return Intent("subtype", words, f"subtype: {value} (antibody limits of the criteria, "
+                      "or named in title, conditions or keywords)", full, partial)
     if rule.kind == "phase":
         return Intent("phase", words, "phase: " + " or ".join(rule.full),
                       wq.Or([wq.Term("phases", v) for v in rule.full]))
@@ -254,7 +325,8 @@ def _match(run: list[Any], rules: list[Rule], countries: dict[str, str], reader:
                     if values:
                         return n, _intent(rule, words, values), ""
                     continue
-                return n, _intent(rule, words), ""
+                # an antibody word stays in the text too, as a subtype's marker does
+                return n, _intent(rule, words), words if rule.kind == "antibody" else ""
         name = " ".join(said)
         if name in countries:
             place = Rule("place", (), (), (countries[name],))
@@ -289,9 +361,35 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
     if len(texts) != 1:
         return None
     words = " ".join(surfaces[:n])
+    named = wq.Or([wq.Term(f, texts[0]) for f in SUBTYPE_FIELDS])
+    # "HER2-low", "ALK-negative" without a positive form: the marker named, not the subtype
+    contrary = _status_forms(marker, contrary_words())
+    if contrary is not None:
+        positive = _status_forms(marker, tuple(x for x in suffixes if x.isalpha()))
+        named = _minus(named, contrary if positive is None else _minus(contrary, positive))
+    value = ANTIBODIES.get(texts[0])
+    if value is not None:
+        full, partial = _antibody_queries(value, named)
+        return n, Intent("subtype", words, f"subtype: {marker} (antibody limits of the "
+                         "criteria, or named in title, conditions, keywords or inclusion "
+                         "criteria)", full, partial), marker
     return n, Intent("subtype", words, f"subtype: {marker} named in title, conditions, "
-                     "keywords or inclusion criteria",
-                     wq.Or([wq.Term(f, texts[0]) for f in SUBTYPE_FIELDS])), marker
+                     "keywords or inclusion criteria", named), marker
+
+
+def _status_forms(marker: str, statuses: tuple[str, ...]) -> wq.Query | None:
+    """The marker with one of ``statuses`` ("HER2-low", "HER2 low") in SUBTYPE_FIELDS."""
+    from trialscope.index.query import _ANALYZER
+
+    leaves: list[wq.Query] = []
+    for status in statuses:
+        for spelled in (f"{marker}-{status}", f"{marker} {status}"):
+            toks = [t.text for t in _ANALYZER(spelled, mode="query")]
+            if len(toks) == 1:
+                leaves += [wq.Term(f, toks[0]) for f in SUBTYPE_FIELDS]
+            elif len(toks) == 2:
+                leaves += [wq.Phrase(f, toks) for f in SUBTYPE_FIELDS]
+    return wq.Or(leaves) if leaves else None
 
 
 def _has(reader: Any, fieldname: str, value: str) -> bool:

@@ -54,8 +54,8 @@ FIELD_ALIASES: dict[str, str] = {
 }
 # Not query prefixes: stored-only text, the exact update key (use id:), ranking columns, and
 # dates, which are YYYYMMDD numbers that "start_date:2025" would silently miss.
-_HIDDEN_FIELDS = {"snippet", "trial_id", "start_date", "primary_completion_date",
-                  "completion_date", "last_updated", "prior"}
+_HIDDEN_FIELDS = {"snippet", "trial_id", "aliases", "antibodies", "start_date",
+                  "primary_completion_date", "completion_date", "last_updated", "prior"}
 _BINARY_OPS = {"AND", "OR", "ANDNOT", "ANDMAYBE"}
 _ANALYZER = clinical_analyzer()
 CONCEPT_TOKENS = frozenset((t,) for c in CONCEPTS for t in c.tokens if t != "generalized")
@@ -452,7 +452,7 @@ def _units_at(words: Words, i: int, stop: int, field: str | None, *, literal: bo
 
 def _retarget(unit: Unit, field: str | None) -> Unit:
     out = text_unit(unit.alternatives, field, unit.concept)
-    out.part, out.stems = unit.part, unit.stems
+    out.part, out.stems, out.quoted = unit.part, unit.stems, unit.quoted
     return out
 
 
@@ -540,7 +540,11 @@ class _Parser:
         if field and not _is_text_field(field):
             return self._keyword(field, text)
         texts = tuple(t.text for t in _ANALYZER(text, mode="query"))
-        return text_unit(((texts, 1.0),), field) if texts else None
+        if not texts:
+            return None
+        unit = text_unit(((texts, 1.0),), field)
+        unit.quoted = True
+        return unit
 
     def _word(self, tok: _Tok, field: str | None) -> wq.Query | None:
         if field and not _is_text_field(field):

@@ -198,6 +198,18 @@ def tier_weights(searcher: Searcher, units, doc_frequency=None,
                  in zip(units, base, conditions, strict=True))
 
 
+def intent_weight(units, weights: tuple[float, ...]) -> float:
+    """What an understood intent weighs in a tier's coverage: as much as the query's heaviest
+    word (its rarity, times DISEASE_FACTOR for a condition), not the heaviest unit: a concept
+    spelling weighs CONCEPT_FACTOR times its words, and an intent must not outweigh the
+    named disease because the disease's words were found to be one concept ("older adults
+    with acute myeloid leukemia": a trial for older adults of another disease stays below
+    every AML trial)."""
+    words = [w / factor for (_alts, _fields, factor), w in zip(units, weights, strict=True)
+             if w]
+    return max(words, default=0.0) or 1.0
+
+
 def names_the_disease(matched: set[str], main: set[str], words: tuple[Alternatives, ...],
                       weights: tuple[float, ...], conditions: tuple[bool, ...]) -> bool:
     """The named disease first: a trial that names every condition of the query in its

@@ -19,11 +19,13 @@ from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from trialscope.core.record import TrialRecord
 from trialscope.extract.celltherapy import MODALITY_PARENT, extract_cell_therapy
+from trialscope.index.aliases import record_aliases
 from trialscope.index.analysis import clinical_analyzer
+from trialscope.index.intents import record_antibodies
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Text fields searched when a query names no field, with their query-time weights.
 # Title and conditions say what a trial is about; criteria and description mention many
@@ -56,7 +58,7 @@ FACET_FIELDS: tuple[str, ...] = ("status", "phases", "study_type", "registry", "
 # Filter and facet fields with free values, kept as the registry writes them ("Korea, Republic
 # of", "Kyverna Therapeutics", "CD19"), one value per line; filters match them ignoring case.
 VALUE_FIELDS: tuple[str, ...] = ("countries", "cities", "sponsor_name", "start_year",
-                                 "targets", "modality")
+                                 "targets", "modality", "aliases")
 
 # record field -> index field(s) it feeds.
 FIELD_MAP: dict[str, tuple[str, ...]] = {
@@ -79,9 +81,9 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "conditions": ("conditions", "snippet"),
     "keywords": ("keywords",),
     "mesh_terms": ("keywords",),
-    "interventions": ("interventions", "snippet"),
+    "interventions": ("interventions", "snippet", "aliases"),
     "arms": ("arms",),
-    "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex"),
+    "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex", "antibodies"),
     "locations": ("countries", "cities", "locations"),
     "cell_therapy": ("targets", "modality"),
     "summary": ("summary", "snippet"),
@@ -145,6 +147,8 @@ def build_schema() -> Schema:
         fields[name] = NUMERIC(int, bits=32, stored=True, sortable=True, default=0,
                                shift_step=8)
     fields["has_results"] = BOOLEAN(stored=True)
+    # antibody limits of the criteria (index/intents.py record_antibodies): "only:achr+"
+    fields["antibodies"] = KEYWORD(lowercase=True, commas=True)
     return Schema(**fields)
 
 
@@ -291,8 +295,11 @@ def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any
         "targets": _values(list(cell.get("targets") or [])),
         "modality": _values([*(cell.get("modality") or []),
                              *(MODALITY_PARENT.get(m) for m in cell.get("modality") or [])]),
+        # the record's own names for its things (index/aliases.py): "keytruda<TAB>pembrolizumab"
+        "aliases": "\n".join(record_aliases(record)) or None,
         "prior": prior(record),
         "sex": _facet([elig.get("sex") or ""]),
+        "antibodies": ",".join(record_antibodies(record)) or None,
         # a 32-bit field: a count no registry could mean (inf, 2**40) is left out, not fatal
         "enrollment": int(enrollment) if isinstance(enrollment, (int, float)) and math.isfinite(
             enrollment) and 0 <= enrollment < 2**31 else None,

@@ -388,6 +388,7 @@ def search(
                     intent.resolve(searcher)
             check_expansion(q, searcher.reader())
             if not literal:
+                expand_aliases(q, searcher.reader())
                 expand_stems(q, searcher.reader())
                 correct_spelling(q, searcher.reader())
             _drop_absent(q, taat.terms_of(searcher))
@@ -694,6 +695,67 @@ def correct_spelling(q: wq.Query | None, reader: Any) -> None:
         changed |= _add_alternatives(unit, [(t,) for t in best], SPELLING_WEIGHT)
     if changed:
         recount(q)
+
+
+# The records' own names for things (index/aliases.py): a query word, or a run of adjacent
+# query words, also searches the other names the index's trials state for it ("Keytruda" ->
+# pembrolizumab, "NSCLC" -> "non-small cell lung cancer", "sphenopalatine ganglion" -> SPG),
+# a little below the words as written.  A run of words becomes one concept unit, its words
+# staying units of their own (parts), as a several-word synonym spelling does (query.py).
+ALIAS_WEIGHT = 0.9
+
+
+def expand_aliases(q: wq.Query | None, reader: Any) -> None:
+    from trialscope.index.aliases import MAX_WORDS, accepted
+    from trialscope.index.query import text_unit
+    from trialscope.index.ranking import Coord, _walk
+
+    if q is None:
+        return
+    changed = False
+    for node in list(_walk(q)):
+        if not isinstance(node, Coord) or not isinstance(node.child, wq.Or):
+            continue
+        subs = list(node.child.subqueries)
+        out: list[wq.Query] = []
+        i = 0
+        while i < len(subs):
+            run = 0  # adjacent plain one-word units from i
+            while i + run < len(subs) and run < MAX_WORDS and _plain_word(subs[i + run]) \
+                    and subs[i + run].unit_field == subs[i].unit_field:
+                run += 1
+            for n in range(run, 1, -1):
+                key = tuple(subs[i + j].alternatives[0][0][0] for j in range(n))
+                found = accepted(reader, key)
+                if found:
+                    unit = text_unit(((key, 1.0), *((v, ALIAS_WEIGHT) for v in found
+                                                     if v != key)),
+                                     subs[i].unit_field, concept=True)
+                    out.append(unit)
+                    for j in range(n):
+                        subs[i + j].part = True
+                    changed = True
+                    break
+            out.append(subs[i])
+            i += 1
+        if len(out) != len(subs):
+            node.child = wq.Or(out)
+    for unit in units_of(q):
+        if unit.quoted or unit.part or not unit.alternatives:
+            continue
+        found = [v for texts, weight in unit.alternatives if weight >= 1.0
+                 and len(texts) <= MAX_WORDS for v in accepted(reader, texts)]
+        changed |= _add_alternatives(unit, found, ALIAS_WEIGHT)
+    if changed:
+        recount(q)
+
+
+def _plain_word(sub: wq.Query) -> bool:
+    """A unit of one word as typed: no synonym, no quotes, not part of a spelling."""
+    from trialscope.index.units import Unit
+
+    return (isinstance(sub, Unit) and len(sub.alternatives) == 1 and not sub.quoted
+            and not sub.part and not sub.concept and len(sub.alternatives[0][0]) == 1)
 
 
 def _add_alternatives(unit: Any, texts: list[tuple[str, ...]], weight: float) -> bool:

@@ -25,10 +25,12 @@ class Unit(WrappingQuery):
         self.generic = False  # trial boilerplate ("therapy", "study"): see ranking.py
         self.part = False  # a word of a several-word concept spelling: see ranking.py
         self.stems: tuple[str, ...] = ()  # a class's INN stems (search.expand_stems)
+        self.quoted = False  # a "phrase" as typed: exact, never expanded (search.py)
 
     def _rewrap(self, child: wq.Query) -> Unit:
         unit = Unit(child, self.label, self.unit_field, self.alternatives, self.concept)
         unit.generic, unit.part, unit.stems = self.generic, self.part, self.stems
+        unit.quoted = self.quoted
         return unit
 
     def __eq__(self, other: object) -> bool:

@@ -71,10 +71,14 @@ def make_record(trial_id: str = "NCT06958939", **overrides: object) -> TrialReco
         "eligibility": {
             "text": None,
             "inclusion": [{"text": "Confirmed refractory MG, one of:", "children": [
-                {"text": "MG-ADL score ≥ 6", "children": []}]}],
+                {"text": "MG-ADL score ≥ 6", "children": []}]},
+                {"text": "AChR antibody positive", "children": []}],
             "exclusion": [{"text": "Prior gene therapy", "children": []}],
             "min_age_years": 18, "max_age_years": 70, "sex": "ALL",
             "healthy_volunteers": False,
+            "thresholds": [{"measure": "antibody", "op": "=", "value": "AChR+", "unit": None,
+                            "text": "AChR antibody positive", "section": "inclusion",
+                            "kind": "antibody"}],
         },
         "locations": [{"facility": "Changzheng Hospital", "city": "Shanghai", "state": None,
                        "country": "China", "status": None},
@@ -130,6 +134,7 @@ def test_record_to_doc_fills_every_schema_field_for_a_full_record() -> None:
     assert "Prior gene therapy" in doc["exclusion"] and "gene" not in doc["criteria"]
     assert "S103-MG-01" in doc["ids"]
     assert "Shanghai Cell Therapy Group" in doc["sponsor"]
+    assert doc["antibodies"] == "req:achr+,only:achr+"  # the criteria's antibody limits
 
 
 def test_record_to_doc_leaves_out_empty_values() -> None:

@@ -71,6 +71,7 @@ from trialscope.index.ranking import (
     Prior,
     conditions_of,
     coverage,
+    intent_weight,
     names_the_disease,
     rank,
     squash,
@@ -472,6 +473,7 @@ class Tiers:
     weights: tuple[float, ...] | None
     intents: list[Any]
     conditions: tuple[bool, ...] = ()  # per unit: names a condition (ranking.conditions_of)
+    intent: float = 0.0  # what an intent weighs in the coverage (ranking.intent_weight)
 
     @property
     def span(self) -> int:
@@ -565,7 +567,7 @@ class Matches:
                 main = {w for w, b in self.plan.main_bit_of.items() if mask & b}
                 total = sum(weights) or 1.0
                 covered = tier_coverage(matched, main, self.plan.words, weights) * total
-                heaviest = max(weights) or 1.0
+                heaviest = tiers.intent or max(weights) or 1.0
                 first = names_the_disease(matched, main, self.plan.words, weights,
                                           tiers.conditions)
             else:
@@ -822,7 +824,8 @@ def evaluate(searcher: Any, q: wq.Query, allowed: list[set[int] | None] | None =
         if p.coordinated:
             conditions = conditions_of(searcher, top.units, terms.doc_frequency)
             weights = tier_weights(searcher, top.units, terms.doc_frequency, conditions)
-        tiers = Tiers(weights, list(intents or []), conditions or ())
+        tiers = Tiers(weights, list(intents or []), conditions or (),
+                      intent_weight(top.units, weights) if weights else 0.0)
     return Matches(searcher, p, segments, tiers)
 
 
