@@ -22,6 +22,8 @@ from typing import Any
 
 from whoosh import query as wq
 
+from trialscope.index.antibodies import ANTIBODIES, ANTIBODY_FIELD
+
 INTENTS_FILE = Path(__file__).with_name("intents.txt")
 # fields where a subtype marker, or a population word, counts as what the trial is about
 ABOUT_FIELDS = ("title", "official_title", "conditions", "keywords")
@@ -71,41 +73,6 @@ def contrary_words() -> tuple[str, ...]:
         if kind.strip() == "subtype-not":
             return tuple(w.strip().lower() for w in rest.split("|") if w.strip())
     return ()
-
-
-# -- antibody facts ------------------------------------------------------------------------------
-#
-# The criteria extractor (extract/thresholds.py) reads antibody limits ("AChR antibody
-# positive", "MuSK+", "seronegative") into record.eligibility["thresholds"].  The index keeps
-# them in the ``antibodies`` field (schema.py): "req:achr+" (an inclusion limit: the trial
-# takes patients with it), "only:achr+" (the only antibody the inclusion limits admit), and
-# "not:musk+" (an exclusion limit).  An antibody subtype intent ("AChR-positive",
-# "seronegative") is satisfied by a trial restricted to that antibody, satisfied in part by
-# one that admits it without restricting to it, and not at all by a trial whose limits
-# admit only other antibodies or exclude this one.
-ANTIBODY_FIELD = "antibodies"
-ANTIBODIES = {"achr": "achr+", "musk": "musk+", "lrp4": "lrp4+",
-              "seronegative": "seronegative"}
-
-
-def record_antibodies(record: Any) -> list[str]:
-    """The ``antibodies`` values of one record (see above)."""
-    required: list[str] = []
-    excluded: list[str] = []
-    for t in (record.eligibility or {}).get("thresholds") or []:
-        if t.get("kind") != "antibody":
-            continue
-        value = str(t.get("value") or "").lower()
-        if value not in ANTIBODIES.values():
-            continue  # "seropositive": a viral serology as often as an antibody status
-        if value == "seronegative" and "sero" not in str(t.get("text") or "").lower():
-            continue  # "triple-negative" breast cancer is no serostatus
-        (excluded if t.get("section") == "exclusion" else required).append(value)
-    out = [f"req:{v}" for v in dict.fromkeys(required)]
-    if len(set(required)) == 1:
-        out.append(f"only:{required[0]}")
-    out += [f"not:{v}" for v in dict.fromkeys(excluded) if v not in required]
-    return out
 
 
 def _antibody_queries(value: str, named: wq.Query) -> tuple[wq.Query, wq.Query]:

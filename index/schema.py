@@ -21,7 +21,7 @@ from trialscope.core.record import TrialRecord
 from trialscope.extract.celltherapy import MODALITY_PARENT, extract_cell_therapy
 from trialscope.index.aliases import record_aliases
 from trialscope.index.analysis import clinical_analyzer
-from trialscope.index.intents import record_antibodies
+from trialscope.index.antibodies import record_antibodies
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.

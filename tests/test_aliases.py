@@ -167,7 +167,7 @@ def subtype_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_antibody_limits_are_indexed() -> None:
-    from trialscope.index.intents import record_antibodies
+    from trialscope.index.antibodies import record_antibodies
 
     assert record_antibodies(SUBTYPES[0]) == ["req:achr+", "only:achr+"]
     assert record_antibodies(SUBTYPES[2]) == []
