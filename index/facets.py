@@ -9,6 +9,8 @@ A facet value's count is the number of results that the matching filter would ke
 Every filter value is checked: a status, phase or type outside the vocabulary, a country or
 sponsor no indexed trial has, or a malformed date is a ``QueryError`` naming the value, never
 an empty result list.
+
+No Whoosh internals here: the counts come from ``index/engine/termcounts.py``.
 """
 
 from __future__ import annotations

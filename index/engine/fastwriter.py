@@ -1,4 +1,4 @@
-"""A Whoosh segment writer for bulk loads: the same segment files, written several times faster.
+"""A Whoosh segment writer for bulk loads: the same segment files, written faster.
 
 Whoosh's ``SegmentWriter`` spends most of a bulk load in per-token and per-posting Python:
 the analyzer's generator chain yields a token object per word, every posting goes through a
@@ -13,12 +13,44 @@ codec, per-document writer and TOC handling, and replaces only that middle:
   needed; terms are sorted once at flush);
 - blocks are handed to the codec's postings writer whole, with the field lengths already known;
   their data is pickled with protocol 3, not 2 (``DATA_PROTOCOL``: the same values, read by
-  the same readers, pickled seven times faster and half the size).
+  the same readers, faster to pickle and smaller).
 
 tests/test_fastwriter.py builds the same documents with both writers and compares every
 term, posting, weight, position, field length, stored field and column: the two indexes must
 be indistinguishable to a reader.  Only ``add_document`` (no deletions, updates or merges of
 other segments) is fast; ``commit`` writes the segment without merging old ones.
+
+Whoosh internals this module depends on
+---------------------------------------
+It writes Whoosh 3 segments through the codec's writer objects, with whoosh-reloaded 2.7.5
+pinned exactly; tests/test_fastwriter.py and tests/test_engine_scale.py compare its segments
+with Whoosh's writer's term by term, so an upgrade that changes any of these fails there.
+
+- ``SegmentWriter`` internals: ``__init__`` asking ``storage.temp_storage`` for its
+  temporary folder (shadowed here, see ``__init__``), ``_check_state``, ``_check_fields``,
+  ``docnum``, ``_added``, ``merge``, ``perdocwriter`` (``start_doc``, ``add_field``,
+  ``add_column_value``, ``finish_doc``, ``close``), ``fieldwriter`` (``start_field``,
+  ``finish_field``, ``close``, and its private ``_fieldid``, ``_format``, ``_postwriter``,
+  ``_tindex``), ``_flush_segment`` (overridden), ``_finalize_segment``, ``_tempstorage``,
+  ``commit(mergetype=NO_MERGE)``.  A renamed one fails at once; a changed order of calls could
+  leave a segment without its per-document data.
+- ``W3PostingsWriter``'s ``_postfile``, ``_blocklimit``, ``_compression`` and its block
+  format, re-implemented in ``_write_blocks``: ``WHOOSH3_HEADER_MAGIC``, then per block a
+  signed size (negative for the last), the info pickle ``(count, last id, max weight,
+  compression, min length byte, max length byte)`` (protocol 2) and the data pickle
+  ``(delta ids, weights, values)`` (None when every weight is 1.0, one float when all are
+  equal; zlib at the writer's level).  A changed format would make segments Whoosh's readers
+  misread.
+- ``W3TermInfo._struct`` (``!BfIBBfII``) followed by the postings' offset and length
+  (``pack_long``, ``pack_int``), or for an inlined list by the pickle of ``(ids, weights,
+  values)``: the term table values, built here.
+- ``OrderedHashWriter`` internals (``_add_terms``): ``dbfile``, ``lastkey``, ``hashfn``,
+  ``buckets`` (256, by ``hash & 255``), ``index`` (a ``GrowableArray`` with ``array``) and
+  the ``!ii`` key/value length record: the term table and its hash buckets.  A change makes
+  terms unfindable.
+- The ``Positions`` value format: ``pack_uint(frequency)`` + the protocol-2 pickle of the
+  delta-coded positions list (``_encode_positions``, ``_freq_at``), and
+  ``length_to_byte``/``byte_to_length`` (field lengths stored as one lossy byte).
 """
 
 from __future__ import annotations

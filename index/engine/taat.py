@@ -5,7 +5,7 @@ time, and every posting costs several Python calls (``id``, ``next``, ``score``,
 length lookup), plus ``pickle.loads`` of each posting block with its positions.  A "CAR-T"
 query is ~50 spellings x 13 fields; a common word is in most documents of several fields;
 either way Whoosh's block-quality skipping saves little, because a BM25F sum over 13 fields
-has loose block bounds.  Measured at 10k trials, that was ~0.5 s for a common word.
+has loose block bounds.
 
 Here each posting list is read whole, block by block (``_decode``: ids and term
 frequencies taken straight from the block's bytes, positions left compressed), and scored
@@ -31,6 +31,50 @@ Two differences from Whoosh's own collector, both deliberate: the coordination w
 longer depends on how the index happens to be segmented; and ANDNOT excludes every document
 of its right side (Whoosh 2.7.5's ANDNOT matcher can step past one inside a preloaded
 union: tests/test_search.py ``test_not_excludes_every_match_of_its_term``).
+
+Whoosh internals this module depends on
+---------------------------------------
+Everything below is private to Whoosh (whoosh-reloaded 2.7.5, pinned exactly in pyproject);
+tests/test_engine_scale.py and tests/test_search.py compare this module with Whoosh's own
+reader and collector, so an upgrade that changes one of them fails there.
+
+- Segment reader ``seg._terms`` (a ``W3TermsReader``; ``native`` checks the class) and its
+  ``_codec.postings_reader``, ``_postfile``, ``_fieldmap`` (field name -> field number) and
+  ``_tindex`` (the term table: an ``OrderedHashReader`` with ``closest_key_pos``,
+  ``endofdata``, ``dbfile``): every term lookup and posting read goes through them; renamed,
+  ``native``/``scannable`` turn False and the slow paths (Whoosh's matchers) take over, but
+  a changed meaning breaks the scores.
+- ``W3LeafMatcher`` block state: ``_blocklength``, ``_dataoffset``, ``_nextoffset``,
+  ``_maxid``, ``_lastblock``, ``_compression``, ``_postfile``, ``_goto``, ``_read_data``,
+  ``_read_ids``, ``_read_weights``, ``_read_values``, ``_ids``, ``_weights``, ``_values``
+  (``info_blocks``, ``count_in``, ``_positions``): the block walk and the fallback decoding.
+  A matcher of another class is read through its public methods instead.
+- The posting block format (``codec/whoosh3.py`` ``_write_block``): a block's data is the
+  zlib-compressed pickle (protocol 2; 3 from fastwriter) of ``(delta-coded ids, weights,
+  values)``, weights None / one float / a tuple of floats; ``_decode`` parses those opcodes
+  itself.  A block in another layout makes ``_decode`` return None and Whoosh's own reader
+  is used (slower, same result); a layout that parses but means something else (ids not
+  delta-coded, say) would give wrong results.
+- ``W3TermInfo``: ``is_inlined``, ``inlined_postings`` (``(ids, weights, values)``, ids not
+  delta-coded), ``doc_frequency``, ``from_bytes``, and its struct ``!BfIBBfII`` (flags,
+  weight, doc frequency, min/max length byte, max weight, first/last doc id: ``_TERMINFO``,
+  ``TERM_STATS``), and the term table's records ``!ii`` key/value lengths with keys of a
+  2-byte field number + term bytes (``term_table``, ``field_terms``): facets.py scans these
+  bytes; a changed struct gives wrong facet counts.
+- Field lengths: ``seg._perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN)`` and that
+  column reader's ``_dbfile``, ``_basepos``, ``_count`` (one length byte per document,
+  ``byte_to_length``): BM25F's length normalisation.  A change breaks every score.
+- Numeric columns (``column_numbers``): ``seg._perdoc`` (``has_column``, ``column_reader``),
+  ``NumericColumn._typecode`` / ``_default``, the reader's ``_fixedlen``, ``_dbfile``,
+  ``_basepos``, ``_count``, values big-endian: the prior and the newest-first order.  A
+  layout it does not recognise gives None (the caller uses Whoosh's column reader).
+- Scoring: ``BM25F`` fields ``B``, ``K1``, ``_field_B`` and the formula of
+  ``whoosh.scoring.bm25`` and ``WeightingModel.idf`` (reproduced, same operations in the same
+  order, so that scores are equal to the last bit); a weighting of another class, or one
+  overriding ``idf``, is left to Whoosh.  ``Phrase`` semantics (slop 1, ordered, the words'
+  scores summed as ``make_binary_tree`` pairs them, ``_tree_sum``).
+- ``seg.deleted_docs_set`` / ``has_deletions`` (live documents), ``Searcher.leaf_searchers``
+  offsets, ``TermNotFound``.
 """
 
 from __future__ import annotations

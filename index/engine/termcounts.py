@@ -2,12 +2,21 @@
 value of a field, read from Whoosh's on-disk term table without loading stored fields.
 
 Called by ``index/facets.py`` (the facet vocabulary and filters), which knows nothing of the
-format.  Whoosh internals this module depends on (all through ``taat``'s readers, see its
-docstring): the W3 codec's term-table layout (``taat.term_table``, ``RECORD_LENGTHS``,
-``TERM_STATS``, ``TERMINFO_SIZE``), inlined posting lists (``taat.inlined_ids``) and
-``W3TermInfo.from_bytes`` for a term whose postings live in the postings file.  A segment the
-readers cannot scan (``taat.scannable`` false) is counted through Whoosh's public
-``field_terms`` / ``postings`` instead.
+format.
+
+Whoosh internals this module depends on
+---------------------------------------
+No private attribute directly: ``field_counts`` reads the term table through ``taat``
+(``term_table``, ``TERM_STATS``, ``RECORD_LENGTHS``, ``TERMINFO_SIZE``, ``inlined_ids``,
+``count_in``, ``scannable``), which lists what those rely on.  What this module assumes of
+Whoosh's format itself: a term table record is ``!ii`` (key length, value length), the key
+(a 2-byte field number, then the term's bytes: ``buf[pos + 10:vpos]``), the value a
+``W3TermInfo`` (``W3TermInfo.from_bytes``) whose first and last doc ids are the documents of
+a term in one or two documents; a term's document frequency counts deleted documents (so a
+segment with deletions is never counted from frequencies alone).  A changed record layout
+gives wrong counts (tests/test_engine_scale.py compares every facet with a count from the
+documents); a segment ``scannable`` refuses is counted through Whoosh's public
+``field_terms``/``postings`` (``count_postings``).
 """
 
 from __future__ import annotations
