@@ -1,8 +1,7 @@
 """The engine at scale: the bulk writer (index/engine/fastwriter.py), the term-at-a-time scorer
 (index/engine/taat.py) and the facet counter (index/engine/termcounts.py) against Whoosh's own
 writer, searcher and a brute-force count, on a generated corpus large enough that posting lists
-span many
-blocks (Whoosh 3 writes 128 postings a block): a word in every document, Zipf-distributed
+span many blocks (Whoosh 3 writes 128 postings a block): a word in every document, Zipf-distributed
 words from a few documents to most of them, phrases, fields with different weights, several
 segments from both writers, updated and deleted documents.
 
