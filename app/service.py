@@ -386,9 +386,8 @@ def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResul
                 hit.also = group.also(hit.trial_id)
         return results
     except search_mod.QueryError as exc:
-        raise TrialsError("bad_query", str(exc),
-                          getattr(exc, "hint", "")
-                          or "See 'trials search --help' for the query syntax.") from exc
+        raise TrialsError("bad_query", exc.message,
+                          exc.hint or "See 'trials search --help' for the query syntax.") from exc
     except indexer.NoIndexError as exc:
         raise _no_data(home) from exc
     finally:

@@ -1,7 +1,8 @@
 """Shared CLI plumbing: the error contract and the listing formats (--json / --nl / --csv).
 
-Errors: ``Error: <what happened>. <what to do>`` on stderr, exit 1 (2 for usage errors, which
-click handles), and ``{"error": {"code", "message", "hint"}}`` on stdout under ``--json``.
+Errors (``core.errors``): ``Error: <what happened>. <what to do>`` on stderr and the error's
+``exit_code`` (1 unless it says otherwise; click's own usage errors exit 2), and
+``{"error": {"code", "message", "hint"}}`` on stdout under ``--json``.
 """
 
 from __future__ import annotations
@@ -30,15 +31,16 @@ def dumps(obj: Any) -> str:
 
 
 def fail(exc: TrialsError, as_json: bool) -> None:
+    """Print ``exc`` as the error contract says and exit with its ``exit_code``."""
     if as_json:
-        click.echo(dumps({"error": {"code": exc.code, "message": exc.message,
-                                    "hint": exc.hint}}))
+        click.echo(dumps({"error": exc.as_dict()}))
     click.echo(f"Error: {exc.message} {exc.hint}".rstrip(), err=True)
-    sys.exit(1)
+    sys.exit(exc.exit_code)
 
 
 def handles_errors(func: F) -> F:
-    """Turn library errors into the CLI error contract instead of tracebacks."""
+    """Turn library errors into the CLI error contract instead of tracebacks: every library
+    error is a ``TrialsError``."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,12 +48,6 @@ def handles_errors(func: F) -> F:
             return func(*args, **kwargs)
         except TrialsError as exc:
             fail(exc, bool(kwargs.get("as_json")))
-        except RuntimeError as exc:
-            # The index's own errors (no index, index busy) carry a stable code too.
-            code = getattr(exc, "code", None)
-            if not code:
-                raise
-            fail(TrialsError(code, str(exc)), bool(kwargs.get("as_json")))
         except OSError as exc:
             # A file-system refusal no library call turned into a TrialsError (a read-only
             # or full disk somewhere on the way): still the error contract, never a traceback.

@@ -19,7 +19,6 @@ import click
 from trialscope.cli.options import STATUS_CHOICES, command_home
 from trialscope.cli.output import (
     dumps,
-    fail,
     handles_errors,
     json_option,
     listing_options,
@@ -28,29 +27,24 @@ from trialscope.cli.output import (
 )
 from trialscope.core.errors import TrialsError
 
-EXIT_USAGE, EXIT_LOCKED = 2, 75  # the same numbers as crawler.refresh (not imported: slow)
-_USAGE_CODES = frozenset({"unknown_watch", "no_watches", "bad_name", "bad_argument"})
+EXIT_USAGE = 2  # the same number as app.refresh_report's (not imported: slow)
+# The usage errors of these commands, which exit EXIT_USAGE (`trials refresh --help`).
+USAGE_CODES = frozenset({"unknown_watch", "no_watches", "bad_name", "bad_argument"})
 
 
 def _exits(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The error contract, with the refresh's own exit codes: 75 when another refresh holds
-    the lock, 2 for usage errors (an unknown watch, none at all)."""
+    """The error contract (``handles_errors``), with the refresh's own exit codes: 2 for usage
+    errors (an unknown watch, none at all, a bad option value).  (The 75 of a held lock is
+    ``RefreshLocked``'s own ``exit_code``.)"""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except TrialsError as exc:
-            as_json = bool(kwargs.get("as_json"))
-            code = getattr(exc, "exit_code", None) or (
-                EXIT_USAGE if exc.code in _USAGE_CODES else None)
-            if code is None:
-                fail(exc, as_json)
-            if as_json:
-                click.echo(dumps({"error": {"code": exc.code, "message": exc.message,
-                                            "hint": exc.hint}}))
-            click.echo(f"Error: {exc.message} {exc.hint}".rstrip(), err=True)
-            sys.exit(code)
+            if exc.code in USAGE_CODES and exc.exit_code == 1:
+                exc.exit_code = EXIT_USAGE
+            raise
 
     return handles_errors(wrapper)
 

@@ -28,6 +28,8 @@ registry publishes:
 
 from __future__ import annotations
 
+from trialscope.core.errors import TrialsError
+
 MAX_RECORD_BYTES = 32 * 2**20
 MAX_EXTRACT_CHARS = 100_000
 MAX_ITEM_CHARS = 10_000
@@ -37,15 +39,16 @@ MAX_CRITERIA_DEPTH = 16
 RAW_PREFIX_BYTES = 64 * 2**10
 
 
-class TooLarge(ValueError):
-    """A payload over ``MAX_RECORD_BYTES``; ``head`` is its first bytes, when read."""
+class TooLarge(TrialsError, ValueError):
+    """A payload over ``MAX_RECORD_BYTES``; ``head`` is its first bytes, when read.  Code
+    ``too_large`` (an import keeps it as one failure with that reason)."""
 
     def __init__(self, size: int | None, head: bytes = b"") -> None:
         self.size = size
         self.head = head
         what = f"{size:,} bytes" if size is not None else "more than the limit"
-        super().__init__(f"payload too large ({what}; the limit is {MAX_RECORD_BYTES:,} bytes "
-                         "per study)")
+        super().__init__("too_large", f"payload too large ({what}; the limit is "
+                         f"{MAX_RECORD_BYTES:,} bytes per study)")
 
 
 def clip(text: str | None, limit: int = MAX_EXTRACT_CHARS) -> str | None:

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from trialscope.core.errors import TrialsError
 from trialscope.parser.ctgov import normalise_nct_id
 
 DEFAULT_API_BASE = "https://clinicaltrials.gov/api/v2"
@@ -41,16 +42,18 @@ ARGUMENT_OPTIONS: dict[str, str] = {
 }
 
 
-class CrawlArgumentError(ValueError):
+class CrawlArgumentError(TrialsError, ValueError):
     """A crawl argument has a value the crawl cannot use.  ``argument`` names it (the library's
-    keyword); ``for_user()`` says the same in the words of the command line."""
+    keyword); ``for_user()`` (the ``message``) says the same in the words of the command line,
+    ``str()`` in the library's.  Code ``bad_argument``."""
 
     def __init__(self, argument: str, value: Any, problem: str, *, message: str | None = None):
         self.argument = argument
         self.value = value
         self.problem = problem
         self.custom = message
-        super().__init__(message or f"invalid {argument}={value!r}: {problem}")
+        super().__init__("bad_argument", self.for_user().rstrip(".") + ".",
+                         text=message or f"invalid {argument}={value!r}: {problem}")
 
     def for_user(self) -> str:
         """'--condition 'x' is not supported for chictr ...', '--since '2025-13-01': not a

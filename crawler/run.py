@@ -23,6 +23,7 @@ from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 from tqdm import tqdm
 
+from trialscope.core.errors import TrialsError
 from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
 from trialscope.crawler.faults import TRANSIENT_DROPS, causes
 from trialscope.crawler.replay import ReplayServer
@@ -36,8 +37,12 @@ _COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIP
                        "EXTENSIONS")
 
 
-class CrawlError(RuntimeError):
-    """The crawl could not run (as opposed to running and meeting errors, which are counted)."""
+class CrawlError(TrialsError, RuntimeError):
+    """The crawl could not run (as opposed to running and meeting errors, which are counted).
+    Code ``crawl_failed``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("crawl_failed", message)
 
 
 @dataclass

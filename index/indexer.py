@@ -29,6 +29,7 @@ from whoosh import index as whoosh_index
 from whoosh.index import FileIndex, LockError
 from whoosh.writing import IndexWriter
 
+from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
 from trialscope.index.schema import SCHEMA_VERSION, build_schema, record_to_doc
 from trialscope.store.db import Store
@@ -40,16 +41,22 @@ CHUNK = 1000  # records per commit in sync_index: bounds the work lost to an int
 LOCK_TIMEOUT = 30.0  # seconds to wait for another process's writer (a crawl, a refresh)
 
 
-class NoIndexError(RuntimeError):
+class NoIndexError(TrialsError, RuntimeError):
     """There is no usable index (absent, or built by an incompatible trialscope)."""
 
     code = "no_index"
 
+    def __init__(self, message: str) -> None:
+        super().__init__(self.code, message)
 
-class IndexBusyError(RuntimeError):
+
+class IndexBusyError(TrialsError, RuntimeError):
     """Another process holds the index's write lock."""
 
     code = "index_busy"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self.code, message)
 
 
 def _version_ok(path: Path) -> bool:

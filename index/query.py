@@ -33,6 +33,7 @@ from whoosh import query as wq
 from whoosh.fields import BOOLEAN, NUMERIC, TEXT, Schema
 from whoosh.query.wrappers import WrappingQuery
 
+from trialscope.core.errors import TrialsError
 from trialscope.index.analysis import (
     CONCEPTS,
     SynonymGroup,
@@ -83,14 +84,15 @@ MAX_WILDCARDS = 16
 MIN_LITERAL = 2
 
 
-class QueryError(ValueError):
+class QueryError(TrialsError, ValueError):
     """The query or a filter cannot be run as written; the message says what to change, and
-    ``hint`` (when given) what to do instead."""
+    ``hint`` (when given) what to do instead.  ``str()`` is the message alone.  Codes:
+    ``query_syntax``, ``unknown_field``, ``bad_range``, ``bad_wildcard``, ``too_deep``,
+    ``too_large``, ``empty_query``, ``bad_filter``, ``bad_argument`` (the user sees each
+    as ``bad_query``: ``app.service.search``)."""
 
     def __init__(self, message: str, code: str = "query_syntax", hint: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.hint = hint
+        super().__init__(code, message, hint, text=message)
 
 
 def numeric_range(field: str, start: float | None, end: float | None, *,

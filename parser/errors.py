@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from trialscope.core.errors import TrialsError
 
-class ParseError(ValueError):
+
+class ParseError(TrialsError, ValueError):
     """A registry payload could not be parsed.
 
     ``reason`` is a short slug used in stats keys (``trials/dropped/<reason>``):
-    ``invalid_json``, ``not_a_study``, ``missing_id``, ``bad_field``, ...
+    ``invalid_json``, ``not_a_study``, ``missing_id``, ``bad_field``, ...  Its ``code`` is
+    ``parse_error`` whatever the reason.
     """
+
+    code = "parse_error"
 
     def __init__(self, reason: str, message: str, *, source: str | None = None) -> None:
         self.reason = reason
         self.source = source
-        super().__init__(f"{source}: {message}" if source else message)
+        super().__init__(self.code, f"{source}: {message}" if source else message)
 
 
 def utf8(text: str, *, source: str | None = None) -> bytes:

@@ -22,6 +22,8 @@ from typing import Any
 
 import zstandard
 
+from trialscope.core.errors import TrialsError
+
 DICT_SAMPLES = 1000  # payloads the raw dictionary is trained on (the store's first ones)
 DICT_BYTES = 112_640  # zstd's default dictionary size: 2.9 kB a study against 3.2 at 32 kB
 RAW_LEVEL = 9  # 0.4 ms a 17 kB study; level 19 saves 6% more at ten times the time
@@ -30,8 +32,11 @@ RAW_TAG, RECORD_TAG = b"Z", b"R"
 CURRENT = b""  # trials.record_json: "the current version's record"
 
 
-class CodecError(ValueError):
-    """A stored value is in a format this trialscope cannot read."""
+class CodecError(TrialsError, ValueError):
+    """A stored value is in a format this trialscope cannot read.  Code ``store_error``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("store_error", message)
 
 
 def dict_id(frame: bytes) -> int:

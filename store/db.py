@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
 from trialscope.store import codec
 
@@ -92,12 +93,21 @@ _LINK_OBJECTS = frozenset({"link_state", "link_state_group", "link_state_linked"
                            "link_keys_key", "trials_link_sources"})
 
 
-class StoreError(RuntimeError):
-    """The store file cannot be used (not a trialscope store, newer schema, corrupt)."""
+class StoreError(TrialsError, RuntimeError):
+    """The store file cannot be used (not a trialscope store, newer schema, corrupt).  Code
+    ``store_error``."""
+
+    code = "store_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self.code, message)
 
 
 class StoreReadOnly(StoreError):
-    """The store can be read but not written (read-only media, no write permission)."""
+    """The store can be read but not written (read-only media, no write permission).  Code
+    ``read_only``."""
+
+    code = "read_only"
 
 
 # SQLite's primary result codes that mean "this file or its folder cannot be written".

@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from trialscope.core.errors import TrialsError
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the holder information alone decides (see above)
@@ -87,9 +89,10 @@ class LockInfo:
         return f"pid {self.pid} on {self.host}, started {self.started_at} ({self.command})"
 
 
-class LockHeld(RuntimeError):
+class LockHeld(TrialsError, RuntimeError):
     """Another live process holds the lock.  ``holder`` says who, when it could be read;
-    ``leftovers``: when the holder written in the file is dead, the pids still holding it."""
+    ``leftovers``: when the holder written in the file is dead, the pids still holding it.
+    Code ``locked``."""
 
     def __init__(self, path: Path, holder: LockInfo | None, *, too_old: bool = False,
                  leftovers: list[int] | None = None) -> None:
@@ -102,7 +105,10 @@ class LockHeld(RuntimeError):
             pids = " ".join(map(str, self.leftovers))
             who = (f"process(es) {pids} left over from {who}, which is no longer running "
                    f"(end them with 'kill {pids}')")
-        super().__init__(f"{path} is held by {who}")
+        message = f"{path} is held by {who}"
+        super().__init__("locked", message, "End those processes, then run again."
+                         if self.leftovers else "Wait for it to finish, then run again.",
+                         text=message)
 
     def describe(self) -> str:
         return str(self).split(" is held by ", 1)[1]

@@ -79,8 +79,10 @@ def create_app(home: DataHome) -> Starlette:
         return templates.TemplateResponse(request, name, context, status_code=http_status)
 
     def error(request: Request, exc: TrialsError, as_json: bool) -> Response:
+        """The one answer to a library error: its HTTP status (by code), the error page or,
+        for a JSON request, the ``{"error": {...}}`` document."""
         status = _STATUS.get(exc.code, 400 if exc.code.startswith("bad") else 503)
-        body = {"error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}
+        body = {"error": exc.as_dict()}
         if as_json:
             return _json(body, status_code=status)
         return page(request, "error.html", status, title="Error" if status != 404
@@ -91,13 +93,10 @@ def create_app(home: DataHome) -> Starlette:
     # -- search ---------------------------------------------------------------------------
     def _search(request: Request, fmt: str) -> Response:
         as_json = fmt == "json" or wants_json(request)
-        try:
-            p = search_params(list(request.query_params.multi_items()))
-            if fmt == "csv":
-                return _csv(p)
-            results = service.search(home, p.query, **p.call_options())
-        except TrialsError as exc:
-            return error(request, exc, as_json)
+        p = search_params(list(request.query_params.multi_items()))
+        if fmt == "csv":
+            return _csv(p)
+        results = service.search(home, p.query, **p.call_options())
         if as_json:
             return _json(payloads.search_document(p.query, results, offset=p.offset,
                                                          explain=p.explain))
@@ -171,26 +170,22 @@ def create_app(home: DataHome) -> Starlette:
             if path.endswith(suffix):
                 path, kind = path[: -len(suffix)], what
                 break
-        as_json = kind != "html" or wants_json(request)
-        try:
-            if kind == "related":
-                return _json(payloads.related_document(related_cache.get(path)))
-            if kind == "history":
-                from trialscope.app.history import trial_history
-
-                return _json(trial_history(home, path))
-            record, info = service.show(home, path)
-            if as_json:
-                return _json(payloads.show_document(record, info))
+        if kind == "related":
+            return _json(payloads.related_document(related_cache.get(path)))
+        if kind == "history":
             from trialscope.app.history import trial_history
 
-            history = trial_history(home, record.trial_id)
-            try:
-                related = related_cache.get(record.trial_id)
-            except TrialsError:
-                related = None  # no index yet: the card still shows
-        except TrialsError as exc:
-            return error(request, exc, as_json)
+            return _json(trial_history(home, path))
+        record, info = service.show(home, path)
+        if kind == "json" or wants_json(request):
+            return _json(payloads.show_document(record, info))
+        from trialscope.app.history import trial_history
+
+        history = trial_history(home, record.trial_id)
+        try:
+            related = related_cache.get(record.trial_id)
+        except TrialsError:
+            related = None  # no index yet: the card still shows
         return page(request, "trial.html", title=f"{record.trial_id} · {record.title or ''}",
                     r=record, info=info, t=present_trial(record),
                     el=eligibility_view(record), related=related, history=history)
@@ -210,11 +205,8 @@ def create_app(home: DataHome) -> Starlette:
         watch = q.get("watch") or None
         if not since and not updated:
             since = (date.today() - timedelta(days=30)).isoformat()
-        try:
-            rows = changes_feed(home, since or None, watch=watch, updated_since=updated or None)
-            watches = [w.to_dict() for w in list_watches(home)] if not as_json else []
-        except TrialsError as exc:
-            return error(request, exc, as_json)
+        rows = changes_feed(home, since or None, watch=watch, updated_since=updated or None)
+        watches = [w.to_dict() for w in list_watches(home)] if not as_json else []
         if as_json:
             return _json(rows)
         return page(request, "changes.html", title="Changes", rows=rows, since=since,
@@ -236,12 +228,18 @@ def create_app(home: DataHome) -> Starlette:
                           else f"HTTP {status}.", "Start from the search page: /search")
         return error(request, err, request.url.path.endswith(".json") or wants_json(request))
 
+    async def library_error(request: Request, exc: Exception) -> Response:
+        """Every ``TrialsError`` a page's library call raises (the JSON twins' paths end in
+        .json)."""
+        assert isinstance(exc, TrialsError)
+        return error(request, exc, request.url.path.endswith(".json") or wants_json(request))
+
     async def crashed(request: Request, exc: Exception) -> Response:
         log.exception("error answering %s", request.url.path)
         err = TrialsError("internal_error", "Something went wrong answering this page.",
                           "The server's log has the details; please report it.")
         as_json = request.url.path.endswith(".json") or wants_json(request)
-        body = {"error": {"code": err.code, "message": err.message, "hint": err.hint}}
+        body = {"error": err.as_dict()}
         if as_json:
             return _json(body, status_code=500)
         try:
@@ -258,6 +256,7 @@ def create_app(home: DataHome) -> Starlette:
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: not_found,
+                                                       TrialsError: library_error,
                                                        Exception: crashed})
     app.state.home = home
     return app
