@@ -51,7 +51,9 @@ def format_threshold(t: dict[str, Any]) -> str:
         unit = " years"
     inferred = " (operator inferred)" if t.get("op_inferred") else ""
     inferred += " (unrecognised measure)" if t.get("recognised") is False else ""
-    return f"{t.get('measure')} {_OPS.get(t.get('op'), t.get('op'))} {value}{unit}{inferred}"
+    op = t.get("op")
+    shown = _OPS.get(op, op) if op is not None else op
+    return f"{t.get('measure')} {shown} {value}{unit}{inferred}"
 
 
 def record_facts(rec: TrialRecord, blank: str = "-") -> list[tuple[str, str]]:

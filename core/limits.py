@@ -28,6 +28,8 @@ registry publishes:
 
 from __future__ import annotations
 
+from typing import overload
+
 MAX_RECORD_BYTES = 32 * 2**20
 MAX_EXTRACT_CHARS = 100_000
 MAX_ITEM_CHARS = 10_000
@@ -48,6 +50,12 @@ class TooLarge(ValueError):
                          "per study)")
 
 
+@overload
+def clip(text: str, limit: int = ...) -> str: ...
+@overload
+def clip(text: None, limit: int = ...) -> None: ...
+@overload
+def clip(text: str | None, limit: int = ...) -> str | None: ...
 def clip(text: str | None, limit: int = MAX_EXTRACT_CHARS) -> str | None:
     """``text`` cut to what an extractor reads."""
     return text[:limit] if text is not None and len(text) > limit else text

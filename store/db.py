@@ -427,20 +427,20 @@ class Store:
             if not self._dict_saved:
                 self._conn.execute("INSERT OR IGNORE INTO zdicts VALUES (?, 'raw', ?)",
                                    self._dict_row)
-            record_json = codec.CURRENT  # the trial's row points at its current version's
+            current = codec.CURRENT  # the trial's row points at its current version's
             if row is None:
                 self._conn.execute(
                     "INSERT INTO trials (trial_id, registry, current_version, content_hash,"
                     " record_json, url, first_seen, last_fetched, indexed_hash, secondary)"
                     " VALUES (?,?,?,?,?,?,?,?,NULL,?)",
-                    (tid, registry, version, content_hash, record_json, url,
+                    (tid, registry, version, content_hash, current, url,
                      fetched_at, fetched_at, int(secondary)),
                 )
             else:
                 self._conn.execute(
                     "UPDATE trials SET current_version=?, content_hash=?, record_json=?, url=?,"
                     " last_fetched=?, registry=?, secondary=? WHERE trial_id=?",
-                    (version, content_hash, record_json, url, fetched_at,
+                    (version, content_hash, current, url, fetched_at,
                      registry, int(secondary), tid),
                 )
             return PutResult(tid, "new" if row is None else "changed", version)
