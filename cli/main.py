@@ -215,7 +215,10 @@ def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: b
     failures: list[Failure] = []
     tid = service.check_trial_id(trial_id) if trial_id else None
     for item in service.parse_paths(list(paths), trial_id=tid):
-        (failures if isinstance(item, Failure) else records).append(item)
+        if isinstance(item, Failure):
+            failures.append(item)
+        else:
+            records.append(item)
     _print_records(records, as_json, as_nl, as_csv)
     for f in failures:
         reads = ("" if FORMATS_HELP in f.message or f.reason == "unreadable"
@@ -248,6 +251,8 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
     home = command_home(ctx)
     tid = service.check_trial_id(trial_id)
     fetch_error: dict[str, Any] | None = None
+    record: TrialRecord | None
+    info: dict[str, Any] | None
     if fetch:
         from trialscope.app.crawl import crawl as run
 
@@ -269,7 +274,7 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
         stored = (f"Showing the stored copy (last fetched {info.get('last_fetched')})."
                   if info is not None else "No copy of it is stored.")
         fetch_error = {**fetch_error, "code": "fetch_failed", "message": f"{first}. {stored}"}
-        if record is None:
+        if record is None or info is None:  # (both or neither)
             raise TrialsError("fetch_failed", f"{first}. {stored}", fetch_error["hint"])
     if as_json:
         data = payloads.show_document(record, info)

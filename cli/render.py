@@ -16,7 +16,7 @@ from trialscope.app.present import (  # noqa: F401 (the card's words, shared wit
     item_label,
     record_facts,
 )
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import CellTherapy, CriterionItem, TrialRecord
 from trialscope.core.vocab import PHASE_LABELS, phase_label
 
 HL_OPEN, HL_CLOSE = "«", "»"
@@ -50,7 +50,7 @@ def plain(text: str) -> str:
 
 
 
-def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
+def _items(items: list[CriterionItem], depth: int, width: int) -> list[str]:
     lines: list[str] = []
     for n, item in enumerate(items, 1):
         marker = f"{n}." if depth == 0 else f"{chr(96 + n)})" if n <= 26 else "-"
@@ -78,13 +78,13 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     if linked:
         facts.append(("Also registered as", ", ".join(
             f"{m['trial_id']} ({m['registry']})" for m in linked)))
-    if (info or {}).get("found_as"):
-        facts.append(("Found as", f"{info['found_as']} (an id this trial carries)"))
+    if found_as := (info or {}).get("found_as"):
+        facts.append(("Found as", f"{found_as} (an id this trial carries)"))
     design = rec.design or {}
     if design:
         facts.append(("Design", ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in design.items()
                                           if isinstance(v, str))))
-    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or {})
+    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or CellTherapy())
     if cell:
         facts.append(("Cell therapy", cell))
     facts.append(("Results", "yes" if rec.has_results else "no"))
@@ -100,16 +100,16 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
         lines = []
         for arm in rec.arms:
             doses = ", ".join(format_dose(d) for d in arm.get("doses") or [])
-            head = f"- {arm['label']}" + (f" ({arm['type'].lower()})" if arm.get("type") else "")
+            head = f"- {arm['label']}" + (f" ({kind.lower()})" if (kind := arm.get("type")) else "")
             lines.append(head + (f"  dose: {doses}" if doses else ""))
-            if arm.get("description"):
-                lines.extend(textwrap.wrap(arm["description"], w - 4, initial_indent="    ",
+            if description := arm.get("description"):
+                lines.extend(textwrap.wrap(description, w - 4, initial_indent="    ",
                                            subsequent_indent="    "))
             if arm.get("interventions"):
                 lines.append("    interventions: " + "; ".join(arm["interventions"]))
         _section(out, f"Arms ({len(rec.arms)})", lines, w, wrap=False)
     if rec.interventions:
-        lines = [f"- {iv['name']}" + (f" [{iv['type'].lower()}]" if iv.get("type") else "")
+        lines = [f"- {iv['name']}" + (f" [{kind.lower()}]" if (kind := iv.get("type")) else "")
                  + (f" (also: {', '.join(iv['other_names'])})" if iv.get("other_names") else "")
                  for iv in rec.interventions]
         _section(out, f"Interventions ({len(rec.interventions)})", lines, w, wrap=False)
@@ -120,7 +120,7 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
             parts = (loc.get("city"), loc.get("state"), loc.get("country"))
             place = ", ".join(x for x in parts if x)
             lines.append(f"- {loc.get('facility') or '(site)'}: {place}"
-                         + (f" [{loc['status'].lower()}]" if loc.get("status") else ""))
+                         + (f" [{status.lower()}]" if (status := loc.get("status")) else ""))
         if len(rec.locations) > 15:
             lines.append(f"  ... and {len(rec.locations) - 15} more (--json lists all)")
         _section(out, f"Locations ({len(rec.locations)})", lines, w, wrap=False)
@@ -153,8 +153,8 @@ def _section(out: list[str], title: str, lines: list[str], w: int, wrap: bool = 
 def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
     el = rec.eligibility or {}
     _section(out, "Eligibility", [eligibility_basics(el) or "-"], w)
-    for key, label in (("inclusion", "Inclusion"), ("exclusion", "Exclusion")):
-        items = el.get(key) or []
+    for label, items in (("Inclusion", el.get("inclusion") or []),
+                         ("Exclusion", el.get("exclusion") or [])):
         if items:
             out.append(f"{label} ({len(items)}):")
             out.extend(_items(items, 0, w - 6))

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialscope.core.limits import clip
+from trialscope.core.record import CellTherapy
 from trialscope.extract.prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 
 MODALITIES: tuple[str, ...] = ("CAR-T", "mRNA CAR-T", "CAR-NK", "CAAR-T", "TCR-T", "CAR-Treg",
@@ -447,7 +448,7 @@ def _has_cue(texts: Iterable[str]) -> bool:
 
 
 def extract_from_texts(primary: Iterable[str | None],
-                       secondary: Iterable[str | None] = ()) -> dict[str, Any]:
+                       secondary: Iterable[str | None] = ()) -> CellTherapy:
     """Cell-therapy facts from free text.  ``primary`` texts name the product (titles,
     intervention names and descriptions, arms, keywords), ``secondary`` texts describe the
     study (summary, description); the cell source is taken from ``secondary`` only when
@@ -490,7 +491,7 @@ def record_texts(record: Any) -> tuple[list[str], list[str]]:
     return [t for t in primary if t], [t for t in secondary if t]
 
 
-def extract_cell_therapy(record: Any) -> dict[str, Any]:
+def extract_cell_therapy(record: Any) -> CellTherapy:
     """``{"modality": [...], "targets": [...], "cell_source": "autologous" | "allogeneic" |
     None}`` for a cell-therapy trial, ``{}`` otherwise.  Reads the record's titles, acronym,
     keywords, interventions (names, other names, descriptions), arms, summary and description;
@@ -523,7 +524,7 @@ def normalise_target(name: str) -> str | None:
     return _TARGET_ALIASES.get(re.sub(r"[^a-z0-9]", "", (name or "").lower()))
 
 
-def matches_modality(facts: dict[str, Any], wanted: str) -> bool:
+def matches_modality(facts: CellTherapy, wanted: str) -> bool:
     """Does a record's ``cell_therapy`` have modality ``wanted``?  "CAR-T" also finds the
     mRNA CAR-T trials (a kind of CAR-T); "mRNA CAR-T" finds only those."""
     canon = normalise_modality(wanted) or wanted
@@ -531,7 +532,7 @@ def matches_modality(facts: dict[str, Any], wanted: str) -> bool:
     return canon in have or any(MODALITY_PARENT.get(m) == canon for m in have)
 
 
-def matches_target(facts: dict[str, Any], wanted: str) -> bool:
+def matches_target(facts: CellTherapy, wanted: str) -> bool:
     """Does a record's ``cell_therapy`` target ``wanted`` (e.g. "BCMA", "cd19")?"""
     canon = normalise_target(wanted) or wanted
     return canon in ((facts or {}).get("targets") or [])

@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from trialscope.core.limits import clip
-
-Dose = dict[str, Any]
+from trialscope.core.record import Dose
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺", "0123456789+")
 

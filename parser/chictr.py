@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from bs4 import BeautifulSoup, NavigableString, Tag
 from lxml import etree
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import Intervention, SecondaryId, TrialRecord
 from trialscope.core.vocab import normalise_phase, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
@@ -211,13 +211,13 @@ def _split_ids(text: str | None) -> list[str]:
     return [p.strip() for p in re.split(r"[;；,，、\s]+", text or "") if p.strip()]
 
 
-def _secondary_id(value: str) -> dict[str, Any]:
+def _secondary_id(value: str) -> SecondaryId:
     if _NCT_RE.match(value):
         return {"id": value.upper(), "type": "REGISTRY", "domain": "ClinicalTrials.gov"}
     if _EUDRACT_RE.match(value):
         return {"id": value, "type": "EUDRACT_NUMBER", "domain": "EudraCT"}
-    if normalise_chictr_id(value):
-        return {"id": normalise_chictr_id(value), "type": "REGISTRY", "domain": "ChiCTR"}
+    if chictr_id := normalise_chictr_id(value):
+        return {"id": chictr_id, "type": "REGISTRY", "domain": "ChiCTR"}
     return {"id": value, "type": "OTHER", "domain": None}
 
 
@@ -290,7 +290,7 @@ def _criteria(rec: TrialRecord, inclusion: str | None, exclusion: str | None,
 def _arms_from_groups(rec: TrialRecord, groups: list[dict[str, Any]]) -> None:
     """groups: [{"label", "intervention", "other_name", "code", "sample_size"}] -> arms,
     interventions and the total sample size as the enrollment count."""
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, Intervention] = {}
     total = 0
     sizes = 0
     for g in groups:

@@ -324,7 +324,7 @@ def _value_end(text: str, pos: int) -> int | None:
     return None
 
 
-def _without_ctrdata_keys(study: object) -> object:
+def _without_ctrdata_keys(study: dict[str, Any]) -> dict[str, Any]:
     """A study as ctrdata stores it carries import stamps (``record_last_import``...) that
     change with every import: they are left out of the hash, so re-importing changes nothing."""
     if isinstance(study, dict) and "ctrname" in study:
