@@ -31,9 +31,6 @@ from trialscope.store.home import DataHome, resolve_home
 __all__ = ["DataHome", "TrialsError", "check_home", "check_trial_id", "home_write_error",
            "open_store", "read_store", "resolve_home", "writing"]
 
-if TYPE_CHECKING:
-    from trialscope.parser.files import Failure
-
 
 class _Lazy:
     """A module imported on first use.  `trials show` needs neither Whoosh nor the parsers
@@ -48,10 +45,17 @@ class _Lazy:
         return getattr(module, attr)
 
 
-indexer: Any = _Lazy("trialscope.index.indexer")
-related_mod: Any = _Lazy("trialscope.index.related")
-search_mod: Any = _Lazy("trialscope.index.search")
-_files: Any = _Lazy("trialscope.parser.files")
+if TYPE_CHECKING:  # the checker sees the modules themselves
+    from trialscope.index import indexer
+    from trialscope.index import related as related_mod
+    from trialscope.index import search as search_mod
+    from trialscope.parser import files as _files
+    from trialscope.parser.files import Failure
+else:
+    indexer = _Lazy("trialscope.index.indexer")
+    related_mod = _Lazy("trialscope.index.related")
+    search_mod = _Lazy("trialscope.index.search")
+    _files = _Lazy("trialscope.parser.files")
 
 
 def _no_data(home: DataHome) -> TrialsError:
