@@ -11,9 +11,9 @@ import importlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from trialscope.app.summary import ImportSummary
+from trialscope.app.summary import ImportSummary, TrialInfo
 from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
 from trialscope.parser.ids import check_trial_id
@@ -302,7 +302,7 @@ def reindex(home: DataHome) -> int:
 
 
 # -- reads ----------------------------------------------------------------------------------
-def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
+def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, TrialInfo]:
     tid = check_trial_id(trial_id)
     check_home(home)
     if not home.store_path.exists():
@@ -324,7 +324,8 @@ def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
                 f"{tid} is not in the local store ({home.root}).",
                 f"Fetch it with 'trials crawl --id {tid}' or 'trials show {tid} --fetch'.",
             )
-        info = store.info(tid) or {}
+        # (the store's row, as TrialInfo declares it: tests/test_types.py)
+        info = cast(TrialInfo, store.info(tid) or {})
         info["version_list"] = store.versions(tid)
         info["links"] = links.group_of(store, record.trial_id)
         if found_as:

@@ -12,6 +12,7 @@ import click
 
 from trialscope import __version__
 from trialscope.app import payloads, service
+from trialscope.app.summary import CrawlProblem, TrialInfo
 from trialscope.cli import related, render, search, serve, watch
 from trialscope.cli.options import STATUS_CHOICES, command_home
 from trialscope.cli.output import (
@@ -152,7 +153,7 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
     if as_json:
         click.echo(dumps(summary.as_dict()))
     else:
-        click.echo(render.import_summary(summary.as_dict()))
+        click.echo(render.import_summary(summary))
         for f in summary.failures:
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
         from trialscope.app.formats import PAYLOAD_SUFFIXES  # lazy: it imports every parser
@@ -250,9 +251,9 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
     """Show one trial from the local store: a readable card, or the record with --json."""
     home = command_home(ctx)
     tid = service.check_trial_id(trial_id)
-    fetch_error: dict[str, Any] | None = None
+    fetch_error: CrawlProblem | None = None
     record: TrialRecord | None
-    info: dict[str, Any] | None
+    info: TrialInfo | None
     if fetch:
         from trialscope.app.crawl import crawl as run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,8 +16,12 @@ from trialscope.app.present import (  # noqa: F401 (the card's words, shared wit
     item_label,
     record_facts,
 )
+from trialscope.app.summary import CrawlReport, ImportSummary, TrialInfo
 from trialscope.core.record import CellTherapy, CriterionItem, TrialRecord
 from trialscope.core.vocab import PHASE_LABELS, phase_label
+
+if TYPE_CHECKING:  # the result types, as the app hands them over (their modules load lazily)
+    from trialscope.app.service import related_mod, search_mod
 
 HL_OPEN, HL_CLOSE = "«", "»"
 
@@ -63,7 +67,7 @@ def _items(items: list[CriterionItem], depth: int, width: int) -> list[str]:
 
 
 
-def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
+def trial_card(rec: TrialRecord, info: TrialInfo | None = None) -> str:
     w = _width()
     out: list[str] = []
     add = out.append
@@ -165,7 +169,7 @@ def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
                    for t in thresholds)
 
 
-def search_table(results: Any, color: bool, explain: bool = False) -> str:
+def search_table(results: search_mod.SearchResults, color: bool, explain: bool = False) -> str:
     w = _width()
     out = []
     shown = len(results.hits)
@@ -184,8 +188,8 @@ def search_table(results: Any, color: bool, explain: bool = False) -> str:
         if getattr(hit, "also", None):
             out.append("    also registered as: " + ", ".join(
                 f"{m['trial_id']} ({m['registry']})" for m in hit.also))
-        if explain and getattr(hit, "explanation", None):
-            out.extend("    " + line for line in explanation_lines(hit.explanation))
+        if explain and (ex := getattr(hit, "explanation", None)):
+            out.extend("    " + line for line in explanation_lines(ex))
     return "\n".join(out)
 
 
@@ -193,7 +197,7 @@ _TITLE_COL = 16 + 1 + 22 + 1 + 8 + 1  # where the TITLE column starts
 TITLE_LINES = 3
 
 
-def _hit_lines(hit: Any, w: int) -> list[str]:
+def _hit_lines(hit: search_mod.Hit | related_mod.RelatedHit, w: int) -> list[str]:
     """A result row: the title wrapped under its column (a title's end often names the
     disease, so it is never cut off; a very long one loses words from its middle)."""
     title_lines = fit_lines(hit.title or "", max(24, w - _TITLE_COL), TITLE_LINES)
@@ -286,7 +290,7 @@ def facets_block(facets: dict[str, dict[str, int]], per_facet: int = 8) -> str:
     return "\n".join(out)
 
 
-def related_table(results: Any, color: bool) -> str:
+def related_table(results: related_mod.RelatedResults, color: bool) -> str:
     w = _width()
     out = [click.style(f"Trials most like {results.trial_id}", bold=True)
            + (f": {textwrap.shorten(results.title, w - 30, placeholder='…')}"
@@ -302,19 +306,20 @@ def related_table(results: Any, color: bool) -> str:
     return "\n".join(out)
 
 
-def import_summary(s: dict[str, Any]) -> str:
+def import_summary(s: ImportSummary) -> str:
     """'12 file(s): 10 new, 2 failed; 10 indexed' -- the counts that are not zero (new and
     indexed always), each part saying what it counts."""
-    parts = [f"{s.get('new', 0)} new"]
-    for key, label in (("changed", "changed"), ("unchanged", "unchanged"),
-                       ("skipped", "skipped (third-party copies of stored registry records)"),
-                       ("failed", "failed"), ("ignored", "not read (not a registry file type)")):
-        if s.get(key):
-            parts.append(f"{s[key]} {label}")
-    return f"{s.get('files', 0)} file(s): {', '.join(parts)}; {s.get('indexed', 0)} indexed"
+    parts = [f"{s.new} new"]
+    for count, label in ((s.changed, "changed"), (s.unchanged, "unchanged"),
+                         (s.skipped, "skipped (third-party copies of stored registry records)"),
+                         (s.failed, "failed"),
+                         (len(s.ignored), "not read (not a registry file type)")):
+        if count:
+            parts.append(f"{count} {label}")
+    return f"{s.files} file(s): {', '.join(parts)}; {s.indexed} indexed"
 
 
-def crawl_summary(s: dict[str, Any]) -> str:
+def crawl_summary(s: CrawlReport) -> str:
     how = s.get("finish_reason")
     if how == "finished" and not s.get("complete", True):
         how = "finished with errors"
@@ -347,7 +352,7 @@ def crawl_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def kept_unparsed_warning(s: dict[str, Any]) -> str | None:
+def kept_unparsed_warning(s: CrawlReport) -> str | None:
     """Studies that arrived whole but did not parse: kept raw, not a failure of the run."""
     stats = s.get("stats") or {}
     reasons = {k[len("trials/dropped/"):]: v for k, v in stats.items()
