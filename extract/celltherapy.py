@@ -302,6 +302,13 @@ _TIER1 = ("title", "official_title", "acronym")
 _TIER2 = ("summary", "description")
 
 
+def _alternative(m: re.Match[str]) -> int:
+    """Which alternative ``_<n>`` of a pattern made of named groups matched."""
+    name = m.lastgroup
+    assert name is not None  # every alternative is a named group
+    return int(name[1:])
+
+
 def _clean(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
@@ -372,7 +379,7 @@ def _product_mentions(text: str, low: str, cue: bool) -> list[tuple[Product, int
     out: list[tuple[Product, int, int]] = []
     gated = _product_gates(text, low)
     for m in _products_rx(gated).finditer(text) if gated else ():
-        product = PRODUCTS[int(m.lastgroup[1:])]  # type: ignore[index]
+        product = PRODUCTS[_alternative(m)]
         if product.needs_cue and not cue:
             continue
         if not _negated(text, m.start(), m.end()):
@@ -413,7 +420,7 @@ def _read(text: str, low: str, cue: bool) -> _Facts:
             continue
         close = any(abs(a - y) <= 100 or abs(x - b) <= 100 for x, y in near)
         if close or _TARGET_CUE.search(text[max(s0, a - 40):min(s1, b + 40)]):
-            facts.targets.add(_TARGET_PATTERNS[int(m.lastgroup[1:])][0])  # type: ignore[index]
+            facts.targets.add(_TARGET_PATTERNS[_alternative(m)][0])
     for name, rx, gate in _SOURCE_RES:
         for m in rx.finditer(text) if passes(gate, text, low) else ():
             if not _negated(text, m.start(), m.end()):

@@ -262,6 +262,13 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("\xa0", " ").split())
 
 
+def _alternative(m: re.Match[str]) -> int:
+    """Which alternative ``_<n>`` of a pattern made of named groups matched."""
+    name = m.lastgroup
+    assert name is not None  # every alternative is a named group
+    return int(name[1:])
+
+
 def _match_end(rx: re.Pattern[str], text: str, pos: int) -> int:
     """Where ``rx``, a pattern that may match nothing, stops matching at ``pos``."""
     m = rx.match(text, pos)
@@ -430,7 +437,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
     if not hits:
         return []  # (the measures the gates ruled out cannot be mentioned)
     skip = [c.span() for c in _CONDITIONAL.finditer(text)]
-    mentions = [(_MEASURES[int(m.lastgroup[1:])][0], m.start(), m.end())  # type: ignore[index]
+    mentions = [(_MEASURES[_alternative(m)][0], m.start(), m.end())
                 for m in hits if not _conditional(skip, m.start())]
     out: list[Threshold] = []
     i = 0
@@ -585,7 +592,7 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
     out: list[Threshold] = []
     last: dict[str, int] = {}
     for m in _mention_rx(gated).finditer(text):
-        row = _ROW[_MEASURES[int(m.lastgroup[1:])][0]]  # type: ignore[index]
+        row = _ROW[_MEASURES[_alternative(m)][0]]
         if m.start() - last.get(row.name, -9) <= 3:
             last[row.name] = m.end()
             continue  # "(NYHA)" right after "New York Heart Association"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -600,7 +600,7 @@ class Store:
         for row in self._conn.execute(sql + " ORDER BY t.trial_id", args):
             yield TrialRecord.from_dict(json.loads(self._record_text(*row)))
 
-    def iter_unindexed(self) -> Iterator[tuple[TrialRecord, str]]:
+    def iter_unindexed(self) -> Generator[tuple[TrialRecord, str], None, None]:
         """Records whose current content the index does not hold yet, with their hash."""
         cur = self._conn.execute(
             "SELECT t.record_json, v.raw, v.record_json, t.content_hash FROM trials t"
