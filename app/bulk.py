@@ -69,7 +69,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from trialscope.app.summary import ImportSummary
 from trialscope.core.errors import TrialsError
@@ -143,8 +143,10 @@ class Source:
 
 
 # A zip member's local file header, as zipfile reads it (APPNOTE 4.3.7: signature, versions,
-# flags, method, time, date, CRC, sizes, then the lengths of the name and the extra field).
-_LOCAL_HEADER = struct.Struct(zipfile.structFileHeader)
+# flags, method, time, date, CRC, sizes, then the lengths of the name and the extra field):
+# zipfile's structFileHeader and stringFileHeader, which it does not export.
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
 _NAME_LENGTH, _EXTRA_LENGTH = 10, 11  # zipfile's _FH_FILENAME_LENGTH, _FH_EXTRA_FIELD_LENGTH
 _READABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
@@ -191,7 +193,7 @@ def read_member(f: Any, name: str, place: tuple[int, int, int, int, int],
     offset, csize, size, crc, method = place
     f.seek(offset)
     head = f.read(_LOCAL_HEADER.size)
-    if len(head) < _LOCAL_HEADER.size or head[:4] != zipfile.stringFileHeader:
+    if len(head) < _LOCAL_HEADER.size or head[:4] != _LOCAL_SIGNATURE:
         raise zipfile.BadZipFile(f"{name}: no local file header at offset {offset}")
     fields = _LOCAL_HEADER.unpack(head)
     f.seek(fields[_NAME_LENGTH] + fields[_EXTRA_LENGTH], os.SEEK_CUR)  # past name and extra
@@ -563,11 +565,13 @@ class _Workers:
                     sent += 1
             if stopped and received == sent:
                 return
-            ready = wait([c for slot, c in enumerate(self.conns) if pending[slot]])
+            # (wait returns the connections it is given that are ready)
+            ready = cast("list[Connection]",
+                         wait([c for slot, c in enumerate(self.conns) if pending[slot]]))
             for conn in ready:
-                slot = self.conns.index(conn)  # type: ignore[arg-type]
+                slot = self.conns.index(conn)
                 try:
-                    seq, out = conn.recv()  # type: ignore[union-attr]
+                    seq, out = conn.recv()
                 except (EOFError, OSError):
                     # The worker died (killed, out of memory): what it held is re-run.
                     held = list(pending[slot])

@@ -6,9 +6,10 @@ because Whoosh's writer should not run inside the crawl (see DESIGN.md, dependen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from trialscope.app import service as index_service
+from trialscope.app.summary import CrawlProblem, CrawlReport
 from trialscope.core.errors import TrialsError
 from trialscope.core.vocab import OPEN_STATUSES
 from trialscope.store.home import DataHome
@@ -22,7 +23,7 @@ def _statuses(values: list[str]) -> list[str]:
     return out
 
 
-def crawl_problem(summary: dict[str, Any], registry: str = "ctgov") -> dict[str, Any] | None:
+def crawl_problem(summary: CrawlReport, registry: str = "ctgov") -> CrawlProblem | None:
     """What the crawl missed, as the error contract's object plus ``lines`` (one per cause,
     for ``Error:`` lines on stderr) and ``causes``; None when it missed nothing."""
     causes = list(summary.get("causes") or [])
@@ -67,7 +68,7 @@ def crawl_problem(summary: dict[str, Any], registry: str = "ctgov") -> dict[str,
 def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = None,
           cond: str | None = None, intr: str | None = None, statuses: list[str] | None = None,
           since: str | None = None, offline: bool = False, page_size: int = 1000,
-          progress: bool = False, registry: str = "ctgov") -> dict[str, Any]:
+          progress: bool = False, registry: str = "ctgov") -> CrawlReport:
     from trialscope.app.refresh import settings_from_env
     from trialscope.crawler.run import CrawlArgumentError, CrawlError, run_crawl
 
@@ -86,7 +87,8 @@ def crawl(home: DataHome, *, ids: list[str] | None = None, term: str | None = No
         except CrawlError as exc:  # the crawl could not run at all (not a traceback)
             raise TrialsError("crawl_failed", f"The crawl could not run: {exc}.",
                               f"See the log: {home.log_dir / 'crawl.log'}.") from exc
-        summary = result.as_dict()
+        # (CrawlSummary's fields are CrawlReport's first keys: tests/test_types.py)
+        summary = cast(CrawlReport, result.as_dict())
         summary["registry"] = registry
         summary["indexed"] = index_service.sync(home)
         problem = crawl_problem(summary, registry)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import CellTherapy, Dose, Eligibility, Threshold, TrialRecord
 from trialscope.core.vocab import phase_label
 
 
-def format_dose(dose: dict[str, Any]) -> str:
+def format_dose(dose: Dose) -> str:
     value = dose.get("value")
     if value is None:
         return dose.get("text") or ""
@@ -35,11 +35,11 @@ def format_dose(dose: dict[str, Any]) -> str:
 _OPS = {">=": "≥", "<=": "≤", "in": "in", "=": "=", ">": ">", "<": "<"}
 
 
-def format_threshold(t: dict[str, Any]) -> str:
+def format_threshold(t: Threshold) -> str:
     """'MG-ADL ≥ 6', 'MGFA in IIa–IVa', 'rituximab within 6 months before'."""
     value = t.get("value")
     if t.get("op") == "within":
-        win = t.get("window") or {}
+        win: Mapping[str, Any] = t.get("window") or {}
         text = f"{t.get('measure')} within {win.get('value', value):g} {win.get('unit', '')}"
         return text + (f" {t['direction']}" if t.get("direction") else "")
     if isinstance(value, list):
@@ -51,7 +51,9 @@ def format_threshold(t: dict[str, Any]) -> str:
         unit = " years"
     inferred = " (operator inferred)" if t.get("op_inferred") else ""
     inferred += " (unrecognised measure)" if t.get("recognised") is False else ""
-    return f"{t.get('measure')} {_OPS.get(t.get('op'), t.get('op'))} {value}{unit}{inferred}"
+    op = t.get("op")
+    shown = _OPS.get(op, op) if op is not None else op
+    return f"{t.get('measure')} {shown} {value}{unit}{inferred}"
 
 
 def record_facts(rec: TrialRecord, blank: str = "-") -> list[tuple[str, str]]:
@@ -87,7 +89,7 @@ def record_facts(rec: TrialRecord, blank: str = "-") -> list[tuple[str, str]]:
     return facts
 
 
-def cell_therapy_line(cell: dict[str, Any]) -> str:
+def cell_therapy_line(cell: CellTherapy) -> str:
     """'CAR-T; targets BCMA, CD19; autologous' from the record's cell-therapy facts."""
     parts = []
     if cell.get("modality"):
@@ -111,7 +113,7 @@ def item_label(section: str | None, item: str | None) -> str:
     return f"{(section or '').capitalize()} {label}".strip()
 
 
-def eligibility_basics(el: dict[str, Any], refused: str = "no") -> str:
+def eligibility_basics(el: Eligibility, refused: str = "no") -> str:
     """Age, sex and healthy volunteers, as one line ('' when the record has none of them);
     ``refused`` words healthy volunteers not accepted (the card: "no")."""
     parts = []

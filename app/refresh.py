@@ -50,6 +50,7 @@ from trialscope.app.refresh_report import (
     conclude,
     watch_report,
 )
+from trialscope.app.summary import CrawlReport
 from trialscope.core.errors import TrialsError
 from trialscope.core.vocab import OPEN_STATUSES
 from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
@@ -137,7 +138,7 @@ class SavedCrawl:
     started_at: str
     since: str | None
 
-    def save(self, home: DataHome, summary: dict[str, Any]) -> dict[str, Any]:
+    def save(self, home: DataHome, summary: CrawlReport) -> dict[str, Any]:
         stats = summary.get("stats") or {}
         complete = (summary.get("finish_reason") == "finished" and not summary.get("failed")
                     and not any(stats.get(f"trials/dropped/{r}") for r in TRANSIENT_DROPS))

@@ -11,9 +11,9 @@ import importlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from trialscope.app.summary import ImportSummary
+from trialscope.app.summary import ImportSummary, TrialInfo
 from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
 from trialscope.parser.ids import check_trial_id
@@ -31,9 +31,6 @@ from trialscope.store.home import DataHome, resolve_home
 __all__ = ["DataHome", "TrialsError", "check_home", "check_trial_id", "home_write_error",
            "open_store", "read_store", "resolve_home", "writing"]
 
-if TYPE_CHECKING:
-    from trialscope.parser.files import Failure
-
 
 class _Lazy:
     """A module imported on first use.  `trials show` needs neither Whoosh nor the parsers
@@ -48,10 +45,17 @@ class _Lazy:
         return getattr(module, attr)
 
 
-indexer: Any = _Lazy("trialscope.index.indexer")
-related_mod: Any = _Lazy("trialscope.index.related")
-search_mod: Any = _Lazy("trialscope.index.search")
-_files: Any = _Lazy("trialscope.parser.files")
+if TYPE_CHECKING:  # the checker sees the modules themselves
+    from trialscope.index import indexer
+    from trialscope.index import related as related_mod
+    from trialscope.index import search as search_mod
+    from trialscope.parser import files as _files
+    from trialscope.parser.files import Failure
+else:
+    indexer = _Lazy("trialscope.index.indexer")
+    related_mod = _Lazy("trialscope.index.related")
+    search_mod = _Lazy("trialscope.index.search")
+    _files = _Lazy("trialscope.parser.files")
 
 
 def _no_data(home: DataHome) -> TrialsError:
@@ -298,7 +302,7 @@ def reindex(home: DataHome) -> int:
 
 
 # -- reads ----------------------------------------------------------------------------------
-def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
+def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, TrialInfo]:
     tid = check_trial_id(trial_id)
     check_home(home)
     if not home.store_path.exists():
@@ -320,7 +324,8 @@ def show(home: DataHome, trial_id: str) -> tuple[TrialRecord, dict[str, Any]]:
                 f"{tid} is not in the local store ({home.root}).",
                 f"Fetch it with 'trials crawl --id {tid}' or 'trials show {tid} --fetch'.",
             )
-        info = store.info(tid) or {}
+        # (the store's row, as TrialInfo declares it: tests/test_types.py)
+        info = cast(TrialInfo, store.info(tid) or {})
         info["version_list"] = store.versions(tid)
         info["links"] = links.group_of(store, record.trial_id)
         if found_as:

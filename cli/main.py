@@ -12,6 +12,7 @@ import click
 
 from trialscope import __version__
 from trialscope.app import payloads, service
+from trialscope.app.summary import CrawlProblem, TrialInfo
 from trialscope.cli import related, render, search, serve, watch
 from trialscope.cli.options import STATUS_CHOICES, command_home
 from trialscope.cli.output import (
@@ -152,7 +153,7 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], progress: bool | None,
     if as_json:
         click.echo(dumps(summary.as_dict()))
     else:
-        click.echo(render.import_summary(summary.as_dict()))
+        click.echo(render.import_summary(summary))
         for f in summary.failures:
             click.echo(f"  failed: {f['message']} [{f['reason']}]", err=True)
         from trialscope.app.formats import PAYLOAD_SUFFIXES  # lazy: it imports every parser
@@ -215,7 +216,10 @@ def parse(paths: tuple[Path, ...], trial_id: str | None, as_json: bool, as_nl: b
     failures: list[Failure] = []
     tid = service.check_trial_id(trial_id) if trial_id else None
     for item in service.parse_paths(list(paths), trial_id=tid):
-        (failures if isinstance(item, Failure) else records).append(item)
+        if isinstance(item, Failure):
+            failures.append(item)
+        else:
+            records.append(item)
     _print_records(records, as_json, as_nl, as_csv)
     for f in failures:
         reads = ("" if FORMATS_HELP in f.message or f.reason == "unreadable"
@@ -247,7 +251,9 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
     """Show one trial from the local store: a readable card, or the record with --json."""
     home = command_home(ctx)
     tid = service.check_trial_id(trial_id)
-    fetch_error: dict[str, Any] | None = None
+    fetch_error: CrawlProblem | None = None
+    record: TrialRecord | None
+    info: TrialInfo | None
     if fetch:
         from trialscope.app.crawl import crawl as run
 
@@ -269,7 +275,7 @@ def show(ctx: click.Context, trial_id: str, fetch: bool, as_json: bool) -> None:
         stored = (f"Showing the stored copy (last fetched {info.get('last_fetched')})."
                   if info is not None else "No copy of it is stored.")
         fetch_error = {**fetch_error, "code": "fetch_failed", "message": f"{first}. {stored}"}
-        if record is None:
+        if record is None or info is None:  # (both or neither)
             raise TrialsError("fetch_failed", f"{first}. {stored}", fetch_error["hint"])
     if as_json:
         data = payloads.show_document(record, info)

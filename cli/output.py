@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import click
 
@@ -57,7 +57,7 @@ def handles_errors(func: F) -> F:
                        "to continue.", err=True)
             sys.exit(130)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # (functools.wraps keeps func's signature)
 
 
 def current_home() -> DataHome | None:

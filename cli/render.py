@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,8 +16,12 @@ from trialscope.app.present import (  # noqa: F401 (the card's words, shared wit
     item_label,
     record_facts,
 )
-from trialscope.core.record import TrialRecord
+from trialscope.app.summary import CrawlReport, ImportSummary, TrialInfo
+from trialscope.core.record import CellTherapy, CriterionItem, TrialRecord
 from trialscope.core.vocab import PHASE_LABELS, phase_label
+
+if TYPE_CHECKING:  # the result types, as the app hands them over (their modules load lazily)
+    from trialscope.app.service import related_mod, search_mod
 
 HL_OPEN, HL_CLOSE = "«", "»"
 
@@ -50,7 +54,7 @@ def plain(text: str) -> str:
 
 
 
-def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
+def _items(items: list[CriterionItem], depth: int, width: int) -> list[str]:
     lines: list[str] = []
     for n, item in enumerate(items, 1):
         marker = f"{n}." if depth == 0 else f"{chr(96 + n)})" if n <= 26 else "-"
@@ -63,7 +67,7 @@ def _items(items: list[dict[str, Any]], depth: int, width: int) -> list[str]:
 
 
 
-def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
+def trial_card(rec: TrialRecord, info: TrialInfo | None = None) -> str:
     w = _width()
     out: list[str] = []
     add = out.append
@@ -78,13 +82,13 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
     if linked:
         facts.append(("Also registered as", ", ".join(
             f"{m['trial_id']} ({m['registry']})" for m in linked)))
-    if (info or {}).get("found_as"):
-        facts.append(("Found as", f"{info['found_as']} (an id this trial carries)"))
+    if found_as := (info or {}).get("found_as"):
+        facts.append(("Found as", f"{found_as} (an id this trial carries)"))
     design = rec.design or {}
     if design:
         facts.append(("Design", ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in design.items()
                                           if isinstance(v, str))))
-    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or {})
+    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or CellTherapy())
     if cell:
         facts.append(("Cell therapy", cell))
     facts.append(("Results", "yes" if rec.has_results else "no"))
@@ -100,16 +104,16 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
         lines = []
         for arm in rec.arms:
             doses = ", ".join(format_dose(d) for d in arm.get("doses") or [])
-            head = f"- {arm['label']}" + (f" ({arm['type'].lower()})" if arm.get("type") else "")
+            head = f"- {arm['label']}" + (f" ({kind.lower()})" if (kind := arm.get("type")) else "")
             lines.append(head + (f"  dose: {doses}" if doses else ""))
-            if arm.get("description"):
-                lines.extend(textwrap.wrap(arm["description"], w - 4, initial_indent="    ",
+            if description := arm.get("description"):
+                lines.extend(textwrap.wrap(description, w - 4, initial_indent="    ",
                                            subsequent_indent="    "))
             if arm.get("interventions"):
                 lines.append("    interventions: " + "; ".join(arm["interventions"]))
         _section(out, f"Arms ({len(rec.arms)})", lines, w, wrap=False)
     if rec.interventions:
-        lines = [f"- {iv['name']}" + (f" [{iv['type'].lower()}]" if iv.get("type") else "")
+        lines = [f"- {iv['name']}" + (f" [{kind.lower()}]" if (kind := iv.get("type")) else "")
                  + (f" (also: {', '.join(iv['other_names'])})" if iv.get("other_names") else "")
                  for iv in rec.interventions]
         _section(out, f"Interventions ({len(rec.interventions)})", lines, w, wrap=False)
@@ -120,7 +124,7 @@ def trial_card(rec: TrialRecord, info: dict[str, Any] | None = None) -> str:
             parts = (loc.get("city"), loc.get("state"), loc.get("country"))
             place = ", ".join(x for x in parts if x)
             lines.append(f"- {loc.get('facility') or '(site)'}: {place}"
-                         + (f" [{loc['status'].lower()}]" if loc.get("status") else ""))
+                         + (f" [{status.lower()}]" if (status := loc.get("status")) else ""))
         if len(rec.locations) > 15:
             lines.append(f"  ... and {len(rec.locations) - 15} more (--json lists all)")
         _section(out, f"Locations ({len(rec.locations)})", lines, w, wrap=False)
@@ -153,8 +157,8 @@ def _section(out: list[str], title: str, lines: list[str], w: int, wrap: bool = 
 def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
     el = rec.eligibility or {}
     _section(out, "Eligibility", [eligibility_basics(el) or "-"], w)
-    for key, label in (("inclusion", "Inclusion"), ("exclusion", "Exclusion")):
-        items = el.get(key) or []
+    for label, items in (("Inclusion", el.get("inclusion") or []),
+                         ("Exclusion", el.get("exclusion") or [])):
         if items:
             out.append(f"{label} ({len(items)}):")
             out.extend(_items(items, 0, w - 6))
@@ -165,7 +169,7 @@ def _eligibility(out: list[str], rec: TrialRecord, w: int) -> None:
                    for t in thresholds)
 
 
-def search_table(results: Any, color: bool, explain: bool = False) -> str:
+def search_table(results: search_mod.SearchResults, color: bool, explain: bool = False) -> str:
     w = _width()
     out = []
     shown = len(results.hits)
@@ -184,8 +188,8 @@ def search_table(results: Any, color: bool, explain: bool = False) -> str:
         if getattr(hit, "also", None):
             out.append("    also registered as: " + ", ".join(
                 f"{m['trial_id']} ({m['registry']})" for m in hit.also))
-        if explain and getattr(hit, "explanation", None):
-            out.extend("    " + line for line in explanation_lines(hit.explanation))
+        if explain and (ex := getattr(hit, "explanation", None)):
+            out.extend("    " + line for line in explanation_lines(ex))
     return "\n".join(out)
 
 
@@ -193,7 +197,7 @@ _TITLE_COL = 16 + 1 + 22 + 1 + 8 + 1  # where the TITLE column starts
 TITLE_LINES = 3
 
 
-def _hit_lines(hit: Any, w: int) -> list[str]:
+def _hit_lines(hit: search_mod.Hit | related_mod.RelatedHit, w: int) -> list[str]:
     """A result row: the title wrapped under its column (a title's end often names the
     disease, so it is never cut off; a very long one loses words from its middle)."""
     title_lines = fit_lines(hit.title or "", max(24, w - _TITLE_COL), TITLE_LINES)
@@ -286,7 +290,7 @@ def facets_block(facets: dict[str, dict[str, int]], per_facet: int = 8) -> str:
     return "\n".join(out)
 
 
-def related_table(results: Any, color: bool) -> str:
+def related_table(results: related_mod.RelatedResults, color: bool) -> str:
     w = _width()
     out = [click.style(f"Trials most like {results.trial_id}", bold=True)
            + (f": {textwrap.shorten(results.title, w - 30, placeholder='…')}"
@@ -302,19 +306,20 @@ def related_table(results: Any, color: bool) -> str:
     return "\n".join(out)
 
 
-def import_summary(s: dict[str, Any]) -> str:
+def import_summary(s: ImportSummary) -> str:
     """'12 file(s): 10 new, 2 failed; 10 indexed' -- the counts that are not zero (new and
     indexed always), each part saying what it counts."""
-    parts = [f"{s.get('new', 0)} new"]
-    for key, label in (("changed", "changed"), ("unchanged", "unchanged"),
-                       ("skipped", "skipped (third-party copies of stored registry records)"),
-                       ("failed", "failed"), ("ignored", "not read (not a registry file type)")):
-        if s.get(key):
-            parts.append(f"{s[key]} {label}")
-    return f"{s.get('files', 0)} file(s): {', '.join(parts)}; {s.get('indexed', 0)} indexed"
+    parts = [f"{s.new} new"]
+    for count, label in ((s.changed, "changed"), (s.unchanged, "unchanged"),
+                         (s.skipped, "skipped (third-party copies of stored registry records)"),
+                         (s.failed, "failed"),
+                         (len(s.ignored), "not read (not a registry file type)")):
+        if count:
+            parts.append(f"{count} {label}")
+    return f"{s.files} file(s): {', '.join(parts)}; {s.indexed} indexed"
 
 
-def crawl_summary(s: dict[str, Any]) -> str:
+def crawl_summary(s: CrawlReport) -> str:
     how = s.get("finish_reason")
     if how == "finished" and not s.get("complete", True):
         how = "finished with errors"
@@ -347,7 +352,7 @@ def crawl_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def kept_unparsed_warning(s: dict[str, Any]) -> str | None:
+def kept_unparsed_warning(s: CrawlReport) -> str | None:
     """Studies that arrived whole but did not parse: kept raw, not a failure of the run."""
     stats = s.get("stats") or {}
     reasons = {k[len("trials/dropped/"):]: v for k, v in stats.items()

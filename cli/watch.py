@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,9 @@ from trialscope.cli.output import (
     write_nl,
 )
 from trialscope.core.errors import TrialsError
+
+if TYPE_CHECKING:
+    from trialscope.app.refresh_report import RefreshReport
 
 EXIT_USAGE = 2  # the same number as app.refresh_report's (not imported: slow)
 # The usage errors of these commands, which exit EXIT_USAGE (`trials refresh --help`).
@@ -193,65 +196,64 @@ def refresh(ctx: click.Context, watches: tuple[str, ...], full: bool,
     if as_json:
         click.echo(dumps(report.as_dict()))
     else:
-        click.echo(_refresh_text(report.as_dict()))
+        click.echo(_refresh_text(report))
     if report.stale_lock and not as_json:
         click.echo(f"Note: took over the lock of a refresh that is no longer running (pid "
                    f"{report.stale_lock['pid']} on {report.stale_lock['host']}).", err=True)
-    for line in _refresh_errors(report.as_dict()):
+    for line in _refresh_errors(report):
         click.echo(f"Error: {line}", err=True)
     sys.exit(report.exit_code)
 
 
-def _refresh_errors(r: dict[str, Any]) -> list[str]:
+def _refresh_errors(r: RefreshReport) -> list[str]:
     """One line per cause per watch that missed something (what, how often, what to do)."""
     lines: list[str] = []
-    if r["error"]:
-        lines.append(f"The refresh could not run: {r['error']}.")
-    for w in r["watches"]:
-        if w["status"] == "ok":
+    if r.error:
+        lines.append(f"The refresh could not run: {r.error}.")
+    for w in r.watches:
+        if w.status == "ok":
             continue
-        again = ("its changes will be asked for again next run" if w["last_success_at"]
+        again = ("its changes will be asked for again next run" if w.last_success_at
                  else "it will be fetched in full next run")
-        head = f"watch '{w['name']}' is {w['status']} ({again})"
-        if not w["causes"]:
-            lines.append(f"{head}: {'; '.join(w['errors']) or 'see the log'}.")
-        for c in w["causes"]:
+        head = f"watch '{w.name}' is {w.status} ({again})"
+        if not w.causes:
+            lines.append(f"{head}: {'; '.join(w.errors) or 'see the log'}.")
+        for c in w.causes:
             lines.append(f"{head}: {c['message']}")
     return lines
 
 
-def _refresh_text(r: dict[str, Any]) -> str:
-    t = r["totals"]
+def _refresh_text(r: RefreshReport) -> str:
+    t = r.totals()
     lines = [
-        f"Refresh {r['status']} (run {r['run_id']}): {t['watches']} watch(es); {t['new']} new, "
+        f"Refresh {r.status} (run {r.run_id}): {t['watches']} watch(es); {t['new']} new, "
         f"{t['changed']} changed, {t['unchanged']} unchanged, {t['withdrawn']} withdrawn, "
         f"{t['gone']} gone, {t['failed']} failed; {t['pages']} page(s), {t['requests']} "
-        f"request(s); {r['indexed']} indexed."
+        f"request(s); {r.indexed} indexed."
     ]
-    changes = {c["trial_id"]: c for c in r["changes"]}
-    for w in r["watches"]:
-        how = f"changed since {w['since']}" if w["since"] else "full crawl"
-        counts = (f"{len(w['new'])} new, {len(w['changed'])} changed, {w['unchanged']} "
-                  f"unchanged")
-        lines.append(f"{w['name']} [{w['status']}] {w['query']} ({how}): {counts}")
-        withdrawn = set(w["withdrawn"])
-        for tid in w["new"] + w["changed"]:
-            mark = "!" if tid in withdrawn else "+" if tid in w["new"] else "~"
+    changes = {c["trial_id"]: c for c in r.changes}
+    for w in r.watches:
+        how = f"changed since {w.since}" if w.since else "full crawl"
+        counts = f"{len(w.new)} new, {len(w.changed)} changed, {w.unchanged} unchanged"
+        lines.append(f"{w.name} [{w.status}] {w.query} ({how}): {counts}")
+        withdrawn = set(w.withdrawn)
+        for tid in w.new + w.changed:
+            mark = "!" if tid in withdrawn else "+" if tid in w.new else "~"
             lines.append(f"  {mark} {tid}  {changes.get(tid, {}).get('summary', '')}")
-        for tid in w["gone"]:
+        for tid in w.gone:
             lines.append(f"  - {tid}  gone: the registry answers 404")
-        if w["failures"] or w["errors"]:
-            what = ", ".join(f"{k} x{v}" for k, v in sorted(w["failures"].items()))
-            lines.append(f"  failed: {what or '; '.join(w['errors'])}; these changes will be "
+        if w.failures or w.errors:
+            what = ", ".join(f"{k} x{v}" for k, v in sorted(w.failures.items()))
+            lines.append(f"  failed: {what or '; '.join(w.errors)}; these changes will be "
                          "asked for again next run")
-    if r["interrupted_runs"]:
-        lines.append(f"Resumed after interrupted run(s) {r['interrupted_runs']}.")
-    if r["index_error"]:
-        lines.append(f"The index was not updated ({r['index_error']}); the next refresh or "
+    if r.interrupted_runs:
+        lines.append(f"Resumed after interrupted run(s) {r.interrupted_runs}.")
+    if r.index_error:
+        lines.append(f"The index was not updated ({r.index_error}); the next refresh or "
                      "'trials check --repair' catches up.")
-    if r["error"]:
-        lines.append(f"The refresh could not run: {r['error']}")
-    if r["nothing_changed"]:
+    if r.error:
+        lines.append(f"The refresh could not run: {r.error}")
+    if r.nothing_changed:
         lines.append("Nothing changed since the last refresh: no new versions written.")
     return "\n".join(lines)
 

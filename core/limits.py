@@ -28,6 +28,8 @@ registry publishes:
 
 from __future__ import annotations
 
+from typing import overload
+
 from trialscope.core.errors import TrialsError
 
 MAX_RECORD_BYTES = 32 * 2**20
@@ -51,6 +53,12 @@ class TooLarge(TrialsError, ValueError):
                          f"{MAX_RECORD_BYTES:,} bytes per study)")
 
 
+@overload
+def clip(text: str, limit: int = ...) -> str: ...
+@overload
+def clip(text: None, limit: int = ...) -> None: ...
+@overload
+def clip(text: str | None, limit: int = ...) -> str | None: ...
 def clip(text: str | None, limit: int = MAX_EXTRACT_CHARS) -> str | None:
     """``text`` cut to what an extractor reads."""
     return text[:limit] if text is not None and len(text) > limit else text

@@ -182,7 +182,7 @@ class FailureAccounting:
     # -- every request gets an errback --------------------------------------------------------
     def process_request(self, request: Request) -> None:
         if request.errback is None:
-            request.errback = self.request_failed  # type: ignore[assignment]
+            request.errback = self.request_failed
 
     def request_failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)

@@ -112,7 +112,11 @@ class BackoffRetryMiddleware(RetryMiddleware):
             limit = 0
         return limit is not None and request.meta.get("retry_times", 0) >= limit
 
-    async def process_response(self, request: Request, response: Response) -> Request | Response:
+    # Scrapy's middleware manager awaits a coroutine method and passes ``spider`` only to a
+    # method that takes it; RetryMiddleware declares the synchronous form with ``spider``.
+    async def process_response(  # type: ignore[override]
+        self, request: Request, response: Response
+    ) -> Request | Response:
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
         if self._out_of_tries(request, f"http_{response.status}"):
@@ -132,7 +136,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
             await sleep(delay)
         return retry
 
-    async def process_exception(
+    async def process_exception(  # type: ignore[override]
         self, request: Request, exception: Exception
     ) -> Request | Response | None:
         if request.meta.get("dont_retry", False) or not isinstance(

@@ -37,7 +37,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    import sys
+
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
     from typing_extensions import Self
 
@@ -180,7 +185,9 @@ def _parse_range(value: str | None) -> tuple[str, str] | None:
 
 def _in_range(day: str | None, date_range: tuple[str, str]) -> bool:
     low, high = date_range
-    return bool(day) and (low == "MIN" or day >= low) and (high == "MAX" or day <= high)
+    if not day:
+        return False
+    return (low == "MIN" or day >= low) and (high == "MAX" or day <= high)
 
 
 def _cond_text(ps: dict[str, Any]) -> Iterator[str]:
@@ -332,6 +339,7 @@ class ReplayServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address: (host, port)
         return f"http://{host}:{port}"
 
     def start(self) -> Self:

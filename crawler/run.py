@@ -194,7 +194,7 @@ def run_crawl(
     )
 
 
-class _TqdmHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _TqdmHandler(logging.StreamHandler):
     """Writes through tqdm, so log lines do not tear the progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -150,7 +150,9 @@ class CrawlSession:
                         break
                     await self._crawl(outcome)
             finally:
-                reactor.callLater(0, _stop, reactor)  # type: ignore[attr-defined]
+                # (Twisted declares the reactor's methods on zope interfaces, without self,
+                # which mypy reads wrongly without the mypy-zope plugin)
+                reactor.callLater(0, _stop, reactor)  # type: ignore[arg-type]
 
         main = asyncio.get_event_loop().create_task(chain())
         self.process.start(stop_after_crawl=False,

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialscope.core.limits import clip
+from trialscope.core.record import CellTherapy
 from trialscope.extract.prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 
 MODALITIES: tuple[str, ...] = ("CAR-T", "mRNA CAR-T", "CAR-NK", "CAAR-T", "TCR-T", "CAR-Treg",
@@ -301,6 +302,13 @@ _TIER1 = ("title", "official_title", "acronym")
 _TIER2 = ("summary", "description")
 
 
+def _alternative(m: re.Match[str]) -> int:
+    """Which alternative ``_<n>`` of a pattern made of named groups matched."""
+    name = m.lastgroup
+    assert name is not None  # every alternative is a named group
+    return int(name[1:])
+
+
 def _clean(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
@@ -371,7 +379,7 @@ def _product_mentions(text: str, low: str, cue: bool) -> list[tuple[Product, int
     out: list[tuple[Product, int, int]] = []
     gated = _product_gates(text, low)
     for m in _products_rx(gated).finditer(text) if gated else ():
-        product = PRODUCTS[int(m.lastgroup[1:])]  # type: ignore[index]
+        product = PRODUCTS[_alternative(m)]
         if product.needs_cue and not cue:
             continue
         if not _negated(text, m.start(), m.end()):
@@ -412,7 +420,7 @@ def _read(text: str, low: str, cue: bool) -> _Facts:
             continue
         close = any(abs(a - y) <= 100 or abs(x - b) <= 100 for x, y in near)
         if close or _TARGET_CUE.search(text[max(s0, a - 40):min(s1, b + 40)]):
-            facts.targets.add(_TARGET_PATTERNS[int(m.lastgroup[1:])][0])  # type: ignore[index]
+            facts.targets.add(_TARGET_PATTERNS[_alternative(m)][0])
     for name, rx, gate in _SOURCE_RES:
         for m in rx.finditer(text) if passes(gate, text, low) else ():
             if not _negated(text, m.start(), m.end()):
@@ -447,7 +455,7 @@ def _has_cue(texts: Iterable[str]) -> bool:
 
 
 def extract_from_texts(primary: Iterable[str | None],
-                       secondary: Iterable[str | None] = ()) -> dict[str, Any]:
+                       secondary: Iterable[str | None] = ()) -> CellTherapy:
     """Cell-therapy facts from free text.  ``primary`` texts name the product (titles,
     intervention names and descriptions, arms, keywords), ``secondary`` texts describe the
     study (summary, description); the cell source is taken from ``secondary`` only when
@@ -490,7 +498,7 @@ def record_texts(record: Any) -> tuple[list[str], list[str]]:
     return [t for t in primary if t], [t for t in secondary if t]
 
 
-def extract_cell_therapy(record: Any) -> dict[str, Any]:
+def extract_cell_therapy(record: Any) -> CellTherapy:
     """``{"modality": [...], "targets": [...], "cell_source": "autologous" | "allogeneic" |
     None}`` for a cell-therapy trial, ``{}`` otherwise.  Reads the record's titles, acronym,
     keywords, interventions (names, other names, descriptions), arms, summary and description;
@@ -523,7 +531,7 @@ def normalise_target(name: str) -> str | None:
     return _TARGET_ALIASES.get(re.sub(r"[^a-z0-9]", "", (name or "").lower()))
 
 
-def matches_modality(facts: dict[str, Any], wanted: str) -> bool:
+def matches_modality(facts: CellTherapy, wanted: str) -> bool:
     """Does a record's ``cell_therapy`` have modality ``wanted``?  "CAR-T" also finds the
     mRNA CAR-T trials (a kind of CAR-T); "mRNA CAR-T" finds only those."""
     canon = normalise_modality(wanted) or wanted
@@ -531,7 +539,7 @@ def matches_modality(facts: dict[str, Any], wanted: str) -> bool:
     return canon in have or any(MODALITY_PARENT.get(m) == canon for m in have)
 
 
-def matches_target(facts: dict[str, Any], wanted: str) -> bool:
+def matches_target(facts: CellTherapy, wanted: str) -> bool:
     """Does a record's ``cell_therapy`` target ``wanted`` (e.g. "BCMA", "cd19")?"""
     canon = normalise_target(wanted) or wanted
     return canon in ((facts or {}).get("targets") or [])

@@ -48,11 +48,11 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
 
 from trialscope.core.limits import MAX_CRITERIA_DEPTH, clip
+from trialscope.core.record import CriterionItem
 
-Item = dict[str, Any]
+Item = CriterionItem
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; ClinicalTrials.gov API v2 does
 # this for <, >, *, _, [, ] ... in plain criteria text.

@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from trialscope.core.limits import clip
-
-Dose = dict[str, Any]
+from trialscope.core.record import Dose
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺", "0123456789+")
 
@@ -116,8 +114,17 @@ def _quantity(text: str, pos: int) -> tuple[Decimal, Decimal | None, int] | None
     return value, None, end
 
 
+_SPACE = re.compile(r"\s*")
+
+
+def _space_end(text: str, pos: int) -> int:
+    """Where the white space at ``pos`` ends (``pos`` itself when there is none)."""
+    m = _SPACE.match(text, pos)
+    return m.end() if m else pos
+
+
 def _unit_at(text: str, pos: int, is_count: bool) -> tuple[str, int] | None:
-    gap = re.match(r"\s*", text[pos:]).end()
+    gap = _space_end(text, pos) - pos
     if gap > 2:  # a unit is written next to its number
         return None
     for pattern, unit in _UNITS:

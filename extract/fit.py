@@ -62,10 +62,11 @@ from __future__ import annotations
 import difflib
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialscope.core.record import CriterionItem, Eligibility, Threshold
 from trialscope.extract import measures as table
 from trialscope.extract.thresholds import thing_name, thing_names
 from trialscope.extract.units import read_unit, to_unit
@@ -394,9 +395,9 @@ def _parse_table_fact(patient: Patient, measure: str, value: str, text: str) -> 
         if row.name == "Child-Pugh" and raw.isdigit():
             patient.scores["Child-Pugh score"] = float(raw)
             return
-        got = table.ROMAN.get(raw, raw.upper()) \
+        wanted = table.ROMAN.get(raw, raw.upper()) \
             if row.members[0] == "I" else raw.upper()
-        got = next((c for c in row.members if c.upper() == got), None)
+        got = next((c for c in row.members if c.upper() == wanted), None)
         if got is None:
             raise _bad("where", text, f"{row.name} is one of {', '.join(row.members)}",
                        f"{row.aliases[0] if row.aliases else row.name}={row.members[1]}")
@@ -411,11 +412,11 @@ def _parse_table_fact(patient: Patient, measure: str, value: str, text: str) -> 
         unit = "?"
     canon = row.units[0]
     if unit not in (None, canon):
-        got = to_unit(number, unit, (canon,)) if unit != "?" else None
-        if got is None:
+        converted = to_unit(number, unit, (canon,)) if unit != "?" else None
+        if converted is None:
             raise _bad("where", text, f"{measure} is given in {canon or 'no unit'}",
                        f"{measure}={_num(number)}")
-        number = got[0]
+        number = converted[0]
     if not row.lo <= number <= row.hi:
         raise _bad("where", text, f"{measure} is between {_num(row.lo)} and {_num(row.hi)}",
                    f"{measure}={_num(row.lo)}")
@@ -461,7 +462,7 @@ def _class_text(values: Sequence[str]) -> str:
     return ", ".join(values)
 
 
-def describe(t: dict[str, Any]) -> str:
+def describe(t: Threshold) -> str:
     """A threshold in words: "MG-ADL ≥ 6", "MGFA class IIa–IVa", "rituximab within 6 months"."""
     kind, op, value, unit = t.get("kind"), t.get("op"), t.get("value"), t.get("unit")
     if kind == "class" and t.get("measure") != "MGFA":
@@ -500,7 +501,7 @@ class _Check:
     missing: str = ""    # what the patient did not give
 
 
-def _lab_value(t: dict[str, Any], patient: Patient) -> tuple[float | None, float | None, str]:
+def _lab_value(t: Threshold, patient: Patient) -> tuple[float | None, float | None, str]:
     """(patient value, threshold value) in one unit, and the unit; None when not comparable."""
     measure, unit, value = t.get("measure"), t.get("unit"), t.get("value")
     canon = _LAB_UNITS.get(measure) or _lab_unit(str(measure)) or None
@@ -513,7 +514,7 @@ def _lab_value(t: dict[str, Any], patient: Patient) -> tuple[float | None, float
     return patient.labs.get(measure), value, canon or ""
 
 
-def _check(t: dict[str, Any], patient: Patient) -> _Check | None:
+def _check(t: Threshold, patient: Patient) -> _Check | None:
     """The threshold against the patient; None when it cannot apply to a patient's history."""
     kind, op, measure = t.get("kind"), t.get("op"), t.get("measure")
     if kind == "age":
@@ -560,7 +561,7 @@ def _check(t: dict[str, Any], patient: Patient) -> _Check | None:
     return None
 
 
-def _check_class_scale(t: dict[str, Any], patient: Patient) -> _Check:
+def _check_class_scale(t: Threshold, patient: Patient) -> _Check:
     """NYHA / Child-Pugh / PND / Coutinho: "in" a list, or ">=" / "<=" a class as written."""
     measure, op, value = str(t.get("measure")), t.get("op"), t.get("value")
     have = patient.classes.get(measure)
@@ -598,7 +599,7 @@ def _check_antibody(value: str, patient: Patient) -> _Check:
     return _Check(status, fact, "which antibody" if status == UNKNOWN else "")
 
 
-def _check_window(t: dict[str, Any], patient: Patient) -> _Check:
+def _check_window(t: Threshold, patient: Patient) -> _Check:
     w = t.get("window") or {"value": t.get("value"), "unit": t.get("unit")}
     limit = float(w["value"]) * _DAYS.get(str(w.get("unit")), MONTH_DAYS) / MONTH_DAYS
     drugs = t.get("drugs") or [d.strip() for d in str(t.get("measure")).split(",")]
@@ -652,7 +653,7 @@ class _Node:
     notes: list[str] = field(default_factory=list)
 
 
-def _leaf(t: dict[str, Any], c: _Check) -> _Node:
+def _leaf(t: Threshold, c: _Check) -> _Node:
     return _Node(c.status, describe(t), [c.fact] if c.fact else [],
                  [c.missing] if c.missing else [])
 
@@ -668,13 +669,13 @@ def _join(op: str, nodes: list[_Node], bracket: bool = False) -> _Node:
     return _Node(status, text, facts, missing, notes)
 
 
-def _is_range(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def _is_range(a: Threshold, b: Threshold) -> bool:
     sides = {">=": "lo", ">": "lo", "<=": "hi", "<": "hi"}
     return a.get("measure") == b.get("measure") and {sides.get(a.get("op")),
                                                      sides.get(b.get("op"))} == {"lo", "hi"}
 
 
-def _item_node(item_text: str | None, checked: list[tuple[dict[str, Any], _Check]]) -> _Node:
+def _item_node(item_text: str | None, checked: list[tuple[Threshold, _Check]]) -> _Node:
     """The thresholds of one item combined as the item's text joins them (rule 5)."""
     text = _clean(item_text or "")
     spans = []
@@ -709,8 +710,8 @@ def _item_node(item_text: str | None, checked: list[tuple[dict[str, Any], _Check
 # -- the record -------------------------------------------------------------------------------
 
 
-def _items_by_path(items: list[dict[str, Any]], prefix: str = "") -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
+def _items_by_path(items: list[CriterionItem], prefix: str = "") -> dict[str, CriterionItem]:
+    out: dict[str, CriterionItem] = {}
     for n, item in enumerate(items or [], 1):
         path = f"{prefix}{n}"
         out[path] = item
@@ -718,11 +719,11 @@ def _items_by_path(items: list[dict[str, Any]], prefix: str = "") -> dict[str, d
     return out
 
 
-def _inclusion_nodes(record_el: dict[str, Any], checks: list[tuple[dict[str, Any], _Check]]
+def _inclusion_nodes(record_el: Eligibility, checks: list[tuple[Threshold, _Check]]
                      ) -> list[tuple[str, _Node]]:
     """(top-level item path, verdict) for every inclusion item with thresholds (rules 5, 6)."""
     tree = _items_by_path(record_el.get("inclusion") or [])
-    by_item: dict[str, list[tuple[dict[str, Any], _Check]]] = {}
+    by_item: dict[str, list[tuple[Threshold, _Check]]] = {}
     for t, c in checks:
         by_item.setdefault(str(t.get("item") or "1"), []).append((t, c))
     paths = set(by_item)
@@ -733,7 +734,7 @@ def _inclusion_nodes(record_el: dict[str, Any], checks: list[tuple[dict[str, Any
     def node(path: str) -> _Node | None:
         if path not in paths:
             return None
-        item = tree.get(path) or {}
+        item: Mapping[str, Any] = tree.get(path) or {}
         own = _item_node(item.get("text"), by_item[path]) if path in by_item else None
         kids = sorted({p for p in paths if p.rsplit(".", 1)[0] == path and "." in p},
                       key=lambda p: [int(x) for x in p.split(".") if x.isdigit()])
@@ -761,7 +762,7 @@ def _inclusion_nodes(record_el: dict[str, Any], checks: list[tuple[dict[str, Any
     return [(p, n) for p in tops if (n := node(p))]
 
 
-def _covered_by_structured(t: dict[str, Any], el: dict[str, Any]) -> bool:
+def _covered_by_structured(t: Threshold, el: Eligibility) -> bool:
     """An age threshold that repeats a structured age limit (rule 11)."""
     if t.get("kind") != "age" or t.get("section", "inclusion") != "inclusion":
         return False
@@ -774,7 +775,7 @@ def _covered_by_structured(t: dict[str, Any], el: dict[str, Any]) -> bool:
 def assess(record: Any, patient: Patient) -> FitResult:
     """Does the record's extracted eligibility admit the patient?  See the module docstring
     for the rules."""
-    el = getattr(record, "eligibility", None) or {}
+    el: Eligibility = getattr(record, "eligibility", None) or Eligibility()
     reasons: list[str] = []
     unknown: list[str] = []
 
@@ -798,7 +799,7 @@ def assess(record: Any, patient: Patient) -> FitResult:
             reasons.append(f"the trial takes {sex.lower()} participants only "
                            f"(patient: {patient.sex})")
 
-    inclusion: list[tuple[dict[str, Any], _Check]] = []
+    inclusion: list[tuple[Threshold, _Check]] = []
     for t in el.get("thresholds") or []:
         section = t.get("section") or "inclusion"
         if _covered_by_structured(t, el):

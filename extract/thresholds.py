@@ -30,12 +30,12 @@ import re
 from typing import Any
 
 from trialscope.core.limits import MAX_ITEM_CHARS, clip
+from trialscope.core.record import Threshold
 from trialscope.extract.measures import MEASURES, ROMAN, Measure
 from trialscope.extract.prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
 from trialscope.extract.things import EVENT_KEYS, EVENTS
 from trialscope.extract.units import ULN, read_unit, to_unit
 
-Threshold = dict[str, Any]
 Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the match
 _IC = re.IGNORECASE
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -124,7 +124,8 @@ _CLASS = re.compile(r"\b(?:(?P<roman>IV|V|I{1,3})(?P<sub>[ab])?"
 _CLASS_ORDER = ["I", "IIa", "IIb", "IIIa", "IIIb", "IVa", "IVb", "V"]
 _CLASS_JOIN = re.compile(r"^\s*(?:-|–|—|to|through)\s*$|^[\s,]*(?:(?:and|or|,)\s*)?[\s,]*$",
                          _IC)
-_ANTIBODIES = [  # (value, regex, gate: the words in fold(text) one of which each match has)
+# (value, regex, gate: the words in fold(text) one of which each match has)
+_ANTIBODIES: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
     ("AChR+", re.compile(_I(r"\b(?:anti[-\s]?)?n?AChR\b|acetylcholine\s+receptor")),
      ("achr", "acetylcholine")),
     ("MuSK+", re.compile(_I(r"\b(?:anti[-\s]?)?MuSK\b(?![-\s]?CAART)"
@@ -136,7 +137,8 @@ _ANTIBODIES = [  # (value, regex, gate: the words in fold(text) one of which eac
 ]
 _POSITIVE = re.compile(r"positiv\w*|detectable|presence|elevated|(?<=[\w)])\s*\+"
                        r"|above\s+the\b.{0,40}?(?:upper|normal|ULN)", _IC)
-_SEROLOGY = [  # (regex, value, gate as in _ANTIBODIES)
+# (regex, value, gate as in _ANTIBODIES)
+_SEROLOGY: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"sero[-\s]?negative|(?:double|triple)[-\s](?:sero)?negative", _IC),
      "seronegative", ("negative",)),  # not "AChR antibody negative": may still be MuSK+
     (re.compile(r"sero[-\s]?positive", _IC), "seropositive", ("sero",))]
@@ -260,6 +262,19 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("\xa0", " ").split())
 
 
+def _alternative(m: re.Match[str]) -> int:
+    """Which alternative ``_<n>`` of a pattern made of named groups matched."""
+    name = m.lastgroup
+    assert name is not None  # every alternative is a named group
+    return int(name[1:])
+
+
+def _match_end(rx: re.Pattern[str], text: str, pos: int) -> int:
+    """Where ``rx``, a pattern that may match nothing, stops matching at ``pos``."""
+    m = rx.match(text, pos)
+    return m.end() if m else pos
+
+
 def _number(token: str) -> float:
     token = token.lower()
     return float(_WORD_NUMS[token]) if token in _WORD_NUMS else float(token.replace(",", ""))
@@ -294,7 +309,8 @@ def _make(measure: str, op: str, value: Any, unit: str | None, text: str, kind: 
     if op == "=" and kind in ("age", "scale", "lab", "vital", "duration", "count"):
         floor = (measure in _FLOOR) == (section == "inclusion")
         floor = floor if first else not floor  # "=18 and =80": the second bound is the other side
-        t.update(op=">=" if floor else "<=", op_inferred=True)
+        t["op"] = ">=" if floor else "<="
+        t["op_inferred"] = True
     return t
 
 
@@ -421,7 +437,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
     if not hits:
         return []  # (the measures the gates ruled out cannot be mentioned)
     skip = [c.span() for c in _CONDITIONAL.finditer(text)]
-    mentions = [(_MEASURES[int(m.lastgroup[1:])][0], m.start(), m.end())  # type: ignore[index]
+    mentions = [(_MEASURES[_alternative(m)][0], m.start(), m.end())
                 for m in hits if not _conditional(skip, m.start())]
     out: list[Threshold] = []
     i = 0
@@ -445,6 +461,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         if not found and at >= 0 and (least := _LEAST.search(text, max(0, start - 30), start)):
             # "minimum life expectancy of 12 weeks", "maximum body weight of 100 kg"
             num = _VALUE.match(text, at)
+            assert num is not None  # _first_compare's position without a comparison: a digit
             unit, factor, uend = read_unit(text, num.end())
             found = [(">=" if least.group(1).lower() != "maximum" else "<=",
                       _number(num.group(1)) * factor, unit, uend)]
@@ -575,12 +592,12 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
     out: list[Threshold] = []
     last: dict[str, int] = {}
     for m in _mention_rx(gated).finditer(text):
-        row = _ROW[_MEASURES[int(m.lastgroup[1:])][0]]  # type: ignore[index]
+        row = _ROW[_MEASURES[_alternative(m)][0]]
         if m.start() - last.get(row.name, -9) <= 3:
             last[row.name] = m.end()
             continue  # "(NYHA)" right after "New York Heart Association"
         last[row.name] = m.end()
-        pos = _CLASS_FILLER.match(text, m.end()).end()
+        pos = _match_end(_CLASS_FILLER, text, m.end())
         op = _op_at(text, pos)
         if op:
             pos = op[1] + len(text[op[1]:]) - len(text[op[1]:].lstrip())
@@ -593,7 +610,9 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
                                  float(score.group(1)), None, text[m.start():pos + score.end()],
                                  "class", section))
                 continue
-        tokens, ranges, end = [], [], pos
+        tokens: list[str] = []
+        ranges: list[bool] = []
+        end = pos
         for tok in _CLASS_TOKEN.finditer(text, pos, pos + 40):
             gap = text[end:tok.start()]
             if tokens and not re.fullmatch(r"\s*(?:,|or|and|/|-|–|to|through)?\s*(?:or\s+)?", gap,
@@ -617,11 +636,11 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
         name = "Child-Pugh class" if row.name == "Child-Pugh" else row.name
         after = _CLASS_OP_AFTER.match(text, end)
         if (op or after) and len(tokens) == 1:
-            tok = ROMAN.get(tokens[0], tokens[0]) if row.members[0] == "I" else tokens[0]
-            o = op[0] if op else (">=" if after.group("ge") else "<=")
+            member = ROMAN.get(tokens[0], tokens[0]) if row.members[0] == "I" else tokens[0]
+            o = op[0] if op else (">=" if after and after.group("ge") else "<=")
             if o == "=":
                 o = ">=" if section == "exclusion" else "<="
-            out.append(_make(name, o, tok, None, text[m.start():(after or m).end()
+            out.append(_make(name, o, member, None, text[m.start():(after or m).end()
                                                              if after else end], "class", section))
             continue
         vals = _class_members(row, tokens, ranges)
@@ -734,8 +753,9 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
                 out.append(_make("antibody", "=", value, None, span, "antibody"))
                 break
     for rx, value, keys in _SEROLOGY:
-        if has_key(low, keys) and (m := rx.search(text)) and not (value == "seropositive" and out):
-            out.append(_make("antibody", "=", value, None, m.group(), "antibody"))
+        if has_key(low, keys) and (hit := rx.search(text)) and not (value == "seropositive"
+                                                                      and out):
+            out.append(_make("antibody", "=", value, None, hit.group(), "antibody"))
     return out
 
 
@@ -920,16 +940,17 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                 r"\s*(?:treatment|study)?\s*period", text[m.end():], _IC)
             span = text[min(hits[0][0], m.start()):max(hits[-1][1], after_end)].strip()
             t = _make(", ".join(drugs), "within", value, unit, span, "window")
-            t.update(drugs=drugs, window={"value": value, "unit": unit},
-                     direction="after" if _AFTER.match(text, m.end()) else
-                     "during" if during else "before")
+            t["drugs"] = drugs
+            t["window"] = {"value": value, "unit": unit}
+            t["direction"] = ("after" if _AFTER.match(text, m.end()) else
+                              "during" if during else "before")
             out.append(t)
             paren = re.match(r"\s*\(([^()]*)\)", text[m.end():c1])
             for c in _COHORT_WINDOW.finditer(paren.group(1) if paren else ""):
                 # "within the past 30 days (4 months for studies conducted in Japan)"
                 v, cu = _number(c.group(1)), _TIME_UNITS[c.group(2)[0].lower()]
-                extra = {**t, "value": v, "unit": cu, "window": {"value": v, "unit": cu},
-                         "cohort": c.group(3).strip()}
+                extra: Threshold = {**t, "value": v, "unit": cu, "window": {"value": v, "unit": cu},
+                                    "cohort": c.group(3).strip()}
                 out.append(extra)
     return out
 

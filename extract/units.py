@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pint import UnitRegistry
 
 _IC = re.IGNORECASE
 TIMES = r"(?:[x×X*]|-?fold|times)"
@@ -117,7 +122,7 @@ def factor(src: str, dst: str) -> float | None:
 
 
 @lru_cache(maxsize=1)
-def _registry(pint):  # type: ignore[no-untyped-def]
+def _registry(pint: ModuleType) -> UnitRegistry:
     return pint.UnitRegistry()
 
 

@@ -216,7 +216,7 @@ class ClinicalTokenizer(Tokenizer):
     def __hash__(self) -> int:
         return hash(self.__class__)
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         value: str,
         positions: bool = False,
@@ -266,7 +266,7 @@ class ClinicalFilter(Filter):
     def __hash__(self) -> int:
         return hash(self.__class__)
 
-    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:  # type: ignore[override]
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         pos = -1
         for t in tokens:
             indexing = t.mode == "index"
@@ -400,9 +400,9 @@ def _plain_positions(text: str, start: int, end: int, out: dict[str, list[int]],
             continue  # a stop word: no position, like StopFilter
         pos += 1
         if terms.__class__ is str:
-            found = out.get(terms)  # type: ignore[call-overload]
+            found = out.get(terms)
             if found is None:
-                out[terms] = [pos]  # type: ignore[index]
+                out[terms] = [pos]
             else:
                 found.append(pos)
             continue
@@ -430,8 +430,9 @@ def _index_positions_slow(text: str) -> dict[str, list[int]]:
             if not terms:
                 continue
             if terms.__class__ is str:
-                terms = [terms]  # type: ignore[list-item]
-        else:  # a concept
+                terms = [terms]
+        else:  # a concept: its named group
+            assert kind is not None
             terms = ClinicalFilter.concept_texts(_CONCEPT_BY_NAME[kind], m.group(), True)
         pos += 1
         for term in terms:
@@ -524,9 +525,9 @@ def parse_synonyms(text: str) -> SynonymTable:
                                   if t.strip())
             raw.append((number, spellings, []))
         elif ">" in line:
-            head, _, members = line.partition(">")
+            head, _, listed = line.partition(">")
             spellings = [_spelling(s) for s in head.split("|") if s.strip()]
-            raw.append((number, spellings, [m.strip() for m in members.split(",") if m.strip()]))
+            raw.append((number, spellings, [m.strip() for m in listed.split(",") if m.strip()]))
         else:
             spellings = [_spelling(s) for s in line.split("=") if s.strip()]
             for s in spellings:

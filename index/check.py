@@ -120,7 +120,7 @@ def check_store_and_index(store: Store, index_dir: Any) -> CheckReport:
     finally:
         ix.close()
     stored_names = {name for name, fld in build_schema().items() if fld.stored}
-    ids = Counter(doc.get("trial_id") for doc in docs)
+    ids: Counter[Any] = Counter(doc.get("trial_id") for doc in docs)  # as the index holds them
     report.index_docs = len(docs)
     report.duplicates = sorted(tid for tid, n in ids.items() if n > 1)
     report.extra = sorted(tid for tid in ids if tid not in marks)

@@ -240,7 +240,7 @@ def sync_index(store: Store, index_dir: str | os.PathLike[str], *, chunk: int = 
                 if first is not None:
                     _write(ix, itertools.chain([first], records), procs=procs)
             finally:
-                rows.close()  # type: ignore[attr-defined]
+                rows.close()
             if not pairs:
                 return total
             store.mark_indexed(pairs)

@@ -417,12 +417,13 @@ def _units_at(words: Words, i: int, stop: int, field: str | None, *, literal: bo
     unit; a spelling of several words also brings the units of its parts), else one unit
     per token of the word.  ``outer``: the groups of the spelling these words are parts of
     (a part never repeats them)."""
-    hit = None
+    hit: tuple[int, list[SynonymGroup]] | None = None
     while not literal and stop > i:
         hit = synonyms().match(words[:stop], i)
         if hit is None or not set(hit[1]) & set(outer):
             break
-        hit, stop = None, hit[0] - 1  # the outer spelling again: a shorter one, if any
+        stop = hit[0] - 1  # the outer spelling again: a shorter one, if any
+        hit = None
     if hit is None:
         return i + 1, [text_unit((((t,), 1.0),), field) for t in words[i][1]]
     end, groups = hit

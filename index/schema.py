@@ -17,7 +17,7 @@ from typing import Any
 from whoosh.analysis import RegexTokenizer
 from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import CellTherapy, CriterionItem, TrialRecord
 from trialscope.extract.celltherapy import MODALITY_PARENT, extract_cell_therapy
 from trialscope.index.aliases import record_aliases
 from trialscope.index.analysis import clinical_analyzer
@@ -194,7 +194,7 @@ def _join(parts: list[Any]) -> str:
     return "\n".join(str(p) for p in parts if p)
 
 
-def _criteria_texts(items: list[dict[str, Any]]) -> list[str]:
+def _criteria_texts(items: list[CriterionItem]) -> list[str]:
     """Nested criteria ("one of the following: 1. ... 2. ...") flattened in reading order."""
     out: list[str] = []
     for item in items or []:
@@ -228,7 +228,7 @@ def _snippet_source(record: TrialRecord, criteria: list[str]) -> str:
     body = record.summary or (record.description or "")[:1500] or record.official_title or ""
     lines = [record.title or "", body.strip()]
     if record.interventions:
-        names = [iv.get("name") for iv in record.interventions if iv.get("name")]
+        names = [name for iv in record.interventions if (name := iv.get("name"))]
         lines.append("Interventions: " + "; ".join(names))
     if record.conditions:
         lines.append("Conditions: " + "; ".join(record.conditions))
@@ -314,7 +314,7 @@ def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any
     return {k: v for k, v in doc.items() if v is not None and v != ""}
 
 
-def cell_facts(record: TrialRecord) -> dict[str, Any]:
+def cell_facts(record: TrialRecord) -> CellTherapy:
     """``record.cell_therapy``, or (for a record stored before the parser filled it) the
     facts extracted now; an "mRNA CAR-T" is indexed as a "CAR-T" too (``--modality CAR-T``
     finds it, as ``parser.celltherapy.matches_modality`` does)."""

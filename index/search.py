@@ -20,7 +20,7 @@ import itertools
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -561,6 +561,7 @@ def _docnums(searcher: Searcher, groups: Mapping[str, str],
     looked up (a few per segment) or, when the matches are fewer, the matches' ids read.
     ``matches``: an evaluation, or any mapping whose keys are the matched documents."""
     reader = searcher.reader()
+    matched_docs: Callable[[], Iterable[int]]
     if isinstance(matches, taat.Matches):
         total, matched_docs = matches.total, matches.docs
     else:
@@ -651,7 +652,8 @@ def expand_stems(q: wq.Query | None, reader: Any) -> None:
     for unit in units_of(q):
         if not unit.stems:
             continue
-        found = [(term,) for stem in unit.stems for term in stem_terms(reader, stem)]
+        found: list[tuple[str, ...]] = [(term,) for stem in unit.stems
+                                        for term in stem_terms(reader, stem)]
         changed |= _add_alternatives(unit, found, MEMBER_WEIGHT)
     if changed:
         recount(q)

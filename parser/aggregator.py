@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import Location, TrialRecord
 from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
@@ -231,7 +231,8 @@ def _parse_overview(lines: list[str], source: str | None, trial_id: str | None) 
     fields = {k: _collapse(v) for k, v in fields.items()}
 
     def value(label: str) -> str | None:
-        return (fields.get(label) or [None])[0]
+        given = fields.get(label)
+        return given[0] if given else None
 
     rec = TrialRecord(*_resolve_id(head, trial_id, source))
     rec.title = value("Overview")
@@ -361,7 +362,8 @@ def _parse_sectioned(lines: list[str], source: str | None, trial_id: str | None)
     criteria, tail = _split_eligibility(sec.get("Eligibility Criteria", []))
     _eligibility(rec, criteria, tail.get("min_age"), tail.get("max_age"), tail.get("sex"),
                  tail.get("healthy"))
-    _sponsors(rec, vals.get("Sponsors", []), (vals.get("Responsible Party") or [None])[0])
+    responsible = vals.get("Responsible Party")
+    _sponsors(rec, vals.get("Sponsors", []), responsible[0] if responsible else None)
     _people(rec, vals)
     _identifiers(rec, vals.get("Other Identifiers", []))
     return enrich(rec)
@@ -384,7 +386,7 @@ def _sponsors(rec: TrialRecord, values: list[str], responsible: str | None = Non
         rec.collaborators = [str(n[0]) for n in named if n is not lead]
 
 
-def _location(facility: str | None, country: str | None = None) -> dict[str, Any]:
+def _location(facility: str | None, country: str | None = None) -> Location:
     return {"facility": facility, "city": None, "state": None, "zip": None, "country": country,
             "status": None, "geo": None}
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from bs4 import BeautifulSoup, NavigableString, Tag
 from lxml import etree
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import Intervention, SecondaryId, TrialRecord
 from trialscope.core.vocab import normalise_phase, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
@@ -211,13 +211,13 @@ def _split_ids(text: str | None) -> list[str]:
     return [p.strip() for p in re.split(r"[;；,，、\s]+", text or "") if p.strip()]
 
 
-def _secondary_id(value: str) -> dict[str, Any]:
+def _secondary_id(value: str) -> SecondaryId:
     if _NCT_RE.match(value):
         return {"id": value.upper(), "type": "REGISTRY", "domain": "ClinicalTrials.gov"}
     if _EUDRACT_RE.match(value):
         return {"id": value, "type": "EUDRACT_NUMBER", "domain": "EudraCT"}
-    if normalise_chictr_id(value):
-        return {"id": normalise_chictr_id(value), "type": "REGISTRY", "domain": "ChiCTR"}
+    if chictr_id := normalise_chictr_id(value):
+        return {"id": chictr_id, "type": "REGISTRY", "domain": "ChiCTR"}
     return {"id": value, "type": "OTHER", "domain": None}
 
 
@@ -290,7 +290,7 @@ def _criteria(rec: TrialRecord, inclusion: str | None, exclusion: str | None,
 def _arms_from_groups(rec: TrialRecord, groups: list[dict[str, Any]]) -> None:
     """groups: [{"label", "intervention", "other_name", "code", "sample_size"}] -> arms,
     interventions and the total sample size as the enrollment count."""
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, Intervention] = {}
     total = 0
     sizes = 0
     for g in groups:
@@ -458,7 +458,8 @@ class _Page:
                 if key in _FIELD_LABELS}
             if cell is None or not names:
                 continue
-            row_lang = next((c for c in (title.parent.get("class") or [])
+            row = title.parent
+            row_lang = next((c for c in ((row.get("class") if row is not None else None) or [])
                              if c in ("en", "cn")), None)
             values = _values(cell)
             for name in names:
@@ -669,11 +670,11 @@ def content_hash(raw: str) -> str:
 
 # -- the search results page --------------------------------------------------------------
 
-class SearchResults(list):  # type: ignore[type-arg]  # list[dict[str, Any]]
+class SearchResults(list[dict[str, Any]]):
     """The hits of one search page (a list of dicts), with ``total`` (the site's hit count),
     ``page`` (this page's number) and ``next_url`` (None on the last page)."""
 
-    def __init__(self, hits: list[dict[str, Any]] = (), *,  # type: ignore[assignment]
+    def __init__(self, hits: Iterable[dict[str, Any]] = (), *,
                  total: int | None = None, page: int = 1, next_url: str | None = None) -> None:
         super().__init__(hits)
         self.total = total
@@ -713,13 +714,13 @@ def parse_search_html(html: str, *, url: str | None = None) -> SearchResults:
             continue
         trial_id = next((normalise_chictr_id(td.get_text()) for td in tds
                          if normalise_chictr_id(td.get_text())), None)
-        m = _PROJ_HREF.match(link.get("href", "").strip())
+        m = _PROJ_HREF.match(_attr(link, "href").strip())
         sponsor = link.find_next_sibling("p")
         cells = {name: _one_line(tds[i].get_text(" ")) for name, i in columns.items()
                  if i < len(tds)}
         hits.append({
             "trial_id": trial_id,
-            "title": _one_line(link.get("title") or link.get_text(" ")),
+            "title": _one_line(_attr(link, "title") or link.get_text(" ")),
             "proj": m.group(2) if m else None,
             "url": urljoin(base, f"{m.group(1)}?proj={m.group(2)}") if m else None,
             "registered": iso_date(cells.get("registered")),
@@ -739,8 +740,14 @@ def _next_link(soup: BeautifulSoup, base: str) -> str | None:
     for a in soup.select("#pagination a[href], .pagination a[href], .pagerbox a[href]"):
         text = a.get_text(" ").strip().lower()
         if "next" in (a.get("rel") or []) or text in ("下一页", "next", "next page", ">", "›"):
-            return urljoin(base, a["href"])
+            return urljoin(base, _attr(a, "href"))
     return None
+
+
+def _attr(tag: Tag, name: str) -> str:
+    """A single-valued attribute of ``tag`` ("" when it has none)."""
+    value = tag.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def _next_page(base: str, query: dict[str, str], hits: SearchResults) -> str | None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import Dose, Intervention, TrialRecord
 from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria, unescape_markdown
 from trialscope.extract.doses import parse_doses as _parse_doses
@@ -63,7 +63,7 @@ def _without(node: Any, path: tuple[str, ...]) -> Any:
     return node if child is node[path[0]] else {**node, path[0]: child}
 
 
-def parse_doses(text: str | None) -> list[dict[str, Any]]:
+def parse_doses(text: str | None) -> list[Dose]:
     """Doses in API text, which escapes Markdown ("2 x 10\\^6 cells/kg")."""
     return _parse_doses(unescape_markdown(text)) if text else []
 
@@ -174,9 +174,9 @@ def _parse(study: dict[str, Any], url: str | None) -> TrialRecord:
     if org_id:
         rec.secondary_ids.append({"id": org_id, "type": "ORG_STUDY_ID", "domain": None})
     for info in _list(ident, "secondaryIdInfos"):
-        if _text(info.get("id")):
+        if secondary_id := _text(info.get("id")):
             rec.secondary_ids.append({
-                "id": _text(info.get("id")),
+                "id": secondary_id,
                 "type": _text(info.get("type")) or "OTHER",
                 "domain": _text(info.get("domain")),
             })
@@ -277,10 +277,10 @@ def _intervention_key(name: str) -> str:
 
 
 def _arms(rec: TrialRecord, am: dict[str, Any]) -> None:
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, Intervention] = {}
     for iv in _list(am, "interventions"):
         name = _text(iv.get("name")) or ""
-        entry = {
+        entry: Intervention = {
             "type": _text(iv.get("type")),
             "name": name,
             "description": _text(iv.get("description")),
@@ -308,9 +308,11 @@ def _arms(rec: TrialRecord, am: dict[str, Any]) -> None:
             # Dose-escalation designs often register one arm whose interventions are the dose
             # levels ("Dose level 1 group: 1.0 × 10e6/kg"): the arm's doses are theirs.
             for n in names:
-                iv = by_name.get(_intervention_key(n))
-                for dose in (iv or {}).get("doses", []):
-                    doses.append({**dose, "intervention": iv["name"]})
+                named = by_name.get(_intervention_key(n))
+                if named is None:
+                    continue
+                for dose in named.get("doses", []):
+                    doses.append({**dose, "intervention": named["name"]})
         rec.arms.append({
             "label": label,
             "type": _text(arm.get("type")),

@@ -121,9 +121,10 @@ def to_v2(root: etree._Element) -> dict[str, Any]:
                        "primaryPurpose": _enum(_t(root, "study_design_info/primary_purpose")),
                        "maskingInfo": {"masking": _t(root, "study_design_info/masking")}},
     }
-    arms = [{"label": _t(a, "arm_group_label"), "type": _enum(_t(a, "arm_group_type")),
-             "description": _t(a, "description"),
-             "interventionNames": []} for a in root.findall("arm_group")]
+    arms: list[dict[str, Any]] = [  # the API's armGroups
+        {"label": _t(a, "arm_group_label"), "type": _enum(_t(a, "arm_group_type")),
+         "description": _t(a, "description"), "interventionNames": []}
+        for a in root.findall("arm_group")]
     interventions = []
     for iv in root.findall("intervention"):
         name = _t(iv, "intervention_name")
@@ -188,6 +189,6 @@ def to_v2(root: etree._Element) -> dict[str, Any]:
 def parse_classic_xml(text: str, *, source: str | None = None) -> TrialRecord:
     root = parse_xml(text, source=source)
     if root.tag != "clinical_study":
-        raise ParseError("not_classic", f"expected <clinical_study>, found <{root.tag}>",
+        raise ParseError("not_classic", f"expected <clinical_study>, found <{root.tag!s}>",
                          source=source)
     return ctgov.parse_study(to_v2(root), url=None)

@@ -62,7 +62,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import Intervention, TrialRecord
 from trialscope.core.vocab import Status
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
@@ -330,8 +330,8 @@ def _sponsors(rec: TrialRecord, data: dict[str, Any], part1: dict[str, Any],
     if not current and obj(data.get("primarySponsor")):
         sponsors = [obj(data["primarySponsor"])] + [obj(s) for s in items(data.get("coSponsors"))]
     sponsors.sort(key=lambda s: s.get("primary") is not True)  # the primary sponsor first
-    names = [text(get(s, "organisation", "name")) for s in sponsors]
-    names = list(dict.fromkeys(n for n in names if n))
+    given = [text(get(s, "organisation", "name")) for s in sponsors]
+    names = list(dict.fromkeys(n for n in given if n))
     rec.sponsor = names[0] if names else None
     funders = [text(obj(f).get("organisationName")) for f in items(
         get(part1, "trialDetails", "trialInformation", "sourceOfMonetarySupport"))]
@@ -422,29 +422,29 @@ def _phases(rec: TrialRecord, data: dict[str, Any], info: dict[str, Any]) -> Non
 
 def _dates(rec: TrialRecord, data: dict[str, Any], info: dict[str, Any],
            parts2: list[dict[str, Any]], mscs: list[dict[str, Any]]) -> None:
-    decisions = [iso_date(m.get("firstDecisionDate")) for m in mscs]
-    decisions += [iso_date(obj(p.get("mscInfo")).get("firstDecisionDate")) for p in parts2]
-    decisions += [iso_date(data.get(k)) for k in ("authorizationDate", "decisionDateOverall")]
-    decisions = [d for d in decisions if d]
+    decided = [iso_date(m.get("firstDecisionDate")) for m in mscs]
+    decided += [iso_date(obj(p.get("mscInfo")).get("firstDecisionDate")) for p in parts2]
+    decided += [iso_date(data.get(k)) for k in ("authorizationDate", "decisionDateOverall")]
+    decisions = [d for d in decided if d]
     rec.first_posted = min(decisions) if decisions else None
     events = [obj(e) for t in items(get(data, "events", "trialEvents"))
               for e in items(obj(t).get("events"))]
-    starts = [iso_date(e.get("date")) for e in events
-              if _k(text(e.get("notificationType")) or "") == "startoftrial"]
+    started = [iso_date(e.get("date")) for e in events
+               if _k(text(e.get("notificationType")) or "") == "startoftrial"]
     for p in parts2:
         msc = obj(p.get("mscInfo"))
-        starts.append(iso_date(get(msc, "activeTrialPeriod", "trialStartDate")))
-        starts += [iso_date(obj(t).get("trialStartDate")) for t in items(msc.get("trialPeriod"))]
-    starts = [d for d in starts + [iso_date(data.get("startDateEU"))] if d]
+        started.append(iso_date(get(msc, "activeTrialPeriod", "trialStartDate")))
+        started += [iso_date(obj(t).get("trialStartDate")) for t in items(msc.get("trialPeriod"))]
+    starts = [d for d in started + [iso_date(data.get("startDateEU"))] if d]
     duration = obj(info.get("trialDuration"))
     if starts:
         rec.start_date, rec.start_date_type = min(starts), "ACTUAL"
     elif iso_date(duration.get("estimatedRecruitmentStartDate")):
         rec.start_date = iso_date(duration.get("estimatedRecruitmentStartDate"))
         rec.start_date_type = "ESTIMATED"
-    ends = [iso_date(e.get("date")) for e in events
-            if "endoftrial" in _k(text(e.get("notificationType")) or "")]
-    ends = [d for d in ends if d]
+    ended = [iso_date(e.get("date")) for e in events
+             if "endoftrial" in _k(text(e.get("notificationType")) or "")]
+    ends = [d for d in ended if d]
     if ends:
         rec.completion_date, rec.completion_date_type = max(ends), "ACTUAL"
     else:
@@ -463,9 +463,9 @@ def _interventions(rec: TrialRecord, part1: dict[str, Any]) -> None:
     for product in map(obj, items(part1.get("products"))):
         pdi = obj(product.get("productDictionaryInfo"))
         substance = _known(text(product.get("jsonActiveSubstanceNames")))
-        names = [text(product.get("productName")), text(product.get("nameDisplay")),
+        given = [text(product.get("productName")), text(product.get("nameDisplay")),
                  text(pdi.get("prodName"))]
-        names = [n for n in dict.fromkeys(map(_known, names)) if n]
+        names = [n for n in dict.fromkeys(map(_known, given)) if n]
         name = substance or (names[0] if names else None)
         if not name:
             continue
@@ -478,7 +478,7 @@ def _interventions(rec: TrialRecord, part1: dict[str, Any]) -> None:
             _known(form), ", ".join(routes) or None,
             f"max daily dose {dose}" if dose else None) if x) or None
         atmp = product.get("anAdvancedTherapyMedicinalProduct") is True
-        entry = {"type": "BIOLOGICAL" if atmp else "DRUG", "name": name,
+        entry: Intervention = {"type": "BIOLOGICAL" if atmp else "DRUG", "name": name,
                  "description": description, "other_names": [n for n in names if n != name],
                  "arm_labels": [], "role": role, "atmp": atmp,
                  "doses": parse_doses(dose) if dose else []}
@@ -513,9 +513,9 @@ def _eligibility(rec: TrialRecord, data: dict[str, Any], info: dict[str, Any]) -
                               "principalExclusionCriteria")
     inc, exc = split_criteria(inc_text), split_criteria(exc_text)
     population = obj(info.get("populationOfTrialSubjects"))
-    groups = [text(g) for g in re.split(r"\s*,\s*", text(data.get("ageGroup")) or "")]
+    named = [text(g) for g in re.split(r"\s*,\s*", text(data.get("ageGroup")) or "")]
     codes = [text(obj(a).get("ageRangeCategory")) for a in items(population.get("ageRanges"))]
-    groups = [g for g in dict.fromkeys(groups + [_AGE_CODES.get(c or "") for c in codes]) if g]
+    groups = [g for g in dict.fromkeys(named + [_AGE_CODES.get(c or "") for c in codes]) if g]
     bounds = []
     for group in groups:
         m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+)|\+)\s*years?", group)

@@ -40,7 +40,7 @@ from typing import Any
 from lxml import etree
 from lxml import html as lxml_html
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import Eligibility, Intervention, Location, TrialRecord
 from trialscope.core.vocab import Status, normalise_status
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
@@ -119,7 +119,7 @@ def merge_statuses(raws: list[str | None]) -> str | None:
     return min(present, key=lambda r: rank.get(_key(r), len(rank) - 1.5))
 
 
-def ages_from_groups(flags: dict[str, bool]) -> dict[str, Any]:
+def ages_from_groups(flags: dict[str, bool]) -> Eligibility:
     """F.1 flags {code: ticked} -> min/max age in years, std ages and group labels."""
     ticked = [AGE_GROUPS[c] for c in AGE_GROUPS if flags.get(c)]
     if not ticked:
@@ -389,8 +389,8 @@ def _safe_build(blocks: list[_Block], url: str | None, source: str | None) -> Tr
 def _state(block: _Block) -> tuple[str | None, str | None, str | None]:
     """(member-state code, country, authority) of a block."""
     concerned = block.first("A.1") or block.first("SUMMARY", "National Competent Authority")
-    country, _, authority = (concerned or "").partition(" - ")
-    country = country.strip() or None
+    head, _, authority = (concerned or "").partition(" - ")
+    country = head.strip() or None
     link = block.first("SUMMARY", "Link") or ""
     m = re.search(r"/trial/[^/]+/([A-Za-z0-9]{2,3})/?$", link)
     code = m.group(1).upper() if m else _STATE_CODES.get((country or "").lower())
@@ -463,7 +463,7 @@ def _identifiers(rec: TrialRecord, blocks: list[_Block]) -> None:
 
 
 def _status_and_places(rec: TrialRecord, blocks: list[_Block]) -> None:
-    by_state: dict[str, dict[str, Any]] = {}
+    by_state: dict[str, Location] = {}
     raws: list[str | None] = []
     firsts, starts = [], []
     for b in blocks:
@@ -534,9 +534,9 @@ def _phases_and_design(rec: TrialRecord, blocks: list[_Block]) -> None:
 def _interventions(rec: TrialRecord, b: _Block) -> None:
     for fields in b.groups("IMP"):
         imp = _Block(fields)
-        names = [imp.first("D.3.8"), imp.first("D.2.1.1.1"), imp.first("D.3.1"),
+        given = [imp.first("D.3.8"), imp.first("D.2.1.1.1"), imp.first("D.3.1"),
                  imp.first("D.3.2"), imp.first("D.3.9.2"), imp.first("D.3.9.3")]
-        names = list(dict.fromkeys(n for n in names if n))
+        names = list(dict.fromkeys(n for n in given if n))
         if not names:
             continue
         strength = " ".join(x for x in (imp.first("D.3.10.3"), imp.first("D.3.10.1")) if x)
@@ -544,10 +544,11 @@ def _interventions(rec: TrialRecord, b: _Block) -> None:
                                 if x) or None
         typ = ("GENETIC" if imp.yes("D.3.11.3.2") else "BIOLOGICAL" if imp.yes("D.3.11.3")
                or imp.yes("D.3.11.2") else "DRUG")
-        entry = {"type": typ, "name": names[0], "description": description,
-                 "other_names": [n for n in names[1:] if n.lower() != names[0].lower()],
-                 "arm_labels": [], "role": imp.first("D.1.2 and D.1.3"),
-                 "doses": parse_doses(strength)}
+        entry: Intervention = {
+            "type": typ, "name": names[0], "description": description,
+            "other_names": [n for n in names[1:] if n.lower() != names[0].lower()],
+            "arm_labels": [], "role": imp.first("D.1.2 and D.1.3"),
+            "doses": parse_doses(strength)}
         same = next((e for e in rec.interventions if e["name"].lower() == names[0].lower()), None)
         if same is None:
             rec.interventions.append(entry)

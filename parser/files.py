@@ -282,6 +282,11 @@ _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _SEPARATORS = re.compile(r"[\s,]*")
 
 
+def _separators_end(text: str, pos: int) -> int:
+    m = _SEPARATORS.match(text, pos)  # (it always matches, if only the empty string)
+    return m.end() if m else pos
+
+
 def _page_studies(text: str) -> Iterator[Any]:
     """The elements of a search page's ``studies`` list (or of a top-level list), decoded one
     by one; an element the decoder cannot take is an ``_Undecodable`` holding its text.  Stops
@@ -292,7 +297,7 @@ def _page_studies(text: str) -> Iterator[Any]:
     decoder = json.JSONDecoder()
     pos = start.end()
     while True:
-        pos = _SEPARATORS.match(text, pos).end()  # type: ignore[union-attr]
+        pos = _separators_end(text, pos)
         if pos >= len(text) or text[pos] == "]":
             return
         try:
@@ -324,7 +329,7 @@ def _value_end(text: str, pos: int) -> int | None:
     return None
 
 
-def _without_ctrdata_keys(study: object) -> object:
+def _without_ctrdata_keys(study: dict[str, Any]) -> dict[str, Any]:
     """A study as ctrdata stores it carries import stamps (``record_last_import``...) that
     change with every import: they are left out of the hash, so re-importing changes nothing."""
     if isinstance(study, dict) and "ctrname" in study:

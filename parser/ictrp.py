@@ -53,7 +53,14 @@ from typing import Any
 
 from lxml import etree
 
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import (
+    Contact,
+    Eligibility,
+    Intervention,
+    Location,
+    SecondaryId,
+    TrialRecord,
+)
 from trialscope.core.vocab import normalise_phases, normalise_status, normalise_study_type
 from trialscope.extract.criteria import split_criteria
 from trialscope.extract.doses import parse_doses
@@ -170,7 +177,7 @@ def parse_date(text: str | None) -> str | None:
                 return None
         try:
             y = int(parts["y"])
-            if "d" in parts:
+            if "d" in parts and month is not None:  # (every order with a day has a month)
                 return dt.date(y, int(month), int(parts["d"])).isoformat()
             if month is not None:
                 return dt.date(y, int(month), 1).isoformat()[:7]
@@ -205,7 +212,7 @@ def parse_export(xml: str | bytes, *,
     elif root.tag == "Trials_downloaded_from_ICTRP" or root.find("Trial") is not None:
         trials = root.findall("Trial")
     else:
-        raise ParseError("not_ictrp", f"root element <{root.tag}> is not an ICTRP export",
+        raise ParseError("not_ictrp", f"root element <{root.tag!s}> is not an ICTRP export",
                          source=source)
     groups: dict[tuple[str, str], list[tuple[dict[str, str | None], str]]] = {}
     for i, el in enumerate(trials):
@@ -317,7 +324,7 @@ def _registered(row: dict[str, str | None]) -> str | None:
     return parse_date(row.get("Date_registration3")) or parse_date(row.get("Date_registration"))
 
 
-def _secondary_id(token: str) -> dict[str, Any] | None:
+def _secondary_id(token: str) -> SecondaryId | None:
     token = re.sub(r"^JPRN-", "", token.strip(), flags=re.I)
     if _k(token) in _PLACEHOLDERS:
         return None
@@ -411,18 +418,19 @@ def _enrollment(rec: TrialRecord, text: str | None) -> None:
 def _places(rec: TrialRecord, rows: list[dict[str, str | None]]) -> None:
     countries = [c for r in rows for c in _split(r.get("Countries"))]
     regions = [c for c in dict.fromkeys(countries) if c.lower() in _REGIONS]
-    by_country = {c.lower(): {"facility": None, "city": None, "state": None, "country": c,
-                              "status": None}
-                  for c in dict.fromkeys(countries) if c.lower() not in _REGIONS}
+    by_country: dict[str, Location] = {
+        c.lower(): {"facility": None, "city": None, "state": None, "country": c, "status": None}
+        for c in dict.fromkeys(countries) if c.lower() not in _REGIONS}
     for row in rows:  # an EU CTR row is one member state: its status goes on its country
         m = re.search(r"-([A-Z]{2}|3RD)$", (row.get("TrialID") or "").strip(), flags=re.I)
-        country = euctr.MEMBER_STATES.get(m.group(1).upper()) if m else None
+        code = m.group(1).upper() if m else None
+        country = euctr.MEMBER_STATES.get(code) if code else None
         if rec.registry == "euctr" and country:
             loc = by_country.setdefault(country.lower(), {
                 "facility": None, "city": None, "state": None, "country": country})
             if "member_state" not in loc:  # a state listed twice: its first row wins
-                loc.update(status=_one_line(row.get("Recruitment_Status")),
-                           member_state=m.group(1).upper())
+                loc["status"] = _one_line(row.get("Recruitment_Status"))
+                loc["member_state"] = code
     rec.locations = list(by_country.values())
     if regions:
         rec.design["regions"] = regions
@@ -432,13 +440,13 @@ def _contacts(rec: TrialRecord, main: dict[str, str | None]) -> None:
     keys = ("Contact_Firstname", "Contact_Lastname", "Contact_Email", "Contact_Tel",
             "Contact_Affiliation", "Contact_Address")
     columns = [(main.get(k) or "").split(";") for k in keys]
-    seen = set()
+    seen: set[tuple[str | None, str | None, str | None]] = set()
     for i in range(max(len(c) for c in columns)):
         first, last, email, tel, affiliation, address = (
             (" ".join(c[i].split()) or None) if i < len(c) else None for c in columns)
         name = " ".join(x for x in (first, last) if x) or None
-        entry = {"name": name, "role": None, "phone": tel, "email": email,
-                 "affiliation": affiliation, "address": address}
+        entry: Contact = {"name": name, "role": None, "phone": tel, "email": email,
+                          "affiliation": affiliation, "address": address}
         key = (name, email, tel)  # ClinicalTrials.gov rows repeat a contact per location
         if any(key) and key not in seen:
             seen.add(key)
@@ -466,7 +474,7 @@ def _conditions(rec: TrialRecord, text: str | None) -> None:
 
 
 def _intervention(name: str, description: str | None = None, typ: str | None = None,
-                  other_names: list[str] | None = None) -> dict[str, Any]:
+                  other_names: list[str] | None = None) -> Intervention:
     return {"type": typ, "name": name, "description": description,
             "other_names": other_names or [], "arm_labels": [],
             "doses": parse_doses(description or name)}
@@ -475,7 +483,7 @@ def _intervention(name: str, description: str | None = None, typ: str | None = N
 _GROUP = re.compile(r"^((?:Group|Arm|Cohort)\s*\d+)\s*[:：]\s*(.+)$", re.I)
 
 
-def _item(line: str, description: str | None = None) -> dict[str, Any]:
+def _item(line: str, description: str | None = None) -> Intervention:
     """'Drug: Patisiran' -> type DRUG; 'Group 1: Adults with ...' -> arm label 'Group 1'."""
     group = _GROUP.match(line)
     if group:
@@ -497,19 +505,19 @@ _EU_NAME_KEYS = ("inn or proposed inn", "product name", "trade name", "product c
 _JPRN_NAME_KEYS = ("inn of investigational material", "generic name etc")
 
 
-def _interventions(text: str | None, registry: str) -> list[dict[str, Any]]:
+def _interventions(text: str | None, registry: str) -> list[Intervention]:
     """Per-registry layouts: ClinicalTrials.gov "Drug: X;Drug: Y"; EU CTR product blocks of
     "Key: value" lines; JPRN / DRKS blocks separated by a blank <br><br>; else ";" items."""
     text = (text or "").strip()
     if not text:
         return []
-    out: list[dict[str, Any]] = []
+    out: list[Intervention] = []
     blocks = [b for b in re.split(r"(?:\s*<br\s*/?>\s*){2,}", text, flags=re.I) if b.strip()]
     eu_style = re.search(r"(?:Product Name|Trade Name|INN or Proposed INN|Pharmaceutical Form):",
                          text)
     if registry == "euctr" or eu_style:
         for block in blocks:
-            fields = {}
+            fields: dict[str, str] = {}
             for line in _split(block, r"<br\s*/?>|\n"):
                 key, _, value = line.partition(":")
                 if value.strip() and _k(value) not in _PLACEHOLDERS:
@@ -549,7 +557,7 @@ def _interventions(text: str | None, registry: str) -> list[dict[str, Any]]:
             out.extend(_item(lines[i]) for i in groups)
         else:
             out.append(_item(lines[0], _lines(text) if len(lines) > 1 else None))
-    unique: dict[tuple[str | None, str], dict[str, Any]] = {}
+    unique: dict[tuple[str | None, str], Intervention] = {}
     for entry in out:
         unique.setdefault((entry["type"], entry["name"].lower()), entry)
     return list(unique.values())
@@ -581,7 +589,7 @@ _EU_AGE_FLAG = re.compile(r"^\s*(F\.1\.\d(?:\.\d)?)\s.*?\b(yes|no)\s*$", re.M | 
 def _eligibility(rec: TrialRecord, main: dict[str, str | None]) -> None:
     inc_text = _criteria_text(main.get("Inclusion_Criteria"))
     exc_text = _criteria_text(main.get("Exclusion_Criteria"))
-    ages: dict[str, Any] = {}
+    ages: Eligibility = {}
     if inc_text and (tail := _EU_AGES.search(inc_text)):  # EU CTR appends the F.1 age groups
         flags = {code: yes.lower() == "yes" for code, yes in _EU_AGE_FLAG.findall(tail.group(0))}
         ages = euctr.ages_from_groups(flags)
@@ -602,10 +610,12 @@ def _eligibility(rec: TrialRecord, main: dict[str, str | None]) -> None:
         "sex": sex or raw_sex, "healthy_volunteers": None, "std_ages": [], "thresholds": [],
     }
     if ages:  # EU CTR rows give no agemin/agemax: the ticked age groups stand in
-        for key in ("min_age_years", "max_age_years"):
-            if rec.eligibility[key] is None:
-                rec.eligibility[key] = ages[key]
-        rec.eligibility.update(std_ages=ages["std_ages"], age_groups=ages["age_groups"])
+        if rec.eligibility["min_age_years"] is None:
+            rec.eligibility["min_age_years"] = ages["min_age_years"]
+        if rec.eligibility["max_age_years"] is None:
+            rec.eligibility["max_age_years"] = ages["max_age_years"]
+        rec.eligibility["std_ages"] = ages["std_ages"]
+        rec.eligibility["age_groups"] = ages["age_groups"]
 
 
 def _criteria_text(text: str | None) -> str | None:

@@ -130,7 +130,7 @@ def content_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def iter_records(payload: str | bytes, *, source: str | None = None,
+def iter_records(payload: str | bytes | bytearray, *, source: str | None = None,
                  as_of: dt.date | None = None) -> Iterator[tuple[TrialRecord | ParseError, str]]:
     """(record or ParseError, raw fragment) per trial of an XML response or a JSON payload
     (one ctrdata record or a list of them).  A payload that is neither raises ParseError."""

@@ -18,7 +18,8 @@ compression, read as is; BLOB: one of the formats below, named by its first byte
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 import zstandard
 
@@ -63,13 +64,17 @@ class RawDictionary:
         self._decompressors[ident] = zstandard.ZstdDecompressor(
             dict_data=zstandard.ZstdCompressionDict(data))
 
-    def train(self, samples: list[bytes]) -> bytes:
-        return zstandard.train_dictionary(DICT_BYTES, samples).as_bytes()
+    def train(self, samples: Sequence[bytes]) -> bytes:
+        return zstandard.train_dictionary(DICT_BYTES, list(samples)).as_bytes()
 
     def compress(self, raw: str) -> bytes:
         return RAW_TAG + self._compressor.compress(raw.encode("utf-8"))
 
-    def decompress(self, value: Any) -> str:
+    @overload
+    def decompress(self, value: bytes | str) -> str: ...
+    @overload
+    def decompress(self, value: None) -> None: ...
+    def decompress(self, value: bytes | str | None) -> str | None:
         if value is None or isinstance(value, str):
             return value
         if not value.startswith(RAW_TAG):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -437,20 +437,20 @@ class Store:
             if not self._dict_saved:
                 self._conn.execute("INSERT OR IGNORE INTO zdicts VALUES (?, 'raw', ?)",
                                    self._dict_row)
-            record_json = codec.CURRENT  # the trial's row points at its current version's
+            current = codec.CURRENT  # the trial's row points at its current version's
             if row is None:
                 self._conn.execute(
                     "INSERT INTO trials (trial_id, registry, current_version, content_hash,"
                     " record_json, url, first_seen, last_fetched, indexed_hash, secondary)"
                     " VALUES (?,?,?,?,?,?,?,?,NULL,?)",
-                    (tid, registry, version, content_hash, record_json, url,
+                    (tid, registry, version, content_hash, current, url,
                      fetched_at, fetched_at, int(secondary)),
                 )
             else:
                 self._conn.execute(
                     "UPDATE trials SET current_version=?, content_hash=?, record_json=?, url=?,"
                     " last_fetched=?, registry=?, secondary=? WHERE trial_id=?",
-                    (version, content_hash, record_json, url, fetched_at,
+                    (version, content_hash, current, url, fetched_at,
                      registry, int(secondary), tid),
                 )
             return PutResult(tid, "new" if row is None else "changed", version)
@@ -610,7 +610,7 @@ class Store:
         for row in self._conn.execute(sql + " ORDER BY t.trial_id", args):
             yield TrialRecord.from_dict(json.loads(self._record_text(*row)))
 
-    def iter_unindexed(self) -> Iterator[tuple[TrialRecord, str]]:
+    def iter_unindexed(self) -> Generator[tuple[TrialRecord, str], None, None]:
         """Records whose current content the index does not hold yet, with their hash."""
         cur = self._conn.execute(
             "SELECT t.record_json, v.raw, v.record_json, t.content_hash FROM trials t"

@@ -379,7 +379,7 @@ def group_of(store: Store, trial_id: str, *, refresh: bool = True,
     if not members:
         return []
     keys = {m: store.link_keys_of(m) for m in [trial_id, *members]}
-    out = []
+    out: list[dict[str, Any]] = []
     for member in members:
         shared = keys[member] & keys[trial_id]
         if not shared:

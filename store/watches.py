@@ -18,6 +18,7 @@ Only the refresh writes these, under the refresh lock; reads need no lock.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import sqlite3
@@ -218,11 +219,11 @@ class WatchBook:
             self._conn.execute("DELETE FROM watch_trials WHERE watch=?", (name,))
         return watch
 
-    def members(self, name: str) -> list[str]:
+    def members(self, name: str) -> builtins.list[str]:
         return [r[0] for r in self._conn.execute(
             "SELECT trial_id FROM watch_trials WHERE watch=? ORDER BY trial_id", (name,))]
 
-    def _select(self, where: str, args: tuple[Any, ...]) -> list[Watch]:
+    def _select(self, where: str, args: tuple[Any, ...]) -> builtins.list[Watch]:
         rows = self._conn.execute(
             "SELECT w.name, w.registry, w.query_json, w.created_at, w.last_success_at,"
             " w.last_run_at, w.last_status, w.pending_since, w.pending_mark,"
@@ -243,7 +244,7 @@ class WatchBook:
 
     # -- runs ------------------------------------------------------------------------------
     def begin_run(self, *, pid: int, host: str, started_at: str | None = None
-                  ) -> tuple[int, str, list[int]]:
+                  ) -> tuple[int, str, builtins.list[int]]:
         """Open a run; returns (run id, start time, ids of earlier runs found still
         'running', i.e. killed, which are now marked 'interrupted')."""
         started = started_at or utcnow()
@@ -296,7 +297,7 @@ class WatchBook:
                 "UPDATE refresh_runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
                 (status, utcnow(), json.dumps(summary, default=str), run_id))
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 20) -> builtins.list[dict[str, Any]]:
         rows = self._conn.execute(
             "SELECT id, started_at, finished_at, status, pid, host FROM refresh_runs"
             " ORDER BY id DESC LIMIT ?", (limit,))

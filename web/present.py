@@ -13,12 +13,12 @@ from trialscope.app.present import (
     item_label,
     record_facts,
 )
-from trialscope.core.record import TrialRecord
+from trialscope.core.record import CellTherapy, CriterionItem, TrialRecord
 
 
 def present_trial(rec: TrialRecord) -> dict[str, Any]:
     facts = record_facts(rec, blank="–")
-    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or {})
+    cell = cell_therapy_line(getattr(rec, "cell_therapy", None) or CellTherapy())
     if cell:
         facts.append(("Cell therapy", cell))
     facts.append(("Results posted", "yes" if rec.has_results else "no"))
@@ -37,7 +37,7 @@ def eligibility_view(rec: TrialRecord) -> dict[str, Any]:
         key = (str(t.get("section") or ""), str(t.get("item") or ""))
         by_item.setdefault(key, []).append(format_threshold(t))
 
-    def walk(section: str, items: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    def walk(section: str, items: list[CriterionItem], prefix: str) -> list[dict[str, Any]]:
         out = []
         for n, item in enumerate(items, 1):
             path = f"{prefix}{n}"
@@ -46,8 +46,8 @@ def eligibility_view(rec: TrialRecord) -> dict[str, Any]:
                         "children": walk(section, item.get("children") or [], path + ".")})
         return out
 
-    trees = [(label, walk(key, el.get(key) or [], ""))
-             for key, label in (("inclusion", "Inclusion"), ("exclusion", "Exclusion"))]
+    trees = [("Inclusion", walk("inclusion", el.get("inclusion") or [], "")),
+             ("Exclusion", walk("exclusion", el.get("exclusion") or [], ""))]
     # limits whose item is not in the tree (criteria the registry gives as one text block)
     loose = [f"{item_label(sec, item)}: {text}" if item else text
              for (sec, item), texts in by_item.items() for text in texts]

@@ -280,7 +280,7 @@ class RelatedCache:
                                 if e.name.endswith(".toc")))
         except OSError:
             tocs = ()
-        stamps = []
+        stamps: list[tuple[int, int] | None] = []
         for path in (self.home.store_path, Path(f"{self.home.store_path}-wal")):
             try:
                 st = path.stat()

@@ -26,7 +26,7 @@ class CrawlArgs(Protocol):
     """A spider's validated arguments (``CtgovArgs``, ``ChictrArgs``)."""
 
     @classmethod
-    def from_raw(cls, **raw: Any) -> Any: ...
+    def from_raw(cls, *args: Any, **raw: Any) -> Any: ...
 
 
 class RegistrySpider(scrapy.Spider):

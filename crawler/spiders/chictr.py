@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -44,6 +44,7 @@ from trialscope.parser.chictr import (
     DEFAULT_BASE,
     REGISTRY,
     SEARCH_PAGE,
+    SearchResults,
     content_hash,
     looks_like_challenge,
     normalise_chictr_id,
@@ -236,7 +237,7 @@ class ChictrSpider(RegistrySpider):
         yield {"kind": "record", "record": record, "raw": text, "content_hash": digest}
 
     # -- helpers ---------------------------------------------------------------------------
-    def _search_hits(self, response: Response) -> Iterator[Item]:
+    def _search_hits(self, response: Response) -> Generator[Item, None, SearchResults | None]:
         """Parse a search page (a generator so failures can be yielded); returns the hits or
         None when the page was unusable."""
         if response.status != 200:

@@ -763,7 +763,7 @@ def _term_scores(terms: Terms, k: int, info: Any, fieldname: str, text: str,
     # Whoosh: bm25 = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
     den = _norms(avgfl, B, K1)
     one = _ones(idf, avgfl, B, K1) if info.doc_frequency() >= 256 else None
-    ids: Any = []
+    ids = []
     scores: Any = []
     for block, ws in info_blocks(seg, fieldname, seg.schema[fieldname].to_bytes(text), info):
         ids.extend(block)
@@ -931,8 +931,9 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     fmt = seg.schema[fieldname].format
     if not words or q.slop != 1 or not fmt.supports("positions"):
         return False
-    params = [_scorer_params(terms, fieldname, w) for w in words]
-    if any(prm is None for prm in params):
+    scored = [_scorer_params(terms, fieldname, w) for w in words]
+    params = [prm for prm in scored if prm is not None]
+    if len(params) < len(scored):
         return False
     infos = [terms.infos(fieldname, w)[k] for w in words]
     if any(info is None for info in infos):
