@@ -120,12 +120,14 @@ def test_every_name_in_the_table_resolves() -> None:
 
 def test_the_crawlable_registries_have_their_spiders() -> None:
     from trialscope.crawler.run import CrawlArgumentError, _spider
+    from trialscope.crawler.spiders.base import RegistrySpider
 
     assert registries.crawlable() == ("ctgov", "chictr")
     assert registries.watchable() == ("ctgov",)
     for name in registries.crawlable():
         spider = _spider(name)
         assert spider.name == name and spider.registry == name
+        assert "run_args" in vars(spider) and issubclass(spider, RegistrySpider)
     with pytest.raises(CrawlArgumentError, match="has no spider .use ctgov or chictr."):
         _spider("euctr")
 

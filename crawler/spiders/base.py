@@ -57,8 +57,9 @@ class RegistrySpider(scrapy.Spider):
                  status: Any, since: Any, page_size: int, api_base: str | None,
                  offline: bool) -> Any:
         """``run_crawl``'s options as this spider's validated arguments; raises
-        ``CrawlArgumentError`` for one it cannot honour."""
-        raise CrawlArgumentError("registry", cls.registry, "has a spider without run_args")
+        ``CrawlArgumentError`` for one it cannot honour (``offline``, without a replay)."""
+        raise NotImplementedError(f"{cls.__name__} must say how run_crawl's options become "
+                                  "its arguments (run_args)")
 
     @classmethod
     @contextmanager
