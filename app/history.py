@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from trialscope.core.errors import TrialsError
-from trialscope.parser.ids import check_trial_id
+from trialscope.parser.registries import check_trial_id
 from trialscope.store.access import read_store
 from trialscope.store.history import changes_since, history
 from trialscope.store.watches import WatchBook, WatchError, has_watch_tables

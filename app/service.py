@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from trialscope.app.summary import ImportSummary, TrialInfo
 from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
-from trialscope.parser.ids import check_trial_id
+from trialscope.parser.registries import check_trial_id, crawlable, watchable
 from trialscope.store.access import (
     check_home,
     home_write_error,
@@ -28,8 +28,9 @@ from trialscope.store.db import Store
 from trialscope.store.home import DataHome, resolve_home
 
 # What the front ends (cli/, web/) take from here rather than from the rooms below.
-__all__ = ["DataHome", "TrialsError", "check_home", "check_trial_id", "home_write_error",
-           "open_store", "read_store", "resolve_home", "writing"]
+__all__ = ["DataHome", "TrialsError", "check_home", "check_trial_id", "crawlable",
+           "home_write_error", "open_store", "read_store", "resolve_home", "watchable",
+           "writing"]
 
 
 class _Lazy:

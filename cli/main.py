@@ -56,7 +56,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
               case_sensitive=False), help="Only trials with this overall status (repeatable).")
 @click.option("--since", metavar="YYYY-MM-DD",
               help="Only trials updated on or after this date (LastUpdatePostDate).")
-@click.option("--registry", type=click.Choice(["ctgov", "chictr"]), default="ctgov",
+@click.option("--registry", type=click.Choice(service.crawlable()), default="ctgov",
               show_default=True,
               help="Registry to crawl.  chictr takes --id or --query (titles) only; its base "
                    "URL comes from TRIALS_CHICTR_BASE.")

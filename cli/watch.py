@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from trialscope.app.service import watchable
 from trialscope.cli.options import STATUS_CHOICES, command_home
 from trialscope.cli.output import (
     dumps,
@@ -81,7 +82,7 @@ def watch() -> None:
 @click.option("--intervention", help="Intervention or treatment (query.intr).")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUS_CHOICES,
               case_sensitive=False), help="Only trials with this overall status (repeatable).")
-@click.option("--registry", type=click.Choice(["ctgov"]), default="ctgov", show_default=True)
+@click.option("--registry", type=click.Choice(watchable()), default="ctgov", show_default=True)
 @json_option
 @click.pass_context
 @_exits

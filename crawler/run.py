@@ -1,5 +1,7 @@
-"""Run one ClinicalTrials.gov crawl into a store, in this process: the library entry point
-behind ``trials crawl`` and ``trials refresh``.
+"""Run one registry crawl into a store, in this process: the library entry point behind
+``trials crawl`` and ``trials refresh``.  The registries that can be crawled are the registry
+table's (``parser/registries.py``); each one's spider is the Scrapy spider of the same name
+(``crawler/spiders/``), which turns the crawl's options into its arguments (``run_args``).
 
 Twisted's reactor cannot be restarted, so a process runs at most one crawl: call
 ``run_crawl`` once (the CLI does), or run it in a subprocess (the tests do).  Arguments are
@@ -21,17 +23,17 @@ from typing import Any
 
 from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
+from scrapy.spiderloader import get_spider_loader
 from tqdm import tqdm
 
 from trialscope.core.errors import TrialsError
-from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
+from trialscope.crawler.ctgov_args import CrawlArgumentError
 from trialscope.crawler.faults import TRANSIENT_DROPS, causes
-from trialscope.crawler.replay import ReplayServer
-from trialscope.crawler.spiders.ctgov import CtgovSpider
+from trialscope.crawler.spiders.base import RegistrySpider
+from trialscope.parser.registries import crawlable
 
 __all__ = ["CrawlArgumentError", "CrawlError", "CrawlSummary", "crawl_settings", "run_crawl"]
 
-_OFFLINE_PLACEHOLDER = "http://127.0.0.1"  # replaced by the replay server's URL once it runs
 _crawled = False
 _COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES",
                        "EXTENSIONS")
@@ -144,28 +146,20 @@ def run_crawl(
     settings_overrides: dict[str, Any] | None = None,
     registry: str = "ctgov",
 ) -> CrawlSummary:
-    """Crawl ClinicalTrials.gov (or, ``offline``, the bundled studies) into ``store_path``.
+    """Crawl ``registry`` (ClinicalTrials.gov unless told; ``offline``, its bundled replay)
+    into ``store_path``.
 
     Give ``ids`` or a query (``cond``, ``intr``, ``term``, ``status``, ``since``); offline, with
-    neither, every bundled study is crawled.  Raises ``CrawlArgumentError`` (a ValueError)
+    neither, every bundled study is crawled.  What a registry's spider cannot honour is refused
+    (ChiCTR: ids or a title ``term`` only).  Raises ``CrawlArgumentError`` (a ValueError)
     for a bad argument, ``CrawlError`` if the crawl could not run; errors met while crawling
     are counted in the summary instead.
     """
     global _crawled
-    if registry == "chictr":
-        return _run_chictr(store_path, ids=ids, cond=cond, intr=intr, term=term, status=status,
-                           since=since, api_base=api_base, offline=offline, progress=progress,
-                           log_file=log_file, settings_overrides=settings_overrides)
-    if registry != "ctgov":
-        raise CrawlArgumentError("registry", registry, "has no spider (use ctgov or chictr)")
-    if offline and api_base:
-        raise CrawlArgumentError("api_base", api_base,
-                                 "cannot be combined with offline (the replay server is the API)")
-    args = CtgovArgs.from_raw(
-        ids=ids or None, cond=cond, intr=intr, term=term, status=status or None, since=since,
-        page_size=page_size, api_base=_OFFLINE_PLACEHOLDER if offline else api_base,
-        allow_unfiltered=offline,
-    )
+    spider_cls = _spider(registry)
+    args = spider_cls.run_args(ids=ids, cond=cond, intr=intr, term=term, status=status,
+                               since=since, page_size=page_size, api_base=api_base,
+                               offline=offline)
     if _crawled:
         raise CrawlError("run_crawl runs once per process (Twisted's reactor cannot restart); "
                          "run further crawls in new processes")
@@ -174,13 +168,12 @@ def run_crawl(
                               overrides=settings_overrides)
     with ExitStack() as stack:
         if offline:
-            server = stack.enter_context(ReplayServer())
-            args = dataclasses.replace(args, api_base=server.url)
+            args = stack.enter_context(spider_cls.replayed(args))
         process = AsyncCrawlerProcess(settings)
         # After the process: its configure_logging() runs dictConfig, which closes handlers.
         explicit_level = bool(settings_overrides and "LOG_LEVEL" in settings_overrides)
         stack.callback(_remove_handler, _install_log_handler(settings, log_file, explicit_level))
-        crawler = process.create_crawler(CtgovSpider)
+        crawler = process.create_crawler(spider_cls)
         task = process.crawl(crawler, crawl_args=args)
         process.start(install_signal_handlers=threading.current_thread() is threading.main_thread())
         if task.done() and not task.cancelled() and task.exception() is not None:
@@ -192,6 +185,24 @@ def run_crawl(
         not_found=getattr(spider, "not_found_ids", ()),
         aliases=getattr(spider, "aliases", None),
     )
+
+
+def _spider(registry: str) -> type[RegistrySpider]:
+    """The spider of a crawlable registry: the Scrapy spider named after it."""
+    names = crawlable()
+    if registry not in names:
+        raise CrawlArgumentError("registry", registry,
+                                 f"has no spider (use {' or '.join(names)})")
+    settings = Settings()
+    settings.setmodule("trialscope.crawler.settings", priority="project")
+    try:
+        spider_cls = get_spider_loader(settings).load(registry)
+    except KeyError:
+        raise CrawlError(f"the registry table says {registry} can be crawled, but no spider in "
+                         "crawler/spiders/ is named so") from None
+    if not issubclass(spider_cls, RegistrySpider):
+        raise CrawlError(f"the spider named {registry} is not a RegistrySpider")
+    return spider_cls
 
 
 class _TqdmHandler(logging.StreamHandler):
@@ -241,39 +252,3 @@ def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
     for key, value in stats.items():
         out[key] = value.isoformat() if isinstance(value, (datetime, date)) else value
     return out
-
-
-def _run_chictr(store_path: Path, *, ids: Iterable[str] | str, cond: str | None,
-                intr: str | None, term: str | None, status: Iterable[str] | str,
-                since: str | date | None, api_base: str | None, offline: bool, progress: bool,
-                log_file: Path | str | None,
-                settings_overrides: dict[str, Any] | None) -> CrawlSummary:
-    """ChiCTR: by ids or a title query.  Its site has no condition/intervention/status/date
-    search we could verify, and no bundled replay, so those options are refused."""
-    global _crawled
-    from trialscope.crawler.spiders.chictr import ChictrArgs, ChictrSpider
-
-    for name, value in (("cond", cond), ("intr", intr), ("status", status), ("since", since)):
-        if value:
-            raise CrawlArgumentError(name, value, "is not supported for chictr (use --id or "
-                                     "--query: ChiCTR searches titles)")
-    if offline:
-        raise CrawlArgumentError("offline", True, "has no bundled ChiCTR replay; import saved "
-                                 "pages with 'trials import' instead")
-    args = ChictrArgs.from_raw(ids=ids or None, query=term, base_url=api_base)
-    if _crawled:
-        raise CrawlError("run_crawl runs once per process (Twisted's reactor cannot restart)")
-    _crawled = True
-    settings = crawl_settings(store_path, progress=progress, overrides=settings_overrides)
-    process = AsyncCrawlerProcess(settings)
-    explicit_level = bool(settings_overrides and "LOG_LEVEL" in settings_overrides)
-    handler = _install_log_handler(settings, log_file, explicit_level)
-    try:
-        crawler = process.create_crawler(ChictrSpider)
-        process.crawl(crawler, crawl_args=args)
-        process.start(install_signal_handlers=threading.current_thread() is threading.main_thread())
-    finally:
-        _remove_handler(handler)
-    stats = _jsonable(crawler.stats.get_stats())
-    return CrawlSummary.from_stats(stats, not_found=getattr(crawler.spider, "not_found_ids", ()))
-

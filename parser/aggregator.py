@@ -10,6 +10,7 @@ same lines (``html_to_text``).  Every failure is a ``ParseError``; nothing else 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from trialscope.core.record import Location, TrialRecord
@@ -80,6 +81,26 @@ _DETECT = (
 def looks_like_aggregator(text: str) -> bool:
     """Cheap check (text or HTML) for either aggregator layout, for the payload dispatcher."""
     return isinstance(text, str) and any(all(p.search(text) for p in ps) for ps in _DETECT)
+
+
+def looks_like_aggregator_html(text: str) -> bool:
+    return looks_like_aggregator(text) and text.lstrip()[:1] == "<"
+
+
+def looks_like_aggregator_text(text: str) -> bool:
+    return looks_like_aggregator(text) and text.lstrip()[:1] != "<"
+
+
+def read_html_payload(text: str, *, source: str, trial_id: str | None = None
+                      ) -> Iterator[tuple[TrialRecord, str]]:
+    """The dispatcher's entry point for a page's HTML (``parser/registries.py``)."""
+    yield parse_aggregator_html(text, source=source, trial_id=trial_id), text
+
+
+def read_text_payload(text: str, *, source: str, trial_id: str | None = None
+                      ) -> Iterator[tuple[TrialRecord, str]]:
+    """The dispatcher's entry point for a page's visible text."""
+    yield parse_aggregator_text(text, source=source, trial_id=trial_id), text
 
 
 def parse_aggregator_html(html: str, *, source: str | None = None,

@@ -514,6 +514,28 @@ def looks_like_chictr_html(text: str) -> bool:
                      or "data-total" in head)
 
 
+def looks_like_chictr_detail(text: str) -> bool:
+    """A trial's detail page (its data blocks are headed by ``left_title`` cells)."""
+    return looks_like_chictr_html(text) and 'class="left_title"' in text
+
+
+def looks_like_chictr_search(text: str) -> bool:
+    """A ChiCTR page that is not a trial's: a search-results page (refused by the dispatcher)."""
+    return looks_like_chictr_html(text) and 'class="left_title"' not in text
+
+
+def read_detail_payload(text: str, *, source: str, trial_id: str | None = None
+                        ) -> Iterator[tuple[TrialRecord, str]]:
+    """The dispatcher's entry point for a detail page (``parser/registries.py``)."""
+    yield parse_detail_html(text, url=None), text
+
+
+def read_xml_payload(text: str, *, source: str, trial_id: str | None = None
+                     ) -> Iterator[tuple[TrialRecord | ParseError, str]]:
+    """The dispatcher's entry point for an XML export: ``parse_xml_export``."""
+    return parse_xml_export(text, source=source)
+
+
 def looks_like_challenge(text: str) -> bool:
     """The site's bot-protection page (a slider / captcha) instead of content."""
     head = text[:20_000].lower()

@@ -78,6 +78,13 @@ def age_in_years(text: str | None) -> float | None:
     return round(float(m.group(1)) * _AGE_UNITS[m.group(2).lower()], 4)
 
 
+def looks_like_ctgov_json(text: str) -> bool:
+    """For the dispatcher: any JSON (a study, a search page, a list of studies).  Tried after
+    the other registries' JSON formats (``parser/registries.py``): what they do not claim is
+    read as ClinicalTrials.gov's."""
+    return isinstance(text, str) and text.lstrip()[:1] in ("{", "[")
+
+
 def load_json(text: str | bytes, *, source: str | None = None) -> Any:
     try:
         return json.loads(text)

@@ -9,6 +9,7 @@ both formats give the same record and one place extracts criteria, doses and thr
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -184,6 +185,13 @@ def to_v2(root: etree._Element) -> dict[str, Any]:
     }
     return {"protocolSection": protocol, "derivedSection": derived,
             "hasResults": root.find("clinical_results") is not None}
+
+
+def read_payload(text: str, *, source: str,
+                 trial_id: str | None = None) -> Iterator[tuple[TrialRecord, str]]:
+    """The dispatcher's entry point (``parser/registries.py``): the one study of a classic
+    XML file, with the file as its raw text."""
+    yield parse_classic_xml(text, source=source), text
 
 
 def parse_classic_xml(text: str, *, source: str | None = None) -> TrialRecord:

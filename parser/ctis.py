@@ -196,6 +196,12 @@ def iter_trials(payload: Any, *, source: str | None = None
             yield exc, raw
 
 
+def read_payload(text: str, *, source: str, trial_id: str | None = None
+                 ) -> Iterator[tuple[TrialRecord | ParseError, str]]:
+    """The dispatcher's entry point (``parser/registries.py``): ``iter_trials``."""
+    return iter_trials(text, source=source)
+
+
 def parse_ctis(payload: Any, *, source: str | None = None) -> TrialRecord:
     """One CTIS trial (parsed JSON object or its text) -> TrialRecord.  Raises ParseError only."""
     data = load_json_payload(payload, source=source)

@@ -599,6 +599,26 @@ def looks_like_euctr_html(text: str) -> bool:
     return euctr_html_kind(text) is not None
 
 
+def looks_like_euctr_trial(text: str) -> bool:
+    return euctr_html_kind(text) == "trial"
+
+
+def looks_like_euctr_search(text: str) -> bool:
+    return euctr_html_kind(text) == "search"
+
+
+def read_trial_payload(text: str, *, source: str, trial_id: str | None = None
+                       ) -> Iterator[tuple[TrialRecord, str]]:
+    """The dispatcher's entry point for a trial page (``parser/registries.py``)."""
+    yield parse_trial_html(text, url=None), text
+
+
+def read_fulltext_payload(text: str, *, source: str, trial_id: str | None = None
+                          ) -> Iterator[tuple[TrialRecord | ParseError, str]]:
+    """The dispatcher's entry point for a full-text download: ``parse_fulltext``."""
+    return parse_fulltext(text, source=source)
+
+
 def parse_search_html(html: str | bytes) -> list[dict[str, Any]]:
     """Search results page -> one dict per hit (no records: a hit is a summary of a trial)."""
     root = _html_root(html, None)

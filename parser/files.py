@@ -2,7 +2,9 @@
 
 ``parse_payload`` looks at the content (not the file name) to pick the parser, so a study JSON,
 an API search page or a list of studies all work.  Each study parses on its own: one bad study
-in a page is reported as a ``Failure`` and the rest still come through.
+in a page is reported as a ``Failure`` and the rest still come through.  The formats, the order
+they are tried in and their readers are the registry table's (``parser/registries.py``); the
+parsers are imported when a payload first needs them.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 
 from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from trialscope.core.record import TrialRecord
-from trialscope.parser import aggregator, chictr, ctgov, ctgov_classic, ctis, euctr, ictrp, isrctn
+from trialscope.parser import ctgov, ctis, registries
 from trialscope.parser.errors import ParseError
+from trialscope.parser.registries import Format, Registry, resolve
 
 
 @dataclass
@@ -42,38 +45,21 @@ class Failure:
 
 
 def detect_format(text: str) -> str:
-    """The payload's format, from its content (not the file name)."""
-    head = text.lstrip()[:1]
-    if head in ("{", "["):
-        if ctis.looks_like_ctis(text):
-            return "ctis-json"
-        if isrctn.looks_like_isrctn(text):
-            return "isrctn-json"
-        return "ctgov-json"
-    if isrctn.looks_like_isrctn(text):
-        return "isrctn-xml"
-    if ctgov_classic.looks_like_classic(text):
-        return "ctgov-classic-xml"
-    if ictrp.looks_like_ictrp(text):
-        return "ictrp-xml"
-    if chictr.looks_like_chictr_xml(text):
-        return "chictr-xml"
-    if euctr.looks_like_euctr_fulltext(text):
-        return "euctr-text"
-    kind = euctr.euctr_html_kind(text)
-    if kind:
-        return f"euctr-{kind}"
-    if chictr.looks_like_chictr_html(text):
-        return "chictr-html" if 'class="left_title"' in text else "chictr-search"
-    if aggregator.looks_like_aggregator(text):
-        return "aggregator-html" if head == "<" else "aggregator-text"
-    return "unknown"
+    """The payload's format, from its content (not the file name): the name of the first
+    format of the registry table (``parser/registries.py``, in sniffing order) whose sniff
+    takes it, or "unknown"."""
+    found = _format_of(text)
+    return found[1].name if found else "unknown"
 
 
-FORMATS_HELP = ("ClinicalTrials.gov API v2 JSON or classic XML, a WHO ICTRP XML export, "
-                "a ChiCTR detail page or XML export, an EU CTR trial page or full-text download, "
-                "a CTIS trial JSON, an ISRCTN API XML or JSON record, or an aggregator trial "
-                "page")
+def _format_of(text: str) -> tuple[Registry, Format] | None:
+    for row, fmt in registries.formats():
+        if resolve(fmt.sniff)(text):
+            return row, fmt
+    return None
+
+
+FORMATS_HELP = registries.formats_help()
 
 
 def parse_payload(text: str, *, source: str,
@@ -148,72 +134,54 @@ def _checked(item: Parsed | Failure, text: str, source: str) -> Parsed | Failure
 
 def _parse_payload(text: str, *, source: str,
                    trial_id: str | None = None) -> Iterator[Parsed | Failure]:
-    fmt = detect_format(text)
-    if fmt == "ctgov-json":
-        yield from _parse_ctgov(text, source)
-    elif fmt == "ctgov-classic-xml":
-        yield from _single(lambda: ctgov_classic.parse_classic_xml(text, source=source), text,
-                           source, ctgov.REGISTRY, _sha256(text))
-    elif fmt == "ictrp-xml":
-        # WHO's copy of other registries' records: secondary to the registries' own.
-        for item in _pairs(lambda: ictrp.parse_export(text, source=source), text, source,
-                           "ictrp", ictrp.content_hash):
-            if isinstance(item, Parsed):
-                item.secondary = True
-            yield item
-    elif fmt == "ctis-json":
-        yield from _pairs(lambda: ctis.iter_trials(text, source=source), text, source,
-                          ctis.REGISTRY, ctis.content_hash)
-    elif fmt in ("isrctn-json", "isrctn-xml"):
-        yield from _pairs(lambda: isrctn.iter_records(text, source=source), text, source,
-                          isrctn.REGISTRY, isrctn.content_hash)
-    elif fmt == "euctr-text":
-        yield from _pairs(lambda: euctr.parse_fulltext(text, source=source), text, source,
-                          "euctr", _sha256)
-    elif fmt == "euctr-trial":
-        yield from _single(lambda: euctr.parse_trial_html(text, url=None), text, source,
-                           "euctr", _sha256(text))
-    elif fmt in ("euctr-search", "chictr-search"):
-        yield Failure(source, "search_page", f"{source}: a search-results page lists trials "
-                      "but holds no trial record; save or crawl the trial pages instead", text,
-                      fmt.split("-")[0])
-    elif fmt == "chictr-xml":
-        yield from _pairs(lambda: chictr.parse_xml_export(text, source=source), text, source,
-                          chictr.REGISTRY, chictr.content_hash)
-    elif fmt == "chictr-html":
-        yield from _single(lambda: chictr.parse_detail_html(text, url=None), text, source,
-                           chictr.REGISTRY, chictr.content_hash(text))
-    elif fmt.startswith("aggregator"):
-        parse = (aggregator.parse_aggregator_html if fmt == "aggregator-html"
-                 else aggregator.parse_aggregator_text)
-        for item in _single(lambda: parse(text, source=source, trial_id=trial_id), text, source,
-                            "aggregator", _sha256(text)):
-            if isinstance(item, Parsed):
-                item.secondary = True
-            yield item
-    else:
+    found = _format_of(text)
+    if found is None:
         yield Failure(source, "unknown_format",
                       f"{source}: not a format trialscope reads ({FORMATS_HELP})", text)
+        return
+    row, fmt = found
+    if fmt.refused or fmt.reader is None:
+        yield Failure(source, fmt.refused_reason,
+                      f"{source}: {fmt.refused or 'a format trialscope does not read'}", text,
+                      row.name)
+        return
+    read = resolve(fmt.reader)
+    hash_raw = resolve(fmt.content_hash) if fmt.content_hash else _sha256
+    items = (_single(read, text, source, trial_id, row.name, hash_raw(text)) if fmt.one_record
+             else _pairs(read, text, source, trial_id, row.name, hash_raw))
+    for item in items:
+        if fmt.secondary and isinstance(item, Parsed):
+            item.secondary = True
+        yield item
 
 
-def _single(parse: Callable[[], TrialRecord], text: str, source: str, registry: str,
+def _single(read: Callable[..., Iterable[tuple[TrialRecord | ParseError, str]]], text: str,
+            source: str, trial_id: str | None, registry: str,
             content_hash: str) -> Iterator[Parsed | Failure]:
-    """A payload holding one record."""
+    """A payload holding one record (the reader's first pair; the payload is its raw)."""
     try:
-        record = parse()
+        record = next(iter(read(text, source=source, trial_id=trial_id)), (None, text))[0]
+        if isinstance(record, ParseError):
+            raise record
+        if record is None:
+            raise ParseError("empty", "no trial record in the payload")
     except ParseError as exc:
         yield Failure(source, exc.reason, _msg(exc, source), text, registry)
         return
     yield Parsed(record, text, content_hash)
 
 
-def _pairs(parse: Callable[[], Iterable[tuple[TrialRecord | ParseError, str]]], text: str,
-           source: str, registry: str,
-           hash_raw: Callable[[str], str]) -> Iterator[Parsed | Failure]:
+def _pairs(read: Callable[..., Iterable[Any]], text: str, source: str, trial_id: str | None,
+           registry: str, hash_raw: Callable[[str], str]) -> Iterator[Parsed | Failure]:
     """A payload holding many records, each with its raw fragment; one bad record is reported
-    and the others still come through."""
+    and the others still come through.  ``Parsed`` and ``Failure`` items a reader makes itself
+    pass as they are."""
     try:
-        for i, (item, raw) in enumerate(parse(), 1):
+        for i, entry in enumerate(read(text, source=source, trial_id=trial_id), 1):
+            if isinstance(entry, (Parsed, Failure)):
+                yield entry
+                continue
+            item, raw = entry
             if isinstance(item, ParseError):
                 yield Failure(f"{source} [record {i}]", item.reason, _msg(item, source), raw,
                               registry)
@@ -237,7 +205,11 @@ def _msg(exc: ParseError, source: str) -> str:
     return str(exc) if exc.source else f"{source}: {exc}"
 
 
-def _parse_ctgov(text: str, source: str) -> Iterator[Parsed | Failure]:
+def read_ctgov_json(text: str, *, source: str,
+                    trial_id: str | None = None) -> Iterator[Parsed | Failure]:
+    """The reader of ClinicalTrials.gov JSON (``parser/registries.py``): a study, a search page
+    or a list of studies.  It names its own records and failures ("[study 2]"), and a study
+    nested too deeply for the decoder fails alone."""
     try:
         payload = ctgov.load_json(text, source=source)
         studies: list[Any] = list(ctgov.iter_studies(payload, source=source))

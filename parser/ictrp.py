@@ -202,6 +202,12 @@ def age_in_years(text: str | None) -> float | None:
 
 # --- reading the export --------------------------------------------------------------------
 
+def read_payload(text: str, *, source: str, trial_id: str | None = None
+                 ) -> Iterator[tuple[TrialRecord | ParseError, str]]:
+    """The dispatcher's entry point (``parser/registries.py``): ``parse_export``."""
+    return parse_export(text, source=source)
+
+
 def parse_export(xml: str | bytes, *,
                  source: str | None = None) -> Iterator[tuple[TrialRecord | ParseError, str]]:
     """Yield (record or ParseError, raw XML) per trial, member-state rows merged.  Raises

@@ -1,11 +1,10 @@
-"""Registry id patterns, cheap to import (the CLI validates ids before loading any parser)."""
+"""Registry id patterns, cheap to import (the CLI validates ids before loading any parser: see
+``check_trial_id`` in ``parser/registries.py``)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
-
-from trialscope.core.errors import TrialsError
 
 NCT_ID_RE = re.compile(r"^NCT\d{8}$")
 
@@ -74,25 +73,3 @@ def normalise_isrctn_id(value: Any, *, bare_digits: bool = False) -> str | None:
         candidate = "ISRCTN" + candidate
     return candidate if ISRCTN_ID_RE.match(candidate) else None
 
-
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{3,60}$")
-
-
-def check_trial_id(text: str) -> str:
-    """Validate an id typed by a user; NCT ids must be exact, other registries' ids loose."""
-    candidate = text.strip()
-    if candidate.upper().startswith("NCT"):
-        if not NCT_ID_RE.match(candidate.upper()):
-            raise TrialsError(
-                "invalid_id",
-                f"'{text}' is not a ClinicalTrials.gov id.",
-                "NCT ids are 'NCT' and 8 digits, e.g. NCT06958939.",
-            )
-        return candidate.upper()
-    if not _ID_RE.match(candidate):
-        raise TrialsError(
-            "invalid_id",
-            f"'{text}' is not a trial id.",
-            "Give a registry id such as NCT06958939, ChiCTR2400084905 or 2015-000590-12.",
-        )
-    return candidate

@@ -123,6 +123,20 @@ def looks_like_isrctn(payload: str) -> bool:
                                          payload[:4096]) is not None)
 
 
+def looks_like_isrctn_json(payload: str) -> bool:
+    return looks_like_isrctn(payload) and payload.lstrip()[:1] in ("{", "[")
+
+
+def looks_like_isrctn_xml(payload: str) -> bool:
+    return looks_like_isrctn(payload) and payload.lstrip()[:1] not in ("{", "[")
+
+
+def read_payload(text: str, *, source: str, trial_id: str | None = None
+                 ) -> Iterator[tuple[TrialRecord | ParseError, str]]:
+    """The dispatcher's entry point (``parser/registries.py``): ``iter_records``."""
+    return iter_records(text, source=source)
+
+
 def content_hash(raw: str) -> str:
     """Hash of one trial's raw payload: JSON without ctrdata's import stamps, or the XML."""
     if raw.lstrip()[:1] in ("{", "["):

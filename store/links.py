@@ -31,8 +31,11 @@ sorted order, so the result does not depend on the order records were stored in.
 registry lists as *related* (``related_ids``: CTIS associated trials, ClinicalTrials.gov
 aliases) never link.
 
-A group's id is the trial id of its primary record: the first by registry precedence
-(ctgov, then euctr / ctis, then isrctn, then chictr, then the others), then by trial id.
+A group's id is the trial id of its primary record: the first by registry precedence (the
+registry table's, ``parser/registries.py``: ctgov, then euctr / ctis, then isrctn, then chictr,
+then the others), then by trial id.  A record's own id is read with its registry's normaliser
+from that table; a registry the table adds beyond the ids read here (``_registry_key``) is
+recognised in other records' secondary ids by its normaliser too.
 
 Storage and cost
 ----------------
@@ -62,11 +65,12 @@ import re
 import sqlite3
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from trialscope.core.record import TrialRecord
+from trialscope.parser import registries
 from trialscope.parser.ids import (
     normalise_chictr_id,
     normalise_ctis_id,
@@ -78,8 +82,6 @@ from trialscope.store.db import Store
 
 # Bump when the rule or a normaliser changes: every record's keys are then recomputed.
 LINK_RULE_VERSION = "1"
-_PRECEDENCE = {"ctgov": 0, "euctr": 1, "ctis": 1, "isrctn": 2, "chictr": 3}
-_OTHER_RANK = 4
 
 # Other registries' ids by shape: (key prefix, pattern).  Matched on the whole id (labels aside).
 _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -139,9 +141,30 @@ _PREFIX = re.compile(r"^(?:JPRN|CTIS)-?(?=\S)", re.I)
 def registry_key(value: Any) -> str | None:
     """The typed link key of a registry id, however it is written; None for anything else
     (a sponsor protocol id, free text, an id inside a sentence)."""
-    if not isinstance(value, str) or len(value) > 120 or not _ANY_ID.search(value):
+    if not isinstance(value, str) or len(value) > 120:
         return None
-    return _registry_key(value)
+    if _ANY_ID.search(value) and (key := _registry_key(value)):
+        return key
+    for prefix, normalise in _table_keys():
+        if own := normalise(value):
+            return f"{prefix}:{own}"
+    return None
+
+
+# The key prefixes ``_registry_key`` reads itself (with the labels and shapes above).
+_READ_HERE = frozenset({"nct", "ctis", "eudract", "isrctn", "chictr"})
+_table_cache: dict[str, Any] = {}
+
+
+def _table_keys() -> list[tuple[str, Callable[[str], str | None]]]:
+    """(key prefix, normaliser) of the registry table's rows whose ids are not read here."""
+    rows = registries.REGISTRIES
+    if _table_cache.get("rows") is not rows:
+        _table_cache["rows"] = rows
+        _table_cache["keys"] = [(row.key, row.normalise) for row in rows
+                                if row.key and row.normalise and row.key not in _READ_HERE]
+    found: list[tuple[str, Callable[[str], str | None]]] = _table_cache["keys"]
+    return found
 
 
 @functools.lru_cache(maxsize=65536)
@@ -174,11 +197,11 @@ def _jprn(value: str) -> str:
 
 
 def own_key(record: TrialRecord) -> str:
-    """The key of the record's own id (an unknown shape: '<registry>:<trial id>')."""
-    if record.registry == "isrctn":
-        key = f"isrctn:{normalise_isrctn_id(record.trial_id, bare_digits=True)}"
-        if not key.endswith("None"):
-            return key
+    """The key of the record's own id, read with its registry's normaliser (the registry
+    table's); an id that does not read: the key of its shape, else '<registry>:<trial id>'."""
+    row = registries.registry(record.registry)
+    if row is not None and row.key and (own := row.own_id(record.trial_id)):
+        return f"{row.key}:{own}"
     return registry_key(record.trial_id) or f"{record.registry}:{record.trial_id}"
 
 
@@ -232,7 +255,8 @@ def link_keys(record: TrialRecord, *, own: str | None = None) -> set[str]:
 # --- groups --------------------------------------------------------------------------------
 
 def rank(registry: str) -> int:
-    return _PRECEDENCE.get(registry, _OTHER_RANK)
+    """Lowest first: the registry table's precedence (which registration is the primary)."""
+    return registries.precedence(registry)
 
 
 def _primary(members: Iterable[str], registries: Mapping[str, str]) -> str:

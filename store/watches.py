@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from trialscope.core.errors import TrialsError
+from trialscope.parser import registries
 from trialscope.store.db import is_read_only_error, utcnow
 
-REGISTRIES = ("ctgov",)
+REGISTRIES = registries.watchable()  # the registry table's rows marked watchable
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 _SCHEMA = """

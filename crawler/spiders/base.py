@@ -2,7 +2,10 @@
 bookkeeping of what a crawl could not store (failures kept raw, ids not found, stats).
 
 A spider names its arguments (``arg_names``) and the frozen type that validates them
-(``args_type``: a class with ``from_raw(**raw)`` raising ``CrawlArgumentError``).  Arguments
+(``args_type``: a class with ``from_raw(**raw)`` raising ``CrawlArgumentError``), and says how
+``run_crawl``'s options become them (``run_args``) and, if it has a bundled replay, how an
+offline crawl runs (``replayed``).  ``run_crawl`` finds the spider of a crawlable registry
+(``parser/registries.py``) by its ``name``, which is the registry's.  Arguments
 come either already validated (``crawl_args``, from ``run_crawl``) or raw (``scrapy crawl NAME
 -a key=value``, ``create_crawler`` kwargs); an argument the spider does not know is refused,
 because Scrapy would quietly turn a misspelt ``-a idz=...`` into an attribute.
@@ -12,6 +15,8 @@ This class has no ``name``, so Scrapy's spider loader does not list it as a spid
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol
 
 import scrapy
@@ -45,6 +50,23 @@ class RegistrySpider(scrapy.Spider):
         # ``crawl_args`` comes already validated from run_crawl; ``-a`` arguments arrive raw.
         self.crawl_args = crawl_args or self.args_type.from_raw(**raw)
         self.not_found_ids: list[str] = []
+
+    # -- run_crawl's options -----------------------------------------------------------------
+    @classmethod
+    def run_args(cls, *, ids: Any, cond: str | None, intr: str | None, term: str | None,
+                 status: Any, since: Any, page_size: int, api_base: str | None,
+                 offline: bool) -> Any:
+        """``run_crawl``'s options as this spider's validated arguments; raises
+        ``CrawlArgumentError`` for one it cannot honour (``offline``, without a replay)."""
+        raise NotImplementedError(f"{cls.__name__} must say how run_crawl's options become "
+                                  "its arguments (run_args)")
+
+    @classmethod
+    @contextmanager
+    def replayed(cls, args: Any) -> Iterator[Any]:
+        """An offline crawl: the arguments pointed at a bundled replay, while it runs."""
+        raise CrawlArgumentError("offline", True, f"has no bundled {cls.registry} replay")
+        yield args  # pragma: no cover (a generator, for contextmanager)
 
     # -- what could not be stored ------------------------------------------------------------
     def _failure(self, reason: str, raw: str, url: str, trial_id: str | None,

@@ -132,6 +132,23 @@ class ChictrSpider(RegistrySpider):
     arg_names = frozenset({"ids", "query", "base_url", "max_pages"})
     args_type = ChictrArgs
     crawl_args: ChictrArgs
+
+    @classmethod
+    def run_args(cls, *, ids: Any, cond: str | None, intr: str | None, term: str | None,
+                 status: Any, since: Any, page_size: int, api_base: str | None,
+                 offline: bool) -> ChictrArgs:
+        """By ids or a title query (``term``).  Its site has no condition/intervention/status/
+        date search we could verify, and no bundled replay, so those options are refused."""
+        for name, value in (("cond", cond), ("intr", intr), ("status", status),
+                            ("since", since)):
+            if value:
+                raise CrawlArgumentError(name, value, "is not supported for chictr (use --id or "
+                                         "--query: ChiCTR searches titles)")
+        if offline:
+            raise CrawlArgumentError("offline", True, "has no bundled ChiCTR replay; import "
+                                     "saved pages with 'trials import' instead")
+        return ChictrArgs.from_raw(ids=ids or None, query=term, base_url=api_base)
+
     custom_settings = {
         # An HTML site for people: its robots.txt applies to us.
         "ROBOTSTXT_OBEY": True,

@@ -14,19 +14,24 @@ Items are plain dicts with a ``kind``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy.http import Request, Response
 
-from trialscope.crawler.ctgov_args import CtgovArgs
+from trialscope.crawler.ctgov_args import CrawlArgumentError, CtgovArgs
 from trialscope.crawler.faults import count_failure
+from trialscope.crawler.replay import ReplayServer
 from trialscope.crawler.spiders.base import Item, RegistrySpider, body_text
 from trialscope.parser.ctgov import REGISTRY, content_hash, normalise_nct_id, parse_study
 from trialscope.parser.errors import ParseError
+
+_OFFLINE_PLACEHOLDER = "http://127.0.0.1"  # replaced by the replay server's URL once it runs
 
 
 class CtgovSpider(RegistrySpider):
@@ -40,6 +45,28 @@ class CtgovSpider(RegistrySpider):
     def __init__(self, *args: Any, crawl_args: CtgovArgs | None = None, **kwargs: Any) -> None:
         super().__init__(*args, crawl_args=crawl_args, **kwargs)
         self.aliases: dict[str, str] = {}
+
+    # -- run_crawl's options -----------------------------------------------------------------
+    @classmethod
+    def run_args(cls, *, ids: Any, cond: str | None, intr: str | None, term: str | None,
+                 status: Any, since: Any, page_size: int, api_base: str | None,
+                 offline: bool) -> CtgovArgs:
+        """Offline, with neither ids nor a query, every bundled study is crawled."""
+        if offline and api_base:
+            raise CrawlArgumentError("api_base", api_base, "cannot be combined with offline "
+                                     "(the replay server is the API)")
+        return CtgovArgs.from_raw(
+            ids=ids or None, cond=cond, intr=intr, term=term, status=status or None,
+            since=since, page_size=page_size,
+            api_base=_OFFLINE_PLACEHOLDER if offline else api_base, allow_unfiltered=offline,
+        )
+
+    @classmethod
+    @contextmanager
+    def replayed(cls, args: CtgovArgs) -> Iterator[CtgovArgs]:
+        """The bundled studies served by the replay server (``crawler/replay.py``)."""
+        with ReplayServer() as server:
+            yield dataclasses.replace(args, api_base=server.url)
 
     # -- requests --------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
