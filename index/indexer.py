@@ -346,14 +346,3 @@ def doc_count(index_dir: str | os.PathLike[str]) -> int:
         return ix.doc_count()
     finally:
         ix.close()
-
-
-def indexed_ids(index_dir: str | os.PathLike[str]) -> list[str]:
-    """Sorted trial ids in the index (read from the sortable id column, not stored fields)."""
-    ix = open_index(index_dir)
-    try:
-        with ix.reader() as reader:
-            column = reader.column_reader("trial_id")
-            return sorted(column[docnum] for docnum in reader.all_doc_ids())
-    finally:
-        ix.close()

@@ -88,6 +88,19 @@ def index_of(tmp_path_factory: pytest.TempPathFactory, name: str, records: list[
     return path
 
 
+def indexed_ids(index_dir: Path) -> list[str]:
+    """Sorted trial ids in the index (read from the sortable id column, not stored fields)."""
+    from trialscope.index.indexer import open_index
+
+    ix = open_index(index_dir)
+    try:
+        with ix.reader() as reader:
+            column = reader.column_reader("trial_id")
+            return sorted(column[docnum] for docnum in reader.all_doc_ids())
+    finally:
+        ix.close()
+
+
 def hit_ids(index_dir: Path, query: str, limit: int, **options: Any) -> list[str]:
     """The trial ids ``search`` ranks for ``query``, best first (``options``: its keywords)."""
     from trialscope.index.search import search
