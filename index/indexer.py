@@ -10,7 +10,8 @@
   faster than Whoosh's writer, same index).
 
 Writers use ``compound=False``: opening a searcher on a compound segment copies it into memory
-(~200 ms per open, DESIGN.md "Whoosh speed"); separate files open in ~10 ms.
+on every open (DESIGN.md "Whoosh speed"); separate files are used where they lie (figures:
+bench/README.md, "Measured without a script").
 """
 
 from __future__ import annotations
