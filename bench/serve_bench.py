@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from starlette.testclient import TestClient
 
 from trialscope.app import service
+from trialscope.core.errors import TrialsError
 from trialscope.store.home import DataHome
 from trialscope.web.server import create_app
 
@@ -39,15 +40,29 @@ def timed(call: Callable[[], Any], rounds: int) -> tuple[float, float]:
     return statistics.median(runs), runs[min(len(runs) - 1, int(round(0.95 * len(runs))) - 1)]
 
 
+DEMO_TRIAL = "NCT06958939"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--home", required=True)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--query", action="append", dest="queries")
-    ap.add_argument("--trial", default="NCT06958939")
+    ap.add_argument("--trial", help=f"the trial page's trial (default {DEMO_TRIAL} when the "
+                    "home holds it, as the demo does, else the home's first trial)")
     args = ap.parse_args()
     home = DataHome.resolve(args.home)
     client = TestClient(create_app(home))
+    try:
+        first = service.search(home, "", limit=1).hits
+    except TrialsError as e:  # no store or no index: the message says what to run
+        raise SystemExit(f"serve_bench: {e}") from None
+    if args.trial is None:
+        demo = client.get(f"/trial/{DEMO_TRIAL}.json").status_code == 200
+        args.trial = DEMO_TRIAL if demo or not first else first[0].trial_id
+    if client.get(f"/trial/{args.trial}.json").status_code != 200:
+        raise SystemExit(f"serve_bench: no trial page for {args.trial} in the data home "
+                         f"{args.home}; give --trial an id it holds, or leave it out")
 
     def ok(url: str) -> Callable[[], Any]:
         def get() -> Any:

@@ -257,11 +257,3 @@ class CtgovArgs:
 
     def search_url(self, page_token: str | None = None) -> str:
         return f"{self.api_base}/studies?{urlencode(self.search_params(page_token))}"
-
-    def to_kwargs(self) -> dict[str, Any]:
-        """Plain values (for logs and summaries)."""
-        return {
-            "ids": list(self.ids), "cond": self.cond, "intr": self.intr, "term": self.term,
-            "status": list(self.status), "since": self.since.isoformat() if self.since else None,
-            "page_size": self.page_size, "api_base": self.api_base,
-        }

@@ -326,10 +326,3 @@ def causes(stats: dict[str, Any]) -> list[Cause]:
             out.append(Cause(f"dropped/{reason}", n, what, [], _PAGE_HINT, "page"))
     out.sort(key=lambda c: -c.count)
     return out
-
-
-def summary_line(found: list[Cause]) -> str:
-    """'3 requests failed: 2 × connection refused (127.0.0.1:9), 1 × HTTP 403 (...)'."""
-    total = sum(c.count for c in found)
-    parts = ", ".join(f"{c.count} × {c.what}" for c in found)
-    return f"{total} failure{'s' if total != 1 else ''}: {parts}"

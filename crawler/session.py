@@ -91,10 +91,6 @@ class CrawlOutcome:
         return (self.ran and self.error is None and self.finish_reason == "finished"
                 and not self.failures and not self.transient_drops)
 
-    @property
-    def responses_ok(self) -> int:
-        return int(self.stats.get("downloader/response_status_count/200", 0))
-
 
 class CrawlSession:
     """The refresh's Scrapy process: its log handler is installed from ``__enter__`` to

@@ -33,7 +33,8 @@ Why the rules are as they are:
 * Targets and cell source are kept only when a modality was found: a bispecific antibody
   ("CD19/CD3") or a biologic (efgartigimod, eculizumab, rituximab) gives ``{}``.
 * "mRNA CAR-T" is the more specific form of "CAR-T": when a trial is an mRNA CAR-T, its generic
-  "CAR-T" mentions are not listed again (``matches_modality`` still finds it under "CAR-T").
+  "CAR-T" mentions are not listed again (``MODALITY_PARENT``: the index files it under "CAR-T"
+  too, so ``--modality CAR-T`` still finds it).
 * "CAR-T" is matched as a token ("CAR-T", "CAR T", "CART19", "CAR+ T cells", "CAR-γδT"), never
   inside a word ("Descartes", "carta") and never as the word "car" ("car accident").
 * The cell source comes first from the fields that name the product (titles, interventions,
@@ -61,7 +62,6 @@ MODALITIES: tuple[str, ...] = ("CAR-T", "mRNA CAR-T", "CAR-NK", "CAAR-T", "TCR-T
                                "HSCT", "MSC")
 TARGETS: tuple[str, ...] = ("CD19", "BCMA", "CD20", "CD22", "CD7", "CD38", "CD70", "GPRC5D",
                             "MuSK", "BAFF-R", "DSG3")
-CELL_SOURCES: tuple[str, ...] = ("autologous", "allogeneic")
 # A more specific modality and the broader one it is a kind of (for filters).
 MODALITY_PARENT: dict[str, str] = {"mRNA CAR-T": "CAR-T"}
 
@@ -529,17 +529,3 @@ def normalise_modality(name: str) -> str | None:
 def normalise_target(name: str) -> str | None:
     """'bcma', 'cd-19', 'Musk', 'baff r' -> the canonical target, or None."""
     return _TARGET_ALIASES.get(re.sub(r"[^a-z0-9]", "", (name or "").lower()))
-
-
-def matches_modality(facts: CellTherapy, wanted: str) -> bool:
-    """Does a record's ``cell_therapy`` have modality ``wanted``?  "CAR-T" also finds the
-    mRNA CAR-T trials (a kind of CAR-T); "mRNA CAR-T" finds only those."""
-    canon = normalise_modality(wanted) or wanted
-    have = (facts or {}).get("modality") or []
-    return canon in have or any(MODALITY_PARENT.get(m) == canon for m in have)
-
-
-def matches_target(facts: CellTherapy, wanted: str) -> bool:
-    """Does a record's ``cell_therapy`` target ``wanted`` (e.g. "BCMA", "cd19")?"""
-    canon = normalise_target(wanted) or wanted
-    return canon in ((facts or {}).get("targets") or [])

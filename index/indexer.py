@@ -10,7 +10,8 @@
   faster than Whoosh's writer, same index).
 
 Writers use ``compound=False``: opening a searcher on a compound segment copies it into memory
-(~200 ms per open, DESIGN.md "Whoosh speed"); separate files open in ~10 ms.
+on every open (DESIGN.md "Whoosh speed"); separate files are used where they lie (figures:
+bench/README.md, "Measured without a script").
 """
 
 from __future__ import annotations
@@ -344,16 +345,5 @@ def doc_count(index_dir: str | os.PathLike[str]) -> int:
     ix = open_index(index_dir)
     try:
         return ix.doc_count()
-    finally:
-        ix.close()
-
-
-def indexed_ids(index_dir: str | os.PathLike[str]) -> list[str]:
-    """Sorted trial ids in the index (read from the sortable id column, not stored fields)."""
-    ix = open_index(index_dir)
-    try:
-        with ix.reader() as reader:
-            column = reader.column_reader("trial_id")
-            return sorted(column[docnum] for docnum in reader.all_doc_ids())
     finally:
         ix.close()

@@ -117,7 +117,7 @@ def build_schema() -> Schema:
     text = clinical_analyzer()
     fields: dict[str, Any] = {
         # Exact, case-preserving key for update_document (unique=True); sortable gives a
-        # cheap column for indexed_ids() without loading stored fields.
+        # cheap column (search reads hits' ids from it) without loading stored fields.
         "trial_id": ID(stored=True, unique=True, sortable=True),
         # Registry ids through the clinical analyzer too: "NCT06958939" -> nct06958939, and
         # "2015-000590-12" is found whole (and by its parts), like any code.
@@ -316,8 +316,8 @@ def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any
 
 def cell_facts(record: TrialRecord) -> CellTherapy:
     """``record.cell_therapy``, or (for a record stored before the parser filled it) the
-    facts extracted now; an "mRNA CAR-T" is indexed as a "CAR-T" too (``--modality CAR-T``
-    finds it, as ``parser.celltherapy.matches_modality`` does)."""
+    facts extracted now; an "mRNA CAR-T" is indexed as a "CAR-T" too (``record_to_doc`` adds
+    each modality's ``MODALITY_PARENT``, so ``--modality CAR-T`` finds it)."""
     return record.cell_therapy or extract_cell_therapy(record)
 
 

@@ -6,12 +6,11 @@ compression, read as is; BLOB: one of the formats below, named by its first byte
   (0: none); dictionaries live in the store's ``zdicts`` table, trained once, when the store
   holds ``DICT_SAMPLES`` payloads (``Store._sample``), on those, so they fit whatever registries
   the user keeps; payloads written before that are zstd frames without a dictionary.
-  Measured on the real-text corpus (``bench/store_bench.py``, a dictionary trained on one
-  half of the real studies, sizes of the other half): 17.0 kB of JSON -> 4.5 kB with zlib,
-  4.4 kB with zstd alone, 2.9 kB with zstd and a 112 kB trained dictionary.
+  A dictionary trained on registry payloads makes them much smaller than zlib or zstd alone
+  (``bench/store_bench.py``; its figures are in bench/README.md).
 - ``R`` + a zstd frame: a parsed record (JSON), compressed with the version's raw payload as a
   raw-content dictionary.  A record repeats the payload's texts (summary, description,
-  criteria), so it costs ~1.3 kB instead of 2.1 (trained dictionary) or 3.4 (zlib).
+  criteria), so it compresses better against its payload than with the trained dictionary.
 - ``b""``: ``trials.record_json`` of a compressed store: the current record is the current
   version's (kept once, not twice).
 """

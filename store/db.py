@@ -767,13 +767,6 @@ class Store:
             "SELECT trial_id FROM link_state WHERE trial_id NOT IN (SELECT trial_id FROM trials)")]
         return stale, gone
 
-    def link_state(self) -> dict[str, tuple[str, str]]:
-        """trial_id -> (content_hash the keys were computed from, group_id)."""
-        if not self._has_links():
-            return {}
-        rows = self._conn.execute("SELECT trial_id, content_hash, group_id FROM link_state")
-        return {tid: (chash, gid) for tid, chash, gid in rows}
-
     def link_meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key=?", (f"links_{key}",)
                                  ).fetchone()

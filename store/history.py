@@ -135,14 +135,6 @@ def changes_since(store: Store, since: str, *, trial_ids: set[str] | None = None
     return out
 
 
-def transition(changes: list[dict[str, Any]]) -> tuple[str | None, str | None] | None:
-    """(old status, new status) if the status changed."""
-    for c in changes:
-        if c["field"] == "status":
-            return c.get("old"), c.get("new")
-    return None
-
-
 # -- diff helpers ----------------------------------------------------------------------------
 def _scalar(out: list[dict[str, Any]], name: str, old: Any, new: Any) -> None:
     if _blank(old) and _blank(new):

@@ -48,12 +48,10 @@ not yet, so the first read after a bulk import computes every record's keys), an
 (``group_of``, ``find_by_id``) refresh first.  A refresh does nothing when no trial or version
 was written since the last one (``Store.change_stamp``: two O(log n) lookups); otherwise it
 re-reads only the records whose content hash changed (one SQL comparison over a covering index),
-then regroups from the shared keys alone.  Measured on 100,000 synthetic records (16 kB of
-record JSON each, 20 % cross-registered; 2-core machine): grouping on the fly (load every
-record, then ``build_groups``) took 30-60 s, far too slow for ``trials show``; the first refresh
-of a store takes about the same (38-49 s, once); afterwards a refresh with nothing new takes
-~1 ms, one changed record ~1.6 s, ``group_of`` 0.2-3 ms, a ``GroupCollapser`` for search
-75-100 ms.
+then regroups from the shared keys alone.  Grouping on the fly (load every record, then
+``build_groups``) reads the whole store, far too slow for ``trials show`` at registry scale; the
+first refresh of a store costs about the same, once; after it, a read pays only for what changed
+(figures on 100,000 records: bench/README.md, "Measured without a script").
 Keys follow the content hash: a parser upgrade that changes ids without changing the payload
 needs ``LINK_RULE_VERSION`` bumped or ``refresh_links(store, full=True)``.
 """

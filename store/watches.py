@@ -298,13 +298,6 @@ class WatchBook:
                 "UPDATE refresh_runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
                 (status, utcnow(), json.dumps(summary, default=str), run_id))
 
-    def runs(self, limit: int = 20) -> builtins.list[dict[str, Any]]:
-        rows = self._conn.execute(
-            "SELECT id, started_at, finished_at, status, pid, host FROM refresh_runs"
-            " ORDER BY id DESC LIMIT ?", (limit,))
-        keys = ("id", "started_at", "finished_at", "status", "pid", "host")
-        return [dict(zip(keys, r)) for r in rows]
-
 
 
 def has_watch_tables(store_path: str | Path) -> bool:

@@ -5,6 +5,9 @@ beside the repo, not in it: a fresh clone has none, and every test that reads th
 cleanly then.  Tests reach them only through ``shared_path`` / ``shared_files`` below, never
 through a path of their own.  ``TRIALS_SHARED_DIR`` points the helpers at another folder (give
 a missing one to see the skip path: ``TRIALS_SHARED_DIR=/nonexistent pytest``).
+
+Golden files (expected outputs kept in ``fixtures/``) are read through ``golden`` below, which
+rewrites them when ``TRIALSCOPE_REGENERATE=1`` is set: the one switch for every golden file.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ FIXTURES = REPO / "fixtures"
 CTGOV_FIXTURES = FIXTURES / "ctgov" / "studies"
 SHARED = Path(os.environ.get("TRIALS_SHARED_DIR") or REPO.parent / "shared")
 SHARED_DATA = SHARED / "data"
+REGENERATE = "TRIALSCOPE_REGENERATE"  # =1: rewrite the golden files instead of comparing
 
 
 def load_bench(name: str) -> Any:
@@ -34,21 +38,49 @@ def load_bench(name: str) -> Any:
     return module
 
 
+def _absent(path: Path) -> str:
+    return f"{path} not present (the real registry samples live beside the repo, in ../shared)"
+
+
 def shared_path(*parts: str) -> Path:
     """A path inside ../shared, or skip the test cleanly when it is not there (a fresh clone
     has no ../shared).  Call it inside the test or fixture that reads the file."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not present (the real registry samples live beside the repo, "
-                    "in ../shared)")
+        pytest.skip(_absent(path))
     return path
 
 
 def shared_files(folder: str, pattern: str = "*.json") -> list[Path]:
-    """Files for parametrize (at collection time); empty, so the tests skip, when ../shared or
-    the folder is absent."""
+    """The files under ../shared/<folder> (at collection time), or none when ../shared or the
+    folder is absent.  To parametrize a test, use ``shared_params``."""
     base = SHARED.joinpath(folder)
     return sorted(base.glob(pattern)) if base.exists() else []
+
+
+def shared_params(folder: str, pattern: str = "*.json") -> list[Any]:
+    """For ``parametrize``: the files under ../shared/<folder>, or, when there are none, one
+    parameter whose test skips naming the missing folder (an empty parameter set would skip
+    without saying what is missing)."""
+    return shared_files(folder, pattern) or [shared_absent(folder)]
+
+
+def shared_absent(*parts: str) -> Any:
+    """One ``parametrize`` parameter that skips, naming ../shared/<parts> as missing."""
+    return pytest.param(None, id="absent", marks=pytest.mark.skip(
+        reason=_absent(SHARED.joinpath(*parts))))
+
+
+def golden(path: Path, text: str) -> str:
+    """The golden file's text, to compare ``text`` (what the code produces now) with; with
+    ``TRIALSCOPE_REGENERATE=1`` the file is first rewritten with ``text``, on purpose."""
+    if os.environ.get(REGENERATE) == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run the test with {REGENERATE}=1 to write it, then "
+                    "review and commit it")
+    return path.read_text(encoding="utf-8")
 
 
 def json_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -86,6 +118,19 @@ def index_of(tmp_path_factory: pytest.TempPathFactory, name: str, records: list[
     path = tmp_path_factory.mktemp(name) / "index"
     index_records(path, records)
     return path
+
+
+def indexed_ids(index_dir: Path) -> list[str]:
+    """Sorted trial ids in the index (read from the sortable id column, not stored fields)."""
+    from trialscope.index.indexer import open_index
+
+    ix = open_index(index_dir)
+    try:
+        with ix.reader() as reader:
+            column = reader.column_reader("trial_id")
+            return sorted(column[docnum] for docnum in reader.all_doc_ids())
+    finally:
+        ix.close()
 
 
 def hit_ids(index_dir: Path, query: str, limit: int, **options: Any) -> list[str]:

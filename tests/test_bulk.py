@@ -20,7 +20,7 @@ from trialscope.parser import ctgov
 from trialscope.store.db import Store
 from trialscope.store.home import DataHome
 
-from .conftest import CTGOV_FIXTURES
+from .conftest import CTGOV_FIXTURES, indexed_ids
 
 CTGOV = CTGOV_FIXTURES
 
@@ -48,7 +48,7 @@ def _check_index_matches_store(home: DataHome) -> None:
     with Store(home.store_path) as store:
         marks = store.index_marks()
         assert all(content == indexed for content, indexed in marks.values())
-        ids = indexer.indexed_ids(home.index_dir)
+        ids = indexed_ids(home.index_dir)
     assert ids == sorted(marks)  # every stored trial once, no duplicates
 
 

@@ -11,7 +11,6 @@ the parser puts 25 back on its own line with its 4 bullets as children (25 items
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
@@ -31,16 +30,15 @@ from trialscope.parser.chictr import (
 )
 from trialscope.parser.errors import ParseError
 
-SHARED_CHICTR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chictr"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chictr"
+from .conftest import REPO, SHARED_DATA, shared_path
+
+FIXTURES = REPO / "fixtures" / "chictr"
 SEARCH_URL = "https://www.chictr.org.cn/searchproj.html?title=KRAS&btngo=btn"
 
 
 def shared(name: str) -> str:
-    path = SHARED_CHICTR / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (the real ChiCTR samples live beside the repo)")
-    return path.read_text(encoding="utf-8")
+    """A real ChiCTR page in ../shared/data/chictr (skips when ../shared is absent)."""
+    return shared_path("data", "chictr", name).read_text(encoding="utf-8")
 
 
 def fixture(name: str) -> str:
@@ -347,7 +345,7 @@ def test_real_pages_are_detected_and_the_ictrp_export_is_not() -> None:
         page = shared(name)
         assert looks_like_chictr_html(page)
         assert not looks_like_challenge(page)  # real pages load the site's anti-bot script
-    ictrp = SHARED_CHICTR.parent / "who-ictrp" / "ictrp_export_2024-06-09_part_shared.xml"
+    ictrp = SHARED_DATA / "who-ictrp" / "ictrp_export_2024-06-09_part_shared.xml"
     if ictrp.exists():
         assert not looks_like_chictr_xml(ictrp.read_bytes())
 

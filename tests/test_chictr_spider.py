@@ -40,14 +40,14 @@ from trialscope.crawler.spiders.chictr import ChictrArgs, ChictrSpider
 from trialscope.store.db import Store
 
 from .conftest import FIXTURES as ALL_FIXTURES
-from .conftest import SHARED_DATA, shared_path
+from .conftest import SHARED, shared_path
 
 FIXTURES = ALL_FIXTURES / "chictr"
 # The real pages (../shared) the stand-in site serves; the tests that need them skip when
 # they are absent (``needs_real_pages``).
 REAL_HTML = ("data", "chictr", "html")
-REAL_DETAIL = SHARED_DATA.parent.joinpath(*REAL_HTML, "ChiCTR2400084905_detail.html")
-REAL_SEARCH = SHARED_DATA.parent.joinpath(*REAL_HTML, "search_results_page.html")
+REAL_DETAIL = SHARED.joinpath(*REAL_HTML, "ChiCTR2400084905_detail.html")
+REAL_SEARCH = SHARED.joinpath(*REAL_HTML, "search_results_page.html")
 
 SYNTHETIC = "ChiCTR2900000001"
 GONE = "ChiCTR2900000404"  # listed by the search, its page answers 404

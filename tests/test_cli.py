@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from trialscope.cli.main import cli
 
-from .conftest import CTGOV_FIXTURES, shared_files
+from .conftest import CTGOV_FIXTURES, shared_params
 
-REAL_STUDIES = shared_files("data/ctgov-v2/studies")
+REAL_STUDIES = shared_params("data/ctgov-v2/studies")
 
 
 def run(home: Path, *args: str) -> CliResult:

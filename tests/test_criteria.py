@@ -2,13 +2,12 @@
 pages) and synthetic cases for every numbering, bullet and header form it claims to read.
 
 Golden files in fixtures/criteria/ hold the expected trees of the real texts; regenerate them
-only on purpose: TRIALSCOPE_REGEN_GOLDEN=1 pytest tests/test_criteria.py
+only on purpose: TRIALSCOPE_REGENERATE=1 pytest tests/test_criteria.py
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -16,12 +15,10 @@ import pytest
 
 from trialscope.extract.criteria import count_items, split_criteria
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-STUDIES = SHARED / "data" / "ctgov-v2" / "studies"
-SEEDS = SHARED / "seeds"
-GOLDEN = REPO / "fixtures" / "criteria"
-STUDY_FILES = sorted(STUDIES.glob("*.json")) if STUDIES.exists() else []
+from .conftest import FIXTURES, golden, shared_params, shared_path
+
+GOLDEN = FIXTURES / "criteria"
+STUDY_FILES = shared_params("data/ctgov-v2/studies")
 
 
 def _item(text: str, *children: dict) -> dict:
@@ -38,10 +35,7 @@ def _criteria(path: Path) -> str:
 
 
 def _seed(name: str) -> str:
-    path = SEEDS / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (the seed pages live beside the repo)")
-    return path.read_text(encoding="utf-8")
+    return shared_path("seeds", name).read_text(encoding="utf-8")
 
 
 def _shape(items: list[dict]) -> list:
@@ -170,37 +164,32 @@ def test_seeds_match_their_golden_files(name: str, start: str, end: str | None) 
 def _check_golden(name: str, result: dict) -> None:
     path = GOLDEN / f"{name}.expected.json"
     rendered = json.dumps(result, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    if os.environ.get("TRIALSCOPE_REGEN_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rendered, encoding="utf-8")
-    assert path.exists(), f"{path} missing: run with TRIALSCOPE_REGEN_GOLDEN=1 to write it"
-    assert rendered == path.read_text(encoding="utf-8")
+    assert rendered == golden(path, rendered)
 
 
 def test_v2_pinned_texts() -> None:
-    if not STUDY_FILES:
-        pytest.skip(f"{STUDIES} not present")
-    r = split_criteria(_criteria(STUDIES / "NCT00763412.json"))
+    studies = shared_path("data", "ctgov-v2", "studies")
+    r = split_criteria(_criteria(studies / "NCT00763412.json"))
     assert r["inclusion"][2]["text"] == (
         "Must have a glucose pattern by Oral Glucose Tolerance Test with fasting blood glucose "
         "<126 mg/dl and 2 hour: 140 - 199 mg/dl or >200 mg/dl.")
-    r = split_criteria(_criteria(STUDIES / "NCT02552212.json"))
+    r = split_criteria(_criteria(studies / "NCT02552212.json"))
     assert r["inclusion"][4] == _item(
         "Active disease at Screening as defined by",
         _item("Bath Ankylosing Spondylitis Disease Activity Index (BASDAI) score >= 4"),
         _item("Spinal pain >= 4 on a 0 to 10 Numerical Rating Scale (NRS)"),
     )
-    r = split_criteria(_criteria(STUDIES / "NCT02513394.json"))
+    r = split_criteria(_criteria(studies / "NCT02513394.json"))
     assert r["exclusion"][4] == _item(
         "Patients receiving any medications or substances that are potent inhibitors or "
         "inducers of CYP3A isoenzymes within 7 days of randomization.")
     assert r["inclusion"][6]["text"].startswith("FFPE tumor tissue block must be confirmed")
-    r = split_criteria(_criteria(STUDIES / "NCT03630471.json"))
+    r = split_criteria(_criteria(studies / "NCT03630471.json"))
     assert [i["text"] for i in r["inclusion"]] == [
         "For adolescent participants:", "For parent participants:"]
     assert r["exclusion"][1]["children"][1] == _item(
         "Intoxicated at the point of consent or assessment")
-    r = split_criteria(_criteria(STUDIES / "NCT02210780.json"))
+    r = split_criteria(_criteria(studies / "NCT02210780.json"))
     assert r["exclusion"][1]["text"].startswith("Patients needing >10 mg of daily prednisone")
 
 

@@ -8,7 +8,7 @@ import pytest
 from trialscope.parser.ctgov_classic import parse_classic_xml
 from trialscope.parser.files import Parsed, detect_format, parse_payload
 
-from .conftest import shared_files
+from .conftest import shared_params
 
 CLASSIC = """<clinical_study>
   <required_header><url>https://clinicaltrials.gov/show/NCT09999991</url></required_header>
@@ -65,7 +65,7 @@ def test_a_classic_record_reads_as_its_v2_twin() -> None:
     assert rec.sponsor == "Example University" and rec.mesh_terms == ["Heart Failure"]
 
 
-@pytest.mark.parametrize("path", shared_files("data/ctgov-more/classic", "*.xml"),
+@pytest.mark.parametrize("path", shared_params("data/ctgov-more/classic", "*.xml"),
                          ids=lambda p: p.stem)
 def test_every_shared_classic_record_parses(path) -> None:
     items = list(parse_payload(path.read_text(encoding="utf-8"), source=str(path)))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from trialscope.extract.doses import parse_doses
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from .conftest import shared_path
 
 
 def _dose(value: float, unit: str, per: str | None, text: str,
@@ -113,10 +112,7 @@ def test_not_doses(text: str | None) -> None:
 
 
 def test_reference_trial_seed_dose_levels() -> None:
-    path = SHARED / "seeds" / "001_c82998d412b8f6da.txt"
-    if not path.exists():
-        pytest.skip(f"{path} not present (the seed pages live beside the repo)")
-    page = path.read_text(encoding="utf-8")
+    page = shared_path("seeds", "001_c82998d412b8f6da.txt").read_text(encoding="utf-8")
     block = page[page.index("Study Groups"):page.index("Interventions\n")]
     assert parse_doses(block) == [
         _dose(v, "cells", "kg", f"{v / 1e6:.1f} × 10e6/kg") for v in (1e6, 2e6, 4e6, 8e6)]
@@ -126,9 +122,7 @@ def test_reference_trial_seed_dose_levels() -> None:
 
 
 def test_real_v2_intervention_texts() -> None:
-    base = SHARED / "data" / "ctgov-v2" / "studies"
-    if not base.exists():
-        pytest.skip(f"{base} not present")
+    base = shared_path("data", "ctgov-v2", "studies")
 
     def descriptions(nct: str) -> list[str]:
         study = json.loads((base / f"{nct}.json").read_text(encoding="utf-8"))

@@ -27,8 +27,9 @@ from trialscope.parser.euctr import (
     parse_trial_html,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_EUCTR = REPO.parent / "shared" / "data" / "euctr"
+from .conftest import REPO, SHARED, SHARED_DATA, shared_path
+
+SHARED_EUCTR = SHARED_DATA / "euctr"
 PAGE = SHARED_EUCTR / "html" / "2015-000590-12_DE_trial.html"
 SEARCH = SHARED_EUCTR / "html" / "search_query_2015-000590-12.html"
 FULLTEXT = SHARED_EUCTR / "text" / "euctr_fulltext_2022-002568-62_2021-002179-21.txt"
@@ -39,9 +40,8 @@ SYN_FULLTEXT = FIXTURES / "synthetic_fulltext.txt"
 
 
 def _shared(path: Path) -> str:
-    if not path.exists():
-        pytest.skip(f"{path} not present (the real registry samples live beside the repo)")
-    return path.read_text(encoding="utf-8")
+    """A real capture under ../shared/data/euctr (skips when ../shared is absent)."""
+    return shared_path(*path.relative_to(SHARED).parts).read_text(encoding="utf-8")
 
 
 def _tops(items: list) -> list[int]:

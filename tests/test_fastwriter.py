@@ -19,7 +19,7 @@ from trialscope.index.engine.fastwriter import INLINE_LIMIT, FastSegmentWriter
 from trialscope.index.schema import TEXT_FIELDS, build_schema, record_to_doc
 from trialscope.parser.files import Failure, iter_payload_files, parse_payload, read_text
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, indexed_ids
 
 
 def _fixture_docs() -> list[dict[str, Any]]:
@@ -149,7 +149,7 @@ def test_fast_writer_segments_search_like_any_other(tmp_path: Path) -> None:
             writer.add_document(**doc)
         segments.append(writer.finish_segment())
     indexer.add_segments(tmp_path, segments, delete=["NCT06958939"])
-    ids = indexer.indexed_ids(tmp_path)
+    ids = indexed_ids(tmp_path)
     assert ids == sorted(d["trial_id"] for d in DOCS if d["trial_id"] != "NCT06958939")
 
 

@@ -16,7 +16,6 @@ from trialscope.index.indexer import (
     NoIndexError,
     doc_count,
     index_records,
-    indexed_ids,
     open_index,
     rebuild_index,
     sync_index,
@@ -30,6 +29,8 @@ from trialscope.index.schema import (
     record_to_doc,
 )
 from trialscope.store.db import Store
+
+from .conftest import indexed_ids
 
 # The searchable fields of DESIGN.md's record ("The record"): each must reach the index.
 DESIGN_SEARCHABLE = [
@@ -135,6 +136,14 @@ def test_record_to_doc_fills_every_schema_field_for_a_full_record() -> None:
     assert "S103-MG-01" in doc["ids"]
     assert "Shanghai Cell Therapy Group" in doc["sponsor"]
     assert doc["antibodies"] == "req:achr+,only:achr+"  # the criteria's antibody limits
+
+
+def test_an_mrna_car_t_is_indexed_under_car_t_too() -> None:
+    # "mRNA CAR-T" is a kind of "CAR-T": --modality CAR-T finds it, --modality "mRNA CAR-T"
+    # finds only those.
+    mrna = {"modality": ["mRNA CAR-T"], "targets": ["BCMA"], "cell_source": "autologous"}
+    assert record_to_doc(make_record(cell_therapy=mrna))["modality"] == "mRNA CAR-T\nCAR-T"
+    assert record_to_doc(make_record())["modality"] == "CAR-T"
 
 
 def test_record_to_doc_leaves_out_empty_values() -> None:

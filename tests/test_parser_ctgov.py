@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,11 @@ from trialscope.parser.ctgov import (
 )
 from trialscope.parser.files import Failure, Parsed, parse_payload
 
-from .conftest import CTGOV_FIXTURES, FIXTURES, shared_files
+from .conftest import CTGOV_FIXTURES, FIXTURES, golden, shared_params, shared_path
 
 GOLDEN = FIXTURES / "golden" / "ctgov"
-REAL_STUDIES = shared_files("data/ctgov-v2/studies")
-REAL_PAGES = shared_files("data/ctgov-v2/pages")
+REAL_STUDIES = shared_params("data/ctgov-v2/studies")
+REAL_PAGES = shared_params("data/ctgov-v2/pages")
 
 
 def _expected(study: dict) -> dict:
@@ -78,10 +77,8 @@ def test_real_study_matches_its_file(path: Path) -> None:
 
 
 def test_real_study_details_nct02210780() -> None:
-    paths = [p for p in REAL_STUDIES if p.stem == "NCT02210780"]
-    if not paths:
-        pytest.skip("shared sample absent")
-    rec = parse_study(json.loads(paths[0].read_text()))
+    path = shared_path("data", "ctgov-v2", "studies", "NCT02210780.json")
+    rec = parse_study(json.loads(path.read_text()))
     assert rec.eligibility["min_age_years"] == 18 and rec.eligibility["max_age_years"] == 64
     assert rec.eligibility["sex"] == "ALL" and rec.eligibility["healthy_volunteers"] is False
     assert len(rec.eligibility["inclusion"]) == 5
@@ -172,15 +169,10 @@ FIXTURE_FILES = sorted(CTGOV_FIXTURES.glob("*.json"))
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: p.stem)
 def test_fixture_matches_golden(path: Path) -> None:
-    """Golden output per fixture.  Regenerate on purpose: TRIALS_REGEN_GOLDEN=1 pytest ..."""
+    """Golden output per fixture.  Regenerate on purpose: TRIALSCOPE_REGENERATE=1 pytest ..."""
     rec = parse_study_json(path.read_text()).to_dict()
-    golden = GOLDEN / path.name
     text = json.dumps(rec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    if os.environ.get("TRIALS_REGEN_GOLDEN") == "1":
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text, encoding="utf-8")
-    assert golden.exists(), f"no golden file for {path.name}; run with TRIALS_REGEN_GOLDEN=1"
-    assert json.loads(golden.read_text()) == json.loads(text)
+    assert json.loads(golden(GOLDEN / path.name, text)) == json.loads(text)
 
 
 def test_reference_trial_nct06958939() -> None:
