@@ -88,7 +88,10 @@ _GROUP_GAP = re.compile(r"^[\s(),/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s(),/]*(?:[a
 _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
                           r"|children|women|men)\b[^;),:]*|\bif\b[^,;:]*"
                           r"|(?<![Aa]dults\s)(?<![Aa]dult\s)(?<!ts\s)(?<!ls\s)(?<!en\s)(?<!ns\s)"
-                          r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*",
+                          r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*"
+                          # "Karnofsky 80-100 for 16 years and older", "for ≥12 and < 16 years"
+                          rf"|\bfor\s+(?:{_OP_ANY}\s*)?\d{{1,2}}\b[^;:,]{{0,25}}?(?:years?|yrs?|y)\b"
+                          r"(?:\s+(?:of\s+age|old|and\s+(?:older|above)|or\s+(?:older|above)))?",
                           _IC)  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
 # Between two limits on one measure: "≥ 130 mmHg at screening and ≥ 120 mmHg", "> 450 ms for
 # males and > 470 ms", "> 200 mg/g (22.6 mg/mmol) and < 5000 mg/g".
@@ -96,7 +99,11 @@ _CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|
                         r"|\s*[(\[]\s*(?=[<>≤≥])", _IC)
 _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
     rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～)\s*"
-    rf"(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
+    rf"(?:(?P<ophi>{_OP_ANY})\s*)?(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
+    # "between 18 and 80 years of age", "18 to 79 years inclusive" (a range of years that the
+    # item calls an age, or an item that is only the range)
+    rf"|(?:between\s+)?(?P<lo7>{_NUM})\s*(?:-|–|to|and)\s*(?P<hi7>{_NUM})\s*(?:years?|yrs?)\b"
+    r"(?=[\s-]*(?:of\s+age|old|\(?(?:both\s+)?inclusive\)?|\s*$))"
     rf"|(?:(?P<op2>{_OP_ANY})\s*)?(?P<lo2>{_NUM})\s*(?:(?:-|–|~|～)\s*(?P<hi2>{_NUM})\s*)?"
     r"(?:周岁|岁)"
     rf"|(?P<lo3>{_NUM})\s*(?:years?|yrs?)\s+"
@@ -106,16 +113,17 @@ _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years 
     rf"(?P<hi5>{_NUM})\s*years?[\s-]*(?:of\s+age|old)", _IC)
 _PERSON_AGE = re.compile(  # "Patient over 18 years", "patients of both genders older than 2 months"
     r"\b(?:patients?|participants?|subjects?|persons?|individuals?|men|women|males?|females?)\s+"
-    rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?(?:aged\s+)?(?P<op>{_OP_ANY})\s*"
-    rf"(?P<lo>{_NUM})\s*(?=(?:years?|yrs?|months?)\b)", _IC)
+    rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?"
+    r"(?:(?:must|should|shall|will|need\s+to)\s+be\s+|(?:is|are)\s+)?(?:aged\s+)?"
+    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)", _IC)
 _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b", _IC)
 _DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
 _NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS)  # in fold(text), for the other branches
-_AGE_HINT = re.compile(r"\d\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
+_AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
 # Words in fold(text) one of which every match has: _AGE_YEARS ends in "of age" / "old" / 岁,
 # starts "between the ages", or is followed by "or older / above / younger"; _PERSON_AGE
 # starts with the person ("patients", "women", "males").
-_AGE_YEARS_KEYS = ("age", "old", "岁", "above", "younger")
+_AGE_YEARS_KEYS = ("age", "old", "岁", "above", "younger", "year", "yr")
 _PERSON_AGE_KEYS = ("patient", "participant", "subject", "person", "individual", "men", "male")
 _MGFA = re.compile(r"\bMGFA\b|" + _I(r"myasthenia\s+gravis\s+foundation\s+of\s+america"))
 _MGFA_GATE: Gate = (("MGFA",), ("foundation",))
@@ -248,7 +256,8 @@ _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its mea
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM})")
-_UPTO = re.compile(rf"\s*(?:through|to)\s+({_NUM})")
+_UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
+                   _IC)  # "≥ 18 through 75", "≥21 to ≤50 years"
 _CHAIN = re.compile(r"\s*(?:,|and|but|or)?\s*")
 
 
@@ -312,8 +321,9 @@ def _compare(text: str, pos: int) -> list[Comparison]:
         out = [(op[0], _number(num.group(1)) * factor, unit, end)]
         if (upto := _UPTO.match(text, num.end())) and op[0] in (">=", ">"):
             unit, factor, end = read_unit(text, upto.end())
+            hi_op = "<" if (upto.group("op") or "").strip() == "<" else "<="
             out = [(op[0], _number(num.group(1)) * factor, unit, end),
-                   ("<=", _number(upto.group(1)) * factor, unit, end)]
+                   (hi_op, _number(upto.group(2)) * factor, unit, end)]
     elif op:  # "bilirubin ≤ ULN"
         unit, _, end = read_unit(text, op[1])
         out = [(op[0], 1.0, unit, end)] if unit in ("xULN", "xLLN") else []
@@ -663,16 +673,21 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
             if _conditional(skip, m.start()) or "lo3" in g and re.search(
                     rf"{_OP_ANY}\s*$", text[max(0, m.start() - 30):m.start()], _IC):
                 continue  # a condition, or "younger than 18 years or older than 85" (op5)
-            lo = g.get("lo") or g.get("lo2") or g.get("lo3") or g.get("lo4") or ""
-            hi = g.get("hi") or g.get("hi2") or g.get("hi4")
+            if "lo7" in g and not text.startswith("between", m.start()) and text[:m.start()].strip(
+                    " -:(") and not re.match(r"[\s-]*(?:of\s+age|old|\(?(?:both\s+)?inclusive)",
+                                             text[m.end():], _IC):
+                continue  # "Diabetes for 2 to 10 years": a bare range is an age only alone
+            lo = g.get("lo") or g.get("lo2") or g.get("lo3") or g.get("lo4") or g.get("lo7") or ""
+            hi = g.get("hi") or g.get("hi2") or g.get("hi4") or g.get("hi7")
             end, factor = m.end(), 1.0
             if rx is _PERSON_AGE:  # "older than 2 months": the unit follows the match
-                unit, _, end = read_unit(text, m.end())
+                unit, _, end = read_unit(text, m.end() + text.startswith("-", m.end()))
                 factor = 1 / 12 if unit == "months" else 1.0
             if "lo5" in g:
                 pairs = [(_op(g["op5"]), g["lo5"]), (_op(g["op6"]), g["hi5"])]
-            elif hi:
-                pairs = [(">=", lo), ("<=", hi)]
+            elif hi:  # "≥21 to ≤50 years", "> 18 to < 65 years": each bound's sign as written
+                pairs = [(_op(g["op"]) if g.get("op") and g.get("ophi") else ">=", lo),
+                         (_op(g["ophi"]) if g.get("ophi") else "<=", hi)]
             elif g.get("op") or g.get("op2"):
                 pairs = [(_op(g.get("op") or g["op2"]), lo)]
             elif post := _POSTFIX.match(text, m.end()):
