@@ -38,7 +38,10 @@ from trialscope.extract.units import ULN, read_unit, to_unit
 Threshold = dict[str, Any]
 Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the match
 _IC = re.IGNORECASE
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+# (a decimal comma only right before a unit: "9,0 g/dl", "1,5 x ULN"; "0,1 or 2" is a list)
+_NUM = (r"\d{1,3},\d{1,2}(?=\s*(?:[µμmn]?g\s*/|mmol|[µμ]mol|%|[x×]\s*(?:ULN|LLN|10)|times\b))"
+        r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"\d{1,3},\d{1,2}")
 _WORD_NUMS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six",
                                           "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
@@ -84,11 +87,15 @@ _MENTION = re.compile("|".join(_MENTION_BRANCHES))  # all measures: what _mentio
 _MENTION_GATES: list[Gate] = [m.gate for m in _ROWS]
 _mention_gates = gate_set(_MENTION_GATES)
 _mention_rx = subset_regex(_MENTION_BRANCHES)
-_GROUP_GAP = re.compile(r"^[\s(),/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s(),/]*(?:[a-z]+\s+)?)?$")
+_GROUP_GAP = re.compile(r"^[\s()\[\],/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s()\[\],/]*"
+                        r"(?:[a-z]+\s+)?)?$")
+# "Estimated GFR (estimated creatinine clearance) ≥ 50": a measure named in parentheses right
+# after another is another name for it, not a second limit.
+_ALIAS_GAP = re.compile(r"^\s*[(\[]\s*(?:[a-z]+\s+)?$")
 _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
                           r"|children|women|men)\b[^;),:]*|\bif\b[^,;:]*"
                           r"|(?<![Aa]dults\s)(?<![Aa]dult\s)(?<!ts\s)(?<!ls\s)(?<!en\s)(?<!ns\s)"
-                          r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*"
+                          r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*?(?=\s+(?:or|and)\s|[;),]|$)"
                           # "Karnofsky 80-100 for 16 years and older", "for ≥12 and < 16 years"
                           rf"|\bfor\s+(?:{_OP_ANY}\s*)?\d{{1,2}}\b[^;:,]{{0,25}}?(?:years?|yrs?|y)\b"
                           r"(?:\s+(?:of\s+age|old|and\s+(?:older|above)|or\s+(?:older|above)))?",
@@ -96,7 +103,7 @@ _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|tho
 # Between two limits on one measure: "≥ 130 mmHg at screening and ≥ 120 mmHg", "> 450 ms for
 # males and > 470 ms", "> 200 mg/g (22.6 mg/mmol) and < 5000 mg/g".
 _CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+"
-                        r"|\s*[(\[]\s*(?=[<>≤≥])", _IC)
+                        rf"(?=(?:{_OP_ANY})\s*\d|\d)|\s*[(\[]\s*(?=[<>≤≥])", _IC)
 _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
     rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～)\s*"
     rf"(?:(?P<ophi>{_OP_ANY})\s*)?(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
@@ -271,7 +278,11 @@ def _clean(text: str) -> str:
 
 def _number(token: str) -> float:
     token = token.lower()
-    return float(_WORD_NUMS[token]) if token in _WORD_NUMS else float(token.replace(",", ""))
+    if token in _WORD_NUMS:
+        return float(_WORD_NUMS[token])
+    if _DECIMAL_COMMA.fullmatch(token):
+        return float(token.replace(",", "."))
+    return float(token.replace(",", ""))
 
 
 # ClinicalTrials.gov sponsors echo a worded sign in symbols: "greater than or equal to (>=) 0.5",
@@ -319,7 +330,8 @@ def _compare(text: str, pos: int) -> list[Comparison]:
     if op and num:
         unit, factor, end = read_unit(text, num.end())
         out = [(op[0], _number(num.group(1)) * factor, unit, end)]
-        if (upto := _UPTO.match(text, num.end())) and op[0] in (">=", ">"):
+        if op[0] in (">=", ">") and ((upto := _UPTO.match(text, num.end()))
+                                     or unit and (upto := _UPTO.match(text, end))):
             unit, factor, end = read_unit(text, upto.end())
             hi_op = "<" if (upto.group("op") or "").strip() == "<" else "<="
             out = [(op[0], _number(num.group(1)) * factor, unit, end),
@@ -418,6 +430,8 @@ def _convert(row: Measure, value: float, unit: str | None) -> tuple[float, str |
     return got
 
 
+_BARE_ULN = re.compile(rf"\s*(?:levels?\s+|values?\s+)?(?:of\s+)?({_NUM})"
+                       r"(?=\s*(?:[x×*]|times|-?folds?)\s)", _IC)
 _COHORT_AFTER = re.compile(r"\s*(?:for|if|in|when|with|among)\b", _IC)
 _LEAST = re.compile(r"\b(minimum|at\s+least|maximum)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
@@ -437,8 +451,13 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
     i = 0
     while i < len(mentions):
         group = [mentions[i]]
-        while i + 1 < len(mentions) and _GROUP_GAP.match(text[group[-1][2]:mentions[i + 1][1]]):
+        aliases: set[int] = set()  # positions in group of the names in parentheses
+        while i + 1 < len(mentions) and (
+                _GROUP_GAP.match(gap := text[group[-1][2]:mentions[i + 1][1]])
+                or _ALIAS_GAP.match(gap)):
             i += 1
+            if _ALIAS_GAP.match(gap) and re.match(r"\s*[)\]]", text[mentions[i][2]:]):
+                aliases.add(len(group))  # "(GFR)", "(estimated creatinine clearance)" alone
             group.append(mentions[i])
         i += 1
         if any(_KIND[g[0]] == "class" for g in group):
@@ -458,6 +477,12 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             unit, factor, uend = read_unit(text, num.end())
             found = [(">=" if least.group(1).lower() != "maximum" else "<=",
                       _number(num.group(1)) * factor, unit, uend)]
+        if not found and section == "exclusion" and rows[0].kind == "lab" and (
+                bare := _BARE_ULN.match(text, end)):
+            # "direct bilirubin 4 × ULN" in an exclusion: no sign written, >= (RULES v2 §8.6)
+            unit, factor, uend = read_unit(text, bare.end())
+            if unit == "xULN":
+                found = [(">=", _number(bare.group(1)), unit, uend)]
         pre = _PRE_COMPARE.search(text[max(0, start - 30):start]) if not found else None
         if pre and re.search(r"%\s*of\s*$", pre.group()):
             pre = None  # "CD22 expression on ≥ 20% of blasts": a share of them, not a count
@@ -481,8 +506,8 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         if group[0][0] == "blood pressure":
             out += _blood_pressure(text, found, start, section)
             continue
-        names = dict.fromkeys(n for g in group for n in
-                              (("ALT", "AST") if g[0] == "ALT+AST" else (g[0],)))
+        names = dict.fromkeys(n for k, g in enumerate(group) if k not in aliases
+                              for n in (("ALT", "AST") if g[0] == "ALT+AST" else (g[0],)))
         for n, (op, value, unit, cend) in enumerate(found):
             for name in names:
                 row = _ROW[name]
@@ -518,6 +543,14 @@ def _blood_pressure(text: str, found: list[Comparison], start: int,
     """"BP > 160/100" is a systolic and a diastolic limit; "BP > 160 mm Hg systolic or > 95
     mm Hg diastolic" names each."""
     out: list[Threshold] = []
+    # "> 140 mm Hg or < 90 mm Hg systolic": a bound without its side takes the next bound's
+    sides: list[str | None] = []
+    for _, _, _, cend in found:
+        side = re.match(r"\s*(?:mm\s*Hg\s*)?(systolic|diastolic)", text[cend:cend + 20], _IC)
+        sides.append(side.group(1).lower() if side else None)
+    for k in range(len(sides) - 2, -1, -1):
+        if sides[k] is None and re.match(r"\s*(?:,\s*)?or\b", text[found[k][3]:], _IC):
+            sides[k] = sides[k + 1]
     for n, (op, value, unit, cend) in enumerate(found):
         if unit not in (None, "mmHg"):
             continue
@@ -530,14 +563,18 @@ def _blood_pressure(text: str, found: list[Comparison], start: int,
             out.append(_make("diastolic BP", op, float(pair.group(1)), "mmHg", span, "vital",
                              section, n == 0))
             continue
-        side = re.match(r"\s*(?:mm\s*Hg\s*)?(systolic|diastolic)", text[cend:cend + 20], _IC)
-        if side:
-            name = "systolic BP" if side.group(1).lower() == "systolic" else "diastolic BP"
+        if sides[n]:
+            name = "systolic BP" if sides[n] == "systolic" else "diastolic BP"
             out.append(_make(name, op, value, "mmHg", text[start:cend], "vital", section, n == 0))
     return out
 
 
-_CLASS_TOKEN = re.compile(r"\b(IV|I{1,3}[ab]?|[1-4]|[A-C](?!-))(?!\w)")
+_CLASS_TOKEN = re.compile(r"\b(IV|I{1,3}[ab]?|[1-4][ab]?|[A-C](?!-))(?!\w)")
+
+
+def _roman(tok: str) -> str:
+    """A class written in digits as the Roman class ("2" -> "II", "3b" -> "IIIb")."""
+    return ROMAN[tok[0]] + tok[1:] if tok[:1] in ROMAN else tok
 _OP_BEFORE = re.compile(rf"(?:{_OP_ANY})\s*(?:the\s+)?$", _IC)
 _CLASS_FILLER = re.compile(
     r"(?:\s|[:(),-])*(?:(?:\(NYHA\)|NYHA|functional|heart\s+failure|congestive|HF|FC|classification|class(?:es)?"
@@ -556,7 +593,7 @@ _CLASS_GATE: Gate = (tuple(k for m in _ROWS if m.kind == "class" for k in m.gate
 def _class_members(row: Measure, tokens: list[str], ranges: list[bool]) -> list[str]:
     values: list[str] = []
     for tok, is_range in zip(tokens, ranges):
-        tok = ROMAN.get(tok, tok) if row.members[0] == "I" else tok
+        tok = _roman(tok) if row.members[0] == "I" else tok
         if tok not in row.members and tok.rstrip("ab") in row.members:
             tok = tok.rstrip("ab")
         if tok not in row.members:
@@ -627,7 +664,7 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
         name = "Child-Pugh class" if row.name == "Child-Pugh" else row.name
         after = _CLASS_OP_AFTER.match(text, end)
         if (op or after) and len(tokens) == 1:
-            tok = ROMAN.get(tokens[0], tokens[0]) if row.members[0] == "I" else tokens[0]
+            tok = _roman(tokens[0]) if row.members[0] == "I" else tokens[0]
             o = op[0] if op else (">=" if after.group("ge") else "<=")
             if o == "=":
                 o = ">=" if section == "exclusion" else "<="
