@@ -123,9 +123,11 @@ _PERSON_AGE = re.compile(  # "Patient over 18 years", "patients of both genders 
     rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?"
     r"(?:(?:must|should|shall|will|need\s+to)\s+be\s+|(?:is|are)\s+)?(?:aged\s+)?"
     rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)", _IC)
-_NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b", _IC)
+_NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b"
+                      r"|\b(?:past|last|previous|preceding)\s+(?:year|month|week)\b", _IC)
 _DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
-_NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS)  # in fold(text), for the other branches
+# in fold(text), for the other branches
+_NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS, "past", "last", "previous", "preceding")
 _AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
 # Words in fold(text) one of which every match has: _AGE_YEARS ends in "of age" / "old" / 岁,
 # starts "between the ages", or is followed by "or older / above / younger"; _PERSON_AGE
@@ -167,7 +169,8 @@ _WINDOW = re.compile(
     rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
     r"(?=\s*(?:period\s+)?(?:before|prior|preceding|$|[,;.)]|(?:past|ago)\b))"
     rf"|(?:in\s+)?(?:the\s+)?(?:past|last|previous)\s+(?P<c>{_NUMW})\s+(?P<uc>{_TIME})"
-    rf"|(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)\b(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
+    rf"|(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)(?<!more\sthan\s)(?<!greater\sthan\s)"
+    rf"(?<!over\s)\b(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
     rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
     # "History of stroke for 6 months prior to screening", "during 6 months prior to consent"
@@ -215,7 +218,8 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"plasma\s*(?:exchange|pheresis)|plasmapheresis|\bPLEX\b|\bPEX\b|\bPE\b|血浆置换",
      "plasma exchange"),
     (r"immuno-?adsorption", "immunoadsorption"), (r"thymectomy|胸腺切除术?", "thymectomy"),
-    ((r"live(?:[-\s]attenuated)?(?:\s+virus)?\s+vaccin\w*|attenuated\s+vaccin\w*"
+    ((r"live(?:[-,\s]+(?:live|attenuated|virus|viral|bacteria|bacterial|or|and))*[-\s]+vaccin\w*"
+      r"|attenuated\s+vaccin\w*"
       r"|(?:减毒)?活疫苗"), "live vaccines"),
     (r"meningococcal\s+vaccin\w*|vaccinated\s+against\s+meningococc\w*"
      r"(?:\s+(?:infections?|disease))?", "meningococcal vaccine"),
@@ -224,21 +228,28 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
      "steroids"),
     (r"methylprednisolone|prednisolone|prednisone|dexamethasone", None),
     ((r"immunosuppress(?:ants?|ive\s+(?:agents?|drugs?|therap\w+|treatments?|medications?))"
-      r"|免疫抑制剂"), "immunosuppressants"),
+      r"|免疫抑制剂"), None),  # not a RULES v2 name: as written
     (r"immunotherap(?:y|ies)", "immunotherapy"),
     (r"(?:cytotoxic\s+)?chemotherapy|化疗", "chemotherapy"),
     (r"immune\s+checkpoint\s+inhibitors?", "immune checkpoint inhibitors"),
     (r"palliative\s+(?:radio-?therapy|radiation(?:\s+therapy)?)", "palliative radiotherapy"),
     (r"radio-?therapy|radiation(?:\s+(?:therapy|treatment))?(?!\s+(?:exposure|dose))"
      r"|irradiation|放射(?:疗法|治疗)|放疗", "radiotherapy"),
+    (r"major\s+(?:surgical\s+(?:procedures?|interventions?|operations?)|operations?)",
+     "major surgery"),
+    (r"surgical\s+(?:procedures?|interventions?)", "surgery"),
     (r"(?:major\s+)?surgery", None), (r"大手术", "major surgery"),
-    (r"ha?ematopoietic\s+growth\s+factors?|G-?CSF", "hematopoietic growth factors"),
+    (r"(?:ha?ematopoietic\s+)?growth\s+factors?(?:\s+support)?|G-?CSF|(?:peg)?filgrastim",
+     "hematopoietic growth factors"),
     ((r"investigational\s+(?:medicinal\s+|study\s+)?(?:products?|drugs?|agents?|medications?"
-      r"|treatments?)|experimental\s+(?:drugs?|interventions?)|试验用?药(?:品|物)"
+      r"|treatments?|therap(?:y|ies)|devices?|vaccines?)(?:\s+or\s+(?:medical\s+)?(?:vaccines?"
+      r"|devices?|biologics?|products?))?|(?:experimental|research)\s+(?:drugs?|interventions?"
+      r"|agents?|therap(?:y|ies)|treatments?|products?)(?:\s+or\s+(?:medical\s+)?(?:vaccines?"
+      r"|devices?|biologics?|products?))?|试验用?药(?:品|物)"
       # taking part in another trial is exposure to its product
       r"|(?:interventional|investigational|clinical)\s+(?:trials?|stud(?:y|ies)|investigations?)"),
      "investigational drug"),
-    (r"biologics?|biological\s+(?:agents?|therap\w+)", "biologics"),
+    (r"biologic(?:al)?\s+(?:agents?|therap\w+|products?|drugs?)|biologics?", "biologics"),
     (r"monoclonal\s+antibod(?:y|ies)", "monoclonal antibodies"),
     (r"anti-?cancer\s+(?:drugs?|therap\w+)", "anticancer drugs"),
     (r"gene\s+therap\w+|cell\s+therap\w+|CAR[-\s]?T(?:\s+cells?)?", None),
@@ -248,7 +259,7 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"FcRn\s+(?:inhibitors?|antagonists?)", "FcRn inhibitors"),
     (r"anti-?(?:biotic|viral|fungal|parasitic|malarial|coagulant)s?", "*s"),
     (r"NSAIDs?|non-?steroidal\s+anti-?inflammatory\s+drugs?", "NSAIDs"),
-    (r"(?:blood\s+)?transfusions?", "transfusions"),
+    (r"(?:blood\s+)?transfusions?|blood\s+products?(?:\s+support)?", "transfusions"),
     (r"(?:ha?ematopoietic\s+)?stem\s+cell\s+transplant\w*|HSCT",
      "hematopoietic stem cell transplantation"),
     ((r"azathioprine|mycophenolate(?:\s+mofetil)?|tacrolimus|cyclosporine|ciclosporin"
@@ -582,8 +593,9 @@ _CLASS_FILLER = re.compile(
     r"(?:cirrhosis|liver\s+disease|hepatic\s+impairment))(?:\s|[:(),-])*)*", _IC)
 _CLASS_OP_AFTER = re.compile(r"\s*(?:or\s+(?P<ge>higher|greater|worse|above|more|over)"
                              r"|or\s+(?:lower|less|better|below))\b", _IC)
-_CLASS_BEFORE = re.compile(r"\bclass(?:es)?\s+((?:IV|I{1,3}|[1-4])(?:\s*(?:,|or|and|-|–|to)\s*"
-                           r"(?:IV|I{1,3}|[1-4]))*)\b[^;.]{0,50}$", _IC)
+_CLASS_BEFORE = re.compile(r"\b(?:class(?:es)?|heart\s+failure)\s+((?:IV|I{1,3}|[1-4])"
+                           r"(?:\s*(?:,|or|and|-|–|to)\s*(?:IV|I{1,3}|[1-4]))*)\b[^;.]{0,50}$",
+                           _IC)
 
 
 _CLASS_GATE: Gate = (tuple(k for m in _ROWS if m.kind == "class" for k in m.gate[0]),
@@ -818,9 +830,26 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 canon = " ".join(f"{site.group(1)} infection".lower().split())
                 before = before[:site.start()]
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
+            stop = m.end()
+            if name == "*s" and canon != "antibiotics" and (
+                    head := _CLASS_HEAD.match(text, m.end())):
+                stop = head.end()  # "anti-viral therapy": not a RULES v2 name, as written
+                canon = " ".join(text[m.start():stop].lower().split())
+            elif name == "vaccines" and re.match(r"vaccin(?:es?|ations?)\b", m.group(), _IC) and (
+                    qual := _VACCINE_QUALIFIER.search(before)):
+                # "SARS-CoV-2 vaccine", "measles vaccination", "inactivated vaccines"
+                before = before[:qual.start()]
+                canon = " ".join(f"{qual.group(1)} {m.group()}".split()).lower()
+            elif name is None or name in _AS_WRITTEN_CLASSES:
+                if anti := re.search(r"\b(anti-\s?[\w-]+)\s+$", before, _IC):
+                    # "anti-SARS-CoV-2 monoclonal antibodies"
+                    before = before[:anti.start()]
+                    canon = " ".join(f"{anti.group(1)} {m.group()}".lower().split()).replace(
+                        "anti- ", "anti-")
             route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
-            hits.append((m.start() - len(before) + route.start() if route else m.start(), m.end(),
-                         f"{route.group(1).lower()} {canon}" if route else canon))
+            first = m.start() - len(before) + route.start() if route else m.start() - (
+                len(text[max(0, m.start() - 80):m.start()]) - len(before))
+            hits.append((first, stop, f"{route.group(1).lower()} {canon}" if route else canon))
     hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
         o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
     merged: list[tuple[int, int, str]] = []
@@ -835,10 +864,37 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
         parens = [(m.start(), m.end()) for m in re.finditer(r"\([^()]*\)", text[start:])]
         outside = [h for h in hits if not any(a <= h[0] - start < b for a, b in parens)]
         hits = outside or hits
+    # "with the exception of emicizumab", "(other than EGFR TKI)": not what the window is on
+    hits = [h for h in hits if not _EXCEPT.search(text, max(start, h[0] - 50), h[0])]
+    # "hospitalization for unstable angina": the event is the angina
+    hits = [h for k, h in enumerate(hits) if not (
+        h[2].startswith("hospitali") and k + 1 < len(hits)
+        and re.fullmatch(r"\s+(?:for|due\s+to)\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,2}",
+                         text[h[1]:hits[k + 1][0]], _IC))]
+    # "vaccinated with live attenuated vaccines": the general name adds nothing to the specific
+    names = {h[2] for h in hits}
+    hits = [h for h in hits if not any(n != h[2] and n.endswith(" " + h[2]) for n in names)]
     if not hits:
         hits = [(m.start(g), m.end(g), m.group(g)) for m in _GENERIC.finditer(text, start)
                 for g in (1, 2) if m.group(g)]
     return sorted(hits)
+
+
+_CLASS_HEAD = re.compile(r"\s+(?:therap(?:y|ies)|treatments?|medications?|agents?|drugs?)\b",
+                         _IC)
+_VACCINE_QUALIFIER = re.compile(
+    r"\b((?!(?:any|other|an?|the|all|of|with|and|or|no|planned|approved|licensed|authori[sz]ed"
+    r"|investigational|prior|previous|recent|receipt|received|receive|given|live|attenuated"
+    r"|non-live|routine|booster|study|this|these|required|standard|following|during|after"
+    r"|before|by|for|to|in|on|not|are|is|was|were|be|been|get|got|have|has|had|who|those"
+    r"|bacteria|bacterial|virus|viral"
+    r"|patients?|subjects?|participants?|concomitant|additional|use)\b)[A-Za-z][\w-]*[\w])\s+$",
+    _IC)
+# Class names of the table that are not RULES v2 names keep an "anti-X" written before them.
+_AS_WRITTEN_CLASSES = {"monoclonal antibodies", "biologics", "immunoglobulins",
+                       "complement inhibitors", "FcRn inhibitors", "anticancer drugs"}
+_EXCEPT = re.compile(r"\b(?:except(?:ion\s+of|ing|\s+for)?|other\s+than|excluding|apart\s+from"
+                     r"|not\s+including|besides)\b[^;(),]{0,40}$", _IC)
 
 
 # Per drug row of _DRUGS (after the EVENTS), words one of which every match contains, in
@@ -849,15 +905,17 @@ _DRUG_KEYS: list[tuple[str, ...]] = [
     ("thymectomy", "胸腺切除"), ("vaccin", "活疫苗"), ("meningococc",), ("vaccin", "疫苗"),
     ("cortico", "steroid", "激素"), ("prednis", "dexamethasone"), ("immunosuppress", "免疫抑制剂"),
     ("immunotherap",), ("chemotherapy", "化疗"), ("checkpoint",), ("palliative",),
-    ("radio", "radiation", "irradiation", "放射", "放疗"), ("surgery",), ("大手术",),
-    ("growth", "csf"), ("investigational", "experimental", "trial", "stud", "试验"),
+    ("radio", "radiation", "irradiation", "放射", "放疗"), ("major",), ("surgical",),
+    ("surgery",), ("大手术",), ("growth", "csf", "filgrastim"),
+    ("investigational", "experimental", "research", "trial", "stud", "试验"),
     ("biologic",), ("monoclonal",), ("cancer",), ("therap", "car"), ("cd20", "deplet"),
-    ("complement",), ("fcrn",), ("anti",), ("nsaid", "steroidal"), ("transfusion",),
+    ("complement",), ("fcrn",), ("anti",), ("nsaid", "steroidal"), ("transfusion", "blood"),
     ("stem", "hsct"), ("azathioprine", "mycophenolate", "tacrolimus", "cyclosporine",
                        "ciclosporin", "cyclophosphamide", "methotrexate", "zilucoplan",
                        "leflunomide"),
     ("mab", "cept", "imod", "tinib", "limus", "siran", "copan", "coplan"), ("利妥昔单抗",),
     ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",)]
+_EVENT_NAMES = {name for _, name in EVENTS if name}
 _DRUG_ROWS = [(rx, name, keys) for (rx, name), keys in
               zip(_DRUGS, [*EVENT_KEYS, *_DRUG_KEYS], strict=True)]  # EVENTS come first
 _drug_gates = gate_set([((), keys) for _, _, keys in _DRUG_ROWS])
@@ -879,23 +937,25 @@ def _clauses(text: str) -> list[tuple[int, int]]:
 
 
 _HEAD_LEAD = re.compile(
-    r"(?:[\W\d_]+|(?:history|presence|use|usage|receipt|administration|treatment|therapy"
+    r"(?:[\W\d_]+|(?:(?:history|presence|evidence|signs?|symptoms?)\s+(?:or|and|and/or)\s+)?"
+    r"(?:history|presence|use|usage|receipt|administration|treatment|therapy|symptoms?|signs?"
     r"|participation|exposure|episodes?)\s+(?:of|with|to|in)\b|(?:current(?:ly)?"
     r"|prior|previous|recent(?:ly)?|known|active|documented|any|an?|the|other|all|subjects?"
     r"|participants?|patients?|individuals?|those|who|which|that|has|have|had|been|was|were|is"
     r"|are|took|taken|take|taking|received?|receiving|used|using|underwent|undergone|developed"
     r"|or|and|not|no|must|ongoing|chronic|regular|significant|clinically|evidence|experienced"
     r"|suffered|presented|planned|will|be|a\s+history|self[-\s]reported|mild|moderate|severe"
-    r"|serious|treatment)\b)\s*", _IC)
-_HEAD_STOP = re.compile(r"\s*(?:[(\[,;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
+    r"|serious|treatment|then|also|on|off|being|investigational|approved|authori[sz]ed|licensed"
+    r"|marketed|prescribed)\b)\s*", _IC)
+_HEAD_STOP = re.compile(r"\s*(?:[;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
                         r"|during|within|from|prior|before|since|until|defined|such|including"
                         r"|except|unless|other\s+than|e\.g|i\.e|is|are|was|were|has|have"
                         r"|had|will|must|should|may|can|requiring|resulting)\b)", _IC)
-_HEAD_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and/or|or)\s|/)\s*", _IC)
 _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\b|values?\b"
                        r"|\b(?:if|of|used|men|women|WOCBP|neonates|infants|children|adults"
                        r"|participation|changes?|function|positive|negative|survival|told|use"
-                       r"|exposure|taper|taken|containing|having|more|episodes?|reports?)\b"
+                       r"|exposure|taper|taken|containing|having|more|episodes?|reports?"
+                       r"|boosters?|equivalents?|signs?|symptoms?|history|presence)\b"
                        r"|diagnos|participat|abortion"
                        r"|screening|visits?\b|consent|biops|samples?\b|scans?\b|imaging"
                        r"|examination|assessment|measure|results?\b|criteri|random|enrol"
@@ -905,31 +965,188 @@ _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\
                        r"|procedures?|patients?|subjects?|participants?|evidence|history)$", _IC)
 
 
+# "heart failure III or IV NYHA": the class qualifies the event before it
+_CLASS_WORDS = re.compile(r"\b(?:NYHA\s+)?(?:class(?:es)?\s+)?(?:I{1,3}|IV)"
+                          r"(?:\s*(?:-|–|or|to|and|/)\s*(?:I{1,3}|IV))*(?:\s+NYHA)?\b")
+_ARTICLE = re.compile(r"(?:an?|the|any|other|all)\s+", _IC)
+_ADJECTIVE = re.compile(r"[a-z-]+(?:ous|ive|ed|ent)|oral|topical|systemic|local|nasal|intranasal"
+                        r"|ophthalmic|chronic|acute|latent|live|inactivated|clinical|medical"
+                        r"|surgical|pharmacological|biological|physical", _IC)
+_JOIN_WORD = re.compile(r"\s+(?:and/or|or|and)\s+", _IC)
+_CLAUSE_ON = re.compile(r"\s*(?:with|without|who|which|that|in|for|at|no|not|if|unless)\b", _IC)
+_FILLER = re.compile(r"\s+of\s+any\s+(?:severity|kind|type|cause|grade|origin)\b", _IC)
+_LIST_SEP = re.compile(r"\s*(?:,\s*(?:and/or\s+|and\s+|or\s+)?|\s(?:and/or|or|and)\s)\s*", _IC)
+# Nouns that do not stand alone: "suicidal attempt or ideation" is suicidal ideation.
+_BARE_HEADS = re.compile(r"(?:ideation|attempts?|behaviou?rs?|abuse|dependence|misuse|disorders?)$",
+                         _IC)
+
+
+def _np_name(phrase: str) -> str:
+    """A noun phrase as a window's name: lower case except acronyms and names (RULES v2 §5)."""
+    return " ".join(w if (w.isupper() or any(c.isdigit() for c in w) or w[1:] != w[1:].lower())
+                    else w.lower() for w in phrase.split())
+
+
+def _distribute(parts: list[str], joins: list[str]) -> list[str]:
+    """Shared words of a coordination: "drug or alcohol abuse" -> drug abuse, alcohol abuse;
+    "immunosuppressive or immune modifying medication"; "suicidal attempt or ideation".
+    ``joins[k]`` is the text between part k and part k + 1 as written: only parts joined by
+    "or" / "and" share words, and not when the second has its own article ("doxycycline or a
+    TTR stabilizing agent")."""
+    out: list[str | None] = list(parts)
+    for k in range(len(out) - 1):
+        one, two = (out[k] or "").split(), (out[k + 1] or "").split()
+        if not _JOIN_WORD.fullmatch(joins[k]) or not one or not two:
+            continue
+        if len(one) == 1 and len(two) >= 2 and one[0].lower() != two[-1].lower():
+            if joins[k].strip().lower() == "and":  # "head and neck nerve block": one thing
+                out[k], out[k + 1] = None, f"{one[0]}{joins[k]}{' '.join(two)}"
+            else:
+                out[k] = f"{one[0]} {two[-1]}"
+        elif len(one) == 2 and len(two) == 1 and _BARE_HEADS.fullmatch(two[0]):
+            out[k + 1] = f"{one[0]} {two[0]}"
+    # a qualifier left alone ("approved, authorized, or investigational ...") names nothing
+    return [p or "" for p in out]
+
+
+def _masked(text: str, start: int, end: int) -> str:
+    """``text`` with what is in parentheses or square brackets between ``start`` and ``end``
+    blanked out (same length), so that a list can be split around them."""
+    return text[:start] + re.sub(r"\([^()]*\)|\[[^\[\]]*\]", lambda p: " " * len(p.group()),
+                                 text[start:end]) + text[end:]
+
+
+def _list_spans(masked: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The members of a list "A, B or C" in ``masked[start:end]``."""
+    spans, pos = [], start
+    for sep in _LIST_SEP.finditer(masked, start, end):
+        spans.append((pos, sep.start()))
+        pos = sep.end()
+    return spans + [(pos, end)]
+
+
+def _joins(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The text between consecutive list members, with the article or "other" that opens the
+    second ("or a TTR stabilizing agent": a phrase of its own)."""
+    out = []
+    for k in range(len(spans) - 1):
+        det = _ARTICLE.match(text, spans[k + 1][0], spans[k + 1][1])
+        out.append(text[spans[k][1]:det.end() if det else spans[k + 1][0]])
+    return out
+
+
+def _np(text: str, start: int, end: int, check: bool = True, whole: bool = False
+        ) -> str | None:
+    """The short noun phrase that ``text[start:end]`` is, after its lead words (history of,
+    use of, any, ...) and before a qualifying clause (``whole``: with none); None when it is
+    not one."""
+    pos = start
+    while pos < end and (lead := _HEAD_LEAD.match(text, pos, end)) and lead.end() > pos:
+        pos = lead.end()
+    stop = _HEAD_STOP.search(text, pos, end)
+    if whole and stop and text[stop.start():end].strip():
+        return None
+    phrase = text[pos:stop.start() if stop else end].strip(" -")
+    phrase = re.sub(r"\s+(?:I{1,3}|IV)(?:\s*(?:-|or|to)\s*(?:I{1,3}|IV))?$", "", phrase)
+    if (not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 /'-]+", phrase) or not re.search(
+            r"[A-Za-z]{3}", phrase) or len(phrase.split()) > 4 or check and _HEAD_BAD.search(phrase)
+            or phrase[0].isdigit()):
+        return None
+    return phrase
+
+
+def _listed(text: str, start: int, end: int, hits: list[tuple[int, int, str]], low: str
+            ) -> list[tuple[int, int, str]]:
+    """The known things of a window and the unknown ones listed with them ("warfarin, heparin
+    or other anticoagulants", "myocardial infarction, pulmonary hypertension or stroke"): the
+    run of short noun phrases, next to the window, that holds a known thing."""
+    masked = _CLASS_WORDS.sub(lambda p: " " * len(p.group()), _masked(text, start, end))
+    if "(" in masked[start:end] or ")" in masked[start:end]:
+        return hits
+    spans = _list_spans(masked, start, end)
+    if len(spans) < 2:
+        return hits
+    known = [any(h[0] < b and h[1] > a for h in hits) for a, b in spans]
+    phrases: dict[int, str] = {}
+    first = len(spans)
+    for k in range(len(spans) - 1, -1, -1):
+        a, b = spans[k]
+        if not known[k]:
+            if k + 1 < len(spans) and _CLAUSE_ON.match(masked, spans[k + 1][0]):
+                break  # "..., with no psychiatric hospitalization within": not a list
+            phrase = _np(masked, a, b, check=False, whole=True)
+            if phrase is None or _named(phrase, text, low):
+                break
+            phrases[k] = phrase
+        first = k
+    if not phrases or not any(known[first:]):
+        return hits
+    joins = _joins(masked, spans)
+    keep: dict[int, str] = {}
+    closed = False  # after "infection requiring treatment with ...", the rest qualifies it
+    for k in range(first, len(spans)):
+        if known[k]:
+            inside = [h for h in hits if spans[k][0] <= h[0] < spans[k][1]]
+            closed = closed or bool(_HEAD_STOP.search(
+                masked, max([h[1] for h in inside] or [spans[k][1]]), spans[k][1]))
+            if inside and inside[0][2] in _EVENT_NAMES and re.match(
+                    r"\s*(?:any\s+)?other\b", masked[spans[k][0]:spans[k][1]], _IC):
+                keep.clear()  # "bacteremia, pneumonia or any other serious infection"
+        elif not closed:
+            keep[k] = phrases[k]
+    order = sorted(keep)
+    shared = _distribute([keep[k] for k in order],
+                         [joins[k] if k + 1 in keep else "," for k in order[:-1]])
+    extra = [(spans[k][0], spans[k][1], _np_name(p)) for k, p in zip(order, shared)
+             if _thing_words(p)]
+    return sorted(hits + extra)
+
+
+def _thing_words(phrase: str) -> bool:
+    """Can ``phrase`` name a thing on its own?  Not a lone qualifier ("oral", "approved",
+    "live") nor a word of _HEAD_BAD."""
+    return bool(phrase) and not _HEAD_BAD.search(phrase) and not (
+        len(phrase.split()) == 1 and _ADJECTIVE.fullmatch(phrase))
+
+
 def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """A window on something outside the tables ("Use of vitamin E within 12 weeks", "History of
-    drug or alcohol abuse for 3 years prior to screening"): the short noun phrase that opens
-    the clause, after its lead words, split at "or" / "and" / commas (RULES v2 §5: the
-    shortest noun phrase as written, lower case except acronyms)."""
+    drug or alcohol abuse for 3 years prior to screening"): the short noun phrases that open
+    the clause, after its lead words, listed with "or" / "and" / commas up to a qualifying
+    word (RULES v2 §5: the shortest noun phrase as written, lower case except acronyms)."""
     pos = start
     while pos < end and (lead := _HEAD_LEAD.match(text, pos, end)) and lead.end() > pos:
         pos = lead.end()
     if end - pos > 90 or re.search(r"\d\s*(?!-)\S|[<>≤≥]", text[pos:end]):
         return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
-    stop = _HEAD_STOP.search(text, pos, end)
-    phrase = text[pos:stop.start() if stop else end].strip(" -")
-    if not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 ,/'-]+", phrase):
+    masked = _masked(text, pos, end)
+    stop = _HEAD_STOP.search(masked, pos, end)
+    phrase_end = stop.start() if stop else end
+    phrase = _FILLER.sub("", text[pos:phrase_end]).strip(" -")
+    if not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 ,()/'-]+", phrase):
         return []
-    parts = [p.strip() for p in _HEAD_SPLIT.split(phrase) if p.strip()]
-    parts = [re.sub(r"^(?:(?:any|an?|the|other|all)\s+)+", "", p, flags=_IC) for p in parts]
-    if not parts or len(parts) > 5 or any(
-            not p or len(p.split()) > 4 or _HEAD_BAD.search(p) for p in parts):
+    parts = []
+    spans = _list_spans(masked, pos, phrase_end)
+    for a, b in spans:
+        part = _FILLER.sub("", _np(masked, a, b, check=False) or "")
+        if not part:
+            return []  # every part must be a short noun phrase
+        parts.append(part)
+    if not parts or len(parts) > 5:
         return []
-    last = parts[-1].split()
-    if len(parts) == 2 and len(last) == 2 and len(parts[0].split()) == 1:
-        parts[0] = f"{parts[0]} {last[-1]}"  # "drug or alcohol abuse": drug abuse, alcohol abuse
-    names = [" ".join(w if (w.isupper() or any(c.isdigit() for c in w) or w[1:] != w[1:].lower())
-                      else w.lower() for w in p.split()) for p in parts]
-    return [(pos, pos + len(phrase), n) for n in dict.fromkeys(names)]
+    parts = _distribute(parts, _joins(masked, spans))  # drug or alcohol abuse
+    if any(_HEAD_BAD.search(p) for p in parts):
+        return []
+    parts = [p for p in parts if _thing_words(p)]
+    return [(pos, phrase_end, n) for n in dict.fromkeys(_np_name(p) for p in parts)]
+
+
+def _in_parens(text: str, start: int, pos: int) -> bool:
+    """Is ``pos`` inside parentheses opened after ``start``?"""
+    depth = 0
+    for ch in text[start:pos]:
+        depth = max(0, depth + (ch == "(") - (ch == ")"))
+    return depth > 0
 
 
 def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]:
@@ -952,14 +1169,18 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             anchor = _ANCHOR.match(text, m.end(), c1)
             after_end = anchor.end() if anchor else m.end()
             cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
-            hits = _drugs(text, cut[-1].end() if cut else region, m.start(), low)
-            if not hits and k + 1 == len(found):
-                hits = _drugs(text, after_end, c1, low)
+            begin = cut[-1].end() if cut else region
+            hits = _drugs(text, begin, m.start(), low)
+            if hits:
+                hits = _listed(text, begin, m.start(), hits, low)
             if (not hits and section == "exclusion"
                     and not re.match(r"less|fewer|<", m.group(), _IC)):
                 # (in inclusion a time phrase mostly dates a requirement: "diagnosis of asthma
                 # documented in the past 24 months"; "less than 2 years" is often a prognosis)
-                hits = _head_things(text, cut[-1].end() if cut else region, m.start())
+                hits = _head_things(text, begin, m.start())
+            if not hits and k + 1 == len(found):  # (not examples in parentheses)
+                hits = [h for h in _drugs(text, after_end, c1, low)
+                        if not _in_parens(text, after_end, h[0])]
             region = after_end
             if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
@@ -974,7 +1195,7 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             t = _make(", ".join(drugs), "within", value, unit, span, "window")
             t.update(drugs=drugs, window={"value": value, "unit": unit},
                      direction="after" if _AFTER.match(text, m.end()) else
-                     "during" if during else "before")
+                     "during" if during else "before", _at=m.start(key))
             out.append(t)
             paren = re.match(r"\s*\(([^()]*)\)", text[m.end():c1])
             for c in _COHORT_WINDOW.finditer(paren.group(1) if paren else ""):
@@ -1041,6 +1262,9 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                 if not (g["tail"] or g["for"] or re.match(r"\s*(?:history|duration)", g["mid"]
                                                           or "", _IC)):
                     continue
+                if any(h[2] not in _EVENT_NAMES for h in _drugs(text, m.start(), m.start("n"),
+                                                                   low)):
+                    continue  # "history of measles vaccination more than 3 months before"
             elif k == 2:
                 if _drugs(text, max(0, m.start() - 60), m.start(), low):
                     continue  # "a helminth infection diagnosed within 24 weeks": a window
@@ -1050,8 +1274,10 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
             n, u = (g.get("n") or g.get("n2")), (g.get("u") or g.get("u2"))
             if op == "=" or not n or not u:
                 continue
-            out.append(_make("disease duration", op, _number(n), _time_unit(u),
-                             m.group().strip(), "duration", section))
+            t = _make("disease duration", op, _number(n), _time_unit(u), m.group().strip(),
+                      "duration", section)
+            t["_at"] = m.start("n") if g.get("n") else m.start("n2")
+            out.append(t)
     return out
 
 
@@ -1257,6 +1483,20 @@ def thing_names() -> list[str]:
     return sorted({name for _, name in _DRUGS if name not in (None, "*s")})
 
 
+def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
+    """A time span read both as a window and as a disease duration ("History of stroke for 6
+    months prior to screening") is one of them: in an exclusion the window (a recent event
+    excludes), in an inclusion the duration (how long the disease has lasted)."""
+    windows = {t["_at"] for t in found if t["kind"] == "window" and "_at" in t}
+    durations = {t["_at"] for t in found if t["measure"] == "disease duration" and "_at" in t}
+    both = windows & durations
+    if not both:
+        return found
+    drop = "disease duration" if section == "exclusion" else "window"
+    return [t for t in found if t.get("_at") not in both
+            or (t["measure"] if drop == "disease duration" else t["kind"]) != drop]
+
+
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
     """Thresholds in one criterion's text (its children are separate items)."""
     # One criterion: a few hundred characters.  Some passes below are quadratic in the
@@ -1274,7 +1514,9 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
                  + _stable_doses(text, low, section))
         found += _expressions(text, section)
         found += _others(text, low, section, found)
+        found = _one_reading(found, section)
     for t in found:
+        t.pop("_at", None)
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
         if key not in seen:
             seen.add(key)

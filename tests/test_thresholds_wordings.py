@@ -120,3 +120,92 @@ def test_ages(text: str, expected: list[Any]) -> None:
 ])
 def test_lab_and_vital_spellings(text: str, expected: list[Any], section: str) -> None:
     assert got(text, section) == expected
+
+
+# --- windows: what they are on -------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # NCT02682511: a list of known and unknown things is named whole
+    ("Use of warfarin, heparin or other anticoagulants in the last 30 days;",
+     [("warfarin, heparin, anticoagulants", "within", 30.0, "days", "before")]),
+    # NCT06035874: an unknown event between known ones; "revascularization procedure"
+    ("Myocardial infarction, unstable angina, pulmonary hypertension, revascularization procedure "
+     "(e.g., stent or bypass graft surgery), or cerebrovascular accident within 3 months before "
+     "Screening", [("myocardial infarction, unstable angina, pulmonary hypertension, coronary "
+                    "revascularisation, stroke", "within", 3.0, "months", "before")]),
+    # NCT04022993: the NYHA classes qualify the heart failure; severity words go
+    ("History of unstable angina, myocardial infarction, severe arrhythmia, heart failure III or "
+     "IV NYHA for 1 year prior to screening",
+     [("NYHA class", "in", ["III", "IV"], None),
+      ("unstable angina, myocardial infarction, arrhythmia, heart failure", "within", 1.0,
+       "years", "before")]),
+    ("Took any prescription drugs, over-the-counter drugs, any vitamin products or herbs within "
+     "14 days prior to screening;",  # NCT05380934
+     [("prescription drugs, over-the-counter drugs, vitamin products, herbs", "within", 14.0,
+       "days", "before")]),
+    # NCT00055575 / NCT02586688 / NCT04985331: shared words of a coordination
+    ("History of drug or alcohol abuse within 1 year or a lifetime history of alcohol or drug "
+     "dependence", [("drug abuse, alcohol abuse", "within", 1.0, "years", "before")]),
+    ("Substance dependence or abuse within the past year (except nicotine or caffeine),",
+     [("substance dependence, substance abuse", "within", 1.0, "years", "before")]),
+    ("Suicidal attempt or ideation with a plan and intent to harm oneself during the last 12 "
+     "months", [("suicidal attempt, suicidal ideation", "within", 12.0, "months", "before")]),
+    # NCT04963985: "or a TTR stabilizing agent" is a phrase of its own
+    ("Use of diflunisal, tauroursodeoxycholate, doxycycline or a TTR stabilizing agent, or other "
+     "experimental interventions for familial amyloidosis within 30 days prior to the study entry",
+     [("diflunisal, tauroursodeoxycholate, doxycycline, TTR stabilizing agent, investigational "
+       "drug", "within", 30.0, "days", "before")]),
+    # NCT02210780: drugs after "requiring" describe the infection
+    ("Chronic or acute infection requiring treatment with antibiotics, antivirals, "
+     "antiparasitics, antifungals within 4 weeks before screening visit",
+     [("infection", "within", 4.0, "weeks", "before")]),
+    # EUCTR2021-000037-14: a route is not a thing
+    ("Subject is receiving oral or intravenous antibiotics, antifungals, or antivirals within 1 "
+     "week of Month 1-Day 1 with the exception of prophylactic oral agents",
+     [("antibiotics, antifungals, antivirals", "within", 1.0, "weeks", "before")]),
+    # NCT03521479: examples of "any other serious infection" name no more
+    ("Anyone who has been admitted to the hospital due to bacteremia, pneumonia or any other "
+     "serious infection in the last 12 months.",
+     [("infection", "within", 12.0, "months", "before")]),
+    # NCT06717698 / NCT06079671 / NCT03521479: names outside RULES v2's list stay as written
+    ("Chronic or intermittent haemodialysis or peritoneal dialysis within 90 days before "
+     "screening.", [("haemodialysis, peritoneal dialysis", "within", 90.0, "days", "before")]),
+    ("Current or prior use of immunosuppressive medication within 14 days before the first dose",
+     [("immunosuppressive medication", "within", 14.0, "days", "before")]),
+    ("Subject has had treatment with anti-viral therapy (including ABREVA) within 2 weeks before "
+     "first dose", [("anti-viral therapy", "within", 2.0, "weeks", "before")]),
+    ("Received any SARS-CoV-2 vaccine within 6 months prior to the Screening Visit",
+     [("sars-cov-2 vaccine", "within", 6.0, "months", "before")]),  # NCT05897541
+    ("Received approved, authorized, or investigational anti-SARS-CoV-2 monoclonal antibodies "
+     "(mAbs) in the last 6 months.",
+     [("anti-sars-cov-2 monoclonal antibodies", "within", 6.0, "months", "before")]),
+    # NCT05380934: the general "vaccinated" adds nothing to "live attenuated vaccines"
+    ("Those who are vaccinated with live attenuated vaccines within 28 days before the start of "
+     "research treatment, inactivated vaccines within 7 days",
+     [("live vaccines", "within", 28.0, "days", "before"),
+      ("inactivated vaccines", "within", 7.0, "days", "before")]),
+    # RULES v2 names: major surgery, transfusions, hematopoietic growth factors
+    ("Major surgical procedures within 4 weeks prior to the first dose of the study intervention",
+     [("major surgery", "within", 4.0, "weeks", "before")]),  # NCT06079671
+    ("Prior treatment within 14 days with blood product support or growth factor support.",
+     [("transfusions, hematopoietic growth factors", "within", 14.0, "days", "before")]),
+    # NCT05878938: an exception is not what the window is on
+    ("Participation in any interventional, clinical study, with the exception of emicizumab, with "
+     "receipt of the last dose within 8 weeks before screening.",
+     [("investigational drug", "within", 8.0, "weeks", "before")]),
+    ("Myocardial infarction, stroke, transient ischaemic attack, or hospitalization for unstable "
+     "angina pectoris within 180 days before screening.",  # NCT06717698
+     [("myocardial infarction, stroke, transient ischaemic attack, unstable angina", "within",
+       180.0, "days", "before")]),
+    # NCT05816382: examples in parentheses after the window name nothing
+    ("Participant has developed (within the last 6 months) gastrointestinal disease (i.e., a "
+     "history of malabsorption, or any surgical intervention).", []),
+])
+def test_window_names(text: str, expected: list[Any]) -> None:
+    assert got(text, "exclusion") == expected
+
+
+def test_time_since_is_not_a_window() -> None:
+    # NCT03101111 (inclusion): "more than three months before" is a time since, not a window
+    assert got("History of previous measles vaccination, either in childhood or as an adult if "
+               "more than three months before participation in this study.") == []
