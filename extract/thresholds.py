@@ -1383,6 +1383,29 @@ def _named(words: str, text: str, low: str) -> bool:
     return bool(gated) and _mention_rx(gated).search(words) is not None
 
 
+# The words of a name stop at a function word or verb: "uncontrolled asthma through ACQ-6" is
+# ACQ-6, "need to demonstrate a" and "score may not" are no name.
+_NAME_BREAK = re.compile(r"^.*\b(?:through|to|may|might|not|need|needs|who|which|those|both"
+                         r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
+                         r"|appl(?:y|ied|ies)|smoke\w*|y/o)\b\s*", _IC)
+_NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|fasting|fasted|current|planned|baseline)\s+)+", _IC)
+_NAME_BAD = re.compile(r"antibod|copy\s+number|\bCEP\d|\bgenes?\b|mutation|allele|\btests?\b"
+                       r"|\bslides?\b|\bsamples?\b|\bsections?\b|specimens?|\bscore$", _IC)
+_ACRONYM = re.compile(r"[A-Z].*[A-Z]|\d")
+_LAB_UNITS = {"mg/dL", "µmol/L", "mmol/L", "nmol/L", "pmol/L", "ng/mL", "ng/L", "pg/mL", "g/dL",
+              "g/L", "mg/L", "U/L", "IU/mL", "mIU/L", "µIU/mL", "mEq/L", "xULN", "xLLN",
+              "copies/mL", "cells/µL"}
+_DOSE_OF = re.compile(r"\s+of\s+([a-z][\w-]{3,})\b", _IC)
+
+
+def _other_name(name: str) -> str:
+    """The name of an unknown measure as RULES v2 §3.4 has it: the noun phrase, without the
+    words before a function word or verb and without specimen words ("plasma neurofilament
+    light chain" is neurofilament light chain); "" when nothing is left or it is no measure."""
+    name = _NAME_LEAD.sub("", _NAME_BREAK.sub("", name)).strip(" .:-")
+    return "" if _NAME_BAD.search(name) else name
+
+
 def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
     """Limits on quantities the measure table does not know, under their own words
     (``recognised: False``): never dropped, never mistaken for a known measure."""
@@ -1426,8 +1449,12 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             continue
         name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
                       "", name_m.group("abbr") or name)
+        name = _other_name(name)
         dose = _DOSE_UNIT.match(text, found[0][3]) if found[0][2] in (None, "g") else None
-        if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2:
+        if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2 and not (
+                _named(name, text, low)):
+            if of := _DOSE_OF.match(text, dose.end()):
+                name = of.group(1)  # "corticosteroid therapy > 15 mg per day of prednisone"
             per = dose.group("per") or ""
             per = "/day" if re.search(r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
                 r"week", per, _IC) else "/kg" if "kg" in per else ""
@@ -1437,12 +1464,19 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
             continue
+        span = text[m.start():found[-1][3]]
         if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
                 or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
-                or text[m.start():found[-1][3]] in used):
-            continue
+                or used.count(span) >= text.count(span)
+                or " " not in name and not _ACRONYM.search(name)
+                and found[0][2] not in _LAB_UNITS):
+            continue  # (one lower-case word is a measure only with a lab's unit: "ferritin")
         if re.match(r"\s*(?:times|fold|-fold|x\b)", text[found[-1][3]:], _IC):
             continue  # "less than 5 times response to": a ratio of something unnamed
+        while len(found) < 4 and (gap := _CHAIN_GAP.match(text, found[-1][3])) and (
+                more := _compare(text, gap.end())) and more[0][0] != "=" and not _named(
+                    text[found[-1][3]:gap.end()], text, low):
+            found += more  # "waist circumference ≥80cm for women and ≥90cm for men"
         for n, (op, value, unit, end) in enumerate(found):
             if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
                 break  # a time span or a known measure's unit: not for this reader

@@ -209,3 +209,32 @@ def test_time_since_is_not_a_window() -> None:
     # NCT03101111 (inclusion): "more than three months before" is a time since, not a window
     assert got("History of previous measles vaccination, either in childhood or as an adult if "
                "more than three months before participation in this study.") == []
+
+
+# --- measures outside the table: names and when there is none -----------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # NCT06932263: the name is the acronym, not the words before it
+    ("Demonstration of uncontrolled asthma through ACQ-6 score ≥ 1.5 .",
+     [("ACQ-6", ">=", 1.5, None)]),
+    ("Participants need to demonstrate a ≥70% compliance for Asthma Daily Diary.", []),
+    # euctr2022-002568-62: a specimen word is not part of the name
+    ("at risk of conversion based on plasma neurofilament light chain >20 pg/mL;",
+     [("neurofilament light chain", ">", 20.0, "pg/mL")]),
+    # NCT06417840: more limits on the same unknown measure
+    ("and waist circumference ≥80cm for women and ≥90cm for men;",
+     [("waist circumference", ">=", 80.0, "cm"), ("waist circumference", ">=", 90.0, "cm")]),
+    # NCT06346392: gene copy numbers and ratios are categories of a test (RULES v2 §6)
+    ("Cases with HER2: CEP17 ratio ≥ 2 or an average HER2 copy number ≥ 6.0 signals/cell are "
+     "considered positive by ISH", []),
+    ("Available to provide the adequate tissue and blood for the genomic tests- At least 15 "
+     "unstained slide", []),  # NCT05463224: a specimen requirement (§8.18)
+    ("Has a score of ≥3 (mildly ill) at Screening.", []),  # a score of nothing named
+    # NCT02682511: the drug after "of" is what the dose is of
+    ("Current or planned corticosteroid therapy greater than 15mg per day of prednisone or "
+     "prednisone equivalent;", [("dose: prednisone", ">", 15.0, "mg/day")]),
+    ("Serum magnesium < LLN, serum lipase > 3 x ULN",  # lab rows beyond RULES v2 §3.3
+     [("magnesium", "<", 1.0, "xLLN"), ("lipase", ">", 3.0, "xULN")]),
+])
+def test_unknown_measures(text: str, expected: list[Any]) -> None:
+    assert got(text, "exclusion") == expected
