@@ -1211,25 +1211,43 @@ _COHORT_WINDOW = re.compile(rf"\b({_NUMW})\s*[-\s]?({_TIME})\s+((?:for|in)\b[^;,
 
 
 _TU = r"(?P<u>days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
-_DURATION_KEYS = ("diagnos", "history", "symptom", "duration", "onset", "present")
+# a sign, with its echo: "greater than or equal to (≥) 180 days"
+_OPX = rf"(?:{_OP_ANY})(?:\s*\(\s*(?:[<>≤≥]\s*=?|=\s*[<>])\s*\))?"
+# a disease named by its head word ("type 1 diabetes", "ulcerative colitis", "COPD")
+_DISEASE = (r"(?:\b[a-z]+(?:itis|osis|a?emia|oma|pathy|algia|plegia|trophy)|diabetes(?:\s+mellitus"
+            r"(?:\s+type\s+[12])?)?|disease|disorder|syndrome|asthma|COPD|cancer|failure"
+            r"|insufficiency|hypertension|depression|schizophrenia|epilepsy|headache|migraine"
+            r"|psoriasis|eczema|deficiency|impairment|T[12]DM|T[12]D)\b")
+_DURATION_KEYS = ("diagnos", "history", "symptom", "duration", "onset", "present", "for")
 _DURATION_ROW_KEYS = [("diagnos", "history", "symptom", "present"), ("history", "duration"),
-                      ("diagnos",), ("duration",)]  # per _DURATIONS row: one is in every match
+                      ("diagnos",), ("duration",), ("for",),
+                      ("diagnos",)]  # per _DURATIONS row: one is in every match
 _DURATIONS = [  # (regex, op when none is written); the disease is the trial's unless noted
     re.compile(  # "diagnosed at least 6 months before", "diagnosis of asthma for ≥ 12 months"
         rf"\b(?:diagnos\w+|history|symptoms?|symptomatic|present(?:ed)?)\b"
-        rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OP_ANY})\s*)?"
+        rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OPX})\s*)?"
         rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}(?:\s*\([^)]*\))?\s*(?P<tail>before|prior|preceding|ago)?",
         _IC),
-    re.compile(rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
+    re.compile(rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
                _IC),  # "≥ 2 year history of"
     re.compile(rf"\bdiagnos\w+\b[^;.\d]{{0,60}}?\bwithin\s+(?:the\s+)?{_PAST}"
                rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}", _IC),  # "diagnosed within 12 months": <=
     re.compile(rf"\b(?:disease|diabetes|illness|symptom)\s+duration\b[^;.\d<>≤≥]{{0,20}}?"
-               rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}"
+               rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}"
                rf"|\bduration\s+of\s+(?:the\s+)?(?:disease|diabetes|illness|symptoms|[a-z]+)"
-               rf"\b[^;.\d<>≤≥]{{0,20}}?(?P<op2>{_OP_ANY})\s*(?P<n2>{_NUMW})\s*[-\s]?"
+               rf"\b[^;.\d<>≤≥]{{0,40}}?(?P<op2>{_OPX})\s*(?P<n2>{_NUMW})\s*[-\s]?"
                rf"(?P<u2>days?|weeks?|months?|years?)\b", _IC),
+    # inclusion: "Diabetes mellitus type 1 for at least 12 months prior to screening"
+    re.compile(rf"^(?:[\w-]+\s+){{0,4}}?{_DISEASE}(?:\s*\([^()]*\))?\s+for\s+"
+               rf"(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
+               rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}", _IC),
+    # "within 7 years following initial diagnosis": <=
+    re.compile(rf"\bwithin\s+(?:the\s+)?(?:first\s+)?(?P<n>{_NUMW})\s*[-\s]?{_TU}\s+"
+               r"(?:following|after|of|from)\s+(?:the\s+)?(?:initial\s+|first\s+)?diagnosis",
+               _IC),
 ]
+_DURATION_MORE = re.compile(rf"\s*(?:and|or|,|but)\s*(?P<op>{_OPX})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}",
+                            _IC)  # "≥4 weeks and ≤3 years"
 
 
 def _time_unit(token: str) -> str:
@@ -1246,12 +1264,16 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
     for k, rx in enumerate(_DURATIONS):
         if not has_key(low, _DURATION_ROW_KEYS[k]):
             continue
+        if k == 4 and section != "inclusion":
+            continue  # (in an exclusion "X for 6 months prior to" is a window)
         for m in rx.finditer(text):
             g = m.groupdict()
             if k == 0:
                 if g["mid"] and re.search(r"\b(?:within|since|after|of\s+at\s+least\s+\w+"
                                           r"\s+(?:episodes?|periods?))\b", g["mid"], _IC):
                     continue
+                if section == "exclusion" and g["for"] and g["tail"]:
+                    continue  # "History of drug abuse for 3 years prior to screening": a window
                 if g["op"]:
                     op = _op(g["op"])
                 elif g["for"] or g["tail"] and re.search(r"\bat\s+least\s*$",
@@ -1260,8 +1282,10 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                 else:
                     continue
                 if not (g["tail"] or g["for"] or re.match(r"\s*(?:history|duration)", g["mid"]
-                                                          or "", _IC)):
-                    continue
+                                                          or "", _IC)
+                        or g["op"] and re.fullmatch(r"\s*of\s*", g["mid"] or "")
+                        and m.group().lower().startswith("history")):
+                    continue  # ("disease history of at least 6 months")
                 if any(h[2] not in _EVENT_NAMES for h in _drugs(text, m.start(), m.start("n"),
                                                                    low)):
                     continue  # "history of measles vaccination more than 3 months before"
@@ -1269,6 +1293,12 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                 if _drugs(text, max(0, m.start() - 60), m.start(), low):
                     continue  # "a helminth infection diagnosed within 24 weeks": a window
                 op = "<="
+            elif k == 5:
+                op = "<="
+            elif k == 4:
+                if _drugs(text, m.start(), m.start("n"), low):
+                    continue  # a treatment, not the disease
+                op = _op(g["op"]) if g.get("op") else ">="
             else:
                 op = _op(g.get("op") or g.get("op2") or "")
             n, u = (g.get("n") or g.get("n2")), (g.get("u") or g.get("u2"))
@@ -1278,20 +1308,25 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                       "duration", section)
             t["_at"] = m.start("n") if g.get("n") else m.start("n2")
             out.append(t)
+            if more := _DURATION_MORE.match(text, m.end()):
+                out.append({**t, "op": _op(more.group("op")), "value": _number(more.group("n")),
+                            "unit": _time_unit(more.group("u")), "_at": more.start("n")})
     return out
 
 
-_STABLE_KEYS = ("stable", "same", "treated with")
-_FOR_N = (rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
-          rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}")
+_STABLE_KEYS = ("stable", "same", "treated with", "on ")
+_FOR_N = (rf"(?:\bfor\s+(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
+          rf"|(?P<op3>{_OPX})\s*)(?P<n>{_NUMW})\s*[-\s]?{_TU}")
 _STABLE = [
     re.compile(rf"\bstable\b(?P<mid>[^;.]{{0,110}}?){_FOR_N}", _IC),
-    re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same)\s+"
-               rf"(?P<what>(?:[^;.()]|\(s\)){{1,60}}?)\s+{_FOR_N}", _IC),
+    re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same"
+               rf"|(?:is|are|be|been|being|remain\w*)\s+on|(?<=[a-z0-9]\s)on(?=\s+chronic))\s+"
+               rf"(?P<what>(?:[^;.()]|\(s\)){{1,130}}?)\s+{_FOR_N}", _IC),
     re.compile(rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+minimum\s+of\s+)?(?P<n>{_NUMW})\s*"
                rf"[-\s]?{_TU}\s+with\s+a\s+stable\s+(?:dose|dosage|regimen)\s+of\s+"
                rf"(?P<what>[^;.(),]{{1,60}})", _IC),
 ]
+_STABLE_ROW_KEYS = [("stable",), ("treated with", "same", " on "), ("stable",)]
 _STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
                           r"(?P<what>[^,;()]+?)\s*$", _IC)
 _WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|medium|moderate"
@@ -1301,12 +1336,27 @@ _WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|
 
 _STABLE_SUBJECT = re.compile(  # "participants on oral corticosteroids must be on a stable dose"
     r"(?:\bon|\bwith|\breceiving|\btaking)\s+(?:(?:daily|any|the|their|an?)\s+)*"
-    r"(?P<what>[\w/+-]+(?:\s+[\w/+-]+){0,3}?)\s+(?:must|should|has|have|will|need|to)\s+"
-    r"(?:be|been|have|remain)\b[^;.]{0,25}$", _IC)
+    r"(?P<what>[\w/+-]+(?:\s+[\w/+-]+){0,3}?)"
+    r"(?:\s*,\s*(?:the|their|its)\s+(?:dos\w+\s+)?(?:regimen|doses?|dosage))?"  # ", the regimen"
+    r"\s+(?:must|should|has|have|will|need|to)\s+(?:be|been|have|remain)\b[^;.]{0,25}$"
+    # "Use of mycophenolic acid (Myfortic, CellCept) at a stable dose"
+    r"|\buse\s+of\s+(?P<what2>[\w/+-]+(?:\s+[\w/+-]+){0,3}?)\s+at\s+(?:an?\s+)?$", _IC)
+# a stable X without "dose of" is about a treatment only when it names one
+_TREATMENT = re.compile(r"medications?|therap(?:y|ies)|drugs?|treatments?|regimens?|agents?"
+                        r"|doses?|insulin|[a-z]+(?:ics|ants|ors|ines)\b", _IC)
+# what a stable-dose phrase is of ends where a clause or a schedule starts
+_WHAT_END = re.compile(r"\s*(?:[,:]|\b(?:must|should|will|shall|is|are|be|been|was|were|has|have"
+                       r"|documented|according|once|twice|daily|weekly|monthly|every|at|in|as|per"
+                       r"|with|prior|before|since|until|from)\b)", _IC)
 
 
 def _what(text: str) -> str:
     text = _WHAT_TRIM.sub("", text.strip().replace("(s)", ""))
+    text = re.sub(r"^(?:(?:chronic|regular|continuous|concomitant|ongoing|current)\s+)+", "", text,
+                  flags=_IC)
+    if end := _WHAT_END.search(text):
+        text = text[:end.start()]
+    text = re.sub(r"(?:\s+(?:for|of|with|to|in|on|and|or))+$", "", text.strip(), flags=_IC)
     text = re.sub(r"\s+\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "", text)  # "dapagliflozin 10 mg"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
     return text.strip(" ,")
@@ -1318,24 +1368,40 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
     if not has_key(low, _STABLE_KEYS) or not _WINDOW_GATE.search(low):
         return []
     out: list[Threshold] = []
+    masked = _masked(text, 0, len(text)) if "(" in text else text
     for k, rx in enumerate(_STABLE):
-        for m in rx.finditer(text):
+        if not has_key(low, _STABLE_ROW_KEYS[k]):
+            continue
+        for m in rx.finditer(masked):
             g = m.groupdict()
             what = g.get("what") or ""
+            if k == 1 and not re.match(r"treated|on\s|been\s+on\s+(?:the\s+)?same", m.group(),
+                                       _IC) and section != "inclusion":
+                continue  # ("is on X for 12 weeks" is a stable dose in an inclusion)
+            if not g.get("op") and not g.get("op3") and not re.search(r"\bfor\s", m.group(),
+                                                                     _IC):
+                continue
             if k == 0:
-                mid = re.sub(r"\([^()]*\)", " ", g["mid"] or "")
+                mid = g["mid"] or ""
                 w = _STABLE_WHAT.search(mid)
-                subject = _STABLE_SUBJECT.search(text[max(0, m.start() - 80):m.start()])
-                what = w.group("what") if w else subject.group("what") if subject else ""
+                subject = _STABLE_SUBJECT.search(masked[max(0, m.start() - 80):m.start()])
+                what = w.group("what") if w else (subject.group("what") or subject.group(
+                    "what2")) if subject else ""
+                if not what and _np(masked, m.start("mid"), m.end("mid"), whole=False) and (
+                        _TREATMENT.search(mid) or _drugs(masked, m.start("mid"), m.end("mid"))):
+                    # "stable PD medications for at least two weeks", "stable oral therapy for
+                    # PAH for at least 30 days"
+                    what = mid
             what = _what(what)
-            if not what:
+            if not what or not re.search(r"[A-Za-z]{2}", what) or _named(what, text, low):
                 continue  # "weight must be stable", "stable housing": no drug
-            op = _op(g["op"]) if g.get("op") else ">="
+            op = _op(g.get("op") or g.get("op3")) if g.get("op") or g.get("op3") else ">="
             if op == "=":
                 op = ">="
-            name = f"stable dose: {what}" if what else "stable dose"
-            out.append(_make(name, op, _number(g["n"]), _time_unit(g["u"]), m.group().strip(),
-                             "duration", section))
+            t = _make(f"stable dose: {what}", op, _number(g["n"]), _time_unit(g["u"]),
+                      text[m.start():m.end()].strip(), "duration", section)
+            t["_at"] = m.start("n")
+            out.append(t)
     return out
 
 
@@ -1521,6 +1587,10 @@ def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     """A time span read both as a window and as a disease duration ("History of stroke for 6
     months prior to screening") is one of them: in an exclusion the window (a recent event
     excludes), in an inclusion the duration (how long the disease has lasted)."""
+    stable = {t["_at"] for t in found if t["measure"].startswith("stable dose") and "_at" in t}
+    if stable:  # "the dosing regimen must have been stable for 3 months prior": a stable dose
+        found = [t for t in found if t.get("_at") not in stable
+                 or t["measure"].startswith("stable dose")]
     windows = {t["_at"] for t in found if t["kind"] == "window" and "_at" in t}
     durations = {t["_at"] for t in found if t["measure"] == "disease duration" and "_at" in t}
     both = windows & durations

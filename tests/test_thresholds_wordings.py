@@ -238,3 +238,47 @@ def test_time_since_is_not_a_window() -> None:
 ])
 def test_unknown_measures(text: str, expected: list[Any]) -> None:
     assert got(text, "exclusion") == expected
+
+
+# --- durations and stable doses ------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    ("Diagnosed with type 2 diabetes mellitus greater than or equal to (≥) 180 days before "
+     "screening", [("disease duration", ">=", 180.0, "days")], "inclusion"),  # NCT06717698
+    ("Diabetes mellitus type 1 for at least 12 months prior to screening",  # NCT04022993
+     [("disease duration", ">=", 12.0, "months")], "inclusion"),
+    ("Duration of current episode of depression ≥4 weeks and ≤3 years",  # NCT02586688
+     [("disease duration", ">=", 4.0, "weeks"), ("disease duration", "<=", 3.0, "years")],
+     "inclusion"),
+    ("dcSSc within 7 years following initial diagnosis as defined by the onset of the first "
+     "non-Raynaud symptom.", [("disease duration", "<=", 7.0, "years")], "inclusion"),
+    ("Subject with chronic (disease history of at least 6 months from diagnosis) moderate to "
+     "severe plaque psoriasis", [("disease duration", ">=", 6.0, "months")], "inclusion"),
+    # NCT04022993 (exclusion): "for 3 years prior to screening" dates an event, not a disease
+    ("History of stroke or TIA for 6 months prior to screening",
+     [("stroke, transient ischaemic attack", "within", 6.0, "months", "before")], "exclusion"),
+    ("Is on an antipsychotic medication(s) for at least 12 weeks prior to study entry.",
+     [("stable dose: antipsychotic medication", ">=", 12.0, "weeks")], "inclusion"),
+    ("Chronic Kidney Disease (CKD) Stage 5 on chronic hemodialysis for at least 3 months",
+     [("stable dose: hemodialysis", ">=", 3.0, "months")], "inclusion"),  # NCT02260193
+    ("Stable oral therapy for PAH for at least 30 days (monotherapy or combination)",
+     [("stable dose: oral therapy for PAH", ">=", 30.0, "days")], "inclusion"),  # NCT02682511
+    ("Untreated for hypertension, or on stable antihypertensive medications ≥ 30 days prior to "
+     "Visit 1.", [("stable dose: antihypertensive medications", ">=", 30.0, "days")],
+     "inclusion"),  # NCT06948422
+    ("Regular, stable dose of antidepressant medications for (e.g. escitalopram/Lexapro, "
+     "fluoxetine/ Prozac) for at least 60 days at screening",  # NCT04985331
+     [("stable dose: antidepressant medications", ">=", 60.0, "days")], "inclusion"),
+    ("If receiving symptomatic AD medications, the dosing regimen must have been stable for 3 "
+     "months prior to screening",  # NCT03443973: a stable dose, not a disease duration
+     [("stable dose: symptomatic AD medications", ">=", 3.0, "months")], "inclusion"),
+    ("Participants treated with emicizumab once-weekly (QW), once every two weeks (Q2W), or once "
+     "every four weeks (Q4W) according to the label for at least 8 weeks prior to screening.",
+     [("stable dose: emicizumab", ">=", 8.0, "weeks")], "inclusion"),  # NCT05878938
+    ("Use of mycophenolic acid (Myfortic, CellCept) at a stable dose for less than 3 months;",
+     [("stable dose: mycophenolic acid", "<", 3.0, "months")], "exclusion"),  # NCT02682511
+    ("Has stable housing and has remained at the same residence for at least 13 weeks (3 months) "
+     "prior to screening", [], "inclusion"),  # NCT06486948: housing is no treatment
+])
+def test_durations_and_stable_doses(text: str, expected: list[Any], section: str) -> None:
+    assert got(text, section) == expected
