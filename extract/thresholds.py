@@ -443,6 +443,9 @@ def _convert(row: Measure, value: float, unit: str | None) -> tuple[float, str |
 
 _BARE_ULN = re.compile(rf"\s*(?:levels?\s+|values?\s+)?(?:of\s+)?({_NUM})"
                        r"(?=\s*(?:[x×*]|times|-?folds?)\s)", _IC)
+_COUNT_BEFORE = re.compile(  # a count written before what it counts
+    rf"(?:(?P<op>{_OP_ANY})\s*)?\b(?P<lo>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<hi>{_NUMW}))?\s+"
+    r"(?:(?:more|additional|previous|different)\s+)?$", _IC)
 _COHORT_AFTER = re.compile(r"\s*(?:for|if|in|when|with|among)\b", _IC)
 _LEAST = re.compile(r"\b(minimum|at\s+least|maximum)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
@@ -476,7 +479,14 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         start, end = group[0][1], group[-1][2]
         stop = mentions[i][1] if i < len(mentions) else len(text)
         pre_unit = _PRE_UNIT.search(text[max(0, start - 30):start])
-        found, at = ([], -1) if pre_unit else _first_compare(text, end, stop)
+        counted = _COUNT_BEFORE.search(text, max(0, start - 40), start) if _ROW[
+            group[0][0]].kind == "count" else None
+        if counted:  # "1 to 3 prior lines", "at least one prior line", "after 2 lines of therapy"
+            lo, hi = _number(counted.group("lo")), counted.group("hi")
+            op = _op(counted.group("op")) if counted.group("op") else ">="
+            found, at = [(op, lo, None, end)] + ([("<=", _number(hi), None, end)] if hi else []), 0
+        else:
+            found, at = ([], -1) if pre_unit else _first_compare(text, end, stop)
         if found and _conditional(skip, at):
             found, at = [], -1  # "eGFR formula for age < 18": the condition's number
         rows = [_ROW[g[0]] for g in group]
@@ -1461,6 +1471,8 @@ _ACRONYM = re.compile(r"[A-Z].*[A-Z]|\d")
 _LAB_UNITS = {"mg/dL", "µmol/L", "mmol/L", "nmol/L", "pmol/L", "ng/mL", "ng/L", "pg/mL", "g/dL",
               "g/L", "mg/L", "U/L", "IU/mL", "mIU/L", "µIU/mL", "mEq/L", "xULN", "xLLN",
               "copies/mL", "cells/µL"}
+_DOSE_DRUG_AFTER = re.compile(r"\s+((?!of\b|per\b|a\b|the\b)[a-z][\w-]{3,})\s+(?:daily|per\s+day"
+                              r"|a\s+day|/\s*day)\b", _IC)
 _DOSE_OF = re.compile(r"\s+of\s+([a-z][\w-]{3,})\b", _IC)
 
 
@@ -1511,12 +1523,21 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
             continue
+        dose = _DOSE_UNIT.match(text, found[0][3]) if found[0][2] in (None, "g") else None
+        if dose and len(found) == 1 and (after := _DOSE_DRUG_AFTER.match(text, dose.end())) and (
+                not _named(after.group(1), text, low)):
+            # "(> 5mg prednisone daily or equivalent)": the drug after its dose
+            unit = dose.group("u").replace("μ", "µ").replace("mcg", "µg") + "/day"
+            t = _make(f"dose: {after.group(1)}", found[0][0], found[0][1], unit,
+                      text[m.start():after.end()], "dose", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
         if not name_m:
             continue
         name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
                       "", name_m.group("abbr") or name)
         name = _other_name(name)
-        dose = _DOSE_UNIT.match(text, found[0][3]) if found[0][2] in (None, "g") else None
         if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2 and not (
                 _named(name, text, low)):
             if of := _DOSE_OF.match(text, dose.end()):

@@ -282,3 +282,23 @@ def test_unknown_measures(text: str, expected: list[Any]) -> None:
 ])
 def test_durations_and_stable_doses(text: str, expected: list[Any], section: str) -> None:
     assert got(text, section) == expected
+
+
+# --- counts and background-drug doses ------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    # NCT05572515: the count is before what it counts; "a minimum of 2 cycles" is not it
+    ("Received 1 to 3 prior lines of antimyeloma therapy including a minimum of 2 consecutive "
+     "cycles of an anti- cluster of differentiation 38 (CD38) monoclonal antibody",
+     [("prior lines of therapy", ">=", 1.0, None), ("prior lines of therapy", "<=", 3.0, None)],
+     "inclusion"),
+    ("Disease progression on or after at least one prior line of treatment (LoT) for advanced or "
+     "metastatic disease", [("prior lines of therapy", ">=", 1.0, None)], "inclusion"),
+    ("Acute myeloid leukemia relapsed/refractory after 2 lines of therapy; with CD38 expression",
+     [("prior lines of therapy", ">=", 2.0, None)], "inclusion"),  # NCT04714372
+    # NCT04714372: the drug after its dose
+    ("Any known condition that requires systemic immunosuppressive therapy (> 5mg prednisone "
+     "daily or equivalent)", [("dose: prednisone", ">", 5.0, "mg/day")], "exclusion"),
+])
+def test_counts_and_doses(text: str, expected: list[Any], section: str) -> None:
+    assert got(text, section) == expected
