@@ -21,6 +21,7 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"(?:hospitali[sz]ation|hospitali[sz]ed)\s+(?:for|due\s+to)\s+(?:worsening\s+|acute\s+)?"
      r"(?:heart\s+failure|HF)|(?:heart\s+failure|HF)\s+hospitali[sz]ations?",
      "heart failure hospitalisation"),
+    (r"(?:congestive\s+)?heart\s+failure(?!\s+hospitali)|(?-i:\bCHF\b)", "heart failure"),
     (r"(?:coronary\s+)?revasculari[sz]ation(?:\s+procedures?)?", "coronary revascularisation"),
     (r"(?-i:\bPCI\b)|percutaneous\s+coronary\s+intervention", "PCI"),
     (r"(?-i:\bCABG\b)|coronary\s+artery\s+bypass(?:\s+graft\w*)?", "CABG"),
@@ -69,6 +70,7 @@ EVENT_KEYS: list[tuple[str, ...]] = [
     ('transient', 'tia'),
     ('stroke', 'cerebr', 'cva'),
     ('hospitali', 'heart failure', 'hf'),
+    ('heart failure', 'chf'),
     ('revasculari',),
     ('pci', 'percutaneous'),
     ('cabg', 'bypass'),

@@ -167,7 +167,7 @@ _WINDOW = re.compile(
     rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})\s*[-\s]?"
     rf"(?P<ua>{_TIME})"
     rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
-    r"(?=\s*(?:period\s+)?(?:before|prior|preceding|$|[,;.)]|(?:past|ago)\b))"
+    r"(?=\s*(?:period\s+)?(?:before|prior|preceding|leading|$|[,;.)]|(?:past|ago)\b))"
     rf"|(?:in\s+)?(?:the\s+)?(?:past|last|previous)\s+(?P<c>{_NUMW})\s+(?P<uc>{_TIME})"
     rf"|(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)(?<!more\sthan\s)(?<!greater\sthan\s)"
     rf"(?<!over\s)\b(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
@@ -208,7 +208,7 @@ _GENERIC = re.compile(
     r"([A-Za-z][\w-]{3,})(?:\s*\([^()]{1,40}\))?\s*$", _IC)
 _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|had|plan\w*|are|is"
                          r"|was|were|history|who|patients?|subjects?|participants?)\b)", _IC)
-_REQUIRING = re.compile(r"\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
+_REQUIRING = re.compile(r"(?<!not\s)\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
 # name None: the matched text, lower-cased; "*s": the same, plural
 _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
     *EVENTS,
@@ -960,7 +960,9 @@ _HEAD_LEAD = re.compile(
 _HEAD_STOP = re.compile(r"\s*(?:[;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
                         r"|during|within|from|prior|before|since|until|defined|such|including"
                         r"|except|unless|other\s+than|e\.g|i\.e|is|are|was|were|has|have"
-                        r"|had|will|must|should|may|can|requiring|resulting)\b)", _IC)
+                        r"|had|will|must|should|may|can|requiring|resulting|(?:or\s+)?(?:used"
+                        r"|taken|received|given|administered|prescribed|stopped|discontinued))\b)",
+                        _IC)
 _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\b|values?\b"
                        r"|\b(?:if|of|used|men|women|WOCBP|neonates|infants|children|adults"
                        r"|participation|changes?|function|positive|negative|survival|told|use"
@@ -973,6 +975,11 @@ _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\
                        r"|^(?:treatments?|therapy|therapies|medications?|drugs?|agents?|it|them"
                        r"|this|these|condition|conditions|diseases?|disorders?|products?"
                        r"|procedures?|patients?|subjects?|participants?|evidence|history)$", _IC)
+# a generic word alone names nothing, but the others listed with it may ("dietary supplements or
+# related products")
+_HEAD_GENERIC = re.compile(r"^(?:(?:related|similar|other)\s+)?(?:treatments?|therapy|therapies"
+                           r"|medications?|drugs?|agents?|products?|procedures?|substances?)$",
+                           _IC)
 
 
 # "heart failure III or IV NYHA": the class qualifies the event before it
@@ -982,6 +989,8 @@ _ARTICLE = re.compile(r"(?:an?|the|any|other|all)\s+", _IC)
 _ADJECTIVE = re.compile(r"[a-z-]+(?:ous|ive|ed|ent)|oral|topical|systemic|local|nasal|intranasal"
                         r"|ophthalmic|chronic|acute|latent|live|inactivated|clinical|medical"
                         r"|surgical|pharmacological|biological|physical", _IC)
+_REFERENCE = re.compile(r"\b(?:according\s+to|as\s+defined\s+(?:by|in)|per|based\s+on)\b[^;]*?"
+                        r"\bcriteria\b|\bDSM[-\s]?[\w.-]+|\bICD[-\s]?\d+", _IC)
 _JOIN_WORD = re.compile(r"\s+(?:and/or|or|and)\s+", _IC)
 _CLAUSE_ON = re.compile(r"\s*(?:with|without|who|which|that|in|for|at|no|not|if|unless)\b", _IC)
 _FILLER = re.compile(r"\s+of\s+any\s+(?:severity|kind|type|cause|grade|origin)\b", _IC)
@@ -1006,7 +1015,8 @@ def _distribute(parts: list[str], joins: list[str]) -> list[str]:
     out: list[str | None] = list(parts)
     for k in range(len(out) - 1):
         one, two = (out[k] or "").split(), (out[k + 1] or "").split()
-        if not _JOIN_WORD.fullmatch(joins[k]) or not one or not two:
+        if not one or not two or not (_JOIN_WORD.fullmatch(joins[k]) or joins[k].strip() == ","
+                                      and _BARE_HEADS.fullmatch(two[-1])):
             continue
         if len(one) == 1 and len(two) >= 2 and one[0].lower() != two[-1].lower():
             if joins[k].strip().lower() == "and":  # "head and neck nerve block": one thing
@@ -1127,9 +1137,10 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     pos = start
     while pos < end and (lead := _HEAD_LEAD.match(text, pos, end)) and lead.end() > pos:
         pos = lead.end()
-    if end - pos > 90 or re.search(r"\d\s*(?!-)\S|[<>≤≥]", text[pos:end]):
-        return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
     masked = _masked(text, pos, end)
+    rest = _REFERENCE.sub("", masked[pos:end])  # "according to DSM-5 criteria": no number
+    if len(" ".join(rest.split())) > 140 or re.search(r"\d\s*(?!-)\S|[<>≤≥]", rest):
+        return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
     stop = _HEAD_STOP.search(masked, pos, end)
     phrase_end = stop.start() if stop else end
     phrase = _FILLER.sub("", text[pos:phrase_end]).strip(" -")
@@ -1145,10 +1156,16 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     if not parts or len(parts) > 5:
         return []
     parts = _distribute(parts, _joins(masked, spans))  # drug or alcohol abuse
+    if len(parts) > 1 and not _HEAD_GENERIC.match(parts[0]):
+        parts = [p for p in parts if not _HEAD_GENERIC.match(p)]
     if any(_HEAD_BAD.search(p) for p in parts):
         return []
     parts = [p for p in parts if _thing_words(p)]
     return [(pos, phrase_end, n) for n in dict.fromkeys(_np_name(p) for p in parts)]
+
+
+_MEASURED = re.compile(r"\b(?:measured|assessed|obtained|performed|documented|confirmed"
+                       r"|determined|evaluated|collected|drawn|done)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
 
 def _in_parens(text: str, start: int, pos: int) -> bool:
@@ -1174,12 +1191,18 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             unit = _TIME_UNITS[m.group("u" + key)[0].lower()]
             if key == "l" and not _WASHOUT.search(text, c0, m.start()):
                 continue
-            if key in "il" and _NOT_WINDOW_BEFORE.search(text, c0, m.start()):
+            if key in "il" and _NOT_WINDOW_BEFORE.search(
+                    text, max(c0, text.rfind(",", c0, m.start())), m.start()):
                 continue  # "on a stable dose for 4 weeks prior to": a stable dose
+            if _MEASURED.search(text, max(c0, m.start() - 40), m.start()):
+                continue  # "class III measured within 2 weeks": when a value was taken (§8.7)
             anchor = _ANCHOR.match(text, m.end(), c1)
             after_end = anchor.end() if anchor else m.end()
             cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
             begin = cut[-1].end() if cut else region
+            colon = text.rfind(":", begin, m.start())
+            if colon >= 0 and colon + 1 < m.start() and text[colon + 1:m.start()].strip():
+                begin = colon + 1  # "CNS pathology including: epilepsy, seizures within 3 months"
             hits = _drugs(text, begin, m.start(), low)
             if hits:
                 hits = _listed(text, begin, m.start(), hits, low)
@@ -1192,7 +1215,8 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                 hits = [h for h in _drugs(text, after_end, c1, low)
                         if not _in_parens(text, after_end, h[0])]
             region = after_end
-            if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])):
+            if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])) and re.search(
+                    r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
             if not hits:
@@ -1388,9 +1412,8 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
             if k == 1 and not re.match(r"treated|on\s|been\s+on\s+(?:the\s+)?same", m.group(),
                                        _IC) and section != "inclusion":
                 continue  # ("is on X for 12 weeks" is a stable dose in an inclusion)
-            if not g.get("op") and not g.get("op3") and not re.search(r"\bfor\s", m.group(),
-                                                                     _IC):
-                continue
+            if not re.search(r"\bfor\s", m.group(), _IC) and (k == 1 or not g.get("op3")):
+                continue  # ("treated with curative intent ... ≥2 years before": no stable dose)
             if k == 0:
                 mid = g["mid"] or ""
                 w = _STABLE_WHAT.search(mid)

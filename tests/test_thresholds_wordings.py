@@ -302,3 +302,34 @@ def test_durations_and_stable_doses(text: str, expected: list[Any], section: str
 ])
 def test_counts_and_doses(text: str, expected: list[Any], section: str) -> None:
     assert got(text, section) == expected
+
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    # NCT06035874: a criteria reference is not a lab value's date
+    ("History of drug or alcohol abuse according to Diagnostic and Statistical Manual of Mental "
+     "Disorders (5th edition) (DSM-V) criteria within 3 years before Screening",
+     [("drug abuse, alcohol abuse", "within", 3.0, "years", "before")], "exclusion"),
+    ("History of drug, alcohol abuse for 3 years prior to screening",  # NCT04022993
+     [("drug abuse, alcohol abuse", "within", 3.0, "years", "before")], "exclusion"),
+    # NCT06120491: "not requiring steroids for at least 4 weeks" is a washout; "stable" is the
+    # metastases'
+    ("Spinal cord compression or brain metastases unless asymptomatic, stable, and not requiring "
+     "steroids for at least 4 weeks prior to start of study intervention.",
+     [("steroids", "within", 4.0, "weeks", "before")], "exclusion"),
+    # NCT06346392: the list after "including:"
+    ("CNS metastases or CNS pathology including: epilepsy, seizures or aphasia within 3 months "
+     "prior to consent, severe brain injury",
+     [("epilepsy, seizures, aphasia", "within", 3.0, "months", "before")], "exclusion"),
+    ("Current use of monoamine oxidase Inhibitor or used 2 weeks before treatment",  # NCT05381194
+     [("monoamine oxidase inhibitor", "within", 2.0, "weeks", "before")], "exclusion"),
+    # NCT06346392: what follows the colon is an exception, not what the window is on
+    ("Participants with venous thromboembolism within the past 6 months prior to randomization: "
+     "participants with venous port or catheter thrombosis that are stable on treatment with "
+     "anticoagulants are excepted",
+     [("venous thromboembolism", "within", 6.0, "months", "before")], "exclusion"),
+    # NCT01252810: when a value was measured is not a window (RULES v2 §8.7)
+    ("CHF (NYHA) class III or greater measured within 2 weeks of enrollment",
+     [("NYHA class", ">=", "III", None)], "inclusion"),
+])
+def test_window_wordings(text: str, expected: list[Any], section: str) -> None:
+    assert got(text, section) == expected
