@@ -108,6 +108,9 @@ MEASURES: tuple[Measure, ...] = (
             (("CGI",), ("severity",)), (None,), hi=7, floor=True),
     Measure("BPRS", "scale", r"BPRS", (("BPRS",), ()), (None,), hi=126, floor=True),
     Measure("YMRS", "scale", r"YMRS", (("YMRS",), ()), (None,), hi=60, floor=True),
+    Measure("CDR", "scale", r"CDR(?![-\s]?SB)|" + _I(r"clinical\s+dementia\s+rating(?!\s+sum)"
+                                                      r"(?:\s*\(CDR\))?"),
+            (("CDR",), ("dementia",)), (None,), hi=3),
     Measure("GCS", "scale", r"GCS|" + _I(r"glasgow\s+coma\s+scale"), (("GCS",), ("glasgow",)),
             (None,), lo=3, hi=15, floor=True),
     # -- vitals and body ---------------------------------------------------------------------

@@ -956,7 +956,7 @@ _HEAD_LEAD = re.compile(
     r"|or|and|not|no|must|ongoing|chronic|regular|significant|clinically|evidence|experienced"
     r"|suffered|presented|planned|will|be|a\s+history|self[-\s]reported|mild|moderate|severe"
     r"|serious|treatment|then|also|on|off|being|investigational|approved|authori[sz]ed|licensed"
-    r"|marketed|prescribed)\b)\s*", _IC)
+    r"|marketed|prescribed|selected|certain|specific|some|latent|untreated|treated)\b)\s*", _IC)
 _HEAD_STOP = re.compile(r"\s*(?:[;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
                         r"|during|within|from|prior|before|since|until|defined|such|including"
                         r"|except|unless|other\s+than|e\.g|i\.e|is|are|was|were|has|have"
@@ -991,6 +991,7 @@ _ADJECTIVE = re.compile(r"[a-z-]+(?:ous|ive|ed|ent)|oral|topical|systemic|local|
                         r"|surgical|pharmacological|biological|physical", _IC)
 _REFERENCE = re.compile(r"\b(?:according\s+to|as\s+defined\s+(?:by|in)|per|based\s+on)\b[^;]*?"
                         r"\bcriteria\b|\bDSM[-\s]?[\w.-]+|\bICD[-\s]?\d+", _IC)
+_LIST_NUMBER = re.compile(r"^\s*(?:\(?[0-9a-z]{1,2}[.)]|\d{1,2}(?=\s+[A-Z]))\s*")
 _JOIN_WORD = re.compile(r"\s+(?:and/or|or|and)\s+", _IC)
 _CLAUSE_ON = re.compile(r"\s*(?:with|without|who|which|that|in|for|at|no|not|if|unless)\b", _IC)
 _FILLER = re.compile(r"\s+of\s+any\s+(?:severity|kind|type|cause|grade|origin)\b", _IC)
@@ -1138,7 +1139,8 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     while pos < end and (lead := _HEAD_LEAD.match(text, pos, end)) and lead.end() > pos:
         pos = lead.end()
     masked = _masked(text, pos, end)
-    rest = _REFERENCE.sub("", masked[pos:end])  # "according to DSM-5 criteria": no number
+    lead_in = _LIST_NUMBER.sub("", text[start:pos]) if start == 0 else text[start:pos]
+    rest = _REFERENCE.sub("", lead_in + masked[pos:end])  # "according to DSM-5 criteria"
     if len(" ".join(rest.split())) > 140 or re.search(r"\d\s*(?!-)\S|[<>≤≥]", rest):
         return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
     stop = _HEAD_STOP.search(masked, pos, end)
@@ -1168,6 +1170,27 @@ _MEASURED = re.compile(r"\b(?:measured|assessed|obtained|performed|documented|co
                        r"|determined|evaluated|collected|drawn|done)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
 
+def _expand(text: str, name: str) -> str:
+    """An acronym the item defines ("major depressive episode (MDE) ... an active MDE") is
+    named by its words."""
+    if not (2 <= len(name) <= 6 and name.isupper() and f"({name})" in text):
+        return name
+    words = text[:text.index(f"({name})")].split()[-len(name):]
+    if len(words) == len(name) and all(w[:1].lower() == c.lower() for w, c in zip(words, name)):
+        return " ".join(words).lower()
+    return name
+
+
+def _dated_value(text: str, low: str, start: int, end: int) -> bool:
+    """Is there a measure's limit just before a time phrase ("life expectancy of less than 1
+    year", "creatinine ≤ 1.5 mg/dL within 90 days"): a value and its date, not a window?"""
+    near = text[start:end]
+    if not re.search(r"\d|ULN|LLN", near) and not re.search(r"(?:of|than)\s*$", near, _IC):
+        return False
+    gated = _gates_of(text, low)
+    return bool(gated) and _mention_rx(gated).search(text, start, end) is not None
+
+
 def _in_parens(text: str, start: int, pos: int) -> bool:
     """Is ``pos`` inside parentheses opened after ``start``?"""
     depth = 0
@@ -1194,7 +1217,8 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             if key in "il" and _NOT_WINDOW_BEFORE.search(
                     text, max(c0, text.rfind(",", c0, m.start())), m.start()):
                 continue  # "on a stable dose for 4 weeks prior to": a stable dose
-            if _MEASURED.search(text, max(c0, m.start() - 40), m.start()):
+            if _MEASURED.search(text, max(c0, m.start() - 40), m.start()) or _dated_value(
+                    text, low, max(c0, m.start() - 30), m.start()):
                 continue  # "class III measured within 2 weeks": when a value was taken (§8.7)
             anchor = _ANCHOR.match(text, m.end(), c1)
             after_end = anchor.end() if anchor else m.end()
@@ -1221,7 +1245,7 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
             if not hits:
                 continue
-            drugs = list(dict.fromkeys(name for _, _, name in hits))
+            drugs = list(dict.fromkeys(_expand(text, name) for _, _, name in hits))
             value = 1.0 if key == "j" else _number(m.group(key))
             during = m.group().lower().startswith("during") and re.match(
                 r"\s*(?:treatment|study)?\s*period", text[m.end():], _IC)
@@ -1306,7 +1330,7 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                 if g["mid"] and re.search(r"\b(?:within|since|after|of\s+at\s+least\s+\w+"
                                           r"\s+(?:episodes?|periods?))\b", g["mid"], _IC):
                     continue
-                if section == "exclusion" and g["for"] and g["tail"]:
+                if section == "exclusion":
                     continue  # "History of drug abuse for 3 years prior to screening": a window
                 if g["op"]:
                     op = _op(g["op"])
@@ -1392,6 +1416,8 @@ def _what(text: str) -> str:
         text = text[:end.start()]
     text = re.sub(r"(?:\s+(?:for|of|with|to|in|on|and|or))+$", "", text.strip(), flags=_IC)
     text = re.sub(r"\s+\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "", text)  # "dapagliflozin 10 mg"
+    text = re.sub(r"^\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\S*\s+(?:or\s+(?:less|more)\s+)?of\s+", "",
+                  text, flags=_IC)  # "10 mg/day or less of prednisolone"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
     return text.strip(" ,")
 
@@ -1412,6 +1438,8 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
             if k == 1 and not re.match(r"treated|on\s|been\s+on\s+(?:the\s+)?same", m.group(),
                                        _IC) and section != "inclusion":
                 continue  # ("is on X for 12 weeks" is a stable dose in an inclusion)
+            if k == 1 and re.match(r"(?:an?\s+)?(?:stable|same|unchanged)\b", what, _IC):
+                continue  # "must be on a stable dose for 3 months": the first pattern's
             if not re.search(r"\bfor\s", m.group(), _IC) and (k == 1 or not g.get("op3")):
                 continue  # ("treated with curative intent ... ≥2 years before": no stable dose)
             if k == 0:

@@ -333,3 +333,25 @@ def test_counts_and_doses(text: str, expected: list[Any], section: str) -> None:
 ])
 def test_window_wordings(text: str, expected: list[Any], section: str) -> None:
     assert got(text, section) == expected
+
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    # NCT06685900: a time phrase right after a measure's limit is not a window
+    ("Individuals with a life expectancy of less than 1 year due to diseases such as malignant "
+     "tumors.", [("life expectancy", "<", 1.0, "years")], "exclusion"),
+    # NCT05816382: an acronym the item defines is named by its words
+    ("Participant has current active major depressive episode (MDE) or has had an active MDE in "
+     "the past 6 months.",
+     [("major depressive episode", "within", 6.0, "months", "before")], "exclusion"),
+    ("History of >1 fall over the past 3 months", [], "exclusion"),  # a count, not a window
+    ("Clinical Dementia Rating: over 0.5", [("CDR", ">", 0.5, None)], "inclusion"),
+    # NCT05813288: the dose is not the drug
+    ("Daily oral corticosteroids are not allowed, except for participants on a stable dose of 10 "
+     "mg/day or less of prednisolone (or equivalent) for at least 2 months prior to Visit 1.",
+     [("stable dose: prednisolone", ">=", 2.0, "months")], "inclusion"),
+    ("participants on daily oral corticosteroids must be on a stable dose for 3 months before "
+     "Screening Visit 1.", [("stable dose: oral corticosteroids", ">=", 3.0, "months")],
+     "inclusion"),
+])
+def test_what_a_time_phrase_belongs_to(text: str, expected: list[Any], section: str) -> None:
+    assert got(text, section) == expected
