@@ -251,7 +251,7 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
      "investigational drug"),
     (r"biologic(?:al)?\s+(?:agents?|therap\w+|products?|drugs?)|biologics?", "biologics"),
     (r"monoclonal\s+antibod(?:y|ies)", "monoclonal antibodies"),
-    (r"anti-?cancer\s+(?:drugs?|therap\w+)", "anticancer drugs"),
+    (r"anti-?cancer\s+(?:drugs?(?:\(s\))?|therap(?:y|ies)|treatments?|agents?)", None),
     (r"gene\s+therap\w+|cell\s+therap\w+|CAR[-\s]?T(?:\s+cells?)?", None),
     (r"anti-?CD20\s+(?:therap\w+|antibod\w+)|B[-\s]cell\s+deplet\w+\s+therap\w+",
      "anti-CD20 therapy"),
@@ -273,7 +273,7 @@ _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its mea
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_VALUE = re.compile(rf"\s*({_NUM})")
+_VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-))", _IC)  # "at least two"
 _UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
                    _IC)  # "≥ 18 through 75", "≥21 to ≤50 years"
 _CHAIN = re.compile(r"\s*(?:,|and|but|or)?\s*")
@@ -835,7 +835,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 continue
             if _REQUIRING.search(before):
                 continue
-            canon = name if name not in (None, "*s") else m.group().lower()
+            canon = name if name not in (None, "*s") else " ".join(
+                m.group().lower().replace("(s)", "s").split())
             if canon == "infection" and (site := _SITE.search(before)):
                 canon = " ".join(f"{site.group(1)} infection".lower().split())
                 before = before[:site.start()]
@@ -1069,7 +1070,8 @@ def _np(text: str, start: int, end: int, check: bool = True, whole: bool = False
         return None
     phrase = text[pos:stop.start() if stop else end].strip(" -")
     phrase = re.sub(r"\s+(?:I{1,3}|IV)(?:\s*(?:-|or|to)\s*(?:I{1,3}|IV))?$", "", phrase)
-    if (not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 /'-]+", phrase) or not re.search(
+    if (not phrase or phrase.lower() in _WORD_NUMS
+            or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 /'-]+", phrase) or not re.search(
             r"[A-Za-z]{3}", phrase) or len(phrase.split()) > 4 or check and _HEAD_BAD.search(phrase)
             or phrase[0].isdigit()):
         return None
@@ -1141,7 +1143,8 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     masked = _masked(text, pos, end)
     lead_in = _LIST_NUMBER.sub("", text[start:pos]) if start == 0 else text[start:pos]
     rest = _REFERENCE.sub("", lead_in + masked[pos:end])  # "according to DSM-5 criteria"
-    if len(" ".join(rest.split())) > 140 or re.search(r"\d\s*(?!-)\S|[<>≤≥]", rest):
+    if len(" ".join(rest.split())) > 140 or re.search(r"(?<![\w-])\d[\d.,]*(?![\w-])|[<>≤≥]",
+                                                      rest):  # (not "GLP-1 receptor agonists")
         return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
     stop = _HEAD_STOP.search(masked, pos, end)
     phrase_end = stop.start() if stop else end
@@ -1166,6 +1169,10 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     return [(pos, phrase_end, n) for n in dict.fromkeys(_np_name(p) for p in parts)]
 
 
+_COUNT_OF = re.compile(rf"(?:{_OP_ANY}|\b(?:at\s+least|history\s+of|had|having|with|of))\s*"
+                       rf"\(?(?:{_NUMW})\)?(?:\s*\(\d+\))?\s+(?:or\s+more\s+)?"
+                       r"(?:(?:separate|severe|moderate|mild|acute|serious|major|asthma|COPD"
+                       r"|moderate\s+or\s+severe|or)\s+)*(?:episodes?\s+of\s+(?:\w+\s+)?)?$", _IC)
 _MEASURED = re.compile(r"\b(?:measured|assessed|obtained|performed|documented|confirmed"
                        r"|determined|evaluated|collected|drawn|done)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
@@ -1243,8 +1250,9 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                     r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
+            hits = [h for h in hits if not _COUNT_OF.search(text, max(begin, h[0] - 40), h[0])]
             if not hits:
-                continue
+                continue  # ("at least two asthma exacerbations in the past year": a count, §8.3)
             drugs = list(dict.fromkeys(_expand(text, name) for _, _, name in hits))
             value = 1.0 if key == "j" else _number(m.group(key))
             during = m.group().lower().startswith("during") and re.match(
@@ -1482,6 +1490,7 @@ _OTHER_STOP = re.compile(
     r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
     r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior)\s+)+",
     _IC)
+_ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "GOLD grade > 2"
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
                         r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
                         r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
@@ -1493,7 +1502,7 @@ _DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
                         r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
 
 
-_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b|or\b)[a-z][\w-]*\s+){0,2}"
+_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,3}"
                       r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
 
 
@@ -1514,7 +1523,8 @@ def _named(words: str, text: str, low: str) -> bool:
 # ACQ-6, "need to demonstrate a" and "score may not" are no name.
 _NAME_BREAK = re.compile(r"^.*\b(?:through|to|may|might|not|need|needs|who|which|those|both"
                          r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
-                         r"|appl(?:y|ied|ies)|smoke\w*|y/o)\b\s*", _IC)
+                         r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
+                         r"|had|has|have|is|are)\b\s*", _IC)
 _NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|fasting|fasted|current|planned|baseline)\s+)+", _IC)
 _NAME_BAD = re.compile(r"antibod|copy\s+number|\bCEP\d|\bgenes?\b|mutation|allele|\btests?\b"
                        r"|\bslides?\b|\bsamples?\b|\bsections?\b|specimens?|\bscore$", _IC)
@@ -1545,7 +1555,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
                             .split()[-4:])
             name_m = _POST_NAME.search(head)
             name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
-            if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
+            if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
+                or _named(name, text, low)
                     or not re.search(r"score|index|scale|count|number|rating", name, _IC)):
                 continue  # only named scores: "a history of 2 or more" is not a measure
             op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above") else "<="
@@ -1569,8 +1580,11 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
                 _OTHER_BAD.search(count.group(1)) or _named(count.group(1), text, low)):
             # "more than 2 antipsychotic medications", "at least two immunosuppressive agents"
-            t = _make(count.group(1).lower(), found[0][0], found[0][1], None,
-                      text[m.start():count.end()], "count", section)
+            counted = re.sub(r"^(?:(?:severe|moderate|mild|serious|major|or|and)\s+)+", "",
+                             count.group(1).lower())
+            counted = "exacerbations" if counted.endswith("exacerbations") else counted  # §4
+            t = _make(counted, found[0][0], found[0][1], None, text[m.start():count.end()],
+                      "count", section)
             t["recognised"] = False
             out.append(t)
             continue
@@ -1603,7 +1617,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             out.append(t)
             continue
         span = text[m.start():found[-1][3]]
-        if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
+        if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
+                or _named(name, text, low)
                 or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
                 or used.count(span) >= text.count(span)
                 or " " not in name and not _ACRONYM.search(name)

@@ -355,3 +355,27 @@ def test_window_wordings(text: str, expected: list[Any], section: str) -> None:
 ])
 def test_what_a_time_phrase_belongs_to(text: str, expected: list[Any], section: str) -> None:
     assert got(text, section) == expected
+
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    # NCT05813288: a count of events in a period is a count, not a window (RULES v2 §4, §8.3)
+    ("Documented history of at least two asthma exacerbations requiring treatment with systemic "
+     "corticosteroids within the past 12-month period prior to Screening Visit 1.",
+     [("exacerbations", ">=", 2.0, None)], "inclusion"),
+    ("Patients with two or more episodes of severe hypoglycaemia within the past 6 months",
+     [], "exclusion"),
+    # NCT06486948: "currently prescribed" names no measure
+    ("Is currently prescribed at least one typical and/or atypical antipsychotic medication and "
+     "has been on the same antipsychotic medication(s) for at least 13 weeks (3 months) prior to "
+     "enrollment", [("stable dose: antipsychotic medication", ">=", 13.0, "weeks")], "inclusion"),
+    # names with digits are names, not numbers
+    ("Treatment with GLP-1 receptor agonists or SGLT-2 inhibitors within 3 months prior to "
+     "screening", [("GLP-1 receptor agonists, SGLT-2 inhibitors", "within", 3.0, "months",
+                    "before")], "exclusion"),
+    ("Prior anti-cancer therapy within 21 days before the first dose",  # as written
+     [("anti-cancer therapy", "within", 21.0, "days", "before")], "exclusion"),
+    ("ACLF grade ≥ 2", [("ACLF grade", ">=", 2.0, None)], "exclusion"),  # RULES v2 §8.15
+    ("Grade >=3 peripheral neuropathy", [], "exclusion"),  # CTCAE grades are not labelled
+])
+def test_counts_and_names(text: str, expected: list[Any], section: str) -> None:
+    assert got(text, section) == expected
