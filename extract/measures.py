@@ -190,8 +190,8 @@ MEASURES: tuple[Measure, ...] = (
             (("GFR", "Egfr"), ("glomerular",)), ("mL/min/1.73m2", "mL/min"),
             default="mL/min/1.73m2",
             hi=500, floor=True, aliases=("GFR",)),
-    Measure("creatinine", "lab", r"SCr|" + _I(r"(?:serum\s+)?[ck]reatinine(?!\s+kinase)"),
-            (("SCr",), ("reatinine",)), ("mg/dL", "µmol/L", "xULN"), default=None,
+    Measure("creatinine", "lab", r"SCr|Cr|" + _I(r"(?:serum\s+)?[ck]reatinine(?!\s+kinase)"),
+            (("SCr", "Cr"), ("reatinine",)), ("mg/dL", "µmol/L", "xULN"), default=None,
             aliases=("serum creatinine",)),
     Measure("ALT", "lab", r"ALT|SGPT|" + _I(r"alanine\s+(?:amino\s*)?trans(?:aminase|ferase)s?"
                                             r"|serum\s+glutamic[-\s]pyruvic\s+transaminase"),
@@ -309,6 +309,12 @@ MEASURES: tuple[Measure, ...] = (
     Measure("amylase", "lab", _I(r"(?:serum\s+)?amylase"), ((), ("amylase",)), ("xULN", "U/L")),
     Measure("magnesium", "lab", _I(r"(?:serum\s+)?magnesium"), ((), ("magnesium",)),
             ("mg/dL", "mmol/L", "mEq/L")),
+    Measure("PD-L1 TPS", "lab", r"(?:PD-?L1\s+)?TPS|" + _I(r"tumou?r\s+proportion\s+score"
+                                                          r"(?:\s*\(TPS\))?"),
+            (("TPS",), ("proportion",)), ("%",), default="%", hi=100),
+    Measure("PD-L1 CPS", "lab", r"(?:PD-?L1\s+)?CPS|" + _I(r"combined\s+positive\s+score"
+                                                          r"(?:\s*\(CPS\))?"),
+            (("CPS",), ("combined",)), (None,), hi=100),
     Measure("haematocrit", "lab", r"Hct|HCT|" + _I(r"ha?ematocrit"),
             (("Hct", "HCT"), ("ematocrit",)), ("%",), default="%", hi=100),
     # -- durations and counts ---------------------------------------------------------------

@@ -164,7 +164,8 @@ _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hou
 _TIME = r"(?:days?|weeks?|wks?|months?|mos?|years?|yrs?|hours?|hrs?)\b"
 _PAST = r"(?:(?:past|last|previous|preceding|prior)\s+)?"
 _WINDOW = re.compile(
-    rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})\s*[-\s]?"
+    rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})(?:\s*\(\d+\))?"
+    rf"\s*[-\s]?"
     rf"(?P<ua>{_TIME})"
     rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
     r"(?=\s*(?:period\s+)?(?:before|prior|preceding|leading|$|[,;.)]|(?:past|ago)\b))"
@@ -207,7 +208,9 @@ _GENERIC = re.compile(
     + r"(?!(?:treatment|therapy|medications?|drugs?|them|it|this|these)\b)"
     r"([A-Za-z][\w-]{3,})(?:\s*\([^()]{1,40}\))?\s*$", _IC)
 _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|had|plan\w*|are|is"
-                         r"|was|were|history|who|patients?|subjects?|participants?)\b)", _IC)
+                         r"|was|were|history|who|patients?|subjects?|participants?)\b)"
+                         # an enumerated sub-item: "..., or (iv) Myocardial infarction within"
+                         r"|\(\s*(?:[ivx]{1,4}|[a-h]|\d{1,2})\s*\)\s*(?=[A-Za-z])", _IC)
 _REQUIRING = re.compile(r"(?<!not\s)\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
 # name None: the matched text, lower-cased; "*s": the same, plural
 _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
@@ -242,8 +245,8 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"(?:ha?ematopoietic\s+)?growth\s+factors?(?:\s+support)?|G-?CSF|(?:peg)?filgrastim",
      "hematopoietic growth factors"),
     ((r"investigational\s+(?:medicinal\s+|study\s+)?(?:products?|drugs?|agents?|medications?"
-      r"|treatments?|therap(?:y|ies)|devices?|vaccines?)(?:\s+or\s+(?:medical\s+)?(?:vaccines?"
-      r"|devices?|biologics?|products?))?|(?:experimental|research)\s+(?:drugs?|interventions?"
+      r"|treatments?|therap(?:y|ies)|devices?|vaccines?)(?:\s*,?\s+(?:or\s+)?(?:medical\s+)?"
+      r"(?:vaccines?|devices?|biologics?|products?)(?![\w-]))*|(?:experimental|research)\s+(?:drugs?|interventions?"
       r"|agents?|therap(?:y|ies)|treatments?|products?)(?:\s+or\s+(?:medical\s+)?(?:vaccines?"
       r"|devices?|biologics?|products?))?|试验用?药(?:品|物)"
       # taking part in another trial is exposure to its product
@@ -273,7 +276,7 @@ _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its mea
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-))", _IC)  # "at least two"
+_VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-)(?:\s*\(\d+\))?)", _IC)
 _UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
                    _IC)  # "≥ 18 through 75", "≥21 to ≤50 years"
 _CHAIN = re.compile(r"\s*(?:,|and|but|or)?\s*")
@@ -288,7 +291,7 @@ def _clean(text: str) -> str:
 
 
 def _number(token: str) -> float:
-    token = token.lower()
+    token = re.sub(r"\s*\(\d+\)$", "", token.lower())  # "one (1)"
     if token in _WORD_NUMS:
         return float(_WORD_NUMS[token])
     if _DECIMAL_COMMA.fullmatch(token):
@@ -883,8 +886,9 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
         and re.fullmatch(r"\s+(?:for|due\s+to)\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,2}",
                          text[h[1]:hits[k + 1][0]], _IC))]
     # "vaccinated with live attenuated vaccines": the general name adds nothing to the specific
-    names = {h[2] for h in hits}
-    hits = [h for h in hits if not any(n != h[2] and n.endswith(" " + h[2]) for n in names)]
+    hits = [h for h in hits if not any(  # (not across a list: "a vaccine or a live vaccine")
+        o[2] != h[2] and o[2].endswith(" " + h[2]) and not re.search(
+            r",|\b(?:or|and)\b", text[min(h[1], o[1]):max(h[0], o[0])]) for o in hits)]
     if not hits:
         hits = [(m.start(g), m.end(g), m.group(g)) for m in _GENERIC.finditer(text, start)
                 for g in (1, 2) if m.group(g)]
@@ -899,7 +903,8 @@ _VACCINE_QUALIFIER = re.compile(
     r"|non-live|routine|booster|study|this|these|required|standard|following|during|after"
     r"|before|by|for|to|in|on|not|are|is|was|were|be|been|get|got|have|has|had|who|those"
     r"|bacteria|bacterial|virus|viral"
-    r"|patients?|subjects?|participants?|concomitant|additional|use)\b)[A-Za-z][\w-]*[\w])\s+$",
+    r"|patients?|subjects?|participants?|concomitant|additional|use|preventive|prophylactic"
+    r"|routine)\b)[A-Za-z][\w-]*[\w])\s+$",
     _IC)
 # Class names of the table that are not RULES v2 names keep an "anti-X" written before them.
 _AS_WRITTEN_CLASSES = {"monoclonal antibodies", "biologics", "immunoglobulins",
@@ -961,7 +966,7 @@ _HEAD_LEAD = re.compile(
 _HEAD_STOP = re.compile(r"\s*(?:[;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
                         r"|during|within|from|prior|before|since|until|defined|such|including"
                         r"|except|unless|other\s+than|e\.g|i\.e|is|are|was|were|has|have"
-                        r"|had|will|must|should|may|can|requiring|resulting|(?:or\s+)?(?:used"
+                        r"|had|will|must|should|may|can|requiring|resulting|occurr\w*|(?:or\s+)?(?:used"
                         r"|taken|received|given|administered|prescribed|stopped|discontinued))\b)",
                         _IC)
 _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\b|values?\b"
@@ -1070,7 +1075,7 @@ def _np(text: str, start: int, end: int, check: bool = True, whole: bool = False
         return None
     phrase = text[pos:stop.start() if stop else end].strip(" -")
     phrase = re.sub(r"\s+(?:I{1,3}|IV)(?:\s*(?:-|or|to)\s*(?:I{1,3}|IV))?$", "", phrase)
-    if (not phrase or phrase.lower() in _WORD_NUMS
+    if (not phrase or phrase.lower() in _WORD_NUMS or re.search(r"(?<![\w-])\d", phrase)
             or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 /'-]+", phrase) or not re.search(
             r"[A-Za-z]{3}", phrase) or len(phrase.split()) > 4 or check and _HEAD_BAD.search(phrase)
             or phrase[0].isdigit()):
@@ -1418,8 +1423,8 @@ _WHAT_END = re.compile(r"\s*(?:[,:]|\b(?:must|should|will|shall|is|are|be|been|w
 
 def _what(text: str) -> str:
     text = _WHAT_TRIM.sub("", text.strip().replace("(s)", ""))
-    text = re.sub(r"^(?:(?:chronic|regular|continuous|concomitant|ongoing|current)\s+)+", "", text,
-                  flags=_IC)
+    text = re.sub(r"^(?:(?:chronic|regular|continuous|concomitant|ongoing|current|on|with|of)\s+)+",
+                  "", text, flags=_IC)
     if end := _WHAT_END.search(text):
         text = text[:end.start()]
     text = re.sub(r"(?:\s+(?:for|of|with|to|in|on|and|or))+$", "", text.strip(), flags=_IC)
@@ -1521,7 +1526,8 @@ def _named(words: str, text: str, low: str) -> bool:
 
 # The words of a name stop at a function word or verb: "uncontrolled asthma through ACQ-6" is
 # ACQ-6, "need to demonstrate a" and "score may not" are no name.
-_NAME_BREAK = re.compile(r"^.*\b(?:through|to|may|might|not|need|needs|who|which|those|both"
+_NAME_BREAK = re.compile(r"^.*\b(?:through|to|may|might|not|need|needs|who|which|those|both|more"
+                         r"|less|in|on|at|for|with|by|or|and"
                          r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
                          r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
                          r"|had|has|have|is|are)\b\s*", _IC)
@@ -1646,12 +1652,15 @@ _EXPRESSION = re.compile(  # "CD22 expression on ≥ 20% of blasts", "PD-L1 expr
 
 
 def _expressions(text: str, section: str) -> list[Threshold]:
-    """Receptor / antigen expression in % (RULES v2 §3.3): ``<marker> expression``."""
+    """Receptor / antigen expression in % (RULES v2 §3.3): ``<marker> expression``; PD-L1 by
+    TPS or CPS is that score's limit instead."""
     if "%" not in text or "xpression" not in text and "ositivity" not in text \
             and "taining" not in text:
         return []
+    scored = re.search(r"\b(?:TPS|CPS)\b", text) is not None
     return [_make(f"{m.group('marker')} expression", _op(m.group("op")), _number(m.group("n")),
-                  "%", m.group(), "lab", section) for m in _EXPRESSION.finditer(text)]
+                  "%", m.group(), "lab", section) for m in _EXPRESSION.finditer(text)
+            if not (scored and m.group("marker").upper().replace("-", "") == "PDL1")]
 
 
 def thing_name(text: str) -> str | None:

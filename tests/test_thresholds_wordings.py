@@ -379,3 +379,28 @@ def test_what_a_time_phrase_belongs_to(text: str, expected: list[Any], section: 
 ])
 def test_counts_and_names(text: str, expected: list[Any], section: str) -> None:
     assert got(text, section) == expected
+
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    # an enumerated sub-item is a clause of its own
+    ("Congestive heart failure of New York Heart Association Class ≥3, or (iv) Myocardial "
+     "infarction within 3 months.", [("NYHA class", ">=", "III", None),
+                                     ("myocardial infarction", "within", 3.0, "months",
+                                      "before")], "exclusion"),
+    ("History of Grade 3 or higher bleeding (site not specified) with CTCAE v5.0 within 28 days "
+     "prior to registration", [("bleeding", "within", 28.0, "days", "before")], "exclusion"),
+    ("Tumor tissue that demonstrates PD-L1 expression in ≥1% of tumor cells (TPS ≥1%)",
+     [("PD-L1 TPS", ">=", 1.0, "%")], "inclusion"),  # RULES v2 §3.3
+    ("Participation in any clinical study with an investigational drug, biologic, or device "
+     "within 1 month prior", [("investigational drug", "within", 1.0, "months", "before")],
+     "exclusion"),
+    ("Individuals who are HIV positive are eligible provided they are stable on anti-retroviral "
+     "therapy for ≥4 weeks", [("stable dose: anti-retroviral therapy", ">=", 4.0, "weeks")],
+     "inclusion"),
+    ("Have received a preventive vaccine or attenuated vaccine within 4 weeks before the first "
+     "administration;", [("vaccines, live vaccines", "within", 4.0, "weeks", "before")],
+     "exclusion"),
+])
+def test_corpus_wordings(text: str, expected: list[Any], section: str) -> None:
+    # wordings of ../shared/data/ctgov-more/v2 records outside every labelled split
+    assert got(text, section) == expected
