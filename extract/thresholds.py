@@ -211,7 +211,9 @@ _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|ha
                          r"|was|were|history|who|patients?|subjects?|participants?)\b)"
                          # an enumerated sub-item: "..., or (iv) Myocardial infarction within"
                          r"|\(\s*(?:[ivx]{1,4}|[a-h]|\d{1,2})\s*\)\s*(?=[A-Za-z])", _IC)
-_REQUIRING = re.compile(r"(?<!not\s)\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
+_REQUIRING = re.compile(r"(?<!not\s)(?<!patients\s)(?<!subjects\s)(?<!participants\s)"
+                        r"(?<!individuals\s)(?<!who\sare\s)\b(?:requir\w*|resulting\s+in)\b"
+                        r"[^;.]{0,100}$", _IC)
 # name None: the matched text, lower-cased; "*s": the same, plural
 _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
     *EVENTS,
@@ -242,7 +244,9 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
      "major surgery"),
     (r"surgical\s+(?:procedures?|interventions?)", "surgery"),
     (r"(?:major\s+)?surgery", None), (r"大手术", "major surgery"),
-    (r"(?:ha?ematopoietic\s+)?growth\s+factors?(?:\s+support)?|G-?CSF|(?:peg)?filgrastim",
+    (r"ha?ematopoietic\s+growth\s+factors?|(?<!endothelial\s)(?<!epidermal\s)(?<!fibroblast\s)"
+     r"(?<!derived\s)(?<!like\s)(?<!nerve\s)(?<!transforming\s)(?<!-)\bgrowth\s+factors?"
+     r"(?:\s+support)?(?!\s*(?:\(|receptor|inhibitor|antagonist|agents?))|G-?CSF|(?:peg)?filgrastim",
      "hematopoietic growth factors"),
     ((r"investigational\s+(?:medicinal\s+|study\s+)?(?:products?|drugs?|agents?|medications?"
       r"|treatments?|therap(?:y|ies)|devices?|vaccines?)(?:\s*,?\s+(?:or\s+)?(?:medical\s+)?"
@@ -992,8 +996,8 @@ _HEAD_GENERIC = re.compile(r"^(?:(?:related|similar|other)\s+)?(?:treatments?|th
 _CLASS_WORDS = re.compile(r"\b(?:NYHA\s+)?(?:class(?:es)?\s+)?(?:I{1,3}|IV)"
                           r"(?:\s*(?:-|–|or|to|and|/)\s*(?:I{1,3}|IV))*(?:\s+NYHA)?\b")
 _ARTICLE = re.compile(r"(?:an?|the|any|other|all)\s+", _IC)
-_ADJECTIVE = re.compile(r"[a-z-]+(?:ous|ive|ed|ent)|oral|topical|systemic|local|nasal|intranasal"
-                        r"|ophthalmic|chronic|acute|latent|live|inactivated|clinical|medical"
+_ADJECTIVE = re.compile(r"[a-z-]+(?:ous|ive|ed|ent)|[a-z-]{4,}ar|oral|topical|systemic|local|nasal"
+                        r"|intranasal|ophthalmic|chronic|acute|latent|live|inactivated|clinical|medical"
                         r"|surgical|pharmacological|biological|physical", _IC)
 _REFERENCE = re.compile(r"\b(?:according\s+to|as\s+defined\s+(?:by|in)|per|based\s+on)\b[^;]*?"
                         r"\bcriteria\b|\bDSM[-\s]?[\w.-]+|\bICD[-\s]?\d+", _IC)
@@ -1120,8 +1124,9 @@ def _listed(text: str, start: int, end: int, hits: list[tuple[int, int, str]], l
             if inside and inside[0][2] in _EVENT_NAMES and re.match(
                     r"\s*(?:any\s+)?other\b", masked[spans[k][0]:spans[k][1]], _IC):
                 keep.clear()  # "bacteremia, pneumonia or any other serious infection"
-        elif not closed:
-            keep[k] = phrases[k]
+        elif not closed and not (k + 1 < len(spans) and known[k + 1] and _JOIN_WORD.fullmatch(
+                joins[k]) and _ADJECTIVE.fullmatch(phrases[k].split()[-1])):
+            keep[k] = phrases[k]  # (not "therapeutic oral or IV antibiotics": a route)
     order = sorted(keep)
     shared = _distribute([keep[k] for k in order],
                          [joins[k] if k + 1 in keep else "," for k in order[:-1]])
