@@ -190,7 +190,7 @@ _WINDOW = re.compile(
 # a unit (this regex, run on fold(text): same length and character classes as the text, so a
 # match in the text is one here too), have no window.
 _WINDOW_KEYS = ("day", "wk", "week", "mo", "yr", "year", "hour", "hr", "内")
-_WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\s*[-\s]?{_TIME}|内"
+_WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\)?\s*[-\s]?{_TIME}|内"
                           r"|(?:past|last|previous|preceding)\s+(?:year|month|week)\b")
 _WASHOUT = re.compile(r"\b(?:discontinu\w*|stop\w*|off|wash-?out|complet\w*|not\s+(?:requir"
                       r"|receiv|tak|us)\w*)\b", _IC)

@@ -408,10 +408,10 @@ def test_corpus_wordings(text: str, expected: list[Any], section: str) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     # a growth factor that is a drug target is not a hematopoietic growth factor
-    ("Treatment with systemic anti-vascular endothelial growth factor (anti-VEGF) agents within 28 "
-     "days prior to treatment Day 1.", []),
-    ("Treatment with therapeutic oral or IV antibiotics within 2 weeks prior to initiation of study "
-     "treatment", [("antibiotics", "within", 2.0, "weeks", "before")]),
+    ("Treatment with systemic anti-vascular endothelial growth factor (anti-VEGF) agents within "
+     "28 days prior to treatment Day 1.", []),
+    ("Treatment with therapeutic oral or IV antibiotics within 2 weeks prior to initiation of "
+     "study treatment", [("antibiotics", "within", 2.0, "weeks", "before")]),
     # "patients requiring X": X is what the window is on
     ("Patients requiring glucocorticoids for the control of symptoms of brain metastases within "
      "14 days before the first dose", [("steroids", "within", 14.0, "days", "before")]),
