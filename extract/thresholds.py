@@ -474,10 +474,10 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         group = [mentions[i]]
         aliases: set[int] = set()  # positions in group of the names in parentheses
         while i + 1 < len(mentions) and (
-                _GROUP_GAP.match(gap := text[group[-1][2]:mentions[i + 1][1]])
-                or _ALIAS_GAP.match(gap)):
+                _GROUP_GAP.match(between := text[group[-1][2]:mentions[i + 1][1]])
+                or _ALIAS_GAP.match(between)):
             i += 1
-            if _ALIAS_GAP.match(gap) and re.match(r"\s*[)\]]", text[mentions[i][2]:]):
+            if _ALIAS_GAP.match(between) and re.match(r"\s*[)\]]", text[mentions[i][2]:]):
                 aliases.add(len(group))  # "(GFR)", "(estimated creatinine clearance)" alone
             group.append(mentions[i])
         i += 1
@@ -488,6 +488,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         pre_unit = _PRE_UNIT.search(text[max(0, start - 30):start])
         counted = _COUNT_BEFORE.search(text, max(0, start - 40), start) if _ROW[
             group[0][0]].kind == "count" else None
+        found: list[Comparison]
         if counted:  # "1 to 3 prior lines", "at least one prior line", "after 2 lines of therapy"
             lo, hi = _number(counted.group("lo")), counted.group("hi")
             op = _op(counted.group("op")) if counted.group("op") else ">="
@@ -1241,9 +1242,9 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             after_end = anchor.end() if anchor else m.end()
             cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
             begin = cut[-1].end() if cut else region
-            colon = text.rfind(":", begin, m.start())
-            if colon >= 0 and colon + 1 < m.start() and text[colon + 1:m.start()].strip():
-                begin = colon + 1  # "CNS pathology including: epilepsy, seizures within 3 months"
+            colon_at = text.rfind(":", begin, m.start())
+            if colon_at >= 0 and text[colon_at + 1:m.start()].strip():
+                begin = colon_at + 1  # "CNS pathology including: epilepsy, seizures within"
             hits = _drugs(text, begin, m.start(), low)
             if hits:
                 hits = _listed(text, begin, m.start(), hits, low)
@@ -1474,7 +1475,8 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
             what = _what(what)
             if not what or not re.search(r"[A-Za-z]{2}", what) or _named(what, text, low):
                 continue  # "weight must be stable", "stable housing": no drug
-            op = _op(g.get("op") or g.get("op3")) if g.get("op") or g.get("op3") else ">="
+            written = g.get("op") or g.get("op3")
+            op = _op(written) if written else ">="
             if op == "=":
                 op = ">="
             t = _make(f"stable dose: {what}", op, _number(g["n"]), _time_unit(g["u"]),
