@@ -1044,6 +1044,8 @@ def _distribute(parts: list[str], joins: list[str]) -> list[str]:
 def _masked(text: str, start: int, end: int) -> str:
     """``text`` with what is in parentheses or square brackets between ``start`` and ``end``
     blanked out (same length), so that a list can be split around them."""
+    if "(" not in text and "[" not in text:
+        return text
     return text[:start] + re.sub(r"\([^()]*\)|\[[^\[\]]*\]", lambda p: " " * len(p.group()),
                                  text[start:end]) + text[end:]
 
@@ -1093,6 +1095,9 @@ def _listed(text: str, start: int, end: int, hits: list[tuple[int, int, str]], l
     """The known things of a window and the unknown ones listed with them ("warfarin, heparin
     or other anticoagulants", "myocardial infarction, pulmonary hypertension or stroke"): the
     run of short noun phrases, next to the window, that holds a known thing."""
+    region = text[start:end]
+    if "," not in region and " or " not in region and " and " not in region:
+        return hits  # one thing named: no list
     masked = _CLASS_WORDS.sub(lambda p: " " * len(p.group()), _masked(text, start, end))
     if "(" in masked[start:end] or ")" in masked[start:end]:
         return hits
@@ -1180,6 +1185,12 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     return [(pos, phrase_end, n) for n in dict.fromkeys(_np_name(p) for p in parts)]
 
 
+def _counted(text: str, start: int, end: int) -> bool:
+    """Is the thing at ``end`` counted ("at least two asthma exacerbations")?"""
+    return bool(_NUMBER_NEAR.search(text, start, end) and _COUNT_OF.search(text, start, end))
+
+
+_NUMBER_NEAR = re.compile(rf"\d|\b(?:{'|'.join(_WORD_NUMS)})\b", _IC)
 _COUNT_OF = re.compile(rf"(?:{_OP_ANY}|\b(?:at\s+least|history\s+of|had|having|with|of))\s*"
                        rf"\(?(?:{_NUMW})\)?(?:\s*\(\d+\))?\s+(?:or\s+more\s+)?"
                        r"(?:(?:separate|severe|moderate|mild|acute|serious|major|asthma|COPD"
@@ -1261,7 +1272,7 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                     r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
-            hits = [h for h in hits if not _COUNT_OF.search(text, max(begin, h[0] - 40), h[0])]
+            hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])]
             if not hits:
                 continue  # ("at least two asthma exacerbations in the past year": a count, §8.3)
             drugs = list(dict.fromkeys(_expand(text, name) for _, _, name in hits))
