@@ -1402,7 +1402,8 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
     return out
 
 
-_STABLE_KEYS = ("stable", "same", "treated with", "on ")
+_STABLE_KEYS = ("stable", "same", "treated with", "is on", "are on", "be on", "been on", "being on",
+                "remain", "on chronic")
 _FOR_N = (rf"(?:\bfor\s+(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
           rf"|(?P<op3>{_OPX})\s*)(?P<n>{_NUMW})\s*[-\s]?{_TU}")
 _STABLE = [
@@ -1414,7 +1415,8 @@ _STABLE = [
                rf"[-\s]?{_TU}\s+with\s+a\s+stable\s+(?:dose|dosage|regimen)\s+of\s+"
                rf"(?P<what>[^;.(),]{{1,60}})", _IC),
 ]
-_STABLE_ROW_KEYS = [("stable",), ("treated with", "same", " on "), ("stable",)]
+_STABLE_ROW_KEYS = [("stable",), ("treated with", "same", "is on", "are on", "be on", "been on",
+                                   "being on", "remain", "on chronic"), ("stable",)]
 _STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
                           r"(?P<what>[^,;()]+?)\s*$", _IC)
 _WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|medium|moderate"
