@@ -105,12 +105,9 @@ _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|tho
 _CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+"
                         rf"(?=(?:{_OP_ANY})\s*\d|\d)|\s*[(\[]\s*(?=[<>≤≥])", _IC)
 _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
-    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～)\s*"
+    # ("between 18 and 80 years of age": "and" joins a range too)
+    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～|and)\s*"
     rf"(?:(?P<ophi>{_OP_ANY})\s*)?(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
-    # "between 18 and 80 years of age", "18 to 79 years inclusive" (a range of years that the
-    # item calls an age, or an item that is only the range)
-    rf"|(?:between\s+)?(?P<lo7>{_NUM})\s*(?:-|–|to|and)\s*(?P<hi7>{_NUM})\s*(?:years?|yrs?)\b"
-    r"(?=[\s-]*(?:of\s+age|old|\(?(?:both\s+)?inclusive\)?|\s*$))"
     rf"|(?:(?P<op2>{_OP_ANY})\s*)?(?P<lo2>{_NUM})\s*(?:(?:-|–|~|～)\s*(?P<hi2>{_NUM})\s*)?"
     r"(?:周岁|岁)"
     rf"|(?P<lo3>{_NUM})\s*(?:years?|yrs?)\s+"
@@ -118,6 +115,10 @@ _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years 
     rf"|between\s+(?:the\s+)?ages?\s+(?:of\s+)?(?P<lo4>{_NUM})\s*(?:and|-|to)\s*(?P<hi4>{_NUM})"
     rf"|(?P<op5>{_OP_ANY})\s*(?P<lo5>{_NUM})\s*(?:years?\s+)?(?:or|and)\s+(?P<op6>{_OP_ANY})\s*"
     rf"(?P<hi5>{_NUM})\s*years?[\s-]*(?:of\s+age|old)", _IC)
+_AGE_ALONE = re.compile(rf"\s*(?:aged?\s+)?({_NUM})\s*(?:-|–|to)\s*({_NUM})\s*"
+                        r"(?:years?|yrs?)\W*$", _IC)  # an item that is only a range of years
+_AGE_INCLUSIVE = re.compile(rf"(?:between\s+)?({_NUM})\s*(?:-|–|to|and)\s*({_NUM})\s*"
+                            r"(?:years?|yrs?),?\s*\(?(?:both\s+)?inclusive\b", _IC)
 _PERSON_AGE = re.compile(  # "Patient over 18 years", "patients of both genders older than 2 months"
     r"\b(?:patients?|participants?|subjects?|persons?|individuals?|men|women|males?|females?)\s+"
     rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?"
@@ -132,7 +133,7 @@ _AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
 # Words in fold(text) one of which every match has: _AGE_YEARS ends in "of age" / "old" / 岁,
 # starts "between the ages", or is followed by "or older / above / younger"; _PERSON_AGE
 # starts with the person ("patients", "women", "males").
-_AGE_YEARS_KEYS = ("age", "old", "岁", "above", "younger", "year", "yr")
+_AGE_YEARS_KEYS = ("age", "old", "岁", "above", "younger")
 _PERSON_AGE_KEYS = ("patient", "participant", "subject", "person", "individual", "men", "male")
 _MGFA = re.compile(r"\bMGFA\b|" + _I(r"myasthenia\s+gravis\s+foundation\s+of\s+america"))
 _MGFA_GATE: Gate = (("MGFA",), ("foundation",))
@@ -170,8 +171,8 @@ _WINDOW = re.compile(
     rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
     r"(?=\s*(?:period\s+)?(?:before|prior|preceding|leading|$|[,;.)]|(?:past|ago)\b))"
     rf"|(?:in\s+)?(?:the\s+)?(?:past|last|previous)\s+(?P<c>{_NUMW})\s+(?P<uc>{_TIME})"
-    rf"|(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)(?<!more\sthan\s)(?<!greater\sthan\s)"
-    rf"(?<!over\s)\b(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
+    rf"|\b(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)(?<!more\sthan\s)(?<!greater\sthan\s)"
+    rf"(?<!over\s)(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
     rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
     # "History of stroke for 6 months prior to screening", "during 6 months prior to consent"
@@ -731,6 +732,12 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
     out: list[Threshold] = []
     if not _AGE_HINT.search(text):
         return out  # the regexes below are slow to fail; most items name no age
+    alone = _AGE_ALONE.match(text) or "inclusive" in low and _AGE_INCLUSIVE.search(text)
+    if alone:  # "18 to 79 years": an item that is only a range; "18 to 79 years inclusive"
+        out += [_make("age", op, _number(alone.group(k)), "years", alone.group().strip(), "age",
+                      section, k == 1) for k, op in ((1, ">="), (2, "<="))]
+        if _AGE_ALONE.match(text):
+            return out
     skip = [c.span() for c in _CONDITIONAL.finditer(text)]
     for rx, keys in ((_AGE_YEARS, _AGE_YEARS_KEYS), (_PERSON_AGE, _PERSON_AGE_KEYS)):
         if not has_key(low, keys):
@@ -740,12 +747,8 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
             if _conditional(skip, m.start()) or "lo3" in g and re.search(
                     rf"{_OP_ANY}\s*$", text[max(0, m.start() - 30):m.start()], _IC):
                 continue  # a condition, or "younger than 18 years or older than 85" (op5)
-            if "lo7" in g and not text.startswith("between", m.start()) and text[:m.start()].strip(
-                    " -:(") and not re.match(r"[\s-]*(?:of\s+age|old|\(?(?:both\s+)?inclusive)",
-                                             text[m.end():], _IC):
-                continue  # "Diabetes for 2 to 10 years": a bare range is an age only alone
-            lo = g.get("lo") or g.get("lo2") or g.get("lo3") or g.get("lo4") or g.get("lo7") or ""
-            hi = g.get("hi") or g.get("hi2") or g.get("hi4") or g.get("hi7")
+            lo = g.get("lo") or g.get("lo2") or g.get("lo3") or g.get("lo4") or ""
+            hi = g.get("hi") or g.get("hi2") or g.get("hi4")
             end, factor = m.end(), 1.0
             if rx is _PERSON_AGE:  # "older than 2 months": the unit follows the match
                 unit, _, end = read_unit(text, m.end() + text.startswith("-", m.end()))
@@ -859,7 +862,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 # "SARS-CoV-2 vaccine", "measles vaccination", "inactivated vaccines"
                 before = before[:qual.start()]
                 canon = " ".join(f"{qual.group(1)} {m.group()}".split()).lower()
-            elif name is None or name in _AS_WRITTEN_CLASSES:
+            elif (name is None or name in _AS_WRITTEN_CLASSES) and "anti" in before.lower():
                 if anti := re.search(r"\b(anti-\s?[\w-]+)\s+$", before, _IC):
                     # "anti-SARS-CoV-2 monoclonal antibodies"
                     before = before[:anti.start()]
@@ -884,16 +887,18 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
         outside = [h for h in hits if not any(a <= h[0] - start < b for a, b in parens)]
         hits = outside or hits
     # "with the exception of emicizumab", "(other than EGFR TKI)": not what the window is on
-    hits = [h for h in hits if not _EXCEPT.search(text, max(start, h[0] - 50), h[0])]
+    if has_key(low, _EXCEPT_KEYS):
+        hits = [h for h in hits if not _EXCEPT.search(text, max(start, h[0] - 50), h[0])]
     # "hospitalization for unstable angina": the event is the angina
     hits = [h for k, h in enumerate(hits) if not (
         h[2].startswith("hospitali") and k + 1 < len(hits)
         and re.fullmatch(r"\s+(?:for|due\s+to)\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,2}",
                          text[h[1]:hits[k + 1][0]], _IC))]
     # "vaccinated with live attenuated vaccines": the general name adds nothing to the specific
-    hits = [h for h in hits if not any(  # (not across a list: "a vaccine or a live vaccine")
-        o[2] != h[2] and o[2].endswith(" " + h[2]) and not re.search(
-            r",|\b(?:or|and)\b", text[min(h[1], o[1]):max(h[0], o[0])]) for o in hits)]
+    if len(hits) > 1:
+        hits = [h for h in hits if not any(  # (not across a list: "a vaccine or a live vaccine")
+            o[2] != h[2] and o[2].endswith(" " + h[2]) and not re.search(
+                r",|\b(?:or|and)\b", text[min(h[1], o[1]):max(h[0], o[0])]) for o in hits)]
     if not hits:
         hits = [(m.start(g), m.end(g), m.group(g)) for m in _GENERIC.finditer(text, start)
                 for g in (1, 2) if m.group(g)]
@@ -914,6 +919,7 @@ _VACCINE_QUALIFIER = re.compile(
 # Class names of the table that are not RULES v2 names keep an "anti-X" written before them.
 _AS_WRITTEN_CLASSES = {"monoclonal antibodies", "biologics", "immunoglobulins",
                        "complement inhibitors", "FcRn inhibitors", "anticancer drugs"}
+_EXCEPT_KEYS = ("except", "other than", "excluding", "apart from", "not including", "besides")
 _EXCEPT = re.compile(r"\b(?:except(?:ion\s+of|ing|\s+for)?|other\s+than|excluding|apart\s+from"
                      r"|not\s+including|besides)\b[^;(),]{0,40}$", _IC)
 
@@ -1195,6 +1201,8 @@ _COUNT_OF = re.compile(rf"(?:{_OP_ANY}|\b(?:at\s+least|history\s+of|had|having|w
                        rf"\(?(?:{_NUMW})\)?(?:\s*\(\d+\))?\s+(?:or\s+more\s+)?"
                        r"(?:(?:separate|severe|moderate|mild|acute|serious|major|asthma|COPD"
                        r"|moderate\s+or\s+severe|or)\s+)*(?:episodes?\s+of\s+(?:\w+\s+)?)?$", _IC)
+_MEASURED_KEYS = ("measured", "assessed", "obtained", "performed", "documented", "confirmed",
+                  "determined", "evaluated", "collected", "drawn", "done")
 _MEASURED = re.compile(r"\b(?:measured|assessed|obtained|performed|documented|confirmed"
                        r"|determined|evaluated|collected|drawn|done)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
@@ -1246,7 +1254,8 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             if key in "il" and _NOT_WINDOW_BEFORE.search(
                     text, max(c0, text.rfind(",", c0, m.start())), m.start()):
                 continue  # "on a stable dose for 4 weeks prior to": a stable dose
-            if _MEASURED.search(text, max(c0, m.start() - 40), m.start()) or _dated_value(
+            if has_key(low, _MEASURED_KEYS) and _MEASURED.search(
+                    text, max(c0, m.start() - 40), m.start()) or _dated_value(
                     text, low, max(c0, m.start() - 30), m.start()):
                 continue  # "class III measured within 2 weeks": when a value was taken (§8.7)
             anchor = _ANCHOR.match(text, m.end(), c1)
