@@ -69,6 +69,7 @@ class Threshold(_ThresholdKeys, total=False):
     drugs: list[str]  # a window's drugs (its measure joins them)
     window: Window
     direction: str  # a window's: before / after / during
+    _at: int  # while extracting only: where its number stood (extract_from_text drops it)
 
 
 class Eligibility(TypedDict, total=False):

@@ -21,7 +21,8 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"(?:hospitali[sz]ation|hospitali[sz]ed)\s+(?:for|due\s+to)\s+(?:worsening\s+|acute\s+)?"
      r"(?:heart\s+failure|HF)|(?:heart\s+failure|HF)\s+hospitali[sz]ations?",
      "heart failure hospitalisation"),
-    (r"coronary\s+revasculari[sz]ation", "coronary revascularisation"),
+    (r"(?:congestive\s+)?heart\s+failure(?!\s+hospitali)|(?-i:\bCHF\b)", "heart failure"),
+    (r"(?:coronary\s+)?revasculari[sz]ation(?:\s+procedures?)?", "coronary revascularisation"),
     (r"(?-i:\bPCI\b)|percutaneous\s+coronary\s+intervention", "PCI"),
     (r"(?-i:\bCABG\b)|coronary\s+artery\s+bypass(?:\s+graft\w*)?", "CABG"),
     (r"(?:valve|carotid)\s+(?:implantation|replacement|surgery|angioplasty|stenting"
@@ -39,15 +40,18 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"sepsis", "sepsis"),
     (r"malignan(?:cy|cies|t\s+(?:diseases?|neoplasms?|tumou?rs?))|(?:other|second)\s+"
      r"(?:primary\s+)?(?:cancers?|neoplasms?)|(?:oncolog\w+|neoplastic)\s+diseases?"
-     r"|(?<![-\w])(?<!skin\s)cancers?\b(?!\s+(?:treatment|therap|regimen|drug|medic))",
+     r"|(?<![-\w])(?<!skin\s)cancers?\b(?!\s+(?:treatment|therap|regimen|drug|medic))"
+     r"|(?<!skin\s)(?<!cell\s)carcinomas?\b",
      "malignancy"),
     (r"(?:GI|gastrointestinal)\s+(?:bleed\w*|ha?emorrhag\w*)", "GI bleeding"),
     (r"bleed(?:ing|s)?\b|ha?emorrhag(?:e|es|ic\s+events?)\b", "bleeding"),
     (r"(?:blood|plasma)\s+donations?|donation\s+of\s+(?:blood|plasma)|donated\s+blood",
      "blood donation"),
     (r"(?:solid\s+)?organ\s+transplant\w*", "organ transplant"),
-    (r"dialysis", "dialysis"),
+    (r"(?:ha?emo|peritoneal\s+)?dialysis", None),  # as written: haemodialysis, peritoneal
     (r"acute\s+kidney\s+injury|(?-i:\bAKI\b)", "acute kidney injury"),
+    (r"hospitali[sz]ations?\s+(?:for|due\s+to)\s+(?:an?\s+)?(?:psychiatric|mental)\s+"
+     r"(?:disorders?|illness|reasons?|conditions?|symptoms?)", "psychiatric hospitalization"),
     (r"(?:psychiatric\s+)?(?:inpatient\s+)?hospitali[sz]ations?", None),
     (r"severe\s+hypoglyc(?:a)?emi(?:a|c\s+episodes?)", "severe hypoglycaemia"),
     (r"(?:severe\s+)?(?:(?:asthma|COPD)\s+)?exacerbations?|asthma\s+flares?", None),
@@ -66,6 +70,7 @@ EVENT_KEYS: list[tuple[str, ...]] = [
     ('transient', 'tia'),
     ('stroke', 'cerebr', 'cva'),
     ('hospitali', 'heart failure', 'hf'),
+    ('heart failure', 'chf'),
     ('revasculari',),
     ('pci', 'percutaneous'),
     ('cabg', 'bypass'),
@@ -78,13 +83,14 @@ EVENT_KEYS: list[tuple[str, ...]] = [
     ('respiratory',),
     ('infection', 'infectious'),
     ('sepsis',),
-    ('malignan', 'other', 'second', 'oncolog', 'neoplastic', 'cancer'),
+    ('malignan', 'other', 'second', 'oncolog', 'neoplastic', 'cancer', 'carcinoma'),
     ('gi', 'gastrointestinal'),
     ('bleed', 'hemorrhag', 'haemorrhag'),
     ('donation', 'donated'),
     ('organ',),
     ('dialysis',),
     ('kidney', 'aki'),
+    ('hospitali',),
     ('hospitali',),
     ('hypoglyc',),
     ('exacerbation', 'flare'),

@@ -38,7 +38,10 @@ from trialscope.extract.units import ULN, read_unit, to_unit
 
 Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the match
 _IC = re.IGNORECASE
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+# (a decimal comma only right before a unit: "9,0 g/dl", "1,5 x ULN"; "0,1 or 2" is a list)
+_NUM = (r"\d{1,3},\d{1,2}(?=\s*(?:[µμmn]?g\s*/|mmol|[µμ]mol|%|[x×]\s*(?:ULN|LLN|10)|times\b))"
+        r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"\d{1,3},\d{1,2}")
 _WORD_NUMS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six",
                                           "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
@@ -84,19 +87,27 @@ _MENTION = re.compile("|".join(_MENTION_BRANCHES))  # all measures: what _mentio
 _MENTION_GATES: list[Gate] = [m.gate for m in _ROWS]
 _mention_gates = gate_set(_MENTION_GATES)
 _mention_rx = subset_regex(_MENTION_BRANCHES)
-_GROUP_GAP = re.compile(r"^[\s(),/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s(),/]*(?:[a-z]+\s+)?)?$")
+_GROUP_GAP = re.compile(r"^[\s()\[\],/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s()\[\],/]*"
+                        r"(?:[a-z]+\s+)?)?$")
+# "Estimated GFR (estimated creatinine clearance) ≥ 50": a measure named in parentheses right
+# after another is another name for it, not a second limit.
+_ALIAS_GAP = re.compile(r"^\s*[(\[]\s*(?:[a-z]+\s+)?$")
 _CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
                           r"|children|women|men)\b[^;),:]*|\bif\b[^,;:]*"
                           r"|(?<![Aa]dults\s)(?<![Aa]dult\s)(?<!ts\s)(?<!ls\s)(?<!en\s)(?<!ns\s)"
-                          r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*",
+                          r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*?(?=\s+(?:or|and)\s|[;),]|$)"
+                          # "Karnofsky 80-100 for 16 years and older", "for ≥12 and < 16 years"
+                          rf"|\bfor\s+(?:{_OP_ANY}\s*)?\d{{1,2}}\b[^;:,]{{0,25}}?(?:years?|yrs?|y)\b"
+                          r"(?:\s+(?:of\s+age|old|and\s+(?:older|above)|or\s+(?:older|above)))?",
                           _IC)  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
 # Between two limits on one measure: "≥ 130 mmHg at screening and ≥ 120 mmHg", "> 450 ms for
 # males and > 470 ms", "> 200 mg/g (22.6 mg/mmol) and < 5000 mg/g".
 _CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+"
-                        r"|\s*[(\[]\s*(?=[<>≤≥])", _IC)
+                        rf"(?=(?:{_OP_ANY})\s*\d|\d)|\s*[(\[]\s*(?=[<>≤≥])", _IC)
 _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
-    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～)\s*"
-    rf"(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
+    # ("between 18 and 80 years of age": "and" joins a range too)
+    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～|and)\s*"
+    rf"(?:(?P<ophi>{_OP_ANY})\s*)?(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
     rf"|(?:(?P<op2>{_OP_ANY})\s*)?(?P<lo2>{_NUM})\s*(?:(?:-|–|~|～)\s*(?P<hi2>{_NUM})\s*)?"
     r"(?:周岁|岁)"
     rf"|(?P<lo3>{_NUM})\s*(?:years?|yrs?)\s+"
@@ -104,14 +115,21 @@ _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years 
     rf"|between\s+(?:the\s+)?ages?\s+(?:of\s+)?(?P<lo4>{_NUM})\s*(?:and|-|to)\s*(?P<hi4>{_NUM})"
     rf"|(?P<op5>{_OP_ANY})\s*(?P<lo5>{_NUM})\s*(?:years?\s+)?(?:or|and)\s+(?P<op6>{_OP_ANY})\s*"
     rf"(?P<hi5>{_NUM})\s*years?[\s-]*(?:of\s+age|old)", _IC)
+_AGE_ALONE = re.compile(rf"\s*(?:aged?\s+)?({_NUM})\s*(?:-|–|to)\s*({_NUM})\s*"
+                        r"(?:years?|yrs?)\W*$", _IC)  # an item that is only a range of years
+_AGE_INCLUSIVE = re.compile(rf"(?:between\s+)?({_NUM})\s*(?:-|–|to|and)\s*({_NUM})\s*"
+                            r"(?:years?|yrs?),?\s*\(?(?:both\s+)?inclusive\b", _IC)
 _PERSON_AGE = re.compile(  # "Patient over 18 years", "patients of both genders older than 2 months"
     r"\b(?:patients?|participants?|subjects?|persons?|individuals?|men|women|males?|females?)\s+"
-    rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?(?:aged\s+)?(?P<op>{_OP_ANY})\s*"
-    rf"(?P<lo>{_NUM})\s*(?=(?:years?|yrs?|months?)\b)", _IC)
-_NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b", _IC)
+    rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?"
+    r"(?:(?:must|should|shall|will|need\s+to)\s+be\s+|(?:is|are)\s+)?(?:aged\s+)?"
+    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)", _IC)
+_NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b"
+                      r"|\b(?:past|last|previous|preceding)\s+(?:year|month|week)\b", _IC)
 _DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
-_NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS)  # in fold(text), for the other branches
-_AGE_HINT = re.compile(r"\d\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
+# in fold(text), for the other branches
+_NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS, "past", "last", "previous", "preceding")
+_AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
 # Words in fold(text) one of which every match has: _AGE_YEARS ends in "of age" / "old" / 岁,
 # starts "between the ages", or is followed by "or older / above / younger"; _PERSON_AGE
 # starts with the person ("patients", "women", "males").
@@ -149,12 +167,14 @@ _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hou
 _TIME = r"(?:days?|weeks?|wks?|months?|mos?|years?|yrs?|hours?|hrs?)\b"
 _PAST = r"(?:(?:past|last|previous|preceding|prior)\s+)?"
 _WINDOW = re.compile(
-    rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})\s*[-\s]?"
+    rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})(?:\s*\(\d+\))?"
+    rf"\s*[-\s]?"
     rf"(?P<ua>{_TIME})"
     rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
-    r"(?=\s*(?:period\s+)?(?:before|prior|preceding|$|[,;.)]|(?:past|ago)\b))"
+    r"(?=\s*(?:period\s+)?(?:before|prior|preceding|leading|$|[,;.)]|(?:past|ago)\b))"
     rf"|(?:in\s+)?(?:the\s+)?(?:past|last|previous)\s+(?P<c>{_NUMW})\s+(?P<uc>{_TIME})"
-    rf"|(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)\b(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
+    rf"|\b(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)(?<!more\sthan\s)(?<!greater\sthan\s)"
+    rf"(?<!over\s)(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
     rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
     # "History of stroke for 6 months prior to screening", "during 6 months prior to consent"
@@ -173,7 +193,7 @@ _WINDOW = re.compile(
 # a unit (this regex, run on fold(text): same length and character classes as the text, so a
 # match in the text is one here too), have no window.
 _WINDOW_KEYS = ("day", "wk", "week", "mo", "yr", "year", "hour", "hr", "内")
-_WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\s*[-\s]?{_TIME}|内"
+_WINDOW_GATE = re.compile(rf"(?:\d|{'|'.join(_WORD_NUMS)})\)?\s*[-\s]?{_TIME}|内"
                           r"|(?:past|last|previous|preceding)\s+(?:year|month|week)\b")
 _WASHOUT = re.compile(r"\b(?:discontinu\w*|stop\w*|off|wash-?out|complet\w*|not\s+(?:requir"
                       r"|receiv|tak|us)\w*)\b", _IC)
@@ -191,8 +211,12 @@ _GENERIC = re.compile(
     + r"(?!(?:treatment|therapy|medications?|drugs?|them|it|this|these)\b)"
     r"([A-Za-z][\w-]{3,})(?:\s*\([^()]{1,40}\))?\s*$", _IC)
 _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|had|plan\w*|are|is"
-                         r"|was|were|history|who|patients?|subjects?|participants?)\b)", _IC)
-_REQUIRING = re.compile(r"\b(?:requir\w*|resulting\s+in)\b[^;.]{0,60}$", _IC)
+                         r"|was|were|history|who|patients?|subjects?|participants?)\b)"
+                         # an enumerated sub-item: "..., or (iv) Myocardial infarction within"
+                         r"|\(\s*(?:[ivx]{1,4}|[a-h]|\d{1,2})\s*\)\s*(?=[A-Za-z])", _IC)
+_REQUIRING = re.compile(r"(?<!not\s)(?<!patients\s)(?<!subjects\s)(?<!participants\s)"
+                        r"(?<!individuals\s)(?<!who\sare\s)\b(?:requir\w*|resulting\s+in)\b"
+                        r"[^;.]{0,100}$", _IC)
 # name None: the matched text, lower-cased; "*s": the same, plural
 _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
     *EVENTS,
@@ -202,7 +226,8 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"plasma\s*(?:exchange|pheresis)|plasmapheresis|\bPLEX\b|\bPEX\b|\bPE\b|血浆置换",
      "plasma exchange"),
     (r"immuno-?adsorption", "immunoadsorption"), (r"thymectomy|胸腺切除术?", "thymectomy"),
-    ((r"live(?:[-\s]attenuated)?(?:\s+virus)?\s+vaccin\w*|attenuated\s+vaccin\w*"
+    ((r"live(?:[-,\s]+(?:live|attenuated|virus|viral|bacteria|bacterial|or|and))*[-\s]+vaccin\w*"
+      r"|attenuated\s+vaccin\w*"
       r"|(?:减毒)?活疫苗"), "live vaccines"),
     (r"meningococcal\s+vaccin\w*|vaccinated\s+against\s+meningococc\w*"
      r"(?:\s+(?:infections?|disease))?", "meningococcal vaccine"),
@@ -211,23 +236,32 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
      "steroids"),
     (r"methylprednisolone|prednisolone|prednisone|dexamethasone", None),
     ((r"immunosuppress(?:ants?|ive\s+(?:agents?|drugs?|therap\w+|treatments?|medications?))"
-      r"|免疫抑制剂"), "immunosuppressants"),
+      r"|免疫抑制剂"), None),  # not a RULES v2 name: as written
     (r"immunotherap(?:y|ies)", "immunotherapy"),
     (r"(?:cytotoxic\s+)?chemotherapy|化疗", "chemotherapy"),
     (r"immune\s+checkpoint\s+inhibitors?", "immune checkpoint inhibitors"),
     (r"palliative\s+(?:radio-?therapy|radiation(?:\s+therapy)?)", "palliative radiotherapy"),
     (r"radio-?therapy|radiation(?:\s+(?:therapy|treatment))?(?!\s+(?:exposure|dose))"
      r"|irradiation|放射(?:疗法|治疗)|放疗", "radiotherapy"),
+    (r"major\s+(?:surgical\s+(?:procedures?|interventions?|operations?)|operations?)",
+     "major surgery"),
+    (r"surgical\s+(?:procedures?|interventions?)", "surgery"),
     (r"(?:major\s+)?surgery", None), (r"大手术", "major surgery"),
-    (r"ha?ematopoietic\s+growth\s+factors?|G-?CSF", "hematopoietic growth factors"),
+    (r"ha?ematopoietic\s+growth\s+factors?|(?<!endothelial\s)(?<!epidermal\s)(?<!fibroblast\s)"
+     r"(?<!derived\s)(?<!like\s)(?<!nerve\s)(?<!transforming\s)(?<!-)\bgrowth\s+factors?"
+     r"(?:\s+support)?(?!\s*(?:\(|receptor|inhibitor|antagonist|agents?))|G-?CSF|(?:peg)?filgrastim",
+     "hematopoietic growth factors"),
     ((r"investigational\s+(?:medicinal\s+|study\s+)?(?:products?|drugs?|agents?|medications?"
-      r"|treatments?)|experimental\s+(?:drugs?|interventions?)|试验用?药(?:品|物)"
+      r"|treatments?|therap(?:y|ies)|devices?|vaccines?)(?:\s*,?\s+(?:or\s+)?(?:medical\s+)?"
+      r"(?:vaccines?|devices?|biologics?|products?)(?![\w-]))*|(?:experimental|research)\s+(?:drugs?|interventions?"
+      r"|agents?|therap(?:y|ies)|treatments?|products?)(?:\s+or\s+(?:medical\s+)?(?:vaccines?"
+      r"|devices?|biologics?|products?))?|试验用?药(?:品|物)"
       # taking part in another trial is exposure to its product
       r"|(?:interventional|investigational|clinical)\s+(?:trials?|stud(?:y|ies)|investigations?)"),
      "investigational drug"),
-    (r"biologics?|biological\s+(?:agents?|therap\w+)", "biologics"),
+    (r"biologic(?:al)?\s+(?:agents?|therap\w+|products?|drugs?)|biologics?", "biologics"),
     (r"monoclonal\s+antibod(?:y|ies)", "monoclonal antibodies"),
-    (r"anti-?cancer\s+(?:drugs?|therap\w+)", "anticancer drugs"),
+    (r"anti-?cancer\s+(?:drugs?(?:\(s\))?|therap(?:y|ies)|treatments?|agents?)", None),
     (r"gene\s+therap\w+|cell\s+therap\w+|CAR[-\s]?T(?:\s+cells?)?", None),
     (r"anti-?CD20\s+(?:therap\w+|antibod\w+)|B[-\s]cell\s+deplet\w+\s+therap\w+",
      "anti-CD20 therapy"),
@@ -235,7 +269,7 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     (r"FcRn\s+(?:inhibitors?|antagonists?)", "FcRn inhibitors"),
     (r"anti-?(?:biotic|viral|fungal|parasitic|malarial|coagulant)s?", "*s"),
     (r"NSAIDs?|non-?steroidal\s+anti-?inflammatory\s+drugs?", "NSAIDs"),
-    (r"(?:blood\s+)?transfusions?", "transfusions"),
+    (r"(?:blood\s+)?transfusions?|blood\s+products?(?:\s+support)?", "transfusions"),
     (r"(?:ha?ematopoietic\s+)?stem\s+cell\s+transplant\w*|HSCT",
      "hematopoietic stem cell transplantation"),
     ((r"azathioprine|mycophenolate(?:\s+mofetil)?|tacrolimus|cyclosporine|ciclosporin"
@@ -249,8 +283,9 @@ _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its mea
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_VALUE = re.compile(rf"\s*({_NUM})")
-_UPTO = re.compile(rf"\s*(?:through|to)\s+({_NUM})")
+_VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-)(?:\s*\(\d+\))?)", _IC)
+_UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
+                   _IC)  # "≥ 18 through 75", "≥21 to ≤50 years"
 _CHAIN = re.compile(r"\s*(?:,|and|but|or)?\s*")
 
 
@@ -276,8 +311,12 @@ def _match_end(rx: re.Pattern[str], text: str, pos: int) -> int:
 
 
 def _number(token: str) -> float:
-    token = token.lower()
-    return float(_WORD_NUMS[token]) if token in _WORD_NUMS else float(token.replace(",", ""))
+    token = re.sub(r"\s*\(\d+\)$", "", token.lower())  # "one (1)"
+    if token in _WORD_NUMS:
+        return float(_WORD_NUMS[token])
+    if _DECIMAL_COMMA.fullmatch(token):
+        return float(token.replace(",", "."))
+    return float(token.replace(",", ""))
 
 
 # ClinicalTrials.gov sponsors echo a worded sign in symbols: "greater than or equal to (>=) 0.5",
@@ -326,10 +365,12 @@ def _compare(text: str, pos: int) -> list[Comparison]:
     if op and num:
         unit, factor, end = read_unit(text, num.end())
         out = [(op[0], _number(num.group(1)) * factor, unit, end)]
-        if (upto := _UPTO.match(text, num.end())) and op[0] in (">=", ">"):
+        if op[0] in (">=", ">") and ((upto := _UPTO.match(text, num.end()))
+                                     or unit and (upto := _UPTO.match(text, end))):
             unit, factor, end = read_unit(text, upto.end())
+            hi_op = "<" if (upto.group("op") or "").strip() == "<" else "<="
             out = [(op[0], _number(num.group(1)) * factor, unit, end),
-                   ("<=", _number(upto.group(1)) * factor, unit, end)]
+                   (hi_op, _number(upto.group(2)) * factor, unit, end)]
     elif op:  # "bilirubin ≤ ULN"
         unit, _, end = read_unit(text, op[1])
         out = [(op[0], 1.0, unit, end)] if unit in ("xULN", "xLLN") else []
@@ -424,6 +465,11 @@ def _convert(row: Measure, value: float, unit: str | None) -> tuple[float, str |
     return got
 
 
+_BARE_ULN = re.compile(rf"\s*(?:levels?\s+|values?\s+)?(?:of\s+)?({_NUM})"
+                       r"(?=\s*(?:[x×*]|times|-?folds?)\s)", _IC)
+_COUNT_BEFORE = re.compile(  # a count written before what it counts
+    rf"(?:(?P<op>{_OP_ANY})\s*)?\b(?P<lo>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<hi>{_NUMW}))?\s+"
+    r"(?:(?:more|additional|previous|different)\s+)?$", _IC)
 _COHORT_AFTER = re.compile(r"\s*(?:for|if|in|when|with|among)\b", _IC)
 _LEAST = re.compile(r"\b(minimum|at\s+least|maximum)\s+(?:[\w-]+\s+){0,2}$", _IC)
 
@@ -443,8 +489,13 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
     i = 0
     while i < len(mentions):
         group = [mentions[i]]
-        while i + 1 < len(mentions) and _GROUP_GAP.match(text[group[-1][2]:mentions[i + 1][1]]):
+        aliases: set[int] = set()  # positions in group of the names in parentheses
+        while i + 1 < len(mentions) and (
+                _GROUP_GAP.match(between := text[group[-1][2]:mentions[i + 1][1]])
+                or _ALIAS_GAP.match(between)):
             i += 1
+            if _ALIAS_GAP.match(between) and re.match(r"\s*[)\]]", text[mentions[i][2]:]):
+                aliases.add(len(group))  # "(GFR)", "(estimated creatinine clearance)" alone
             group.append(mentions[i])
         i += 1
         if any(_KIND[g[0]] == "class" for g in group):
@@ -452,7 +503,18 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         start, end = group[0][1], group[-1][2]
         stop = mentions[i][1] if i < len(mentions) else len(text)
         pre_unit = _PRE_UNIT.search(text[max(0, start - 30):start])
-        found, at = ([], -1) if pre_unit else _first_compare(text, end, stop)
+        counted = _COUNT_BEFORE.search(text, max(0, start - 40), start) if _ROW[
+            group[0][0]].kind == "count" else None
+        found: list[Comparison]
+        if counted:  # "1 to 3 prior lines", "at least one prior line", "after 2 lines of therapy"
+            lo, hi = _number(counted.group("lo")), counted.group("hi")
+            op = _op(counted.group("op")) if counted.group("op") else ">="
+            pairs: list[Comparison] = [(op, lo, None, end)]
+            if hi:
+                pairs.append(("<=", _number(hi), None, end))
+            found, at = pairs, 0
+        else:
+            found, at = ([], -1) if pre_unit else _first_compare(text, end, stop)
         if found and _conditional(skip, at):
             found, at = [], -1  # "eGFR formula for age < 18": the condition's number
         rows = [_ROW[g[0]] for g in group]
@@ -465,6 +527,12 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             unit, factor, uend = read_unit(text, num.end())
             found = [(">=" if least.group(1).lower() != "maximum" else "<=",
                       _number(num.group(1)) * factor, unit, uend)]
+        if not found and section == "exclusion" and rows[0].kind == "lab" and (
+                bare := _BARE_ULN.match(text, end)):
+            # "direct bilirubin 4 × ULN" in an exclusion: no sign written, >= (RULES v2 §8.6)
+            unit, factor, uend = read_unit(text, bare.end())
+            if unit == "xULN":
+                found = [(">=", _number(bare.group(1)), unit, uend)]
         pre = _PRE_COMPARE.search(text[max(0, start - 30):start]) if not found else None
         if pre and re.search(r"%\s*of\s*$", pre.group()):
             pre = None  # "CD22 expression on ≥ 20% of blasts": a share of them, not a count
@@ -488,8 +556,8 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
         if group[0][0] == "blood pressure":
             out += _blood_pressure(text, found, start, section)
             continue
-        names = dict.fromkeys(n for g in group for n in
-                              (("ALT", "AST") if g[0] == "ALT+AST" else (g[0],)))
+        names = dict.fromkeys(n for k, g in enumerate(group) if k not in aliases
+                              for n in (("ALT", "AST") if g[0] == "ALT+AST" else (g[0],)))
         for n, (op, value, unit, cend) in enumerate(found):
             for name in names:
                 row = _ROW[name]
@@ -525,6 +593,14 @@ def _blood_pressure(text: str, found: list[Comparison], start: int,
     """"BP > 160/100" is a systolic and a diastolic limit; "BP > 160 mm Hg systolic or > 95
     mm Hg diastolic" names each."""
     out: list[Threshold] = []
+    # "> 140 mm Hg or < 90 mm Hg systolic": a bound without its side takes the next bound's
+    sides: list[str | None] = []
+    for _, _, _, cend in found:
+        side = re.match(r"\s*(?:mm\s*Hg\s*)?(systolic|diastolic)", text[cend:cend + 20], _IC)
+        sides.append(side.group(1).lower() if side else None)
+    for k in range(len(sides) - 2, -1, -1):
+        if sides[k] is None and re.match(r"\s*(?:,\s*)?or\b", text[found[k][3]:], _IC):
+            sides[k] = sides[k + 1]
     for n, (op, value, unit, cend) in enumerate(found):
         if unit not in (None, "mmHg"):
             continue
@@ -537,14 +613,18 @@ def _blood_pressure(text: str, found: list[Comparison], start: int,
             out.append(_make("diastolic BP", op, float(pair.group(1)), "mmHg", span, "vital",
                              section, n == 0))
             continue
-        side = re.match(r"\s*(?:mm\s*Hg\s*)?(systolic|diastolic)", text[cend:cend + 20], _IC)
-        if side:
-            name = "systolic BP" if side.group(1).lower() == "systolic" else "diastolic BP"
+        if sides[n]:
+            name = "systolic BP" if sides[n] == "systolic" else "diastolic BP"
             out.append(_make(name, op, value, "mmHg", text[start:cend], "vital", section, n == 0))
     return out
 
 
-_CLASS_TOKEN = re.compile(r"\b(IV|I{1,3}[ab]?|[1-4]|[A-C](?!-))(?!\w)")
+_CLASS_TOKEN = re.compile(r"\b(IV|I{1,3}[ab]?|[1-4][ab]?|[A-C](?!-))(?!\w)")
+
+
+def _roman(tok: str) -> str:
+    """A class written in digits as the Roman class ("2" -> "II", "3b" -> "IIIb")."""
+    return ROMAN[tok[0]] + tok[1:] if tok[:1] in ROMAN else tok
 _OP_BEFORE = re.compile(rf"(?:{_OP_ANY})\s*(?:the\s+)?$", _IC)
 _CLASS_FILLER = re.compile(
     r"(?:\s|[:(),-])*(?:(?:\(NYHA\)|NYHA|functional|heart\s+failure|congestive|HF|FC|classification|class(?:es)?"
@@ -552,8 +632,9 @@ _CLASS_FILLER = re.compile(
     r"(?:cirrhosis|liver\s+disease|hepatic\s+impairment))(?:\s|[:(),-])*)*", _IC)
 _CLASS_OP_AFTER = re.compile(r"\s*(?:or\s+(?P<ge>higher|greater|worse|above|more|over)"
                              r"|or\s+(?:lower|less|better|below))\b", _IC)
-_CLASS_BEFORE = re.compile(r"\bclass(?:es)?\s+((?:IV|I{1,3}|[1-4])(?:\s*(?:,|or|and|-|–|to)\s*"
-                           r"(?:IV|I{1,3}|[1-4]))*)\b[^;.]{0,50}$", _IC)
+_CLASS_BEFORE = re.compile(r"\b(?:class(?:es)?|heart\s+failure)\s+((?:IV|I{1,3}|[1-4])"
+                           r"(?:\s*(?:,|or|and|-|–|to)\s*(?:IV|I{1,3}|[1-4]))*)\b[^;.]{0,50}$",
+                           _IC)
 
 
 _CLASS_GATE: Gate = (tuple(k for m in _ROWS if m.kind == "class" for k in m.gate[0]),
@@ -563,7 +644,7 @@ _CLASS_GATE: Gate = (tuple(k for m in _ROWS if m.kind == "class" for k in m.gate
 def _class_members(row: Measure, tokens: list[str], ranges: list[bool]) -> list[str]:
     values: list[str] = []
     for tok, is_range in zip(tokens, ranges):
-        tok = ROMAN.get(tok, tok) if row.members[0] == "I" else tok
+        tok = _roman(tok) if row.members[0] == "I" else tok
         if tok not in row.members and tok.rstrip("ab") in row.members:
             tok = tok.rstrip("ab")
         if tok not in row.members:
@@ -636,7 +717,7 @@ def _class_scales(text: str, low: str, section: str) -> list[Threshold]:
         name = "Child-Pugh class" if row.name == "Child-Pugh" else row.name
         after = _CLASS_OP_AFTER.match(text, end)
         if (op or after) and len(tokens) == 1:
-            member = ROMAN.get(tokens[0], tokens[0]) if row.members[0] == "I" else tokens[0]
+            member = _roman(tokens[0]) if row.members[0] == "I" else tokens[0]
             o = op[0] if op else (">=" if after and after.group("ge") else "<=")
             if o == "=":
                 o = ">=" if section == "exclusion" else "<="
@@ -673,6 +754,12 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
     out: list[Threshold] = []
     if not _AGE_HINT.search(text):
         return out  # the regexes below are slow to fail; most items name no age
+    alone = _AGE_ALONE.match(text) or "inclusive" in low and _AGE_INCLUSIVE.search(text)
+    if alone:  # "18 to 79 years": an item that is only a range; "18 to 79 years inclusive"
+        out += [_make("age", op, _number(alone.group(k)), "years", alone.group().strip(), "age",
+                      section, k == 1) for k, op in ((1, ">="), (2, "<="))]
+        if _AGE_ALONE.match(text):
+            return out
     skip = [c.span() for c in _CONDITIONAL.finditer(text)]
     for rx, keys in ((_AGE_YEARS, _AGE_YEARS_KEYS), (_PERSON_AGE, _PERSON_AGE_KEYS)):
         if not has_key(low, keys):
@@ -686,12 +773,13 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
             hi = g.get("hi") or g.get("hi2") or g.get("hi4")
             end, factor = m.end(), 1.0
             if rx is _PERSON_AGE:  # "older than 2 months": the unit follows the match
-                unit, _, end = read_unit(text, m.end())
+                unit, _, end = read_unit(text, m.end() + text.startswith("-", m.end()))
                 factor = 1 / 12 if unit == "months" else 1.0
             if "lo5" in g:
                 pairs = [(_op(g["op5"]), g["lo5"]), (_op(g["op6"]), g["hi5"])]
-            elif hi:
-                pairs = [(">=", lo), ("<=", hi)]
+            elif hi:  # "≥21 to ≤50 years", "> 18 to < 65 years": each bound's sign as written
+                pairs = [(_op(g["op"]) if g.get("op") and g.get("ophi") else ">=", lo),
+                         (_op(g["ophi"]) if g.get("ophi") else "<=", hi)]
             elif g.get("op") or g.get("op2"):
                 pairs = [(_op(g.get("op") or g["op2"]), lo)]
             elif post := _POSTFIX.match(text, m.end()):
@@ -781,14 +869,32 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 continue
             if _REQUIRING.search(before):
                 continue
-            canon = name if name not in (None, "*s") else m.group().lower()
+            canon = name if name not in (None, "*s") else " ".join(
+                m.group().lower().replace("(s)", "s").split())
             if canon == "infection" and (site := _SITE.search(before)):
                 canon = " ".join(f"{site.group(1)} infection".lower().split())
                 before = before[:site.start()]
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
+            stop = m.end()
+            if name == "*s" and canon != "antibiotics" and (
+                    head := _CLASS_HEAD.match(text, m.end())):
+                stop = head.end()  # "anti-viral therapy": not a RULES v2 name, as written
+                canon = " ".join(text[m.start():stop].lower().split())
+            elif name == "vaccines" and re.match(r"vaccin(?:es?|ations?)\b", m.group(), _IC) and (
+                    qual := _VACCINE_QUALIFIER.search(before)):
+                # "SARS-CoV-2 vaccine", "measles vaccination", "inactivated vaccines"
+                before = before[:qual.start()]
+                canon = " ".join(f"{qual.group(1)} {m.group()}".split()).lower()
+            elif (name is None or name in _AS_WRITTEN_CLASSES) and "anti" in before.lower():
+                if anti := re.search(r"\b(anti-\s?[\w-]+)\s+$", before, _IC):
+                    # "anti-SARS-CoV-2 monoclonal antibodies"
+                    before = before[:anti.start()]
+                    canon = " ".join(f"{anti.group(1)} {m.group()}".lower().split()).replace(
+                        "anti- ", "anti-")
             route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
-            hits.append((m.start() - len(before) + route.start() if route else m.start(), m.end(),
-                         f"{route.group(1).lower()} {canon}" if route else canon))
+            first = m.start() - len(before) + route.start() if route else m.start() - (
+                len(text[max(0, m.start() - 80):m.start()]) - len(before))
+            hits.append((first, stop, f"{route.group(1).lower()} {canon}" if route else canon))
     hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
         o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
     merged: list[tuple[int, int, str]] = []
@@ -803,10 +909,42 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
         parens = [(m.start(), m.end()) for m in re.finditer(r"\([^()]*\)", text[start:])]
         outside = [h for h in hits if not any(a <= h[0] - start < b for a, b in parens)]
         hits = outside or hits
+    # "with the exception of emicizumab", "(other than EGFR TKI)": not what the window is on
+    if has_key(low, _EXCEPT_KEYS):
+        hits = [h for h in hits if not _EXCEPT.search(text, max(start, h[0] - 50), h[0])]
+    # "hospitalization for unstable angina": the event is the angina
+    hits = [h for k, h in enumerate(hits) if not (
+        h[2].startswith("hospitali") and k + 1 < len(hits)
+        and re.fullmatch(r"\s+(?:for|due\s+to)\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,2}",
+                         text[h[1]:hits[k + 1][0]], _IC))]
+    # "vaccinated with live attenuated vaccines": the general name adds nothing to the specific
+    if len(hits) > 1:
+        hits = [h for h in hits if not any(  # (not across a list: "a vaccine or a live vaccine")
+            o[2] != h[2] and o[2].endswith(" " + h[2]) and not re.search(
+                r",|\b(?:or|and)\b", text[min(h[1], o[1]):max(h[0], o[0])]) for o in hits)]
     if not hits:
         hits = [(m.start(g), m.end(g), m.group(g)) for m in _GENERIC.finditer(text, start)
                 for g in (1, 2) if m.group(g)]
     return sorted(hits)
+
+
+_CLASS_HEAD = re.compile(r"\s+(?:therap(?:y|ies)|treatments?|medications?|agents?|drugs?)\b",
+                         _IC)
+_VACCINE_QUALIFIER = re.compile(
+    r"\b((?!(?:any|other|an?|the|all|of|with|and|or|no|planned|approved|licensed|authori[sz]ed"
+    r"|investigational|prior|previous|recent|receipt|received|receive|given|live|attenuated"
+    r"|non-live|routine|booster|study|this|these|required|standard|following|during|after"
+    r"|before|by|for|to|in|on|not|are|is|was|were|be|been|get|got|have|has|had|who|those"
+    r"|bacteria|bacterial|virus|viral"
+    r"|patients?|subjects?|participants?|concomitant|additional|use|preventive|prophylactic"
+    r"|routine)\b)[A-Za-z][\w-]*[\w])\s+$",
+    _IC)
+# Class names of the table that are not RULES v2 names keep an "anti-X" written before them.
+_AS_WRITTEN_CLASSES = {"monoclonal antibodies", "biologics", "immunoglobulins",
+                       "complement inhibitors", "FcRn inhibitors", "anticancer drugs"}
+_EXCEPT_KEYS = ("except", "other than", "excluding", "apart from", "not including", "besides")
+_EXCEPT = re.compile(r"\b(?:except(?:ion\s+of|ing|\s+for)?|other\s+than|excluding|apart\s+from"
+                     r"|not\s+including|besides)\b[^;(),]{0,40}$", _IC)
 
 
 # Per drug row of _DRUGS (after the EVENTS), words one of which every match contains, in
@@ -817,15 +955,17 @@ _DRUG_KEYS: list[tuple[str, ...]] = [
     ("thymectomy", "胸腺切除"), ("vaccin", "活疫苗"), ("meningococc",), ("vaccin", "疫苗"),
     ("cortico", "steroid", "激素"), ("prednis", "dexamethasone"), ("immunosuppress", "免疫抑制剂"),
     ("immunotherap",), ("chemotherapy", "化疗"), ("checkpoint",), ("palliative",),
-    ("radio", "radiation", "irradiation", "放射", "放疗"), ("surgery",), ("大手术",),
-    ("growth", "csf"), ("investigational", "experimental", "trial", "stud", "试验"),
+    ("radio", "radiation", "irradiation", "放射", "放疗"), ("major",), ("surgical",),
+    ("surgery",), ("大手术",), ("growth", "csf", "filgrastim"),
+    ("investigational", "experimental", "research", "trial", "stud", "试验"),
     ("biologic",), ("monoclonal",), ("cancer",), ("therap", "car"), ("cd20", "deplet"),
-    ("complement",), ("fcrn",), ("anti",), ("nsaid", "steroidal"), ("transfusion",),
+    ("complement",), ("fcrn",), ("anti",), ("nsaid", "steroidal"), ("transfusion", "blood"),
     ("stem", "hsct"), ("azathioprine", "mycophenolate", "tacrolimus", "cyclosporine",
                        "ciclosporin", "cyclophosphamide", "methotrexate", "zilucoplan",
                        "leflunomide"),
     ("mab", "cept", "imod", "tinib", "limus", "siran", "copan", "coplan"), ("利妥昔单抗",),
     ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",)]
+_EVENT_NAMES = {name for _, name in EVENTS if name}
 _DRUG_ROWS = [(rx, name, keys) for (rx, name), keys in
               zip(_DRUGS, [*EVENT_KEYS, *_DRUG_KEYS], strict=True)]  # EVENTS come first
 _drug_gates = gate_set([((), keys) for _, _, keys in _DRUG_ROWS])
@@ -847,23 +987,27 @@ def _clauses(text: str) -> list[tuple[int, int]]:
 
 
 _HEAD_LEAD = re.compile(
-    r"(?:[\W\d_]+|(?:history|presence|use|usage|receipt|administration|treatment|therapy"
+    r"(?:[\W\d_]+|(?:(?:history|presence|evidence|signs?|symptoms?)\s+(?:or|and|and/or)\s+)?"
+    r"(?:history|presence|use|usage|receipt|administration|treatment|therapy|symptoms?|signs?"
     r"|participation|exposure|episodes?)\s+(?:of|with|to|in)\b|(?:current(?:ly)?"
     r"|prior|previous|recent(?:ly)?|known|active|documented|any|an?|the|other|all|subjects?"
     r"|participants?|patients?|individuals?|those|who|which|that|has|have|had|been|was|were|is"
     r"|are|took|taken|take|taking|received?|receiving|used|using|underwent|undergone|developed"
     r"|or|and|not|no|must|ongoing|chronic|regular|significant|clinically|evidence|experienced"
     r"|suffered|presented|planned|will|be|a\s+history|self[-\s]reported|mild|moderate|severe"
-    r"|serious|treatment)\b)\s*", _IC)
-_HEAD_STOP = re.compile(r"\s*(?:[(\[,;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
+    r"|serious|treatment|then|also|on|off|being|investigational|approved|authori[sz]ed|licensed"
+    r"|marketed|prescribed|selected|certain|specific|some|latent|untreated|treated)\b)\s*", _IC)
+_HEAD_STOP = re.compile(r"\s*(?:[;:]|\b(?:according|that|which|who|for|due|with|as|at|in"
                         r"|during|within|from|prior|before|since|until|defined|such|including"
                         r"|except|unless|other\s+than|e\.g|i\.e|is|are|was|were|has|have"
-                        r"|had|will|must|should|may|can|requiring|resulting)\b)", _IC)
-_HEAD_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and/or|or)\s|/)\s*", _IC)
+                        r"|had|will|must|should|may|can|requiring|resulting|occurr\w*|(?:or\s+)?(?:used"
+                        r"|taken|received|given|administered|prescribed|stopped|discontinued))\b)",
+                        _IC)
 _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\b|values?\b"
                        r"|\b(?:if|of|used|men|women|WOCBP|neonates|infants|children|adults"
                        r"|participation|changes?|function|positive|negative|survival|told|use"
-                       r"|exposure|taper|taken|containing|having|more|episodes?|reports?)\b"
+                       r"|exposure|taper|taken|containing|having|more|episodes?|reports?"
+                       r"|boosters?|equivalents?|signs?|symptoms?|history|presence)\b"
                        r"|diagnos|participat|abortion"
                        r"|screening|visits?\b|consent|biops|samples?\b|scans?\b|imaging"
                        r"|examination|assessment|measure|results?\b|criteri|random|enrol"
@@ -871,33 +1015,248 @@ _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\
                        r"|^(?:treatments?|therapy|therapies|medications?|drugs?|agents?|it|them"
                        r"|this|these|condition|conditions|diseases?|disorders?|products?"
                        r"|procedures?|patients?|subjects?|participants?|evidence|history)$", _IC)
+# a generic word alone names nothing, but the others listed with it may ("dietary supplements or
+# related products")
+_HEAD_GENERIC = re.compile(r"^(?:(?:related|similar|other)\s+)?(?:treatments?|therapy|therapies"
+                           r"|medications?|drugs?|agents?|products?|procedures?|substances?)$",
+                           _IC)
+
+
+# "heart failure III or IV NYHA": the class qualifies the event before it
+_CLASS_WORDS = re.compile(r"\b(?:NYHA\s+)?(?:class(?:es)?\s+)?(?:I{1,3}|IV)"
+                          r"(?:\s*(?:-|–|or|to|and|/)\s*(?:I{1,3}|IV))*(?:\s+NYHA)?\b")
+_ARTICLE = re.compile(r"(?:an?|the|any|other|all)\s+", _IC)
+_ADJECTIVE = re.compile(r"[a-z-]+(?:ous|ive|ed|ent)|[a-z-]{4,}ar|oral|topical|systemic|local|nasal"
+                        r"|intranasal|ophthalmic|chronic|acute|latent|live|inactivated|clinical|medical"
+                        r"|surgical|pharmacological|biological|physical", _IC)
+_REFERENCE = re.compile(r"\b(?:according\s+to|as\s+defined\s+(?:by|in)|per|based\s+on)\b[^;]*?"
+                        r"\bcriteria\b|\bDSM[-\s]?[\w.-]+|\bICD[-\s]?\d+", _IC)
+_LIST_NUMBER = re.compile(r"^\s*(?:\(?[0-9a-z]{1,2}[.)]|\d{1,2}(?=\s+[A-Z]))\s*")
+_JOIN_WORD = re.compile(r"\s+(?:and/or|or|and)\s+", _IC)
+_CLAUSE_ON = re.compile(r"\s*(?:with|without|who|which|that|in|for|at|no|not|if|unless)\b", _IC)
+_FILLER = re.compile(r"\s+of\s+any\s+(?:severity|kind|type|cause|grade|origin)\b", _IC)
+_LIST_SEP = re.compile(r"\s*(?:,\s*(?:and/or\s+|and\s+|or\s+)?|\s(?:and/or|or|and)\s)\s*", _IC)
+# Nouns that do not stand alone: "suicidal attempt or ideation" is suicidal ideation.
+_BARE_HEADS = re.compile(r"(?:ideation|attempts?|behaviou?rs?|abuse|dependence|misuse|disorders?)$",
+                         _IC)
+
+
+def _np_name(phrase: str) -> str:
+    """A noun phrase as a window's name: lower case except acronyms and names (RULES v2 §5)."""
+    return " ".join(w if (w.isupper() or any(c.isdigit() for c in w) or w[1:] != w[1:].lower())
+                    else w.lower() for w in phrase.split())
+
+
+def _distribute(parts: list[str], joins: list[str]) -> list[str]:
+    """Shared words of a coordination: "drug or alcohol abuse" -> drug abuse, alcohol abuse;
+    "immunosuppressive or immune modifying medication"; "suicidal attempt or ideation".
+    ``joins[k]`` is the text between part k and part k + 1 as written: only parts joined by
+    "or" / "and" share words, and not when the second has its own article ("doxycycline or a
+    TTR stabilizing agent")."""
+    out: list[str | None] = list(parts)
+    for k in range(len(out) - 1):
+        one, two = (out[k] or "").split(), (out[k + 1] or "").split()
+        if not one or not two or not (_JOIN_WORD.fullmatch(joins[k]) or joins[k].strip() == ","
+                                      and _BARE_HEADS.fullmatch(two[-1])):
+            continue
+        if len(one) == 1 and len(two) >= 2 and one[0].lower() != two[-1].lower():
+            if joins[k].strip().lower() == "and":  # "head and neck nerve block": one thing
+                out[k], out[k + 1] = None, f"{one[0]}{joins[k]}{' '.join(two)}"
+            else:
+                out[k] = f"{one[0]} {two[-1]}"
+        elif len(one) == 2 and len(two) == 1 and _BARE_HEADS.fullmatch(two[0]):
+            out[k + 1] = f"{one[0]} {two[0]}"
+    # a qualifier left alone ("approved, authorized, or investigational ...") names nothing
+    return [p or "" for p in out]
+
+
+def _masked(text: str, start: int, end: int) -> str:
+    """``text`` with what is in parentheses or square brackets between ``start`` and ``end``
+    blanked out (same length), so that a list can be split around them."""
+    if "(" not in text and "[" not in text:
+        return text
+    return text[:start] + re.sub(r"\([^()]*\)|\[[^\[\]]*\]", lambda p: " " * len(p.group()),
+                                 text[start:end]) + text[end:]
+
+
+def _list_spans(masked: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The members of a list "A, B or C" in ``masked[start:end]``."""
+    spans, pos = [], start
+    for sep in _LIST_SEP.finditer(masked, start, end):
+        spans.append((pos, sep.start()))
+        pos = sep.end()
+    return spans + [(pos, end)]
+
+
+def _joins(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The text between consecutive list members, with the article or "other" that opens the
+    second ("or a TTR stabilizing agent": a phrase of its own)."""
+    out = []
+    for k in range(len(spans) - 1):
+        det = _ARTICLE.match(text, spans[k + 1][0], spans[k + 1][1])
+        out.append(text[spans[k][1]:det.end() if det else spans[k + 1][0]])
+    return out
+
+
+def _np(text: str, start: int, end: int, check: bool = True, whole: bool = False
+        ) -> str | None:
+    """The short noun phrase that ``text[start:end]`` is, after its lead words (history of,
+    use of, any, ...) and before a qualifying clause (``whole``: with none); None when it is
+    not one."""
+    pos = start
+    while pos < end and (lead := _HEAD_LEAD.match(text, pos, end)) and lead.end() > pos:
+        pos = lead.end()
+    stop = _HEAD_STOP.search(text, pos, end)
+    if whole and stop and text[stop.start():end].strip():
+        return None
+    phrase = text[pos:stop.start() if stop else end].strip(" -")
+    phrase = re.sub(r"\s+(?:I{1,3}|IV)(?:\s*(?:-|or|to)\s*(?:I{1,3}|IV))?$", "", phrase)
+    if (not phrase or phrase.lower() in _WORD_NUMS or re.search(r"(?<![\w-])\d", phrase)
+            or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 /'-]+", phrase) or not re.search(
+            r"[A-Za-z]{3}", phrase) or len(phrase.split()) > 4 or check and _HEAD_BAD.search(phrase)
+            or phrase[0].isdigit()):
+        return None
+    return phrase
+
+
+def _listed(text: str, start: int, end: int, hits: list[tuple[int, int, str]], low: str
+            ) -> list[tuple[int, int, str]]:
+    """The known things of a window and the unknown ones listed with them ("warfarin, heparin
+    or other anticoagulants", "myocardial infarction, pulmonary hypertension or stroke"): the
+    run of short noun phrases, next to the window, that holds a known thing."""
+    region = text[start:end]
+    if "," not in region and " or " not in region and " and " not in region:
+        return hits  # one thing named: no list
+    masked = _CLASS_WORDS.sub(lambda p: " " * len(p.group()), _masked(text, start, end))
+    if "(" in masked[start:end] or ")" in masked[start:end]:
+        return hits
+    spans = _list_spans(masked, start, end)
+    if len(spans) < 2:
+        return hits
+    known = [any(h[0] < b and h[1] > a for h in hits) for a, b in spans]
+    phrases: dict[int, str] = {}
+    first = len(spans)
+    for k in range(len(spans) - 1, -1, -1):
+        a, b = spans[k]
+        if not known[k]:
+            if k + 1 < len(spans) and _CLAUSE_ON.match(masked, spans[k + 1][0]):
+                break  # "..., with no psychiatric hospitalization within": not a list
+            phrase = _np(masked, a, b, check=False, whole=True)
+            if phrase is None or _named(phrase, text, low):
+                break
+            phrases[k] = phrase
+        first = k
+    if not phrases or not any(known[first:]):
+        return hits
+    joins = _joins(masked, spans)
+    keep: dict[int, str] = {}
+    closed = False  # after "infection requiring treatment with ...", the rest qualifies it
+    for k in range(first, len(spans)):
+        if known[k]:
+            inside = [h for h in hits if spans[k][0] <= h[0] < spans[k][1]]
+            closed = closed or bool(_HEAD_STOP.search(
+                masked, max([h[1] for h in inside] or [spans[k][1]]), spans[k][1]))
+            if inside and inside[0][2] in _EVENT_NAMES and re.match(
+                    r"\s*(?:any\s+)?other\b", masked[spans[k][0]:spans[k][1]], _IC):
+                keep.clear()  # "bacteremia, pneumonia or any other serious infection"
+        elif not closed and not (k + 1 < len(spans) and known[k + 1] and _JOIN_WORD.fullmatch(
+                joins[k]) and _ADJECTIVE.fullmatch(phrases[k].split()[-1])):
+            keep[k] = phrases[k]  # (not "therapeutic oral or IV antibiotics": a route)
+    order = sorted(keep)
+    shared = _distribute([keep[k] for k in order],
+                         [joins[k] if k + 1 in keep else "," for k in order[:-1]])
+    extra = [(spans[k][0], spans[k][1], _np_name(p)) for k, p in zip(order, shared)
+             if _thing_words(p)]
+    return sorted(hits + extra)
+
+
+def _thing_words(phrase: str) -> bool:
+    """Can ``phrase`` name a thing on its own?  Not a lone qualifier ("oral", "approved",
+    "live") nor a word of _HEAD_BAD."""
+    return bool(phrase) and not _HEAD_BAD.search(phrase) and not (
+        len(phrase.split()) == 1 and _ADJECTIVE.fullmatch(phrase))
 
 
 def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """A window on something outside the tables ("Use of vitamin E within 12 weeks", "History of
-    drug or alcohol abuse for 3 years prior to screening"): the short noun phrase that opens
-    the clause, after its lead words, split at "or" / "and" / commas (RULES v2 §5: the
-    shortest noun phrase as written, lower case except acronyms)."""
+    drug or alcohol abuse for 3 years prior to screening"): the short noun phrases that open
+    the clause, after its lead words, listed with "or" / "and" / commas up to a qualifying
+    word (RULES v2 §5: the shortest noun phrase as written, lower case except acronyms)."""
     pos = start
     while pos < end and (lead := _HEAD_LEAD.match(text, pos, end)) and lead.end() > pos:
         pos = lead.end()
-    if end - pos > 90 or re.search(r"\d\s*(?!-)\S|[<>≤≥]", text[pos:end]):
+    masked = _masked(text, pos, end)
+    lead_in = _LIST_NUMBER.sub("", text[start:pos]) if start == 0 else text[start:pos]
+    rest = _REFERENCE.sub("", lead_in + masked[pos:end])  # "according to DSM-5 criteria"
+    if len(" ".join(rest.split())) > 140 or re.search(r"(?<![\w-])\d[\d.,]*(?![\w-])|[<>≤≥]",
+                                                      rest):  # (not "GLP-1 receptor agonists")
         return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
-    stop = _HEAD_STOP.search(text, pos, end)
-    phrase = text[pos:stop.start() if stop else end].strip(" -")
-    if not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 ,/'-]+", phrase):
+    stop = _HEAD_STOP.search(masked, pos, end)
+    phrase_end = stop.start() if stop else end
+    phrase = _FILLER.sub("", text[pos:phrase_end]).strip(" -")
+    if not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 ,()/'-]+", phrase):
         return []
-    parts = [p.strip() for p in _HEAD_SPLIT.split(phrase) if p.strip()]
-    parts = [re.sub(r"^(?:(?:any|an?|the|other|all)\s+)+", "", p, flags=_IC) for p in parts]
-    if not parts or len(parts) > 5 or any(
-            not p or len(p.split()) > 4 or _HEAD_BAD.search(p) for p in parts):
+    parts = []
+    spans = _list_spans(masked, pos, phrase_end)
+    for a, b in spans:
+        part = _FILLER.sub("", _np(masked, a, b, check=False) or "")
+        if not part:
+            return []  # every part must be a short noun phrase
+        parts.append(part)
+    if not parts or len(parts) > 5:
         return []
-    last = parts[-1].split()
-    if len(parts) == 2 and len(last) == 2 and len(parts[0].split()) == 1:
-        parts[0] = f"{parts[0]} {last[-1]}"  # "drug or alcohol abuse": drug abuse, alcohol abuse
-    names = [" ".join(w if (w.isupper() or any(c.isdigit() for c in w) or w[1:] != w[1:].lower())
-                      else w.lower() for w in p.split()) for p in parts]
-    return [(pos, pos + len(phrase), n) for n in dict.fromkeys(names)]
+    parts = _distribute(parts, _joins(masked, spans))  # drug or alcohol abuse
+    if len(parts) > 1 and not _HEAD_GENERIC.match(parts[0]):
+        parts = [p for p in parts if not _HEAD_GENERIC.match(p)]
+    if any(_HEAD_BAD.search(p) for p in parts):
+        return []
+    parts = [p for p in parts if _thing_words(p)]
+    return [(pos, phrase_end, n) for n in dict.fromkeys(_np_name(p) for p in parts)]
+
+
+def _counted(text: str, start: int, end: int) -> bool:
+    """Is the thing at ``end`` counted ("at least two asthma exacerbations")?"""
+    return bool(_NUMBER_NEAR.search(text, start, end) and _COUNT_OF.search(text, start, end))
+
+
+_NUMBER_NEAR = re.compile(rf"\d|\b(?:{'|'.join(_WORD_NUMS)})\b", _IC)
+_COUNT_OF = re.compile(rf"(?:{_OP_ANY}|\b(?:at\s+least|history\s+of|had|having|with|of))\s*"
+                       rf"\(?(?:{_NUMW})\)?(?:\s*\(\d+\))?\s+(?:or\s+more\s+)?"
+                       r"(?:(?:separate|severe|moderate|mild|acute|serious|major|asthma|COPD"
+                       r"|moderate\s+or\s+severe|or)\s+)*(?:episodes?\s+of\s+(?:\w+\s+)?)?$", _IC)
+_MEASURED_KEYS = ("measured", "assessed", "obtained", "performed", "documented", "confirmed",
+                  "determined", "evaluated", "collected", "drawn", "done")
+_MEASURED = re.compile(r"\b(?:measured|assessed|obtained|performed|documented|confirmed"
+                       r"|determined|evaluated|collected|drawn|done)\s+(?:[\w-]+\s+){0,2}$", _IC)
+
+
+def _expand(text: str, name: str) -> str:
+    """An acronym the item defines ("major depressive episode (MDE) ... an active MDE") is
+    named by its words."""
+    if not (2 <= len(name) <= 6 and name.isupper() and f"({name})" in text):
+        return name
+    words = text[:text.index(f"({name})")].split()[-len(name):]
+    if len(words) == len(name) and all(w[:1].lower() == c.lower() for w, c in zip(words, name)):
+        return " ".join(words).lower()
+    return name
+
+
+def _dated_value(text: str, low: str, start: int, end: int) -> bool:
+    """Is there a measure's limit just before a time phrase ("life expectancy of less than 1
+    year", "creatinine ≤ 1.5 mg/dL within 90 days"): a value and its date, not a window?"""
+    near = text[start:end]
+    if not re.search(r"\d|ULN|LLN", near) and not re.search(r"(?:of|than)\s*$", near, _IC):
+        return False
+    gated = _gates_of(text, low)
+    return bool(gated) and _mention_rx(gated).search(text, start, end) is not None
+
+
+def _in_parens(text: str, start: int, pos: int) -> bool:
+    """Is ``pos`` inside parentheses opened after ``start``?"""
+    depth = 0
+    for ch in text[start:pos]:
+        depth = max(0, depth + (ch == "(") - (ch == ")"))
+    return depth > 0
 
 
 def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]:
@@ -915,26 +1274,40 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             unit = _TIME_UNITS[m.group("u" + key)[0].lower()]
             if key == "l" and not _WASHOUT.search(text, c0, m.start()):
                 continue
-            if key in "il" and _NOT_WINDOW_BEFORE.search(text, c0, m.start()):
+            if key in "il" and _NOT_WINDOW_BEFORE.search(
+                    text, max(c0, text.rfind(",", c0, m.start())), m.start()):
                 continue  # "on a stable dose for 4 weeks prior to": a stable dose
+            if has_key(low, _MEASURED_KEYS) and _MEASURED.search(
+                    text, max(c0, m.start() - 40), m.start()) or _dated_value(
+                    text, low, max(c0, m.start() - 30), m.start()):
+                continue  # "class III measured within 2 weeks": when a value was taken (§8.7)
             anchor = _ANCHOR.match(text, m.end(), c1)
             after_end = anchor.end() if anchor else m.end()
             cut = list(_NEW_CLAUSE.finditer(text, region, m.start()))  # ", or have a history of"
-            hits = _drugs(text, cut[-1].end() if cut else region, m.start(), low)
-            if not hits and k + 1 == len(found):
-                hits = _drugs(text, after_end, c1, low)
+            begin = cut[-1].end() if cut else region
+            colon_at = text.rfind(":", begin, m.start())
+            if colon_at >= 0 and text[colon_at + 1:m.start()].strip():
+                begin = colon_at + 1  # "CNS pathology including: epilepsy, seizures within"
+            hits = _drugs(text, begin, m.start(), low)
+            if hits:
+                hits = _listed(text, begin, m.start(), hits, low)
             if (not hits and section == "exclusion"
                     and not re.match(r"less|fewer|<", m.group(), _IC)):
                 # (in inclusion a time phrase mostly dates a requirement: "diagnosis of asthma
                 # documented in the past 24 months"; "less than 2 years" is often a prognosis)
-                hits = _head_things(text, cut[-1].end() if cut else region, m.start())
+                hits = _head_things(text, begin, m.start())
+            if not hits and k + 1 == len(found):  # (not examples in parentheses)
+                hits = [h for h in _drugs(text, after_end, c1, low)
+                        if not _in_parens(text, after_end, h[0])]
             region = after_end
-            if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])):
+            if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])) and re.search(
+                    r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
+            hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])]
             if not hits:
-                continue
-            drugs = list(dict.fromkeys(name for _, _, name in hits))
+                continue  # ("at least two asthma exacerbations in the past year": a count, §8.3)
+            drugs = list(dict.fromkeys(_expand(text, name) for _, _, name in hits))
             value = 1.0 if key == "j" else _number(m.group(key))
             during = m.group().lower().startswith("during") and re.match(
                 r"\s*(?:treatment|study)?\s*period", text[m.end():], _IC)
@@ -944,6 +1317,7 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             t["window"] = {"value": value, "unit": unit}
             t["direction"] = ("after" if _AFTER.match(text, m.end()) else
                               "during" if during else "before")
+            t["_at"] = m.start(key)
             out.append(t)
             paren = re.match(r"\s*\(([^()]*)\)", text[m.end():c1])
             for c in _COHORT_WINDOW.finditer(paren.group(1) if paren else ""):
@@ -959,25 +1333,43 @@ _COHORT_WINDOW = re.compile(rf"\b({_NUMW})\s*[-\s]?({_TIME})\s+((?:for|in)\b[^;,
 
 
 _TU = r"(?P<u>days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
-_DURATION_KEYS = ("diagnos", "history", "symptom", "duration", "onset", "present")
+# a sign, with its echo: "greater than or equal to (≥) 180 days"
+_OPX = rf"(?:{_OP_ANY})(?:\s*\(\s*(?:[<>≤≥]\s*=?|=\s*[<>])\s*\))?"
+# a disease named by its head word ("type 1 diabetes", "ulcerative colitis", "COPD")
+_DISEASE = (r"(?:\b[a-z]+(?:itis|osis|a?emia|oma|pathy|algia|plegia|trophy)|diabetes(?:\s+mellitus"
+            r"(?:\s+type\s+[12])?)?|disease|disorder|syndrome|asthma|COPD|cancer|failure"
+            r"|insufficiency|hypertension|depression|schizophrenia|epilepsy|headache|migraine"
+            r"|psoriasis|eczema|deficiency|impairment|T[12]DM|T[12]D)\b")
+_DURATION_KEYS = ("diagnos", "history", "symptom", "duration", "onset", "present", "for")
 _DURATION_ROW_KEYS = [("diagnos", "history", "symptom", "present"), ("history", "duration"),
-                      ("diagnos",), ("duration",)]  # per _DURATIONS row: one is in every match
+                      ("diagnos",), ("duration",), ("for",),
+                      ("diagnos",)]  # per _DURATIONS row: one is in every match
 _DURATIONS = [  # (regex, op when none is written); the disease is the trial's unless noted
     re.compile(  # "diagnosed at least 6 months before", "diagnosis of asthma for ≥ 12 months"
         rf"\b(?:diagnos\w+|history|symptoms?|symptomatic|present(?:ed)?)\b"
-        rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OP_ANY})\s*)?"
+        rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OPX})\s*)?"
         rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}(?:\s*\([^)]*\))?\s*(?P<tail>before|prior|preceding|ago)?",
         _IC),
-    re.compile(rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
+    re.compile(rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
                _IC),  # "≥ 2 year history of"
     re.compile(rf"\bdiagnos\w+\b[^;.\d]{{0,60}}?\bwithin\s+(?:the\s+)?{_PAST}"
                rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}", _IC),  # "diagnosed within 12 months": <=
     re.compile(rf"\b(?:disease|diabetes|illness|symptom)\s+duration\b[^;.\d<>≤≥]{{0,20}}?"
-               rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}"
+               rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}"
                rf"|\bduration\s+of\s+(?:the\s+)?(?:disease|diabetes|illness|symptoms|[a-z]+)"
-               rf"\b[^;.\d<>≤≥]{{0,20}}?(?P<op2>{_OP_ANY})\s*(?P<n2>{_NUMW})\s*[-\s]?"
+               rf"\b[^;.\d<>≤≥]{{0,40}}?(?P<op2>{_OPX})\s*(?P<n2>{_NUMW})\s*[-\s]?"
                rf"(?P<u2>days?|weeks?|months?|years?)\b", _IC),
+    # inclusion: "Diabetes mellitus type 1 for at least 12 months prior to screening"
+    re.compile(rf"^(?:[\w-]+\s+){{0,4}}?{_DISEASE}(?:\s*\([^()]*\))?\s+for\s+"
+               rf"(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
+               rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}", _IC),
+    # "within 7 years following initial diagnosis": <=
+    re.compile(rf"\bwithin\s+(?:the\s+)?(?:first\s+)?(?P<n>{_NUMW})\s*[-\s]?{_TU}\s+"
+               r"(?:following|after|of|from)\s+(?:the\s+)?(?:initial\s+|first\s+)?diagnosis",
+               _IC),
 ]
+_DURATION_MORE = re.compile(rf"\s*(?:and|or|,|but)\s*(?P<op>{_OPX})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}",
+                            _IC)  # "≥4 weeks and ≤3 years"
 
 
 def _time_unit(token: str) -> str:
@@ -994,12 +1386,16 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
     for k, rx in enumerate(_DURATIONS):
         if not has_key(low, _DURATION_ROW_KEYS[k]):
             continue
+        if k == 4 and section != "inclusion":
+            continue  # (in an exclusion "X for 6 months prior to" is a window)
         for m in rx.finditer(text):
             g = m.groupdict()
             if k == 0:
                 if g["mid"] and re.search(r"\b(?:within|since|after|of\s+at\s+least\s+\w+"
                                           r"\s+(?:episodes?|periods?))\b", g["mid"], _IC):
                     continue
+                if section == "exclusion":
+                    continue  # "History of drug abuse for 3 years prior to screening": a window
                 if g["op"]:
                     op = _op(g["op"])
                 elif g["for"] or g["tail"] and re.search(r"\bat\s+least\s*$",
@@ -1008,33 +1404,53 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                 else:
                     continue
                 if not (g["tail"] or g["for"] or re.match(r"\s*(?:history|duration)", g["mid"]
-                                                          or "", _IC)):
-                    continue
+                                                          or "", _IC)
+                        or g["op"] and re.fullmatch(r"\s*of\s*", g["mid"] or "")
+                        and m.group().lower().startswith("history")):
+                    continue  # ("disease history of at least 6 months")
+                if any(h[2] not in _EVENT_NAMES for h in _drugs(text, m.start(), m.start("n"),
+                                                                   low)):
+                    continue  # "history of measles vaccination more than 3 months before"
             elif k == 2:
                 if _drugs(text, max(0, m.start() - 60), m.start(), low):
                     continue  # "a helminth infection diagnosed within 24 weeks": a window
                 op = "<="
+            elif k == 5:
+                op = "<="
+            elif k == 4:
+                if _drugs(text, m.start(), m.start("n"), low):
+                    continue  # a treatment, not the disease
+                op = _op(g["op"]) if g.get("op") else ">="
             else:
                 op = _op(g.get("op") or g.get("op2") or "")
             n, u = (g.get("n") or g.get("n2")), (g.get("u") or g.get("u2"))
             if op == "=" or not n or not u:
                 continue
-            out.append(_make("disease duration", op, _number(n), _time_unit(u),
-                             m.group().strip(), "duration", section))
+            t = _make("disease duration", op, _number(n), _time_unit(u), m.group().strip(),
+                      "duration", section)
+            t["_at"] = m.start("n") if g.get("n") else m.start("n2")
+            out.append(t)
+            if more := _DURATION_MORE.match(text, m.end()):
+                out.append({**t, "op": _op(more.group("op")), "value": _number(more.group("n")),
+                            "unit": _time_unit(more.group("u")), "_at": more.start("n")})
     return out
 
 
-_STABLE_KEYS = ("stable", "same", "treated with")
-_FOR_N = (rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
-          rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}")
+_STABLE_KEYS = ("stable", "same", "treated with", "is on", "are on", "be on", "been on", "being on",
+                "remain", "on chronic")
+_FOR_N = (rf"(?:\bfor\s+(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
+          rf"|(?P<op3>{_OPX})\s*)(?P<n>{_NUMW})\s*[-\s]?{_TU}")
 _STABLE = [
     re.compile(rf"\bstable\b(?P<mid>[^;.]{{0,110}}?){_FOR_N}", _IC),
-    re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same)\s+"
-               rf"(?P<what>(?:[^;.()]|\(s\)){{1,60}}?)\s+{_FOR_N}", _IC),
+    re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same"
+               rf"|(?:is|are|be|been|being|remain\w*)\s+on|(?<=[a-z0-9]\s)on(?=\s+chronic))\s+"
+               rf"(?P<what>(?:[^;.()]|\(s\)){{1,130}}?)\s+{_FOR_N}", _IC),
     re.compile(rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+minimum\s+of\s+)?(?P<n>{_NUMW})\s*"
                rf"[-\s]?{_TU}\s+with\s+a\s+stable\s+(?:dose|dosage|regimen)\s+of\s+"
                rf"(?P<what>[^;.(),]{{1,60}})", _IC),
 ]
+_STABLE_ROW_KEYS = [("stable",), ("treated with", "same", "is on", "are on", "be on", "been on",
+                                   "being on", "remain", "on chronic"), ("stable",)]
 _STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
                           r"(?P<what>[^,;()]+?)\s*$", _IC)
 _WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|medium|moderate"
@@ -1044,13 +1460,30 @@ _WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|
 
 _STABLE_SUBJECT = re.compile(  # "participants on oral corticosteroids must be on a stable dose"
     r"(?:\bon|\bwith|\breceiving|\btaking)\s+(?:(?:daily|any|the|their|an?)\s+)*"
-    r"(?P<what>[\w/+-]+(?:\s+[\w/+-]+){0,3}?)\s+(?:must|should|has|have|will|need|to)\s+"
-    r"(?:be|been|have|remain)\b[^;.]{0,25}$", _IC)
+    r"(?P<what>[\w/+-]+(?:\s+[\w/+-]+){0,3}?)"
+    r"(?:\s*,\s*(?:the|their|its)\s+(?:dos\w+\s+)?(?:regimen|doses?|dosage))?"  # ", the regimen"
+    r"\s+(?:must|should|has|have|will|need|to)\s+(?:be|been|have|remain)\b[^;.]{0,25}$"
+    # "Use of mycophenolic acid (Myfortic, CellCept) at a stable dose"
+    r"|\buse\s+of\s+(?P<what2>[\w/+-]+(?:\s+[\w/+-]+){0,3}?)\s+at\s+(?:an?\s+)?$", _IC)
+# a stable X without "dose of" is about a treatment only when it names one
+_TREATMENT = re.compile(r"medications?|therap(?:y|ies)|drugs?|treatments?|regimens?|agents?"
+                        r"|doses?|insulin|[a-z]+(?:ics|ants|ors|ines)\b", _IC)
+# what a stable-dose phrase is of ends where a clause or a schedule starts
+_WHAT_END = re.compile(r"\s*(?:[,:]|\b(?:must|should|will|shall|is|are|be|been|was|were|has|have"
+                       r"|documented|according|once|twice|daily|weekly|monthly|every|at|in|as|per"
+                       r"|with|prior|before|since|until|from)\b)", _IC)
 
 
 def _what(text: str) -> str:
     text = _WHAT_TRIM.sub("", text.strip().replace("(s)", ""))
+    text = re.sub(r"^(?:(?:chronic|regular|continuous|concomitant|ongoing|current|on|with|of)\s+)+",
+                  "", text, flags=_IC)
+    if end := _WHAT_END.search(text):
+        text = text[:end.start()]
+    text = re.sub(r"(?:\s+(?:for|of|with|to|in|on|and|or))+$", "", text.strip(), flags=_IC)
     text = re.sub(r"\s+\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "", text)  # "dapagliflozin 10 mg"
+    text = re.sub(r"^\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\S*\s+(?:or\s+(?:less|more)\s+)?of\s+", "",
+                  text, flags=_IC)  # "10 mg/day or less of prednisolone"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
     return text.strip(" ,")
 
@@ -1061,24 +1494,42 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
     if not has_key(low, _STABLE_KEYS) or not _WINDOW_GATE.search(low):
         return []
     out: list[Threshold] = []
+    masked = _masked(text, 0, len(text)) if "(" in text else text
     for k, rx in enumerate(_STABLE):
-        for m in rx.finditer(text):
+        if not has_key(low, _STABLE_ROW_KEYS[k]):
+            continue
+        for m in rx.finditer(masked):
             g = m.groupdict()
             what = g.get("what") or ""
+            if k == 1 and not re.match(r"treated|on\s|been\s+on\s+(?:the\s+)?same", m.group(),
+                                       _IC) and section != "inclusion":
+                continue  # ("is on X for 12 weeks" is a stable dose in an inclusion)
+            if k == 1 and re.match(r"(?:an?\s+)?(?:stable|same|unchanged)\b", what, _IC):
+                continue  # "must be on a stable dose for 3 months": the first pattern's
+            if not re.search(r"\bfor\s", m.group(), _IC) and (k == 1 or not g.get("op3")):
+                continue  # ("treated with curative intent ... ≥2 years before": no stable dose)
             if k == 0:
-                mid = re.sub(r"\([^()]*\)", " ", g["mid"] or "")
+                mid = g["mid"] or ""
                 w = _STABLE_WHAT.search(mid)
-                subject = _STABLE_SUBJECT.search(text[max(0, m.start() - 80):m.start()])
-                what = w.group("what") if w else subject.group("what") if subject else ""
+                subject = _STABLE_SUBJECT.search(masked[max(0, m.start() - 80):m.start()])
+                what = w.group("what") if w else (subject.group("what") or subject.group(
+                    "what2")) if subject else ""
+                if not what and _np(masked, m.start("mid"), m.end("mid"), whole=False) and (
+                        _TREATMENT.search(mid) or _drugs(masked, m.start("mid"), m.end("mid"))):
+                    # "stable PD medications for at least two weeks", "stable oral therapy for
+                    # PAH for at least 30 days"
+                    what = mid
             what = _what(what)
-            if not what:
+            if not what or not re.search(r"[A-Za-z]{2}", what) or _named(what, text, low):
                 continue  # "weight must be stable", "stable housing": no drug
-            op = _op(g["op"]) if g.get("op") else ">="
+            written = g.get("op") or g.get("op3")
+            op = _op(written) if written else ">="
             if op == "=":
                 op = ">="
-            name = f"stable dose: {what}" if what else "stable dose"
-            out.append(_make(name, op, _number(g["n"]), _time_unit(g["u"]), m.group().strip(),
-                             "duration", section))
+            t = _make(f"stable dose: {what}", op, _number(g["n"]), _time_unit(g["u"]),
+                      text[m.start():m.end()].strip(), "duration", section)
+            t["_at"] = m.start("n")
+            out.append(t)
     return out
 
 
@@ -1098,6 +1549,7 @@ _OTHER_STOP = re.compile(
     r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
     r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior)\s+)+",
     _IC)
+_ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "GOLD grade > 2"
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
                         r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
                         r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
@@ -1109,7 +1561,7 @@ _DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
                         r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
 
 
-_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b|or\b)[a-z][\w-]*\s+){0,2}"
+_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,3}"
                       r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
 
 
@@ -1126,6 +1578,33 @@ def _named(words: str, text: str, low: str) -> bool:
     return bool(gated) and _mention_rx(gated).search(words) is not None
 
 
+# The words of a name stop at a function word or verb: "uncontrolled asthma through ACQ-6" is
+# ACQ-6, "need to demonstrate a" and "score may not" are no name.
+_NAME_BREAK = re.compile(r"^.*\b(?:through|to|may|might|not|need|needs|who|which|those|both|more"
+                         r"|less|in|on|at|for|with|by|or|and"
+                         r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
+                         r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
+                         r"|had|has|have|is|are)\b\s*", _IC)
+_NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|fasting|fasted|current|planned|baseline)\s+)+", _IC)
+_NAME_BAD = re.compile(r"antibod|copy\s+number|\bCEP\d|\bgenes?\b|mutation|allele|\btests?\b"
+                       r"|\bslides?\b|\bsamples?\b|\bsections?\b|specimens?|\bscore$", _IC)
+_ACRONYM = re.compile(r"[A-Z].*[A-Z]|\d")
+_LAB_UNITS = {"mg/dL", "µmol/L", "mmol/L", "nmol/L", "pmol/L", "ng/mL", "ng/L", "pg/mL", "g/dL",
+              "g/L", "mg/L", "U/L", "IU/mL", "mIU/L", "µIU/mL", "mEq/L", "xULN", "xLLN",
+              "copies/mL", "cells/µL"}
+_DOSE_DRUG_AFTER = re.compile(r"\s+((?!of\b|per\b|a\b|the\b)[a-z][\w-]{3,})\s+(?:daily|per\s+day"
+                              r"|a\s+day|/\s*day)\b", _IC)
+_DOSE_OF = re.compile(r"\s+of\s+([a-z][\w-]{3,})\b", _IC)
+
+
+def _other_name(name: str) -> str:
+    """The name of an unknown measure as RULES v2 §3.4 has it: the noun phrase, without the
+    words before a function word or verb and without specimen words ("plasma neurofilament
+    light chain" is neurofilament light chain); "" when nothing is left or it is no measure."""
+    name = _NAME_LEAD.sub("", _NAME_BREAK.sub("", name)).strip(" .:-")
+    return "" if _NAME_BAD.search(name) else name
+
+
 def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
     """Limits on quantities the measure table does not know, under their own words
     (``recognised: False``): never dropped, never mistaken for a known measure."""
@@ -1136,7 +1615,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
                             .split()[-4:])
             name_m = _POST_NAME.search(head)
             name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
-            if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
+            if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
+                or _named(name, text, low)
                     or not re.search(r"score|index|scale|count|number|rating", name, _IC)):
                 continue  # only named scores: "a history of 2 or more" is not a measure
             op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above") else "<="
@@ -1160,8 +1640,21 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
                 _OTHER_BAD.search(count.group(1)) or _named(count.group(1), text, low)):
             # "more than 2 antipsychotic medications", "at least two immunosuppressive agents"
-            t = _make(count.group(1).lower(), found[0][0], found[0][1], None,
-                      text[m.start():count.end()], "count", section)
+            counted = re.sub(r"^(?:(?:severe|moderate|mild|serious|major|or|and)\s+)+", "",
+                             count.group(1).lower())
+            counted = "exacerbations" if counted.endswith("exacerbations") else counted  # §4
+            t = _make(counted, found[0][0], found[0][1], None, text[m.start():count.end()],
+                      "count", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
+        dose = _DOSE_UNIT.match(text, found[0][3]) if found[0][2] in (None, "g") else None
+        if dose and len(found) == 1 and (after := _DOSE_DRUG_AFTER.match(text, dose.end())) and (
+                not _named(after.group(1), text, low)):
+            # "(> 5mg prednisone daily or equivalent)": the drug after its dose
+            unit = dose.group("u").replace("μ", "µ").replace("mcg", "µg") + "/day"
+            t = _make(f"dose: {after.group(1)}", found[0][0], found[0][1], unit,
+                      text[m.start():after.end()], "dose", section)
             t["recognised"] = False
             out.append(t)
             continue
@@ -1169,8 +1662,11 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             continue
         name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
                       "", name_m.group("abbr") or name)
-        dose = _DOSE_UNIT.match(text, found[0][3]) if found[0][2] in (None, "g") else None
-        if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2:
+        name = _other_name(name)
+        if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2 and not (
+                _named(name, text, low)):
+            if of := _DOSE_OF.match(text, dose.end()):
+                name = of.group(1)  # "corticosteroid therapy > 15 mg per day of prednisone"
             per = dose.group("per") or ""
             per = "/day" if re.search(r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
                 r"week", per, _IC) else "/kg" if "kg" in per else ""
@@ -1180,12 +1676,20 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
             continue
-        if (len(name) < 2 or _OTHER_BAD.search(name) or _named(name, text, low)
+        span = text[m.start():found[-1][3]]
+        if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
+                or _named(name, text, low)
                 or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
-                or text[m.start():found[-1][3]] in used):
-            continue
+                or used.count(span) >= text.count(span)
+                or " " not in name and not _ACRONYM.search(name)
+                and found[0][2] not in _LAB_UNITS):
+            continue  # (one lower-case word is a measure only with a lab's unit: "ferritin")
         if re.match(r"\s*(?:times|fold|-fold|x\b)", text[found[-1][3]:], _IC):
             continue  # "less than 5 times response to": a ratio of something unnamed
+        while len(found) < 4 and (gap := _CHAIN_GAP.match(text, found[-1][3])) and (
+                more := _compare(text, gap.end())) and more[0][0] != "=" and not _named(
+                    text[found[-1][3]:gap.end()], text, low):
+            found += more  # "waist circumference ≥80cm for women and ≥90cm for men"
         for n, (op, value, unit, end) in enumerate(found):
             if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
                 break  # a time span or a known measure's unit: not for this reader
@@ -1202,12 +1706,15 @@ _EXPRESSION = re.compile(  # "CD22 expression on ≥ 20% of blasts", "PD-L1 expr
 
 
 def _expressions(text: str, section: str) -> list[Threshold]:
-    """Receptor / antigen expression in % (RULES v2 §3.3): ``<marker> expression``."""
+    """Receptor / antigen expression in % (RULES v2 §3.3): ``<marker> expression``; PD-L1 by
+    TPS or CPS is that score's limit instead."""
     if "%" not in text or "xpression" not in text and "ositivity" not in text \
             and "taining" not in text:
         return []
+    scored = re.search(r"\b(?:TPS|CPS)\b", text) is not None
     return [_make(f"{m.group('marker')} expression", _op(m.group("op")), _number(m.group("n")),
-                  "%", m.group(), "lab", section) for m in _EXPRESSION.finditer(text)]
+                  "%", m.group(), "lab", section) for m in _EXPRESSION.finditer(text)
+            if not (scored and m.group("marker").upper().replace("-", "") == "PDL1")]
 
 
 def thing_name(text: str) -> str | None:
@@ -1224,6 +1731,24 @@ def thing_name(text: str) -> str | None:
 def thing_names() -> list[str]:
     """The fixed names windows may carry (for suggestions)."""
     return sorted({name for _, name in _DRUGS if name not in (None, "*s")})
+
+
+def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
+    """A time span read both as a window and as a disease duration ("History of stroke for 6
+    months prior to screening") is one of them: in an exclusion the window (a recent event
+    excludes), in an inclusion the duration (how long the disease has lasted)."""
+    stable = {t["_at"] for t in found if t["measure"].startswith("stable dose") and "_at" in t}
+    if stable:  # "the dosing regimen must have been stable for 3 months prior": a stable dose
+        found = [t for t in found if t.get("_at") not in stable
+                 or t["measure"].startswith("stable dose")]
+    windows = {t["_at"] for t in found if t["kind"] == "window" and "_at" in t}
+    durations = {t["_at"] for t in found if t["measure"] == "disease duration" and "_at" in t}
+    both = windows & durations
+    if not both:
+        return found
+    drop = "disease duration" if section == "exclusion" else "window"
+    return [t for t in found if t.get("_at") not in both
+            or (t["measure"] if drop == "disease duration" else t["kind"]) != drop]
 
 
 def extract_from_text(text: str, section: str = "inclusion", item: str = "1") -> list[Threshold]:
@@ -1243,7 +1768,9 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
                  + _stable_doses(text, low, section))
         found += _expressions(text, section)
         found += _others(text, low, section, found)
+        found = _one_reading(found, section)
     for t in found:
+        t.pop("_at", None)
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
         if key not in seen:
             seen.add(key)

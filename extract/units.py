@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     from pint import UnitRegistry
 
 _IC = re.IGNORECASE
-TIMES = r"(?:[x×X*]|-?fold|times)"
-ULN = (rf"{TIMES}?\s*(?:the\s+)?(?:(?:institutional|site|local|laboratory|reference)\s+)*"
-       r"(?:I?ULN|UNL|NL\b|upper\s+(?:limits?\s+of\s+)?(?:the\s+)?"
+TIMES = r"(?:[x×X*]|-?folds?|times)"
+ULN = (rf"{TIMES}?\s*(?:as\s+high\s+as\s+)?(?:the\s+)?"
+       r"(?:(?:institutional|site|local|laboratory|reference)\s+)*"
+       r"(?:I?ULN|UNL|NL\b|upper\s+(?:limits?\s+(?:of\s+)?)?(?:the\s+)?"
        r"(?:(?:institutional|laboratory)\s+)?normal(?:\s+(?:range|limits?))?"
-       r"(?:\s*\((?:x\s*)?ULN\))?|normal\s+limit(?:\s*\(NL\))?)"
-       rf"|{TIMES}\s*(?:above\s+)?(?:the\s+)?normal\b")  # "3x above normal"
-_PER_UL = r"(?:[µμu]L|mm\s*\^?\s*3|mm³|cu\.?\s*mm|cumm)\b"
+       r"(?:\s*\((?:x\s*)?ULN\))?|normal\s+limit(?:\s*\(NL\))?|maximal\s+normal\s+value)"
+       # "3x above normal"; "3 times the upper limit" (of normal, left unsaid)
+       rf"|{TIMES}\s*(?:above\s+)?(?:the\s+)?normal\b|{TIMES}\s*(?:the\s+)?upper\s+limit\b")
+_PER_UL = r"(?:[µμu]L|mcL|mm\s*\^?\s*3|mm³|cu\.?\s*mm|cumm)\b"
 _M2 = r"(?:m\s*\^?\s*2|m²|sq\w*\s*m\w*|met(?:er|re)s?\s+squared?)"
 # (regex, normal spelling, factor to it); at one position the first that matches wins.
 UNITS: list[tuple[re.Pattern[str], str, float]] = [
@@ -35,16 +37,18 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (rf"{TIMES}?\s*(?:the\s+)?(?:LLN|lower\s+limits?\s+of\s+(?:the\s+)?normal)", "xLLN", 1.0),
         (r"[x×*]\s*10\s*(?:\^|e|\*\*)?\s*(?:9|⁹)\s*/\s*L\b", "×10^9/L", 1.0),  # also "× 109/L"
         (rf"(?:[x×*]\s*10\s*(?:\^|e)?\s*(?:3|³)|K)\s*/\s*{_PER_UL}", "×10^9/L", 1.0),
-        (r"cells\s*/\s*(?:[µμu]L|mm\s*\^?\s*3|mm³)\b(?=.{0,3}CD4)", "cells/µL", 1.0),
+        # "cells/µL" as written (CD4, eosinophils); a count per µL converts to ×10^9/L (_SAME)
+        (r"cells\s*/\s*(?:[µμu]L|mcL|mm\s*\^?\s*3|mm³|cu\.?\s*mm|cumm)\b", "cells/µL", 1.0),
         (rf"(?:cells|platelets)?\s*/\s*{_PER_UL}", "×10^9/L", 1e-3),
         (r"mg\s*/\s*dL\b", "mg/dL", 1.0), (r"(?:[µμu]|micro)mol(?:es)?\s*/\s*L\b", "µmol/L", 1.0),
         (r"mmol\s*/\s*mol\b|millimoles?\s+per\s+mole", "mmol/mol", 1.0),
         (r"mmol\s*/\s*L\b|millimoles?\s+per\s+lit(?:er|re)", "mmol/L", 1.0),
         (r"nmol\s*/\s*L\b", "nmol/L", 1.0), (r"pmol\s*/\s*L\b", "pmol/L", 1.0),
         (r"mEq\s*/\s*L\b", "mEq/L", 1.0),
-        (r"g\s*/\s*dL\b|g(?:rams?)?\s+per\s+deci-?lit(?:er|re)(?:\s*\(g/dL\))?", "g/dL", 1.0),
-        (r"mg\s*/\s*mmol\b", "mg/mmol", 1.0), (r"mg\s*/\s*g\b", "mg/g", 1.0),
-        (r"g\s*/\s*g\b", "g/g", 1.0),
+        (r"(?:g|gm|gms)\s*/\s*dL\b|g(?:rams?)?\s+per\s+deci-?lit(?:er|re)(?:\s*\(g/dL\))?", "g/dL",
+         1.0),
+        (r"mg\s*/\s*mmol\b", "mg/mmol", 1.0), (r"mg\s*/\s*g\s*(?:Cr|creatinine)?\b", "mg/g", 1.0),
+        (r"g\s*/\s*g\s*(?:Cr|creatinine)?\b", "g/g", 1.0),
         (r"(?:g|grams?)\s*(?:/|per)\s*24\s*-?\s*h(?:ours?|rs?)?\b|g\s*/\s*d(?:ay)?\b", "g/24h",
          1.0),
         (r"mg\s*(?:/|per)\s*24\s*-?\s*h(?:ours?|rs?)?\b", "mg/24h", 1.0),
@@ -53,10 +57,11 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"mg\s*/\s*mL\b", "mg/mL", 1.0),
         (r"ng\s*/\s*mL\b", "ng/mL", 1.0), (r"ng\s*/\s*L\b", "ng/L", 1.0),
         (r"pg\s*/\s*mL\b", "pg/mL", 1.0),
-        (r"[µμu]IU\s*/\s*mL\b", "µIU/mL", 1.0), (r"mIU\s*/\s*L\b", "mIU/L", 1.0),
+        (r"[µμu]IU\s*/\s*mL\b", "µIU/mL", 1.0), (r"mI?U\s*/\s*L\b", "mIU/L", 1.0),
+        (r"ppb\b|parts\s+per\s+billion", "ppb", 1.0),
         (r"m?IU\s*/\s*mL\b", "IU/mL", 1.0), (r"I?U\s*/\s*L\b", "U/L", 1.0),
         (r"copies\s*/\s*mL\b", "copies/mL", 1.0),
-        ((rf"mL\s*/\s*min(?:ute)?\s*(?:/|per)\s*1\.73\s*{_M2}"
+        ((rf"mL\s*/\s*min(?:ute)?\s*(?:/|per)\s*1[.•·]73\s*{_M2}"
           r"|milli\s*-?\s*lit(?:er|re)s?\s+per\s+min(?:ute)?\s*(?:/|per)\s*1\.73\s+(?:square\s+)?"
           r"met(?:er|re)s?(?:\s+squared|\s+square)?(?:\s*\(mL/min/1\.73\s*m\^?2\))?"),
          "mL/min/1.73m2", 1.0),
@@ -72,7 +77,7 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"m\b|met(?:er|re)s?\b", "m", 1.0),
         (r"%\s*(?:of\s+)?(?:the\s+)?predicted|percent\s+(?:of\s+)?predicted", "% predicted", 1.0),
         (r"%|percent\b|per\s*cent\b", "%", 1.0),
-        (r"°\s*C\b|degrees?\s+C(?:elsius)?\b", "°C", 1.0),
+        (r"°\s*C(?:elsius)?\b|degrees?\s+C(?:elsius)?\b", "°C", 1.0),
         (r"years?\b|yrs?\b|周岁|岁", "years", 1.0), (r"months?\b|mos?\b", "months", 1.0),
         (r"weeks?\b|wks?\b", "weeks", 1.0), (r"days?\b", "days", 1.0),
         (r"hours?\b|hrs?\b|h\b", "hours", 1.0), (r"min(?:ute)?s?\b", "minutes", 1.0),
@@ -86,10 +91,12 @@ _PINT = {"g/dL": "g/dL", "g/L": "g/L", "mg/L": "mg/L", "mg/dL": "mg/dL", "kg": "
          "mmol/L": "mmol/L", "µmol/L": "µmol/L", "mg/g": "mg/g", "g/g": "g/g"}
 # Clinical conventions, not physics: same number, another name.
 _SAME = {("mEq/L", "mmol/L"), ("µIU/mL", "mIU/L")}
+# Clinical conventions that scale: a count of cells per µL is 1/1000 of ×10^9/L.
+_SCALED = {("cells/µL", "×10^9/L"): 1e-3}
 # Conversions that lose meaning are never made (ages in weeks/days of neonates, time spans of
 # life expectancy or windows): a row that wants years lists "months" as a source explicitly.
 _MAY_CONVERT = {("g/L", "g/dL"), ("mg/L", "mg/dL"), ("lb", "kg"), ("kg", "g"), ("ng/L", "pg/mL"),
-                ("mg/24h", "g/24h"), ("months", "years"), ("g/dL", "g/L")}
+                ("mg/24h", "g/24h"), ("months", "years"), ("g/dL", "g/L"), ("g", "kg")}
 
 
 def read_unit(text: str, pos: int) -> tuple[str | None, float, int]:
@@ -108,6 +115,8 @@ def factor(src: str, dst: str) -> float | None:
     """How many ``dst`` one ``src`` is, or None when they do not convert."""
     if src == dst or (src, dst) in _SAME:
         return 1.0
+    if (src, dst) in _SCALED:
+        return _SCALED[src, dst]
     if (src, dst) not in _MAY_CONVERT or src not in _PINT or dst not in _PINT:
         return None
     try:
@@ -134,5 +143,7 @@ def to_unit(value: float, unit: str | None, accepted: tuple[str | None, ...]
         return value, unit
     for target in accepted:
         if target is not None and unit is not None and (f := factor(unit, target)) is not None:
+            if unit == "lb":  # RULES-thresholds-v2 §3.2: lb ÷ 2.2046, one decimal
+                return round(value * f, 1), target
             return value * f, target
     return None
