@@ -107,7 +107,8 @@ class WatchBook:
             self._conn.execute("PRAGMA journal_mode=WAL")
             if not schema.WATCH_TABLES <= schema.names(self._conn):
                 # A store last opened for writing by a trialscope without watches (a store
-                # opened now is migrated by ``Store``): its tables, nothing else.
+                # opened now is migrated by ``Store``): its tables, in one transaction.
+                self._conn.execute("BEGIN IMMEDIATE")
                 with self._conn:
                     schema.apply(self._conn, schema.WATCHES)
         except sqlite3.DatabaseError as exc:
@@ -270,7 +271,8 @@ class WatchBook:
 
 
 def has_watch_tables(store_path: str | Path) -> bool:
-    """Whether the store holds the watch tables, read without writing (``WatchBook`` creates
+    """Whether the store holds the watch tables, read without writing (a store last written
+    by a trialscope without watches has none; ``WatchBook`` and the store's migration create
     them): listing watches, or showing changes, must not write a store that has none, as
     `trials serve` only reads."""
     try:
