@@ -21,76 +21,13 @@ from typing import Any
 
 from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
-from trialscope.store import codec
+from trialscope.store import codec, schema
+from trialscope.store.schema import SCHEMA_VERSION
 
-# 2: payloads and records compressed (store/codec.py), dictionaries in ``zdicts``.  Rows an
-# older trialscope wrote (TEXT) stay readable as they are; schema 1 code refuses a schema 2
-# store with "upgrade trialscope" instead of misreading its compressed rows.
-SCHEMA_VERSION = 2
+# The store's schema (every CREATE and ALTER, as numbered migrations) is store/schema.py's.
+# Schema 2 compressed payloads and records (store/codec.py); rows an older trialscope wrote
+# (TEXT) stay readable as they are.
 PAGE_SIZE = 1024
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS trials (
-    trial_id        TEXT PRIMARY KEY,
-    registry        TEXT NOT NULL,
-    current_version INTEGER NOT NULL,
-    content_hash    TEXT NOT NULL,
-    record_json     TEXT NOT NULL,
-    url             TEXT,
-    first_seen      TEXT NOT NULL,
-    last_fetched    TEXT NOT NULL,
-    indexed_hash    TEXT,
-    secondary       INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS versions (
-    trial_id     TEXT NOT NULL,
-    version      INTEGER NOT NULL,
-    fetched_at   TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    url          TEXT,
-    raw          TEXT NOT NULL,
-    record_json  TEXT NOT NULL,
-    PRIMARY KEY (trial_id, version)
-);
-CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, trial_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS failures (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    fetched_at TEXT NOT NULL,
-    registry   TEXT NOT NULL,
-    trial_id   TEXT,
-    url        TEXT,
-    reason     TEXT NOT NULL,
-    detail     TEXT,
-    raw        TEXT
-);
-"""
-_CORE_TABLES = frozenset({"meta", "trials", "versions", "aliases", "failures"})
-_ZDICTS = ("CREATE TABLE IF NOT EXISTS zdicts (dict_id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
-           " data BLOB NOT NULL)")
-
-# Cross-registry links (store/links.py computes them; the Store's link methods only keep them).
-_LINK_TABLES = (
-    "CREATE TABLE IF NOT EXISTS link_state (trial_id TEXT PRIMARY KEY, registry TEXT NOT NULL,"
-    " content_hash TEXT NOT NULL, own_key TEXT NOT NULL, group_id TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS link_state_group ON link_state (group_id)",
-    # Only linked trials (a few percent): what a search reads to collapse groups.
-    "CREATE INDEX IF NOT EXISTS link_state_linked ON link_state (trial_id, group_id, registry)"
-    " WHERE group_id != trial_id",
-    "CREATE TABLE IF NOT EXISTS link_keys (trial_id TEXT NOT NULL, key TEXT NOT NULL,"
-    " PRIMARY KEY (trial_id, key))",
-    "CREATE INDEX IF NOT EXISTS link_keys_key ON link_keys (key)",
-)
-# Covers ``stale_links``: the staleness check then reads this index, not the rows (which hold
-# the record JSON: ~300x more pages).  Building it over trials already stored reads every row
-# (O(N): most of a minute at 100k trials), so it is only ever built over an empty table (a new
-# store, below) or inside a links refresh (``links_write``), never when a store is opened;
-# SQLite keeps it up to date as records are written.
-_LINK_SOURCES_INDEX = ("CREATE INDEX IF NOT EXISTS trials_link_sources ON trials (trial_id,"
-                       " registry, content_hash)")
-_LINK_SCHEMA = (*_LINK_TABLES, _LINK_SOURCES_INDEX)
-_LINK_OBJECTS = frozenset({"link_state", "link_state_group", "link_state_linked", "link_keys",
-                           "link_keys_key", "trials_link_sources"})
 
 
 class StoreError(TrialsError, RuntimeError):
@@ -158,9 +95,9 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         if readonly:
-            _row, names = self._open_readonly()
+            names = self._open_readonly()
             self._in_batch = False
-            self._links_complete = _LINK_OBJECTS <= names
+            self._links_complete = schema.LINK_OBJECTS <= names
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -171,49 +108,27 @@ class Store:
             self._conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            names = self._schema_names()
-            if not _CORE_TABLES <= names:
-                # A new store: its tables, and the link tables and indexes while every table
-                # is empty (O(1)).  Opening a store that has them runs no DDL at all.
-                script = _SCHEMA
-                if "trials" not in names:
-                    script += "".join(f"{statement};\n" for statement in _LINK_SCHEMA)
-                self._conn.executescript(script)
-                names = self._schema_names()
-            row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(trials)")}
-            if "secondary" not in columns:  # a store written before the column existed
-                self._conn.execute(
-                    "ALTER TABLE trials ADD COLUMN secondary INTEGER NOT NULL DEFAULT 0")
-            if "zdicts" not in names:  # a schema 1 store: its rows stay as they are
-                self._conn.execute(_ZDICTS)
-                names.add("zdicts")
-        except sqlite3.DatabaseError as exc:
+            # A new store gets every table and index at once; an older one the migrations it
+            # lacks; a current one is only read (no DDL at all).
+            found, names = schema.migrate(self._conn)
+        except (sqlite3.DatabaseError, ValueError) as exc:
             conn = getattr(self, "_conn", None)
             if conn is not None:
                 conn.close()
-            if is_read_only_error(exc):
+            if isinstance(exc, sqlite3.DatabaseError) and is_read_only_error(exc):
                 raise StoreReadOnly(f"{self.path} cannot be written ({exc})") from exc
             raise StoreError(f"{self.path} is not a usable trialscope store ({exc})") from exc
-        if row is None:
-            with self._conn:
-                self._conn.execute(
-                    "INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
-        elif int(row[0]) > SCHEMA_VERSION:
+        if found > SCHEMA_VERSION:
+            self._conn.close()
             raise StoreError(
-                f"{self.path} was written by a newer trialscope (schema {row[0]});"
+                f"{self.path} was written by a newer trialscope (schema {found});"
                 " upgrade trialscope"
             )
-        elif int(row[0]) < SCHEMA_VERSION:
-            with self._conn:
-                self._conn.execute("UPDATE meta SET value=? WHERE key='schema'",
-                                   (str(SCHEMA_VERSION),))
         self._in_batch = False
-        self._links_complete = _LINK_OBJECTS <= names
+        self._links_complete = schema.LINK_OBJECTS <= names
         self._load_dicts(names)
 
-    def _open_readonly(self) -> tuple[Any, set[str]]:
+    def _open_readonly(self) -> set[str]:
         if not self.path.is_file():
             raise StoreError(f"{self.path} does not exist")
         uri = self.path.resolve().as_uri()
@@ -229,28 +144,32 @@ class Store:
                 last = exc
                 continue
             try:
-                names = self._schema_names()
-                if not _CORE_TABLES <= names:
+                names = schema.names(self._conn)
+                if not schema.CORE_TABLES <= names:
                     raise StoreError(f"{self.path} is not a trialscope store (no trials table)")
-                row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-                columns = {r[1] for r in self._conn.execute("PRAGMA table_info(trials)")}
+                version = schema.stored_version(self._conn, names)
+                lacking = schema.unreadable(self._conn, version)
             except sqlite3.DatabaseError as exc:  # e.g. a WAL store whose -shm cannot be made
                 self._conn.close()
                 last = exc
                 continue
+            except ValueError as exc:
+                self._conn.close()
+                raise StoreError(f"{self.path} is not a usable trialscope store ({exc})"
+                                 ) from exc
             except StoreError:
                 self._conn.close()
                 raise
-            if row is not None and int(row[0]) > SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 self._conn.close()
                 raise StoreError(f"{self.path} was written by a newer trialscope (schema "
-                                 f"{row[0]}); upgrade trialscope")
-            if "secondary" not in columns:
+                                 f"{version}); upgrade trialscope")
+            if lacking:  # read-only: nothing is migrated here
                 self._conn.close()
                 raise StoreError(f"{self.path} was written by an older trialscope and must be "
                                  "upgraded once where it can be written")
             self._load_dicts(names)
-            return row, names
+            return names
         raise StoreError(f"{self.path} is not a usable trialscope store ({last})")
 
     def _load_dicts(self, names: set[str]) -> None:
@@ -300,10 +219,6 @@ class Store:
             self._dict_saved = self._conn.execute(
                 "SELECT 1 FROM zdicts WHERE dict_id=?", (self._dict_row[0],)
             ).fetchone() is not None
-
-    def _schema_names(self) -> set[str]:
-        """Names of the tables and indexes in the file (one read of sqlite_master)."""
-        return {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -712,18 +627,18 @@ class Store:
     def _ensure_link_schema(self) -> None:
         """Create whatever is missing of the link tables and indexes; called inside a links
         refresh's write transaction.  A new store has them all from the start, so this is a
-        no-op there.  A store written before they were part of the store's schema gets them
-        here, at its next links refresh (every import, crawl and sync ends with one; a read
-        that refreshes links does it too when no write came first), never when it is opened:
-        building ``trials_link_sources`` over stored trials is O(N)."""
+        no-op there.  A store opened before they were part of the store's schema got the
+        tables when it was migrated (schema.py's migration 3) but not ``trials_link_sources``:
+        building it over stored trials is O(N), so it is built here, at its next links
+        refresh (every import, crawl and sync ends with one; a read that refreshes links does
+        it too when no write came first), never when it is opened."""
         if self._links_complete:
             return
-        if _LINK_OBJECTS <= self._schema_names():
+        if schema.LINK_OBJECTS <= schema.names(self._conn):
             self._links_complete = True
             return
         # Not remembered as complete: this DDL commits or rolls back with the refresh.
-        for statement in _LINK_SCHEMA:
-            self._conn.execute(statement)
+        schema.apply(self._conn, schema.LINKS, deferred=True)
 
     @contextmanager
     def links_write(self, wait: float | None = None) -> Iterator[None]:

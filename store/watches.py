@@ -1,7 +1,8 @@
 """Watches (saved queries and id lists that ``trials refresh`` keeps fresh) and the refresh
 runs' bookkeeping, in the store's SQLite file beside the records they describe.
 
-Tables (created here, ``CREATE TABLE IF NOT EXISTS``; the store's own tables are untouched):
+Tables (store/schema.py's migration 4 makes them: with every new store, in an older store
+when it is opened for writing, or here when a ``WatchBook`` finds them missing):
 
 - ``watches``: one row per watch: what it asks the registry for, when it was created, the
   start of its last *successful* refresh (the next refresh asks for what changed since then),
@@ -29,44 +30,11 @@ from typing import Any
 
 from trialscope.core.errors import TrialsError
 from trialscope.parser import registries
+from trialscope.store import schema
 from trialscope.store.db import is_read_only_error, utcnow
 
 REGISTRIES = registries.watchable()  # the registry table's rows marked watchable
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS watches (
-    name            TEXT PRIMARY KEY,
-    registry        TEXT NOT NULL,
-    query_json      TEXT NOT NULL,
-    created_at      TEXT NOT NULL,
-    last_success_at TEXT,
-    last_run_at     TEXT,
-    last_status     TEXT,
-    pending_since   TEXT,
-    pending_mark    INTEGER
-);
-CREATE TABLE IF NOT EXISTS watch_trials (
-    watch      TEXT NOT NULL,
-    trial_id   TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    last_seen  TEXT NOT NULL,
-    PRIMARY KEY (watch, trial_id)
-);
-CREATE TABLE IF NOT EXISTS refresh_runs (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at   TEXT NOT NULL,
-    finished_at  TEXT,
-    status       TEXT NOT NULL,
-    pid          INTEGER,
-    host         TEXT,
-    summary_json TEXT
-);
-"""
-# The change feed (`trials changes --since`) and each refresh's report read versions by fetch
-# time; the store's own schema has no index for that.
-_VERSIONS_INDEX = "CREATE INDEX IF NOT EXISTS versions_by_fetched_at ON versions(fetched_at)"
-
 
 class WatchError(TrialsError):
     """A watch cannot be added, found or refreshed.  ``code``: bad_name, exists,
@@ -137,13 +105,12 @@ class WatchBook:
         self._conn = sqlite3.connect(str(path), timeout=30)
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
-            with self._conn:
-                self._conn.executescript(_SCHEMA)
-                has_versions = self._conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='versions'"
-                ).fetchone()
-                if has_versions:
-                    self._conn.execute(_VERSIONS_INDEX)
+            if not schema.WATCH_TABLES <= schema.names(self._conn):
+                # A store last opened for writing by a trialscope without watches (a store
+                # opened now is migrated by ``Store``): its tables, in one transaction.
+                self._conn.execute("BEGIN IMMEDIATE")
+                with self._conn:
+                    schema.apply(self._conn, schema.WATCHES)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if is_read_only_error(exc):  # read-only media or no permission: not a bad file
@@ -250,6 +217,9 @@ class WatchBook:
         'running', i.e. killed, which are now marked 'interrupted')."""
         started = started_at or utcnow()
         with self._conn:
+            # When the store's migration deferred it (O(N) over stored versions): the change
+            # feed and this run's report read versions by fetch time.
+            schema.build(self._conn, schema.VERSIONS_BY_FETCHED_AT)
             killed = [r[0] for r in self._conn.execute(
                 "SELECT id FROM refresh_runs WHERE status='running' ORDER BY id")]
             self._conn.execute(
@@ -301,7 +271,8 @@ class WatchBook:
 
 
 def has_watch_tables(store_path: str | Path) -> bool:
-    """Whether the store holds the watch tables, read without writing (``WatchBook`` creates
+    """Whether the store holds the watch tables, read without writing (a store last written
+    by a trialscope without watches has none; ``WatchBook`` and the store's migration create
     them): listing watches, or showing changes, must not write a store that has none, as
     `trials serve` only reads."""
     try:

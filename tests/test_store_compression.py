@@ -135,7 +135,8 @@ def test_store_written_before_compression(tmp_path: Path) -> None:
         assert store.integrity_problems() == []
         assert store.failures()[0]["reason"] == "invalid_json"
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (
+        str(SCHEMA_VERSION),)
     assert conn.execute("SELECT typeof(raw) FROM versions WHERE trial_id='NCT00000001'"
                         ).fetchall() == [("text",), ("text",)]
 
