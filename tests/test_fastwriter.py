@@ -98,17 +98,22 @@ def _build(path: Path, docs: list[dict[str, Any]], fast: bool) -> Any:
 
 def _contents(ix: Any) -> dict[str, Any]:
     """Everything a searcher can read: terms with their statistics and postings (ids,
-    weights, values), stored fields, field lengths and columns."""
+    weights, values), stored fields, field lengths and columns.  A positions value is read
+    as its frequency and positions (the bulk writer pickles it smaller: other bytes)."""
     with ix.reader() as r:
         n = r.doc_count_all()
         terms = []
         for fieldname, btext in r.all_terms():
             info = r.term_info(fieldname, btext)
             m = r.postings(fieldname, btext)
+            fmt = ix.schema[fieldname].format
             postings = []
             while m.is_active():
                 # an inlined posting of a valueless format reads "" where a block reads None
-                postings.append((m.id(), m.weight(), m.value() or None))
+                value = m.value() or None
+                if value is not None and fmt.supports("positions"):
+                    value = (fmt.decode_frequency(value), fmt.decode_positions(value))
+                postings.append((m.id(), m.weight(), value))
                 m.next()
             terms.append((fieldname, btext, info.weight(), info.doc_frequency(),
                           info.min_length(), info.max_length(), info.max_weight(),
@@ -291,3 +296,53 @@ def test_blocks_read_as_whooshs_postings_writer_writes_them(
     assert W3TermInfo.from_bytes(fast_info)._length == (len(fast_raw),)
     if fieldname == "description":
         assert len(fast_raw) < len(slow_raw)
+
+
+@pytest.mark.parametrize("positions", [
+    [0], [5], [255], [256], [70_000], [2**31 - 1], [0, 1], [3, 300, 300_000], [1, 2, 3],
+    list(range(0, 40, 3)), [7, 400, 401, 80_000, 80_255, 2**30]])
+def test_positions_values_decode_as_whooshs(positions: list[int]) -> None:
+    """``_encode_positions`` gives what Whoosh's ``Positions.encode`` gives to every reader
+    (frequency and positions, through each opcode size), in fewer bytes."""
+    from whoosh.formats import Positions
+
+    from trialscope.index.engine.fastwriter import _encode_positions
+
+    fmt = Positions()
+    ours, whooshs = _encode_positions(positions), fmt.encode(positions)
+    assert fmt.decode_frequency(ours) == fmt.decode_frequency(whooshs) == len(positions)
+    assert fmt.decode_positions(ours) == fmt.decode_positions(whooshs) == positions
+    assert len(ours) < len(whooshs)
+
+
+def test_inlined_lists_are_read_by_the_engines_fast_path(tmp_path: Path) -> None:
+    """Inlined lists carry their term frequencies as ints (None when all are 1): Whoosh's
+    reader, the engine's ``inlined_ids`` (facet counts) and ``info_blocks`` read them, and
+    a frequency is the same number Whoosh's own writer gives."""
+    from whoosh.codec.whoosh3 import W3TermInfo
+
+    from trialscope.index.engine import taat
+
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "slow").mkdir()
+    docs = DOCS[:12]
+    slow = _contents(_build(tmp_path / "slow", docs, fast=False))
+    ix = _build(tmp_path / "fast", docs, fast=True)
+    assert _contents(ix) == slow
+    kinds = {"none": 0, "ints": 0}
+    with ix.reader() as r:
+        seg = r.leaf_readers()[0][0] if hasattr(r, "leaf_readers") else r
+        tindex = seg._terms._tindex
+        for key, raw in tindex.items():
+            info = W3TermInfo.from_bytes(raw)
+            if not info.is_inlined():
+                continue
+            ids, weights, _ = info.inlined_postings()
+            kinds["none" if weights is None else "ints"] += 1
+            assert weights is None or all(type(w) is int for w in weights)
+            body = raw[taat.TERMINFO_SIZE:]
+            assert taat.inlined_ids(body, len(ids)) == ids
+            decoded = taat._decode(body, len(ids), delta=False)
+            assert decoded is not None and decoded[1] in (None, weights), key
+    assert kinds["none"] and kinds["ints"]
+    ix.close()

@@ -13,12 +13,18 @@ codec, per-document writer and TOC handling, and replaces only that middle:
   needed; terms are sorted once at flush);
 - blocks are handed to the codec's postings writer whole, with the field lengths already known;
   their data is pickled with protocol 3, not 2 (``DATA_PROTOCOL``: the same values, read by
-  the same readers, pickled seven times faster and half the size).
+  the same readers, pickled seven times faster and half the size);
+- numbers are pickled in their smallest form: term frequencies (a posting's weight) as ints
+  where Whoosh pickles floats (``_mini_weights``), and a positions value as a bare tuple
+  (``_encode_positions``) where Whoosh pickles a memoised list behind a protocol header.
+  Whoosh's readers give the same numbers back (a weight ``1`` where Whoosh's writer gives
+  ``1.0``: equal, and every score computed from it is the same float).
 
 tests/test_fastwriter.py builds the same documents with both writers and compares every
 term, posting, weight, position, field length, stored field and column: the two indexes must
-be indistinguishable to a reader.  Only ``add_document`` (no deletions, updates or merges of
-other segments) is fast; ``commit`` writes the segment without merging old ones.
+be indistinguishable to a reader (positions compared as the positions they decode to).
+Only ``add_document`` (no deletions, updates or merges of other segments) is fast;
+``commit`` writes the segment without merging old ones.
 """
 
 from __future__ import annotations
@@ -58,24 +64,61 @@ DATA_PROTOCOL = 3
 TEXT_STRIDE, FIELD_STRIDE = 2, 3
 
 
-# Positions values for the commonest case, one occurrence: Positions.encode([p]), cached.
+# Positions values for the commonest case, one occurrence: _encode_positions([p]), cached.
 _ONE_POSITION: dict[int, bytes] = {}
 
 
 _FREQ: dict[bytes, int] = {}  # those values -> 1 (their frequency), for the flush
 
+_TUPLE_CLOSE = (b")", b"\x85", b"\x86", b"\x87")  # pickle EMPTY_TUPLE, TUPLE1..TUPLE3
+_BININT2, _BININT = struct.Struct("<H"), struct.Struct("<i")
+
+
+def _pickled_ints(values: list[int]) -> bytes:
+    """A tuple of ints >= 0 and < 2**31 as a pickle without protocol header or memo:
+    ``pickle.loads`` gives the tuple back.  ``dumps(list, 2)`` spends a protocol header, a
+    memo entry and list opcodes on it: 9 bytes for one small int, against 4 here."""
+    n = len(values)
+    if max(values, default=0) < 256:  # the common case: BININT1 opcode + one byte each
+        body = bytearray(2 * n)
+        body[0::2] = b"K" * n
+        body[1::2] = bytes(values)
+    else:
+        body = bytearray()
+        for v in values:
+            body += (b"K" + bytes((v,)) if v < 256 else
+                     b"M" + _BININT2.pack(v) if v < 65536 else b"J" + _BININT.pack(v))
+    if n <= 3:
+        return bytes(body) + _TUPLE_CLOSE[n] + b"."
+    return b"(" + bytes(body) + b"t."  # MARK ... TUPLE
+
 
 def _encode_positions(positions: list[int]) -> bytes:
+    """A ``Positions`` format value, as Whoosh's ``Positions.encode`` lays it out (the
+    frequency as a 4-byte uint, then a pickle of the position deltas, which
+    ``Positions.decode_positions`` iterates), the pickle in its smallest form
+    (``_pickled_ints``)."""
     if len(positions) == 1:
         pos = positions[0]
         value = _ONE_POSITION.get(pos)
         if value is None:
-            value = _ONE_POSITION[pos] = pack_uint(1) + dumps([pos], 2)
+            value = _ONE_POSITION[pos] = pack_uint(1) + _pickled_ints([pos])
             _FREQ[value] = 1
         return value
     deltas = [positions[0]]
     deltas.extend(b - a for a, b in zip(positions, positions[1:]))
-    return pack_uint(len(deltas)) + dumps(deltas, 2)
+    return pack_uint(len(deltas)) + _pickled_ints(deltas)
+
+
+def _mini_weights(weights: array) -> Any:
+    """A posting list's weights as they are pickled: None when every one is 1.0 (Whoosh's
+    readers then give 1.0), ints when every one is whole (term frequencies: a float pickles
+    in 9 bytes, an int under 256 in 2), else the floats."""
+    if weights.count(1.0) == len(weights):
+        return None
+    if all(w.is_integer() and 0 <= w < 2**31 for w in weights):
+        return tuple(map(int, weights))
+    return tuple(weights)
 
 
 _freq_at = _uint_struct.unpack_from  # the frequency that starts a positions value
@@ -283,7 +326,8 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
         maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
         return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
                               docs[0], docs[-1]) + dumps(
-            (tuple(docs), tuple(weights), tuple(v for v in values if v)), DATA_PROTOCOL)
+            (tuple(docs), _mini_weights(weights), tuple(v for v in values if v)),
+            DATA_PROTOCOL)
     return _write_blocks(fieldwriter, docs, weights, values,
                          [lengths[d] if d < n_lengths else 0 for d in docs])
 
@@ -320,12 +364,10 @@ def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: lis
         deltas = [ids[0]]  # delta_encode starts from 0 in every block
         deltas += [b - a for a, b in zip(ids, ids[1:])]
         first = block_weights[0]
-        if first == 1.0 and block_weights.count(1.0) == len(block_weights):
-            mini_weights: Any = None
-        elif block_weights.count(first) == len(block_weights):
-            mini_weights = first
+        if first != 1.0 and block_weights.count(first) == len(block_weights):
+            mini_weights: Any = first  # one float for the block, as Whoosh writes it
         else:
-            mini_weights = tuple(block_weights)
+            mini_weights = _mini_weights(block_weights)  # None, ints or floats
         if fixed is None or fixed < 0:
             mini_values: Any = tuple(block_values)
         else:
