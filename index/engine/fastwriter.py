@@ -70,27 +70,24 @@ _ONE_POSITION: dict[int, bytes] = {}
 
 _FREQ: dict[bytes, int] = {}  # those values -> 1 (their frequency), for the flush
 
-_TUPLE_CLOSE = (b")", b"\x85", b"\x86", b"\x87")  # pickle EMPTY_TUPLE, TUPLE1..TUPLE3
+# pickle opcodes: an int 0-255 (BININT1 + the byte), the close of a 0-3 item tuple (EMPTY_TUPLE,
+# TUPLE1..TUPLE3) and STOP
+_SMALL_INT = {i: b"K" + bytes((i,)) for i in range(256)}
+_TUPLE_CLOSE = (b").", b"\x85.", b"\x86.", b"\x87.")
 _BININT2, _BININT = struct.Struct("<H"), struct.Struct("<i")
 
 
 def _pickled_ints(values: list[int]) -> bytes:
-    """A tuple of ints >= 0 and < 2**31 as a pickle without protocol header or memo:
-    ``pickle.loads`` gives the tuple back.  ``dumps(list, 2)`` spends a protocol header, a
-    memo entry and list opcodes on it: 9 bytes for one small int, against 4 here."""
+    """A tuple of ints as a pickle without protocol header or memo: ``pickle.loads`` gives
+    the tuple back.  ``dumps(list, 2)`` spends a protocol header, a memo entry and list
+    opcodes on it: 9 bytes for one small int, against 4 here."""
+    try:
+        body = b"".join(map(_SMALL_INT.__getitem__, values))
+    except KeyError:  # one is not 0-255: BININT2 (unsigned 16 bits) or BININT (signed 32)
+        body = b"".join(_SMALL_INT.get(v) or (b"M" + _BININT2.pack(v) if 0 <= v < 65536
+                                              else b"J" + _BININT.pack(v)) for v in values)
     n = len(values)
-    if max(values, default=0) < 256:  # the common case: BININT1 opcode + one byte each
-        body = bytearray(2 * n)
-        body[0::2] = b"K" * n
-        body[1::2] = bytes(values)
-    else:
-        body = bytearray()
-        for v in values:
-            body += (b"K" + bytes((v,)) if v < 256 else
-                     b"M" + _BININT2.pack(v) if v < 65536 else b"J" + _BININT.pack(v))
-    if n <= 3:
-        return bytes(body) + _TUPLE_CLOSE[n] + b"."
-    return b"(" + bytes(body) + b"t."  # MARK ... TUPLE
+    return body + _TUPLE_CLOSE[n] if n <= 3 else b"(" + body + b"t."  # MARK ... TUPLE
 
 
 def _encode_positions(positions: list[int]) -> bytes:
@@ -110,12 +107,15 @@ def _encode_positions(positions: list[int]) -> bytes:
     return pack_uint(len(deltas)) + _pickled_ints(deltas)
 
 
-def _mini_weights(weights: array) -> Any:
-    """A posting list's weights as they are pickled: None when every one is 1.0 (Whoosh's
-    readers then give 1.0), ints when every one is whole (term frequencies: a float pickles
-    in 9 bytes, an int under 256 in 2), else the floats."""
-    if weights.count(1.0) == len(weights):
+def _mini_weights(weights: Any, frequencies: bool) -> Any:
+    """A posting list's weights as they are pickled: None when every one is 1 (Whoosh's
+    readers then give 1.0), else ints when they are term frequencies (``frequencies``: a
+    text field's, ints already) or all whole (a float pickles in 9 bytes, an int under 256
+    in 2), else the floats."""
+    if weights.count(1) == len(weights):
         return None
+    if frequencies:
+        return tuple(weights)
     if all(w.is_integer() and 0 <= w < 2**31 for w in weights):
         return tuple(map(int, weights))
     return tuple(weights)
@@ -314,8 +314,10 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
     ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would."""
     docs = postings[0::stride]
     values = postings[stride - 1::stride]
-    if stride == TEXT_STRIDE:  # a positions value starts with the frequency, the weight
-        weights = array("f", [_FREQ.get(v) or _freq_at(v)[0] for v in values])
+    frequencies = stride == TEXT_STRIDE
+    weights: Any
+    if frequencies:  # a positions value starts with the frequency, the weight (an int)
+        weights = [_FREQ.get(v) or _freq_at(v)[0] for v in values]
     else:
         weights = array("f", postings[1::stride])
     count = len(docs)
@@ -326,19 +328,20 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
         maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
         return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
                               docs[0], docs[-1]) + dumps(
-            (tuple(docs), _mini_weights(weights), tuple(v for v in values if v)),
+            (tuple(docs), _mini_weights(weights, frequencies), tuple(v for v in values if v)),
             DATA_PROTOCOL)
     return _write_blocks(fieldwriter, docs, weights, values,
-                         [lengths[d] if d < n_lengths else 0 for d in docs])
+                         [lengths[d] if d < n_lengths else 0 for d in docs], frequencies)
 
 
-def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: list[bytes],
-                  doc_lengths: list[int]) -> bytes:
+def _write_blocks(fieldwriter: Any, docs: list[int], weights: Any, values: list[bytes],
+                  doc_lengths: list[int], frequencies: bool = False) -> bytes:
     """A term's postings as blocks of the postings file, as ``W3PostingsWriter`` writes them
     (``_write_block`` per ``blocklimit`` postings, then ``finish_postings``: the same blocks,
     headers and infos; each block's data tuple unpickles to the same value, pickled with
-    ``DATA_PROTOCOL``); returns the term info.  Whoosh's per-block list "minifying" runs a
-    generator per posting; here they are list operations."""
+    ``DATA_PROTOCOL``, weights as ``_mini_weights``); returns the term info.  ``weights``:
+    an ``array("f")``, or a list of ints that are term ``frequencies``.  Whoosh's per-block
+    list "minifying" runs a generator per posting; here they are list operations."""
     writer = fieldwriter._postwriter
     postfile, limit, compression = writer._postfile, writer._blocklimit, writer._compression
     fixed = fieldwriter._format.fixed_value_size()
@@ -352,7 +355,7 @@ def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: lis
         ids = docs[start:stop]
         block_weights = weights[start:stop]
         block_values = [v for v in values[start:stop] if v]  # add_posting keeps no empty
-        block_max = max(max(block_weights), 0)
+        block_max = float(max(max(block_weights), 0))
         nonzero = [n for n in doc_lengths[start:stop] if n]
         low, high = (min(nonzero), max(nonzero)) if nonzero else (None, 0)
         total_weight += sum(block_weights)
@@ -364,10 +367,10 @@ def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: lis
         deltas = [ids[0]]  # delta_encode starts from 0 in every block
         deltas += [b - a for a, b in zip(ids, ids[1:])]
         first = block_weights[0]
-        if first != 1.0 and block_weights.count(first) == len(block_weights):
-            mini_weights: Any = first  # one float for the block, as Whoosh writes it
+        if first != 1 and block_weights.count(first) == len(block_weights):
+            mini_weights: Any = float(first)  # one float for the block, as Whoosh writes it
         else:
-            mini_weights = _mini_weights(block_weights)  # None, ints or floats
+            mini_weights = _mini_weights(block_weights, frequencies)  # None, ints or floats
         if fixed is None or fixed < 0:
             mini_values: Any = tuple(block_values)
         else:
