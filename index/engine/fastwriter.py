@@ -326,10 +326,14 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
         nonzero = [lengths[d] for d in docs if d < n_lengths and lengths[d]]
         minbyte = length_to_byte(min(nonzero)) if nonzero else 0
         maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
+        # A valueless format's postings (``Existence``: the trial id, dates, numbers) are
+        # kept as None values, which Whoosh's ``ListMatcher`` gives back as a block reader
+        # does; no values at all would read "" (a str), which Whoosh's segment merge refuses.
+        inline_values = (None,) * count if fieldwriter._format.fixed_value_size() == 0 \
+            else tuple(v for v in values if v)
         return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
                               docs[0], docs[-1]) + dumps(
-            (tuple(docs), _mini_weights(weights, frequencies), tuple(v for v in values if v)),
-            DATA_PROTOCOL)
+            (tuple(docs), _mini_weights(weights, frequencies), inline_values), DATA_PROTOCOL)
     return _write_blocks(fieldwriter, docs, weights, values,
                          [lengths[d] if d < n_lengths else 0 for d in docs], frequencies)
 
