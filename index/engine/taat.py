@@ -142,13 +142,13 @@ def _decode(raw: bytes, n: int, delta: bool = True) -> tuple[tuple[int, ...], An
     c = raw[p]
     weights: Any
     q = p + 1 if n >= 4 else p  # the first item of a weights tuple
-    close = q + 2 * n
+    ints_end = q + 2 * n  # where a tuple of n BININT1 items closes
     if c == 0x4E:  # None
         weights = None
-    elif c == (0x28 if n >= 4 else 0x4B) and raw[q:close:2] == _ks(n):  # ints < 256
-        if raw[close] != (0x74 if n >= 4 else _TUPLE_END[n]):
+    elif c == (0x28 if n >= 4 else 0x4B) and raw[q:ints_end:2] == _ks(n):  # ints < 256
+        if raw[ints_end] != (0x74 if n >= 4 else _TUPLE_END[n]):
             return None
-        weights = tuple(raw[q + 1:close:2])
+        weights = tuple(raw[q + 1:ints_end:2])
     elif (c == 0x28 and n >= 4) or (c == 0x47 and 2 <= n <= 3 and raw[p + 9] == 0x47):
         if raw[q:q + 9 * n:9] != b"G" * n:
             return None
