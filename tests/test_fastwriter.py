@@ -98,17 +98,21 @@ def _build(path: Path, docs: list[dict[str, Any]], fast: bool) -> Any:
 
 def _contents(ix: Any) -> dict[str, Any]:
     """Everything a searcher can read: terms with their statistics and postings (ids,
-    weights, values), stored fields, field lengths and columns."""
+    weights, values), stored fields, field lengths and columns.  A positions value is read
+    as its frequency and positions (the bulk writer pickles it smaller: other bytes)."""
     with ix.reader() as r:
         n = r.doc_count_all()
         terms = []
         for fieldname, btext in r.all_terms():
             info = r.term_info(fieldname, btext)
             m = r.postings(fieldname, btext)
+            fmt = ix.schema[fieldname].format
             postings = []
             while m.is_active():
-                # an inlined posting of a valueless format reads "" where a block reads None
-                postings.append((m.id(), m.weight(), m.value() or None))
+                value = m.value() or None  # a valueless format's: None
+                if value is not None and fmt.supports("positions"):
+                    value = (fmt.decode_frequency(value), fmt.decode_positions(value))
+                postings.append((m.id(), m.weight(), value))
                 m.next()
             terms.append((fieldname, btext, info.weight(), info.doc_frequency(),
                           info.min_length(), info.max_length(), info.max_weight(),
@@ -151,6 +155,28 @@ def test_fast_writer_segments_search_like_any_other(tmp_path: Path) -> None:
     indexer.add_segments(tmp_path, segments, delete=["NCT06958939"])
     ids = indexed_ids(tmp_path)
     assert ids == sorted(d["trial_id"] for d in DOCS if d["trial_id"] != "NCT06958939")
+
+
+def test_whooshs_writer_merges_a_bulk_written_segment(tmp_path: Path) -> None:
+    """Whoosh's own writer merges a bulk-written segment (its merge policy does, once enough
+    small commits follow a bulk import) into what its own writer would have written: inlined
+    postings of a valueless field (the trial id, dates) read back as None, as a block's do,
+    not as "" (a str, which the merge refused: ``AssertionError: vbytes=''``)."""
+    merged = {}
+    for kind in ("slow", "fast"):
+        (tmp_path / kind).mkdir()
+        ix = _build(tmp_path / kind, DOCS, fast=kind == "fast")
+        if kind == "fast":
+            with ix.reader() as r:
+                m = r.postings("trial_id", DOCS[0]["trial_id"])
+                assert m.__class__.__name__ == "ListMatcher"  # inlined
+                assert m.value() is None
+        ix.writer().commit(optimize=True)  # rewrites the segment through Whoosh's writer
+        ix = whoosh_index.open_dir(str(tmp_path / kind), schema=build_schema())
+        assert len(ix._segments()) == 1
+        merged[kind] = _contents(ix)
+    # (a merge sums the lengths kept per document, which are rounded: both alike)
+    assert merged["fast"] == merged["slow"]
 
 
 def test_fast_writer_refuses_to_merge(tmp_path: Path) -> None:
@@ -279,7 +305,11 @@ def test_blocks_read_as_whooshs_postings_writer_writes_them(
 
     fast_file = storage.create_file("fast")
     fake = SimpleNamespace(_postwriter=codec.postings_writer(fast_file), _format=field.format)
-    fast_info = _write_blocks(fake, docs, array("f", weights), values, lengths)
+    if fieldname == "description":  # a text field's weights: its term frequencies, ints
+        fast_info = _write_blocks(fake, docs, [int(w) for w in weights], values, lengths,
+                                  frequencies=True)
+    else:
+        fast_info = _write_blocks(fake, docs, array("f", weights), values, lengths)
     slow_file.close()
     fast_file.close()
     fast_raw, slow_raw = (tmp_path / "fast").read_bytes(), (tmp_path / "slow").read_bytes()
@@ -291,3 +321,53 @@ def test_blocks_read_as_whooshs_postings_writer_writes_them(
     assert W3TermInfo.from_bytes(fast_info)._length == (len(fast_raw),)
     if fieldname == "description":
         assert len(fast_raw) < len(slow_raw)
+
+
+@pytest.mark.parametrize("positions", [
+    [0], [5], [255], [256], [70_000], [2**31 - 1], [0, 1], [3, 300, 300_000], [1, 2, 3],
+    list(range(0, 40, 3)), [7, 400, 401, 80_000, 80_255, 2**30]])
+def test_positions_values_decode_as_whooshs(positions: list[int]) -> None:
+    """``_encode_positions`` gives what Whoosh's ``Positions.encode`` gives to every reader
+    (frequency and positions, through each opcode size), in fewer bytes."""
+    from whoosh.formats import Positions
+
+    from trialscope.index.engine.fastwriter import _encode_positions
+
+    fmt = Positions()
+    ours, whooshs = _encode_positions(positions), fmt.encode(positions)
+    assert fmt.decode_frequency(ours) == fmt.decode_frequency(whooshs) == len(positions)
+    assert fmt.decode_positions(ours) == fmt.decode_positions(whooshs) == positions
+    assert len(ours) < len(whooshs)
+
+
+def test_inlined_lists_are_read_by_the_engines_fast_path(tmp_path: Path) -> None:
+    """Inlined lists carry their term frequencies as ints (None when all are 1): Whoosh's
+    reader, the engine's ``inlined_ids`` (facet counts) and ``info_blocks`` read them, and
+    a frequency is the same number Whoosh's own writer gives."""
+    from whoosh.codec.whoosh3 import W3TermInfo
+
+    from trialscope.index.engine import taat
+
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "slow").mkdir()
+    docs = DOCS[:12]
+    slow = _contents(_build(tmp_path / "slow", docs, fast=False))
+    ix = _build(tmp_path / "fast", docs, fast=True)
+    assert _contents(ix) == slow
+    kinds = {"none": 0, "ints": 0}
+    with ix.reader() as r:
+        seg = r.leaf_readers()[0][0] if hasattr(r, "leaf_readers") else r
+        tindex = seg._terms._tindex
+        for key, raw in tindex.items():
+            info = W3TermInfo.from_bytes(raw)
+            if not info.is_inlined():
+                continue
+            ids, weights, _ = info.inlined_postings()
+            kinds["none" if weights is None else "ints"] += 1
+            assert weights is None or all(type(w) is int for w in weights)
+            body = raw[taat.TERMINFO_SIZE:]
+            assert taat.inlined_ids(body, len(ids)) == ids
+            decoded = taat._decode(body, len(ids), delta=False)
+            assert decoded is not None and decoded[1] in (None, weights), key
+    assert kinds["none"] and kinds["ints"]
+    ix.close()

@@ -161,6 +161,38 @@ def test_opening_a_store_with_its_indexes_runs_no_ddl(tmp_path: Path,
     assert _schema(path) == before
 
 
+@pytest.mark.parametrize("layout", ["new", "rowid"])
+def test_link_keys_table_of_either_layout_links_the_same(tmp_path: Path, layout: str) -> None:
+    """A new store keeps link keys in a WITHOUT ROWID table (each row once); a store made
+    before keeps its rowid table (rows in the table and again in its primary-key index).
+    Both link, look up and replace keys alike."""
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    with conn:
+        if layout == "rowid":  # as the store's schema made it before
+            conn.execute("DROP TABLE link_keys")
+            conn.execute("CREATE TABLE link_keys (trial_id TEXT NOT NULL, key TEXT NOT NULL,"
+                         " PRIMARY KEY (trial_id, key))")
+            conn.execute("CREATE INDEX link_keys_key ON link_keys (key)")
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name='link_keys'").fetchone()[0]
+    conn.close()
+    assert ("WITHOUT ROWID" in sql) == (layout == "new")
+    with Store(path) as store:
+        _linked_pair(store)
+        assert refresh_links(store).updated == 2
+        assert links.group_id_of(store, "ISRCTN12345678") == "NCT00000001"
+        assert [m["trial_id"] for m in group_of(store, "NCT00000001")] == ["ISRCTN12345678"]
+        assert "nct:NCT00000001" in store.link_keys_of("ISRCTN12345678")
+        assert store.trials_with_link_key("nct:NCT00000001") == ["ISRCTN12345678",
+                                                                 "NCT00000001"]
+        store.put_record(TrialRecord(trial_id="ISRCTN12345678", registry="isrctn", title="T"),
+                         "{}", content_hash="h3")  # no longer quotes the NCT id
+        assert refresh_links(store).updated == 1
+        assert store.trials_with_link_key("nct:NCT00000001") == ["NCT00000001"]
+        assert group_of(store, "NCT00000001") == []
+
+
 def test_a_store_from_before_gets_its_link_indexes_at_the_next_refresh(
         tmp_path: Path, statements: list[str]) -> None:
     path = tmp_path / "s.sqlite"

@@ -13,12 +13,18 @@ codec, per-document writer and TOC handling, and replaces only that middle:
   needed; terms are sorted once at flush);
 - blocks are handed to the codec's postings writer whole, with the field lengths already known;
   their data is pickled with protocol 3, not 2 (``DATA_PROTOCOL``: the same values, read by
-  the same readers, faster to pickle and smaller).
+  the same readers, faster to pickle and smaller);
+- numbers are pickled in their smallest form: term frequencies (a posting's weight) as ints
+  where Whoosh pickles floats (``_mini_weights``), and a positions value as a bare tuple
+  (``_encode_positions``) where Whoosh pickles a memoised list behind a protocol header.
+  Whoosh's readers give the same numbers back (a weight ``1`` where Whoosh's writer gives
+  ``1.0``: equal, and every score computed from it is the same float).
 
 tests/test_fastwriter.py builds the same documents with both writers and compares every
 term, posting, weight, position, field length, stored field and column: the two indexes must
-be indistinguishable to a reader.  Only ``add_document`` (no deletions, updates or merges of
-other segments) is fast; ``commit`` writes the segment without merging old ones.
+be indistinguishable to a reader (positions compared as the positions they decode to).
+Only ``add_document`` (no deletions, updates or merges of other segments) is fast;
+``commit`` writes the segment without merging old ones.
 
 Whoosh internals this module depends on
 ---------------------------------------
@@ -38,9 +44,9 @@ with Whoosh's writer's term by term, so an upgrade that changes any of these fai
   format, re-implemented in ``_write_blocks``: ``WHOOSH3_HEADER_MAGIC``, then per block a
   signed size (negative for the last), the info pickle ``(count, last id, max weight,
   compression, min length byte, max length byte)`` (protocol 2) and the data pickle
-  ``(delta ids, weights, values)`` (None when every weight is 1.0, one float when all are
-  equal; zlib at the writer's level).  A changed format would make segments Whoosh's readers
-  misread.
+  ``(delta ids, weights, values)`` (None when every weight is 1, one number when all are
+  equal, ints where whole (``_mini_weights``); zlib at the writer's level).  A changed
+  format would make segments Whoosh's readers misread.
 - ``W3TermInfo._struct`` (``!BfIBBfII``) followed by the postings' offset and length
   (``pack_long``, ``pack_int``), or for an inlined list by the pickle of ``(ids, weights,
   values)``: the term table values, built here.
@@ -48,8 +54,9 @@ with Whoosh's writer's term by term, so an upgrade that changes any of these fai
   ``buckets`` (256, by ``hash & 255``), ``index`` (a ``GrowableArray`` with ``array``) and
   the ``!ii`` key/value length record: the term table and its hash buckets.  A change makes
   terms unfindable.
-- The ``Positions`` value format: ``pack_uint(frequency)`` + the protocol-2 pickle of the
-  delta-coded positions list (``_encode_positions``, ``_freq_at``), and
+- The ``Positions`` value format: ``pack_uint(frequency)`` + a pickle of the delta-coded
+  positions (here a bare tuple, ``_encode_positions``; Whoosh's ``Positions.decode_positions``
+  unpickles either form; ``_freq_at``), and
   ``length_to_byte``/``byte_to_length`` (field lengths stored as one lossy byte).
 """
 
@@ -90,24 +97,61 @@ DATA_PROTOCOL = 3
 TEXT_STRIDE, FIELD_STRIDE = 2, 3
 
 
-# Positions values for the commonest case, one occurrence: Positions.encode([p]), cached.
+# Positions values for the commonest case, one occurrence: _encode_positions([p]), cached.
 _ONE_POSITION: dict[int, bytes] = {}
 
 
 _FREQ: dict[bytes, int] = {}  # those values -> 1 (their frequency), for the flush
 
+# pickle opcodes: an int 0-255 (BININT1 + the byte), the close of a 0-3 item tuple (EMPTY_TUPLE,
+# TUPLE1..TUPLE3) and STOP
+_SMALL_INT = {i: b"K" + bytes((i,)) for i in range(256)}
+_TUPLE_CLOSE = (b").", b"\x85.", b"\x86.", b"\x87.")
+_BININT2, _BININT = struct.Struct("<H"), struct.Struct("<i")
+
+
+def _pickled_ints(values: list[int]) -> bytes:
+    """A tuple of ints as a pickle without protocol header or memo: ``pickle.loads`` gives
+    the tuple back.  ``dumps(list, 2)`` spends a protocol header, a memo entry and list
+    opcodes on it: 9 bytes for one small int, against 4 here."""
+    try:
+        body = b"".join(map(_SMALL_INT.__getitem__, values))
+    except KeyError:  # one is not 0-255: BININT2 (unsigned 16 bits) or BININT (signed 32)
+        body = b"".join(_SMALL_INT.get(v) or (b"M" + _BININT2.pack(v) if 0 <= v < 65536
+                                              else b"J" + _BININT.pack(v)) for v in values)
+    n = len(values)
+    return body + _TUPLE_CLOSE[n] if n <= 3 else b"(" + body + b"t."  # MARK ... TUPLE
+
 
 def _encode_positions(positions: list[int]) -> bytes:
+    """A ``Positions`` format value, as Whoosh's ``Positions.encode`` lays it out (the
+    frequency as a 4-byte uint, then a pickle of the position deltas, which
+    ``Positions.decode_positions`` iterates), the pickle in its smallest form
+    (``_pickled_ints``)."""
     if len(positions) == 1:
         pos = positions[0]
         value = _ONE_POSITION.get(pos)
         if value is None:
-            value = _ONE_POSITION[pos] = pack_uint(1) + dumps([pos], 2)
+            value = _ONE_POSITION[pos] = pack_uint(1) + _pickled_ints([pos])
             _FREQ[value] = 1
         return value
     deltas = [positions[0]]
     deltas.extend(b - a for a, b in zip(positions, positions[1:]))
-    return pack_uint(len(deltas)) + dumps(deltas, 2)
+    return pack_uint(len(deltas)) + _pickled_ints(deltas)
+
+
+def _mini_weights(weights: Any, frequencies: bool) -> Any:
+    """A posting list's weights as they are pickled: None when every one is 1 (Whoosh's
+    readers then give 1.0), else ints when they are term frequencies (``frequencies``: a
+    text field's, ints already) or all whole (a float pickles in 9 bytes, an int under 256
+    in 2), else the floats."""
+    if weights.count(1) == len(weights):
+        return None
+    if frequencies:
+        return tuple(weights)
+    if all(w.is_integer() and 0 <= w < 2**31 for w in weights):
+        return tuple(map(int, weights))
+    return tuple(weights)
 
 
 _freq_at = _uint_struct.unpack_from  # the frequency that starts a positions value
@@ -303,8 +347,10 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
     ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would."""
     docs = postings[0::stride]
     values = postings[stride - 1::stride]
-    if stride == TEXT_STRIDE:  # a positions value starts with the frequency, the weight
-        weights = array("f", [_FREQ.get(v) or _freq_at(v)[0] for v in values])
+    frequencies = stride == TEXT_STRIDE
+    weights: Any
+    if frequencies:  # a positions value starts with the frequency, the weight (an int)
+        weights = [_FREQ.get(v) or _freq_at(v)[0] for v in values]
     else:
         weights = array("f", postings[1::stride])
     count = len(docs)
@@ -313,20 +359,26 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
         nonzero = [lengths[d] for d in docs if d < n_lengths and lengths[d]]
         minbyte = length_to_byte(min(nonzero)) if nonzero else 0
         maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
+        # A valueless format's postings (``Existence``: the trial id, dates, numbers) are
+        # kept as None values, which Whoosh's ``ListMatcher`` gives back as a block reader
+        # does; no values at all would read "" (a str), which Whoosh's segment merge refuses.
+        inline_values = (None,) * count if fieldwriter._format.fixed_value_size() == 0 \
+            else tuple(v for v in values if v)
         return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
                               docs[0], docs[-1]) + dumps(
-            (tuple(docs), tuple(weights), tuple(v for v in values if v)), DATA_PROTOCOL)
+            (tuple(docs), _mini_weights(weights, frequencies), inline_values), DATA_PROTOCOL)
     return _write_blocks(fieldwriter, docs, weights, values,
-                         [lengths[d] if d < n_lengths else 0 for d in docs])
+                         [lengths[d] if d < n_lengths else 0 for d in docs], frequencies)
 
 
-def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: list[bytes],
-                  doc_lengths: list[int]) -> bytes:
+def _write_blocks(fieldwriter: Any, docs: list[int], weights: Any, values: list[bytes],
+                  doc_lengths: list[int], frequencies: bool = False) -> bytes:
     """A term's postings as blocks of the postings file, as ``W3PostingsWriter`` writes them
     (``_write_block`` per ``blocklimit`` postings, then ``finish_postings``: the same blocks,
     headers and infos; each block's data tuple unpickles to the same value, pickled with
-    ``DATA_PROTOCOL``); returns the term info.  Whoosh's per-block list "minifying" runs a
-    generator per posting; here they are list operations."""
+    ``DATA_PROTOCOL``, weights as ``_mini_weights``); returns the term info.  ``weights``:
+    an ``array("f")``, or a list of ints that are term ``frequencies``.  Whoosh's per-block
+    list "minifying" runs a generator per posting; here they are list operations."""
     writer = fieldwriter._postwriter
     postfile, limit, compression = writer._postfile, writer._blocklimit, writer._compression
     fixed = fieldwriter._format.fixed_value_size()
@@ -340,7 +392,7 @@ def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: lis
         ids = docs[start:stop]
         block_weights = weights[start:stop]
         block_values = [v for v in values[start:stop] if v]  # add_posting keeps no empty
-        block_max = max(max(block_weights), 0)
+        block_max = float(max(max(block_weights), 0))
         nonzero = [n for n in doc_lengths[start:stop] if n]
         low, high = (min(nonzero), max(nonzero)) if nonzero else (None, 0)
         total_weight += sum(block_weights)
@@ -352,12 +404,10 @@ def _write_blocks(fieldwriter: Any, docs: list[int], weights: array, values: lis
         deltas = [ids[0]]  # delta_encode starts from 0 in every block
         deltas += [b - a for a, b in zip(ids, ids[1:])]
         first = block_weights[0]
-        if first == 1.0 and block_weights.count(1.0) == len(block_weights):
-            mini_weights: Any = None
-        elif block_weights.count(first) == len(block_weights):
-            mini_weights = first
+        if first != 1 and block_weights.count(first) == len(block_weights):
+            mini_weights: Any = float(first)  # one float for the block, as Whoosh writes it
         else:
-            mini_weights = tuple(block_weights)
+            mini_weights = _mini_weights(block_weights, frequencies)  # None, ints or floats
         if fixed is None or fixed < 0:
             mini_values: Any = tuple(block_values)
         else:

@@ -149,8 +149,9 @@ def _decode(raw: bytes, n: int, delta: bool = True) -> tuple[tuple[int, ...], An
     ``(delta-coded ids, weights, values)`` (codec/whoosh3.py ``_write_block``, protocol 2;
     fastwriter's, protocol 3, which pickles the ids and weights the same way), read without
     unpickling the values (positions), which are most of its cost.  Weights are None (all
-    1.0), one float (all equal) or a tuple.  None when the bytes are not in that shape; the
-    caller then lets Whoosh read the block."""
+    1.0), one float (all equal), a tuple of floats, or a tuple of ints (fastwriter's term
+    frequencies; read here when each is under 256).  None when the bytes are not in that
+    shape; the caller then lets Whoosh read the block."""
     if raw[:2] not in _PROTOCOLS:
         return None
     p = 2
@@ -184,10 +185,15 @@ def _decode(raw: bytes, n: int, delta: bool = True) -> tuple[tuple[int, ...], An
         p += 5
     c = raw[p]
     weights: Any
+    q = p + 1 if n >= 4 else p  # the first item of a weights tuple
+    ints_end = q + 2 * n  # where a tuple of n BININT1 items closes
     if c == 0x4E:  # None
         weights = None
+    elif c == (0x28 if n >= 4 else 0x4B) and raw[q:ints_end:2] == _ks(n):  # ints < 256
+        if raw[ints_end] != (0x74 if n >= 4 else _TUPLE_END[n]):
+            return None
+        weights = tuple(raw[q + 1:ints_end:2])
     elif (c == 0x28 and n >= 4) or (c == 0x47 and 2 <= n <= 3 and raw[p + 9] == 0x47):
-        q = p + 1 if n >= 4 else p
         if raw[q:q + 9 * n:9] != b"G" * n:
             return None
         weights = _floats(n).unpack_from(raw, q)
