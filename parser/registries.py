@@ -102,6 +102,9 @@ class Registry:
         return normalise(value) if normalise else None
 
 
+_SEARCH_PAGE = ("a search-results page lists trials but holds no trial record; save or crawl the "
+                "trial pages instead")
+
 REGISTRIES: tuple[Registry, ...] = (
     Registry(
         name="ctgov", label="ClinicalTrials.gov",
@@ -135,8 +138,7 @@ REGISTRIES: tuple[Registry, ...] = (
                    reader=f"{_P}chictr:read_detail_payload",
                    content_hash=f"{_P}chictr:content_hash", one_record=True),
             Format("chictr-search", f"{_P}chictr:looks_like_chictr_search", 280,
-                   refused="a search-results page lists trials but holds no trial record; "
-                           "save or crawl the trial pages instead"),
+                   refused=_SEARCH_PAGE),
         ),
         normalise=normalise_chictr_id, key="chictr", precedence=3, crawlable=True,
     ),
@@ -149,8 +151,7 @@ REGISTRIES: tuple[Registry, ...] = (
             Format("euctr-trial", f"{_P}euctr:looks_like_euctr_trial", 250,
                    reader=f"{_P}euctr:read_trial_payload", one_record=True),
             Format("euctr-search", f"{_P}euctr:looks_like_euctr_search", 260,
-                   refused="a search-results page lists trials but holds no trial record; "
-                           "save or crawl the trial pages instead"),
+                   refused=_SEARCH_PAGE),
         ),
         normalise=normalise_eudract, key="eudract", precedence=1,
     ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,56 @@ def hit_ids(index_dir: Path, query: str, limit: int, **options: Any) -> list[str
     from trialscope.index.search import search
 
     return [h.trial_id for h in search(index_dir, query, limit=limit, **options).hits]
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the store's connections run from now on (sqlite3 trace)."""
+    seen: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    return seen
+
+
+def threshold_rows(text: str, section: str = "inclusion") -> list[tuple[Any, ...]]:
+    """What the extractor reads from one item, as comparable rows: (measure, op, value, unit)
+    [+ direction for a window]."""
+    from trialscope.extract.thresholds import extract_from_text
+
+    out = []
+    for t in extract_from_text(text, section):
+        value = round(t["value"], 6) if isinstance(t["value"], float) else t["value"]
+        row = (t["measure"], t["op"], value, t["unit"])
+        out.append(row + ((t["direction"],) if t["op"] == "within" else ()))
+    return out
+
+
+def whoosh_postings(seg: Any, field: str, tbytes: bytes) -> tuple[list[int], list[float]]:
+    """A term's (doc ids, weights) as Whoosh's own matcher reads them (deleted ones skipped)."""
+    m = seg.postings(field, tbytes)
+    ids, weights = [], []
+    while m.is_active():
+        ids.append(m.id())
+        weights.append(m.weight())
+        m.next()
+    return ids, weights
+
+
+def block_postings(seg: Any, field: str, tbytes: bytes) -> tuple[list[int], list[float]]:
+    """The same term's (doc ids, weights) as the engine's block reader reads them."""
+    from trialscope.index.engine import taat
+
+    ids: list[int] = []
+    weights: list[float] = []
+    for block_ids, block_weights in taat.term_blocks(seg, field, tbytes):
+        ids.extend(block_ids)
+        if block_weights is None or isinstance(block_weights, float):
+            block_weights = [block_weights or 1.0] * len(block_ids)
+        weights.extend(block_weights)
+    return ids, weights

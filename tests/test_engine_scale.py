@@ -38,6 +38,8 @@ from trialscope.index.ranking import Prior
 from trialscope.index.schema import build_schema, facet_key, record_to_doc
 from trialscope.index.search import _drop_absent, parse_query
 
+from .conftest import block_postings, whoosh_postings
+
 # Builds three indexes of a few thousand studies and compares them posting by posting: about
 # two minutes on two busy cores.  Not deselected anywhere: pyproject registers the marker.
 pytestmark = pytest.mark.slow
@@ -599,18 +601,8 @@ def test_posting_blocks_read_as_whoosh_reads_them(indexes: dict[str, Path],
                 listed = list(taat.field_terms(seg, field))
                 assert [t for t, *_ in listed] == list(seg.lexicon(field))
                 for tbytes, df, first, last, _ in listed:
-                    m = seg.postings(field, tbytes)
-                    ids, weights = [], []
-                    while m.is_active():
-                        ids.append(m.id())
-                        weights.append(m.weight())
-                        m.next()
-                    got_ids, got_weights = [], []
-                    for block_ids, block_weights in taat.term_blocks(seg, field, tbytes):
-                        got_ids.extend(block_ids)
-                        if block_weights is None or isinstance(block_weights, float):
-                            block_weights = [block_weights or 1.0] * len(block_ids)
-                        got_weights.extend(block_weights)
+                    ids, weights = whoosh_postings(seg, field, tbytes)
+                    got_ids, got_weights = block_postings(seg, field, tbytes)
                     # the term table and the blocks hold deleted documents; postings() not
                     assert (df, first, last) == (len(got_ids), got_ids[0], got_ids[-1])
                     live = [not seg.is_deleted(d) for d in got_ids]

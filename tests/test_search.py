@@ -14,7 +14,7 @@ from trialscope.core.record import TrialRecord
 from trialscope.index.indexer import NoIndexError, index_records
 from trialscope.index.search import QueryError, describe, parse_query, search
 
-from .conftest import hit_ids, index_of
+from .conftest import block_postings, hit_ids, index_of, whoosh_postings
 
 
 def rec(trial_id: str, title: str, conditions: list[str], interventions: list[tuple[str, str]],
@@ -500,18 +500,8 @@ def test_posting_blocks_are_read_as_whoosh_reads_them(index_dir: Path) -> None:
                 listed = list(taat.field_terms(seg, field))
                 assert [t for t, *_ in listed] == list(seg.lexicon(field))
                 for tbytes, df, first, last, _ in listed:
-                    m = seg.postings(field, tbytes)
-                    ids, weights = [], []
-                    while m.is_active():
-                        ids.append(m.id())
-                        weights.append(m.weight())
-                        m.next()
-                    got_ids, got_weights = [], []
-                    for block_ids, block_weights in taat.term_blocks(seg, field, tbytes):
-                        got_ids.extend(block_ids)
-                        if block_weights is None or isinstance(block_weights, float):
-                            block_weights = [block_weights or 1.0] * len(block_ids)
-                        got_weights.extend(block_weights)
+                    ids, weights = whoosh_postings(seg, field, tbytes)
+                    got_ids, got_weights = block_postings(seg, field, tbytes)
                     assert (got_ids, got_weights) == (ids, weights), (field, tbytes)
                     assert (df, first, last) == (len(ids), ids[0], ids[-1])
     ix.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -102,21 +101,6 @@ def test_third_party_copy_never_replaces_the_registry_record(tmp_path: Path) -> 
 _DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|REINDEX)\b", re.I)
 _LINK_OBJECTS = {"link_state", "link_state_group", "link_state_linked", "link_keys",
                  "link_keys_key", "trials_link_sources"}
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement the store's connections run from now on (sqlite3 trace)."""
-    seen: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
-    return seen
 
 
 def _schema(path: Path) -> set[tuple[str, str]]:

@@ -64,21 +64,6 @@ def test_no_ddl_outside_store_schema() -> None:
 
 # -- helpers ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement run on connections opened from now on (sqlite3 trace)."""
-    seen: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
-    return seen
-
-
 def _ddl(statements: list[str]) -> list[str]:
     return [s for s in statements if _DDL.search(s)]
 

@@ -18,16 +18,9 @@ import pytest
 from trialscope.extract import measures
 from trialscope.extract.thresholds import extract_from_text
 
-from .conftest import REPO, load_bench
+from .conftest import REPO, load_bench, threshold_rows
 
-
-def got(text: str, section: str = "inclusion") -> list[tuple[Any, ...]]:
-    out = []
-    for t in extract_from_text(text, section):
-        value = round(t["value"], 6) if isinstance(t["value"], float) else t["value"]
-        row = (t["measure"], t["op"], value, t["unit"])
-        out.append(row + ((t["direction"],) if t["op"] == "within" else ()))
-    return out
+got = threshold_rows
 
 
 # --- time windows: events, procedures, drug classes ----------------------------------------
