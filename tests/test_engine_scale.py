@@ -220,10 +220,16 @@ def _open(path: Path) -> Any:
 def _term_contents(r: Any, fieldname: str, btext: bytes) -> tuple[Any, ...]:
     info = r.term_info(fieldname, btext)
     m = r.postings(fieldname, btext)
+    fmt = r.schema[fieldname].format
+    decode = getattr(fmt, "decode_positions", None)
     postings = []
     while m.is_active():
-        # an inlined posting of a valueless format reads "" where a block reads None
-        postings.append((m.id(), m.weight(), m.value() or None))
+        # an inlined posting of a valueless format reads "" where a block reads None; positions
+        # are compared as what they decode to (the bulk writer pickles them more compactly)
+        value = m.value() or None
+        if value is not None and decode is not None:
+            value = (fmt.decode_frequency(value), decode(value))
+        postings.append((m.id(), m.weight(), value))
         m.next()
     return (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(),
             info.max_weight(), info.min_id(), info.max_id(), postings)
