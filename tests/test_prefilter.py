@@ -367,6 +367,9 @@ def _same_matches(text: str) -> None:
     fast = _spans(C._targets_rx(gated).finditer(text)) if gated else []
     assert fast == _spans(C._TARGETS_RX.finditer(text))
     assert T._clauses(text) == _clauses_char_by_char(text)
+    for c0, c1 in T._clauses(text):  # the window regex behind its first-character lookahead
+        assert ([(m.span(), m.groupdict()) for m in T._WINDOW.finditer(text, c0, c1)]
+                == [(m.span(), m.groupdict()) for m in T._WINDOW_PLAIN.finditer(text, c0, c1)])
 
 
 def _clauses_char_by_char(text: str) -> list[tuple[int, int]]:
@@ -410,6 +413,7 @@ def open_gates() -> Iterator[None]:
         patch.setattr(T, "_LAST_GATES", [None, ()])  # the per-item caches start empty
         patch.setattr(T, "_LAST_DRUG_GATES", [None, ()])
         patch.setattr(T, "_WINDOW_GATE", re.compile(""))
+        patch.setattr(T, "_WINDOW", T._WINDOW_PLAIN)
         patch.setattr(C, "_product_gates", every(len(C.PRODUCTS)))
         patch.setattr(C, "_target_gates", every(len(C._TARGET_PATTERNS)))
         patch.setattr(C, "_quick", lambda text, low: C._QUICK.search(text) is not None)
