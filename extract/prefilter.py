@@ -95,3 +95,13 @@ def subset_regex(branches: Sequence[str], flags: int = 0, prefix: str = "", suff
                           flags)
 
     return compile_subset
+
+
+def first_chars(chars: str, pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``pattern`` behind a lookahead for ``chars``, the characters (a character-class body,
+    under the same ``flags``) that every match of ``pattern`` starts with.  Under
+    ``re.IGNORECASE`` the regex engine has no fast first-character check for an alternation,
+    so it enters every branch at every position; the lookahead rules most positions out with
+    one test.  The same matches, as long as ``chars`` holds every possible first character:
+    tests/test_prefilter.py compares each such regex with its plain form."""
+    return re.compile(f"(?=[{chars}])(?:{pattern})", flags)
