@@ -71,8 +71,6 @@ _OPS: list[tuple[str, str]] = [
     ("=", r"(?<![<>=!/])=(?![<>=])|(?<=\s)\?(?=\s*\d)"),  # a sign lost in export
 ]
 _OP_ANY = "(?:" + "|".join(rx for _, rx in _OPS) + ")"
-# The characters a match of _OP_ANY can start with (for first_chars; under IGNORECASE).
-_OP_FIRST = "gmhealnuoifyb≥≧⩾>=≤≦⩽<＞＜?至不大超高小低"
 _OP_RE = re.compile("|".join(f"(?P<o{i}>{rx})" for i, (_, rx) in enumerate(_OPS)), _IC)
 _POSTFIX = re.compile(r"\s*(?:,\s*)?(?:(?:or|and)\s+(?P<ge>older|above|more|greater|higher|over)"
                       r"|(?:or|and)\s+(?:younger|below|less|lower|fewer|under)"
@@ -111,7 +109,7 @@ _CONDITIONAL_RX = (r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adol
                           r"(?:\s+(?:of\s+age|old|and\s+(?:older|above)|or\s+(?:older|above)))?"
                           )  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
 _CONDITIONAL_PLAIN = re.compile(_CONDITIONAL_RX, _IC)
-_CONDITIONAL = first_chars("fi(", _CONDITIONAL_RX, _IC)  # for, in, if, "(": every branch's start
+_CONDITIONAL = first_chars(_CONDITIONAL_RX, _IC)
 # Between two limits on one measure: "≥ 130 mmHg at screening and ≥ 120 mmHg", "> 450 ms for
 # males and > 470 ms", "> 200 mg/g (22.6 mg/mmol) and < 5000 mg/g".
 _CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+"
@@ -128,7 +126,7 @@ _AGE_YEARS_RX = (  # "18-75 years old", "≥ 18 years of age", "20 years or olde
     rf"|(?P<op5>{_OP_ANY})\s*(?P<lo5>{_NUM})\s*(?:years?\s+)?(?:or|and)\s+(?P<op6>{_OP_ANY})\s*"
     rf"(?P<hi5>{_NUM})\s*years?[\s-]*(?:of\s+age|old)")
 _AGE_YEARS_PLAIN = re.compile(_AGE_YEARS_RX, _IC)
-_AGE_YEARS = first_chars(r"\db" + _OP_FIRST, _AGE_YEARS_RX, _IC)  # a sign, a number, "between"
+_AGE_YEARS = first_chars(_AGE_YEARS_RX, _IC)
 _AGE_ALONE = re.compile(rf"\s*(?:aged?\s+)?({_NUM})\s*(?:-|–|to)\s*({_NUM})\s*"
                         r"(?:years?|yrs?)\W*$", _IC)  # an item that is only a range of years
 _AGE_INCLUSIVE = re.compile(rf"(?:between\s+)?({_NUM})\s*(?:-|–|to|and)\s*({_NUM})\s*"
@@ -139,7 +137,7 @@ _PERSON_AGE_RX = (  # "Patient over 18 years", "patients of both genders older t
     r"(?:(?:must|should|shall|will|need\s+to)\s+be\s+|(?:is|are)\s+)?(?:aged\s+)?"
     rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)")
 _PERSON_AGE_PLAIN = re.compile(_PERSON_AGE_RX, _IC)
-_PERSON_AGE = first_chars("psimwf", _PERSON_AGE_RX, _IC)  # patients ... females
+_PERSON_AGE = first_chars(_PERSON_AGE_RX, _IC)
 _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b"
                       r"|\b(?:past|last|previous|preceding)\s+(?:year|month|week)\b", _IC)
 _DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
@@ -205,12 +203,10 @@ _WINDOW_RX = (
     r"(?P<j>(?P<uj>year|month|week))\b"
     r"|(?:前|过去|最近|近)\s*(?P<h>\d+)\s*(?P<uh>天|日|周|个月|月|年|小时)\s*(?:以)?内")
 # The same regex behind a lookahead for the first characters its branches can start with
-# (digits, the number words' z o t f s e n, within less fewer < in during over the past last
-# previous at for, and the Chinese forms): under IGNORECASE the regex engine has no fast
-# first-character check, so without it every branch is tried at every position (a third of
-# _windows' time).  The same matches; tests/test_prefilter.py compares the two.
+# (prefilter.first_chars): without it, under IGNORECASE, every branch was tried at every
+# position (a third of _windows' time).  The same matches; tests/test_prefilter.py compares.
 _WINDOW_PLAIN = re.compile(_WINDOW_RX, _IC)
-_WINDOW = first_chars(r"\dzotfsenwl<idpa前过最近", _WINDOW_RX, _IC)
+_WINDOW = first_chars(_WINDOW_RX, _IC)
 # Every _WINDOW match has a number right before a time unit ("6 months", "four-week") or is
 # the Chinese form that ends in 内.  Items without one of these words, or without a number and
 # a unit (this regex, run on fold(text): same length and character classes as the text, so a

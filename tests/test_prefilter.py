@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from trialscope.extract import celltherapy as C
 from trialscope.extract import thresholds as T
-from trialscope.extract.prefilter import fold, has_key, passes
+from trialscope.extract.prefilter import first_chars, first_chars_of, fold, has_key, passes
 from trialscope.parser.ctgov import parse_study
 
 from .conftest import CTGOV_FIXTURES, FIXTURES, REPO, shared_files
@@ -388,6 +388,20 @@ def _clauses_char_by_char(text: str) -> list[tuple[int, int]]:
             spans.append((start, i))
             start, depth = i + 1, 0
     return spans + [(start, len(text))]
+
+
+def test_first_characters_of_a_pattern() -> None:
+    assert first_chars_of(r"\bab|c+(?!x)") == ({"a", "c"}, set())
+    assert first_chars_of(r"(?i:ab)|X|[0-9]|\d") == ({"X", "0-9", r"\d"}, {"a"})
+    assert first_chars_of(r"(?:x\s+)?y") == ({"x", "y"}, set())
+    assert first_chars_of(r"(?<!a)\(b") == ({"("}, set())
+    for unknown in (r"a?", r"[^a]b", r".b", r"(a?)\1b", r"a|", r"(?i)x*"):
+        assert first_chars_of(unknown) is None, unknown
+    rx = first_chars(r"\bfor\s+\d|(?<!x)in\b", re.IGNORECASE)
+    assert rx.pattern.startswith("(?=")
+    assert [m.span() for m in rx.finditer("FOR 3 ın Xin in")] == [(0, 5), (6, 8), (13, 15)]
+    assert first_chars("a?b").pattern == "(?=(?:[ab]))(?:a?b)"
+    assert first_chars("a?").pattern == "a?"  # (a match may be empty: no lookahead)
 
 
 def test_fast_forms_agree_on_the_corpus() -> None:
