@@ -22,9 +22,20 @@ on the labelled and fixture texts and on generated studies.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from typing import Any
+
+# The standard library's regex parser (first_chars_of): re._parser from Python 3.11, sre_parse
+# before (deprecated since 3.11, so not imported there).
+try:
+    _sre_parse: Any = importlib.import_module("re._parser")
+    _C: Any = importlib.import_module("re._constants")
+except ImportError:  # Python 3.10
+    _sre_parse = importlib.import_module("sre_parse")
+    _C = importlib.import_module("sre_constants")
 
 Gate = tuple[tuple[str, ...], tuple[str, ...]]  # (keys as written, keys in fold(text))
 
@@ -32,6 +43,7 @@ Gate = tuple[tuple[str, ...], tuple[str, ...]]  # (keys as written, keys in fold
 # is "i̇", two characters, so they are replaced before lower-casing).
 _ODD = re.compile("[\u0130\u0131\u017f\u212a]")
 _ODD_TABLE = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_CATEGORIES = {_C.CATEGORY_DIGIT: r"\d", _C.CATEGORY_WORD: r"\w", _C.CATEGORY_SPACE: r"\s"}
 _OTHER_SPACE = re.compile(r"[^\S \n]")  # whitespace but a space or a newline: rare
 
 
@@ -82,6 +94,67 @@ def gate_set(gates: Sequence[Gate]) -> Callable[[str, str], tuple[int, ...]]:
     return passing
 
 
+def first_chars_of(pattern: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The characters a match of ``pattern`` (compiled without flags) can start with, as
+    character-class items: (case-sensitive ones, ones under a scoped ``(?i:...)``); None when
+    they are not known (a match may be empty, or start with a negated class, ``.`` or a group
+    reference).  For the lookahead ``subset_regex`` puts before its branches."""
+    try:
+        tree = _sre_parse.parse(pattern)
+    except re.error:
+        return None
+    plain: set[str] = set()
+    folded: set[str] = set()
+
+    def item(op: Any, av: Any) -> str | None:  # a class item, or None when unknown
+        if op is _C.LITERAL:
+            return re.escape(chr(av)) if chr(av) in "\\]^-[" else chr(av)
+        if op is _C.RANGE:
+            return f"{re.escape(chr(av[0]))}-{re.escape(chr(av[1]))}"
+        if op is _C.CATEGORY and av in _CATEGORIES:
+            return _CATEGORIES[av]
+        return None
+
+    def first(seq: Any, ic: bool) -> bool | None:
+        """Add seq's first characters; True when seq may match empty, None when unknown."""
+        for op, av in seq:
+            if op in (_C.AT, _C.ASSERT, _C.ASSERT_NOT):
+                continue  # zero-width
+            if op is _C.LITERAL or op is _C.IN:
+                pairs = [(op, av)] if op is _C.LITERAL else av
+                for op2, av2 in pairs:
+                    got = item(op2, av2)
+                    if got is None:
+                        return None
+                    (folded if ic else plain).add(got)
+                return False
+            if op is _C.SUBPATTERN:
+                _group, add, remove, sub = av
+                inner = bool(add & re.IGNORECASE) or ic and not remove & re.IGNORECASE
+                empty = first(sub, inner)
+            elif op is _C.BRANCH:
+                empties = [first(b, ic) for b in av[1]]
+                if None in empties:
+                    return None
+                empty = any(empties)
+            elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT):
+                lo, _hi, sub = av
+                empty = first(sub, ic)
+                if empty is not None and lo == 0:
+                    empty = True
+            else:
+                return None
+            if empty is None:
+                return None
+            if not empty:
+                return False
+        return True
+
+    if first(tree, bool(tree.state.flags & re.IGNORECASE)) is not False:
+        return None
+    return frozenset(plain), frozenset(folded)
+
+
 def subset_regex(branches: Sequence[str], flags: int = 0, prefix: str = "", suffix: str = "",
                  ) -> Callable[[tuple[int, ...]], re.Pattern[str]]:
     """A cached compiler of ``prefix(?:b|b|...)suffix`` for some of ``branches`` (each already
@@ -89,9 +162,39 @@ def subset_regex(branches: Sequence[str], flags: int = 0, prefix: str = "", suff
     match anywhere in the text, and the others keep their order, so at every position the
     subset regex picks the same branch, with the same span, as the one with every branch."""
 
+    # with no prefix, a lookahead for the branches' first characters (see first_chars)
+    firsts = [None if prefix else _firsts(b, flags) for b in branches]
+
     @lru_cache(maxsize=512)
     def compile_subset(indices: tuple[int, ...]) -> re.Pattern[str]:
-        return re.compile(prefix + "(?:" + "|".join(branches[i] for i in indices) + ")" + suffix,
-                          flags)
+        look = _lookahead([firsts[i] for i in indices])
+        return re.compile(look + prefix + "(?:" + "|".join(branches[i] for i in indices) + ")"
+                          + suffix, flags)
 
     return compile_subset
+
+
+def first_chars(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``pattern`` compiled behind a lookahead for the characters its matches can start with
+    (``first_chars_of``; compiled as it is when they are not known).  Under ``re.IGNORECASE``
+    the regex engine has no fast first-character check for an alternation, so it enters every
+    branch at every position; the lookahead rules most positions out with one test, and
+    changes no match.  tests/test_prefilter.py compares such regexes with their plain forms."""
+    look = _lookahead([_firsts(pattern, flags)])
+    return re.compile(f"{look}(?:{pattern})" if look else pattern, flags)
+
+
+def _firsts(pattern: str, flags: int) -> tuple[frozenset[str], frozenset[str]] | None:
+    if flags & ~re.IGNORECASE:
+        return None  # (re.X, re.S, re.M ... would change how the pattern reads)
+    return first_chars_of(f"(?i:{pattern})" if flags else pattern)
+
+
+def _lookahead(sets: Sequence[tuple[frozenset[str], frozenset[str]] | None]) -> str:
+    """A lookahead for the union of first-character sets; "" when one is unknown."""
+    if not sets or any(f is None for f in sets):
+        return ""
+    plain = "".join(sorted({c for f in sets if f for c in f[0]}))
+    folded = "".join(sorted({c for f in sets if f for c in f[1]}))
+    look = "|".join(([f"[{plain}]"] if plain else []) + ([f"(?i:[{folded}])"] if folded else []))
+    return f"(?=(?:{look}))" if look else ""

@@ -32,7 +32,15 @@ from typing import Any
 from trialscope.core.limits import MAX_ITEM_CHARS, clip
 from trialscope.core.record import Threshold
 from trialscope.extract.measures import MEASURES, ROMAN, Measure
-from trialscope.extract.prefilter import Gate, fold, gate_set, has_key, passes, subset_regex
+from trialscope.extract.prefilter import (
+    Gate,
+    first_chars,
+    fold,
+    gate_set,
+    has_key,
+    passes,
+    subset_regex,
+)
 from trialscope.extract.things import EVENT_KEYS, EVENTS
 from trialscope.extract.units import ULN, read_unit, to_unit
 
@@ -92,19 +100,21 @@ _GROUP_GAP = re.compile(r"^[\s()\[\],/]*(?:(?:and\s*/\s*or|and|or|/|,)[\s()\[\],
 # "Estimated GFR (estimated creatinine clearance) ≥ 50": a measure named in parentheses right
 # after another is another name for it, not a second limit.
 _ALIAS_GAP = re.compile(r"^\s*[(\[]\s*(?:[a-z]+\s+)?$")
-_CONDITIONAL = re.compile(r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
+_CONDITIONAL_RX = (r"\b(?:for|in)\s+(?:patients|subjects|participants|those|adolescents"
                           r"|children|women|men)\b[^;),:]*|\bif\b[^,;:]*"
                           r"|(?<![Aa]dults\s)(?<![Aa]dult\s)(?<!ts\s)(?<!ls\s)(?<!en\s)(?<!ns\s)"
                           r"(?<!es\s)\(\s*(?:age[ds]?|for\s+ages?)\b[^)]*\)|\bfor\s+ages?\b[^;),]*?(?=\s+(?:or|and)\s|[;),]|$)"
                           # "Karnofsky 80-100 for 16 years and older", "for ≥12 and < 16 years"
                           rf"|\bfor\s+(?:{_OP_ANY}\s*)?\d{{1,2}}\b[^;:,]{{0,25}}?(?:years?|yrs?|y)\b"
-                          r"(?:\s+(?:of\s+age|old|and\s+(?:older|above)|or\s+(?:older|above)))?",
-                          _IC)  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
+                          r"(?:\s+(?:of\s+age|old|and\s+(?:older|above)|or\s+(?:older|above)))?"
+                          )  # "Lansky (age 1 to 16)" qualifies Lansky; "Adults (aged ≥ 18)" not
+_CONDITIONAL_PLAIN = re.compile(_CONDITIONAL_RX, _IC)
+_CONDITIONAL = first_chars(_CONDITIONAL_RX, _IC)
 # Between two limits on one measure: "≥ 130 mmHg at screening and ≥ 120 mmHg", "> 450 ms for
 # males and > 470 ms", "> 200 mg/g (22.6 mg/mmol) and < 5000 mg/g".
 _CHAIN_GAP = re.compile(r"(?:\s*\([^()]*\))?[^\d;<>≤≥=()]{0,45}?\b(?:and|or|but)\s+"
                         rf"(?=(?:{_OP_ANY})\s*\d|\d)|\s*[(\[]\s*(?=[<>≤≥])", _IC)
-_AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
+_AGE_YEARS_RX = (  # "18-75 years old", "≥ 18 years of age", "20 years or older", "18岁"
     # ("between 18 and 80 years of age": "and" joins a range too)
     rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUM})\s*(?:years?\s*)?(?:(?:-|–|to|~|～|and)\s*"
     rf"(?:(?P<ophi>{_OP_ANY})\s*)?(?P<hi>{_NUM})\s*)?(?:years?|yrs?)[\s-]*(?:of\s+age|old)"
@@ -114,16 +124,20 @@ _AGE_YEARS = re.compile(  # "18-75 years old", "≥ 18 years of age", "20 years 
     r"(?=(?:of\s+age\s+)?(?:or|and)\s+(?:older|above|younger))"
     rf"|between\s+(?:the\s+)?ages?\s+(?:of\s+)?(?P<lo4>{_NUM})\s*(?:and|-|to)\s*(?P<hi4>{_NUM})"
     rf"|(?P<op5>{_OP_ANY})\s*(?P<lo5>{_NUM})\s*(?:years?\s+)?(?:or|and)\s+(?P<op6>{_OP_ANY})\s*"
-    rf"(?P<hi5>{_NUM})\s*years?[\s-]*(?:of\s+age|old)", _IC)
+    rf"(?P<hi5>{_NUM})\s*years?[\s-]*(?:of\s+age|old)")
+_AGE_YEARS_PLAIN = re.compile(_AGE_YEARS_RX, _IC)
+_AGE_YEARS = first_chars(_AGE_YEARS_RX, _IC)
 _AGE_ALONE = re.compile(rf"\s*(?:aged?\s+)?({_NUM})\s*(?:-|–|to)\s*({_NUM})\s*"
                         r"(?:years?|yrs?)\W*$", _IC)  # an item that is only a range of years
 _AGE_INCLUSIVE = re.compile(rf"(?:between\s+)?({_NUM})\s*(?:-|–|to|and)\s*({_NUM})\s*"
                             r"(?:years?|yrs?),?\s*\(?(?:both\s+)?inclusive\b", _IC)
-_PERSON_AGE = re.compile(  # "Patient over 18 years", "patients of both genders older than 2 months"
+_PERSON_AGE_RX = (  # "Patient over 18 years", "patients of both genders older than 2 months"
     r"\b(?:patients?|participants?|subjects?|persons?|individuals?|men|women|males?|females?)\s+"
     rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?"
     r"(?:(?:must|should|shall|will|need\s+to)\s+be\s+|(?:is|are)\s+)?(?:aged\s+)?"
-    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)", _IC)
+    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)")
+_PERSON_AGE_PLAIN = re.compile(_PERSON_AGE_RX, _IC)
+_PERSON_AGE = first_chars(_PERSON_AGE_RX, _IC)
 _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b"
                       r"|\b(?:past|last|previous|preceding)\s+(?:year|month|week)\b", _IC)
 _DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
@@ -166,7 +180,7 @@ _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hou
                "年": "years", "小": "hours"}
 _TIME = r"(?:days?|weeks?|wks?|months?|mos?|years?|yrs?|hours?|hrs?)\b"
 _PAST = r"(?:(?:past|last|previous|preceding|prior)\s+)?"
-_WINDOW = re.compile(
+_WINDOW_RX = (
     rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})(?:\s*\(\d+\))?"
     rf"\s*[-\s]?"
     rf"(?P<ua>{_TIME})"
@@ -187,7 +201,12 @@ _WINDOW = re.compile(
     # no number: "in the past year", "within the last month" are one
     r"|(?:in|within|during)\s+the\s+(?:past|last|previous|preceding)\s+"
     r"(?P<j>(?P<uj>year|month|week))\b"
-    r"|(?:前|过去|最近|近)\s*(?P<h>\d+)\s*(?P<uh>天|日|周|个月|月|年|小时)\s*(?:以)?内", _IC)
+    r"|(?:前|过去|最近|近)\s*(?P<h>\d+)\s*(?P<uh>天|日|周|个月|月|年|小时)\s*(?:以)?内")
+# The same regex behind a lookahead for the first characters its branches can start with
+# (prefilter.first_chars): without it, under IGNORECASE, every branch was tried at every
+# position (a third of _windows' time).  The same matches; tests/test_prefilter.py compares.
+_WINDOW_PLAIN = re.compile(_WINDOW_RX, _IC)
+_WINDOW = first_chars(_WINDOW_RX, _IC)
 # Every _WINDOW match has a number right before a time unit ("6 months", "four-week") or is
 # the Chinese form that ends in 内.  Items without one of these words, or without a number and
 # a unit (this regex, run on fold(text): same length and character classes as the text, so a

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from trialscope.extract import celltherapy as C
 from trialscope.extract import thresholds as T
-from trialscope.extract.prefilter import fold, has_key, passes
+from trialscope.extract.prefilter import first_chars, first_chars_of, fold, has_key, passes
 from trialscope.parser.ctgov import parse_study
 
 from .conftest import CTGOV_FIXTURES, FIXTURES, REPO, shared_files
@@ -154,15 +154,17 @@ def _gated() -> list[Check]:
     for rx, value, keys in T._SEROLOGY:
         add(value, rx, lambda t, low, k=keys: has_key(low, k))
     add("MGFA", T._MGFA, lambda t, low: passes(T._MGFA_GATE, t, low))
-    add("age in years", T._AGE_YEARS, lambda t, low: has_key(low, T._AGE_YEARS_KEYS))
-    add("person's age", T._PERSON_AGE, lambda t, low: has_key(low, T._PERSON_AGE_KEYS))
+    # the plain forms (the same matches, see _same_matches): hypothesis's from_regex writes texts
+    # for a lookahead only by filtering
+    add("age in years", T._AGE_YEARS_PLAIN, lambda t, low: has_key(low, T._AGE_YEARS_KEYS))
+    add("person's age", T._PERSON_AGE_PLAIN, lambda t, low: has_key(low, T._PERSON_AGE_KEYS))
     add("numbers", T._NUMBERS, lambda t, low: bool(T._DIGIT.search(t))
         or has_key(low, T._NUMBER_KEYS))
 
     def window(t: str) -> bool:  # _windows searches clause by clause
         return any(T._WINDOW.search(t, a, b) for a, b in T._clauses(t))
 
-    PATTERNS["window"] = T._WINDOW
+    PATTERNS["window"] = T._WINDOW_PLAIN  # (hypothesis writes no lookaheads)
     out.append(("window", window, lambda t, low: has_key(low, T._WINDOW_KEYS)
                 and T._WINDOW_GATE.search(low) is not None))
     for name, rx, gate in C._MODALITY_RES + C._SOURCE_RES:
@@ -367,6 +369,13 @@ def _same_matches(text: str) -> None:
     fast = _spans(C._targets_rx(gated).finditer(text)) if gated else []
     assert fast == _spans(C._TARGETS_RX.finditer(text))
     assert T._clauses(text) == _clauses_char_by_char(text)
+    for fast, plain in ((T._CONDITIONAL, T._CONDITIONAL_PLAIN), (T._AGE_YEARS, T._AGE_YEARS_PLAIN),
+                        (T._PERSON_AGE, T._PERSON_AGE_PLAIN)):  # first_chars forms
+        assert ([(m.span(), m.groupdict()) for m in fast.finditer(text)]
+                == [(m.span(), m.groupdict()) for m in plain.finditer(text)]), fast.pattern[:40]
+    for c0, c1 in T._clauses(text):  # the window regex behind its first-character lookahead
+        assert ([(m.span(), m.groupdict()) for m in T._WINDOW.finditer(text, c0, c1)]
+                == [(m.span(), m.groupdict()) for m in T._WINDOW_PLAIN.finditer(text, c0, c1)])
 
 
 def _clauses_char_by_char(text: str) -> list[tuple[int, int]]:
@@ -379,6 +388,20 @@ def _clauses_char_by_char(text: str) -> list[tuple[int, int]]:
             spans.append((start, i))
             start, depth = i + 1, 0
     return spans + [(start, len(text))]
+
+
+def test_first_characters_of_a_pattern() -> None:
+    assert first_chars_of(r"\bab|c+(?!x)") == ({"a", "c"}, set())
+    assert first_chars_of(r"(?i:ab)|X|[0-9]|\d") == ({"X", "0-9", r"\d"}, {"a"})
+    assert first_chars_of(r"(?:x\s+)?y") == ({"x", "y"}, set())
+    assert first_chars_of(r"(?<!a)\(b") == ({"("}, set())
+    for unknown in (r"a?", r"[^a]b", r".b", r"(a?)\1b", r"a|", r"(?i)x*"):
+        assert first_chars_of(unknown) is None, unknown
+    rx = first_chars(r"\bfor\s+\d|(?<!x)in\b", re.IGNORECASE)
+    assert rx.pattern.startswith("(?=")
+    assert [m.span() for m in rx.finditer("FOR 3 ın Xin in")] == [(0, 5), (6, 8), (13, 15)]
+    assert first_chars("a?b").pattern == "(?=(?:[ab]))(?:a?b)"
+    assert first_chars("a?").pattern == "a?"  # (a match may be empty: no lookahead)
 
 
 def test_fast_forms_agree_on_the_corpus() -> None:
@@ -410,6 +433,10 @@ def open_gates() -> Iterator[None]:
         patch.setattr(T, "_LAST_GATES", [None, ()])  # the per-item caches start empty
         patch.setattr(T, "_LAST_DRUG_GATES", [None, ()])
         patch.setattr(T, "_WINDOW_GATE", re.compile(""))
+        patch.setattr(T, "_WINDOW", T._WINDOW_PLAIN)
+        patch.setattr(T, "_CONDITIONAL", T._CONDITIONAL_PLAIN)
+        patch.setattr(T, "_AGE_YEARS", T._AGE_YEARS_PLAIN)
+        patch.setattr(T, "_PERSON_AGE", T._PERSON_AGE_PLAIN)
         patch.setattr(C, "_product_gates", every(len(C.PRODUCTS)))
         patch.setattr(C, "_target_gates", every(len(C._TARGET_PATTERNS)))
         patch.setattr(C, "_quick", lambda text, low: C._QUICK.search(text) is not None)
