@@ -72,7 +72,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from trialscope.app.summary import ImportSummary
-from trialscope.core.errors import TrialsError
 from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from trialscope.core.record import RECORD_FIELDS
 from trialscope.index import indexer
@@ -120,14 +119,6 @@ class BulkProgress:
         if not self.total or not self.done:
             return None
         return (self.total - self.done) / self.rate
-
-
-class WorkerDied(TrialsError, RuntimeError):
-    """A worker process ended without answering (killed, out of memory).  Code
-    ``import_failed``."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("import_failed", message)
 
 
 # -- sources ----------------------------------------------------------------------------------

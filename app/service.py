@@ -188,16 +188,11 @@ def _import_paths(
     on_progress: Callable[[Any], None] | None,
 ) -> ImportSummary:
     if _wants_bulk(paths):
-        from trialscope.app.bulk import WorkerDied, bulk_import
+        from trialscope.app.bulk import bulk_import
 
         with open_store(home) as store:
-            try:
-                return bulk_import(store, home.index_dir, paths, trial_id=trial_id,
-                                   on_progress=on_progress)
-            except WorkerDied as exc:
-                raise TrialsError("import_failed", str(exc) + ".",
-                                  "Run the same import again: it resumes where it stopped.") \
-                    from exc
+            return bulk_import(store, home.index_dir, paths, trial_id=trial_id,
+                               on_progress=on_progress)
     summary = ImportSummary()
     with open_store(home) as store:
         with store.batch():

@@ -21,6 +21,7 @@ from trialscope.cli.output import (
     write_csv,
     write_nl,
 )
+from trialscope.core.errors import TrialsError
 from trialscope.core.record import ROW_COLUMNS, to_row
 
 _DATE = "YYYY[-MM[-DD]]"
@@ -165,6 +166,11 @@ def export(ctx: click.Context, query: str, fmt: str, output: Path | None,
     run as a formula (starting with = + - @, tab or CR) get a leading apostrophe.
     """
     home = command_home(ctx)
+    if output is None and query.strip().lower().endswith((".json", ".jsonl", ".csv")):
+        # `trials export trials.jsonl` would search for the file's name and print to stdout
+        raise TrialsError("bad_argument", f"'{query}' looks like a file name, not a query.",
+                          f"Write the export to that file with -o: trials export -o "
+                          f"{query.strip()}")
     # The query and filters are checked (and the search run) before any output is created.
     records = service.records(home, query, **_filters(filters))
     context = output_file(output, home) if output else contextlib.nullcontext(sys.stdout)

@@ -51,7 +51,6 @@ CODES: dict[str, str] = {
     "bad_home": "The data home (--home, TRIALS_HOME) is, or lies under, a file.",
     "output_error": "An export file that cannot be written where asked.",
     "io_error": "The file system refused a read or write outside the data home.",
-    "import_failed": "A bulk import could not go on; running it again resumes it.",
     "interrupted": "An import stopped by SIGTERM or Ctrl-C; what was stored is kept.",
     "partial": "A crawl that missed something (each cause is listed).",
     "blocked": "A registry's bot check stopped the crawl.",

@@ -25,7 +25,7 @@ INTERNAL = {"trialscope.app.service.Stopped", "trialscope.crawler.replay.BadRequ
 ALL_CODES = [
     "bad_argument", "bad_filter", "bad_home", "bad_input", "bad_name", "bad_query", "bad_range",
     "bad_request", "bad_watch", "bad_wildcard", "blocked", "crawl_failed", "empty_query",
-    "exists", "fetch_failed", "import_failed", "index_busy", "internal_error", "interrupted",
+    "exists", "fetch_failed", "index_busy", "internal_error", "interrupted",
     "invalid_id", "io_error", "locked", "no_index", "no_watches", "not_found", "output_error",
     "parse_error", "partial", "port_in_use", "query_syntax", "read_only", "store_error",
     "too_deep", "too_large", "unknown_field", "unknown_watch",

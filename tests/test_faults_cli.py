@@ -119,6 +119,15 @@ def test_export_bad_query_leaves_the_old_file_intact(loaded: Path, tmp_path: Pat
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mg.csv")]
 
 
+def test_export_given_a_file_name_as_its_query_says_use_o(loaded: Path, tmp_path: Path) -> None:
+    """`trials export trials.jsonl` would search for the words of the file name and print to
+    stdout: an error naming -o instead, and nothing written."""
+    res = run(loaded, "export", str(tmp_path / "trials.jsonl"))
+    assert_error(res, "bad_argument")
+    assert "-o" in res.err and not res.out.strip()
+    assert not (tmp_path / "trials.jsonl").exists()
+
+
 def test_export_replaces_the_file_only_when_complete(loaded: Path, tmp_path: Path) -> None:
     target = tmp_path / "all.jsonl"
     target.write_text("old\n")
