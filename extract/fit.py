@@ -324,7 +324,7 @@ def parse_patient(*, age: Any = None, sex: Any = None, where: Iterable[str] = ()
                 if n not in table.names() and _key(name)[:3] in _key(n)][:1]
             hint = f"did you mean {', '.join(near)}?" if near else \
                 "known measures: `trials search --help`"
-            raise _bad("where", text, f"unknown measure {name.strip()!r} ({hint})",
+            raise _bad("where", text, f"unknown measure {name.strip().rstrip('<>!≤≥ ')!r} ({hint})",
                        f"{near[0]}=1" if near else "MG-ADL=7")
         if measure == "age":
             patient.age = _parse_age(value, "where")
