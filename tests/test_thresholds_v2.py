@@ -249,12 +249,15 @@ def test_dev_split_is_apart_from_the_test_split() -> None:
     def trials(name: str) -> set[str]:
         lines = (REPO / "fixtures" / "labelled" / name).read_text("utf-8").splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
-        assert {r["split"] for r in rows} == {name.split("-")[1].split(".")[0].rstrip("2")}
+        assert {r["split"] for r in rows} == {
+            name.split("-")[1].split(".")[0].rstrip("0123456789")}
         return {r["trial"] for r in rows}
 
     test = trials("thresholds-test.jsonl")
     assert not trials("thresholds-dev.jsonl") & test
     assert not trials("thresholds-dev2.jsonl") & (test | trials("thresholds-dev.jsonl"))
+    assert not trials("thresholds-dev3.jsonl") & (
+        test | trials("thresholds-dev.jsonl") | trials("thresholds-dev2.jsonl"))
 
 
 def test_dev_split_figures() -> None:
