@@ -318,6 +318,10 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
           and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*", first)
           and any(c.isupper() for c in first[1:] + first[:1])):
         marker, n = first, 2
+    elif _bare_antibody(first):
+        # An antibody named bare ("MuSK myasthenia gravis", "AChR MG") names the patients
+        # who have it: an antibody is a subtype by nature, unlike a target ("BCMA CAR-T").
+        marker = first
     else:
         return None
     if not any(c.isupper() or c.isdigit() for c in marker):
@@ -342,6 +346,13 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
                          "criteria)", full, partial), marker
     return n, Intent("subtype", words, f"subtype: {marker} named in title, conditions, "
                      "keywords or inclusion criteria", named), marker
+
+
+def _bare_antibody(word: str) -> bool:
+    """An antibody marker of ANTIBODIES (not a serostatus word) written as it is, with a
+    capital ("MuSK", "AChR", "LRP4")."""
+    return (word.lower() in ANTIBODIES and ANTIBODIES[word.lower()].endswith("+")
+            and any(c.isupper() for c in word))
 
 
 def _status_forms(marker: str, statuses: tuple[str, ...]) -> wq.Query | None:

@@ -159,6 +159,15 @@ def test_subtype_words_keep_the_marker() -> None:
     assert understand("MuSK+ myasthenia gravis", None)[0] == "MuSK myasthenia gravis"
 
 
+def test_an_antibody_named_bare_is_its_subtype() -> None:
+    # an antibody names the patients who have it; a target ("BCMA CAR-T") is not a subtype
+    text, intents = understand("MuSK myasthenia gravis", None)
+    assert text == "MuSK myasthenia gravis" and [i.kind for i in intents] == ["subtype"]
+    assert [i.kind for i in understand("AChR MG", None)[1]] == ["subtype"]
+    assert understand("BCMA CAR-T myasthenia gravis", None)[1] == []
+    assert understand("musk myasthenia gravis", None)[1] == []  # not written as the marker
+
+
 def test_cli_shows_understanding_and_literal_turns_it_off(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert not service.import_paths(DataHome.resolve(str(home)), [CTGOV_FIXTURES]).failed
@@ -218,6 +227,19 @@ def test_the_named_disease_ranks_above_a_shared_target(index_dir: Path) -> None:
     assert all(ids.index(t) < ids.index("NCT00000004") for t in mg_cart), ids
     # and the other way round
     assert ranked(index_dir, "BCMA CAR-T multiple myeloma")[0] == "NCT00000004"
+
+
+def test_a_satisfied_intent_counts_as_sharing_more_than_the_disease() -> None:
+    from trialscope.index.ranking import names_the_disease
+
+    # "elderly NSCLC chemotherapy": a trial naming NSCLC, for the elderly, chemotherapy unsaid
+    words = ((("nsclc",),), (("chemotherapy",),))
+    args = ({"nsclc"}, {"nsclc"}, words, (2.0, 1.0), (True, False))
+    assert not names_the_disease(*args)
+    assert names_the_disease(*args, intent_held=True)
+    # a query of conditions only: the trials of them that satisfy the intent come first
+    only = ({"nsclc"}, {"nsclc"}, words[:1], (2.0,), (True,))
+    assert not names_the_disease(*only) and names_the_disease(*only, intent_held=True)
 
 
 def test_an_intervention_query_puts_the_intervention_first(index_dir: Path) -> None:
