@@ -383,7 +383,7 @@ def search(
             if not literal and q is not None:
                 text, intents = understand(query, searcher.reader(), searcher)
                 if text != query:
-                    q = parse_query(text)
+                    q = with_intent_words(parse_query(text), intents)
                 for intent in intents:
                     intent.resolve(searcher)
             check_expansion(q, searcher.reader())
@@ -605,6 +605,51 @@ def check_expansion(q: wq.Query | None, reader: Any) -> None:
                 f"words in the index ({leaf.text!r} among them).", code="too_large",
                 hint="Make the wildcard's prefix longer (myasth* rather than my*), or use "
                      "fewer wildcards.")
+
+
+# Understood phase words still say something as text: a trial whose title says
+# "first-in-human" or "phase 3" is likelier what was meant than one whose record only holds
+# the phase.  They come back as one unit, the words as typed (and, hyphenated, also spaced),
+# a phrase never expanded, that weighs nothing in the tiers (the intent counts there) and
+# half a word in the score: it orders trials within a tier.  Not status, place or population
+# words: as text they mostly say something else ("completed chemotherapy", a sponsor's
+# country; on the dev split they cost more than they gave).  Subtype markers stay text.
+TEXT_INTENT_KINDS = frozenset({"phase"})
+
+
+def with_intent_words(q: wq.Query | None, intents: list[Intent]) -> wq.Query | None:
+    """``q`` (the free text left after understanding) with the words of its understood
+    TEXT_INTENT_KINDS intents as generic phrase units (see above)."""
+    from trialscope.index.query import text_unit
+    from trialscope.index.ranking import Coord, coordinate, recount
+    from trialscope.index.units import Unit
+
+    extra: list[Unit] = []
+    for intent in intents:
+        if intent.kind not in TEXT_INTENT_KINDS:
+            continue
+        alts: dict[tuple[str, ...], float] = {}
+        for spelled in dict.fromkeys((intent.words, HYPHENS_RE.sub(" ", intent.words))):
+            unit = parse_query('"' + spelled.replace('"', " ") + '"')
+            if isinstance(unit, Unit):
+                for texts, _weight in unit.alternatives:
+                    alts.setdefault(texts, 1.0)
+        if alts:
+            unit = text_unit(tuple(alts.items()), None, concept=False)
+            unit.quoted = unit.generic = True
+            extra.append(unit)
+    if not extra or q is None:
+        return q
+    if isinstance(q, Coord) and isinstance(q.child, wq.Or):
+        q.child = wq.Or([*q.child.subqueries, *extra])
+        recount(q)
+        return q
+    if isinstance(q, Unit):
+        return coordinate(wq.Or([q, *extra]))
+    return q
+
+
+HYPHENS_RE = re.compile("[" + "".join(HYPHENS) + "]")
 
 
 # A drug class written as its INN stem ("SGLT2 inhibitor ~ gliflozin" in synonyms.txt) finds

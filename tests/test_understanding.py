@@ -18,6 +18,7 @@ from trialscope.cli.main import cli
 from trialscope.core.record import TrialRecord
 from trialscope.index.analysis import synonyms
 from trialscope.index.intents import understand
+from trialscope.index.query import parse_query
 from trialscope.index.search import search
 from trialscope.store.home import DataHome
 
@@ -166,6 +167,23 @@ def test_an_antibody_named_bare_is_its_subtype() -> None:
     assert [i.kind for i in understand("AChR MG", None)[1]] == ["subtype"]
     assert understand("BCMA CAR-T myasthenia gravis", None)[1] == []
     assert understand("musk myasthenia gravis", None)[1] == []  # not written as the marker
+
+
+def test_understood_phase_words_still_order_as_text(index_dir: Path) -> None:
+    from trialscope.index.ranking import GENERIC_FACTOR, unit_factor
+    from trialscope.index.search import with_intent_words
+    from trialscope.index.units import units_of
+
+    res = search(index_dir, "first-in-human myasthenia gravis", limit=5)
+    assert '"first human"' in res.query_repr and res.understood
+    text, intents = understand("first-in-human myasthenia gravis", None)
+    units = units_of(with_intent_words(parse_query(text), intents))
+    assert [u.label for u in units][-1] == '(first-in-human | "first human")'
+    assert unit_factor(units[-1]) <= GENERIC_FACTOR  # nothing in the tiers
+    # status words are not put back: as text they mostly say something else
+    plain = parse_query("myasthenia gravis")
+    assert with_intent_words(plain, understand("completed myasthenia gravis", None)[1]) \
+        is plain
 
 
 def test_cli_shows_understanding_and_literal_turns_it_off(tmp_path: Path) -> None:
