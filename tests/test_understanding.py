@@ -273,6 +273,16 @@ def test_a_class_named_by_its_stem_finds_the_drugs_the_index_holds(index_dir: Pa
     assert search(index_dir, "SGLT2 inhibitor", literal=True).total == 0
 
 
+def test_a_drug_named_by_its_stem_also_finds_its_class(index_dir: Path) -> None:
+    # no trial names dapagliflozin; its stem (-gliflozin) names the SGLT2 inhibitors, and
+    # the index's empagliflozin trial is one: found, after any trial naming the drug itself
+    res = search(index_dir, "dapagliflozin", limit=5)
+    assert [h.trial_id for h in res.hits] == ["NCT00000008"] and "sglt2" in res.query_repr
+    assert search(index_dir, "dapagliflozin", literal=True).total == 0
+    ids = ranked(index_dir, "empagliflozin heart failure")
+    assert ids[0] == "NCT00000008"
+
+
 def test_a_misspelt_word_finds_the_word_meant(index_dir: Path) -> None:
     res = search(index_dir, "efgartigimd myasthenia gravis", limit=5)
     assert res.hits[0].trial_id == "NCT00000005" and "efgartigimod" in res.query_repr
