@@ -23,6 +23,7 @@ from typing import Any
 from whoosh import query as wq
 
 from trialscope.index.antibodies import ANTIBODIES, ANTIBODY_FIELD
+from trialscope.index.negation import FIELD as NEGATED_FIELD
 
 INTENTS_FILE = Path(__file__).with_name("intents.txt")
 # fields where a subtype marker, or a population word, counts as what the trial is about
@@ -332,7 +333,10 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
     if len(texts) != 1:
         return None
     words = " ".join(surfaces[:n])
-    named = wq.Or([wq.Term(f, texts[0]) for f in SUBTYPE_FIELDS])
+    # named where the trial says what it is about, and not only as absent ("no EGFR
+    # mutation" in an immunotherapy trial: index/negation.py)
+    named = _minus(wq.Or([wq.Term(f, texts[0]) for f in SUBTYPE_FIELDS]),
+                   wq.Term(NEGATED_FIELD, texts[0]))
     # "HER2-low", "ALK-negative" without a positive form: the marker named, not the subtype
     contrary = _status_forms(marker, contrary_words())
     if contrary is not None:

@@ -186,6 +186,35 @@ def test_understood_phase_words_still_order_as_text(index_dir: Path) -> None:
         is plain
 
 
+def test_markers_named_only_as_absent_are_read() -> None:
+    from trialscope.index.aliases import words
+    from trialscope.index.negation import mentions, negated_markers
+
+    assert mentions("Wild-type EGFR/ALK;") == [("EGFR", True), ("ALK", True)]
+    assert mentions("NSCLC with no driver alterations (EGFR or ALK)")[1:] == \
+        [("EGFR", True), ("ALK", True)]
+    assert mentions("KRAS wild-type colorectal cancer") == [("KRAS", True)]
+    assert mentions("HER2-negative; HER2 positive") == [("HER2", True), ("HER2", False)]
+    # about treatment, not the marker's absence
+    assert mentions("No prior ALK inhibitor therapy") == [("ALK", False)]
+    # negated in one text, named in another: not negated
+    assert negated_markers(["ALK-positive NSCLC", "no EGFR mutation, no prior ALK TKI"],
+                           words) == ["egfr"]
+
+
+def test_a_subtype_named_only_as_absent_does_not_hold(tmp_path_factory) -> None:
+    trials = [
+        trial("NCT00000101", "Osimertinib in advanced NSCLC", ["NSCLC"], "osimertinib",
+              inclusion="EGFR mutation positive (exon 19 deletion or L858R)"),
+        trial("NCT00000102", "Pembrolizumab in advanced NSCLC", ["NSCLC"], "pembrolizumab",
+              inclusion="No EGFR mutation or ALK rearrangement"),
+    ]
+    res = search(index_of(tmp_path_factory, "negated", trials), "EGFR-mutant NSCLC",
+                 limit=5)
+    assert [(h.trial_id, list(h.intents.values())) for h in res.hits] == \
+        [("NCT00000101", ["yes"]), ("NCT00000102", ["no"])]
+
+
 def test_cli_shows_understanding_and_literal_turns_it_off(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert not service.import_paths(DataHome.resolve(str(home)), [CTGOV_FIXTURES]).failed
