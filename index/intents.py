@@ -349,7 +349,7 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
                          "criteria, or named in title, conditions, keywords or inclusion "
                          "criteria)", full, partial), marker
     return n, Intent("subtype", words, f"subtype: {marker} named in title, conditions, "
-                     "keywords or inclusion criteria", named), marker
+                     "keywords or inclusion criteria, not only as absent", named), marker
 
 
 def _bare_antibody(word: str) -> bool:
