@@ -162,9 +162,11 @@ def _about(words: tuple[str, ...]) -> list[wq.Query]:
 
 
 def _age(spec: str) -> wq.Query:
-    m = re.fullmatch(r"min(<|>=)(\d+)|overlap (\d+)-(\d+)", spec)
+    m = re.fullmatch(r"min(<|>=)(\d+)|overlap (\d+)-(\d+)|admits (\d+)", spec)
     if m is None:
         raise ValueError(f"intents.txt: cannot read the age rule {spec!r}")
+    if m.group(5):  # the age range reaches the age: no maximum, or one at least that
+        return wq.Not(wq.NumericRange("max_age", None, float(m.group(5)), endexcl=True))
     if m.group(1) == "<":
         return wq.NumericRange("min_age", None, float(m.group(2)), endexcl=True)
     if m.group(1) == ">=":
@@ -191,8 +193,10 @@ def _intent(rule: Rule, words: str, values: tuple[str, ...] | None = None) -> In
         return Intent("phase", words, "phase: " + " or ".join(rule.full),
                       wq.Or([wq.Term("phases", v) for v in rule.full]))
     if rule.kind == "age":
-        return Intent("population", words, f"population: {words} (age {rule.full[0]})",
-                      wq.Or([_age(rule.full[0]), *_about(said)]))
+        return Intent("population", words, f"population: {words} (age {rule.full[0]}"
+                      + (f"; in part: age {rule.partial[0]})" if rule.partial else ")"),
+                      wq.Or([_age(rule.full[0]), *_about(said)]),
+                      _age(rule.partial[0]) if rule.partial else None)
     if rule.kind == "sex":
         return Intent("population", words, f"population: {words} (sex {rule.full[0]})",
                       wq.Or([wq.Term("sex", rule.full[0]), *_about(said)]),

@@ -215,6 +215,20 @@ def test_a_subtype_named_only_as_absent_does_not_hold(tmp_path_factory) -> None:
         [("NCT00000101", ["yes"]), ("NCT00000102", ["no"])]
 
 
+def test_elderly_is_held_in_part_by_a_trial_whose_ages_reach_it(tmp_path_factory) -> None:
+    children = trial("NCT00000201", "Azacitidine in acute myeloid leukemia",
+                     ["Acute Myeloid Leukemia"], "azacitidine", min_age=1)
+    children.eligibility["max_age_years"] = 17
+    adults = trial("NCT00000202", "Venetoclax in acute myeloid leukemia",
+                   ["Acute Myeloid Leukemia"], "venetoclax", min_age=18)
+    older = trial("NCT00000203", "Decitabine in acute myeloid leukemia",
+                  ["Acute Myeloid Leukemia"], "decitabine", min_age=65)
+    res = search(index_of(tmp_path_factory, "elderly", [children, adults, older]),
+                 "elderly acute myeloid leukemia", limit=5)
+    assert [(h.trial_id, list(h.intents.values())) for h in res.hits] == \
+        [("NCT00000203", ["yes"]), ("NCT00000202", ["partly"]), ("NCT00000201", ["no"])]
+
+
 def test_cli_shows_understanding_and_literal_turns_it_off(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert not service.import_paths(DataHome.resolve(str(home)), [CTGOV_FIXTURES]).failed
