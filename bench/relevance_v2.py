@@ -65,11 +65,12 @@ def _trials(*args: str) -> int:
 
 
 def _code_stamp() -> str:
-    """What the index depends on: the schema and the analyzer (a change needs a reindex)."""
-    from trialscope.index import analysis, schema
+    """What the index depends on: the schema, the analyzer and the record facts schema.py
+    reads (aliases, antibody limits, negated markers): a change needs a reindex."""
+    from trialscope.index import aliases, analysis, antibodies, negation, schema
 
     h = hashlib.sha256()
-    for mod in (analysis, schema):
+    for mod in (analysis, schema, aliases, antibodies, negation):
         h.update(Path(mod.__file__).read_bytes())
     h.update(str(schema.SCHEMA_VERSION).encode())
     return h.hexdigest()[:16]

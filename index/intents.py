@@ -23,6 +23,7 @@ from typing import Any
 from whoosh import query as wq
 
 from trialscope.index.antibodies import ANTIBODIES, ANTIBODY_FIELD
+from trialscope.index.negation import FIELD as NEGATED_FIELD
 
 INTENTS_FILE = Path(__file__).with_name("intents.txt")
 # fields where a subtype marker, or a population word, counts as what the trial is about
@@ -161,9 +162,11 @@ def _about(words: tuple[str, ...]) -> list[wq.Query]:
 
 
 def _age(spec: str) -> wq.Query:
-    m = re.fullmatch(r"min(<|>=)(\d+)|overlap (\d+)-(\d+)", spec)
+    m = re.fullmatch(r"min(<|>=)(\d+)|overlap (\d+)-(\d+)|admits (\d+)", spec)
     if m is None:
         raise ValueError(f"intents.txt: cannot read the age rule {spec!r}")
+    if m.group(5):  # the age range reaches the age: no maximum, or one at least that
+        return wq.Not(wq.NumericRange("max_age", None, float(m.group(5)), endexcl=True))
     if m.group(1) == "<":
         return wq.NumericRange("min_age", None, float(m.group(2)), endexcl=True)
     if m.group(1) == ">=":
@@ -190,8 +193,10 @@ def _intent(rule: Rule, words: str, values: tuple[str, ...] | None = None) -> In
         return Intent("phase", words, "phase: " + " or ".join(rule.full),
                       wq.Or([wq.Term("phases", v) for v in rule.full]))
     if rule.kind == "age":
-        return Intent("population", words, f"population: {words} (age {rule.full[0]})",
-                      wq.Or([_age(rule.full[0]), *_about(said)]))
+        return Intent("population", words, f"population: {words} (age {rule.full[0]}"
+                      + (f"; in part: age {rule.partial[0]})" if rule.partial else ")"),
+                      wq.Or([_age(rule.full[0]), *_about(said)]),
+                      _age(rule.partial[0]) if rule.partial else None)
     if rule.kind == "sex":
         return Intent("population", words, f"population: {words} (sex {rule.full[0]})",
                       wq.Or([wq.Term("sex", rule.full[0]), *_about(said)]),
@@ -318,6 +323,10 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
           and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*", first)
           and any(c.isupper() for c in first[1:] + first[:1])):
         marker, n = first, 2
+    elif _bare_antibody(first):
+        # An antibody named bare ("MuSK myasthenia gravis", "AChR MG") names the patients
+        # who have it: an antibody is a subtype by nature, unlike a target ("BCMA CAR-T").
+        marker = first
     else:
         return None
     if not any(c.isupper() or c.isdigit() for c in marker):
@@ -328,7 +337,10 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
     if len(texts) != 1:
         return None
     words = " ".join(surfaces[:n])
-    named = wq.Or([wq.Term(f, texts[0]) for f in SUBTYPE_FIELDS])
+    # named where the trial says what it is about, and not only as absent ("no EGFR
+    # mutation" in an immunotherapy trial: index/negation.py)
+    named = _minus(wq.Or([wq.Term(f, texts[0]) for f in SUBTYPE_FIELDS]),
+                   wq.Term(NEGATED_FIELD, texts[0]))
     # "HER2-low", "ALK-negative" without a positive form: the marker named, not the subtype
     contrary = _status_forms(marker, contrary_words())
     if contrary is not None:
@@ -341,7 +353,14 @@ def _subtype(surfaces: list[str], suffixes: tuple[str, ...]
                          "criteria, or named in title, conditions, keywords or inclusion "
                          "criteria)", full, partial), marker
     return n, Intent("subtype", words, f"subtype: {marker} named in title, conditions, "
-                     "keywords or inclusion criteria", named), marker
+                     "keywords or inclusion criteria, not only as absent", named), marker
+
+
+def _bare_antibody(word: str) -> bool:
+    """An antibody marker of ANTIBODIES (not a serostatus word) written as it is, with a
+    capital ("MuSK", "AChR", "LRP4")."""
+    return (word.lower() in ANTIBODIES and ANTIBODIES[word.lower()].endswith("+")
+            and any(c.isupper() for c in word))
 
 
 def _status_forms(marker: str, statuses: tuple[str, ...]) -> wq.Query | None:

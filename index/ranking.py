@@ -211,13 +211,17 @@ def intent_weight(units, weights: tuple[float, ...]) -> float:
 
 
 def names_the_disease(matched: set[str], main: set[str], words: tuple[Alternatives, ...],
-                      weights: tuple[float, ...], conditions: tuple[bool, ...]) -> bool:
+                      weights: tuple[float, ...], conditions: tuple[bool, ...],
+                      intent_held: bool = False) -> bool:
     """The named disease first: a trial that names every condition of the query in its
-    main fields, and shares something else with it (an intervention, a target), ranks above
-    every trial that does not (one of another disease sharing only the intervention)."""
-    if not any(conditions) or all(conditions):
+    main fields, and shares something else with it (an intervention, a target, or an
+    understood intent it satisfies: ``intent_held``, "elderly" for "elderly NSCLC
+    chemotherapy"), ranks above every trial that does not (one of another disease sharing
+    only the intervention).  A query of conditions only ("type 1 diabetes children") puts
+    first the trials of them that satisfy an intent."""
+    if not any(conditions) or (all(conditions) and not intent_held):
         return False
-    other = False
+    other = intent_held
     for alts, w, condition in zip(words, weights, conditions, strict=True):
         if condition:
             if not any(all(t in main for t in texts) for texts in alts):

@@ -19,13 +19,14 @@ from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from trialscope.core.record import CellTherapy, CriterionItem, TrialRecord
 from trialscope.extract.celltherapy import MODALITY_PARENT, extract_cell_therapy
-from trialscope.index.aliases import record_aliases
+from trialscope.index.aliases import record_aliases, words
 from trialscope.index.analysis import clinical_analyzer
 from trialscope.index.antibodies import record_antibodies
+from trialscope.index.negation import negated_markers
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Text fields searched when a query names no field, with their query-time weights.
 # Title and conditions say what a trial is about; criteria and description mention many
@@ -65,8 +66,8 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "trial_id": ("trial_id", "ids"),
     "registry": ("registry",),
     "secondary_ids": ("ids",),
-    "title": ("title",),
-    "official_title": ("official_title",),
+    "title": ("title", "negated"),
+    "official_title": ("official_title", "negated"),
     "acronym": ("acronym",),
     "status": ("status", "prior"),
     "phases": ("phases",),
@@ -78,12 +79,13 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "last_updated": ("last_updated", "prior"),
     "sponsor": ("sponsor", "sponsor_name"),
     "collaborators": ("sponsor",),
-    "conditions": ("conditions", "snippet"),
-    "keywords": ("keywords",),
+    "conditions": ("conditions", "snippet", "negated"),
+    "keywords": ("keywords", "negated"),
     "mesh_terms": ("keywords",),
     "interventions": ("interventions", "snippet", "aliases"),
     "arms": ("arms",),
-    "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex", "antibodies"),
+    "eligibility": ("criteria", "exclusion", "min_age", "max_age", "sex", "antibodies",
+                    "negated"),
     "locations": ("countries", "cities", "locations"),
     "cell_therapy": ("targets", "modality"),
     "summary": ("summary", "snippet"),
@@ -149,6 +151,9 @@ def build_schema() -> Schema:
     fields["has_results"] = BOOLEAN(stored=True)
     # antibody limits of the criteria (index/intents.py record_antibodies): "only:achr+"
     fields["antibodies"] = KEYWORD(lowercase=True, commas=True)
+    # markers the record names only as absent (index/negation.py): "egfr" for "no EGFR
+    # mutation" in an immunotherapy trial's inclusion criteria
+    fields["negated"] = KEYWORD(lowercase=True, commas=True)
     return Schema(**fields)
 
 
@@ -300,6 +305,9 @@ def record_to_doc(record: TrialRecord, *, parsed: bool = False) -> dict[str, Any
         "prior": prior(record),
         "sex": _facet([elig.get("sex") or ""]),
         "antibodies": ",".join(record_antibodies(record)) or None,
+        "negated": ",".join(negated_markers(
+            [record.title, record.official_title, *record.conditions, *record.keywords,
+             *criteria], words)) or None,
         # a 32-bit field: a count no registry could mean (inf, 2**40) is left out, not fatal
         "enrollment": int(enrollment) if isinstance(enrollment, (int, float)) and math.isfinite(
             enrollment) and 0 <= enrollment < 2**31 else None,

@@ -383,11 +383,12 @@ def search(
             if not literal and q is not None:
                 text, intents = understand(query, searcher.reader(), searcher)
                 if text != query:
-                    q = parse_query(text)
+                    q = with_intent_words(parse_query(text), intents)
                 for intent in intents:
                     intent.resolve(searcher)
             check_expansion(q, searcher.reader())
             if not literal:
+                q = class_units(q)
                 expand_aliases(q, searcher.reader())
                 expand_stems(q, searcher.reader())
                 correct_spelling(q, searcher.reader())
@@ -607,6 +608,42 @@ def check_expansion(q: wq.Query | None, reader: Any) -> None:
                      "fewer wildcards.")
 
 
+# Understood phase words still say something as text: a trial whose title says
+# "first-in-human" or "phase 3" is likelier what was meant than one whose record only holds
+# the phase.  They come back as one unit, the words as typed (and, hyphenated, also spaced),
+# a phrase never expanded, that weighs nothing in the tiers (the intent counts there) and
+# half a word in the score: it orders trials within a tier.  Not status, place or population
+# words: as text they mostly say something else ("completed chemotherapy", a sponsor's
+# country; on the dev split they cost more than they gave).  Subtype markers stay text.
+TEXT_INTENT_KINDS = frozenset({"phase"})
+
+
+def with_intent_words(q: wq.Query | None, intents: list[Intent]) -> wq.Query | None:
+    """``q`` (the free text left after understanding) with the words of its understood
+    TEXT_INTENT_KINDS intents as generic phrase units (see above)."""
+    from trialscope.index.query import text_unit
+    from trialscope.index.units import Unit
+
+    extra: list[Unit] = []
+    for intent in intents:
+        if intent.kind not in TEXT_INTENT_KINDS:
+            continue
+        alts: dict[tuple[str, ...], float] = {}
+        for spelled in dict.fromkeys((intent.words, HYPHENS_RE.sub(" ", intent.words))):
+            unit = parse_query('"' + spelled.replace('"', " ") + '"')
+            if isinstance(unit, Unit):
+                for texts, _weight in unit.alternatives:
+                    alts.setdefault(texts, 1.0)
+        if alts:
+            unit = text_unit(tuple(alts.items()), None, concept=False)
+            unit.quoted = unit.generic = True
+            extra.append(unit)
+    return _with_units(q, extra)
+
+
+HYPHENS_RE = re.compile("[" + "".join(HYPHENS) + "]")
+
+
 # A drug class written as its INN stem ("SGLT2 inhibitor ~ gliflozin" in synonyms.txt) finds
 # the indexed drug names ending so, in the interventions field (where drugs are named), at
 # most MAX_STEM_TERMS of them, the most frequent first.
@@ -641,6 +678,59 @@ def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
             _STEM_TERMS.clear()
         _STEM_TERMS[key] = found
     return found
+
+
+# A drug named by its INN ("semaglutide") belongs to the class its stem names ("-glutide":
+# GLP-1 receptor agonists): the query also searches that class (its spellings and the
+# index's other drugs ending so), as one generic unit that weighs nothing in the tiers and
+# half a word in the score: the trials of the drug named come first, then those of its
+# class, before trials that share neither.  The longest stem the word ends with decides
+# (three letters more at least, as stem_terms reads members).
+def class_units(q: wq.Query | None) -> wq.Query | None:
+    """``q`` with a class unit after each plain word that a class's INN stem ends."""
+    from trialscope.index.analysis import synonyms
+    from trialscope.index.query import text_unit
+
+    groups = [g for g in synonyms().groups if g.stems]
+    extra = []
+    for unit in units_of(q):
+        if unit.quoted or unit.part or unit.concept or unit.stems \
+                or len(unit.alternatives) != 1 or len(unit.alternatives[0][0]) != 1:
+            continue
+        word = unit.alternatives[0][0][0]
+        if not word.isalpha():
+            continue
+        found = [(len(stem), g) for g in groups for stem in g.stems
+                 if word.endswith(stem) and len(word) >= len(stem) + 3]
+        if not found:
+            continue
+        longest = max(n for n, _ in found)
+        mine = [g for n, g in found if n == longest]
+        alts: dict[tuple[str, ...], float] = {}
+        for g in mine:
+            for texts, weight in g.alternatives:
+                alts.setdefault(texts, weight)
+        cls = text_unit(tuple(alts.items()), unit.unit_field or STEM_FIELD, concept=False)
+        cls.stems = tuple(dict.fromkeys(st for g in mine for st in g.stems))
+        cls.generic = True
+        extra.append(cls)
+    return _with_units(q, extra)
+
+
+def _with_units(q: wq.Query | None, extra: list[Any]) -> wq.Query | None:
+    """``q`` (a unit, or a ``Coord`` of units) with the units ``extra`` ORed in."""
+    from trialscope.index.ranking import Coord, coordinate, recount
+    from trialscope.index.units import Unit
+
+    if not extra or q is None:
+        return q
+    if isinstance(q, Coord) and isinstance(q.child, wq.Or):
+        q.child = wq.Or([*q.child.subqueries, *extra])
+        recount(q)
+        return q
+    if isinstance(q, Unit):
+        return coordinate(wq.Or([q, *extra]))
+    return q
 
 
 def expand_stems(q: wq.Query | None, reader: Any) -> None:

@@ -18,6 +18,7 @@ from trialscope.cli.main import cli
 from trialscope.core.record import TrialRecord
 from trialscope.index.analysis import synonyms
 from trialscope.index.intents import understand
+from trialscope.index.query import parse_query
 from trialscope.index.search import search
 from trialscope.store.home import DataHome
 
@@ -159,6 +160,75 @@ def test_subtype_words_keep_the_marker() -> None:
     assert understand("MuSK+ myasthenia gravis", None)[0] == "MuSK myasthenia gravis"
 
 
+def test_an_antibody_named_bare_is_its_subtype() -> None:
+    # an antibody names the patients who have it; a target ("BCMA CAR-T") is not a subtype
+    text, intents = understand("MuSK myasthenia gravis", None)
+    assert text == "MuSK myasthenia gravis" and [i.kind for i in intents] == ["subtype"]
+    assert [i.kind for i in understand("AChR MG", None)[1]] == ["subtype"]
+    assert understand("BCMA CAR-T myasthenia gravis", None)[1] == []
+    assert understand("musk myasthenia gravis", None)[1] == []  # not written as the marker
+
+
+def test_understood_phase_words_still_order_as_text(index_dir: Path) -> None:
+    from trialscope.index.ranking import GENERIC_FACTOR, unit_factor
+    from trialscope.index.search import with_intent_words
+    from trialscope.index.units import units_of
+
+    res = search(index_dir, "first-in-human myasthenia gravis", limit=5)
+    assert '"first human"' in res.query_repr and res.understood
+    text, intents = understand("first-in-human myasthenia gravis", None)
+    units = units_of(with_intent_words(parse_query(text), intents))
+    assert [u.label for u in units][-1] == '(first-in-human | "first human")'
+    assert unit_factor(units[-1]) <= GENERIC_FACTOR  # nothing in the tiers
+    # status words are not put back: as text they mostly say something else
+    plain = parse_query("myasthenia gravis")
+    assert with_intent_words(plain, understand("completed myasthenia gravis", None)[1]) \
+        is plain
+
+
+def test_markers_named_only_as_absent_are_read() -> None:
+    from trialscope.index.aliases import words
+    from trialscope.index.negation import mentions, negated_markers
+
+    assert mentions("Wild-type EGFR/ALK;") == [("EGFR", True), ("ALK", True)]
+    assert mentions("NSCLC with no driver alterations (EGFR or ALK)")[1:] == \
+        [("EGFR", True), ("ALK", True)]
+    assert mentions("KRAS wild-type colorectal cancer") == [("KRAS", True)]
+    assert mentions("HER2-negative; HER2 positive") == [("HER2", True), ("HER2", False)]
+    # about treatment, not the marker's absence
+    assert mentions("No prior ALK inhibitor therapy") == [("ALK", False)]
+    # negated in one text, named in another: not negated
+    assert negated_markers(["ALK-positive NSCLC", "no EGFR mutation, no prior ALK TKI"],
+                           words) == ["egfr"]
+
+
+def test_a_subtype_named_only_as_absent_does_not_hold(tmp_path_factory) -> None:
+    trials = [
+        trial("NCT00000101", "Osimertinib in advanced NSCLC", ["NSCLC"], "osimertinib",
+              inclusion="EGFR mutation positive (exon 19 deletion or L858R)"),
+        trial("NCT00000102", "Pembrolizumab in advanced NSCLC", ["NSCLC"], "pembrolizumab",
+              inclusion="No EGFR mutation or ALK rearrangement"),
+    ]
+    res = search(index_of(tmp_path_factory, "negated", trials), "EGFR-mutant NSCLC",
+                 limit=5)
+    assert [(h.trial_id, list(h.intents.values())) for h in res.hits] == \
+        [("NCT00000101", ["yes"]), ("NCT00000102", ["no"])]
+
+
+def test_elderly_is_held_in_part_by_a_trial_whose_ages_reach_it(tmp_path_factory) -> None:
+    children = trial("NCT00000201", "Azacitidine in acute myeloid leukemia",
+                     ["Acute Myeloid Leukemia"], "azacitidine", min_age=1)
+    children.eligibility["max_age_years"] = 17
+    adults = trial("NCT00000202", "Venetoclax in acute myeloid leukemia",
+                   ["Acute Myeloid Leukemia"], "venetoclax", min_age=18)
+    older = trial("NCT00000203", "Decitabine in acute myeloid leukemia",
+                  ["Acute Myeloid Leukemia"], "decitabine", min_age=65)
+    res = search(index_of(tmp_path_factory, "elderly", [children, adults, older]),
+                 "elderly acute myeloid leukemia", limit=5)
+    assert [(h.trial_id, list(h.intents.values())) for h in res.hits] == \
+        [("NCT00000203", ["yes"]), ("NCT00000202", ["partly"]), ("NCT00000201", ["no"])]
+
+
 def test_cli_shows_understanding_and_literal_turns_it_off(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert not service.import_paths(DataHome.resolve(str(home)), [CTGOV_FIXTURES]).failed
@@ -220,6 +290,19 @@ def test_the_named_disease_ranks_above_a_shared_target(index_dir: Path) -> None:
     assert ranked(index_dir, "BCMA CAR-T multiple myeloma")[0] == "NCT00000004"
 
 
+def test_a_satisfied_intent_counts_as_sharing_more_than_the_disease() -> None:
+    from trialscope.index.ranking import names_the_disease
+
+    # "elderly NSCLC chemotherapy": a trial naming NSCLC, for the elderly, chemotherapy unsaid
+    words = ((("nsclc",),), (("chemotherapy",),))
+    args = ({"nsclc"}, {"nsclc"}, words, (2.0, 1.0), (True, False))
+    assert not names_the_disease(*args)
+    assert names_the_disease(*args, intent_held=True)
+    # a query of conditions only: the trials of them that satisfy the intent come first
+    only = ({"nsclc"}, {"nsclc"}, words[:1], (2.0,), (True,))
+    assert not names_the_disease(*only) and names_the_disease(*only, intent_held=True)
+
+
 def test_an_intervention_query_puts_the_intervention_first(index_dir: Path) -> None:
     ids = ranked(index_dir, "efgartigimod myasthenia gravis")
     assert ids[0] == "NCT00000005"
@@ -231,6 +314,16 @@ def test_a_class_named_by_its_stem_finds_the_drugs_the_index_holds(index_dir: Pa
     res = search(index_dir, "SGLT2 inhibitor heart failure", limit=5)
     assert res.hits[0].trial_id == "NCT00000008"
     assert search(index_dir, "SGLT2 inhibitor", literal=True).total == 0
+
+
+def test_a_drug_named_by_its_stem_also_finds_its_class(index_dir: Path) -> None:
+    # no trial names dapagliflozin; its stem (-gliflozin) names the SGLT2 inhibitors, and
+    # the index's empagliflozin trial is one: found, after any trial naming the drug itself
+    res = search(index_dir, "dapagliflozin", limit=5)
+    assert [h.trial_id for h in res.hits] == ["NCT00000008"] and "sglt2" in res.query_repr
+    assert search(index_dir, "dapagliflozin", literal=True).total == 0
+    ids = ranked(index_dir, "empagliflozin heart failure")
+    assert ids[0] == "NCT00000008"
 
 
 def test_a_misspelt_word_finds_the_word_meant(index_dir: Path) -> None:

@@ -619,7 +619,7 @@ class Matches:
                 covered = tier_coverage(matched, main, self.plan.words, weights) * total
                 heaviest = tiers.intent or max(weights) or 1.0
                 first = names_the_disease(matched, main, self.plan.words, weights,
-                                          tiers.conditions)
+                                          tiers.conditions, 2 in levels)
             else:
                 total = covered = heaviest = 1.0
                 first = False
