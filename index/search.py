@@ -388,8 +388,8 @@ def search(
                     intent.resolve(searcher)
             check_expansion(q, searcher.reader())
             if not literal:
-                q = class_units(q)
                 expand_aliases(q, searcher.reader())
+                q = class_units(q)
                 expand_stems(q, searcher.reader())
                 correct_spelling(q, searcher.reader())
             _drop_absent(q, taat.terms_of(searcher))
@@ -688,20 +688,20 @@ def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
 # (three letters more at least, as stem_terms reads members).
 def class_units(q: wq.Query | None) -> wq.Query | None:
     """``q`` with a class unit after each plain word that a class's INN stem ends."""
-    from trialscope.index.analysis import synonyms
+    from trialscope.index.analysis import MEMBER_WEIGHT, synonyms
     from trialscope.index.query import text_unit
 
     groups = [g for g in synonyms().groups if g.stems]
     extra = []
     for unit in units_of(q):
         if unit.quoted or unit.part or unit.concept or unit.stems \
-                or len(unit.alternatives) != 1 or len(unit.alternatives[0][0]) != 1:
+                or not unit.alternatives or len(unit.alternatives[0][0]) != 1:
             continue
-        word = unit.alternatives[0][0][0]
-        if not word.isalpha():
-            continue
-        found = [(len(stem), g) for g in groups for stem in g.stems
-                 if word.endswith(stem) and len(word) >= len(stem) + 3]
+        # the word as typed, or another name of it (expand_aliases: a brand's generic)
+        found = [(len(stem), g) for texts, _ in unit.alternatives
+                 if len(texts) == 1 and texts[0].isalpha()
+                 for g in groups for stem in g.stems
+                 if texts[0].endswith(stem) and len(texts[0]) >= len(stem) + 3]
         if not found:
             continue
         longest = max(n for n, _ in found)
@@ -710,6 +710,10 @@ def class_units(q: wq.Query | None) -> wq.Query | None:
         for g in mine:
             for texts, weight in g.alternatives:
                 alts.setdefault(texts, weight)
+        # the drug named is a member of its class by each of its names: a trial naming
+        # only its brand is not below the trials of the generic
+        for texts, _ in unit.alternatives:
+            alts.setdefault(texts, MEMBER_WEIGHT)
         cls = text_unit(tuple(alts.items()), unit.unit_field or STEM_FIELD, concept=False)
         cls.stems = tuple(dict.fromkeys(st for g in mine for st in g.stems))
         cls.generic = True
@@ -794,11 +798,22 @@ def correct_spelling(q: wq.Query | None, reader: Any) -> None:
 # pembrolizumab, "NSCLC" -> "non-small cell lung cancer", "sphenopalatine ganglion" -> SPG),
 # a little below the words as written.  A run of words becomes one concept unit, its words
 # staying units of their own (parts), as a several-word synonym spelling does (query.py).
+# A drug dictionary's names (index/drugnames.py: "Jardiance" -> empagliflozin, which no record
+# may state) are used the same way.
 ALIAS_WEIGHT = 0.9
 
 
+def other_names(reader: Any, key: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The other names of ``key`` the index holds: those its trials state
+    (aliases.accepted), then a drug dictionary's (drugnames.accepted)."""
+    from trialscope.index import aliases, drugnames
+
+    found = aliases.accepted(reader, key)
+    return found + [v for v in drugnames.accepted(reader, key) if v not in found]
+
+
 def expand_aliases(q: wq.Query | None, reader: Any) -> None:
-    from trialscope.index.aliases import MAX_WORDS, accepted
+    from trialscope.index.aliases import MAX_WORDS
     from trialscope.index.query import text_unit
     from trialscope.index.ranking import Coord, _walk
 
@@ -818,7 +833,7 @@ def expand_aliases(q: wq.Query | None, reader: Any) -> None:
                 run += 1
             for n in range(run, 1, -1):
                 key = tuple(subs[i + j].alternatives[0][0][0] for j in range(n))
-                found = accepted(reader, key)
+                found = other_names(reader, key)
                 if found:
                     unit = text_unit(((key, 1.0), *((v, ALIAS_WEIGHT) for v in found
                                                      if v != key)),
@@ -836,7 +851,7 @@ def expand_aliases(q: wq.Query | None, reader: Any) -> None:
         if unit.quoted or unit.part or not unit.alternatives:
             continue
         found = [v for texts, weight in unit.alternatives if weight >= 1.0
-                 and len(texts) <= MAX_WORDS for v in accepted(reader, texts)]
+                 and len(texts) <= MAX_WORDS for v in other_names(reader, texts)]
         changed |= _add_alternatives(unit, found, ALIAS_WEIGHT)
     if changed:
         recount(q)

@@ -107,6 +107,20 @@ def replaced(node: Any, path: tuple[Any, ...], value: Any) -> Any:
     return node
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Derived caches (the drug dictionary's table, index/drugnames.py) go to a folder of
+    this test session, for every process it starts, not to the user's cache."""
+    from trialscope.index import drugnames
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv(drugnames.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    drugnames.reset()
+    yield
+    patch.undo()
+    drugnames.reset()
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
