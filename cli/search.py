@@ -90,8 +90,9 @@ def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
 @click.option("--show-query", is_flag=True,
               help="Print the parsed query (with synonyms) and the intents understood.")
 @click.option("--literal", is_flag=True,
-              help="Search the words as written: no synonyms, and no understanding of "
-                   "status, place, population, phase or subtype words.")
+              help="Search the words as written: no synonyms, no other names (the "
+                   "records' own, a drug dictionary's brand and generic names), and no "
+                   "understanding of status, place, population, phase or subtype words.")
 @click.option("--facets/--no-facets", default=True, show_default=True,
               help="Count results per status, phase, country, sponsor, start year, target.")
 @listing_options
@@ -105,7 +106,8 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, explain: boo
     \b
     Query syntax: words (synonyms match each other: CAR-T / CAR T /
     chimeric antigen receptor; FcRn inhibitor finds efgartigimod,
-    rozanolixizumab, ...; see index/synonyms.txt), "exact phrases",
+    rozanolixizumab, ...; see index/synonyms.txt; a brand finds its generic:
+    Jardiance / empagliflozin), "exact phrases",
     AND / OR / NOT, prefix*, ranges enrollment:[10 TO 50], and fields:
     title:, condition:, intervention:, sponsor:, id:, exclusion:, location:.
     Words naming a status, place, population, phase or subtype ("recruiting",

@@ -154,3 +154,17 @@ def test_the_table_file_round_trips(tmp_path: Path) -> None:
     assert table.names("jardiance") == ["empagliflozin"]
     assert sorted(table.keys("empagliflozin")) == ["empagliflozin", "jardiance"]
     assert not list(tmp_path.joinpath("cache").glob("*.tmp"))
+
+
+def test_a_cache_folder_that_cannot_be_written_keeps_the_table_in_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv(drugnames.CACHE_ENV, str(blocker / "cache"))
+    monkeypatch.setattr(drugnames, "_rows_from", lambda source: build_rows(DICTIONARY))
+    drugnames.reset()
+    try:
+        table = drugnames.table()
+        assert table is not None and table.names("vyvgart") == ["efgartigimod"]
+    finally:
+        drugnames.reset()
