@@ -82,9 +82,10 @@ def build_rows(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                     owners.setdefault(w, set()).add(canonical)
     names: dict[str, str] = {}
     for canonical in drugs:
-        name = record_name(words(canonical), lambda w, c=canonical: owners.get(w, set()) - {c})
-        if name and len(name) <= MAX_WORDS and _name_like(name):
-            names[canonical] = " ".join(name)
+        written = record_name(words(canonical),
+                              lambda w, c=canonical: owners.get(w, set()) - {c})
+        if written and len(written) <= MAX_WORDS and _name_like(written):
+            names[canonical] = " ".join(written)
     seen: set[tuple[str, str]] = set()
     for variant, canonicals in variant_to_canonical.items():
         key = words(variant)
