@@ -135,7 +135,9 @@ _PERSON_AGE_RX = (  # "Patient over 18 years", "patients of both genders older t
     r"\b(?:patients?|participants?|subjects?|persons?|individuals?|men|women|males?|females?)\s+"
     rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?"
     r"(?:(?:must|should|shall|will|need\s+to)\s+be\s+|(?:is|are)\s+)?(?:aged\s+)?"
-    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)")
+    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b"
+    # ("the female participant at least 6 months prior to screening": a time, not an age)
+    r"(?!\s*(?:\([^()]*\)\s*)?(?:prior|before|ago|after|since|from|following)\b))")
 _PERSON_AGE_PLAIN = re.compile(_PERSON_AGE_RX, _IC)
 _PERSON_AGE = first_chars(_PERSON_AGE_RX, _IC)
 _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b"
@@ -181,7 +183,12 @@ _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hou
 _TIME = r"(?:days?|weeks?|wks?|months?|mos?|years?|yrs?|hours?|hrs?)\b"
 _PAST = r"(?:(?:past|last|previous|preceding|prior)\s+)?"
 _WINDOW_RX = (
-    rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})(?:\s*\(\d+\))?"
+    # "within 5 half-lives or 30 days": the fixed duration (RULES v2 §5); "≤ 28 days from
+    # Cycle 1 Day 1", "<6 months before": a sign before a span that an anchor dates
+    rf"(?:(?:within|less\s+than|fewer\s+than|<)\s+|(?:[≤≦⩽]\s*|<\s*=\s*|=\s*<\s*|<(?=\d))"
+    rf"(?=\d+\s*[-\s]?{_TIME}\s*(?:\([^()]*\)\s*)?(?:before|prior|preceding|from|since)\b))"
+    rf"(?:the\s+)?{_PAST}(?:(?:{_NUMW})\s*half[-\s]?lives?\s*(?:\([^()]*\)\s*)?,?\s*or\s+)?"
+    rf"(?P<a>{_NUMW})(?:\s*\(\d+\))?"
     rf"\s*[-\s]?"
     rf"(?P<ua>{_TIME})"
     rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
@@ -190,7 +197,10 @@ _WINDOW_RX = (
     rf"|\b(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)(?<!more\sthan\s)(?<!greater\sthan\s)"
     rf"(?<!over\s)(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
-    rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
+    # "at least 6 months since", "a minimum of 2 weeks (14 days) must have elapsed between"
+    rf"|(?:at\s+least|a\s+minimum\s+of|minimum\s+of)\s+(?P<g>{_NUMW})\s*[-\s]?(?P<ug>{_TIME})"
+    r"\s*(?:\([^()]*\)\s*)?(?=since\b|(?:(?:must|should|will|shall)\s+)?(?:have\s+|has\s+)?"
+    r"(?:elapsed|passed)\b)"
     # "History of stroke for 6 months prior to screening", "during 6 months prior to consent"
     rf"|\b(?:for|during)\s+(?:the\s+)?{_PAST}(?P<i>{_NUMW})\s*[-\s]?(?P<ui>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
@@ -910,10 +920,12 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     before = before[:anti.start()]
                     canon = " ".join(f"{anti.group(1)} {m.group()}".lower().split()).replace(
                         "anti- ", "anti-")
-            route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
+            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled)\s+$", before, _IC)
             first = m.start() - len(before) + route.start() if route else m.start() - (
                 len(text[max(0, m.start() - 80):m.start()]) - len(before))
-            hits.append((first, stop, f"{route.group(1).lower()} {canon}" if route else canon))
+            way = route.group(1).lower() if route else ""
+            way = "systemic" if way.startswith("non") else way  # "non-topical steroids"
+            hits.append((first, stop, f"{way} {canon}" if route else canon))
     hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
         o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
     merged: list[tuple[int, int, str]] = []
@@ -931,6 +943,9 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     # "with the exception of emicizumab", "(other than EGFR TKI)": not what the window is on
     if has_key(low, _EXCEPT_KEYS):
         hits = [h for h in hits if not _EXCEPT.search(text, max(start, h[0] - 50), h[0])]
+    # "a major surgical procedure unrelated to breast cancer": what qualifies it is no thing
+    if len(hits) > 1:
+        hits = [h for h in hits if not _QUALIFIED_BY.search(text, max(start, h[0] - 40), h[0])]
     # "hospitalization for unstable angina": the event is the angina
     hits = [h for k, h in enumerate(hits) if not (
         h[2].startswith("hospitali") and k + 1 < len(hits)
@@ -947,6 +962,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     return sorted(hits)
 
 
+_QUALIFIED_BY = re.compile(r"\b(?:(?:un)?related|secondary|attributable|unrelated)\s+to\s+"
+                           r"(?:(?:an?|the|any|their|its)\s+)?(?:[\w-]+\s+){0,2}$", _IC)
 _CLASS_HEAD = re.compile(r"\s+(?:therap(?:y|ies)|treatments?|medications?|agents?|drugs?)\b",
                          _IC)
 _VACCINE_QUALIFIER = re.compile(
