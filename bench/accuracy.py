@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -130,6 +131,43 @@ def _name(text: Any) -> str:
     return " ".join(str(text).lower().split())
 
 
+# British and American spellings of one word (RULES v2 §3 names mix them: "hospitalisation",
+# "psychiatric hospitalization"): folded on both sides, whole word parts only.
+_SPELLINGS = ((r"haem(?=[a-z])", "hem"), (r"aemi", "emi"), (r"oedem", "edem"),
+              (r"isch(?:a)?emi", "ischemi"), (r"tumour", "tumor"), (r"behaviour", "behavior"),
+              (r"(?<=[a-z])is(ation|ed|ing|e)\b", r"iz\1"), (r"paediatric", "pediatric"),
+              (r"oesophag", "esophag"), (r"centre", "center"), (r"randomis", "randomiz"))
+CANONICAL = True  # --strict sets it False: names compared as written (the figures before round 3)
+
+
+def _spelling(name: str) -> str:
+    for rx, to in _SPELLINGS:
+        name = re.sub(rx, to, name)
+    return name
+
+
+def _canon_thing(name: Any) -> str:
+    """A window's thing as the extractor's table names it (``thing_name``: "MI" -> myocardial
+    infarction, "PLEX" -> plasma exchange), then spelling-folded; the same on both sides."""
+    text = _name(name)
+    if not CANONICAL:
+        return text
+    from trialscope.extract.thresholds import thing_name
+
+    return _spelling(_name(thing_name(str(name).strip()) or text))
+
+
+def _canon_measure(name: Any) -> str:
+    """A measure as the measure table names it (``measures.lookup``: "QTcF" -> QTc, "SBP" ->
+    systolic BP), then spelling-folded; the same on both sides."""
+    text = _name(name)
+    if not CANONICAL:
+        return text
+    from trialscope.extract.measures import lookup
+
+    return _spelling(_name(lookup(str(name).strip()) or text))
+
+
 def threshold_matches(exp: dict[str, Any], got: dict[str, Any]) -> bool:
     """Legacy matching (thresholds.jsonl): no direction, exact values."""
     if exp.get("op") == "within":
@@ -145,13 +183,13 @@ def threshold_matches_v2(exp: dict[str, Any], got: dict[str, Any]) -> bool:
     """RULES-thresholds-v2 §1: measure (windows: as a set of names), op, value, unit, and for
     windows the direction."""
     if exp.get("op") == "within":
-        names = {_name(n) for n in str(exp["measure"]).split(",")}
+        names = {_canon_thing(n) for n in str(exp["measure"]).split(",")}
         got_names = got.get("drugs") or str(got["measure"]).split(",")
-        if names != {_name(n) for n in got_names}:
+        if names != {_canon_thing(n) for n in got_names}:
             return False
         if (exp.get("direction") or "before") != (got.get("direction") or "before"):
             return False
-    elif _name(exp["measure"]) != _name(got["measure"]):
+    elif _canon_measure(exp["measure"]) != _canon_measure(got["measure"]):
         return False
     return (exp["op"] == got["op"] and _same_value_v2(exp["value"], got["value"])
             and _unit(exp.get("unit")) == _unit(got.get("unit")))
@@ -266,7 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="list misses and false positives")
     parser.add_argument("--labelled", type=Path, default=LABELLED, help="folder of the .jsonl sets")
+    parser.add_argument("--strict", action="store_true",
+                        help="compare names as written, without the tables' canonical names "
+                             "(the scoring before round 3)")
     args = parser.parse_args(argv)
+    global CANONICAL
+    CANONICAL = not args.strict
     result = evaluate(args.labelled, args.split)
     counts = result["counts"]
     if args.split == "legacy":

@@ -323,9 +323,14 @@ MEASURES: tuple[Measure, ...] = (
                r"(?:\s+time)?|survival\s+(?:expectancy|prognosis)"),
             ((), ("life", "survival")), _TIME, floor=True),
     Measure("prior lines of therapy", "count",
-            _I(r"prior\s+(?:systemic\s+)?(?:lines?|regimens?)(?:\s+of\s+(?:systemic\s+)?"
-               r"(?:therapy|therapies|treatment|chemotherapy))?|lines?\s+of\s+(?:prior\s+)?"
-               r"(?:systemic\s+)?(?:therapy|therapies|treatment)"),
+            # "2 prior lines", "3 prior chemotherapy regimens", "1 line of chemotherapy",
+            # "two prior systemic treatment regimens"
+            _I(r"prior\s+(?:(?:systemic|chemotherapy|cytotoxic|treatment|therapy|anti-?[a-z]+"
+               r"|[\w-]+-based|[\w-]+-containing)\s+){0,2}(?:lines?|regimens?)(?:\s+of\s+"
+               r"(?:systemic\s+)?(?:therapy|therapies|treatments?|chemotherapy|anti-?[a-z]+"
+               r"\s+therapy))?|lines?\s+of\s+(?:prior\s+)?(?:systemic\s+)?(?:therapy|therapies"
+               r"|treatments?|chemotherapy|anti-?[a-z]+\s+therapy)|(?:(?:systemic|cytotoxic)\s+)?"
+               r"(?:chemotherapy|treatment)\s+regimens?"),
             ((), ("line", "regimen")), (None,), hi=30),
     Measure("pack-years", "count", _I(r"pack[-\s]?years?"), ((), ("pack",)), (None,), hi=300),
 )

@@ -267,7 +267,8 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     ((r"immunosuppress(?:ants?|ive\s+(?:agents?|drugs?|therap\w+|treatments?|medications?))"
       r"|免疫抑制剂"), None),  # not a RULES v2 name: as written
     (r"immunotherap(?:y|ies)", "immunotherapy"),
-    (r"(?:cytotoxic\s+)?chemotherapy|化疗", "chemotherapy"),
+    (r"(?:cytotoxic\s+)?chemotherapy|cytotoxic\s+(?:therap(?:y|ies)|treatments?|agents?"
+     r"|drugs?)|化疗", "chemotherapy"),
     (r"immune\s+checkpoint\s+inhibitors?", "immune checkpoint inhibitors"),
     (r"palliative\s+(?:radio-?therapy|radiation(?:\s+therapy)?)", "palliative radiotherapy"),
     (r"radio-?therapy|radiation(?:\s+(?:therapy|treatment))?(?!\s+(?:exposure|dose))"
@@ -305,7 +306,20 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
       r"|cyclophosphamide|methotrexate|zilucoplan|leflunomide"), None),
     (r"\b[a-z]{3,}(?:mab|cept|imod|tinib|limus|siran|copan|coplan)\b", None),  # INN stems
     (r"利妥昔单抗", "rituximab"), (r"依库珠单抗", "eculizumab"), (r"托珠单抗", "tocilizumab"),
-    (r"艾加莫德", "efgartigimod")]]
+    (r"艾加莫德", "efgartigimod"),
+    # General vocabulary of drug classes, as written (RULES v2 §5: names outside its list are
+    # kept as written): a class named in a list with known things is named too
+    (r"(?<![\w-])(?:(?-i:SGLT-?2)\s*(?:inhibitors?|(?-i:i)\b)|(?-i:DPP-?4)\s*inhibitors?"
+     r"|(?-i:GLP-?1)\s*(?:receptor\s+)?(?:agonists?|(?-i:RAs?)\b|analogues?))", None),
+    (r"(?<![\w-])(?:(?-i:JAK)\s+inhibitors?|(?-i:TNF)(?:-?(?:α|alpha))?\s+(?:inhibitors?|blockers?|antagonists?)"
+     r"|anti-?(?-i:TNF)(?:-?(?:α|alpha))?(?:\s+(?:therapy|agents?))?"
+     r"|(?:tyrosine\s+kinase|(?-i:PARP|PD-?1|PD-?L1|CDK4/6|mTOR|BTK|BRAF|MEK))\s+inhibitors?"
+     r"|bisphosphonates?|erythropoie(?:sis|tin)[-\s]+stimulating\s+agents?"
+     r"|(?-i:ESAs?)\b|erythropoietin|proton\s+pump\s+inhibitors?|(?-i:PPIs?)\b"
+     r"|anti-?retroviral\s+(?:therapy|treatment|drugs?)|(?:hormon(?:e|al)|endocrine|targeted)"
+     r"\s+therap(?:y|ies)|antiplatelet\s+(?:agents?|therapy|drugs?)"
+     r"|thrombolytic\s+(?:therapy|agents?)|herbal\s+(?:medicines?|supplements?|products?|remedies)"
+     r"|(?:dietary|nutritional)\s+supplements?)(?![\w-])", None)]]
 _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*)?(?:and|-|to)\s*({_NUM})"
                     rf"|({_NUM})\s*(?:-|–|~|to)\s*({_NUM})(?!\s*(?:times|[x×]))", _IC)
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
@@ -898,8 +912,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 continue
             if _REQUIRING.search(before):
                 continue
-            canon = name if name not in (None, "*s") else " ".join(
-                m.group().lower().replace("(s)", "s").split())
+            canon = name if name not in (None, "*s") else _np_name(  # (acronyms as written)
+                m.group().replace("(s)", "s"))
             if canon == "infection" and (site := _SITE.search(before)):
                 canon = " ".join(f"{site.group(1)} infection".lower().split())
                 before = before[:site.start()]
@@ -1000,7 +1014,10 @@ _DRUG_KEYS: list[tuple[str, ...]] = [
                        "ciclosporin", "cyclophosphamide", "methotrexate", "zilucoplan",
                        "leflunomide"),
     ("mab", "cept", "imod", "tinib", "limus", "siran", "copan", "coplan"), ("利妥昔单抗",),
-    ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",)]
+    ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",),
+    ("sglt", "dpp", "glp"),
+    ("jak", "tnf", "inhibitor", "bisphosphonate", "erythropoie", "esa", "ppi", "retroviral",
+     "therap", "antiplatelet", "thrombolytic", "herbal", "supplement")]
 _EVENT_NAMES = {name for _, name in EVENTS if name}
 _DRUG_ROWS = [(rx, name, keys) for (rx, name), keys in
               zip(_DRUGS, [*EVENT_KEYS, *_DRUG_KEYS], strict=True)]  # EVENTS come first
@@ -1324,15 +1341,18 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             colon_at = text.rfind(":", begin, m.start())
             if colon_at >= 0 and text[colon_at + 1:m.start()].strip():
                 begin = colon_at + 1  # "CNS pathology including: epilepsy, seizures within"
-            hits = _drugs(text, begin, m.start(), low)
+            since = key == "g" and re.match(r"[^,;]{0,30}?\b(?:elapsed|passed)\s+(?:since|after"
+                                            r"|between|from)\b", text[m.end():c1], _IC)
+            # ("at least 7 days must have elapsed since the end of X": X is after the span)
+            hits = [] if since else _drugs(text, begin, m.start(), low)
             if hits:
                 hits = _listed(text, begin, m.start(), hits, low)
-            if (not hits and section == "exclusion"
+            if (not hits and section == "exclusion" and not since
                     and not re.match(r"less|fewer|<", m.group(), _IC)):
                 # (in inclusion a time phrase mostly dates a requirement: "diagnosis of asthma
                 # documented in the past 24 months"; "less than 2 years" is often a prognosis)
                 hits = _head_things(text, begin, m.start())
-            if not hits and k + 1 == len(found):  # (not examples in parentheses)
+            if not hits and (k + 1 == len(found) or since):  # (not examples in parentheses)
                 hits = [h for h in _drugs(text, after_end, c1, low)
                         if not _in_parens(text, after_end, h[0])]
             region = after_end
@@ -1583,7 +1603,8 @@ _OTHER_STOP = re.compile(
     r"^(?:(?:has|have|had|with|a|an|the|any|must|be|is|are|of|who|and|or|total|current|baseline"
     r"|screening|patients?|participants?|subjects?|documented|known|evidence|history|defined|as"
     r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
-    r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior)\s+)+",
+    r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior"
+    r"|then|it|this|that|which|so)\s+)+",
     _IC)
 _ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "GOLD grade > 2"
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
@@ -1592,6 +1613,12 @@ _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds
                         _IC)
 
 
+_SCORE_OF = re.compile(r"\b(score|total|level|value|index|rating|count)\s+(?:of|is|was)\s*$",
+                       _IC)
+_SCORE_ON = re.compile(r"\s*(?:points?\s+)?(?:on|in)\s+(?:the\s+)?['‘’\"]?(?P<name>[A-Z][\w-]*"
+                       r"(?:\s+[A-Z][\w-]*){0,4})['‘’\"]?\s*(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?")
+_RATE = re.compile(r"\s+((?:(?!of\b|the\b|and\b|per\b|a\b)[a-z][\w-]*\s+){0,2}[a-z][\w-]*s)\s*"
+                   r"(?:per|/|a|each)\s*(day|week|month|year)\b", _IC)
 _DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
                         r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week)"
                         r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
@@ -1602,8 +1629,10 @@ _COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,3}"
 
 
 _POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more": the tail, then the name
-    rf"\s+of\s+(?P<n>{_NUM})\s+or\s+(?P<dir>more|greater|higher|above|less|fewer|lower|below)\b",
-    _IC)
+    rf"\s+(?:of\s+|(?<=score\s))(?P<n>{_NUM})\s+or\s+(?P<dir>more|greater|higher|above|less"
+    r"|fewer|lower|below)\b", _IC)
+_ABBR_SCORE = re.compile(r"\(([A-Z][\w-]{1,12})\)\s*(?:(?:total|global|mean|average)\s+)?"
+                         r"(?:scores?|rating|index|level)?\s*(?:of|is|was|:)?\s*$")
 _POST_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:\s+[\w/+.-]+){0,3}?)$")
 
 
@@ -1616,11 +1645,11 @@ def _named(words: str, text: str, low: str) -> bool:
 
 # The words of a name stop at a function word or verb: "uncontrolled asthma through ACQ-6" is
 # ACQ-6, "need to demonstrate a" and "score may not" are no name.
-_NAME_BREAK = re.compile(r"^.*\b(?:through|to|may|might|not|need|needs|who|which|those|both|more"
+_NAME_BREAK = re.compile(r"^.*(?<![\w-])(?:through|to|may|might|not|need|needs|who|which|those|both|more"
                          r"|less|in|on|at|for|with|by|or|and"
                          r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
                          r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
-                         r"|had|has|have|is|are)\b\s*", _IC)
+                         r"|had|has|have|is|are)(?![\w-])\s*", _IC)
 _NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|fasting|fasted|current|planned|baseline)\s+)+", _IC)
 _NAME_BAD = re.compile(r"antibod|copy\s+number|\bCEP\d|\bgenes?\b|mutation|allele|\btests?\b"
                        r"|\bslides?\b|\bsamples?\b|\bsections?\b|specimens?|\bscore$", _IC)
@@ -1645,15 +1674,23 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
     """Limits on quantities the measure table does not know, under their own words
     (``recognised: False``): never dropped, never mistaken for a known measure."""
     out: list[Threshold] = []
-    if " or " in low and " of " in low:
+    if " or " in low and (" of " in low or "score" in low):
         for m in _POST_OTHER.finditer(text):
             head = " ".join(re.split(r"[;,(){}\[\]]", text[max(0, m.start() - 50):m.start()])[-1]
                             .split()[-4:])
             name_m = _POST_NAME.search(head)
             name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
+            scale = None
+            if (abbr := _ABBR_SCORE.search(text[max(0, m.start() - 50):m.start()])) and not _named(
+                    text[max(0, m.start() - 50):m.start()][:abbr.start()], text, low):
+                scale = abbr.group(1)  # "Pittsburgh Sleep Quality Index (PSQI) score 6 or higher"
+            elif re.fullmatch(r"(?:an?\s+|the\s+)?(?:total\s+)?score", name, _IC):
+                on = _SCORE_ON.match(text, m.end())  # "a score of 6 or more on the PQ-16"
+                scale = (on.group("abbr") or on.group("name")) if on else ""
+            name = scale if scale is not None else name
             if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
-                or _named(name, text, low)
-                    or not re.search(r"score|index|scale|count|number|rating", name, _IC)):
+                or _named(name, text, low) or scale is None
+                    and not re.search(r"score|index|scale|count|number|rating", name, _IC)):
                 continue  # only named scores: "a history of 2 or more" is not a measure
             op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above") else "<="
             t = _make(name, op, _number(m.group("n")), None, f"{name}{m.group()}", "other",
@@ -1667,11 +1704,27 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         found = _compare(text, m.start())
         if not found or m.start() < 2:
             continue
+        before = _SCORE_OF.sub(r"\1 ", text[max(0, m.start() - 60):m.start()])  # "score of"
         head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
-                        r"|of|no|by|as|using|per)\b", text[max(0, m.start() - 60):m.start()])[-1]
+                        r"|of|no|by|as|using|per)\b", before)[-1]
         head = " ".join(head.split()[-7:])  # the name is in the last few words
         name_m = _OTHER_NAME.search(head)
+        if (abbr := _ABBR_SCORE.search(before)) and not _named(before[:abbr.start()], text, low):
+            # "Hamilton Anxiety Rating Scale (HAM-A) total score ≥ 18": the scale's abbreviation
+            name_m = _OTHER_NAME.search(abbr.group(1))
         name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
+        if (len(found) == 1 and not found[0][2] and (rate := _RATE.match(text, found[0][3]))
+                and not (_OTHER_BAD.search(rate.group(1)) or _named(rate.group(1), text, low))):
+            # "more than 10 cigarettes per day", "> 6 cluster attacks/day": a count per period
+            words = re.sub(r"^(?:(?:separate|severe|moderate|mild|serious|major|or|and)\s+)+",
+                           "", rate.group(1))
+            # (§4: "≥ 2 exacerbations per year" counts exacerbations, the period is a note)
+            per = "" if words.lower().endswith("exacerbations") else f" per {rate.group(2).lower()}"
+            t = _make(f"{_np_name(words)}{per}", found[0][0],
+                      found[0][1], None, text[m.start():rate.end()], "count", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
         count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
         if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
                 _OTHER_BAD.search(count.group(1)) or _named(count.group(1), text, low)):
@@ -1699,6 +1752,11 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
                       "", name_m.group("abbr") or name)
         name = _other_name(name)
+        if re.fullmatch(r"(?:total\s+)?score", name, _IC) or not name and re.search(
+                r"\bscore\s*$", before, _IC):
+            # "a score of 6 or more on the PQ-16": the scale is named after the number
+            on = _SCORE_ON.match(text, found[-1][3])
+            name = (on.group("abbr") or on.group("name")) if on else ""
         if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2 and not (
                 _named(name, text, low)):
             if of := _DOSE_OF.match(text, dose.end()):
