@@ -67,7 +67,8 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"(?<![\w-])(?:(?:sudden\s+)?cardiac\s+arrest|ventricular\s+(?:tachycardia|fibrillation))"
      r"(?![\w-])", None),
     (r"(?<![\w-])(?:(?:diabetic\s+)?ketoacidosis|(?-i:DKA))(?![\w-])", None),
-    (r"(?<![\w-])(?:pacemaker|defibrillator|(?-i:ICD))\s+(?:implantation|placement)(?![\w-])", None),
+    (r"(?<![\w-])(?:pacemaker|defibrillator|(?-i:ICD))\s+(?:implantation|placement)(?![\w-])",
+     None),
     (r"(?<![\w-])(?:cardiac|thoracic|abdominal|bariatric|spinal|spine|orthopa?edic|cataract|ocular"
      r"|eye|intraocular|brain|cranial|gastric|hip|knee|joint)\s+(?:surgery|surgeries|operations?)"
      r"(?![\w-])", None),
@@ -76,7 +77,8 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
      None),
     (r"(?<![\w-])(?:pulmonary\s+)?tuberculosis(?![\w-])", None),
     (r"(?<![\w-])fractures?(?![\w-])", None),
-    (r"(?<![\w-])(?:major\s+depressive|manic|hypomanic|psychotic|mixed)\s+episodes?(?![\w-])", None),
+    (r"(?<![\w-])(?:major\s+depressive|manic|hypomanic|psychotic|mixed)\s+episodes?(?![\w-])",
+     None),
 ]
 
 # Per EVENTS row, words one of which every match contains, in ``prefilter.fold(text)``: a row

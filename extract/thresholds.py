@@ -1645,7 +1645,8 @@ def _named(words: str, text: str, low: str) -> bool:
 
 # The words of a name stop at a function word or verb: "uncontrolled asthma through ACQ-6" is
 # ACQ-6, "need to demonstrate a" and "score may not" are no name.
-_NAME_BREAK = re.compile(r"^.*(?<![\w-])(?:through|to|may|might|not|need|needs|who|which|those|both|more"
+_NAME_BREAK = re.compile(r"^.*(?<![\w-])(?:through|to|may|might|not|need|needs|who|which|those"
+                         r"|both|more"
                          r"|less|in|on|at|for|with|by|or|and"
                          r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
                          r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
