@@ -1537,7 +1537,9 @@ def _what(text: str) -> str:
     if end := _WHAT_END.search(text):
         text = text[:end.start()]
     text = re.sub(r"(?:\s+(?:for|of|with|to|in|on|and|or))+$", "", text.strip(), flags=_IC)
-    text = re.sub(r"\s+\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "", text)  # "dapagliflozin 10 mg"
+    text = re.sub(r"(?:\s+|\s*[<>≤≥]\s*=?\s*)\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "",
+                  text)  # "dapagliflozin 10 mg", "prednisone ≤ 10 mg/day"
+    text = re.sub(r"\s*[<>≤≥=]+\s*$", "", text)
     text = re.sub(r"^\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\S*\s+(?:or\s+(?:less|more)\s+)?of\s+", "",
                   text, flags=_IC)  # "10 mg/day or less of prednisolone"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
@@ -1620,7 +1622,7 @@ _SCORE_ON = re.compile(r"\s*(?:points?\s+)?(?:on|in)\s+(?:the\s+)?['‘’\"]?(?
 _RATE = re.compile(r"\s+((?:(?!of\b|the\b|and\b|per\b|a\b)[a-z][\w-]*\s+){0,2}[a-z][\w-]*s)\s*"
                    r"(?:per|/|a|each)\s*(day|week|month|year)\b", _IC)
 _DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
-                        r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week)"
+                        r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week|m2|m²)"
                         r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
 
 
@@ -1660,7 +1662,39 @@ _LAB_UNITS = {"mg/dL", "µmol/L", "mmol/L", "nmol/L", "pmol/L", "ng/mL", "ng/L",
               "copies/mL", "cells/µL"}
 _DOSE_DRUG_AFTER = re.compile(r"\s+((?!of\b|per\b|a\b|the\b)[a-z][\w-]{3,})\s+(?:daily|per\s+day"
                               r"|a\s+day|/\s*day)\b", _IC)
-_DOSE_OF = re.compile(r"\s+of\s+([a-z][\w-]{3,})\b", _IC)
+_DOSE_OF = re.compile(r"\s+of\s+(?:(?:oral|intravenous|IV|systemic)\s+)?([a-z][\w-]{3,})\b", _IC)
+
+
+# A word that names a drug: common INN stems and drug-class words (what a background-drug dose
+# limit is on: "dose: prednisone", RULES v2 §3.6)
+_DRUG_WORD = re.compile(
+    r"(?:[a-z]{3,}(?:sone|olone|one|ine|ate|pril|sartan|statin|azole|cycline|mycin|floxacin|mab"
+    r"|nib|parin|arin|pam|lam|tidine|prazole|oxacin|vir|ide|ol|in|en|ium)|corticosteroids?"
+    r"|steroids?|glucocorticoids?|opioids?|insulin|(?-i:ASA|ICS|MTX|HCQ))", _IC)
+_DOSE_BEFORE = re.compile(
+    r"(?P<drug>[A-Za-z][\w-]{2,})(?:\s+(?:therapy|treatment|use|intake))?\s*[(,:]?\s*(?:(?:at|in"
+    r"|with|on)\s+)?(?:an?\s+|the\s+)?(?:(?:total|daily|maximum|maximal|cumulative|weekly|mean"
+    r"|average|current)\s+)*(?:(?:doses?|dosages?|dosing|requirements?)\s*(?:of|:)?\s*)?"
+    r"(?:(?:requirements?|exceeding|above|of)\s+)?$", _IC)
+_DOSE_AFTER = re.compile(r"\s*(?:of\s+)?(?:oral\s+)?(?P<drug>[A-Za-z][\w-]{2,})(?=\s*(?:\)|,|;|$"
+                         r"|or\b|equivalent|daily|per\b|a\s+day))", _IC)
+_DAILY = re.compile(r"\bdaily\s+(?:doses?|dosages?)\b", _IC)
+
+
+def _dose_drug(text: str, start: int, end: int) -> str:
+    """The drug a dose limit is on when the words right before it do not name it: the drug
+    written right after the dose ("> 10 mg daily prednisone equivalent", "20 mg/day of
+    prednisone"), or the drug before a "dose of" ("daily dose of prednisolone greater than",
+    "methotrexate at doses >"); "" when neither is a drug word."""
+    if (after := _DOSE_AFTER.match(text, end)) and _DRUG_WORD.fullmatch(after.group("drug")):
+        return after.group("drug").lower() if not after.group("drug").isupper() else after.group(
+            "drug")
+    before = _DOSE_BEFORE.search(text, max(0, start - 60), start)
+    if before and _DRUG_WORD.fullmatch(before.group("drug")) and re.search(
+            r"dos|requir|\(", before.group(), _IC):
+        drug = before.group("drug")
+        return drug if drug.isupper() else drug.lower()
+    return ""
 
 
 def _other_name(name: str) -> str:
@@ -1748,22 +1782,35 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
             continue
-        if not name_m:
+        if not name_m and not dose:
             continue
-        name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
-                      "", name_m.group("abbr") or name)
+        name = "" if not name_m else re.sub(
+            r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$", "",
+            name_m.group("abbr") or name)
         name = _other_name(name)
+        if not name_m and not (dose and (name := _dose_drug(text, m.start(), dose.end()))):
+            continue
         if re.fullmatch(r"(?:total\s+)?score", name, _IC) or not name and re.search(
                 r"\bscore\s*$", before, _IC):
             # "a score of 6 or more on the PQ-16": the scale is named after the number
             on = _SCORE_ON.match(text, found[-1][3])
             name = (on.group("abbr") or on.group("name")) if on else ""
+        if dose and len(found) == 1 and (_OTHER_BAD.search(name) or len(name) <= 2 or _named(
+                name, text, low) or re.search(r"\bdos(?:age|ing)", name, _IC)) and (
+                    drug := _dose_drug(text, m.start(), dose.end())):
+            name = drug  # "methotrexate at doses > 25 mg/week", "(> 10 mg daily prednisone
+            # equivalent)", "daily dose of prednisolone greater than 7.5 mg"
         if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2 and not (
-                _named(name, text, low)):
+                _named(name, text, low) or re.search(r"\bdos(?:age|ing)", name, _IC)):
+            dose_end = dose.end()
             if of := _DOSE_OF.match(text, dose.end()):
                 name = of.group(1)  # "corticosteroid therapy > 15 mg per day of prednisone"
-            per = dose.group("per") or ""
-            per = "/day" if re.search(r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
+                dose_end = of.end()
+            per = dose.group("per") or ("/day" if _DAILY.search(
+                text, max(0, m.start() - 40), m.start()) or re.match(
+                r"\s*(?:daily|per\s+day|a\s+day|/\s*day)\b", text[dose_end:], _IC) else "")
+            per = "/m2" if re.search(r"m2|m²", per) else "/day" if re.search(
+                r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
                 r"week", per, _IC) else "/kg" if "kg" in per else ""
             unit = dose.group("u").replace("μ", "µ").replace("mcg", "µg") + per
             t = _make(f"dose: {name}", found[0][0], found[0][1], unit,
