@@ -1875,10 +1875,69 @@ def thing_names() -> list[str]:
     return sorted({name for _, name in _DRUGS if name not in (None, "*s")})
 
 
+# ("N months since X" is a window, RULES v2 §5)
+_SINCE_KEYS = ("after", "from", "following", "post")
+_SINCE = re.compile(
+    rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+than|no\s+more\s+than"
+    rf"|no\s+later\s+than|no\s+less\s+than|over|under|within|up\s+to|minimum\s+of|maximum\s+of)"
+    rf"\s+)\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}\s*(?:\([^()]*\)\s*)?(?:have\s+(?:elapsed|passed)\s+)?"
+    r"(?P<rel>after|from|following|post)\s+(?:the\s+)?(?:(?:date|time)\s+of\s+(?:the\s+)?)?"
+    r"(?:(?:their|his|her|its|last|first|initial|most\s+recent|prior|previous|index|an?)\s+)*"
+    r"(?P<what>(?:onset\s+of\s+(?:the\s+)?)?[A-Za-z][\w/-]*(?:\s+(?!(?:and|or|for|in|with|to|at"
+    r"|of|prior|before|is|are|was|were|must|will|as|by)\b)[A-Za-z][\w/-]*){0,3})", _IC)
+# What a time since is counted from (§8.9): a transplant, an injury, an onset, a resection
+_SINCE_EVENT = re.compile(r"transplant|(?-i:\b(?:allo-?)?(?:A|allo|H)?SCT\b|TBI|SCI)|graft\b|injur"
+                          r"|concussi|\bonset\b|resection|infarction|\bstroke", _IC)
+_SINCE_ANCHOR = re.compile(  # a study milestone dates a window or a visit, not a time since
+    r"screen|random|enrol|consent|stud(?:y|ies)|dos(?:e|ing)|baseline|\bday\b|visit|entry"
+    r"|registration|inclusion|treatment|infusion|signing|admission|birth|surgery|the\s+end"
+    r"|last|menopause|menses|period|vaccination|start|initiation|cycle|C\dD\d|IMP|drug", _IC)
+
+
+def _times_since(text: str, low: str, section: str) -> list[Threshold]:
+    """Time since an event as a requirement (RULES v2 §8.9): "relapse > 90 days after HSCT",
+    "≥ 6 months after kidney transplantation", "> 1 year after onset of SCI": measure
+    ``time since <event>`` (the event as written; "onset of X" is "X onset")."""
+    out: list[Threshold] = []
+    if not has_key(low, _SINCE_KEYS):
+        return out
+    for m in _SINCE.finditer(text):
+        what = m.group("what").strip()
+        if _SINCE_ANCHOR.search(what) or (section == "exclusion" and m.group("rel").lower() in (
+                "from", "post")):
+            continue  # "within 28 days from Cycle 1 Day 1", "4 weeks after the last dose"
+        if m.group("op").strip().lower() == "within" and section == "exclusion":
+            continue  # an exclusion's window after an event: _windows
+        if not _SINCE_EVENT.search(what) or has_key(low, ("contracept", "pregnan")):
+            continue  # ("≥ 2 weeks from prior chemotherapy": a window, RULES v2 §5)
+        onset = re.match(r"onset\s+of\s+(?:the\s+)?", what, _IC)
+        what = f"{what[onset.end():]} onset" if onset else what
+        if not _thing_words(what) or _HEAD_BAD.search(what) or not re.search(
+                r"[A-Za-z]{3}|[A-Z]{2}", what):
+            continue
+        word = m.group("op").strip().lower()
+        op = (_op(word) if re.match(r"[<>≤≥=]", word) else "<=" if re.match(
+            r"within|up|no\s+more|no\s+later|maximum", word) else ">=" if re.match(
+            r"at|no\s+less|minimum", word) else ">" if re.match(r"more|greater|over", word)
+            else "<")
+        if section == "exclusion" and op not in ("<", "<="):
+            continue  # ("diabetes more than 4 years after transplant": when it began)
+        t = _make(f"time since {_np_name(what)}", op, _number(m.group("n")),
+                  _time_unit(m.group("u")), m.group(), "other", section)
+        t["recognised"] = False
+        t["_at"] = m.start("n")
+        out.append(t)
+    return out
+
+
 def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     """A time span read both as a window and as a disease duration ("History of stroke for 6
     months prior to screening") is one of them: in an exclusion the window (a recent event
     excludes), in an inclusion the duration (how long the disease has lasted)."""
+    since = {t["_at"] for t in found if t["measure"].startswith("time since") and "_at" in t}
+    if since:  # "> 90 days after HSCT" in an inclusion: a time since, not a window
+        found = [t for t in found if t.get("_at") not in since
+                 or t["measure"].startswith("time since")]
     stable = {t["_at"] for t in found if t["measure"].startswith("stable dose") and "_at" in t}
     if stable:  # "the dosing regimen must have been stable for 3 months prior": a stable dose
         found = [t for t in found if t.get("_at") not in stable
@@ -1907,7 +1966,7 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
         found = (_ages(text, section, low) + _age_bands(text, section)
                  + _measures(text, section, low) + found
                  + _windows(text, low, section) + _disease_durations(text, low, section)
-                 + _stable_doses(text, low, section))
+                 + _stable_doses(text, low, section) + _times_since(text, low, section))
         found += _expressions(text, section)
         found += _others(text, low, section, found)
         found = _one_reading(found, section)
