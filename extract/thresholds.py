@@ -1908,7 +1908,7 @@ def _times_since(text: str, low: str, section: str) -> list[Threshold]:
             continue  # "within 28 days from Cycle 1 Day 1", "4 weeks after the last dose"
         if m.group("op").strip().lower() == "within" and section == "exclusion":
             continue  # an exclusion's window after an event: _windows
-        if not _SINCE_EVENT.search(what) or has_key(low, ("contracept", "pregnan")):
+        if not _SINCE_EVENT.search(what) or "contracept" in low or "pregnan" in low:
             continue  # ("≥ 2 weeks from prior chemotherapy": a window, RULES v2 §5)
         onset = re.match(r"onset\s+of\s+(?:the\s+)?", what, _IC)
         what = f"{what[onset.end():]} onset" if onset else what
