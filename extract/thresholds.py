@@ -244,7 +244,8 @@ _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|ha
                          # an enumerated sub-item: "..., or (iv) Myocardial infarction within"
                          r"|\(\s*(?:[ivx]{1,4}|[a-h]|\d{1,2})\s*\)\s*(?=[A-Za-z])", _IC)
 _REQUIRING = re.compile(r"(?<!not\s)(?<!patients\s)(?<!subjects\s)(?<!participants\s)"
-                        r"(?<!individuals\s)(?<!who\sare\s)\b(?:requir\w*|resulting\s+in)\b"
+                        r"(?<!individuals\s)(?<!who\sare\s)(?<!have\s)(?<!has\s)(?<!had\s)"
+                        r"\b(?:requir\w*|resulting\s+in)\b"
                         r"[^;.]{0,100}$", _IC)
 # name None: the matched text, lower-cased; "*s": the same, plural
 _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
@@ -934,7 +935,12 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     before = before[:anti.start()]
                     canon = " ".join(f"{anti.group(1)} {m.group()}".lower().split()).replace(
                         "anti- ", "anti-")
-            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled)\s+$", before, _IC)
+            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled)\s+(?:(?:treatment|therapy"
+                              r"|use|administration)\s+(?:with|of)\s+)?$", before, _IC)
+            if route and (route.end() - route.start() > len(route.group(1)) + 1 and (
+                    canon != "steroids" or re.search(r"\b(?:or|and)\s+$", before[:route.start()],
+                                                     _IC))):
+                route = None  # ("systemic treatment with corticosteroids": RULES v2 §5 names)
             first = m.start() - len(before) + route.start() if route else m.start() - (
                 len(text[max(0, m.start() - 80):m.start()]) - len(before))
             way = route.group(1).lower() if route else ""
@@ -1633,7 +1639,7 @@ _COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,3}"
 _POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more": the tail, then the name
     rf"\s+(?:of\s+|(?<=score\s))(?P<n>{_NUM})\s+or\s+(?P<dir>more|greater|higher|above|less"
     r"|fewer|lower|below)\b", _IC)
-_ABBR_SCORE = re.compile(r"\(([A-Z][\w-]{1,12})\)\s*(?:(?:total|global|mean|average)\s+)?"
+_ABBR_SCORE = re.compile(r"\(([A-Z][\w-]{1,12})\)\s*\(?\s*(?:(?:total|global|mean|average)\s+)?"
                          r"(?:scores?|rating|index|level)?\s*(?:of|is|was|:)?\s*$")
 _POST_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:\s+[\w/+.-]+){0,3}?)$")
 
