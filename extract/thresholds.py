@@ -1612,7 +1612,7 @@ _OTHER_STOP = re.compile(
     r"|screening|patients?|participants?|subjects?|documented|known|evidence|history|defined|as"
     r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
     r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior"
-    r"|then|it|this|that|which|so)\s+)+",
+    r"|then|it|this|that|which|so|least|one)\s+)+",
     _IC)
 _ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "GOLD grade > 2"
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
@@ -1625,7 +1625,8 @@ _SCORE_OF = re.compile(r"\b(score|total|level|value|index|rating|count)\s+(?:of|
                        _IC)
 _SCORE_ON = re.compile(r"\s*(?:points?\s+)?(?:on|in)\s+(?:the\s+)?['‘’\"]?(?P<name>[A-Z][\w-]*"
                        r"(?:\s+[A-Z][\w-]*){0,4})['‘’\"]?\s*(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?")
-_RATE = re.compile(r"\s+((?:(?!of\b|the\b|and\b|per\b|a\b)[a-z][\w-]*\s+){0,2}[a-z][\w-]*s)\s*"
+_RATE = re.compile(r"\s+((?:(?!of\b|the\b|and\b|per\b|a\b)[a-z][\w-]*\s+){0,2}(?!days\b)"
+                   r"[a-z][\w-]*s)\s*"
                    r"(?:per|/|a|each)\s*(day|week|month|year)\b", _IC)
 _DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
                         r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week|m2|m²)"
@@ -1825,7 +1826,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             out.append(t)
             continue
         span = text[m.start():found[-1][3]]
-        if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
+        sized = _SIZE.search(name) and found[0][2] in ("cm", "mm")  # "tumour size ≤ 5 cm" (§8.4)
+        if (len(name) < 2 or not sized and _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
                 or _named(name, text, low)
                 or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
                 or used.count(span) >= text.count(span)
@@ -1845,6 +1847,65 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
                       n == 0)
             t["recognised"] = False
             out.append(t)
+    return out
+
+
+_SIZE = re.compile(r"\b(?:size|diameter|dimension)$", _IC)
+# "MELD-Na score between 12 and 30", "PHQ-8 score of 5-19": a range on a named score, no sign
+_SCORE_RANGE = re.compile(
+    rf"(?P<name>\b[A-Z][\w/+.-]*[A-Z0-9][\w/+.-]*)\s+(?:total\s+)?(?:score|index)\s+(?:of\s+)?"
+    rf"(?:between\s+)?(?P<lo>{_NUM})\s*(?:-|–|to|and)\s*(?P<hi>{_NUM})(?!\d|[.,]\d|\s*(?:%|[a-z]))")
+# "4 to 14 migraine days per month", "at least 4 headache days per month", "headache on 3-15
+# days per month" (RULES v2 §3.4: unit days/month)
+_DAYS_RATE = re.compile(
+    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<hi>{_NUMW}))?\s+"
+    r"(?P<what>(?:[a-z][\w-]*\s+){0,2}?)days?\s*(?:per|/|a|each|in\s+a)\s*(?P<per>month|week)\b",
+    _IC)
+_DAYS_WHAT = re.compile(r"\b((?:cluster\s+|tension(?:-type)?\s+)?headache|migraine|seizure|attack"
+                        r"|pain|bleeding|(?:heavy\s+)?drinking)\s+(?:on\s+)?$", _IC)
+
+
+def _ranges_and_rates(text: str, low: str, section: str, taken: list[Threshold]
+                      ) -> list[Threshold]:
+    """Two limits the comparison reader cannot see: a range on a named score written without a
+    sign, and the days of a symptom per month."""
+    out: list[Threshold] = []
+    names = {t["measure"].lower() for t in taken}
+    if "score" in low or "index" in low:
+        for m in _SCORE_RANGE.finditer(text):
+            name = m.group("name")
+            if name.lower() in names or _named(name, text, low) or _OTHER_BAD.search(name) or (
+                    _named(text[max(0, m.start() - 20):m.start()], text, low)):
+                continue  # ("ECOG PS score 0-3": the known measure's own words)
+            for op, key in ((">=", "lo"), ("<=", "hi")):
+                if op == ">=" and _number(m.group(key)) == 0:
+                    continue  # a scale's floor is no limit (RULES v2 §2)
+                t = _make(name, op, _number(m.group(key)), None, m.group(), "other", section)
+                t["recognised"] = False
+                out.append(t)
+    if "day" in low and ("month" in low or "week" in low):
+        for m in _DAYS_RATE.finditer(text):
+            what = m.group("what").strip()
+            if not what:
+                head = _DAYS_WHAT.search(text, max(0, m.start() - 30), m.start())
+                what = head.group(1) if head else ""
+            if not what or _OTHER_BAD.search(what) or what.lower() in _WORD_NUMS:
+                continue
+            per = m.group("per").lower()
+            name = f"{' '.join(what.lower().split())} days per {per}"
+            unit = f"days/{per}"
+            if m.group("hi"):
+                pairs = [(">=", m.group("lo")), ("<=", m.group("hi"))]
+            else:
+                pairs = [(_op(m.group("op")) if m.group("op") else ">=", m.group("lo"))]
+            if not m.group("op") and not m.group("hi") and not re.search(
+                    r"\b(?:at\s+least|minimum|or\s+more)\b",
+                    text[max(0, m.start() - 15):m.end() + 12], _IC):
+                continue  # a bare count of days is no limit
+            for op, n in pairs:
+                t = _make(name, op, _number(n), unit, m.group(), "other", section)
+                t["recognised"] = False
+                out.append(t)
     return out
 
 
@@ -1975,6 +2036,7 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
                  + _stable_doses(text, low, section) + _times_since(text, low, section))
         found += _expressions(text, section)
         found += _others(text, low, section, found)
+        found += _ranges_and_rates(text, low, section, found)
         found = _one_reading(found, section)
     for t in found:
         t.pop("_at", None)

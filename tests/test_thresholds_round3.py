@@ -185,3 +185,29 @@ def test_background_drug_doses(text: str, expected: list[Any], section: str) -> 
 ])
 def test_more_labs(text: str, expected: list[Any], section: str) -> None:
     assert sorted(got(text, section)) == sorted(expected)
+
+
+# --- ranges on named scores, days per month, sizes -----------------------------------------
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    ("History of 4 to 14 migraine days per month in the 3 months prior to screening.",
+     [("migraine days per month", ">=", 4.0, "days/month"),
+      ("migraine days per month", "<=", 14.0, "days/month")], "inclusion"),  # NCT05861427
+    ("Episodic tension-type headache > 15 days per month",  # NCT03814226
+     [("tension-type headache days per month", ">", 15.0, "days/month")], "exclusion"),
+    ("Patients have experienced headache on 3-15 days per month in the past;",  # NCT06277063
+     [("headache days per month", ">=", 3.0, "days/month"),
+      ("headache days per month", "<=", 15.0, "days/month")], "inclusion"),
+    ("Experiencing mild-moderate depression as indicated by a PHQ-8 score between 5-19, "
+     "inclusive, assessed at screening/baseline",  # NCT04985331 (dev)
+     [("PHQ-8", ">=", 5.0, None), ("PHQ-8", "<=", 19.0, None)], "inclusion"),
+    # NCT07247227: a known scale's own words, and its floor, are no limit of their own
+    ("ECOG PS score 0-3 (patients with PS score 2-3 would be enrolled if due to the tumor "
+     "disease and anticipated to be improved at investigators' decision).",
+     [("ECOG", "<=", 3.0, None)], "inclusion"),
+    # NCT05605535: a size is labelled (RULES v2 §8.4), a count of lesions is not
+    ("FIGO stage IV patients diagnosed with lung and/or liver metastasis with tumour size more "
+     "than 2 cm are excluded.", [("tumour size", ">", 2.0, "cm")], "exclusion"),
+])
+def test_ranges_rates_and_sizes(text: str, expected: list[Any], section: str) -> None:
+    assert sorted(got(text, section)) == sorted(expected)
