@@ -1515,7 +1515,8 @@ _STABLE_ROW_KEYS = [("stable",), ("treated with", "same", "is on", "are on", "be
                                    "being on", "remain", "on chronic"), ("stable",)]
 _STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
                           r"(?P<what>[^,;()]+?)\s*$", _IC)
-_WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|medium|moderate"
+_WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current|their|his|her|its|your)\s+)*"
+                        r"(?:(?:low|medium|moderate"
                         r"|high)(?:\s+(?:or|to)\s+(?:low|medium|moderate|high))?[-\s]+dose\s+)?",
                         _IC)
 
