@@ -45,7 +45,8 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
      "malignancy"),
     (r"(?:GI|gastrointestinal)\s+(?:bleed\w*|ha?emorrhag\w*)", "GI bleeding"),
     (r"bleed(?:ing|s)?\b|ha?emorrhag(?:e|es|ic\s+events?)\b", "bleeding"),
-    (r"(?:blood|plasma)\s+donations?|donation\s+of\s+(?:blood|plasma)|donated\s+blood",
+    (r"(?:blood|plasma)\s+donations?|donation\s+of\s+(?:blood|plasma)|donated\s+(?:or\s+lost\s+)?"
+     r"(?:[^\s,;]+\s+(?:of\s+)?)?(?:blood|plasma)",
      "blood donation"),
     (r"(?:solid\s+)?organ\s+transplant\w*", "organ transplant"),
     (r"(?:ha?emo|peritoneal\s+)?dialysis", None),  # as written: haemodialysis, peritoneal

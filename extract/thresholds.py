@@ -187,7 +187,7 @@ _WINDOW_RX = (
     # Cycle 1 Day 1", "<6 months before": a sign before a span that an anchor dates
     rf"(?:(?:within|less\s+than|fewer\s+than|<)\s+|(?:[≤≦⩽]\s*|<\s*=\s*|=\s*<\s*|<(?=\d))"
     rf"(?=\d+\s*[-\s]?{_TIME}\s*(?:\([^()]*\)\s*)?(?:before|prior|preceding|from|since)\b))"
-    rf"(?:the\s+)?{_PAST}(?:(?:{_NUMW})\s*half[-\s]?lives?\s*(?:\([^()]*\)\s*)?,?\s*or\s+)?"
+    rf"(?:the\s+|a\s+period\s+of\s+)?{_PAST}(?:(?:{_NUMW})\s*half[-\s]?lives?\s*(?:\([^()]*\)\s*)?,?\s*or\s+)?"
     rf"(?P<a>{_NUMW})(?:\s*\(\d+\))?"
     rf"\s*[-\s]?"
     rf"(?P<ua>{_TIME})"
@@ -229,7 +229,11 @@ _WASHOUT = re.compile(r"\b(?:discontinu\w*|stop\w*|off|wash-?out|complet\w*|not\
 _NOT_WINDOW_BEFORE = re.compile(r"\b(?:stable|same|unchanged|consistent)\b", _IC)
 _AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:after|following|post)\b", _IC)
 _ANCHOR = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:before|prior\s+to|preceding|of|from|after|following)"
-                     r"\s+[^,;():]{0,60}?(?=\s*(?:,|;|:|\(|\bor\b|\band\b|$))", _IC)
+                     r"\s+[^,;():]{0,60}?(?=\s*(?:,|;|:|\(|\bor\b|\band\b|$)"
+                     # "prior to cycle 1 day 1 received lung radiation": a verb ends the anchor
+                     r"|(?<=\w)(?<!before)(?<!\bto)(?<!preceding)(?<!\bof)(?<!from)(?<!after)"
+                     r"(?<!following)\s+(?:received|receiving|had|underwent|undergone|used|taken"
+                     r"|took|participated)\b)", _IC)
 _CUE = (r"\b(?:received|receiving|receive|use\s+of|used|treated\s+with|treatment\s+with"
         r"|exposure\s+to|administration\s+of)\s+(?:(?:any|prior|previous|an?|the|other)\s+)*")
 # "received endocrine therapy", or one unknown name right before the window ("received
@@ -1048,7 +1052,8 @@ def _clauses(text: str) -> list[tuple[int, int]]:
 _HEAD_LEAD = re.compile(
     r"(?:[\W\d_]+|(?:(?:history|presence|evidence|signs?|symptoms?)\s+(?:or|and|and/or)\s+)?"
     r"(?:history|presence|use|usage|receipt|administration|treatment|therapy|symptoms?|signs?"
-    r"|participation|exposure|episodes?)\s+(?:of|with|to|in)\b|(?:current(?:ly)?"
+    r"|participation|exposure|episodes?|occurrence|development)\s+(?:of|with|to|in)\b"
+    r"|with\s+(?=(?:an?\s+)?(?:history|prior|previous|known|recent|active|current)\b)|(?:current(?:ly)?"
     r"|prior|previous|recent(?:ly)?|known|active|documented|any|an?|the|other|all|subjects?"
     r"|participants?|patients?|individuals?|those|who|which|that|has|have|had|been|was|were|is"
     r"|are|took|taken|take|taking|received?|receiving|used|using|underwent|undergone|developed"
@@ -1172,8 +1177,8 @@ def _np(text: str, start: int, end: int, check: bool = True, whole: bool = False
     phrase = re.sub(r"\s+(?:I{1,3}|IV)(?:\s*(?:-|or|to)\s*(?:I{1,3}|IV))?$", "", phrase)
     if (not phrase or phrase.lower() in _WORD_NUMS or re.search(r"(?<![\w-])\d", phrase)
             or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 /'-]+", phrase) or not re.search(
-            r"[A-Za-z]{3}", phrase) or len(phrase.split()) > 4 or check and _HEAD_BAD.search(phrase)
-            or phrase[0].isdigit()):
+            r"[A-Za-z]{3}|\b[A-Z]{2}\b", phrase) or len(phrase.split()) > 4
+            or check and _HEAD_BAD.search(phrase) or phrase[0].isdigit()):
         return None
     return phrase
 
@@ -1252,7 +1257,9 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
         return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
     stop = _HEAD_STOP.search(masked, pos, end)
     phrase_end = stop.start() if stop else end
-    phrase = _FILLER.sub("", text[pos:phrase_end]).strip(" -")
+    if re.search(r"\d\s*%", text[pos:end]):
+        return []  # "weight loss (that is 10%) over the previous 6 weeks": a measure's change
+    phrase = _FILLER.sub("", masked[pos:phrase_end]).strip(" -")  # ("(i.e. ondansetron)")
     if not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 ,()/'-]+", phrase):
         return []
     parts = []
@@ -1306,6 +1313,9 @@ def _dated_value(text: str, low: str, start: int, end: int) -> bool:
     near = text[start:end]
     if not re.search(r"\d|ULN|LLN", near) and not re.search(r"(?:of|than)\s*$", near, _IC):
         return False
+    if re.search(r"\((?:including|e\.?\s?g\.?|such\s+as|for\s+example)\b[^()]*\)[^\d()]*$", near,
+                 _IC):
+        return False  # "arrhythmia (including QTc ≥ 480 ms) occurred within 6 months"
     gated = _gates_of(text, low)
     return bool(gated) and _mention_rx(gated).search(text, start, end) is not None
 

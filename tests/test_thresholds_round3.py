@@ -211,3 +211,38 @@ def test_more_labs(text: str, expected: list[Any], section: str) -> None:
 ])
 def test_ranges_rates_and_sizes(text: str, expected: list[Any], section: str) -> None:
     assert sorted(got(text, section)) == sorted(expected)
+
+
+# --- windows: what the clause names --------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Use of an investigational drug, device or product, or participation in a drug research "
+     "study within a period of 30 days prior to receiving study treatment.",  # NCT06053242
+     [("investigational drug", "within", 30.0, "days", "before")]),
+    ("Donated or lost >500ml of blood in the previous 3 months;",  # NCT03953092
+     [("blood donation", "within", 3.0, "months", "before")]),
+    # NCT02981173: what is in parentheses does not stop the name
+    ("Use of serotonergic antiemetics (i.e. ondansetron) in the past 2 weeks",
+     [("serotonergic antiemetics", "within", 2.0, "weeks", "before")]),
+    ("Occurrence of abdominal fistula, gastrointestinal perforation, or intraperitoneal abscess "
+     "within 6 months before screening.",  # NCT03416231
+     [("abdominal fistula, gastrointestinal perforation, intraperitoneal abscess", "within", 6.0,
+       "months", "before")]),
+    ("Subjects with a history of chronic alcohol or drug abuse within 6 months before "
+     "enrollment;",  # NCT06751849
+     [("alcohol abuse, drug abuse", "within", 6.0, "months", "before")]),
+    # NCT06726265: the anchor stops at the verb, the thing follows it
+    ("within 6 months prior to cycle1 day 1 received lung radiation therapy of >30 Gray (Gy).",
+     [("radiotherapy", "within", 6.0, "months", "before")]),
+    # NCT04691388: a limit given as an example in parentheses does not make the time a
+    # measurement date
+    ("Unstable angina, myocardial infarction, grade ≥2 congestive heart failure, or arrhythmia "
+     "requiring treatment (including QTc≥480ms) occurred within 6 months of the first "
+     "administration;",
+     [("QTc", ">=", 480.0, "ms"),
+      ("unstable angina, myocardial infarction", "within", 6.0, "months", "before")]),
+    # NCT01742767: a change of a measure over a period is no window
+    ("Significant weight loss (that is 10%) over the previous 6 weeks before study entry", []),
+])
+def test_window_names(text: str, expected: list[Any]) -> None:
+    assert got(text, "exclusion") == expected
