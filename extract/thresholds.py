@@ -1313,8 +1313,8 @@ def _dated_value(text: str, low: str, start: int, end: int) -> bool:
     near = text[start:end]
     if not re.search(r"\d|ULN|LLN", near) and not re.search(r"(?:of|than)\s*$", near, _IC):
         return False
-    if re.search(r"\((?:including|e\.?\s?g\.?|such\s+as|for\s+example)\b[^()]*\)[^\d()]*$", near,
-                 _IC):
+    if re.search(r"\((?:including|e\.?\s?g\.?|such\s+as|for\s+example)\b[^()]*\)[^\d()]*$",
+                 text[max(0, start - 40):end], _IC):
         return False  # "arrhythmia (including QTc ≥ 480 ms) occurred within 6 months"
     gated = _gates_of(text, low)
     return bool(gated) and _mention_rx(gated).search(text, start, end) is not None
