@@ -39,7 +39,7 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"infections?|infectious\s+(?:diseases?|episodes?)", "infection"),
     (r"sepsis", "sepsis"),
     (r"malignan(?:cy|cies|t\s+(?:diseases?|neoplasms?|tumou?rs?))|(?:other|second)\s+"
-     r"(?:primary\s+)?(?:cancers?|neoplasms?)|(?:oncolog\w+|neoplastic)\s+diseases?"
+     r"(?:primary\s+)?(?:malignant\s+)?(?:cancers?|neoplasms?|tumou?rs?)|(?:oncolog\w+|neoplastic)\s+diseases?"
      r"|(?<![-\w])(?<!skin\s)cancers?\b(?!\s+(?:treatment|therap|regimen|drug|medic))"
      r"|(?<!skin\s)(?<!cell\s)carcinomas?\b",
      "malignancy"),

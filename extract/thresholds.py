@@ -1069,7 +1069,10 @@ _HEAD_STOP = re.compile(r"\s*(?:[;:]|\b(?:according|that|which|who|for|due|with|
                         _IC)
 _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\b|values?\b"
                        r"|\b(?:if|of|used|men|women|WOCBP|neonates|infants|children|adults"
-                       r"|participation|changes?|function|positive|negative|survival|told|use"
+                       r"|participation|changes?|function|positive|negative|survival|told"
+                       # ("drug use", "substance use disorder" are things)
+                       r"|(?<!drug\s)(?<!alcohol\s)(?<!substance\s)(?<!cannabis\s)(?<!tobacco\s)"
+                       r"(?<!opioid\s)use(?!\s+disorders?)"
                        r"|exposure|taper|taken|containing|having|more|episodes?|reports?"
                        r"|boosters?|equivalents?|signs?|symptoms?|history|presence)\b"
                        r"|diagnos|participat|abortion"
@@ -1632,7 +1635,8 @@ _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds
                         _IC)
 
 
-_SCORE_OF = re.compile(r"\b(score|total|level|value|index|rating|count)\s+(?:of|is|was)\s*$",
+_SCORE_OF = re.compile(r"\b(score|total|level|value|index|rating|count|loss|gain|change|increase"
+                       r"|decrease|reduction|decline|variation|variability)\s+(?:of|is|was)\s*$",
                        _IC)
 _SCORE_ON = re.compile(r"\s*(?:points?\s+)?(?:on|in)\s+(?:the\s+)?['‘’\"]?(?P<name>[A-Z][\w-]*"
                        r"(?:\s+[A-Z][\w-]*){0,4})['‘’\"]?\s*(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?")

@@ -246,3 +246,18 @@ def test_ranges_rates_and_sizes(text: str, expected: list[Any], section: str) ->
 ])
 def test_window_names(text: str, expected: list[Any]) -> None:
     assert got(text, "exclusion") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Patients with other tumors in the past 5 years;",  # NCT05309213
+     [("malignancy", "within", 5.0, "years", "before")]),
+    ("Self-reported substance use disorder within the past 1 year",  # NCT06136923
+     [("substance use disorder", "within", 1.0, "years", "before")]),
+    ("A history of prescription drug abuse, or illicit drug use within 9 months prior to "
+     "screening;",  # NCT03953092
+     [("prescription drug abuse, illicit drug use", "within", 9.0, "months", "before")]),
+    ("Documented Weight loss of more than 15% in the last 6 months.",  # NCT06737822
+     [("Weight loss", ">", 15.0, "%")]),
+])
+def test_more_exclusion_wordings(text: str, expected: list[Any]) -> None:
+    assert got(text, "exclusion") == expected
