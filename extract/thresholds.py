@@ -186,7 +186,8 @@ _WINDOW_RX = (
     # "within 5 half-lives or 30 days": the fixed duration (RULES v2 §5); "≤ 28 days from
     # Cycle 1 Day 1", "<6 months before": a sign before a span that an anchor dates
     rf"(?:(?:within|less\s+than|fewer\s+than|<)\s+|(?:[≤≦⩽]\s*|<\s*=\s*|=\s*<\s*|<(?=\d))"
-    rf"(?=\d+\s*[-\s]?{_TIME}\s*(?:\([^()]*\)\s*)?(?:before|prior|preceding|from|since)\b))"
+    rf"(?=\d+\s*[-\s]?{_TIME}\s*(?:(?:\([^()]*\)\s*)?(?:before|prior|preceding|from|since)\b"
+    r"|\))))"
     rf"(?:the\s+|a\s+period\s+of\s+)?{_PAST}(?:(?:{_NUMW})\s*half[-\s]?lives?\s*(?:\([^()]*\)\s*)?,?\s*or\s+)?"
     rf"(?P<a>{_NUMW})(?:\s*\(\d+\))?"
     rf"\s*[-\s]?"
@@ -292,7 +293,10 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
       r"|agents?|therap(?:y|ies)|treatments?|products?)(?:\s+or\s+(?:medical\s+)?(?:vaccines?"
       r"|devices?|biologics?|products?))?|试验用?药(?:品|物)"
       # taking part in another trial is exposure to its product
-      r"|(?:interventional|investigational|clinical)\s+(?:trials?|stud(?:y|ies)|investigations?)"),
+      r"|(?:interventional|investigational|clinical)\s+(?:trials?|stud(?:y|ies)|investigations?)"
+      r"|(?<=\bin\s)(?:an?\s+)?(?:other|another)\s+(?:research\s+)?(?:trials?|stud(?:y|ies))"
+      r"(?!\s+(?:visits?|procedures?|periods?))(?:\s+(?:on|of|with)\s+(?:[\w-]+\s+)?(?:drugs?"
+      r"|devices?|products?)(?:\s+(?:or|and)\s+(?:drugs?|devices?|products?))?)?"),
      "investigational drug"),
     (r"biologic(?:al)?\s+(?:agents?|therap\w+|products?|drugs?)|biologics?", "biologics"),
     (r"monoclonal\s+antibod(?:y|ies)", "monoclonal antibodies"),
@@ -1075,7 +1079,8 @@ _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\
                        r"(?<!opioid\s)use(?!\s+disorders?)"
                        r"|exposure|taper|taken|containing|having|more|episodes?|reports?"
                        r"|boosters?|equivalents?|signs?|symptoms?|history|presence)\b"
-                       r"|diagnos|participat|abortion"
+                       r"|diagnos|participat|abortion|discover"
+                       r"|\b(?:patients?|subjects?|participants?|pa?ediatric|persons?|individuals?)\b"
                        r"|screening|visits?\b|consent|biops|samples?\b|scans?\b|imaging"
                        r"|examination|assessment|measure|results?\b|criteri|random|enrol"
                        r"|\bdoses?\b|\bstudy\b|\bage\b|\byears?\b|life\s+expectancy"
@@ -1129,8 +1134,9 @@ def _distribute(parts: list[str], joins: list[str]) -> list[str]:
         if len(one) == 1 and len(two) >= 2 and one[0].lower() != two[-1].lower():
             if joins[k].strip().lower() == "and":  # "head and neck nerve block": one thing
                 out[k], out[k + 1] = None, f"{one[0]}{joins[k]}{' '.join(two)}"
-            else:
-                out[k] = f"{one[0]} {two[-1]}"
+            else:  # ("substance or alcohol use disorder": the compound head is shared)
+                head = two[-2:] if two[-2].lower() == "use" else two[-1:]
+                out[k] = f"{one[0]} {' '.join(head)}"
         elif len(one) == 2 and len(two) == 1 and _BARE_HEADS.fullmatch(two[0]):
             out[k + 1] = f"{one[0]} {two[0]}"
     # a qualifier left alone ("approved, authorized, or investigational ...") names nothing
@@ -1363,14 +1369,18 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             since = key == "g" and re.match(r"[^,;]{0,30}?\b(?:elapsed|passed)\s+(?:since|after"
                                             r"|between|from)\b", text[m.end():c1], _IC)
             # ("at least 7 days must have elapsed since the end of X": X is after the span)
-            hits = [] if since else _drugs(text, begin, m.start(), low)
+            # "Recent trauma (<6 months)", "stent procedure (within 3 months)": the span in
+            # parentheses dates what precedes it, named up to the parenthesis
+            opened = re.search(r"\(\s*$", text[begin:m.start()])
+            name_end = begin + opened.start() if opened else m.start()
+            hits = [] if since else _drugs(text, begin, name_end, low)
             if hits:
-                hits = _listed(text, begin, m.start(), hits, low)
+                hits = _listed(text, begin, name_end, hits, low)
             if (not hits and section == "exclusion" and not since
-                    and not re.match(r"less|fewer|<", m.group(), _IC)):
+                    and (not re.match(r"less|fewer|<", m.group(), _IC) or opened)):
                 # (in inclusion a time phrase mostly dates a requirement: "diagnosis of asthma
                 # documented in the past 24 months"; "less than 2 years" is often a prognosis)
-                hits = _head_things(text, begin, m.start())
+                hits = _head_things(text, begin, name_end)
             if not hits and (k + 1 == len(found) or since):  # (not examples in parentheses)
                 hits = [h for h in _drugs(text, after_end, c1, low)
                         if not _in_parens(text, after_end, h[0])]
@@ -1636,7 +1646,9 @@ _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds
 
 
 _SCORE_OF = re.compile(r"\b(score|total|level|value|index|rating|count|loss|gain|change|increase"
-                       r"|decrease|reduction|decline|variation|variability)\s+(?:of|is|was)\s*$",
+                       r"|decrease|reduction|decline|variation|variability|angle|diameter|size"
+                       r"|volume|length|width|distance|circumference|intensity|severity|speed"
+                       r"|frequency|percentage|proportion|concentration)\s+(?:of|is|was)\s*$",
                        _IC)
 _SCORE_ON = re.compile(r"\s*(?:points?\s+)?(?:on|in)\s+(?:the\s+)?['‘’\"]?(?P<name>[A-Z][\w-]*"
                        r"(?:\s+[A-Z][\w-]*){0,4})['‘’\"]?\s*(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?")
@@ -1810,6 +1822,16 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$", "",
             name_m.group("abbr") or name)
         name = _other_name(name)
+        if name and " " not in name and not _ACRONYM.search(name) and (
+                on := _SCORE_ON.match(text, found[-1][3])) and on.group(0).strip():
+            name = on.group("abbr") or on.group("name")  # "pain more than 3 on NPRS"
+        elif name and " " not in name and name[0].isupper() and not _ACRONYM.search(
+                name) and re.search(r"\b(?:score|scale|index)\s*(?:of|is|was|:)?\s*$", before,
+                                    _IC):
+            name = f"{name} score"  # "Marshall score ≥ 2": a scale named after a person
+            if re.search(r"\b(?:except\w*|other\s+than|excluding|e\.?\s?g\.?)\b",
+                         text[max(0, m.start() - 120):m.start()], _IC):
+                name = ""  # ("(eg, prostate cancer with Gleason score ≤ 6)": an exception)
         if not name_m and not (dose and (name := _dose_drug(text, m.start(), dose.end()))):
             continue
         if re.fullmatch(r"(?:total\s+)?score", name, _IC) or not name and re.search(
@@ -1858,6 +1880,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         for n, (op, value, unit, end) in enumerate(found):
             if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
                 break  # a time span or a known measure's unit: not for this reader
+            if unit == "mL/min" and not re.search(r"min", text[m.start():end], _IC):
+                unit = "mL"  # (a bare "mL" is a clearance only for the measures that are one)
             t = _make(name, op, value, unit, f"{name} {text[m.start():end]}", "other", section,
                       n == 0)
             t["recognised"] = False

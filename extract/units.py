@@ -83,6 +83,7 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"%\s*(?:of\s+)?(?:the\s+)?predicted|percent\s+(?:of\s+)?predicted", "% predicted", 1.0),
         (r"%|percent\b|per\s*cent\b", "%", 1.0),
         (r"°\s*C(?:elsius)?\b|degrees?\s+C(?:elsius)?\b", "°C", 1.0),
+        (r"°|degrees?\b", "degrees", 1.0),
         (r"years?\b|yrs?\b|周岁|岁", "years", 1.0), (r"months?\b|mos?\b", "months", 1.0),
         (r"weeks?\b|wks?\b", "weeks", 1.0), (r"days?\b", "days", 1.0),
         (r"hours?\b|hrs?\b|h\b", "hours", 1.0), (r"min(?:ute)?s?\b", "minutes", 1.0),

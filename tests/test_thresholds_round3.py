@@ -261,3 +261,32 @@ def test_window_names(text: str, expected: list[Any]) -> None:
 ])
 def test_more_exclusion_wordings(text: str, expected: list[Any]) -> None:
     assert got(text, "exclusion") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a span in parentheses dates the thing before it, named up to the parenthesis
+    ("Recent trauma (<6 months).", [("trauma", "within", 6.0, "months", "before")]),  # NCT03784144
+    ("Clinically significant arrhythmia (<1 year from inclusion)",  # NCT04280055
+     [("arrhythmia", "within", 1.0, "years", "before")]),
+    ("Participation in other studies on drugs or devices (within 30 days)",  # NCT06209684
+     [("investigational drug", "within", 30.0, "days", "before")]),
+    ("Pediatric Patients (<18 years)", []),  # NCT06370169: an age, not a window
+    ("Recent discovery (< 6 months) of diabetes", []),  # NCT06167499: a diagnosis date
+    # NCT05365607 (dev): a compound head is shared ("substance or alcohol use disorder")
+    ("current substance (including marijuana) or alcohol use disorder (past 12 months) per the "
+     "SCID-5 (see methods of Research Strategy).",
+     [("substance use disorder, alcohol use disorder", "within", 12.0, "months", "before")]),
+])
+def test_windows_in_parentheses(text: str, expected: list[Any]) -> None:
+    assert got(text, "exclusion") == expected
+
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    ("Lumbar scoliosis with a Cobb angle of greater than 11 degree",  # NCT04015791
+     [("Cobb angle", ">", 11.0, "degrees")], "exclusion"),
+    ("Pain more than 3 on NPRS", [("NPRS", ">", 3.0, None)], "inclusion"),  # NCT04043611
+    ("Organic dysfunction (Marshall score ≥2)", [("Marshall score", ">=", 2.0, None)],
+     "exclusion"),  # NCT05497310
+])
+def test_unknown_measure_names(text: str, expected: list[Any], section: str) -> None:
+    assert got(text, section) == expected
