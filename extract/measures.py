@@ -250,6 +250,9 @@ MEASURES: tuple[Measure, ...] = (
     Measure("proteinuria", "lab",
             _I(r"proteinuria|(?:24[-\s]h(?:ou)?r?\s+)?urin(?:e|ary)\s+protein(?:\s+excretion)?"),
             ((), ("protein",)), ("g/24h", "mg/dL")),
+    Measure("urine M-protein", "lab", _I(r"urin(?:e|ary)\s+(?:M[-\s]protein|monoclonal\s+protein"
+                                         r"|paraprotein)"),
+            ((), ("urin",)), ("mg/24h",)),
     Measure("M-protein", "lab", _I(r"(?:serum\s+)?(?:M[-\s]protein|monoclonal\s+protein"
                                    r"|paraprotein)"),
             ((), ("protein",)), ("g/dL",)),

@@ -290,3 +290,14 @@ def test_windows_in_parentheses(text: str, expected: list[Any]) -> None:
 ])
 def test_unknown_measure_names(text: str, expected: list[Any], section: str) -> None:
     assert got(text, section) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a range with the unit after each bound (written in the registries' wording)
+    ("HbA1c between 7.0% and 10.5%", [("HbA1c", ">=", 7.0, "%"), ("HbA1c", "<=", 10.5, "%")]),
+    # RULES v2 §3.3: urine M-protein is its own measure
+    ("Measurable serum M-protein ≥ 0.5 g/dL or urine M-protein ≥ 200 mg/24 hours",
+     [("M-protein", ">=", 0.5, "g/dL"), ("urine M-protein", ">=", 200.0, "mg/24h")]),
+])
+def test_lab_ranges_and_urine_m_protein(text: str, expected: list[Any]) -> None:
+    assert got(text) == expected
