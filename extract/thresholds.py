@@ -972,8 +972,11 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     if has_key(low, _EXCEPT_KEYS):
         hits = [h for h in hits if not _EXCEPT.search(text, max(start, h[0] - 50), h[0])]
     # "a major surgical procedure unrelated to breast cancer": what qualifies it is no thing
-    if len(hits) > 1:
-        hits = [h for h in hits if not _QUALIFIED_BY.search(text, max(start, h[0] - 40), h[0])]
+    if hits:
+        kept = [h for h in hits if not _QUALIFIED_BY.search(text, max(start, h[0] - 40), h[0])]
+        hits = kept if kept or re.search(
+            r"\b(?:procedures?|surger(?:y|ies)|operations?|interventions?)\s+for\b",
+            text[start:end], _IC) else hits
     # "hospitalization for unstable angina": the event is the angina
     hits = [h for k, h in enumerate(hits) if not (
         h[2].startswith("hospitali") and k + 1 < len(hits)
@@ -990,7 +993,9 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     return sorted(hits)
 
 
-_QUALIFIED_BY = re.compile(r"\b(?:(?:un)?related|secondary|attributable|unrelated)\s+to\s+"
+_QUALIFIED_BY = re.compile(r"\b(?:(?:(?:un)?related|secondary|attributable|unrelated)\s+to"
+                           # "ablation procedure for atrial fibrillation": the procedure
+                           r"|(?:procedures?|surger(?:y|ies)|operations?|interventions?)\s+for)\s+"
                            r"(?:(?:an?|the|any|their|its)\s+)?(?:[\w-]+\s+){0,2}$", _IC)
 _CLASS_HEAD = re.compile(r"\s+(?:therap(?:y|ies)|treatments?|medications?|agents?|drugs?)\b",
                          _IC)

@@ -301,3 +301,9 @@ def test_unknown_measure_names(text: str, expected: list[Any], section: str) -> 
 ])
 def test_lab_ranges_and_urine_m_protein(text: str, expected: list[Any]) -> None:
     assert got(text) == expected
+
+
+def test_a_procedure_for_a_condition_is_the_procedure() -> None:
+    # written in the registries' wording: what a procedure is for qualifies it
+    assert got("Ablation procedure for atrial fibrillation within 3 months", "exclusion") == [
+        ("ablation procedure", "within", 3.0, "months", "before")]
