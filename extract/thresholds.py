@@ -145,7 +145,7 @@ _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) +
 _DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
 # in fold(text), for the other branches
 _NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS, "past", "last", "previous", "preceding")
-_AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
+_AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)|\bages?\s+(?:of\s+)?\d", _IC)
 # Words in fold(text) one of which every match has: _AGE_YEARS ends in "of age" / "old" / 岁,
 # starts "between the ages", or is followed by "or older / above / younger"; _PERSON_AGE
 # starts with the person ("patients", "women", "males").
@@ -841,6 +841,62 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
                 continue
             out += [_make("age", op, _number(v) * factor, "years", text[m.start():end], "age",
                           section, n == 0) for n, (op, v) in enumerate(pairs)]
+    return out
+
+
+_TU_AGE = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?)\b"
+# "Children aged 2 to <12 years", "aged between 6 months and 17 years", "Age: 18 years - 70 years"
+_AGED_RANGE = re.compile(
+    rf"\b(?:aged?|ages)\s*:?\s*(?:between\s+)?(?:the\s+ages?\s+of\s+)?(?P<lo>{_NUM})\s*"
+    rf"(?P<ulo>{_TU_AGE})?\s*(?:-|–|to|and)\s*(?P<ophi>[<≤]\s*=?|less\s+than)?\s*(?P<hi>{_NUM})\s*"
+    rf"(?P<uhi>{_TU_AGE})", _IC)
+# "born at < 32 weeks of gestation", "≤ 28 weeks' gestation": the value before the measure
+_GESTATION = re.compile(
+    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<n>{_NUM})(?:\s*\+\s*(?P<d>\d)(?:\s*days?)?)?\s*(?:completed\s+)?"
+    r"weeks?'?\s+(?:of\s+)?(?:gestation(?:al\s+age)?|GA)\b", _IC)
+
+
+def _age_in_years(value: float, unit: str) -> tuple[float, str]:
+    """RULES v2 §3.1: months are converted to years (2 decimals); days and weeks stay."""
+    u = _TIME_UNITS[unit[0].lower()] if unit[0].lower() in "ymwd" else "years"
+    return (round(value / 12, 2), "years") if u == "months" else (value, u)
+
+
+def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
+    """Age ranges written after "aged" with a unit on either bound, and gestational ages
+    written before the words "weeks of gestation"."""
+    out: list[Threshold] = []
+    if "age" in low:
+        ranges = list(_AGED_RANGE.finditer(text))
+        skip = [c.span() for c in _CONDITIONAL.finditer(text)]
+        for m in ranges if len(ranges) <= 2 else []:  # (more: a lab table's age bands, §8.13)
+            if _conditional(skip, m.start()) or re.search(
+                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
+                    text[max(0, m.start() - 30):m.start()], _IC):
+                continue  # "for participants aged 1 to 17 years, ... is defined as": a condition
+            ulo, uhi = m.group("ulo") or m.group("uhi"), m.group("uhi")
+            lo, lo_unit = _age_in_years(_number(m.group("lo")), ulo)
+            hi, hi_unit = _age_in_years(_number(m.group("hi")), uhi)
+            if {lo_unit, hi_unit} - {"years"} and lo_unit != hi_unit:
+                continue  # "6 weeks to 12 months": no one unit to give
+            hi_op = "<" if m.group("ophi") and m.group("ophi").strip() in ("<", "less than") else (
+                "<=" if not m.group("ophi") or "=" in m.group("ophi") or "≤" in m.group("ophi")
+                else "<")
+            out += [_make("age", ">=", lo, lo_unit, m.group(), "age", section),
+                    _make("age", hi_op, hi, hi_unit, m.group(), "age", section, False)]
+    if "gestation" in low or "GA" in text:
+        for m in _GESTATION.finditer(text):
+            value = _number(m.group("n")) + (round(int(m.group("d")) / 7, 2) if m.group("d") else 0)
+            before = text[max(0, m.start() - 25):m.start()]
+            op = _op(m.group("op")) if m.group("op") else ("<" if re.search(
+                r"\b(?:before|less\s+than|under)\s*$", before, _IC) else None)
+            if op is None:
+                post = _POSTFIX.match(text, m.end())
+                if not post:
+                    continue
+                op = ">=" if post.group("ge") or post.group("ge2") else "<="
+            out.append(_make("gestational age", op, round(value, 2), "weeks", m.group(), "vital",
+                             section))
     return out
 
 
@@ -2074,7 +2130,8 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
     found = _classes(text, low) + _antibodies(text, low) + _class_scales(text, low, section)
     if _DIGIT.search(text) or (has_key(low, _NUMBER_KEYS) and _NUMBERS.search(text)):
         # without a number (_NUMBERS) there is no other kind of threshold
-        found = (_ages(text, section, low) + _age_bands(text, section)
+        found = (_ages(text, section, low) + _more_ages(text, low, section)
+                 + _age_bands(text, section)
                  + _measures(text, section, low) + found
                  + _windows(text, low, section) + _disease_durations(text, low, section)
                  + _stable_doses(text, low, section) + _times_since(text, low, section))

@@ -307,3 +307,23 @@ def test_a_procedure_for_a_condition_is_the_procedure() -> None:
     # written in the registries' wording: what a procedure is for qualifies it
     assert got("Ablation procedure for atrial fibrillation within 3 months", "exclusion") == [
         ("ablation procedure", "within", 3.0, "months", "before")]
+
+
+# --- ages and gestational ages -------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Veterans between the ages of 45 and 64.",  # a ctgov-more trial in no split
+     [("age", ">=", 45.0, "years"), ("age", "<=", 64.0, "years")]),
+    ("Age 4 to <8 years (phase 1) or age 4 to <13 years (phase 2)",  # each bound's sign
+     [("age", ">=", 4.0, "years"), ("age", "<", 8.0, "years"), ("age", "<", 13.0, "years")]),
+    ("Patients aged between 6 months and 17 years",  # months are converted (RULES v2 §3.1)
+     [("age", ">=", 0.5, "years"), ("age", "<=", 17.0, "years")]),
+    ("Preterm infants born at < 32 weeks of gestation", [("gestational age", "<", 32.0, "weeks")]),
+    # an age that says which rule applies is a condition; a lab table's age bands are no ages
+    ("For participants aged 1 to 17 years old, primary induction failure is defined as disease "
+     "refractory after two cycles of induction therapy.", []),
+    ("Maximum Serum Creatinine (mg/dL) Age 1 to < 2 years Male 0.6 Female 0.6 Age 2 to < 6 "
+     "years Male 0.8 Female 0.8 Age 6 to < 10 years Male 1.0 Female 1.0", []),
+])
+def test_more_ages(text: str, expected: list[Any]) -> None:
+    assert [r for r in got(text) if r[0] in ("age", "gestational age")] == expected
