@@ -1398,6 +1398,14 @@ def _in_parens(text: str, start: int, pos: int) -> bool:
     return depth > 0
 
 
+_SAME_THINGS = re.compile(r"[\s,]*(?:(?:or|and|and/or|nor)\s+)?(?:(?:is|are|was|were)\s+)?"
+                          r"(?:(?:planned|anticipated|expected|scheduled|intend\w*|plans?)\s+"
+                          r"(?:to\s+(?:receive|use|have|undergo)\s+)?"
+                          r"(?:(?:use|receipt|administration)\s+)?)?", _IC)
+_BOTH_SIDES = re.compile(r"\s*(?:prior\s+to|before)\s+(?:or|and/or|and)\s+(?:after|following)\b",
+                         _IC)
+
+
 def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]:
     """Time windows on prior treatments: the drugs come from the clause before the window
     ("Use of rituximab within 6 months"), or after it when nothing precedes ("within the past
@@ -1408,6 +1416,7 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
     for c0, c1 in _clauses(text):
         region = c0
         found = list(_WINDOW.finditer(text, c0, c1))
+        last: list[tuple[int, int, str]] = []  # the things of the clause's previous window
         for k, m in enumerate(found):
             key = next(g for g in "abceghikjl" if m.group(g))
             unit = _TIME_UNITS[m.group("u" + key)[0].lower()]
@@ -1445,14 +1454,18 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             if not hits and (k + 1 == len(found) or since):  # (not examples in parentheses)
                 hits = [h for h in _drugs(text, after_end, c1, low)
                         if not _in_parens(text, after_end, h[0])]
-            region = after_end
+            region_before, region = region, after_end
             if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])) and re.search(
                     r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
             hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])]
+            if not hits and last and k and _SAME_THINGS.fullmatch(text, region_before, m.start()):
+                hits = last  # "... within 30 days before the first dose or planned within 90 days
+                # after the last dose": the same things, the other side
             if not hits:
                 continue  # ("at least two asthma exacerbations in the past year": a count, §8.3)
+            last = hits
             drugs = list(dict.fromkeys(_expand(text, name) for _, _, name in hits))
             value = 1.0 if key == "j" else _number(m.group(key))
             during = m.group().lower().startswith("during") and re.match(
@@ -1465,6 +1478,8 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                               "during" if during else "before")
             t["_at"] = m.start(key)
             out.append(t)
+            if _BOTH_SIDES.match(text, m.end()):  # "within 4 weeks prior to or after treatment"
+                out.append({**t, "direction": "after"})  # (RULES v2 §5: both directions count)
             paren = re.match(r"\s*\(([^()]*)\)", text[m.end():c1])
             for c in _COHORT_WINDOW.finditer(paren.group(1) if paren else ""):
                 # "within the past 30 days (4 months for studies conducted in Japan)"

@@ -327,3 +327,20 @@ def test_a_procedure_for_a_condition_is_the_procedure() -> None:
 ])
 def test_more_ages(text: str, expected: list[Any]) -> None:
     assert [r for r in got(text) if r[0] in ("age", "gestational age")] == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # RULES v2 §5: both directions count, the second window names the same things
+    ("Receipt of a live vaccine within 30 days before the first dose or planned within 90 days "
+     "after the last dose",
+     [("live vaccines", "within", 30.0, "days", "before"),
+      ("live vaccines", "within", 90.0, "days", "after")]),
+    ("Live vaccines within 4 weeks prior to or after study treatment",
+     [("live vaccines", "within", 4.0, "weeks", "before"),
+      ("live vaccines", "within", 4.0, "weeks", "after")]),
+    # NCT01395264 (a ctgov-more trial in no split)
+    ("Headache during testing or within 3 days before and after testing. -",
+     [("headache", "within", 3.0, "days", "before"), ("headache", "within", 3.0, "days", "after")]),
+])
+def test_windows_on_both_sides(text: str, expected: list[Any]) -> None:
+    assert got(text, "exclusion") == expected
