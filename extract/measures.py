@@ -380,8 +380,8 @@ MEASURES: tuple[Measure, ...] = (
             _I(r"prior\s+(?:(?:systemic|chemotherapy|cytotoxic|treatment|therapy|anti-?[a-z]+"
                r"|[\w-]+-based|[\w-]+-containing)\s+){0,2}(?:lines?|regimens?)(?:\s+of\s+"
                r"(?:systemic\s+)?(?:therapy|therapies|treatments?|chemotherapy|anti-?[a-z]+"
-               r"\s+therapy))?|lines?\s+of\s+(?:prior\s+)?(?:systemic\s+)?(?:therapy|therapies"
-               r"|treatments?|chemotherapy|anti-?[a-z]+\s+therapy)|(?:(?:systemic|cytotoxic)\s+)?"
+               r"\s+therapy))?|lines?\s+of\s+(?:prior\s+|previous\s+)?(?:[a-z][\w-]*\s+){0,2}?"
+               r"(?:therapy|therapies|treatments?|chemotherapy)|(?:(?:systemic|cytotoxic)\s+)?"
                r"(?:chemotherapy|treatment)\s+regimens?"),
             ((), ("line", "regimen")), (None,), hi=30),
     Measure("pack-years", "count", _I(r"pack[-\s]?years?"), ((), ("pack",)), (None,), hi=300),

@@ -1736,8 +1736,12 @@ _DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
                         r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
 
 
-_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,3}"
-                      r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
+_OF_WORDS = re.compile(r"\s+of\s+(?:[\w-]+\s+){0,3}[\w-]+")  # "2 lines of prior therapy"
+_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,4}"
+                      r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines|ants)"
+                      # events counted in the singular too ("≥ 1 severe asthma exacerbation")
+                      r"|exacerbations?|episodes?|attacks?|seizures?|relapses?|falls?"
+                      r"|hospitali[sz]ations?|DMARDs?))\b", _IC)
 
 
 _POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more": the tail, then the name
@@ -1847,8 +1851,9 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
     used = " ".join(t.get("text", "") for t in taken)
     for m in _OTHER_OP.finditer(text):
         found = _compare(text, m.start())
-        if not found or m.start() < 2:
-            continue
+        if not found or m.start() < 2 and not (
+                len(found) == 1 and not found[0][2] and _COUNTED.match(text, found[0][3])):
+            continue  # (an item that opens with a count: "At least two exacerbations ...")
         before = _SCORE_OF.sub(r"\1 ", text[max(0, m.start() - 60):m.start()])  # "score of"
         head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
                         r"|of|no|by|as|using|per)\b", before)[-1]
@@ -1871,12 +1876,20 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             out.append(t)
             continue
         count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
+        if (graded := re.search(r"(\S*)\s*\bgrade\s*$", text[max(0, m.start() - 20):m.start()],
+                                _IC)) and not (re.fullmatch(r"[A-Z]{3,}", graded.group(1))
+                                               and graded.group(1) not in ("CTCAE", "NCI")):
+            continue  # "Grade ≥ 2 pneumonitis": a CTCAE grade, not labelled (RULES v2 §6)
         if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
-                _OTHER_BAD.search(count.group(1)) or _named(count.group(1), text, low)):
+                _OTHER_BAD.search(count.group(1)) or _named(text[count.start(1):(
+                    of.end() if (of := _OF_WORDS.match(text, count.end(1))) else count.end(1))],
+                    text, low)):
             # "more than 2 antipsychotic medications", "at least two immunosuppressive agents"
             counted = re.sub(r"^(?:(?:severe|moderate|mild|serious|major|or|and)\s+)+", "",
                              count.group(1).lower())
-            counted = "exacerbations" if counted.endswith("exacerbations") else counted  # §4
+            counted = "exacerbations" if re.search(r"exacerbations?$", counted) else counted  # §4
+            counted = re.sub(r"\b(episode|attack|seizure|relapse|fall|hospitali[sz]ation|dmard)$",
+                             r"\1s", counted)  # a count of events is named in the plural
             t = _make(counted, found[0][0], found[0][1], None, text[m.start():count.end()],
                       "count", section)
             t["recognised"] = False

@@ -344,3 +344,19 @@ def test_more_ages(text: str, expected: list[Any]) -> None:
 ])
 def test_windows_on_both_sides(text: str, expected: list[Any]) -> None:
     assert got(text, "exclusion") == expected
+
+
+@pytest.mark.parametrize(("text", "expected", "section"), [
+    # §4 / §8.3: counts of events, in the plural, also when the item opens with the count
+    ("At least two exacerbations requiring systemic corticosteroids in the past 12 months",
+     [("exacerbations", ">=", 2.0, None)], "inclusion"),
+    ("History of ≥ 1 severe asthma exacerbation in the past year",
+     [("exacerbations", ">=", 1.0, None)], "inclusion"),
+    ("At least 2 lines of prior therapy (Part 1 only)",  # NCT04728893: a known measure
+     [("prior lines of therapy", ">=", 2.0, None)], "inclusion"),
+    # NCT05378763: a CTCAE grade is no count (RULES v2 §6)
+    ("Has a history of, or signs of Grade ≥2 pneumonitis on current imaging studies", [],
+     "exclusion"),
+])
+def test_event_counts(text: str, expected: list[Any], section: str) -> None:
+    assert got(text, section) == expected
