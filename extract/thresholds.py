@@ -846,12 +846,12 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
 
 _TU_AGE = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?)\b"
 # "Children aged 2 to <12 years", "aged between 6 months and 17 years", "Age: 18 years - 70 years"
-_AGED_RANGE = re.compile(
+_AGED_RANGE = first_chars(
     rf"\b(?:aged?|ages)\s*:?\s*(?:between\s+)?(?:the\s+ages?\s+of\s+)?(?P<lo>{_NUM})\s*"
     rf"(?P<ulo>{_TU_AGE})?\s*(?:-|–|to|and)\s*(?P<ophi>[<≤]\s*=?|less\s+than)?\s*(?P<hi>{_NUM})\s*"
     rf"(?P<uhi>{_TU_AGE})", _IC)
 # "born at < 32 weeks of gestation", "≤ 28 weeks' gestation": the value before the measure
-_GESTATION = re.compile(
+_GESTATION = first_chars(
     rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<n>{_NUM})(?:\s*\+\s*(?P<d>\d)(?:\s*days?)?)?\s*(?:completed\s+)?"
     r"weeks?'?\s+(?:of\s+)?(?:gestation(?:al\s+age)?|GA)\b", _IC)
 
@@ -1985,7 +1985,7 @@ _SCORE_RANGE = re.compile(
     rf"(?:between\s+)?(?P<lo>{_NUM})\s*(?:-|–|to|and)\s*(?P<hi>{_NUM})(?!\d|[.,]\d|\s*(?:%|[a-z]))")
 # "4 to 14 migraine days per month", "at least 4 headache days per month", "headache on 3-15
 # days per month" (RULES v2 §3.4: unit days/month)
-_DAYS_RATE = re.compile(
+_DAYS_RATE = first_chars(
     rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<hi>{_NUMW}))?\s+"
     r"(?P<what>(?:[a-z][\w-]*\s+){0,2}?)days?\s*(?:per|/|a|each|in\s+a)\s*(?P<per>month|week)\b",
     _IC)
@@ -2072,7 +2072,7 @@ def thing_names() -> list[str]:
 
 # ("N months since X" is a window, RULES v2 §5)
 _SINCE_KEYS = ("after", "from", "following", "post")
-_SINCE = re.compile(
+_SINCE = first_chars(
     rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+than|no\s+more\s+than"
     rf"|no\s+later\s+than|no\s+less\s+than|over|under|within|up\s+to|minimum\s+of|maximum\s+of)"
     rf"\s+)\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}\s*(?:\([^()]*\)\s*)?(?:have\s+(?:elapsed|passed)\s+)?"
