@@ -326,6 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, c in rows:
         p, r, f1 = scores(c)
         print(f"{name:<11} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9.3f} {r:>7.3f} {f1:>6.3f}")
+    if args.split != "legacy" and CANONICAL:
+        # the same run scored with names compared as written (the scoring before round 3)
+        CANONICAL = False
+        strict = total(evaluate(args.labelled, args.split)["counts"], FAMILIES)
+        CANONICAL = True
+        p, r, f1 = scores(strict)
+        print(f"{'(strict)':<11} {strict['tp']:>4} {strict['fp']:>4} {strict['fn']:>4} {p:>9.3f} "
+              f"{r:>7.3f} {f1:>6.3f}   <- names as written, no canonical names")
     for note in result["notes"]:
         print(f"note: {note}")
     if args.verbose:
