@@ -1,6 +1,7 @@
 """Precision / recall / F1 of the threshold and dose extractors on the hand-labelled sets.
 
-    python bench/accuracy.py [--split legacy|dev|dev1|dev2|test|all] [--verbose] [--labelled DIR]
+    python bench/accuracy.py [--split legacy|dev|dev1|dev2|test|all] [--verbose] [--strict]
+                             [--labelled DIR]
 
 Splits (fixtures/labelled/README.md):
 
@@ -15,11 +16,15 @@ Runs ``extract_from_text`` (and for legacy ``parse_doses``) on each text and cou
 measure family (age, scale, vital, lab, window, duration, dose, count, antibody, class, other).
 
 Matching is one-to-one within an item: measure equal (case-insensitive, spaces folded; for
-windows the set of names in the measure), op equal, value equal within 1e-6 relative or 0.005
-absolute (labels round converted ages to 2 decimals; class lists as sets, strings
-case-insensitive), unit equal after normalisation ("mg/dl" == "mg/dL", "x10^9/l" == "×10^9/L"),
-and for v2 windows the direction (``before`` unless the label says ``after``).  A predicted
-threshold that matches nothing is a false positive; an expected one left over is a miss.
+windows the set of names in the measure; v2 splits compare names through the extractor's own
+tables on both sides, ``thing_name`` for a window's things and ``measures.lookup`` for a
+measure, then a table of British / American spellings, RULES-thresholds-v2.md §1; ``--strict``
+compares them as written, and every v2 run prints that strict total too), op equal, value
+equal within 1e-6 relative or 0.005 absolute (labels round converted ages to 2 decimals;
+class lists as sets, strings case-insensitive), unit equal after normalisation ("mg/dl" ==
+"mg/dL", "x10^9/l" == "×10^9/L"), and for v2 windows the direction (``before`` unless the
+label says ``after``).  A predicted threshold that matches nothing is a false positive; an
+expected one left over is a miss.
 Always exits 0: this is a report, the floors live in tests/test_thresholds.py.
 """
 
