@@ -1,6 +1,6 @@
 """Precision / recall / F1 of the threshold and dose extractors on the hand-labelled sets.
 
-    python bench/accuracy.py [--split legacy|dev|dev1|dev2|dev3|test|all] [--verbose]
+    python bench/accuracy.py [--split legacy|dev|dev1|dev2|dev3|test|all] [--verbose] [--strict]
                              [--labelled DIR]
 
 Splits (fixtures/labelled/README.md):
@@ -17,11 +17,15 @@ Runs ``extract_from_text`` (and for legacy ``parse_doses``) on each text and cou
 measure family (age, scale, vital, lab, window, duration, dose, count, antibody, class, other).
 
 Matching is one-to-one within an item: measure equal (case-insensitive, spaces folded; for
-windows the set of names in the measure), op equal, value equal within 1e-6 relative or 0.005
-absolute (labels round converted ages to 2 decimals; class lists as sets, strings
-case-insensitive), unit equal after normalisation ("mg/dl" == "mg/dL", "x10^9/l" == "×10^9/L"),
-and for v2 windows the direction (``before`` unless the label says ``after``).  A predicted
-threshold that matches nothing is a false positive; an expected one left over is a miss.
+windows the set of names in the measure; v2 splits compare names through the extractor's own
+tables on both sides, ``thing_name`` for a window's things and ``measures.lookup`` for a
+measure, then a table of British / American spellings, RULES-thresholds-v2.md §1; ``--strict``
+compares them as written, and every v2 run prints that strict total too), op equal, value
+equal within 1e-6 relative or 0.005 absolute (labels round converted ages to 2 decimals;
+class lists as sets, strings case-insensitive), unit equal after normalisation ("mg/dl" ==
+"mg/dL", "x10^9/l" == "×10^9/L"), and for v2 windows the direction (``before`` unless the
+label says ``after``).  A predicted threshold that matches nothing is a false positive; an
+expected one left over is a miss.
 Always exits 0: this is a report, the floors live in tests/test_thresholds.py.
 """
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +139,43 @@ def _name(text: Any) -> str:
     return " ".join(str(text).lower().split())
 
 
+# British and American spellings of one word (RULES v2 §3 names mix them: "hospitalisation",
+# "psychiatric hospitalization"): folded on both sides, whole word parts only.
+_SPELLINGS = ((r"haem(?=[a-z])", "hem"), (r"aemi", "emi"), (r"oedem", "edem"),
+              (r"isch(?:a)?emi", "ischemi"), (r"tumour", "tumor"), (r"behaviour", "behavior"),
+              (r"(?<=[a-z])is(ation|ed|ing|e)\b", r"iz\1"), (r"paediatric", "pediatric"),
+              (r"oesophag", "esophag"), (r"centre", "center"), (r"randomis", "randomiz"))
+CANONICAL = True  # --strict sets it False: names compared as written (the figures before round 3)
+
+
+def _spelling(name: str) -> str:
+    for rx, to in _SPELLINGS:
+        name = re.sub(rx, to, name)
+    return name
+
+
+def _canon_thing(name: Any) -> str:
+    """A window's thing as the extractor's table names it (``thing_name``: "MI" -> myocardial
+    infarction, "PLEX" -> plasma exchange), then spelling-folded; the same on both sides."""
+    text = _name(name)
+    if not CANONICAL:
+        return text
+    from trialscope.extract.thresholds import thing_name
+
+    return _spelling(_name(thing_name(str(name).strip()) or text))
+
+
+def _canon_measure(name: Any) -> str:
+    """A measure as the measure table names it (``measures.lookup``: "QTcF" -> QTc, "SBP" ->
+    systolic BP), then spelling-folded; the same on both sides."""
+    text = _name(name)
+    if not CANONICAL:
+        return text
+    from trialscope.extract.measures import lookup
+
+    return _spelling(_name(lookup(str(name).strip()) or text))
+
+
 def threshold_matches(exp: dict[str, Any], got: dict[str, Any]) -> bool:
     """Legacy matching (thresholds.jsonl): no direction, exact values."""
     if exp.get("op") == "within":
@@ -149,13 +191,13 @@ def threshold_matches_v2(exp: dict[str, Any], got: dict[str, Any]) -> bool:
     """RULES-thresholds-v2 §1: measure (windows: as a set of names), op, value, unit, and for
     windows the direction."""
     if exp.get("op") == "within":
-        names = {_name(n) for n in str(exp["measure"]).split(",")}
+        names = {_canon_thing(n) for n in str(exp["measure"]).split(",")}
         got_names = got.get("drugs") or str(got["measure"]).split(",")
-        if names != {_name(n) for n in got_names}:
+        if names != {_canon_thing(n) for n in got_names}:
             return False
         if (exp.get("direction") or "before") != (got.get("direction") or "before"):
             return False
-    elif _name(exp["measure"]) != _name(got["measure"]):
+    elif _canon_measure(exp["measure"]) != _canon_measure(got["measure"]):
         return False
     return (exp["op"] == got["op"] and _same_value_v2(exp["value"], got["value"])
             and _unit(exp.get("unit")) == _unit(got.get("unit")))
@@ -270,7 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="list misses and false positives")
     parser.add_argument("--labelled", type=Path, default=LABELLED, help="folder of the .jsonl sets")
+    parser.add_argument("--strict", action="store_true",
+                        help="compare names as written, without the tables' canonical names "
+                             "(the scoring before round 3)")
     args = parser.parse_args(argv)
+    global CANONICAL
+    CANONICAL = not args.strict
     result = evaluate(args.labelled, args.split)
     counts = result["counts"]
     if args.split == "legacy":
@@ -287,6 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, c in rows:
         p, r, f1 = scores(c)
         print(f"{name:<11} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9.3f} {r:>7.3f} {f1:>6.3f}")
+    if args.split != "legacy" and CANONICAL:
+        # the same run scored with names compared as written (the scoring before round 3)
+        CANONICAL = False
+        strict = total(evaluate(args.labelled, args.split)["counts"], FAMILIES)
+        CANONICAL = True
+        p, r, f1 = scores(strict)
+        print(f"{'(strict)':<11} {strict['tp']:>4} {strict['fp']:>4} {strict['fn']:>4} {p:>9.3f} "
+              f"{r:>7.3f} {f1:>6.3f}   <- names as written, no canonical names")
     for note in result["notes"]:
         print(f"note: {note}")
     if args.verbose:

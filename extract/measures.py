@@ -250,6 +250,9 @@ MEASURES: tuple[Measure, ...] = (
     Measure("proteinuria", "lab",
             _I(r"proteinuria|(?:24[-\s]h(?:ou)?r?\s+)?urin(?:e|ary)\s+protein(?:\s+excretion)?"),
             ((), ("protein",)), ("g/24h", "mg/dL")),
+    Measure("urine M-protein", "lab", _I(r"urin(?:e|ary)\s+(?:M[-\s]protein|monoclonal\s+protein"
+                                         r"|paraprotein)"),
+            ((), ("urin",)), ("mg/24h",)),
     Measure("M-protein", "lab", _I(r"(?:serum\s+)?(?:M[-\s]protein|monoclonal\s+protein"
                                    r"|paraprotein)"),
             ((), ("protein",)), ("g/dL",)),
@@ -317,15 +320,69 @@ MEASURES: tuple[Measure, ...] = (
             (("CPS",), ("combined",)), (None,), hi=100),
     Measure("haematocrit", "lab", r"Hct|HCT|" + _I(r"ha?ematocrit"),
             (("Hct", "HCT"), ("ematocrit",)), ("%",), default="%", hi=100),
+    # -- more common labs and vitals (general clinical vocabulary; units as written, RULES v2
+    # §3.3 / §8.20) ------------------------------------------------------------------------
+    Measure("ferritin", "lab", _I(r"(?:serum\s+)?ferritin"), ((), ("ferritin",)),
+            ("ng/mL", "µg/L", "pmol/L")),
+    Measure("transferrin saturation", "lab", r"TSAT|" + _I(r"transferrin\s+saturation"),
+            (("TSAT",), ("transferrin",)), ("%",), default="%", hi=100),
+    Measure("phosphate", "lab", _I(r"(?:serum\s+)?(?:inorganic\s+)?(?:phosphate|phosphorus)"),
+            ((), ("phosph",)), ("mg/dL", "mmol/L")),
+    Measure("uric acid", "lab", _I(r"(?:serum\s+)?(?:uric\s+acid|urate)"), ((), ("uric", "urate")),
+            ("mg/dL", "µmol/L", "mmol/L")),
+    Measure("BUN", "lab", r"BUN|" + _I(r"blood\s+urea\s+nitrogen"), (("BUN",), ("nitrogen",)),
+            ("mg/dL", "mmol/L", "xULN")),
+    Measure("GGT", "lab", r"GGT|γ-?GT|" + _I(
+        r"gamma[-\s]?(?:glutamyl[-\s]?(?:trans(?:ferase|peptidase))|GT\b)"),
+            (("GGT", "GT"), ("gamma", "glutamyl")), ("xULN", "U/L")),
+    Measure("fibrinogen", "lab", _I(r"(?:plasma\s+)?fibrinogen"), ((), ("fibrinogen",)),
+            ("g/L", "mg/dL")),
+    Measure("D-dimer", "lab", _I(r"D[-\s]?dimers?"), ((), ("dimer",)),
+            ("mg/L", "µg/mL", "ng/mL", "µg/L", "xULN")),
+    Measure("vitamin D", "lab", r"25\s*\(OH\)\s*D|" + _I(
+        r"(?:25[-\s]?(?:OH|hydroxy)[-\s]?)?vitamin\s+D3?|25[-\s]?hydroxyvitamin\s+D3?"),
+            (("OH",), ("vitamin", "hydroxyvitamin")), ("ng/mL", "nmol/L")),
+    Measure("vitamin B12", "lab", _I(r"vitamin\s+B[-\s]?12|cobalamin"), ((), ("b12", "b 12", "b-12",
+                                                                             "cobalamin")),
+            ("pg/mL", "pmol/L")),
+    Measure("ESR", "lab", r"ESR|" + _I(r"erythrocyte\s+sedimentation\s+rate"),
+            (("ESR",), ("sedimentation",)), ("mm/h",)),
+    Measure("procalcitonin", "lab", r"PCT|" + _I(r"procalcitonin"), (("PCT",), ("procalcitonin",)),
+            ("ng/mL", "µg/L")),
+    Measure("testosterone", "lab", _I(r"(?:serum\s+)?(?:total\s+)?testosterone"),
+            ((), ("testosterone",)), ("ng/dL", "nmol/L", "ng/mL")),
+    Measure("estradiol", "lab", r"E2|" + _I(r"(?:serum\s+)?o?estradiol"), (("E2",), ("estradiol",)),
+            ("pg/mL", "pmol/L")),
+    Measure("iPTH", "lab", r"i?PTH|" + _I(r"(?:intact\s+)?parathyroid\s+hormone"),
+            (("PTH",), ("parathyroid",)), ("pg/mL", "pmol/L", "xULN")),
+    Measure("HIV RNA", "lab", r"HIV(?:-1)?\s+RNA|" + _I(r"HIV(?:-1)?\s+viral\s+load"),
+            (("HIV",), ("hiv",)), ("copies/mL",)),
+    Measure("HBV DNA", "lab", r"HBV\s+DNA", (("HBV",), ()), ("IU/mL", "copies/mL")),
+    Measure("HCV RNA", "lab", r"HCV\s+RNA", (("HCV",), ()), ("IU/mL",)),
+    Measure("bicarbonate", "lab", r"HCO3-?|" + _I(r"(?:serum\s+)?bicarbonate"),
+            (("HCO",), ("bicarbonate",)), ("mmol/L", "mEq/L")),
+    Measure("lactate", "lab", _I(r"(?:serum\s+|blood\s+|plasma\s+)?lactate(?!\s+dehydrogenase)"),
+            ((), ("lactate",)), ("mmol/L",)),
+    Measure("MAP", "vital", r"MAP|" + _I(r"mean\s+arterial\s+(?:blood\s+)?pressure"),
+            (("MAP",), ("arterial",)), ("mmHg",)),
+    Measure("respiratory rate", "vital", _I(r"respiratory\s+rate|breathing\s+rate"),
+            ((), ("respiratory", "breathing")), ("breaths/min",)),
+    Measure("waist circumference", "vital", _I(r"waist\s+circumference"), ((), ("waist",)),
+            ("cm",)),
     # -- durations and counts ---------------------------------------------------------------
     Measure("life expectancy", "duration",
             _I(r"life\s+expectancy|(?:estimated|expected|anticipated|predicted)\s+survival"
                r"(?:\s+time)?|survival\s+(?:expectancy|prognosis)"),
             ((), ("life", "survival")), _TIME, floor=True),
     Measure("prior lines of therapy", "count",
-            _I(r"prior\s+(?:systemic\s+)?(?:lines?|regimens?)(?:\s+of\s+(?:systemic\s+)?"
-               r"(?:therapy|therapies|treatment|chemotherapy))?|lines?\s+of\s+(?:prior\s+)?"
-               r"(?:systemic\s+)?(?:therapy|therapies|treatment)"),
+            # "2 prior lines", "3 prior chemotherapy regimens", "1 line of chemotherapy",
+            # "two prior systemic treatment regimens"
+            _I(r"prior\s+(?:(?:systemic|chemotherapy|cytotoxic|treatment|therapy|anti-?[a-z]+"
+               r"|[\w-]+-based|[\w-]+-containing)\s+){0,2}(?:lines?|regimens?)(?:\s+of\s+"
+               r"(?:systemic\s+)?(?:therapy|therapies|treatments?|chemotherapy|anti-?[a-z]+"
+               r"\s+therapy))?|lines?\s+of\s+(?:prior\s+|previous\s+)?(?:[a-z][\w-]*\s+){0,2}?"
+               r"(?:therapy|therapies|treatments?|chemotherapy)|(?:(?:systemic|cytotoxic)\s+)?"
+               r"(?:chemotherapy|treatment)\s+regimens?"),
             ((), ("line", "regimen")), (None,), hi=30),
     Measure("pack-years", "count", _I(r"pack[-\s]?years?"), ((), ("pack",)), (None,), hi=300),
 )

@@ -165,7 +165,7 @@ def subset_regex(branches: Sequence[str], flags: int = 0, prefix: str = "", suff
     # with no prefix, a lookahead for the branches' first characters (see first_chars)
     firsts = [None if prefix else _firsts(b, flags) for b in branches]
 
-    @lru_cache(maxsize=512)
+    @lru_cache(maxsize=2048)  # (distinct gate subsets of a large corpus: ~600)
     def compile_subset(indices: tuple[int, ...]) -> re.Pattern[str]:
         look = _lookahead([firsts[i] for i in indices])
         return re.compile(look + prefix + "(?:" + "|".join(branches[i] for i in indices) + ")"

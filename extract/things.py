@@ -39,13 +39,14 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"infections?|infectious\s+(?:diseases?|episodes?)", "infection"),
     (r"sepsis", "sepsis"),
     (r"malignan(?:cy|cies|t\s+(?:diseases?|neoplasms?|tumou?rs?))|(?:other|second)\s+"
-     r"(?:primary\s+)?(?:cancers?|neoplasms?)|(?:oncolog\w+|neoplastic)\s+diseases?"
+     r"(?:primary\s+)?(?:malignant\s+)?(?:cancers?|neoplasms?|tumou?rs?)|(?:oncolog\w+|neoplastic)\s+diseases?"
      r"|(?<![-\w])(?<!skin\s)cancers?\b(?!\s+(?:treatment|therap|regimen|drug|medic))"
      r"|(?<!skin\s)(?<!cell\s)carcinomas?\b",
      "malignancy"),
     (r"(?:GI|gastrointestinal)\s+(?:bleed\w*|ha?emorrhag\w*)", "GI bleeding"),
     (r"bleed(?:ing|s)?\b|ha?emorrhag(?:e|es|ic\s+events?)\b", "bleeding"),
-    (r"(?:blood|plasma)\s+donations?|donation\s+of\s+(?:blood|plasma)|donated\s+blood",
+    (r"(?:blood|plasma)\s+donations?|donation\s+of\s+(?:blood|plasma)|donated\s+(?:or\s+lost\s+)?"
+     r"(?:[^\s,;]+\s+(?:of\s+)?)?(?:blood|plasma)",
      "blood donation"),
     (r"(?:solid\s+)?organ\s+transplant\w*", "organ transplant"),
     (r"(?:ha?emo|peritoneal\s+)?dialysis", None),  # as written: haemodialysis, peritoneal
@@ -58,6 +59,27 @@ EVENTS: list[tuple[str, str | None]] = [  # (regex, name)
     (r"suicidal\s+(?:ideation|behaviou?r)|suicide\s+attempts?", None),
     (r"(?:current\s+)?smoking", "smoking"),
     (r"bronchial\s+thermoplasty|dental\s+(?:surgery|extraction)|tooth\s+extraction", None),
+    # General vocabulary of events and procedures (as written, lower-cased; RULES v2 §5 "other
+    # things: the shortest noun phrase as written"), whole words only
+    (r"(?<![\w-])(?:(?:epileptic\s+)?seizures?|convulsions?)(?![\w-])", None),
+    (r"(?<![\w-])syncop(?:e|al\s+episodes?)(?![\w-])", None),
+    (r"(?<![\w-])(?:(?:acute|chronic)\s+)?pancreatitis(?![\w-])", None),
+    (r"(?<![\w-])atrial\s+(?:fibrillation|flutter)(?![\w-])", None),
+    (r"(?<![\w-])(?:(?:sudden\s+)?cardiac\s+arrest|ventricular\s+(?:tachycardia|fibrillation))"
+     r"(?![\w-])", None),
+    (r"(?<![\w-])(?:(?:diabetic\s+)?ketoacidosis|(?-i:DKA))(?![\w-])", None),
+    (r"(?<![\w-])(?:pacemaker|defibrillator|(?-i:ICD))\s+(?:implantation|placement)(?![\w-])",
+     None),
+    (r"(?<![\w-])(?:cardiac|thoracic|abdominal|bariatric|spinal|spine|orthopa?edic|cataract|ocular"
+     r"|eye|intraocular|brain|cranial|gastric|hip|knee|joint)\s+(?:surgery|surgeries|operations?)"
+     r"(?![\w-])", None),
+    (r"(?<![\w-])(?:electroconvulsive\s+therapy|(?-i:ECT))(?![\w-])", None),
+    (r"(?<![\w-])(?:(?:repetitive\s+)?transcranial\s+magnetic\s+stimulation|(?-i:r?TMS))(?![\w-])",
+     None),
+    (r"(?<![\w-])(?:pulmonary\s+)?tuberculosis(?![\w-])", None),
+    (r"(?<![\w-])fractures?(?![\w-])", None),
+    (r"(?<![\w-])(?:major\s+depressive|manic|hypomanic|psychotic|mixed)\s+episodes?(?![\w-])",
+     None),
 ]
 
 # Per EVENTS row, words one of which every match contains, in ``prefilter.fold(text)``: a row
@@ -97,4 +119,17 @@ EVENT_KEYS: list[tuple[str, ...]] = [
     ('suicid',),
     ('smoking',),
     ('thermoplasty', 'dental', 'tooth'),
+    ('seizure', 'convulsion'),
+    ('syncop',),
+    ('pancreatitis',),
+    ('atrial',),
+    ('cardiac arrest', 'ventricular'),
+    ('ketoacidosis', 'dka'),
+    ('implantation', 'placement'),
+    ('surger', 'operation'),
+    ('electroconvulsive', 'ect'),
+    ('transcranial', 'tms'),
+    ('tuberculosis',),
+    ('fracture',),
+    ('episode',),
 ]

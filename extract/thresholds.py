@@ -135,7 +135,9 @@ _PERSON_AGE_RX = (  # "Patient over 18 years", "patients of both genders older t
     r"\b(?:patients?|participants?|subjects?|persons?|individuals?|men|women|males?|females?)\s+"
     rf"(?:of\s+(?:both|either)\s+(?:genders?|sex(?:es)?)\s+)?"
     r"(?:(?:must|should|shall|will|need\s+to)\s+be\s+|(?:is|are)\s+)?(?:aged\s+)?"
-    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b)")
+    rf"(?P<op>{_OP_ANY})\s*(?P<lo>{_NUM})\s*(?=-?(?:years?|yrs?|months?)\b"
+    # ("the female participant at least 6 months prior to screening": a time, not an age)
+    r"(?!\s*(?:\([^()]*\)\s*)?(?:prior|before|ago|after|since|from|following)\b))")
 _PERSON_AGE_PLAIN = re.compile(_PERSON_AGE_RX, _IC)
 _PERSON_AGE = first_chars(_PERSON_AGE_RX, _IC)
 _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) + r")\b"
@@ -143,7 +145,7 @@ _NUMBERS = re.compile(r"\d|ULN|LLN|upper\s+limit|\b(?:" + "|".join(_WORD_NUMS) +
 _DIGIT = re.compile(r"\d")  # _NUMBERS' first branch alone: a fast scan that settles most items
 # in fold(text), for the other branches
 _NUMBER_KEYS = ("uln", "lln", "upper", *_WORD_NUMS, "past", "last", "previous", "preceding")
-_AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)", _IC)
+_AGE_HINT = re.compile(r"\d\s*-?\s*(?:years?|yrs?|months?|周岁|岁)|\bages?\s+(?:of\s+)?\d", _IC)
 # Words in fold(text) one of which every match has: _AGE_YEARS ends in "of age" / "old" / 岁,
 # starts "between the ages", or is followed by "or older / above / younger"; _PERSON_AGE
 # starts with the person ("patients", "women", "males").
@@ -181,7 +183,13 @@ _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hou
 _TIME = r"(?:days?|weeks?|wks?|months?|mos?|years?|yrs?|hours?|hrs?)\b"
 _PAST = r"(?:(?:past|last|previous|preceding|prior)\s+)?"
 _WINDOW_RX = (
-    rf"(?:within|less\s+than|fewer\s+than|<)\s+(?:the\s+)?{_PAST}(?P<a>{_NUMW})(?:\s*\(\d+\))?"
+    # "within 5 half-lives or 30 days": the fixed duration (RULES v2 §5); "≤ 28 days from
+    # Cycle 1 Day 1", "<6 months before": a sign before a span that an anchor dates
+    rf"(?:(?:within|less\s+than|fewer\s+than|<)\s+|(?:[≤≦⩽]\s*|<\s*=\s*|=\s*<\s*|<(?=\d))"
+    rf"(?=\d+\s*[-\s]?{_TIME}\s*(?:(?:\([^()]*\)\s*)?(?:before|prior|preceding|from|since)\b"
+    r"|\))))"
+    rf"(?:the\s+|a\s+period\s+of\s+)?{_PAST}(?:(?:{_NUMW})\s*half[-\s]?lives?\s*(?:\([^()]*\)\s*)?,?\s*or\s+)?"
+    rf"(?P<a>{_NUMW})(?:\s*\(\d+\))?"
     rf"\s*[-\s]?"
     rf"(?P<ua>{_TIME})"
     rf"|(?:in|during|over)\s+the\s+{_PAST}(?P<b>{_NUMW})\s*[-\s]?(?P<ub>{_TIME})"
@@ -190,7 +198,10 @@ _WINDOW_RX = (
     rf"|\b(?<!least\s)(?<!minimum\s)(?<!of\s)(?<!for\s)(?<!more\sthan\s)(?<!greater\sthan\s)"
     rf"(?<!over\s)(?P<e>{_NUMW})\s*(?P<ue>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
-    rf"|at\s+least\s+(?P<g>{_NUMW})\s*(?P<ug>{_TIME})\s+(?=since\b)"  # "at least 6 months since"
+    # "at least 6 months since", "a minimum of 2 weeks (14 days) must have elapsed between"
+    rf"|(?:at\s+least|a\s+minimum\s+of|minimum\s+of)\s+(?P<g>{_NUMW})\s*[-\s]?(?P<ug>{_TIME})"
+    r"\s*(?:\([^()]*\)\s*)?(?=since\b|(?:(?:must|should|will|shall)\s+)?(?:have\s+|has\s+)?"
+    r"(?:elapsed|passed)\b)"
     # "History of stroke for 6 months prior to screening", "during 6 months prior to consent"
     rf"|\b(?:for|during)\s+(?:the\s+)?{_PAST}(?P<i>{_NUMW})\s*[-\s]?(?P<ui>{_TIME})\s+"
     r"(?:before|prior\s+to|preceding)"
@@ -219,7 +230,11 @@ _WASHOUT = re.compile(r"\b(?:discontinu\w*|stop\w*|off|wash-?out|complet\w*|not\
 _NOT_WINDOW_BEFORE = re.compile(r"\b(?:stable|same|unchanged|consistent)\b", _IC)
 _AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:after|following|post)\b", _IC)
 _ANCHOR = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:before|prior\s+to|preceding|of|from|after|following)"
-                     r"\s+[^,;():]{0,60}?(?=\s*(?:,|;|:|\(|\bor\b|\band\b|$))", _IC)
+                     r"\s+[^,;():]{0,60}?(?=\s*(?:,|;|:|\(|\bor\b|\band\b|$)"
+                     # "prior to cycle 1 day 1 received lung radiation": a verb ends the anchor
+                     r"|(?<=\w)(?<!before)(?<!\bto)(?<!preceding)(?<!\bof)(?<!from)(?<!after)"
+                     r"(?<!following)\s+(?:received|receiving|had|underwent|undergone|used|taken"
+                     r"|took|participated)\b)", _IC)
 _CUE = (r"\b(?:received|receiving|receive|use\s+of|used|treated\s+with|treatment\s+with"
         r"|exposure\s+to|administration\s+of)\s+(?:(?:any|prior|previous|an?|the|other)\s+)*")
 # "received endocrine therapy", or one unknown name right before the window ("received
@@ -234,7 +249,8 @@ _NEW_CLAUSE = re.compile(r"(?:[,;]\s*|\bor\s+)(?:or\s+|and\s+)?(?=(?:have|has|ha
                          # an enumerated sub-item: "..., or (iv) Myocardial infarction within"
                          r"|\(\s*(?:[ivx]{1,4}|[a-h]|\d{1,2})\s*\)\s*(?=[A-Za-z])", _IC)
 _REQUIRING = re.compile(r"(?<!not\s)(?<!patients\s)(?<!subjects\s)(?<!participants\s)"
-                        r"(?<!individuals\s)(?<!who\sare\s)\b(?:requir\w*|resulting\s+in)\b"
+                        r"(?<!individuals\s)(?<!who\sare\s)(?<!have\s)(?<!has\s)(?<!had\s)"
+                        r"\b(?:requir\w*|resulting\s+in)\b"
                         r"[^;.]{0,100}$", _IC)
 # name None: the matched text, lower-cased; "*s": the same, plural
 _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) for rx, name in [
@@ -257,7 +273,8 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
     ((r"immunosuppress(?:ants?|ive\s+(?:agents?|drugs?|therap\w+|treatments?|medications?))"
       r"|免疫抑制剂"), None),  # not a RULES v2 name: as written
     (r"immunotherap(?:y|ies)", "immunotherapy"),
-    (r"(?:cytotoxic\s+)?chemotherapy|化疗", "chemotherapy"),
+    (r"(?:cytotoxic\s+)?chemotherapy|cytotoxic\s+(?:therap(?:y|ies)|treatments?|agents?"
+     r"|drugs?)|化疗", "chemotherapy"),
     (r"immune\s+checkpoint\s+inhibitors?", "immune checkpoint inhibitors"),
     (r"palliative\s+(?:radio-?therapy|radiation(?:\s+therapy)?)", "palliative radiotherapy"),
     (r"radio-?therapy|radiation(?:\s+(?:therapy|treatment))?(?!\s+(?:exposure|dose))"
@@ -276,7 +293,10 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
       r"|agents?|therap(?:y|ies)|treatments?|products?)(?:\s+or\s+(?:medical\s+)?(?:vaccines?"
       r"|devices?|biologics?|products?))?|试验用?药(?:品|物)"
       # taking part in another trial is exposure to its product
-      r"|(?:interventional|investigational|clinical)\s+(?:trials?|stud(?:y|ies)|investigations?)"),
+      r"|(?:interventional|investigational|clinical)\s+(?:trials?|stud(?:y|ies)|investigations?)"
+      r"|(?<=\bin\s)(?:an?\s+)?(?:other|another)\s+(?:research\s+)?(?:trials?|stud(?:y|ies))"
+      r"(?!\s+(?:visits?|procedures?|periods?))(?:\s+(?:on|of|with)\s+(?:[\w-]+\s+)?(?:drugs?"
+      r"|devices?|products?)(?:\s+(?:or|and)\s+(?:drugs?|devices?|products?))?)?"),
      "investigational drug"),
     (r"biologic(?:al)?\s+(?:agents?|therap\w+|products?|drugs?)|biologics?", "biologics"),
     (r"monoclonal\s+antibod(?:y|ies)", "monoclonal antibodies"),
@@ -295,8 +315,21 @@ _DRUGS: list[tuple[re.Pattern[str], str | None]] = [(re.compile(rx, _IC), name) 
       r"|cyclophosphamide|methotrexate|zilucoplan|leflunomide"), None),
     (r"\b[a-z]{3,}(?:mab|cept|imod|tinib|limus|siran|copan|coplan)\b", None),  # INN stems
     (r"利妥昔单抗", "rituximab"), (r"依库珠单抗", "eculizumab"), (r"托珠单抗", "tocilizumab"),
-    (r"艾加莫德", "efgartigimod")]]
-_RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*)?(?:and|-|to)\s*({_NUM})"
+    (r"艾加莫德", "efgartigimod"),
+    # General vocabulary of drug classes, as written (RULES v2 §5: names outside its list are
+    # kept as written): a class named in a list with known things is named too
+    (r"(?<![\w-])(?:(?-i:SGLT-?2)\s*(?:inhibitors?|(?-i:i)\b)|(?-i:DPP-?4)\s*inhibitors?"
+     r"|(?-i:GLP-?1)\s*(?:receptor\s+)?(?:agonists?|(?-i:RAs?)\b|analogues?))", None),
+    (r"(?<![\w-])(?:(?-i:JAK)\s+inhibitors?|(?-i:TNF)(?:-?(?:α|alpha))?\s+(?:inhibitors?|blockers?|antagonists?)"
+     r"|anti-?(?-i:TNF)(?:-?(?:α|alpha))?(?:\s+(?:therapy|agents?))?"
+     r"|(?:tyrosine\s+kinase|(?-i:PARP|PD-?1|PD-?L1|CDK4/6|mTOR|BTK|BRAF|MEK))\s+inhibitors?"
+     r"|bisphosphonates?|erythropoie(?:sis|tin)[-\s]+stimulating\s+agents?"
+     r"|(?-i:ESAs?)\b|erythropoietin|proton\s+pump\s+inhibitors?|(?-i:PPIs?)\b"
+     r"|anti-?retroviral\s+(?:therapy|treatment|drugs?)|(?:hormon(?:e|al)|endocrine|targeted)"
+     r"\s+therap(?:y|ies)|antiplatelet\s+(?:agents?|therapy|drugs?)"
+     r"|thrombolytic\s+(?:therapy|agents?)|herbal\s+(?:medicines?|supplements?|products?|remedies)"
+     r"|(?:dietary|nutritional)\s+supplements?)(?![\w-])", None)]]
+_RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*|%\s*)?(?:and|-|to)\s*({_NUM})"
                     rf"|({_NUM})\s*(?:-|–|~|to)\s*({_NUM})(?!\s*(?:times|[x×]))", _IC)
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
@@ -811,6 +844,62 @@ def _ages(text: str, section: str, low: str) -> list[Threshold]:
     return out
 
 
+_TU_AGE = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?)\b"
+# "Children aged 2 to <12 years", "aged between 6 months and 17 years", "Age: 18 years - 70 years"
+_AGED_RANGE = first_chars(
+    rf"\b(?:aged?|ages)\s*:?\s*(?:between\s+)?(?:the\s+ages?\s+of\s+)?(?P<lo>{_NUM})\s*"
+    rf"(?P<ulo>{_TU_AGE})?\s*(?:-|–|to|and)\s*(?P<ophi>[<≤]\s*=?|less\s+than)?\s*(?P<hi>{_NUM})\s*"
+    rf"(?P<uhi>{_TU_AGE})", _IC)
+# "born at < 32 weeks of gestation", "≤ 28 weeks' gestation": the value before the measure
+_GESTATION = first_chars(
+    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<n>{_NUM})(?:\s*\+\s*(?P<d>\d)(?:\s*days?)?)?\s*(?:completed\s+)?"
+    r"weeks?'?\s+(?:of\s+)?(?:gestation(?:al\s+age)?|GA)\b", _IC)
+
+
+def _age_in_years(value: float, unit: str) -> tuple[float, str]:
+    """RULES v2 §3.1: months are converted to years (2 decimals); days and weeks stay."""
+    u = _TIME_UNITS[unit[0].lower()] if unit[0].lower() in "ymwd" else "years"
+    return (round(value / 12, 2), "years") if u == "months" else (value, u)
+
+
+def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
+    """Age ranges written after "aged" with a unit on either bound, and gestational ages
+    written before the words "weeks of gestation"."""
+    out: list[Threshold] = []
+    if "age" in low:
+        ranges = list(_AGED_RANGE.finditer(text))
+        skip = [c.span() for c in _CONDITIONAL.finditer(text)]
+        for m in ranges if len(ranges) <= 2 else []:  # (more: a lab table's age bands, §8.13)
+            if _conditional(skip, m.start()) or re.search(
+                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
+                    text[max(0, m.start() - 30):m.start()], _IC):
+                continue  # "for participants aged 1 to 17 years, ... is defined as": a condition
+            ulo, uhi = m.group("ulo") or m.group("uhi"), m.group("uhi")
+            lo, lo_unit = _age_in_years(_number(m.group("lo")), ulo)
+            hi, hi_unit = _age_in_years(_number(m.group("hi")), uhi)
+            if {lo_unit, hi_unit} - {"years"} and lo_unit != hi_unit:
+                continue  # "6 weeks to 12 months": no one unit to give
+            hi_op = "<" if m.group("ophi") and m.group("ophi").strip() in ("<", "less than") else (
+                "<=" if not m.group("ophi") or "=" in m.group("ophi") or "≤" in m.group("ophi")
+                else "<")
+            out += [_make("age", ">=", lo, lo_unit, m.group(), "age", section),
+                    _make("age", hi_op, hi, hi_unit, m.group(), "age", section, False)]
+    if "gestation" in low or "GA" in text:
+        for m in _GESTATION.finditer(text):
+            value = _number(m.group("n")) + (round(int(m.group("d")) / 7, 2) if m.group("d") else 0)
+            before = text[max(0, m.start() - 25):m.start()]
+            op = _op(m.group("op")) if m.group("op") else ("<" if re.search(
+                r"\b(?:before|less\s+than|under)\s*$", before, _IC) else None)
+            if op is None:
+                post = _POSTFIX.match(text, m.end())
+                if not post:
+                    continue
+                op = ">=" if post.group("ge") or post.group("ge2") else "<="
+            out.append(_make("gestational age", op, round(value, 2), "weeks", m.group(), "vital",
+                             section))
+    return out
+
+
 def _classes(text: str, low: str) -> list[Threshold]:
     """MGFA classes after an "MGFA" anchor: "IIa-IVb", "II to IV", "grades 2-4", "I or ... V";
     every class an item names, in order (exclusion "Class I or ... (MGFA Class V)")."""
@@ -888,8 +977,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 continue
             if _REQUIRING.search(before):
                 continue
-            canon = name if name not in (None, "*s") else " ".join(
-                m.group().lower().replace("(s)", "s").split())
+            canon = name if name not in (None, "*s") else _np_name(  # (acronyms as written)
+                m.group().replace("(s)", "s"))
             if canon == "infection" and (site := _SITE.search(before)):
                 canon = " ".join(f"{site.group(1)} infection".lower().split())
                 before = before[:site.start()]
@@ -910,10 +999,17 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     before = before[:anti.start()]
                     canon = " ".join(f"{anti.group(1)} {m.group()}".lower().split()).replace(
                         "anti- ", "anti-")
-            route = re.search(r"\b(systemic|topical|inhaled)\s+$", before, _IC)
+            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled)\s+(?:(?:treatment|therapy"
+                              r"|use|administration)\s+(?:with|of)\s+)?$", before, _IC)
+            if route and (route.end() - route.start() > len(route.group(1)) + 1 and (
+                    canon != "steroids" or re.search(r"\b(?:or|and)\s+$", before[:route.start()],
+                                                     _IC))):
+                route = None  # ("systemic treatment with corticosteroids": RULES v2 §5 names)
             first = m.start() - len(before) + route.start() if route else m.start() - (
                 len(text[max(0, m.start() - 80):m.start()]) - len(before))
-            hits.append((first, stop, f"{route.group(1).lower()} {canon}" if route else canon))
+            way = route.group(1).lower() if route else ""
+            way = "systemic" if way.startswith("non") else way  # "non-topical steroids"
+            hits.append((first, stop, f"{way} {canon}" if route else canon))
     hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
         o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
     merged: list[tuple[int, int, str]] = []
@@ -931,6 +1027,12 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     # "with the exception of emicizumab", "(other than EGFR TKI)": not what the window is on
     if has_key(low, _EXCEPT_KEYS):
         hits = [h for h in hits if not _EXCEPT.search(text, max(start, h[0] - 50), h[0])]
+    # "a major surgical procedure unrelated to breast cancer": what qualifies it is no thing
+    if hits:
+        kept = [h for h in hits if not _QUALIFIED_BY.search(text, max(start, h[0] - 40), h[0])]
+        hits = kept if kept or re.search(
+            r"\b(?:procedures?|surger(?:y|ies)|operations?|interventions?)\s+for\b",
+            text[start:end], _IC) else hits
     # "hospitalization for unstable angina": the event is the angina
     hits = [h for k, h in enumerate(hits) if not (
         h[2].startswith("hospitali") and k + 1 < len(hits)
@@ -947,6 +1049,10 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     return sorted(hits)
 
 
+_QUALIFIED_BY = re.compile(r"\b(?:(?:(?:un)?related|secondary|attributable|unrelated)\s+to"
+                           # "ablation procedure for atrial fibrillation": the procedure
+                           r"|(?:procedures?|surger(?:y|ies)|operations?|interventions?)\s+for)\s+"
+                           r"(?:(?:an?|the|any|their|its)\s+)?(?:[\w-]+\s+){0,2}$", _IC)
 _CLASS_HEAD = re.compile(r"\s+(?:therap(?:y|ies)|treatments?|medications?|agents?|drugs?)\b",
                          _IC)
 _VACCINE_QUALIFIER = re.compile(
@@ -983,7 +1089,10 @@ _DRUG_KEYS: list[tuple[str, ...]] = [
                        "ciclosporin", "cyclophosphamide", "methotrexate", "zilucoplan",
                        "leflunomide"),
     ("mab", "cept", "imod", "tinib", "limus", "siran", "copan", "coplan"), ("利妥昔单抗",),
-    ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",)]
+    ("依库珠单抗",), ("托珠单抗",), ("艾加莫德",),
+    ("sglt", "dpp", "glp"),
+    ("jak", "tnf", "inhibitor", "bisphosphonate", "erythropoie", "esa", "ppi", "retroviral",
+     "therap", "antiplatelet", "thrombolytic", "herbal", "supplement")]
 _EVENT_NAMES = {name for _, name in EVENTS if name}
 _DRUG_ROWS = [(rx, name, keys) for (rx, name), keys in
               zip(_DRUGS, [*EVENT_KEYS, *_DRUG_KEYS], strict=True)]  # EVENTS come first
@@ -1008,7 +1117,8 @@ def _clauses(text: str) -> list[tuple[int, int]]:
 _HEAD_LEAD = re.compile(
     r"(?:[\W\d_]+|(?:(?:history|presence|evidence|signs?|symptoms?)\s+(?:or|and|and/or)\s+)?"
     r"(?:history|presence|use|usage|receipt|administration|treatment|therapy|symptoms?|signs?"
-    r"|participation|exposure|episodes?)\s+(?:of|with|to|in)\b|(?:current(?:ly)?"
+    r"|participation|exposure|episodes?|occurrence|development)\s+(?:of|with|to|in)\b"
+    r"|with\s+(?=(?:an?\s+)?(?:history|prior|previous|known|recent|active|current)\b)|(?:current(?:ly)?"
     r"|prior|previous|recent(?:ly)?|known|active|documented|any|an?|the|other|all|subjects?"
     r"|participants?|patients?|individuals?|those|who|which|that|has|have|had|been|was|were|is"
     r"|are|took|taken|take|taking|received?|receiving|used|using|underwent|undergone|developed"
@@ -1024,10 +1134,14 @@ _HEAD_STOP = re.compile(r"\s*(?:[;:]|\b(?:according|that|which|who|for|due|with|
                         _IC)
 _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\b|values?\b"
                        r"|\b(?:if|of|used|men|women|WOCBP|neonates|infants|children|adults"
-                       r"|participation|changes?|function|positive|negative|survival|told|use"
+                       r"|participation|changes?|function|positive|negative|survival|told"
+                       # ("drug use", "substance use disorder" are things)
+                       r"|(?<!drug\s)(?<!alcohol\s)(?<!substance\s)(?<!cannabis\s)(?<!tobacco\s)"
+                       r"(?<!opioid\s)use(?!\s+disorders?)"
                        r"|exposure|taper|taken|containing|having|more|episodes?|reports?"
                        r"|boosters?|equivalents?|signs?|symptoms?|history|presence)\b"
-                       r"|diagnos|participat|abortion"
+                       r"|diagnos|participat|abortion|discover"
+                       r"|\b(?:patients?|subjects?|participants?|pa?ediatric|persons?|individuals?)\b"
                        r"|screening|visits?\b|consent|biops|samples?\b|scans?\b|imaging"
                        r"|examination|assessment|measure|results?\b|criteri|random|enrol"
                        r"|\bdoses?\b|\bstudy\b|\bage\b|\byears?\b|life\s+expectancy"
@@ -1081,8 +1195,9 @@ def _distribute(parts: list[str], joins: list[str]) -> list[str]:
         if len(one) == 1 and len(two) >= 2 and one[0].lower() != two[-1].lower():
             if joins[k].strip().lower() == "and":  # "head and neck nerve block": one thing
                 out[k], out[k + 1] = None, f"{one[0]}{joins[k]}{' '.join(two)}"
-            else:
-                out[k] = f"{one[0]} {two[-1]}"
+            else:  # ("substance or alcohol use disorder": the compound head is shared)
+                head = two[-2:] if two[-2].lower() == "use" else two[-1:]
+                out[k] = f"{one[0]} {' '.join(head)}"
         elif len(one) == 2 and len(two) == 1 and _BARE_HEADS.fullmatch(two[0]):
             out[k + 1] = f"{one[0]} {two[0]}"
     # a qualifier left alone ("approved, authorized, or investigational ...") names nothing
@@ -1132,8 +1247,8 @@ def _np(text: str, start: int, end: int, check: bool = True, whole: bool = False
     phrase = re.sub(r"\s+(?:I{1,3}|IV)(?:\s*(?:-|or|to)\s*(?:I{1,3}|IV))?$", "", phrase)
     if (not phrase or phrase.lower() in _WORD_NUMS or re.search(r"(?<![\w-])\d", phrase)
             or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 /'-]+", phrase) or not re.search(
-            r"[A-Za-z]{3}", phrase) or len(phrase.split()) > 4 or check and _HEAD_BAD.search(phrase)
-            or phrase[0].isdigit()):
+            r"[A-Za-z]{3}|\b[A-Z]{2}\b", phrase) or len(phrase.split()) > 4
+            or check and _HEAD_BAD.search(phrase) or phrase[0].isdigit()):
         return None
     return phrase
 
@@ -1212,7 +1327,9 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
         return []  # "hyperkalaemia, defined as potassium ≥ 5.5 within 3 months": a lab's date
     stop = _HEAD_STOP.search(masked, pos, end)
     phrase_end = stop.start() if stop else end
-    phrase = _FILLER.sub("", text[pos:phrase_end]).strip(" -")
+    if re.search(r"\d\s*%", text[pos:end]):
+        return []  # "weight loss (that is 10%) over the previous 6 weeks": a measure's change
+    phrase = _FILLER.sub("", masked[pos:phrase_end]).strip(" -")  # ("(i.e. ondansetron)")
     if not phrase or not re.fullmatch(r"[A-Za-zα-ωΑ-Ω0-9 ,()/'-]+", phrase):
         return []
     parts = []
@@ -1266,6 +1383,9 @@ def _dated_value(text: str, low: str, start: int, end: int) -> bool:
     near = text[start:end]
     if not re.search(r"\d|ULN|LLN", near) and not re.search(r"(?:of|than)\s*$", near, _IC):
         return False
+    if re.search(r"\((?:including|e\.?\s?g\.?|such\s+as|for\s+example)\b[^()]*\)[^\d()]*$",
+                 text[max(0, start - 40):end], _IC):
+        return False  # "arrhythmia (including QTc ≥ 480 ms) occurred within 6 months"
     gated = _gates_of(text, low)
     return bool(gated) and _mention_rx(gated).search(text, start, end) is not None
 
@@ -1278,6 +1398,14 @@ def _in_parens(text: str, start: int, pos: int) -> bool:
     return depth > 0
 
 
+_SAME_THINGS = re.compile(r"[\s,]*(?:(?:or|and|and/or|nor)\s+)?(?:(?:is|are|was|were)\s+)?"
+                          r"(?:(?:planned|anticipated|expected|scheduled|intend\w*|plans?)\s+"
+                          r"(?:to\s+(?:receive|use|have|undergo)\s+)?"
+                          r"(?:(?:use|receipt|administration)\s+)?)?", _IC)
+_BOTH_SIDES = re.compile(r"\s*(?:prior\s+to|before)\s+(?:or|and/or|and)\s+(?:after|following)\b",
+                         _IC)
+
+
 def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]:
     """Time windows on prior treatments: the drugs come from the clause before the window
     ("Use of rituximab within 6 months"), or after it when nothing precedes ("within the past
@@ -1288,6 +1416,7 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
     for c0, c1 in _clauses(text):
         region = c0
         found = list(_WINDOW.finditer(text, c0, c1))
+        last: list[tuple[int, int, str]] = []  # the things of the clause's previous window
         for k, m in enumerate(found):
             key = next(g for g in "abceghikjl" if m.group(g))
             unit = _TIME_UNITS[m.group("u" + key)[0].lower()]
@@ -1307,25 +1436,36 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
             colon_at = text.rfind(":", begin, m.start())
             if colon_at >= 0 and text[colon_at + 1:m.start()].strip():
                 begin = colon_at + 1  # "CNS pathology including: epilepsy, seizures within"
-            hits = _drugs(text, begin, m.start(), low)
+            since = key == "g" and re.match(r"[^,;]{0,30}?\b(?:elapsed|passed)\s+(?:since|after"
+                                            r"|between|from)\b", text[m.end():c1], _IC)
+            # ("at least 7 days must have elapsed since the end of X": X is after the span)
+            # "Recent trauma (<6 months)", "stent procedure (within 3 months)": the span in
+            # parentheses dates what precedes it, named up to the parenthesis
+            opened = re.search(r"\(\s*$", text[begin:m.start()])
+            name_end = begin + opened.start() if opened else m.start()
+            hits = [] if since else _drugs(text, begin, name_end, low)
             if hits:
-                hits = _listed(text, begin, m.start(), hits, low)
-            if (not hits and section == "exclusion"
-                    and not re.match(r"less|fewer|<", m.group(), _IC)):
+                hits = _listed(text, begin, name_end, hits, low)
+            if (not hits and section == "exclusion" and not since
+                    and (not re.match(r"less|fewer|<", m.group(), _IC) or opened)):
                 # (in inclusion a time phrase mostly dates a requirement: "diagnosis of asthma
                 # documented in the past 24 months"; "less than 2 years" is often a prognosis)
-                hits = _head_things(text, begin, m.start())
-            if not hits and k + 1 == len(found):  # (not examples in parentheses)
+                hits = _head_things(text, begin, name_end)
+            if not hits and (k + 1 == len(found) or since):  # (not examples in parentheses)
                 hits = [h for h in _drugs(text, after_end, c1, low)
                         if not _in_parens(text, after_end, h[0])]
-            region = after_end
+            region_before, region = region, after_end
             if hits and (colon := re.match(r"\s*:\s*", text[after_end:c1])) and re.search(
                     r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
             hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])]
+            if not hits and last and k and _SAME_THINGS.fullmatch(text, region_before, m.start()):
+                hits = last  # "... within 30 days before the first dose or planned within 90 days
+                # after the last dose": the same things, the other side
             if not hits:
                 continue  # ("at least two asthma exacerbations in the past year": a count, §8.3)
+            last = hits
             drugs = list(dict.fromkeys(_expand(text, name) for _, _, name in hits))
             value = 1.0 if key == "j" else _number(m.group(key))
             during = m.group().lower().startswith("during") and re.match(
@@ -1338,6 +1478,8 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                               "during" if during else "before")
             t["_at"] = m.start(key)
             out.append(t)
+            if _BOTH_SIDES.match(text, m.end()):  # "within 4 weeks prior to or after treatment"
+                out.append({**t, "direction": "after"})  # (RULES v2 §5: both directions count)
             paren = re.match(r"\s*\(([^()]*)\)", text[m.end():c1])
             for c in _COHORT_WINDOW.finditer(paren.group(1) if paren else ""):
                 # "within the past 30 days (4 months for studies conducted in Japan)"
@@ -1472,7 +1614,8 @@ _STABLE_ROW_KEYS = [("stable",), ("treated with", "same", "is on", "are on", "be
                                    "being on", "remain", "on chronic"), ("stable",)]
 _STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
                           r"(?P<what>[^,;()]+?)\s*$", _IC)
-_WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current)\s+)*(?:(?:low|medium|moderate"
+_WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current|their|his|her|its|your)\s+)*"
+                        r"(?:(?:low|medium|moderate"
                         r"|high)(?:\s+(?:or|to)\s+(?:low|medium|moderate|high))?[-\s]+dose\s+)?",
                         _IC)
 
@@ -1500,7 +1643,9 @@ def _what(text: str) -> str:
     if end := _WHAT_END.search(text):
         text = text[:end.start()]
     text = re.sub(r"(?:\s+(?:for|of|with|to|in|on|and|or))+$", "", text.strip(), flags=_IC)
-    text = re.sub(r"\s+\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "", text)  # "dapagliflozin 10 mg"
+    text = re.sub(r"(?:\s+|\s*[<>≤≥]\s*=?\s*)\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\b.*$", "",
+                  text)  # "dapagliflozin 10 mg", "prednisone ≤ 10 mg/day"
+    text = re.sub(r"\s*[<>≤≥=]+\s*$", "", text)
     text = re.sub(r"^\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\S*\s+(?:or\s+(?:less|more)\s+)?of\s+", "",
                   text, flags=_IC)  # "10 mg/day or less of prednisolone"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
@@ -1566,7 +1711,8 @@ _OTHER_STOP = re.compile(
     r"^(?:(?:has|have|had|with|a|an|the|any|must|be|is|are|of|who|and|or|total|current|baseline"
     r"|screening|patients?|participants?|subjects?|documented|known|evidence|history|defined|as"
     r"|by|in|at|on|for|to|than|if|e\.?g\.?|i\.?e\.?|including|such|mean|average|there|still"
-    r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior)\s+)+",
+    r"|also|only|were|was|unexplained|significant|clinically|relevant|recent|previous|prior"
+    r"|then|it|this|that|which|so|least|one)\s+)+",
     _IC)
 _ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "GOLD grade > 2"
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
@@ -1575,18 +1721,34 @@ _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds
                         _IC)
 
 
+_SCORE_OF = re.compile(r"\b(score|total|level|value|index|rating|count|loss|gain|change|increase"
+                       r"|decrease|reduction|decline|variation|variability|angle|diameter|size"
+                       r"|volume|length|width|distance|circumference|intensity|severity|speed"
+                       r"|frequency|percentage|proportion|concentration)\s+(?:of|is|was)\s*$",
+                       _IC)
+_SCORE_ON = re.compile(r"\s*(?:points?\s+)?(?:on|in)\s+(?:the\s+)?['‘’\"]?(?P<name>[A-Z][\w-]*"
+                       r"(?:\s+[A-Z][\w-]*){0,4})['‘’\"]?\s*(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?")
+_RATE = re.compile(r"\s+((?:(?!of\b|the\b|and\b|per\b|a\b)[a-z][\w-]*\s+){0,2}(?!days\b)"
+                   r"[a-z][\w-]*s)\s*"
+                   r"(?:per|/|a|each)\s*(day|week|month|year)\b", _IC)
 _DOSE_UNIT = re.compile(r"\s*(?P<u>mg|[µμ]g|mcg|g|IU|U)\b"
-                        r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week)"
+                        r"(?P<per>\s*(?:/\s*(?:day|d\b|kg(?:/day)?|week|m2|m²)"
                         r"|per\s+(?:day|week)|daily|a\s+day|twice\s+daily))?", _IC)
 
 
-_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,3}"
-                      r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines)))\b", _IC)
+_OF_WORDS = re.compile(r"\s+of\s+(?:[\w-]+\s+){0,3}[\w-]+")  # "2 lines of prior therapy"
+_COUNTED = re.compile(r"\s+((?:(?!of\b|the\b|and\b)[a-z][\w-]*\s+){0,4}"
+                      r"(?:[a-z][\w-]*(?:ies|ents|ions|ics|ers|ugs|ons|ations|apies|ines|ants)"
+                      # events counted in the singular too ("≥ 1 severe asthma exacerbation")
+                      r"|exacerbations?|episodes?|attacks?|seizures?|relapses?|falls?"
+                      r"|hospitali[sz]ations?|DMARDs?))\b", _IC)
 
 
 _POST_OTHER = re.compile(  # "NPI-12 delusion score of 4 or more": the tail, then the name
-    rf"\s+of\s+(?P<n>{_NUM})\s+or\s+(?P<dir>more|greater|higher|above|less|fewer|lower|below)\b",
-    _IC)
+    rf"\s+(?:of\s+|(?<=score\s))(?P<n>{_NUM})\s+or\s+(?P<dir>more|greater|higher|above|less"
+    r"|fewer|lower|below)\b", _IC)
+_ABBR_SCORE = re.compile(r"\(([A-Z][\w-]{1,12})\)\s*\(?\s*(?:(?:total|global|mean|average)\s+)?"
+                         r"(?:scores?|rating|index|level)?\s*(?:of|is|was|:)?\s*$")
 _POST_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:\s+[\w/+.-]+){0,3}?)$")
 
 
@@ -1599,11 +1761,12 @@ def _named(words: str, text: str, low: str) -> bool:
 
 # The words of a name stop at a function word or verb: "uncontrolled asthma through ACQ-6" is
 # ACQ-6, "need to demonstrate a" and "score may not" are no name.
-_NAME_BREAK = re.compile(r"^.*\b(?:through|to|may|might|not|need|needs|who|which|those|both|more"
+_NAME_BREAK = re.compile(r"^.*(?<![\w-])(?:through|to|may|might|not|need|needs|who|which|those"
+                         r"|both|more"
                          r"|less|in|on|at|for|with|by|or|and"
                          r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
                          r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
-                         r"|had|has|have|is|are)\b\s*", _IC)
+                         r"|had|has|have|is|are)(?![\w-])\s*", _IC)
 _NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|fasting|fasted|current|planned|baseline)\s+)+", _IC)
 _NAME_BAD = re.compile(r"antibod|copy\s+number|\bCEP\d|\bgenes?\b|mutation|allele|\btests?\b"
                        r"|\bslides?\b|\bsamples?\b|\bsections?\b|specimens?|\bscore$", _IC)
@@ -1613,7 +1776,39 @@ _LAB_UNITS = {"mg/dL", "µmol/L", "mmol/L", "nmol/L", "pmol/L", "ng/mL", "ng/L",
               "copies/mL", "cells/µL"}
 _DOSE_DRUG_AFTER = re.compile(r"\s+((?!of\b|per\b|a\b|the\b)[a-z][\w-]{3,})\s+(?:daily|per\s+day"
                               r"|a\s+day|/\s*day)\b", _IC)
-_DOSE_OF = re.compile(r"\s+of\s+([a-z][\w-]{3,})\b", _IC)
+_DOSE_OF = re.compile(r"\s+of\s+(?:(?:oral|intravenous|IV|systemic)\s+)?([a-z][\w-]{3,})\b", _IC)
+
+
+# A word that names a drug: common INN stems and drug-class words (what a background-drug dose
+# limit is on: "dose: prednisone", RULES v2 §3.6)
+_DRUG_WORD = re.compile(
+    r"(?:[a-z]{3,}(?:sone|olone|one|ine|ate|pril|sartan|statin|azole|cycline|mycin|floxacin|mab"
+    r"|nib|parin|arin|pam|lam|tidine|prazole|oxacin|vir|ide|ol|in|en|ium)|corticosteroids?"
+    r"|steroids?|glucocorticoids?|opioids?|insulin|(?-i:ASA|ICS|MTX|HCQ))", _IC)
+_DOSE_BEFORE = re.compile(
+    r"(?P<drug>[A-Za-z][\w-]{2,})(?:\s+(?:therapy|treatment|use|intake))?\s*[(,:]?\s*(?:(?:at|in"
+    r"|with|on)\s+)?(?:an?\s+|the\s+)?(?:(?:total|daily|maximum|maximal|cumulative|weekly|mean"
+    r"|average|current)\s+)*(?:(?:doses?|dosages?|dosing|requirements?)\s*(?:of|:)?\s*)?"
+    r"(?:(?:requirements?|exceeding|above|of)\s+)?$", _IC)
+_DOSE_AFTER = re.compile(r"\s*(?:of\s+)?(?:oral\s+)?(?P<drug>[A-Za-z][\w-]{2,})(?=\s*(?:\)|,|;|$"
+                         r"|or\b|equivalent|daily|per\b|a\s+day))", _IC)
+_DAILY = re.compile(r"\bdaily\s+(?:doses?|dosages?)\b", _IC)
+
+
+def _dose_drug(text: str, start: int, end: int) -> str:
+    """The drug a dose limit is on when the words right before it do not name it: the drug
+    written right after the dose ("> 10 mg daily prednisone equivalent", "20 mg/day of
+    prednisone"), or the drug before a "dose of" ("daily dose of prednisolone greater than",
+    "methotrexate at doses >"); "" when neither is a drug word."""
+    if (after := _DOSE_AFTER.match(text, end)) and _DRUG_WORD.fullmatch(after.group("drug")):
+        return after.group("drug").lower() if not after.group("drug").isupper() else after.group(
+            "drug")
+    before = _DOSE_BEFORE.search(text, max(0, start - 60), start)
+    if before and _DRUG_WORD.fullmatch(before.group("drug")) and re.search(
+            r"dos|requir|\(", before.group(), _IC):
+        drug = before.group("drug")
+        return drug if drug.isupper() else drug.lower()
+    return ""
 
 
 def _other_name(name: str) -> str:
@@ -1628,15 +1823,23 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
     """Limits on quantities the measure table does not know, under their own words
     (``recognised: False``): never dropped, never mistaken for a known measure."""
     out: list[Threshold] = []
-    if " or " in low and " of " in low:
+    if " or " in low and (" of " in low or "score" in low):
         for m in _POST_OTHER.finditer(text):
             head = " ".join(re.split(r"[;,(){}\[\]]", text[max(0, m.start() - 50):m.start()])[-1]
                             .split()[-4:])
             name_m = _POST_NAME.search(head)
             name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
+            scale = None
+            if (abbr := _ABBR_SCORE.search(text[max(0, m.start() - 50):m.start()])) and not _named(
+                    text[max(0, m.start() - 50):m.start()][:abbr.start()], text, low):
+                scale = abbr.group(1)  # "Pittsburgh Sleep Quality Index (PSQI) score 6 or higher"
+            elif re.fullmatch(r"(?:an?\s+|the\s+)?(?:total\s+)?score", name, _IC):
+                on = _SCORE_ON.match(text, m.end())  # "a score of 6 or more on the PQ-16"
+                scale = (on.group("abbr") or on.group("name")) if on else ""
+            name = scale if scale is not None else name
             if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
-                or _named(name, text, low)
-                    or not re.search(r"score|index|scale|count|number|rating", name, _IC)):
+                or _named(name, text, low) or scale is None
+                    and not re.search(r"score|index|scale|count|number|rating", name, _IC)):
                 continue  # only named scores: "a history of 2 or more" is not a measure
             op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above") else "<="
             t = _make(name, op, _number(m.group("n")), None, f"{name}{m.group()}", "other",
@@ -1648,20 +1851,45 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
     used = " ".join(t.get("text", "") for t in taken)
     for m in _OTHER_OP.finditer(text):
         found = _compare(text, m.start())
-        if not found or m.start() < 2:
-            continue
+        if not found or m.start() < 2 and not (
+                len(found) == 1 and not found[0][2] and _COUNTED.match(text, found[0][3])):
+            continue  # (an item that opens with a count: "At least two exacerbations ...")
+        before = _SCORE_OF.sub(r"\1 ", text[max(0, m.start() - 60):m.start()])  # "score of"
         head = re.split(r"[;,(){}\[\]]|\.\s|\b(?:and|or|but|with|if|for|when|where|which|that"
-                        r"|of|no|by|as|using|per)\b", text[max(0, m.start() - 60):m.start()])[-1]
+                        r"|of|no|by|as|using|per)\b", before)[-1]
         head = " ".join(head.split()[-7:])  # the name is in the last few words
         name_m = _OTHER_NAME.search(head)
+        if (abbr := _ABBR_SCORE.search(before)) and not _named(before[:abbr.start()], text, low):
+            # "Hamilton Anxiety Rating Scale (HAM-A) total score ≥ 18": the scale's abbreviation
+            name_m = _OTHER_NAME.search(abbr.group(1))
         name = _OTHER_STOP.sub("", name_m.group("name") + " ").strip(" .:-") if name_m else ""
+        if (len(found) == 1 and not found[0][2] and (rate := _RATE.match(text, found[0][3]))
+                and not (_OTHER_BAD.search(rate.group(1)) or _named(rate.group(1), text, low))):
+            # "more than 10 cigarettes per day", "> 6 cluster attacks/day": a count per period
+            words = re.sub(r"^(?:(?:separate|severe|moderate|mild|serious|major|or|and)\s+)+",
+                           "", rate.group(1))
+            # (§4: "≥ 2 exacerbations per year" counts exacerbations, the period is a note)
+            per = "" if words.lower().endswith("exacerbations") else f" per {rate.group(2).lower()}"
+            t = _make(f"{_np_name(words)}{per}", found[0][0],
+                      found[0][1], None, text[m.start():rate.end()], "count", section)
+            t["recognised"] = False
+            out.append(t)
+            continue
         count = _COUNTED.match(text, found[0][3]) if len(found) == 1 and not found[0][2] else None
+        if (graded := re.search(r"(\S*)\s*\bgrade\s*$", text[max(0, m.start() - 20):m.start()],
+                                _IC)) and not (re.fullmatch(r"[A-Z]{3,}", graded.group(1))
+                                               and graded.group(1) not in ("CTCAE", "NCI")):
+            continue  # "Grade ≥ 2 pneumonitis": a CTCAE grade, not labelled (RULES v2 §6)
         if count and (not name or _OTHER_BAD.search(name) or len(name) < 3) and not (
-                _OTHER_BAD.search(count.group(1)) or _named(count.group(1), text, low)):
+                _OTHER_BAD.search(count.group(1)) or _named(text[count.start(1):(
+                    of.end() if (of := _OF_WORDS.match(text, count.end(1))) else count.end(1))],
+                    text, low)):
             # "more than 2 antipsychotic medications", "at least two immunosuppressive agents"
             counted = re.sub(r"^(?:(?:severe|moderate|mild|serious|major|or|and)\s+)+", "",
                              count.group(1).lower())
-            counted = "exacerbations" if counted.endswith("exacerbations") else counted  # §4
+            counted = "exacerbations" if re.search(r"exacerbations?$", counted) else counted  # §4
+            counted = re.sub(r"\b(episode|attack|seizure|relapse|fall|hospitali[sz]ation|dmard)$",
+                             r"\1s", counted)  # a count of events is named in the plural
             t = _make(counted, found[0][0], found[0][1], None, text[m.start():count.end()],
                       "count", section)
             t["recognised"] = False
@@ -1677,17 +1905,45 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             t["recognised"] = False
             out.append(t)
             continue
-        if not name_m:
+        if not name_m and not dose:
             continue
-        name = re.sub(r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$",
-                      "", name_m.group("abbr") or name)
+        name = "" if not name_m else re.sub(
+            r"\s+(?:(?:must|should|will|shall|can)\s+)?(?:be|is|are|was|were|has|have)$", "",
+            name_m.group("abbr") or name)
         name = _other_name(name)
+        if name and " " not in name and not _ACRONYM.search(name) and (
+                on := _SCORE_ON.match(text, found[-1][3])) and on.group(0).strip():
+            name = on.group("abbr") or on.group("name")  # "pain more than 3 on NPRS"
+        elif name and " " not in name and name[0].isupper() and not _ACRONYM.search(
+                name) and re.search(r"\b(?:score|scale|index)\s*(?:of|is|was|:)?\s*$", before,
+                                    _IC):
+            name = f"{name} score"  # "Marshall score ≥ 2": a scale named after a person
+            if re.search(r"\b(?:except\w*|other\s+than|excluding|e\.?\s?g\.?)\b",
+                         text[max(0, m.start() - 120):m.start()], _IC):
+                name = ""  # ("(eg, prostate cancer with Gleason score ≤ 6)": an exception)
+        if not name_m and not (dose and (name := _dose_drug(text, m.start(), dose.end()))):
+            continue
+        if re.fullmatch(r"(?:total\s+)?score", name, _IC) or not name and re.search(
+                r"\bscore\s*$", before, _IC):
+            # "a score of 6 or more on the PQ-16": the scale is named after the number
+            on = _SCORE_ON.match(text, found[-1][3])
+            name = (on.group("abbr") or on.group("name")) if on else ""
+        if dose and len(found) == 1 and (_OTHER_BAD.search(name) or len(name) <= 2 or _named(
+                name, text, low) or re.search(r"\bdos(?:age|ing)", name, _IC)) and (
+                    drug := _dose_drug(text, m.start(), dose.end())):
+            name = drug  # "methotrexate at doses > 25 mg/week", "(> 10 mg daily prednisone
+            # equivalent)", "daily dose of prednisolone greater than 7.5 mg"
         if dose and len(found) == 1 and not _OTHER_BAD.search(name) and len(name) > 2 and not (
-                _named(name, text, low)):
+                _named(name, text, low) or re.search(r"\bdos(?:age|ing)", name, _IC)):
+            dose_end = dose.end()
             if of := _DOSE_OF.match(text, dose.end()):
                 name = of.group(1)  # "corticosteroid therapy > 15 mg per day of prednisone"
-            per = dose.group("per") or ""
-            per = "/day" if re.search(r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
+                dose_end = of.end()
+            per = dose.group("per") or ("/day" if _DAILY.search(
+                text, max(0, m.start() - 40), m.start()) or re.match(
+                r"\s*(?:daily|per\s+day|a\s+day|/\s*day)\b", text[dose_end:], _IC) else "")
+            per = "/m2" if re.search(r"m2|m²", per) else "/day" if re.search(
+                r"day|daily|\bd\b", per, _IC) else "/week" if re.search(
                 r"week", per, _IC) else "/kg" if "kg" in per else ""
             unit = dose.group("u").replace("μ", "µ").replace("mcg", "µg") + per
             t = _make(f"dose: {name}", found[0][0], found[0][1], unit,
@@ -1696,7 +1952,8 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
             out.append(t)
             continue
         span = text[m.start():found[-1][3]]
-        if (len(name) < 2 or _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
+        sized = _SIZE.search(name) and found[0][2] in ("cm", "mm")  # "tumour size ≤ 5 cm" (§8.4)
+        if (len(name) < 2 or not sized and _OTHER_BAD.search(_ACRONYM_GRADE.sub("", name))
                 or _named(name, text, low)
                 or re.search(r"\d", name) and not re.search(r"[A-Za-z]{2}", name)
                 or used.count(span) >= text.count(span)
@@ -1712,10 +1969,71 @@ def _others(text: str, low: str, section: str, taken: list[Threshold]) -> list[T
         for n, (op, value, unit, end) in enumerate(found):
             if unit in ("years", "months", "weeks", "days", "hours", "ms", "mmHg", "×10^9/L"):
                 break  # a time span or a known measure's unit: not for this reader
+            if unit == "mL/min" and not re.search(r"min", text[m.start():end], _IC):
+                unit = "mL"  # (a bare "mL" is a clearance only for the measures that are one)
             t = _make(name, op, value, unit, f"{name} {text[m.start():end]}", "other", section,
                       n == 0)
             t["recognised"] = False
             out.append(t)
+    return out
+
+
+_SIZE = re.compile(r"\b(?:size|diameter|dimension)$", _IC)
+# "MELD-Na score between 12 and 30", "PHQ-8 score of 5-19": a range on a named score, no sign
+_SCORE_RANGE = re.compile(
+    rf"(?P<name>\b[A-Z][\w/+.-]*[A-Z0-9][\w/+.-]*)\s+(?:total\s+)?(?:score|index)\s+(?:of\s+)?"
+    rf"(?:between\s+)?(?P<lo>{_NUM})\s*(?:-|–|to|and)\s*(?P<hi>{_NUM})(?!\d|[.,]\d|\s*(?:%|[a-z]))")
+# "4 to 14 migraine days per month", "at least 4 headache days per month", "headache on 3-15
+# days per month" (RULES v2 §3.4: unit days/month)
+_DAYS_RATE = first_chars(
+    rf"(?:(?P<op>{_OP_ANY})\s*)?(?P<lo>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<hi>{_NUMW}))?\s+"
+    r"(?P<what>(?:[a-z][\w-]*\s+){0,2}?)days?\s*(?:per|/|a|each|in\s+a)\s*(?P<per>month|week)\b",
+    _IC)
+_DAYS_WHAT = re.compile(r"\b((?:cluster\s+|tension(?:-type)?\s+)?headache|migraine|seizure|attack"
+                        r"|pain|bleeding|(?:heavy\s+)?drinking)\s+(?:on\s+)?$", _IC)
+
+
+def _ranges_and_rates(text: str, low: str, section: str, taken: list[Threshold]
+                      ) -> list[Threshold]:
+    """Two limits the comparison reader cannot see: a range on a named score written without a
+    sign, and the days of a symptom per month."""
+    out: list[Threshold] = []
+    names = {t["measure"].lower() for t in taken}
+    if "score" in low or "index" in low:
+        for m in _SCORE_RANGE.finditer(text):
+            name = m.group("name")
+            if name.lower() in names or _named(name, text, low) or _OTHER_BAD.search(name) or (
+                    _named(text[max(0, m.start() - 20):m.start()], text, low)):
+                continue  # ("ECOG PS score 0-3": the known measure's own words)
+            for op, key in ((">=", "lo"), ("<=", "hi")):
+                if op == ">=" and _number(m.group(key)) == 0:
+                    continue  # a scale's floor is no limit (RULES v2 §2)
+                t = _make(name, op, _number(m.group(key)), None, m.group(), "other", section)
+                t["recognised"] = False
+                out.append(t)
+    if "day" in low and ("month" in low or "week" in low):
+        for m in _DAYS_RATE.finditer(text):
+            what = m.group("what").strip()
+            if not what:
+                head = _DAYS_WHAT.search(text, max(0, m.start() - 30), m.start())
+                what = head.group(1) if head else ""
+            if not what or _OTHER_BAD.search(what) or what.lower() in _WORD_NUMS:
+                continue
+            per = m.group("per").lower()
+            name = f"{' '.join(what.lower().split())} days per {per}"
+            unit = f"days/{per}"
+            if m.group("hi"):
+                pairs = [(">=", m.group("lo")), ("<=", m.group("hi"))]
+            else:
+                pairs = [(_op(m.group("op")) if m.group("op") else ">=", m.group("lo"))]
+            if not m.group("op") and not m.group("hi") and not re.search(
+                    r"\b(?:at\s+least|minimum|or\s+more)\b",
+                    text[max(0, m.start() - 15):m.end() + 12], _IC):
+                continue  # a bare count of days is no limit
+            for op, n in pairs:
+                t = _make(name, op, _number(n), unit, m.group(), "other", section)
+                t["recognised"] = False
+                out.append(t)
     return out
 
 
@@ -1752,10 +2070,69 @@ def thing_names() -> list[str]:
     return sorted({name for _, name in _DRUGS if name not in (None, "*s")})
 
 
+# ("N months since X" is a window, RULES v2 §5)
+_SINCE_KEYS = ("after", "from", "following", "post")
+_SINCE = first_chars(
+    rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+than|no\s+more\s+than"
+    rf"|no\s+later\s+than|no\s+less\s+than|over|under|within|up\s+to|minimum\s+of|maximum\s+of)"
+    rf"\s+)\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}\s*(?:\([^()]*\)\s*)?(?:have\s+(?:elapsed|passed)\s+)?"
+    r"(?P<rel>after|from|following|post)\s+(?:the\s+)?(?:(?:date|time)\s+of\s+(?:the\s+)?)?"
+    r"(?:(?:their|his|her|its|last|first|initial|most\s+recent|prior|previous|index|an?)\s+)*"
+    r"(?P<what>(?:onset\s+of\s+(?:the\s+)?)?[A-Za-z][\w/-]*(?:\s+(?!(?:and|or|for|in|with|to|at"
+    r"|of|prior|before|is|are|was|were|must|will|as|by)\b)[A-Za-z][\w/-]*){0,3})", _IC)
+# What a time since is counted from (§8.9): a transplant, an injury, an onset, a resection
+_SINCE_EVENT = re.compile(r"transplant|(?-i:\b(?:allo-?)?(?:A|allo|H)?SCT\b|TBI|SCI)|graft\b|injur"
+                          r"|concussi|\bonset\b|resection|infarction|\bstroke", _IC)
+_SINCE_ANCHOR = re.compile(  # a study milestone dates a window or a visit, not a time since
+    r"screen|random|enrol|consent|stud(?:y|ies)|dos(?:e|ing)|baseline|\bday\b|visit|entry"
+    r"|registration|inclusion|treatment|infusion|signing|admission|birth|surgery|the\s+end"
+    r"|last|menopause|menses|period|vaccination|start|initiation|cycle|C\dD\d|IMP|drug", _IC)
+
+
+def _times_since(text: str, low: str, section: str) -> list[Threshold]:
+    """Time since an event as a requirement (RULES v2 §8.9): "relapse > 90 days after HSCT",
+    "≥ 6 months after kidney transplantation", "> 1 year after onset of SCI": measure
+    ``time since <event>`` (the event as written; "onset of X" is "X onset")."""
+    out: list[Threshold] = []
+    if not has_key(low, _SINCE_KEYS):
+        return out
+    for m in _SINCE.finditer(text):
+        what = m.group("what").strip()
+        if _SINCE_ANCHOR.search(what) or (section == "exclusion" and m.group("rel").lower() in (
+                "from", "post")):
+            continue  # "within 28 days from Cycle 1 Day 1", "4 weeks after the last dose"
+        if m.group("op").strip().lower() == "within" and section == "exclusion":
+            continue  # an exclusion's window after an event: _windows
+        if not _SINCE_EVENT.search(what) or "contracept" in low or "pregnan" in low:
+            continue  # ("≥ 2 weeks from prior chemotherapy": a window, RULES v2 §5)
+        onset = re.match(r"onset\s+of\s+(?:the\s+)?", what, _IC)
+        what = f"{what[onset.end():]} onset" if onset else what
+        if not _thing_words(what) or _HEAD_BAD.search(what) or not re.search(
+                r"[A-Za-z]{3}|[A-Z]{2}", what):
+            continue
+        word = m.group("op").strip().lower()
+        op = (_op(word) if re.match(r"[<>≤≥=]", word) else "<=" if re.match(
+            r"within|up|no\s+more|no\s+later|maximum", word) else ">=" if re.match(
+            r"at|no\s+less|minimum", word) else ">" if re.match(r"more|greater|over", word)
+            else "<")
+        if section == "exclusion" and op not in ("<", "<="):
+            continue  # ("diabetes more than 4 years after transplant": when it began)
+        t = _make(f"time since {_np_name(what)}", op, _number(m.group("n")),
+                  _time_unit(m.group("u")), m.group(), "other", section)
+        t["recognised"] = False
+        t["_at"] = m.start("n")
+        out.append(t)
+    return out
+
+
 def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     """A time span read both as a window and as a disease duration ("History of stroke for 6
     months prior to screening") is one of them: in an exclusion the window (a recent event
     excludes), in an inclusion the duration (how long the disease has lasted)."""
+    since = {t["_at"] for t in found if t["measure"].startswith("time since") and "_at" in t}
+    if since:  # "> 90 days after HSCT" in an inclusion: a time since, not a window
+        found = [t for t in found if t.get("_at") not in since
+                 or t["measure"].startswith("time since")]
     stable = {t["_at"] for t in found if t["measure"].startswith("stable dose") and "_at" in t}
     if stable:  # "the dosing regimen must have been stable for 3 months prior": a stable dose
         found = [t for t in found if t.get("_at") not in stable
@@ -1781,12 +2158,14 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
     found = _classes(text, low) + _antibodies(text, low) + _class_scales(text, low, section)
     if _DIGIT.search(text) or (has_key(low, _NUMBER_KEYS) and _NUMBERS.search(text)):
         # without a number (_NUMBERS) there is no other kind of threshold
-        found = (_ages(text, section, low) + _age_bands(text, section)
+        found = (_ages(text, section, low) + _more_ages(text, low, section)
+                 + _age_bands(text, section)
                  + _measures(text, section, low) + found
                  + _windows(text, low, section) + _disease_durations(text, low, section)
-                 + _stable_doses(text, low, section))
+                 + _stable_doses(text, low, section) + _times_since(text, low, section))
         found += _expressions(text, section)
         found += _others(text, low, section, found)
+        found += _ranges_and_rates(text, low, section, found)
         found = _one_reading(found, section)
     for t in found:
         t.pop("_at", None)

@@ -40,7 +40,12 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         # "cells/µL" as written (CD4, eosinophils); a count per µL converts to ×10^9/L (_SAME)
         (r"cells\s*/\s*(?:[µμu]L|mcL|mm\s*\^?\s*3|mm³|cu\.?\s*mm|cumm)\b", "cells/µL", 1.0),
         (rf"(?:cells|platelets)?\s*/\s*{_PER_UL}", "×10^9/L", 1e-3),
-        (r"mg\s*/\s*dL\b", "mg/dL", 1.0), (r"(?:[µμu]|micro)mol(?:es)?\s*/\s*L\b", "µmol/L", 1.0),
+        (r"mg\s*/\s*dL\b", "mg/dL", 1.0),
+        (r"(?:[µμu]|mc)g\s*/\s*dL\b", "µg/dL", 1.0), (r"(?:[µμu]|mc)g\s*/\s*L\b", "µg/L", 1.0),
+        (r"(?:[µμu]|mc)g\s*/\s*mL\b", "µg/mL", 1.0), (r"ng\s*/\s*dL\b", "ng/dL", 1.0),
+        (r"mm\s*/\s*(?:h(?:ou)?r?|1\s*h(?:ou)?r?)\b", "mm/h", 1.0),
+        (r"breaths?\s*(?:/|per)\s*min(?:ute)?\b", "breaths/min", 1.0),
+        (r"(?:[µμu]|micro)mol(?:es)?\s*/\s*L\b", "µmol/L", 1.0),
         (r"mmol\s*/\s*mol\b|millimoles?\s+per\s+mole", "mmol/mol", 1.0),
         (r"mmol\s*/\s*L\b|millimoles?\s+per\s+lit(?:er|re)", "mmol/L", 1.0),
         (r"nmol\s*/\s*L\b", "nmol/L", 1.0), (r"pmol\s*/\s*L\b", "pmol/L", 1.0),
@@ -60,7 +65,7 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"[µμu]IU\s*/\s*mL\b", "µIU/mL", 1.0), (r"mI?U\s*/\s*L\b", "mIU/L", 1.0),
         (r"ppb\b|parts\s+per\s+billion", "ppb", 1.0),
         (r"m?IU\s*/\s*mL\b", "IU/mL", 1.0), (r"I?U\s*/\s*L\b", "U/L", 1.0),
-        (r"copies\s*/\s*mL\b", "copies/mL", 1.0),
+        (r"(?:copies|cp|c)\s*/\s*mL\b", "copies/mL", 1.0),
         ((rf"mL\s*/\s*min(?:ute)?\s*(?:/|per)\s*1[.•·]73\s*{_M2}"
           r"|milli\s*-?\s*lit(?:er|re)s?\s+per\s+min(?:ute)?\s*(?:/|per)\s*1\.73\s+(?:square\s+)?"
           r"met(?:er|re)s?(?:\s+squared|\s+square)?(?:\s*\(mL/min/1\.73\s*m\^?2\))?"),
@@ -78,6 +83,7 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"%\s*(?:of\s+)?(?:the\s+)?predicted|percent\s+(?:of\s+)?predicted", "% predicted", 1.0),
         (r"%|percent\b|per\s*cent\b", "%", 1.0),
         (r"°\s*C(?:elsius)?\b|degrees?\s+C(?:elsius)?\b", "°C", 1.0),
+        (r"°|degrees?\b", "degrees", 1.0),
         (r"years?\b|yrs?\b|周岁|岁", "years", 1.0), (r"months?\b|mos?\b", "months", 1.0),
         (r"weeks?\b|wks?\b", "weeks", 1.0), (r"days?\b", "days", 1.0),
         (r"hours?\b|hrs?\b|h\b", "hours", 1.0), (r"min(?:ute)?s?\b", "minutes", 1.0),

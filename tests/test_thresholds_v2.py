@@ -268,7 +268,7 @@ def test_dev_split_figures() -> None:
     total = bench.total(counts, bench.FAMILIES)
     precision, recall, _ = bench.scores(total)
     assert total["tp"] + total["fn"] >= 450  # the labels are all there
-    assert precision >= 0.95 and recall >= 0.86, (precision, recall)
+    assert precision >= 0.95 and recall >= 0.87, (precision, recall)
     for family in ("age", "scale", "vital", "lab"):
         p, r, _ = bench.scores(counts[family])
         assert p >= 0.9 and r >= 0.85, (family, p, r)
@@ -282,7 +282,7 @@ def test_dev2_batch_figures() -> None:
     total = bench.total(counts, bench.FAMILIES)
     precision, recall, _ = bench.scores(total)
     assert total["tp"] + total["fn"] >= 460
-    assert precision >= 0.95 and recall >= 0.74, (precision, recall)
+    assert precision >= 0.95 and recall >= 0.77, (precision, recall)
     for family in ("age", "vital", "lab"):
         p, r, _ = bench.scores(counts[family])
         assert p >= 0.95 and r >= 0.88, (family, p, r)

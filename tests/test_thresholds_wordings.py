@@ -336,7 +336,8 @@ def test_window_wordings(text: str, expected: list[Any], section: str) -> None:
     ("Participant has current active major depressive episode (MDE) or has had an active MDE in "
      "the past 6 months.",
      [("major depressive episode", "within", 6.0, "months", "before")], "exclusion"),
-    ("History of >1 fall over the past 3 months", [], "exclusion"),  # a count, not a window
+    ("History of >1 fall over the past 3 months", [("falls", ">", 1.0, None)],
+     "exclusion"),  # a count (§8.3, events named in the plural), not a window
     ("Clinical Dementia Rating: over 0.5", [("CDR", ">", 0.5, None)], "inclusion"),
     # NCT05813288: the dose is not the drug
     ("Daily oral corticosteroids are not allowed, except for participants on a stable dose of 10 "
