@@ -176,7 +176,16 @@ NAME_FIELDS = ("title", "conditions", "interventions", "keywords", "official_tit
 
 def lookup(reader: Any, key: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
     """The other names the index's trials state for ``key``: (value words, trials)."""
+    from trialscope.index.engine import taat  # (taat -> schema -> this module)
+
     prefix = " ".join(key) + SEP
+    try:
+        found = taat.prefix_terms(reader, FIELD, prefix.encode("utf-8"))
+    except Exception:  # noqa: BLE001 - a reader the engine cannot read: Whoosh's way below
+        found = None
+    if found is not None:  # (the same terms and frequencies, from memory)
+        return [(tuple(term.decode("utf-8")[len(prefix):].split(" ")), df)
+                for term, df in found]
     try:
         terms = list(reader.expand_prefix(FIELD, prefix))
     except Exception:  # noqa: BLE001 - an index without the field

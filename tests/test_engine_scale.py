@@ -722,3 +722,39 @@ def test_facet_keys_match_the_brute_force_values() -> None:
     doc = next(d for d in DOCS if "," in d.get("phases", "") and "\n" in d.get("countries", ""))
     assert _values(doc, "phases") == [facet_key(p).upper() for p in doc["phases"].split(",")]
     assert len(_values(doc, "countries")) >= 2
+
+
+@pytest.mark.parametrize("name", ["fast", "multi"])
+def test_prefix_terms_are_whooshs(indexes: dict[str, Path], name: str) -> None:
+    """``taat.prefix_terms`` (the alias lookup's prefix search, from memory) gives Whoosh's
+    ``expand_prefix`` terms with ``doc_frequency`` summed over the segments, deletions and
+    all, on one segment and on four."""
+    ix = _open(indexes[name])
+    with ix.searcher() as searcher:
+        reader = searcher.reader()
+        checked = 0
+        for field in ("title", "sponsor_name", "countries", "aliases", "no_such_field"):
+            words = [t for t in reader.lexicon(field)] if field in ix.schema.names() else []
+            prefixes = {b"", b"zz\xff", *(w[:k] for w in words[::37] for k in (1, 2, 4))}
+            for prefix in sorted(prefixes):
+                try:
+                    whoosh = [(t, reader.doc_frequency(field, t))
+                              for t in reader.expand_prefix(field, prefix)]
+                except Exception:  # noqa: BLE001 - no such field
+                    whoosh = []
+                assert taat.prefix_terms(reader, field, prefix) == whoosh, (field, prefix)
+                checked += 1
+        assert checked > 100
+    ix.close()
+
+
+def test_positions_decode_as_whooshs() -> None:
+    from whoosh.formats import Positions
+
+    from trialscope.index.engine.fastwriter import _encode_positions
+
+    fmt = Positions()
+    for positions in ([0], [7], [0, 1], [3, 300, 300_000], list(range(0, 900, 7)), []):
+        for value in (fmt.encode(positions), _encode_positions(positions) if positions else None):
+            if value is not None:
+                assert taat._decode_positions(value) == fmt.decode_positions(value) == positions

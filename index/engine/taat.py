@@ -104,6 +104,7 @@ from whoosh.codec.whoosh3 import (
     _lenfield,
 )
 from whoosh.columns import NumericColumn
+from whoosh.formats import Positions
 from whoosh.reading import TermNotFound
 from whoosh.scoring import BM25F, WeightingModel
 from whoosh.util.numeric import byte_to_length
@@ -966,9 +967,14 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
     for d in candidates:
-        first = positions[0].get(d, ())
-        rest = [set(positions[i].get(d, ())) for i in range(1, n)]
-        if not any(all(p + i in rest[i - 1] for i in range(1, n)) for p in first):
+        # a start p of the first word with word i at p + i for every i: the first word's
+        # positions intersected with each next word's, shifted back by its place
+        starts = set(positions[0].get(d, ()))
+        for i in range(1, n):
+            if not starts:
+                break
+            starts.intersection_update([p - i for p in positions[i].get(d, ())])
+        if not starts:
             continue
         scores = []
         for i, (idf, avgfl, B, K1) in enumerate(params):
@@ -988,11 +994,19 @@ def _tree_sum(values: list[float]) -> float:
     return _tree_sum(values[:half]) + _tree_sum(values[half:])
 
 
+def _decode_positions(value: bytes) -> list[int]:
+    """``Positions.decode_positions``: the same list, summed by ``accumulate`` (C) instead of a
+    Python loop over the deltas."""
+    if not value.endswith(b"."):
+        value += b"."
+    return list(accumulate(pickle.loads(value[4:])))
+
+
 def _positions(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
                fmt: Any) -> dict[int, list[int]]:
     """{doc: the term's positions} for the documents of ``docs`` that have the term."""
     out: dict[int, list[int]] = {}
-    decode = fmt.decode_positions
+    decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
     if info.is_inlined():
         ids, _weights, values = info.inlined_postings()
         for d, v in zip(ids, values):
@@ -1173,6 +1187,51 @@ def field_terms(seg: Any, fieldname: str) -> Iterator[tuple[bytes, int, int, int
         yield (buf[pos + 10:vpos], df, -1 if minid == _NO_ID else minid,
                -1 if maxid == _NO_ID else maxid, info)
         pos = vpos + datalen
+
+
+# Per segment reader: a field's term bytes and doc frequencies, in term order, for prefix
+# lookups (``prefix_terms``).  Weak keys: a closed searcher's readers go away with it.
+_SORTED_TERMS: WeakKeyDictionary[Any, dict[str, tuple[list[bytes], list[int]]]] = \
+    WeakKeyDictionary()
+
+
+def _sorted_terms(seg: Any, fieldname: str) -> tuple[list[bytes], list[int]]:
+    per = _SORTED_TERMS.get(seg)
+    if per is None:
+        per = _SORTED_TERMS[seg] = {}
+    found = per.get(fieldname)
+    if found is None:
+        buf = term_table(seg, fieldname)
+        unpack_lengths, unpack_stats = _LENGTHS_PAIR.unpack_from, TERM_STATS.unpack_from
+        keys: list[bytes] = []
+        dfs: list[int] = []
+        pos, stop = 0, len(buf)
+        while pos < stop:
+            keylen, datalen = unpack_lengths(buf, pos)
+            vpos = pos + 8 + keylen
+            keys.append(buf[pos + 10:vpos])
+            dfs.append(unpack_stats(buf, vpos)[1])
+            pos = vpos + datalen
+        found = per[fieldname] = (keys, dfs)
+    return found
+
+
+def prefix_terms(reader: Any, fieldname: str, prefix: bytes) -> list[tuple[bytes, int]] | None:
+    """The terms of ``fieldname`` that start with ``prefix``, in order, each with its document
+    frequency summed over the segments: ``reader.expand_prefix`` and ``doc_frequency``,
+    read from an in-memory copy of the field's term table (made once per segment reader)
+    where Whoosh does a binary search of file reads per segment and per call.  None when a
+    segment's term table cannot be read so (the caller asks Whoosh)."""
+    totals: dict[bytes, int] = {}
+    for seg, _offset in reader.leaf_readers():
+        if not scannable(seg):
+            return None
+        keys, dfs = _sorted_terms(seg, fieldname)
+        i = bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            totals[keys[i]] = totals.get(keys[i], 0) + dfs[i]
+            i += 1
+    return sorted(totals.items())
 
 
 def scannable(seg: Any) -> bool:
