@@ -671,13 +671,22 @@ def _check_facets(searcher: Any, docset: set[int]) -> None:
             assert list(mine[name].items()) == list(expected[name].items()), (name, limit)
 
 
+@pytest.mark.parametrize("kept", [False, True])
 @pytest.mark.parametrize("name", ["whoosh", "fast", "multi"])
 def test_facet_counts_equal_a_brute_force_count(indexes: dict[str, Path], name: str,
+                                                kept: bool,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Facet counts (all values, and the top 15 and 3, ties in value order) over result sets
     of every size: every live document, a common word's, a rare word's, a phrase's, a
-    scattered sample."""
+    scattered sample; counted from the posting blocks (``count_in``: no ids kept) and from
+    the ids kept per segment (``count_cached``), each document set counted twice (the
+    second time from what the first kept)."""
     texts = _queries(indexes[name])
+    if not kept:
+        monkeypatch.setattr(taat, "MAX_CACHED_IDS", 0)
+    cached = Spy(monkeypatch, taat, "count_cached",
+                 lambda out, seg, f, t, info, docs, ordered:
+                 "few" if len(ordered) * 16 < info.doc_frequency() else "many")
     skips = Spy(monkeypatch, taat, "count_in",
                 lambda out, seg, f, t, info, docs, ordered:
                 "whole" if info.is_inlined() or len(docs) * 8 > info.doc_frequency()
@@ -691,6 +700,7 @@ def test_facet_counts_equal_a_brute_force_count(indexes: dict[str, Path], name: 
                 set(sorted(every)[:3])]
         for docset in sets:
             _check_facets(searcher, docset)
+            _check_facets(searcher, docset)
         # one long list, a few documents: most of its blocks are never read
         seg = searcher.leaf_searchers()[0][0].reader()
         info = seg.term_info("status", "completed")
@@ -701,7 +711,11 @@ def test_facet_counts_equal_a_brute_force_count(indexes: dict[str, Path], name: 
         assert n == sum(searcher.stored_fields(d)["status"] == "completed" for d in few)
         assert decoded.calls - before < -(-info.doc_frequency() // BLOCK) / 2
     ix.close()
-    assert skips.seen["whole"] and skips.seen["skipping"]
+    if kept:  # every value from its kept ids (count_in: only the call above)
+        assert cached.seen["few"] and cached.seen["many"]
+        assert skips.calls == 1
+    else:
+        assert skips.seen["whole"] and skips.seen["skipping"]
 
 
 def test_facet_counts_without_the_term_table_scan(indexes: dict[str, Path],

@@ -303,6 +303,54 @@ def count_in(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
         m._goto(m._nextoffset)
 
 
+# Per segment reader: the doc ids of the facet values counted from their posting blocks
+# (``count_cached``), decoded once, and the facet fields' term table bytes
+# (``cached_term_table``).  A segment never changes; weak keys: a closed searcher's readers
+# go away with it.  At most MAX_CACHED_IDS ids a segment (4 bytes each); past that, values
+# are counted from their blocks as before.
+MAX_CACHED_IDS = 4_000_000
+_IDS: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
+_TABLES: WeakKeyDictionary[Any, dict[str, bytes]] = WeakKeyDictionary()
+
+
+def cached_term_table(seg: Any, fieldname: str) -> bytes:
+    """``term_table``, read once per segment reader and field."""
+    per = _TABLES.get(seg)
+    if per is None:
+        per = _TABLES[seg] = {}
+    buf = per.get(fieldname)
+    if buf is None:
+        buf = per[fieldname] = term_table(seg, fieldname)
+    return buf
+
+
+def count_cached(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
+                 ordered: list[int]) -> int:
+    """``count_in``, from the term's doc ids kept (sorted, in an ``array``) after the first
+    time: the same count (the ids of every posting block, deleted documents included, as
+    ``count_in`` reads them), with no block read, decompressed or unpickled again."""
+    per = _IDS.get(seg)
+    if per is None:
+        per = _IDS[seg] = {"": 0}  # "": ids kept so far
+    key = (fieldname, tbytes)
+    ids = per.get(key)
+    if ids is None:
+        if per[""] + info.doc_frequency() > MAX_CACHED_IDS:
+            return count_in(seg, fieldname, tbytes, info, docs, ordered)
+        ids = array("I")
+        for block, _ in info_blocks(seg, fieldname, tbytes, info):
+            ids.extend(block)
+        per[key] = ids
+        per[""] += len(ids)
+    if len(ordered) * 16 < len(ids):  # a few documents: look each up (ids ascend)
+        n, last = 0, len(ids)
+        for d in ordered:
+            i = bisect_left(ids, d)
+            n += i < last and ids[i] == d
+        return n
+    return len(docs.intersection(ids))
+
+
 def term_ids(seg: Any, fieldname: str, text: Any) -> set[int]:
     """Segment doc ids having ``text`` in ``fieldname`` (deleted ones included)."""
     try:
