@@ -8,12 +8,13 @@ Whoosh internals this module depends on
 ---------------------------------------
 No private attribute directly: ``field_counts`` reads the term table through ``taat``
 (``cached_term_table``, ``TERM_STATS``, ``RECORD_LENGTHS``, ``TERMINFO_SIZE``,
-``inlined_ids``, ``count_cached``, ``scannable``), which lists what those rely on.  What this module assumes of
-Whoosh's format itself: a term table record is ``!ii`` (key length, value length), the key
-(a 2-byte field number, then the term's bytes: ``buf[pos + 10:vpos]``), the value a
-``W3TermInfo`` (``W3TermInfo.from_bytes``) whose first and last doc ids are the documents of
-a term in one or two documents; a term's document frequency counts deleted documents (so a
-segment with deletions is never counted from frequencies alone).  A changed record layout
+``inlined_ids``, ``count_cached``, ``scannable``), which lists what those rely on.  What
+this module assumes of Whoosh's format itself: a term table record is ``!ii`` (key length,
+value length), the key (a 2-byte field number, then the term's bytes:
+``buf[pos + 10:vpos]``), the value a ``W3TermInfo`` (``W3TermInfo.from_bytes``) whose first
+and last doc ids are the documents of a term in one or two documents; a term's document
+frequency counts deleted documents (so a segment with deletions is never counted from
+frequencies alone).  A changed record layout
 gives wrong counts (tests/test_engine_scale.py compares every facet with a count from the
 documents); a segment ``scannable`` refuses is counted through Whoosh's public
 ``field_terms``/``postings`` (``count_postings``).
