@@ -326,16 +326,22 @@ def cached_term_table(seg: Any, fieldname: str) -> bytes:
 
 def count_cached(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
                  ordered: list[int]) -> int:
-    """``count_in``, from the term's doc ids kept (sorted, in an ``array``) after the first
-    time: the same count (the ids of every posting block, deleted documents included, as
-    ``count_in`` reads them), with no block read, decompressed or unpickled again."""
+    """``count_in``, from the term's doc ids kept (sorted, in an ``array``): the same count
+    (the ids of every posting block, deleted documents included, as ``count_in`` reads
+    them), with no block read, decompressed or unpickled again.  The ids are kept when
+    ``count_in`` would read every block anyway, or the second time the segment reader is
+    asked for the term; else ``count_in`` skips the blocks that cannot count."""
     per = _IDS.get(seg)
     if per is None:
         per = _IDS[seg] = {"": 0}  # "": ids kept so far
     key = (fieldname, tbytes)
     ids = per.get(key)
     if ids is None:
-        if per[""] + info.doc_frequency() > MAX_CACHED_IDS:
+        whole = info.is_inlined() or len(docs) * 8 > info.doc_frequency()
+        if per[""] + info.doc_frequency() > MAX_CACHED_IDS or not (whole or key in per):
+            # A few documents, the first time: count_in reads only the blocks that can
+            # hold them (a reader opened for one search never pays for the whole list).
+            per.setdefault(key, None)
             return count_in(seg, fieldname, tbytes, info, docs, ordered)
         ids = array("I")
         for block, _ in info_blocks(seg, fieldname, tbytes, info):
@@ -1237,10 +1243,11 @@ def field_terms(seg: Any, fieldname: str) -> Iterator[tuple[bytes, int, int, int
         pos = vpos + datalen
 
 
+PREFIX_LOOKUPS = 16
 # Per segment reader: a field's term bytes and doc frequencies, in term order, for prefix
-# lookups (``prefix_terms``).  Weak keys: a closed searcher's readers go away with it.
-_SORTED_TERMS: WeakKeyDictionary[Any, dict[str, tuple[list[bytes], list[int]]]] = \
-    WeakKeyDictionary()
+# lookups (``prefix_terms``), and how many lookups were made before it was read.  Weak
+# keys: a closed searcher's readers go away with it.
+_SORTED_TERMS: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
 
 
 def _sorted_terms(seg: Any, fieldname: str) -> tuple[list[bytes], list[int]]:
@@ -1268,12 +1275,26 @@ def prefix_terms(reader: Any, fieldname: str, prefix: bytes) -> list[tuple[bytes
     """The terms of ``fieldname`` that start with ``prefix``, in order, each with its document
     frequency summed over the segments: ``reader.expand_prefix`` and ``doc_frequency``,
     read from an in-memory copy of the field's term table (made once per segment reader)
-    where Whoosh does a binary search of file reads per segment and per call.  None when a
-    segment's term table cannot be read so (the caller asks Whoosh)."""
+    where Whoosh does a binary search of file reads per segment and per call.  The copy is
+    made at a reader's PREFIX_LOOKUPS-th lookup (a long-lived searcher's; a reader opened
+    for one search, which makes a few, would pay more for it than it saves).  None when the
+    copy is not made (yet) or a segment's term table cannot be read so: the caller asks
+    Whoosh."""
     totals: dict[bytes, int] = {}
-    for seg, _offset in reader.leaf_readers():
+    leaves = list(reader.leaf_readers())
+    early = False
+    for seg, _offset in leaves:
         if not scannable(seg):
             return None
+        per = _SORTED_TERMS.get(seg)
+        if per is None:
+            per = _SORTED_TERMS[seg] = {}
+        if fieldname not in per:
+            asked = per[("asked", fieldname)] = per.get(("asked", fieldname), 0) + 1
+            early |= asked < PREFIX_LOOKUPS
+    if early:
+        return None
+    for seg, _offset in leaves:
         keys, dfs = _sorted_terms(seg, fieldname)
         i = bisect_left(keys, prefix)
         while i < len(keys) and keys[i].startswith(prefix):
