@@ -328,19 +328,18 @@ def count_cached(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[i
                  ordered: list[int]) -> int:
     """``count_in``, from the term's doc ids kept (sorted, in an ``array``): the same count
     (the ids of every posting block, deleted documents included, as ``count_in`` reads
-    them), with no block read, decompressed or unpickled again.  The ids are kept when
-    ``count_in`` would read every block anyway, or the second time the segment reader is
-    asked for the term; else ``count_in`` skips the blocks that cannot count."""
+    them), with no block read, decompressed or unpickled again.  The ids are kept the
+    second time the segment reader is asked for the term (a long-lived searcher's: the
+    statuses, phases and countries of every facet query); the first time, ``count_in``."""
     per = _IDS.get(seg)
     if per is None:
         per = _IDS[seg] = {"": 0}  # "": ids kept so far
     key = (fieldname, tbytes)
     ids = per.get(key)
     if ids is None:
-        whole = info.is_inlined() or len(docs) * 8 > info.doc_frequency()
-        if per[""] + info.doc_frequency() > MAX_CACHED_IDS or not (whole or key in per):
-            # A few documents, the first time: count_in reads only the blocks that can
-            # hold them (a reader opened for one search never pays for the whole list).
+        if key not in per or per[""] + info.doc_frequency() > MAX_CACHED_IDS:
+            # The first time: count_in, which reads only the blocks that can hold one of
+            # ``docs`` (a reader opened for one search pays nothing more than before).
             per.setdefault(key, None)
             return count_in(seg, fieldname, tbytes, info, docs, ordered)
         ids = array("I")
