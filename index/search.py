@@ -728,7 +728,7 @@ def expand_aliases(q: wq.Query | None, reader: Any) -> None:
                 run += 1
             for n in range(run, 1, -1):
                 key = tuple(subs[i + j].alternatives[0][0][0] for j in range(n))
-                found = accepted(reader, key)
+                found = accepted(reader, key, taat.prefix_terms)
                 if found:
                     unit = text_unit(((key, 1.0), *((v, ALIAS_WEIGHT) for v in found
                                                      if v != key)),
@@ -746,7 +746,7 @@ def expand_aliases(q: wq.Query | None, reader: Any) -> None:
         if unit.quoted or unit.part or not unit.alternatives:
             continue
         found = [v for texts, weight in unit.alternatives if weight >= 1.0
-                 and len(texts) <= MAX_WORDS for v in accepted(reader, texts)]
+                 and len(texts) <= MAX_WORDS for v in accepted(reader, texts, taat.prefix_terms)]
         changed |= _add_alternatives(unit, found, ALIAS_WEIGHT)
     if changed:
         recount(q)
