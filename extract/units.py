@@ -12,6 +12,7 @@ physics (mEq/L of a monovalent ion is mmol/L, µIU/mL is mIU/L) are in ``_SAME``
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -132,12 +133,10 @@ def read_unit(text: str, pos: int) -> tuple[str | None, float, int]:
     at = pos
     while at < len(text) and text[at].isspace():
         at += 1
+    rows: Sequence[tuple[re.Pattern[str], str, float]] = UNITS
     if at < len(text):
-        rows = _ROWS_AT.get(text[at])
-        if rows is None:
-            rows = _rows_at(text[at])
-    else:
-        rows = UNITS  # type: ignore[assignment]
+        found = _ROWS_AT.get(text[at])
+        rows = found if found is not None else _rows_at(text[at])
     for rx, unit, factor in rows:
         if m := rx.match(text, at):
             return unit or None, factor, m.end()
