@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -100,6 +101,12 @@ TASK_SIZE = 32  # members per task sent to a worker
 # one message, held whole by the worker and the parent.
 TASK_BYTES = 64 * 2**20
 STORE_BYTES = 128 * 2**20  # a store batch is written when its records reach this many bytes
+# A worker's garbage collector: a young-generation collection every this many net container
+# allocations (Python's default is 700).  A worker allocates a few thousand containers a
+# study (the parser's dicts and lists, a list per new term of its segment) and frees them
+# without cycles, so the default's collections found next to nothing and cost ~2.5% of a
+# worker's CPU (0.11 ms a study on the real-text corpus; with this, a third of that).
+WORKER_GC_THRESHOLD = (10_000, 20, 10)
 
 @dataclass
 class BulkProgress:
@@ -442,6 +449,11 @@ def _worker(conn: Connection, others: list[Connection], store_path: str, index_d
     # The parent's SIGTERM handler raises in the parent; here the default (end now) applies.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent_pid)
+    # What the parent had allocated (modules, compiled regexes, the schema) lives as long as
+    # the worker: out of the collector's sight, so no full collection walks it again, nor
+    # writes to its (shared, copy-on-write) pages.
+    gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLD)
     for other in others:
         # Forked copies of the parent's ends of the pipes (this worker's own and the earlier
         # workers'): while any is open here, no worker would see its parent's end close.

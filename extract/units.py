@@ -12,9 +12,12 @@ physics (mEq/L of a monovalent ion is mmol/L, µIU/mL is mIU/L) are in ``_SAME``
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING
+
+from trialscope.extract.prefilter import first_chars_of
 
 if TYPE_CHECKING:
     from pint import UnitRegistry
@@ -105,8 +108,49 @@ _MAY_CONVERT = {("g/L", "g/dL"), ("mg/L", "mg/dL"), ("lb", "kg"), ("kg", "g"), (
                 ("mg/24h", "g/24h"), ("months", "years"), ("g/dL", "g/L"), ("g", "kg")}
 
 
+def _starts(rx: re.Pattern[str]) -> re.Pattern[str] | None:
+    """A one-character test for the characters a match of ``rx`` can start with
+    (``prefilter.first_chars_of``), or None when they are not known."""
+    firsts = first_chars_of(f"(?i:{rx.pattern})" if rx.flags & _IC else rx.pattern)
+    if firsts is None:
+        return None
+    plain, folded = ("".join(sorted(f)) for f in firsts)
+    parts = ([f"[{plain}]"] if plain else []) + ([f"(?i:[{folded}])"] if folded else [])
+    return re.compile("|".join(parts) or "(?!)")
+
+
+_STARTS = [_starts(rx) for rx, _, _ in UNITS]
+# character -> the rows of UNITS that can match at it, in order (made on first sight)
+_ROWS_AT: dict[str, tuple[tuple[re.Pattern[str], str, float], ...]] = {}
+
+
+def _rows_at(c: str) -> tuple[tuple[re.Pattern[str], str, float], ...]:
+    rows = _ROWS_AT[c] = tuple(row for row, start in zip(UNITS, _STARTS)
+                               if start is None or start.match(c))
+    return rows
+
+
 def read_unit(text: str, pos: int) -> tuple[str | None, float, int]:
-    """(normal spelling or None, factor, end) of the unit at ``pos`` (spaces skipped)."""
+    """(normal spelling or None, factor, end) of the unit at ``pos`` (spaces skipped).
+
+    Only the rows of ``UNITS`` whose matches can start with the character at that place are
+    tried (``_rows_at``), in ``UNITS``' order: a row ruled out cannot match there, so the
+    first row that matches is the same (tests/test_units.py compares with every row)."""
+    at = pos
+    while at < len(text) and text[at].isspace():
+        at += 1
+    rows: Sequence[tuple[re.Pattern[str], str, float]] = UNITS
+    if at < len(text):
+        found = _ROWS_AT.get(text[at])
+        rows = found if found is not None else _rows_at(text[at])
+    for rx, unit, factor in rows:
+        if m := rx.match(text, at):
+            return unit or None, factor, m.end()
+    return None, 1.0, pos
+
+
+def read_unit_plain(text: str, pos: int) -> tuple[str | None, float, int]:
+    """``read_unit`` trying every row of ``UNITS`` (what tests compare it with)."""
     at = pos
     while at < len(text) and text[at].isspace():
         at += 1

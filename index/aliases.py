@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 FIELD = "aliases"
 SEP = "\t"
+# (reader, field, prefix) -> [(term, doc frequency)] in term order, or None: not answered
+PrefixTerms = Callable[[Any, str, bytes], "list[tuple[bytes, int]] | None"]
 # A spelling longer than this (in analysed words) is a description, not a name.
 MAX_WORDS = 6
 # Other names that are not names of the intervention (arm labels, "placebo", "standard of
@@ -174,9 +176,21 @@ NAME_FIELDS = ("title", "conditions", "interventions", "keywords", "official_tit
                "summary")
 
 
-def lookup(reader: Any, key: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
-    """The other names the index's trials state for ``key``: (value words, trials)."""
+def lookup(reader: Any, key: tuple[str, ...], prefix_terms: PrefixTerms | None = None
+           ) -> list[tuple[tuple[str, ...], int]]:
+    """The other names the index's trials state for ``key``: (value words, trials).
+    ``prefix_terms``: the engine's in-memory prefix search (``taat.prefix_terms``: the same
+    terms and frequencies), used when it answers."""
     prefix = " ".join(key) + SEP
+    found = None
+    if prefix_terms is not None:
+        try:
+            found = prefix_terms(reader, FIELD, prefix.encode("utf-8"))
+        except Exception:  # noqa: BLE001 - a reader it cannot read: Whoosh's way below
+            found = None
+    if found is not None:  # (the same terms and frequencies, from memory)
+        return [(tuple(term.decode("utf-8")[len(prefix):].split(" ")), df)
+                for term, df in found]
     try:
         terms = list(reader.expand_prefix(FIELD, prefix))
     except Exception:  # noqa: BLE001 - an index without the field
@@ -200,10 +214,11 @@ def key_frequency(reader: Any, key: tuple[str, ...]) -> int:
     return best
 
 
-def accepted(reader: Any, key: tuple[str, ...]) -> list[tuple[str, ...]]:
+def accepted(reader: Any, key: tuple[str, ...], prefix_terms: PrefixTerms | None = None
+             ) -> list[tuple[str, ...]]:
     """The other names of ``key`` the index supports (see MIN_SHARE), the most stated
     first."""
-    found = lookup(reader, key)
+    found = lookup(reader, key, prefix_terms)
     if not found:
         return []
     top = max(n for _, n in found)

@@ -808,7 +808,7 @@ def other_names(reader: Any, key: tuple[str, ...]) -> list[tuple[str, ...]]:
     (aliases.accepted), then a drug dictionary's (drugnames.accepted)."""
     from trialscope.index import aliases, drugnames
 
-    found = aliases.accepted(reader, key)
+    found = aliases.accepted(reader, key, taat.prefix_terms)
     return found + [v for v in drugnames.accepted(reader, key) if v not in found]
 
 

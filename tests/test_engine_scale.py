@@ -671,13 +671,22 @@ def _check_facets(searcher: Any, docset: set[int]) -> None:
             assert list(mine[name].items()) == list(expected[name].items()), (name, limit)
 
 
+@pytest.mark.parametrize("kept", [False, True])
 @pytest.mark.parametrize("name", ["whoosh", "fast", "multi"])
 def test_facet_counts_equal_a_brute_force_count(indexes: dict[str, Path], name: str,
+                                                kept: bool,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Facet counts (all values, and the top 15 and 3, ties in value order) over result sets
     of every size: every live document, a common word's, a rare word's, a phrase's, a
-    scattered sample."""
+    scattered sample; counted from the posting blocks (``count_in``: no ids kept) and from
+    the ids kept per segment (``count_cached``), each document set counted twice (the
+    second time from what the first kept)."""
     texts = _queries(indexes[name])
+    if not kept:
+        monkeypatch.setattr(taat, "MAX_CACHED_IDS", 0)
+    cached = Spy(monkeypatch, taat, "count_cached",
+                 lambda out, seg, f, t, info, docs, ordered:
+                 "few" if len(ordered) * 16 < info.doc_frequency() else "many")
     skips = Spy(monkeypatch, taat, "count_in",
                 lambda out, seg, f, t, info, docs, ordered:
                 "whole" if info.is_inlined() or len(docs) * 8 > info.doc_frequency()
@@ -691,6 +700,7 @@ def test_facet_counts_equal_a_brute_force_count(indexes: dict[str, Path], name: 
                 set(sorted(every)[:3])]
         for docset in sets:
             _check_facets(searcher, docset)
+            _check_facets(searcher, docset)
         # one long list, a few documents: most of its blocks are never read
         seg = searcher.leaf_searchers()[0][0].reader()
         info = seg.term_info("status", "completed")
@@ -701,7 +711,11 @@ def test_facet_counts_equal_a_brute_force_count(indexes: dict[str, Path], name: 
         assert n == sum(searcher.stored_fields(d)["status"] == "completed" for d in few)
         assert decoded.calls - before < -(-info.doc_frequency() // BLOCK) / 2
     ix.close()
-    assert skips.seen["whole"] and skips.seen["skipping"]
+    if kept:  # kept ids counted both ways; a term's first request: count_in, both ways
+        assert cached.seen["few"] and cached.seen["many"]
+        assert skips.seen["skipping"] and skips.seen["whole"]
+    else:
+        assert skips.seen["whole"] and skips.seen["skipping"]
 
 
 def test_facet_counts_without_the_term_table_scan(indexes: dict[str, Path],
@@ -722,3 +736,44 @@ def test_facet_keys_match_the_brute_force_values() -> None:
     doc = next(d for d in DOCS if "," in d.get("phases", "") and "\n" in d.get("countries", ""))
     assert _values(doc, "phases") == [facet_key(p).upper() for p in doc["phases"].split(",")]
     assert len(_values(doc, "countries")) >= 2
+
+
+@pytest.mark.parametrize("name", ["fast", "multi"])
+def test_prefix_terms_are_whooshs(indexes: dict[str, Path], name: str) -> None:
+    """``taat.prefix_terms`` (the alias lookup's prefix search, from memory) gives Whoosh's
+    ``expand_prefix`` terms with ``doc_frequency`` summed over the segments, deletions and
+    all, on one segment and on four."""
+    ix = _open(indexes[name])
+    with ix.searcher() as searcher:
+        reader = searcher.reader()
+        # a reader's first lookups: Whoosh's (None), the in-memory copy from the 16th
+        assert [taat.prefix_terms(reader, "title", b"a") is None
+                for _ in range(taat.PREFIX_LOOKUPS)] == [True] * (taat.PREFIX_LOOKUPS - 1) + [False]
+        checked = 0
+        for field in ("title", "sponsor_name", "countries", "aliases", "no_such_field"):
+            words = [t for t in reader.lexicon(field)] if field in ix.schema.names() else []
+            prefixes = {b"", b"zz\xff", *(w[:k] for w in words[::37] for k in (1, 2, 4))}
+            for prefix in sorted(prefixes):
+                try:
+                    whoosh = [(t, reader.doc_frequency(field, t))
+                              for t in reader.expand_prefix(field, prefix)]
+                except Exception:  # noqa: BLE001 - no such field
+                    whoosh = []
+                for _ in range(taat.PREFIX_LOOKUPS):
+                    found = taat.prefix_terms(reader, field, prefix)
+                assert found == whoosh, (field, prefix)
+                checked += 1
+        assert checked > 100
+    ix.close()
+
+
+def test_positions_decode_as_whooshs() -> None:
+    from whoosh.formats import Positions
+
+    from trialscope.index.engine.fastwriter import _encode_positions
+
+    fmt = Positions()
+    for positions in ([0], [7], [0, 1], [3, 300, 300_000], list(range(0, 900, 7)), []):
+        for value in (fmt.encode(positions), _encode_positions(positions) if positions else None):
+            if value is not None:
+                assert taat._decode_positions(value) == fmt.decode_positions(value) == positions

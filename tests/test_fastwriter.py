@@ -371,3 +371,26 @@ def test_inlined_lists_are_read_by_the_engines_fast_path(tmp_path: Path) -> None
             assert decoded is not None and decoded[1] in (None, weights), key
     assert kinds["none"] and kinds["ints"]
     ix.close()
+
+
+def test_term_table_hashes_are_whooshs(tmp_path: Path) -> None:
+    """``_md5_low32`` is Whoosh's ``md5_hash``, and ``_write_hashes`` writes the bytes
+    Whoosh's ``HashWriter._write_hashes`` writes (buckets with collisions and empty ones)."""
+    from types import MethodType
+
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.filedb.filetables import OrderedHashWriter, md5_hash
+
+    from trialscope.index.engine.fastwriter import _md5_low32, _write_hashes
+
+    keys = [b"", b"a", b"\x00\xff", *(f"term{i}".encode() for i in range(3000))]
+    assert [_md5_low32(k) for k in keys] == [md5_hash(k) for k in keys]
+    storage = FileStorage(str(tmp_path))
+    for name, fast in (("slow", False), ("fast", True)):
+        writer = OrderedHashWriter(storage.create_file(name))
+        for i, key in enumerate(sorted(keys[1:])):
+            writer.add(key, b"v%d" % i)
+        if fast:
+            writer._write_hashes = MethodType(_write_hashes, writer)
+        writer.close()
+    assert (tmp_path / "fast").read_bytes() == (tmp_path / "slow").read_bytes()

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from trialscope.extract import celltherapy as C
 from trialscope.extract import thresholds as T
 from trialscope.extract.prefilter import first_chars, first_chars_of, fold, has_key, passes
+from trialscope.extract.units import read_unit, read_unit_plain
 from trialscope.parser.ctgov import parse_study
 
 from .conftest import CTGOV_FIXTURES, FIXTURES, REPO, shared_files
@@ -413,6 +414,29 @@ def test_fast_forms_agree_on_the_corpus() -> None:
 @given(soup)
 def test_fast_forms_agree_on_token_soup(text: str) -> None:
     _same_matches(text)
+
+
+def _same_units(text: str) -> None:
+    for pos in range(len(text) + 1):
+        assert read_unit(text, pos) == read_unit_plain(text, pos), (text, pos)
+
+
+def test_read_unit_agrees_with_every_row_on_the_corpus() -> None:
+    """``read_unit`` tries only the unit rows that can start with the character at hand:
+    the same unit as trying every row, at every position of every corpus text."""
+    for text in ITEMS:
+        _same_units(text)
+
+
+UNIT_TOKENS = TOKENS + ["mg", "dl", "mmol", "L", "l", "µ", "μ", "u", "mcL", "mm", "³", "^", "2",
+                        "m²", "kg", "g", "%", "°", "C", "/", "per", "×", "*", "10", "9", "e",
+                        "IU", "mL", "min", "1.73", "bpm", "Hg", "fold", "times", "LLN", "x"]
+
+
+@SOUP
+@given(st.lists(st.sampled_from(UNIT_TOKENS), max_size=10).map("".join))
+def test_read_unit_agrees_with_every_row_on_token_soup(text: str) -> None:
+    _same_units(text)
 
 
 # -- extraction with and without the gates -----------------------------------------------------

@@ -53,7 +53,9 @@ with Whoosh's writer's term by term, so an upgrade that changes any of these fai
 - ``OrderedHashWriter`` internals (``_add_terms``): ``dbfile``, ``lastkey``, ``hashfn``,
   ``buckets`` (256, by ``hash & 255``), ``index`` (a ``GrowableArray`` with ``array``) and
   the ``!ii`` key/value length record: the term table and its hash buckets.  A change makes
-  terms unfindable.
+  terms unfindable.  ``filetables.md5_hash`` (computed here as ``_md5_low32``), and
+  ``HashWriter._write_hashes`` with its ``directory`` and ``_pointer`` slot format
+  (replaced per writer by ``_write_hashes``, which writes the same tables in one call each).
 - The ``Positions`` value format: ``pack_uint(frequency)`` + a pickle of the delta-coded
   positions (here a bare tuple, ``_encode_positions``; Whoosh's ``Positions.decode_positions``
   unpickles either form; ``_freq_at``), and
@@ -65,10 +67,15 @@ from __future__ import annotations
 import struct
 import zlib
 from array import array
+from hashlib import md5
+from operator import sub
 from pickle import dumps
+from types import MethodType
 from typing import Any
 
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.filedb.filetables import _pointer as _POINTER
+from whoosh.filedb.filetables import md5_hash
 from whoosh.formats import Positions
 from whoosh.system import _uint_struct, pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util import random_name
@@ -103,11 +110,24 @@ _ONE_POSITION: dict[int, bytes] = {}
 
 _FREQ: dict[bytes, int] = {}  # those values -> 1 (their frequency), for the flush
 
-# pickle opcodes: an int 0-255 (BININT1 + the byte), the close of a 0-3 item tuple (EMPTY_TUPLE,
-# TUPLE1..TUPLE3) and STOP
-_SMALL_INT = {i: b"K" + bytes((i,)) for i in range(256)}
-_TUPLE_CLOSE = (b").", b"\x85.", b"\x86.", b"\x87.")
+# pickle opcodes: an int 0-255 (BININT1 + the byte), 256-65535 (BININT2 + 2 bytes), the close
+# of a 0-3 item tuple (EMPTY_TUPLE, TUPLE1..TUPLE3) and STOP
 _BININT2, _BININT = struct.Struct("<H"), struct.Struct("<i")
+# The opcode of every int below _INT_OPS_SIZE, made once: a position (the first of a value,
+# the others delta-coded) is over 255 in most long texts, and a per-value fallback costs a
+# generator step each.  4096 entries: ~0.3 MB a process.
+_INT_OPS_SIZE = 4096
+_INT_OP = {i: b"K" + bytes((i,)) if i < 256 else b"M" + _BININT2.pack(i)
+           for i in range(_INT_OPS_SIZE)}
+_TUPLE_CLOSE = (b").", b"\x85.", b"\x86.", b"\x87.")
+
+
+def _int_op(v: int) -> bytes:
+    """One int's pickle opcode, smallest form (BININT1, BININT2 or BININT)."""
+    op = _INT_OP.get(v)
+    if op is not None:
+        return op
+    return b"M" + _BININT2.pack(v) if 0 <= v < 65536 else b"J" + _BININT.pack(v)
 
 
 def _pickled_ints(values: list[int]) -> bytes:
@@ -115,12 +135,18 @@ def _pickled_ints(values: list[int]) -> bytes:
     the tuple back.  ``dumps(list, 2)`` spends a protocol header, a memo entry and list
     opcodes on it: 9 bytes for one small int, against 4 here."""
     try:
-        body = b"".join(map(_SMALL_INT.__getitem__, values))
-    except KeyError:  # one is not 0-255: BININT2 (unsigned 16 bits) or BININT (signed 32)
-        body = b"".join(_SMALL_INT.get(v) or (b"M" + _BININT2.pack(v) if 0 <= v < 65536
-                                              else b"J" + _BININT.pack(v)) for v in values)
+        body = b"".join(map(_INT_OP.__getitem__, values))
+    except KeyError:  # one is not 0-4095: BININT2 (unsigned 16 bits) or BININT (signed 32)
+        body = b"".join(map(_int_op, values))
     n = len(values)
     return body + _TUPLE_CLOSE[n] if n <= 3 else b"(" + body + b"t."  # MARK ... TUPLE
+
+
+def _one_position(pos: int) -> bytes:
+    """``_encode_positions([pos])``, made once per position (``_ONE_POSITION``)."""
+    value = _ONE_POSITION[pos] = pack_uint(1) + _pickled_ints([pos])
+    _FREQ[value] = 1
+    return value
 
 
 def _encode_positions(positions: list[int]) -> bytes:
@@ -129,14 +155,8 @@ def _encode_positions(positions: list[int]) -> bytes:
     ``Positions.decode_positions`` iterates), the pickle in its smallest form
     (``_pickled_ints``)."""
     if len(positions) == 1:
-        pos = positions[0]
-        value = _ONE_POSITION.get(pos)
-        if value is None:
-            value = _ONE_POSITION[pos] = pack_uint(1) + _pickled_ints([pos])
-            _FREQ[value] = 1
-        return value
-    deltas = [positions[0]]
-    deltas.extend(b - a for a, b in zip(positions, positions[1:]))
+        return _ONE_POSITION.get(positions[0]) or _one_position(positions[0])
+    deltas = [positions[0], *map(sub, positions[1:], positions)]
     return pack_uint(len(deltas)) + _pickled_ints(deltas)
 
 
@@ -155,6 +175,7 @@ def _mini_weights(weights: Any, frequencies: bool) -> Any:
 
 
 _freq_at = _uint_struct.unpack_from  # the frequency that starts a positions value
+_FREQ_GET = _FREQ.get
 _TERMINFO = W3TermInfo._struct  # flags, weight, df, min/max length byte, max weight, ids
 
 
@@ -166,11 +187,12 @@ def _quantized(length: int) -> int:
 def _post_text(terms: dict[str, list[Any]], docnum: int,
                positions: dict[str, list[int]]) -> None:
     """Add one document's terms of a text field (``index_positions``) to ``terms``."""
-    one = _ONE_POSITION
+    one = _ONE_POSITION.get
     get = terms.get
     for term, poslist in positions.items():
-        value = one.get(poslist[0]) if len(poslist) == 1 else None
-        if value is None:
+        if len(poslist) == 1:
+            value = one(poslist[0]) or _one_position(poslist[0])
+        else:
             value = _encode_positions(poslist)
         found = get(term)
         if found is None:
@@ -313,11 +335,15 @@ class FastSegmentWriter(SegmentWriter):
             stride = TEXT_STRIDE if name in self._fast_text else FIELD_STRIDE
             lengths = self._lengths.pop(name, array("I"))
             prefix = pack_ushort(fieldwriter._fieldid)
+            fixed = fieldwriter._format.fixed_value_size()
+            pop = terms.pop
             _add_terms(fieldwriter._tindex, [
-                (prefix + btext, _write_term(fieldwriter, terms.pop(term), stride, lengths))
+                (prefix + btext, _write_term(fieldwriter, pop(term), stride, lengths, fixed))
                 for btext, term in encoded])
             fieldwriter.finish_field()
         self._terms = {}
+        tindex = fieldwriter._tindex
+        tindex._write_hashes = MethodType(_write_hashes, tindex)
         fieldwriter.close()
 
     def commit(self, mergetype: Any = None, optimize: bool = False, merge: bool = False) -> None:
@@ -334,7 +360,8 @@ class FastSegmentWriter(SegmentWriter):
         return segment
 
 
-def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: array) -> bytes:
+def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: array,
+                fixed: int | None) -> bytes:
     """One term's postings, written as the codec's ``W3PostingsWriter`` writes them; returns
     its term info (the term table value).
 
@@ -344,26 +371,30 @@ def _write_term(fieldwriter: Any, postings: list[Any], stride: int, lengths: arr
     the term table (a W3 feature its readers support, which whoosh-reloaded 2.7.5's writer
     cannot use: its ``finish_postings`` calls a misspelt ``set_inline``), saving a
     compressed block per rare term; its term info is built here directly, as
-    ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would."""
+    ``W3TermInfo.add_block`` / ``set_inlined`` / ``to_bytes`` would.  ``fixed``: the field
+    format's ``fixed_value_size()``."""
     docs = postings[0::stride]
     values = postings[stride - 1::stride]
     frequencies = stride == TEXT_STRIDE
     weights: Any
     if frequencies:  # a positions value starts with the frequency, the weight (an int)
-        weights = [_FREQ.get(v) or _freq_at(v)[0] for v in values]
+        weights = [_FREQ_GET(v) or _freq_at(v)[0] for v in values]
     else:
         weights = array("f", postings[1::stride])
     count = len(docs)
     n_lengths = len(lengths)
     if count <= INLINE_LIMIT:
-        nonzero = [lengths[d] for d in docs if d < n_lengths and lengths[d]]
+        if docs[-1] < n_lengths:  # (docs ascend) every posting's document has a length
+            known = list(map(lengths.__getitem__, docs))
+            nonzero = known if min(known) else [n for n in known if n]
+        else:
+            nonzero = [lengths[d] for d in docs if d < n_lengths and lengths[d]]
         minbyte = length_to_byte(min(nonzero)) if nonzero else 0
         maxbyte = length_to_byte(max(nonzero)) if nonzero else 0
         # A valueless format's postings (``Existence``: the trial id, dates, numbers) are
         # kept as None values, which Whoosh's ``ListMatcher`` gives back as a block reader
         # does; no values at all would read "" (a str), which Whoosh's segment merge refuses.
-        inline_values = (None,) * count if fieldwriter._format.fixed_value_size() == 0 \
-            else tuple(v for v in values if v)
+        inline_values = (None,) * count if fixed == 0 else tuple(filter(None, values))
         return _TERMINFO.pack(1, sum(weights), count, minbyte, maxbyte, max(max(weights), 0),
                               docs[0], docs[-1]) + dumps(
             (tuple(docs), _mini_weights(weights, frequencies), inline_values), DATA_PROTOCOL)
@@ -445,6 +476,8 @@ def _add_terms(tindex: Any, entries: list[tuple[bytes, bytes]]) -> None:
     header = _KV_LENGTHS.pack
     parts: list[bytes] = []
     positions: list[int] = []
+    if hashfn is md5_hash:  # the same number: the digest's last 4 bytes, big-endian
+        hashfn = _md5_low32
     for key, value in entries:
         positions.append(pos)
         h = hashfn(key)
@@ -460,6 +493,32 @@ def _add_terms(tindex: Any, entries: list[tuple[bytes, bytes]]) -> None:
             index.append(position)
     tindex.dbfile.write(b"".join(parts))
     tindex.lastkey = entries[-1][0]
+
+
+def _md5_low32(key: bytes) -> int:
+    """``filetables.md5_hash(key)``: ``int(md5(key).hexdigest(), 16) & 0xFFFFFFFF``."""
+    return int.from_bytes(md5(key, usedforsecurity=False).digest()[-4:], "big")
+
+
+_NULL_SLOT = (0, 0)
+
+
+def _write_hashes(self: Any) -> None:
+    """``HashWriter._write_hashes`` (the term table's 256 hash tables), the same bytes in one
+    write a table instead of one a slot."""
+    dbfile = self.dbfile
+    pack = _POINTER.pack
+    for entries in self.buckets:
+        pos = dbfile.tell()
+        numslots = 2 * len(entries)
+        self.directory.append((pos, numslots))
+        hashtable = [_NULL_SLOT] * numslots
+        for hashval, position in entries:
+            slot = (hashval >> 8) % numslots
+            while hashtable[slot] != _NULL_SLOT:
+                slot = (slot + 1) % numslots
+            hashtable[slot] = (hashval, position)
+        dbfile.write(b"".join([pack(h, p) for h, p in hashtable]))
 
 
 def commit_with_segments(writer: Any, segments: list[Any]) -> None:

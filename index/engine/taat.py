@@ -104,6 +104,7 @@ from whoosh.codec.whoosh3 import (
     _lenfield,
 )
 from whoosh.columns import NumericColumn
+from whoosh.formats import Positions
 from whoosh.reading import TermNotFound
 from whoosh.scoring import BM25F, WeightingModel
 from whoosh.util.numeric import byte_to_length
@@ -300,6 +301,59 @@ def count_in(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
             return n
         lo = m._maxid + 1
         m._goto(m._nextoffset)
+
+
+# Per segment reader: the doc ids of the facet values counted from their posting blocks
+# (``count_cached``), decoded once, and the facet fields' term table bytes
+# (``cached_term_table``).  A segment never changes; weak keys: a closed searcher's readers
+# go away with it.  At most MAX_CACHED_IDS ids a segment (4 bytes each); past that, values
+# are counted from their blocks as before.
+MAX_CACHED_IDS = 4_000_000
+_IDS: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
+_TABLES: WeakKeyDictionary[Any, dict[str, bytes]] = WeakKeyDictionary()
+
+
+def cached_term_table(seg: Any, fieldname: str) -> bytes:
+    """``term_table``, read once per segment reader and field."""
+    per = _TABLES.get(seg)
+    if per is None:
+        per = _TABLES[seg] = {}
+    buf = per.get(fieldname)
+    if buf is None:
+        buf = per[fieldname] = term_table(seg, fieldname)
+    return buf
+
+
+def count_cached(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
+                 ordered: list[int]) -> int:
+    """``count_in``, from the term's doc ids kept (sorted, in an ``array``): the same count
+    (the ids of every posting block, deleted documents included, as ``count_in`` reads
+    them), with no block read, decompressed or unpickled again.  The ids are kept the
+    second time the segment reader is asked for the term (a long-lived searcher's: the
+    statuses, phases and countries of every facet query); the first time, ``count_in``."""
+    per = _IDS.get(seg)
+    if per is None:
+        per = _IDS[seg] = {"": 0}  # "": ids kept so far
+    key = (fieldname, tbytes)
+    ids = per.get(key)
+    if ids is None:
+        if key not in per or per[""] + info.doc_frequency() > MAX_CACHED_IDS:
+            # The first time: count_in, which reads only the blocks that can hold one of
+            # ``docs`` (a reader opened for one search pays nothing more than before).
+            per.setdefault(key, None)
+            return count_in(seg, fieldname, tbytes, info, docs, ordered)
+        ids = array("I")
+        for block, _ in info_blocks(seg, fieldname, tbytes, info):
+            ids.extend(block)
+        per[key] = ids
+        per[""] += len(ids)
+    if len(ordered) * 16 < len(ids):  # a few documents: look each up (ids ascend)
+        n, last = 0, len(ids)
+        for d in ordered:
+            i = bisect_left(ids, d)
+            n += i < last and ids[i] == d
+        return n
+    return len(docs.intersection(ids))
 
 
 def term_ids(seg: Any, fieldname: str, text: Any) -> set[int]:
@@ -966,9 +1020,14 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
     for d in candidates:
-        first = positions[0].get(d, ())
-        rest = [set(positions[i].get(d, ())) for i in range(1, n)]
-        if not any(all(p + i in rest[i - 1] for i in range(1, n)) for p in first):
+        # a start p of the first word with word i at p + i for every i: the first word's
+        # positions intersected with each next word's, shifted back by its place
+        starts = set(positions[0].get(d, ()))
+        for i in range(1, n):
+            if not starts:
+                break
+            starts.intersection_update([p - i for p in positions[i].get(d, ())])
+        if not starts:
             continue
         scores = []
         for i, (idf, avgfl, B, K1) in enumerate(params):
@@ -988,11 +1047,19 @@ def _tree_sum(values: list[float]) -> float:
     return _tree_sum(values[:half]) + _tree_sum(values[half:])
 
 
+def _decode_positions(value: bytes) -> list[int]:
+    """``Positions.decode_positions``: the same list, summed by ``accumulate`` (C) instead of a
+    Python loop over the deltas."""
+    if not value.endswith(b"."):
+        value += b"."
+    return list(accumulate(pickle.loads(value[4:])))
+
+
 def _positions(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
                fmt: Any) -> dict[int, list[int]]:
     """{doc: the term's positions} for the documents of ``docs`` that have the term."""
     out: dict[int, list[int]] = {}
-    decode = fmt.decode_positions
+    decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
     if info.is_inlined():
         ids, _weights, values = info.inlined_postings()
         for d, v in zip(ids, values):
@@ -1173,6 +1240,66 @@ def field_terms(seg: Any, fieldname: str) -> Iterator[tuple[bytes, int, int, int
         yield (buf[pos + 10:vpos], df, -1 if minid == _NO_ID else minid,
                -1 if maxid == _NO_ID else maxid, info)
         pos = vpos + datalen
+
+
+PREFIX_LOOKUPS = 16
+# Per segment reader: a field's term bytes and doc frequencies, in term order, for prefix
+# lookups (``prefix_terms``), and how many lookups were made before it was read.  Weak
+# keys: a closed searcher's readers go away with it.
+_SORTED_TERMS: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
+
+
+def _sorted_terms(seg: Any, fieldname: str) -> tuple[list[bytes], list[int]]:
+    per = _SORTED_TERMS.get(seg)
+    if per is None:
+        per = _SORTED_TERMS[seg] = {}
+    found = per.get(fieldname)
+    if found is None:
+        buf = term_table(seg, fieldname)
+        unpack_lengths, unpack_stats = _LENGTHS_PAIR.unpack_from, TERM_STATS.unpack_from
+        keys: list[bytes] = []
+        dfs: list[int] = []
+        pos, stop = 0, len(buf)
+        while pos < stop:
+            keylen, datalen = unpack_lengths(buf, pos)
+            vpos = pos + 8 + keylen
+            keys.append(buf[pos + 10:vpos])
+            dfs.append(unpack_stats(buf, vpos)[1])
+            pos = vpos + datalen
+        found = per[fieldname] = (keys, dfs)
+    return found
+
+
+def prefix_terms(reader: Any, fieldname: str, prefix: bytes) -> list[tuple[bytes, int]] | None:
+    """The terms of ``fieldname`` that start with ``prefix``, in order, each with its document
+    frequency summed over the segments: ``reader.expand_prefix`` and ``doc_frequency``,
+    read from an in-memory copy of the field's term table (made once per segment reader)
+    where Whoosh does a binary search of file reads per segment and per call.  The copy is
+    made at a reader's PREFIX_LOOKUPS-th lookup (a long-lived searcher's; a reader opened
+    for one search, which makes a few, would pay more for it than it saves).  None when the
+    copy is not made (yet) or a segment's term table cannot be read so: the caller asks
+    Whoosh."""
+    totals: dict[bytes, int] = {}
+    leaves = list(reader.leaf_readers())
+    early = False
+    for seg, _offset in leaves:
+        if not scannable(seg):
+            return None
+        per = _SORTED_TERMS.get(seg)
+        if per is None:
+            per = _SORTED_TERMS[seg] = {}
+        if fieldname not in per:
+            asked = per[("asked", fieldname)] = per.get(("asked", fieldname), 0) + 1
+            early |= asked < PREFIX_LOOKUPS
+    if early:
+        return None
+    for seg, _offset in leaves:
+        keys, dfs = _sorted_terms(seg, fieldname)
+        i = bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            totals[keys[i]] = totals.get(keys[i], 0) + dfs[i]
+            i += 1
+    return sorted(totals.items())
 
 
 def scannable(seg: Any) -> bool:

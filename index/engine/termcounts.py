@@ -7,13 +7,14 @@ format.
 Whoosh internals this module depends on
 ---------------------------------------
 No private attribute directly: ``field_counts`` reads the term table through ``taat``
-(``term_table``, ``TERM_STATS``, ``RECORD_LENGTHS``, ``TERMINFO_SIZE``, ``inlined_ids``,
-``count_in``, ``scannable``), which lists what those rely on.  What this module assumes of
-Whoosh's format itself: a term table record is ``!ii`` (key length, value length), the key
-(a 2-byte field number, then the term's bytes: ``buf[pos + 10:vpos]``), the value a
-``W3TermInfo`` (``W3TermInfo.from_bytes``) whose first and last doc ids are the documents of
-a term in one or two documents; a term's document frequency counts deleted documents (so a
-segment with deletions is never counted from frequencies alone).  A changed record layout
+(``cached_term_table``, ``TERM_STATS``, ``RECORD_LENGTHS``, ``TERMINFO_SIZE``,
+``inlined_ids``, ``count_cached``, ``scannable``), which lists what those rely on.  What
+this module assumes of Whoosh's format itself: a term table record is ``!ii`` (key length,
+value length), the key (a 2-byte field number, then the term's bytes:
+``buf[pos + 10:vpos]``), the value a ``W3TermInfo`` (``W3TermInfo.from_bytes``) whose first
+and last doc ids are the documents of a term in one or two documents; a term's document
+frequency counts deleted documents (so a segment with deletions is never counted from
+frequencies alone).  A changed record layout
 gives wrong counts (tests/test_engine_scale.py compares every facet with a count from the
 documents); a segment ``scannable`` refuses is counted through Whoosh's public
 ``field_terms``/``postings`` (``count_postings``).
@@ -42,7 +43,7 @@ def field_counts(field: str, parts: list[tuple[Any, set[int], list[int]]],
             count_postings(seg, field, local, exact)
             continue
         # taat.field_terms, inlined: this loop runs once per sponsor of the index
-        buf = taat.term_table(seg, field)
+        buf = taat.cached_term_table(seg, field)
         lengths, stats = taat.RECORD_LENGTHS.unpack_from, taat.TERM_STATS.unpack_from
         last, pos, stop, size = len(ordered), 0, len(buf), taat.TERMINFO_SIZE
         if last == seg.doc_count_all() and not seg.has_deletions():
@@ -85,7 +86,7 @@ def field_counts(field: str, parts: list[tuple[Any, set[int], list[int]]],
     if limit is None:
         for value, places in pending.items():
             exact[value] = exact.get(value, 0) + sum(
-                taat.count_in(seg, field, value, info, local, ordered)
+                taat.count_cached(seg, field, value, info, local, ordered)
                 for seg, local, ordered, info in places)
         return exact
     # Read the pending values best bound first, keeping the current top ``limit`` as
@@ -98,7 +99,7 @@ def field_counts(field: str, parts: list[tuple[Any, set[int], list[int]]],
                 exact.pop(unread, None)
             break
         n = exact.get(value, 0) + sum(
-            taat.count_in(seg, field, value, info, local, ordered)
+            taat.count_cached(seg, field, value, info, local, ordered)
             for seg, local, ordered, info in pending[value])
         exact[value] = n
         if n:
