@@ -217,8 +217,11 @@ def names_the_disease(matched: set[str], main: set[str], words: tuple[Alternativ
     main fields, and shares something else with it (an intervention, a target, or an
     understood intent it satisfies: ``intent_held``, "elderly" for "elderly NSCLC
     chemotherapy"), ranks above every trial that does not (one of another disease sharing
-    only the intervention).  A query of conditions only ("type 1 diabetes children") puts
-    first the trials of them that satisfy an intent."""
+    only the intervention).  The something else is named in the main fields too: a
+    diabetes trial that names GLP-1 receptor agonists only in its description (a
+    background or a prior therapy) is not a GLP-1 receptor agonist trial (``matched``,
+    every field's words, is not enough).  A query of conditions only ("type 1 diabetes
+    children") puts first the trials of them that satisfy an intent."""
     if not any(conditions) or (all(conditions) and not intent_held):
         return False
     other = intent_held
@@ -226,7 +229,7 @@ def names_the_disease(matched: set[str], main: set[str], words: tuple[Alternativ
         if condition:
             if not any(all(t in main for t in texts) for texts in alts):
                 return False
-        elif w and any(all(t in matched for t in texts) for texts in alts):
+        elif w and any(all(t in main for t in texts) for texts in alts):
             other = True
     return other
 

@@ -303,6 +303,18 @@ def test_a_satisfied_intent_counts_as_sharing_more_than_the_disease() -> None:
     assert not names_the_disease(*only) and names_the_disease(*only, intent_held=True)
 
 
+def test_what_a_trial_shares_besides_the_disease_is_named_in_its_main_fields() -> None:
+    from trialscope.index.ranking import names_the_disease
+
+    # "GLP-1 receptor agonist type 2 diabetes": a diabetes trial naming the class in its
+    # title or interventions ranks first; one naming it only in its description does not
+    words = ((("diabetes",),), (("glp-1 receptor agonist",),))
+    weights, conditions = (2.0, 1.0), (True, False)
+    told = {"diabetes", "glp-1 receptor agonist"}
+    assert names_the_disease(told, told, words, weights, conditions)
+    assert not names_the_disease(told, {"diabetes"}, words, weights, conditions)
+
+
 def test_an_intervention_query_puts_the_intervention_first(index_dir: Path) -> None:
     ids = ranked(index_dir, "efgartigimod myasthenia gravis")
     assert ids[0] == "NCT00000005"
