@@ -204,8 +204,15 @@ class Table:
 
     @classmethod
     def open(cls, path: Path) -> Table:
+        """The table at ``path``; sqlite3.Error when it is not one (a foreign or truncated
+        file: sqlite reads nothing before the first query, so one is run here)."""
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True,
                                check_same_thread=False)
+        try:
+            conn.execute("SELECT key, name FROM names LIMIT 1").fetchall()
+        except BaseException:
+            conn.close()
+            raise
         return cls(conn)
 
     @classmethod
@@ -215,16 +222,19 @@ class Table:
         return cls(conn)
 
     def names(self, key: str) -> list[str]:
-        """The record names of the drugs ``key`` names."""
-        with self._lock:
-            return [n for (n,) in self._conn.execute(
-                "SELECT name FROM names WHERE key = ?", (key,))]
+        """The record names of the drugs ``key`` names (none when the file cannot be read)."""
+        return self._column("SELECT name FROM names WHERE key = ?", key)
 
     def keys(self, name: str) -> list[str]:
         """Every name (analysed) of the drug whose record name is ``name``."""
+        return self._column("SELECT key FROM names WHERE name = ?", name)
+
+    def _column(self, sql: str, value: str) -> list[str]:
         with self._lock:
-            return [k for (k,) in self._conn.execute(
-                "SELECT key FROM names WHERE name = ?", (name,))]
+            try:
+                return [v for (v,) in self._conn.execute(sql, (value,))]
+            except sqlite3.Error:  # a page damaged after the file was opened: no names
+                return []
 
 
 _LOCK = threading.Lock()
@@ -256,15 +266,19 @@ def _load() -> Table | None:
         return None
     try:
         path = table_path(source)
-        if not path.is_file():
+        if path.is_file():
             try:
-                write_table(path, _rows_from(source))
-            except OSError:  # the cache folder cannot be written: keep it in memory
-                return Table.of_rows(_rows_from(source))
+                return Table.open(path)
+            except sqlite3.Error:  # not a whole table (a foreign or damaged file): rebuilt
+                pass
+        try:
+            write_table(path, _rows_from(source))
+        except OSError:  # the cache folder cannot be written: keep it in memory
+            return Table.of_rows(_rows_from(source))
         return Table.open(path)
-    except (OSError, sqlite3.Error, pickle.UnpicklingError, EOFError, KeyError,
-            TypeError, AttributeError, ValueError):
-        return None  # a data file this code cannot read: no dictionary, search as before
+    except Exception:  # noqa: BLE001 - a data file this code cannot read (another format,
+        # a module its pickle names that is not installed, ...): no dictionary, search as before
+        return None
 
 
 # -- query time --------------------------------------------------------------------------------

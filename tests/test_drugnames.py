@@ -168,3 +168,57 @@ def test_a_cache_folder_that_cannot_be_written_keeps_the_table_in_memory(
         assert table is not None and table.names("vyvgart") == ["efgartigimod"]
     finally:
         drugnames.reset()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database" * 100,
+                                     b"SQLite format 3\x00" + b"\x00" * 200])
+def test_a_damaged_table_file_is_rebuilt_not_fatal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes) -> None:
+    # a foreign, empty or truncated file where the table should be: sqlite reads nothing
+    # before the first query, so it used to fail in the middle of a search
+    source = tmp_path / "data.pkl.bz2"
+    source.write_bytes(b"x")
+    monkeypatch.setenv(drugnames.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(drugnames, "data_file", lambda: source)
+    monkeypatch.setattr(drugnames, "_rows_from", lambda source: build_rows(DICTIONARY))
+    path = drugnames.table_path(source)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    drugnames.reset()
+    try:
+        table = drugnames.table()
+        assert table is not None and table.names("jardiance") == ["empagliflozin"]
+        assert Table.open(path).names("vyvgart") == ["efgartigimod"]  # the file was replaced
+    finally:
+        drugnames.reset()
+
+
+def test_a_table_damaged_after_opening_gives_no_names(tmp_path: Path) -> None:
+    path = tmp_path / "names.sqlite"
+    write_table(path, build_rows(DICTIONARY))
+    table = Table.open(path)
+    table._conn.close()  # any sqlite error from here on
+    assert table.names("jardiance") == []
+    assert table.keys("empagliflozin") == []
+
+
+@pytest.mark.parametrize("data", [
+    b"\x80\x04cno_such_module_x\nC\n.",  # names a module that is not installed
+    b"\x80\x04}\x94.",  # a dict without the keys this code reads
+    b"\x80\x04]\x94.",  # a list
+])
+def test_a_data_file_of_another_format_gives_no_dictionary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    import bz2
+
+    source = tmp_path / drugnames.DATA_FILE
+    source.write_bytes(bz2.compress(data))
+    monkeypatch.setenv(drugnames.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(drugnames, "data_file", lambda: source)
+    drugnames.reset()
+    try:
+        assert drugnames.table() is None
+        assert drugnames._accepted_names(("jardiance",)) == ()
+        assert not list((tmp_path / "cache").glob("*"))  # nothing half-written left
+    finally:
+        drugnames.reset()
