@@ -36,9 +36,12 @@ _TREATMENT = frozenset({"prior", "previous", "previously", "received", "receivin
                         "treated", "treatment", "therapy", "therapies", "inhibitor",
                         "inhibitors", "tki", "tkis", "targeted", "drug", "drugs", "agent",
                         "agents", "antibody", "antibodies", "directed", "exposure"})
-# clause ends: a negation does not reach past them
+# clause ends: a negation does not reach past them; as in NegEx, a word that opens a new
+# phrase about the patient ("with", "harbouring", "who", "that") ends it too ("without brain
+# metastases harbouring ALK rearrangement" does not negate ALK)
 _CLAUSE_END = frozenset({";", ".", ":", "but", "except", "unless", "however", "positive",
-                         "+"})
+                         "+", "with", "harboring", "harbouring", "having", "has", "have",
+                         "who", "whose", "which", "that", "carrying", "bearing"})
 # a status word right after the marker that names it present
 _PRESENT = frozenset({"positive", "pos", "mutant", "mutated", "rearranged", "amplified",
                       "overexpressing", "expressing", "high"})
@@ -80,7 +83,8 @@ def mentions(text: str) -> list[tuple[str, bool]]:
             j = i + 1
             while j + 1 < len(toks) and lower[j] == "/" and _is_marker(toks[j + 1]):
                 j += 2
-            if j < len(toks) and lower[j] in _AFTER:
+            if j < len(toks) and (lower[j] in _AFTER or (
+                    lower[j] == "wild" and j + 1 < len(toks) and lower[j + 1] == "type")):
                 negated = True
         if not negated:
             # before it, within the clause

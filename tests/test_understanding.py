@@ -194,6 +194,12 @@ def test_markers_named_only_as_absent_are_read() -> None:
     assert mentions("NSCLC with no driver alterations (EGFR or ALK)")[1:] == \
         [("EGFR", True), ("ALK", True)]
     assert mentions("KRAS wild-type colorectal cancer") == [("KRAS", True)]
+    assert mentions("EGFR wild type tumour") == [("EGFR", True)]
+    # a phrase about the patient ends the negation's scope (NegEx terminators)
+    assert mentions("without brain metastases harbouring ALK rearrangement") == \
+        [("ALK", False)]
+    assert mentions("not candidates for surgery with KRAS G12C mutation")[0] == \
+        ("KRAS", False)
     assert mentions("HER2-negative; HER2 positive") == [("HER2", True), ("HER2", False)]
     # about treatment, not the marker's absence
     assert mentions("No prior ALK inhibitor therapy") == [("ALK", False)]
