@@ -48,6 +48,8 @@ Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the
 _IC = re.IGNORECASE
 # (a decimal comma only right before a unit: "9,0 g/dl", "1,5 x ULN"; "0,1 or 2" is a list)
 _NUM = (r"\d{1,3},\d{1,2}(?=\s*(?:[µμmn]?g\s*/|mmol|[µμ]mol|%|[x×]\s*(?:ULN|LLN|10)|times\b))"
+        # a space as thousands separator only before a count's unit: "≤ 50 000/mm3"
+        r"|\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?=\s*(?:/\s*(?:mm|[µμu]L|mcL)|cells\b))"
         r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"\d{1,3},\d{1,2}")
 _WORD_NUMS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six",
@@ -176,6 +178,10 @@ _SEROLOGY: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"sero[-\s]?negative|(?:double|triple)[-\s](?:sero)?negative", _IC),
      "seronegative", ("negative",)),  # not "AChR antibody negative": may still be MuSK+
     (re.compile(r"sero[-\s]?positive", _IC), "seropositive", ("sero",))]
+
+# a serostatus is an MG antibody status only where the item speaks of myasthenia (or names a
+# target above): "seropositive for HIV", "the CMV-seropositive reference group" are not
+_MG_CONTEXT = re.compile(r"myasthen|(?-i:\b(?:g|o|AChR\+?\s*|MuSK\+?\s*)?MG\b)", _IC)
 
 _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hours",
                "天": "days", "日": "days", "周": "weeks", "个": "months", "月": "months",
@@ -368,7 +374,7 @@ def _number(token: str) -> float:
         return float(_WORD_NUMS[token])
     if _DECIMAL_COMMA.fullmatch(token):
         return float(token.replace(",", "."))
-    return float(token.replace(",", ""))
+    return float(re.sub(r"[,\s]", "", token))
 
 
 # ClinicalTrials.gov sponsors echo a worded sign in symbols: "greater than or equal to (>=) 0.5",
@@ -948,6 +954,8 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
                 span = text[min(cue.start(), m.start()):max(cue.end(), m.end())]
                 out.append(_make("antibody", "=", value, None, span, "antibody"))
                 break
+    if not (out or _MG_CONTEXT.search(text)):
+        return out  # "seropositive for HIV", "CMV-seronegative": a status of another antibody
     for rx, value, keys in _SEROLOGY:
         if has_key(low, keys) and (hit := rx.search(text)) and not (value == "seropositive"
                                                                       and out):
@@ -1767,13 +1775,14 @@ _NAME_BREAK = re.compile(r"^.*(?<![\w-])(?:through|to|may|might|not|need|needs|w
                          r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
                          r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
                          r"|had|has|have|is|are)(?![\w-])\s*", _IC)
-_NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|fasting|fasted|current|planned|baseline)\s+)+", _IC)
+_NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|blood|fasting|fasted|current|planned|baseline|local"
+                        r"|mean|average|median)\s+)+", _IC)
 _NAME_BAD = re.compile(r"antibod|copy\s+number|\bCEP\d|\bgenes?\b|mutation|allele|\btests?\b"
                        r"|\bslides?\b|\bsamples?\b|\bsections?\b|specimens?|\bscore$", _IC)
 _ACRONYM = re.compile(r"[A-Z].*[A-Z]|\d")
 _LAB_UNITS = {"mg/dL", "µmol/L", "mmol/L", "nmol/L", "pmol/L", "ng/mL", "ng/L", "pg/mL", "g/dL",
               "g/L", "mg/L", "U/L", "IU/mL", "mIU/L", "µIU/mL", "mEq/L", "xULN", "xLLN",
-              "copies/mL", "cells/µL"}
+              "copies/mL", "cells/µL", "mU/mL", "µg/dL", "µg/L", "µg/mL", "ng/dL"}
 _DOSE_DRUG_AFTER = re.compile(r"\s+((?!of\b|per\b|a\b|the\b)[a-z][\w-]{3,})\s+(?:daily|per\s+day"
                               r"|a\s+day|/\s*day)\b", _IC)
 _DOSE_OF = re.compile(r"\s+of\s+(?:(?:oral|intravenous|IV|systemic)\s+)?([a-z][\w-]{3,})\b", _IC)
