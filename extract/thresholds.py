@@ -340,6 +340,9 @@ _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*|%\s*)?(?:and|-|to)\s*({
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
+_BOUND_BEFORE = re.compile(rf"(?<![\w.,/])({_NUM})(?P<unit>[^<>≤≥=;]{{0,14}}?)"
+                           r"(?P<op><\s*=?|≤|⩽|=<)\s*$", _IC)
+_UPPER_AFTER = re.compile(r"\s*(?:<\s*=?|≤|⩽|=<)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-)(?:\s*\(\d+\))?)", _IC)
 _UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
@@ -600,6 +603,17 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             unit, factor, uend = read_unit(text, end)
             if found and found[0][2] is None and unit:
                 found = [(found[0][0], found[0][1] * factor, unit, uend)]
+        if not pre and (bound := _BOUND_BEFORE.search(text[max(0, start - 40):start])) and (
+                _UPPER_AFTER.match(text, end)):
+            # "30 mL/min < eGFR < 60 mL/min", "18 ≤ BMI ≤ 30": a lower bound written before
+            # the measure, an upper bound after it
+            base = max(0, start - 40)
+            unit, factor, uend = read_unit(text, base + bound.end(1))
+            if not text[max(uend, base + bound.end(1)):base + bound.start("op")].strip():
+                # (words between the number and its sign: no bound of this measure)
+                lower: Comparison = (">" if bound.group("op").strip() == "<" else ">=",
+                                     _number(bound.group(1)) * factor, unit, end)
+                found = [lower, *found]
         while found and len(found) < 8 and not pre:  # more limits on the same measure
             gap = _CHAIN_GAP.match(text, found[-1][3])
             if not gap or gap.end() >= stop:
@@ -623,8 +637,10 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
                 if got is None:
                     continue
                 if row.kind == "scale" and (op == ">=" and got[0] == row.lo
-                                            or op == "<=" and got[0] == row.hi):
-                    continue  # "ECOG 0-1", "Karnofsky 70-100": the scale's own end says nothing
+                                            or op == "<=" and got[0] == row.hi) or (
+                        name == "age" and op == ">=" and got[0] == 0):
+                    continue  # "ECOG 0-1", "Karnofsky 70-100", "aged 0 to 12 months": the
+                    # scale's own end says nothing
                 t = _make(name, "=" if op == "eq" else op, got[0], got[1], text[start:cend],
                           row.kind, section, n == 0)
                 if op == "eq":  # "ECOG 0": an exact value, not a lost sign
@@ -862,6 +878,21 @@ _GESTATION = first_chars(
     r"weeks?'?\s+(?:of\s+)?(?:gestation(?:al\s+age)?|GA)\b", _IC)
 
 
+# Young ages in their own unit (RULES v2 §3.1: hours, days and weeks are not converted):
+# "less than 72 hours old", "> 48 hours of age", "up to 2 weeks postnatal age"; and "under age
+# 18", "over the age of 21" (the sign before the word "age", years unless written)
+_YOUNG_AGE = first_chars(
+    rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*(?P<u>hours?|hrs?|days?|weeks?|wks?)\s+"
+    r"(?:old|of\s+(?:age|life)|(?:postnatal|chronological|calendar)\s+age)\b"
+    rf"|\b(?P<op2>under|over|below|above|older\s+than|younger\s+than)\s+(?:the\s+)?ages?\s+"
+    rf"(?:of\s+)?(?P<n2>{_NUM})\b(?!\s*(?:months?|weeks?|days?|%|[.,]\d))", _IC)
+
+
+_AGE_OWNER = re.compile(r"(?:^|\b(?:infants?|neonates?|newborns?|bab(?:y|ies)|child(?:ren)?"
+                        r"|patients?|participants?|subjects?|boys?|girls?|aged?|be|is|are|and|or"
+                        r"|been)|[,;:(])\s*$", _IC)
+
+
 def _age_in_years(value: float, unit: str) -> tuple[float, str]:
     """RULES v2 §3.1: months are converted to years (2 decimals); days and weeks stay."""
     u = _TIME_UNITS[unit[0].lower()] if unit[0].lower() in "ymwd" else "years"
@@ -888,8 +919,25 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
             hi_op = "<" if m.group("ophi") and m.group("ophi").strip() in ("<", "less than") else (
                 "<=" if not m.group("ophi") or "=" in m.group("ophi") or "≤" in m.group("ophi")
                 else "<")
-            out += [_make("age", ">=", lo, lo_unit, m.group(), "age", section),
-                    _make("age", hi_op, hi, hi_unit, m.group(), "age", section, False)]
+            out += [_make("age", ">=", lo, lo_unit, m.group(), "age", section)] if lo > 0 else []
+            out += [_make("age", hi_op, hi, hi_unit, m.group(), "age", section, lo > 0)]
+    if has_key(low, ("old", "of age", "of life", "postnatal", "chronological", "calendar",
+                     " age")):
+        skip = [c.span() for c in _CONDITIONAL.finditer(text)]
+        for m in _YOUNG_AGE.finditer(text):
+            if _conditional(skip, m.start()) or re.search(
+                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
+                    text[max(0, m.start() - 30):m.start()], _IC):
+                continue  # a condition: "for participants under age 12, ..."
+            if m.group("n") and not _AGE_OWNER.search(text[max(0, m.start() - 40):m.start()]):
+                continue  # "an injury over 4 weeks old": the age of a thing, not of a person
+            if m.group("n2"):
+                out.append(_make("age", _op(m.group("op2")), _number(m.group("n2")), "years",
+                                 m.group(), "age", section))
+            else:
+                unit = _TIME_UNITS[m.group("u")[0].lower()]
+                out.append(_make("age", _op(m.group("op")), _number(m.group("n")), unit,
+                                 m.group(), "age", section))
     if "gestation" in low or "GA" in text:
         for m in _GESTATION.finditer(text):
             value = _number(m.group("n")) + (round(int(m.group("d")) / 7, 2) if m.group("d") else 0)

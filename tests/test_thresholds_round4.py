@@ -37,3 +37,25 @@ def test_units_of_organ_measures_and_specimen_words() -> None:
     assert ("erythropoietin", ">", 500.0, "mU/mL") in got(
         "Resistant to erythropoiesis stimulating agents (ESAs) or blood erythropoietin level > 500"
         " mU/mL")
+
+
+def test_a_lower_bound_written_before_the_measure() -> None:
+    text = ("Estimated kidney function (MDRD 4) between CKD IIIb/ 30 mL/min < eGFR < CKD II/60 "
+            "mL/min with deteriorating renal function (at the investigator's discretion).")
+    assert ("eGFR", ">", 30.0, "mL/min") in got(text, "inclusion")
+    assert {("BMI", ">=", 18.0, "kg/m2"), ("BMI", "<=", 30.0, "kg/m2")} <= got(
+        "18 kg/m2 ≤ BMI ≤ 30 kg/m2", "inclusion")
+
+
+def test_young_ages_keep_their_unit_and_signs_before_the_word_age() -> None:
+    assert got("> 48 hours of age and < 120 hours old at time of first drug administration",
+               "inclusion") == {("age", ">", 48.0, "hours"), ("age", "<", 120.0, "hours")}
+    assert got("Less than 72 hours old", "inclusion") == {("age", "<", 72.0, "hours")}
+    assert got("Infants up to 2 weeks postnatal age.", "inclusion") == {
+        ("age", "<=", 2.0, "weeks")}
+    assert got("Patient is over the age of 21", "inclusion") == {("age", ">", 21.0, "years")}
+    assert got("Under age 18") == {("age", "<", 18.0, "years")}
+    # the age of a thing is no age; an age range from birth has no lower bound
+    assert not got("Patients with an injury over 4 weeks old,")
+    assert ("age", ">=", 0.0, "years") not in got(
+        "Born at 29 weeks gestational age and aged 0 to 12 months calendar age", "inclusion")
