@@ -1017,6 +1017,35 @@ _SITE = re.compile(  # "superficial skin infections", "helminth parasitic infect
     r"|mycobacterial|opportunistic|wound)\s+){1,3})$", _IC)
 
 
+# Enzyme inhibitors and inducers (drug-interaction windows): the enzyme as written without
+# spaces, each of "inhibitors or inducers" its own thing, potency words ("strong", "moderate")
+# dropped: "strong CYP3A4 inhibitors or inducers" -> CYP3A4 inhibitors, CYP3A4 inducers
+_POTENCY = r"(?:(?:strong|moderate|potent|weak|mild)\s+(?:(?:and/or|or|and)\s+)?)*"
+_ENZYME_RX = (r"(?-i:CYP)\s*\d[A-Z]?\d*(?:/\d[A-Z]?\d*)?|(?-i:P-gp)|P-glycoprotein"
+              r"|cytochrome\s+P\s?450\s+(?:\((?-i:CYP)\)\s*)?\d[A-Z]?\d*")
+_MODULATOR = r"(?:inhibitors?|inducers?)"
+_ENZYME = re.compile(
+    rf"{_POTENCY}(?P<enz>{_ENZYME_RX})(?:\s+(?:isoenzymes?|enzymes?))?\s+(?P<a>{_MODULATOR})"
+    rf"(?:\s*(?:and/or|or|and|/)\s*{_POTENCY}(?P<b>{_MODULATOR}))?"
+    rf"|{_POTENCY}(?P<a2>{_MODULATOR})(?:\s*(?:and/or|or|and|/)\s*{_POTENCY}(?P<b2>{_MODULATOR}))?"
+    rf"\s+of\s+(?:the\s+)?(?P<enz2>{_ENZYME_RX})", _IC)
+
+
+def _enzyme_modulators(text: str, start: int) -> list[tuple[int, int, str]]:
+    """Hits of enzyme inhibitors / inducers in ``text[start:]`` (see _ENZYME)."""
+    hits: list[tuple[int, int, str]] = []
+    for m in _ENZYME.finditer(text, start):
+        enz = m.group("enz") or m.group("enz2")
+        enz = re.sub(r"^cytochrome\s+P\s?450\s+(?:\(CYP\)\s*)?", "CYP", enz, flags=_IC)
+        enz = re.sub(r"\s+", "", enz)
+        for g in ("a", "b") if m.group("enz") else ("a2", "b2"):
+            if m.group(g):
+                first = g[0] == "a"
+                hits.append((m.start() if first else m.start(g),
+                             m.end(g) if first else m.end(), f"{enz} {m.group(g).lower()}"))
+    return hits
+
+
 def _drugs(text: str, start: int, end: int, low: str | None = None
            ) -> list[tuple[int, int, str]]:
     """Treatments named in ``text[start:end]``: (start, end, canonical name), in text order."""
@@ -1055,7 +1084,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     before = before[:anti.start()]
                     canon = " ".join(f"{anti.group(1)} {m.group()}".lower().split()).replace(
                         "anti- ", "anti-")
-            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled)\s+(?:(?:treatment|therapy"
+            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled|oral|intravenous"
+                              r"|(?-i:IV)|intramuscular|parenteral)\s+(?:(?:treatment|therapy"
                               r"|use|administration)\s+(?:with|of)\s+)?$", before, _IC)
             if route and (route.end() - route.start() > len(route.group(1)) + 1 and (
                     canon != "steroids" or re.search(r"\b(?:or|and)\s+$", before[:route.start()],
@@ -1065,7 +1095,13 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 len(text[max(0, m.start() - 80):m.start()]) - len(before))
             way = route.group(1).lower() if route else ""
             way = "systemic" if way.startswith("non") else way  # "non-topical steroids"
+            if way in ("oral", "intravenous", "iv", "intramuscular", "parenteral"):
+                way = "systemic"  # a systemic route: "oral steroid use" is systemic steroids
+                if canon != "steroids":
+                    route = None  # ("oral anticoagulants" keep their name)
             hits.append((first, stop, f"{way} {canon}" if route else canon))
+    if has_key(low, ("cyp", "p-gp", "glycoprotein", "cytochrome")):
+        hits += _enzyme_modulators(text, start)
     hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
         o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
     merged: list[tuple[int, int, str]] = []
@@ -1206,7 +1242,9 @@ _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\
                        r"|procedures?|patients?|subjects?|participants?|evidence|history)$", _IC)
 # a generic word alone names nothing, but the others listed with it may ("dietary supplements or
 # related products")
-_HEAD_GENERIC = re.compile(r"^(?:(?:related|similar|other)\s+)?(?:treatments?|therapy|therapies"
+_HEAD_GENERIC = re.compile(r"^(?:(?:related|similar|other|systemic|concomitant|prior|current"
+                           r"|certain|selected|prescribed|required|active|any)\s+)*"
+                           r"(?:treatments?|therapy|therapies"
                            r"|medications?|drugs?|agents?|products?|procedures?|substances?)$",
                            _IC)
 
@@ -1400,8 +1438,8 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     parts = _distribute(parts, _joins(masked, spans))  # drug or alcohol abuse
     if len(parts) > 1 and not _HEAD_GENERIC.match(parts[0]):
         parts = [p for p in parts if not _HEAD_GENERIC.match(p)]
-    if any(_HEAD_BAD.search(p) for p in parts):
-        return []
+    if any(_HEAD_BAD.search(p) for p in parts) or all(_HEAD_GENERIC.match(p) for p in parts):
+        return []  # ("systemic treatment", "concomitant medication" alone name nothing)
     parts = [p for p in parts if _thing_words(p)]
     return [(pos, phrase_end, n) for n in dict.fromkeys(_np_name(p) for p in parts)]
 
@@ -1515,7 +1553,9 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                     r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
-            hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])]
+            hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])
+                    and not _RISK_OF.search(text, max(0, h[0] - 30), h[0])]
+            hits = _no_examples(text, hits)
             if not hits and last and k and _SAME_THINGS.fullmatch(text, region_before, m.start()):
                 hits = last  # "... within 30 days before the first dose or planned within 90 days
                 # after the last dose": the same things, the other side
@@ -1543,6 +1583,34 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                 extra: Threshold = {**t, "value": v, "unit": cu, "window": {"value": v, "unit": cu},
                                     "cohort": c.group(3).strip()}
                 out.append(extra)
+    return out
+
+
+# "drugs that increase the risk of bleeding": the bleeding is a risk, not a thing taken or had
+_RISK_OF = re.compile(r"\brisk\s+(?:of|for)\s+(?:[\w-]+\s+){0,2}$", _IC)
+# RULES v2 rule 27: what follows "such as", "e.g.", ", including" is an example of the thing
+# named right before it ("immunosuppressive therapy, such as chemotherapy or radiation therapy")
+_EXAMPLE_CUE = re.compile(r"\s*(?:,\s*|\(\s*|\[\s*)?(?:such\s+as|e\.\s?g\.?,?|for\s+example"
+                          r"|(?<=[,(\[])\s*including(?!\s*:))\s", _IC)
+_RELATIVE = re.compile(r"\b(?:that|which|who)\b[^,;()]*$", _IC)
+
+
+def _no_examples(text: str, hits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """The hits of a window without those that are examples of the hit before them: a hit
+    that ends right before an example cue (and is not inside a relative clause: "medications
+    that increase the risk of bleeding, including anticoagulants" names the members) drops the
+    hits after the cue up to the closing parenthesis, or to the end of the list."""
+    out: list[tuple[int, int, str]] = []
+    skip_to = -1
+    for h in hits:
+        if h[0] < skip_to:
+            continue
+        out.append(h)
+        cue = _EXAMPLE_CUE.match(text, h[1])
+        if cue and not _RELATIVE.search(text, max(0, h[0] - 60), h[0]):
+            close = text.find(")" if "(" in cue.group() else "]", cue.end()) if (
+                "(" in cue.group() or "[" in cue.group()) else -1
+            skip_to = close if close >= 0 else len(text)
     return out
 
 
@@ -1773,7 +1841,8 @@ _OTHER_STOP = re.compile(
 _ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "GOLD grade > 2"
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
                         r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
-                        r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
+                        r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*"
+                        r"|wash-?out\w*|half-?lives)\b",  # (a washout is a window, §5)
                         _IC)
 
 

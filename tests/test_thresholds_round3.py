@@ -46,7 +46,8 @@ got = threshold_rows
      "exclusion"),
     ("Any intraocular surgery, including cataract surgery, within 12 weeks (84 days) before the "
      "screening visit.",
-     [("intraocular surgery, cataract surgery", "within", 12.0, "weeks", "before")],
+     # (round 4: "including cataract surgery" is an example, RULES v2 rule 27)
+     [("intraocular surgery", "within", 12.0, "weeks", "before")],
      "exclusion"),
 ])
 def test_window_wordings(text: str, expected: list[Any], section: str) -> None:

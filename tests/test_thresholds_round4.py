@@ -59,3 +59,48 @@ def test_young_ages_keep_their_unit_and_signs_before_the_word_age() -> None:
     assert not got("Patients with an injury over 4 weeks old,")
     assert ("age", ">=", 0.0, "years") not in got(
         "Born at 29 weeks gestational age and aged 0 to 12 months calendar age", "inclusion")
+
+
+def windows(text: str, section: str = "exclusion") -> set[tuple[object, ...]]:
+    return {(t["measure"], t["value"], t["unit"]) for t in extract_from_text(text, section)
+            if t["op"] == "within"}
+
+
+def test_window_names_drop_examples_of_the_thing_named_before_them() -> None:
+    # RULES v2 rule 27
+    assert windows("Known or suspected immunodeficiency or receipt of immunosuppressive therapy,"
+                   " such as anti-cancer chemotherapy or radiation therapy, within the preceding 6"
+                   " months") == {("immunosuppressive therapy", 6.0, "months")}
+    assert windows("Any intraocular surgery, including cataract surgery, within 12 weeks (84 days)"
+                   " before the screening visit.") == {("intraocular surgery", 12.0, "weeks")}
+    # a generic head in a relative clause: the members are the names, the risk is no thing
+    assert windows("Systemic treatment with medications that increase the risk of bleeding, "
+                   "including anticoagulants, antiplatelet agents (except for aspirin dosages of "
+                   "≤100 mg per day), or NSAIDs within 14 days prior to treatment Day 1") == {
+        ("anticoagulants, antiplatelet agents, NSAIDs", 14.0, "days")}
+
+
+def test_enzyme_inhibitors_and_inducers_are_named_one_by_one() -> None:
+    assert windows("Treatment with strong CYP3A4 inhibitors or inducers within 14 days or 5 "
+                   "drug-elimination half-lives, whichever is longer, prior to initiation") == {
+        ("CYP3A4 inhibitors, CYP3A4 inducers", 14.0, "days")}
+    assert windows("Within 7 days before the first dose of study drug, received a strong and/or "
+                   "moderate CYP3A inducer and/or Inhibitor.") == {
+        ("CYP3A inducer, CYP3A inhibitor", 7.0, "days")}
+    got_ = extract_from_text(
+        "Systemic treatment with a strong CYP 3A4 inhibitor or a strong CYP 3A4 inducer within 14"
+        " days prior to treatment Day 1. Shorter washout periods may be permitted with approval of"
+        " the Medical Monitor, provided that the washout period is at least five half-lives of the"
+        " drug prior to treatment Day 1")
+    assert [(t["measure"], t["value"]) for t in got_] == [
+        ("CYP3A4 inhibitor, CYP3A4 inducer", 14.0)]  # (a washout in half-lives is no measure)
+
+
+def test_generic_heads_and_routes() -> None:
+    assert windows("Oral steroid use within the past 6 weeks.") == {
+        ("systemic steroids", 6.0, "weeks")}
+    # a generic head alone names nothing
+    assert not windows("Systemic treatment with medications that can prolong the QT interval "
+                       "within 14 days prior to treatment Day 1.")
+    assert windows("History of deep venous thrombosis (DVT) or pulmonary embolus (PE) within past"
+                   " 3 years") == {("venous thromboembolism, pulmonary embolism", 3.0, "years")}
