@@ -603,8 +603,8 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             unit, factor, uend = read_unit(text, end)
             if found and found[0][2] is None and unit:
                 found = [(found[0][0], found[0][1] * factor, unit, uend)]
-        if not pre and (bound := _BOUND_BEFORE.search(text[max(0, start - 40):start])) and (
-                _UPPER_AFTER.match(text, end)):
+        if not pre and _UPPER_AFTER.match(text, end) and (
+                bound := _BOUND_BEFORE.search(text[max(0, start - 40):start])):
             # "30 mL/min < eGFR < 60 mL/min", "18 ≤ BMI ≤ 30": a lower bound written before
             # the measure, an upper bound after it
             base = max(0, start - 40)
@@ -888,6 +888,9 @@ _YOUNG_AGE = first_chars(
     rf"(?:of\s+)?(?P<n2>{_NUM})\b(?!\s*(?:months?|weeks?|days?|%|[.,]\d))", _IC)
 
 
+_YOUNG_GATE = re.compile(r"\d\s*(?:hours?|hrs?|days?|weeks?|wks?)\s+(?:old|of\s+(?:age|life)"
+                         r"|(?:postnatal|chronological|calendar)\s+age)"
+                         r"|(?:under|over|below|above|than)\s+(?:the\s+)?ages?\s", _IC)
 _AGE_OWNER = re.compile(r"(?:^|\b(?:infants?|neonates?|newborns?|bab(?:y|ies)|child(?:ren)?"
                         r"|patients?|participants?|subjects?|boys?|girls?|aged?|be|is|are|and|or"
                         r"|been)|[,;:(])\s*$", _IC)
@@ -921,8 +924,9 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
                 else "<")
             out += [_make("age", ">=", lo, lo_unit, m.group(), "age", section)] if lo > 0 else []
             out += [_make("age", hi_op, hi, hi_unit, m.group(), "age", section, lo > 0)]
-    if has_key(low, ("old", "of age", "of life", "postnatal", "chronological", "calendar",
-                     " age")):
+    if has_key(low, ("old", "of age", "of life", "postnatal age", "chronological age",
+                     "calendar age", "the age", "under age", "over age", "above age", "below age",
+                     "than age")) and _YOUNG_GATE.search(text):
         skip = [c.span() for c in _CONDITIONAL.finditer(text)]
         for m in _YOUNG_AGE.finditer(text):
             if _conditional(skip, m.start()) or re.search(
@@ -1722,12 +1726,14 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
 
 
 _STABLE_KEYS = ("stable", "same", "treated with", "is on", "are on", "be on", "been on", "being on",
-                "remain", "on chronic")
-_FOR_N = (rf"(?:\bfor\s+(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
+                "remain", "on chronic", "controlled on", "maintained on")
+_FOR_N = (rf"(?:\bfor\s+(?:the\s+)?(?:(?:last|past|previous|preceding)\s+)?"
+          rf"(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
           rf"|(?P<op3>{_OPX})\s*)(?P<n>{_NUMW})\s*[-\s]?{_TU}")
 _STABLE = [
     re.compile(rf"\bstable\b(?P<mid>[^;.]{{0,110}}?){_FOR_N}", _IC),
-    re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same"
+    re.compile(rf"\b(?:treated\s+with|(?:controlled|maintained)\s+on|on\s+(?:the\s+)?same"
+               rf"|been\s+on\s+(?:the\s+)?same"
                rf"|(?:is|are|be|been|being|remain\w*)\s+on|(?<=[a-z0-9]\s)on(?=\s+chronic))\s+"
                rf"(?P<what>(?:[^;.()]|\(s\)){{1,130}}?)\s+{_FOR_N}", _IC),
     re.compile(rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+minimum\s+of\s+)?(?P<n>{_NUMW})\s*"
@@ -1735,7 +1741,8 @@ _STABLE = [
                rf"(?P<what>[^;.(),]{{1,60}})", _IC),
 ]
 _STABLE_ROW_KEYS = [("stable",), ("treated with", "same", "is on", "are on", "be on", "been on",
-                                   "being on", "remain", "on chronic"), ("stable",)]
+                                   "being on", "remain", "on chronic", "controlled on",
+                                   "maintained on"), ("stable",)]
 _STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
                           r"(?P<what>[^,;()]+?)\s*$", _IC)
 _WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current|their|his|her|its|your)\s+)*"
@@ -1773,6 +1780,8 @@ def _what(text: str) -> str:
     text = re.sub(r"^\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\S*\s+(?:or\s+(?:less|more)\s+)?of\s+", "",
                   text, flags=_IC)  # "10 mg/day or less of prednisolone"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
+    # the form of taking is no part of the name: "levetiracetam monotherapy", "X regimen"
+    text = re.sub(r"(?<=\w)\s+(?:regimen|monotherapy)$", "", text.strip(" ,"), flags=_IC)
     return text.strip(" ,")
 
 
@@ -1789,7 +1798,8 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
         for m in rx.finditer(masked):
             g = m.groupdict()
             what = g.get("what") or ""
-            if k == 1 and not re.match(r"treated|on\s|been\s+on\s+(?:the\s+)?same", m.group(),
+            if k == 1 and not re.match(r"treated|controlled|maintained|on\s"
+                                       r"|been\s+on\s+(?:the\s+)?same", m.group(),
                                        _IC) and section != "inclusion":
                 continue  # ("is on X for 12 weeks" is a stable dose in an inclusion)
             if k == 1 and re.match(r"(?:an?\s+)?(?:stable|same|unchanged)\b", what, _IC):
@@ -2293,6 +2303,8 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
         found += _others(text, low, section, found)
         found += _ranges_and_rates(text, low, section, found)
         found = _one_reading(found, section)
+        if "contracep" in low:  # RULES v2 §6: contraception, its periods and failure rates
+            found = [t for t in found if t["kind"] in ("age", "lab", "vital", "scale", "class")]
     for t in found:
         t.pop("_at", None)
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))

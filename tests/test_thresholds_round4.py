@@ -104,3 +104,24 @@ def test_generic_heads_and_routes() -> None:
                        "within 14 days prior to treatment Day 1.")
     assert windows("History of deep venous thrombosis (DVT) or pulmonary embolus (PE) within past"
                    " 3 years") == {("venous thromboembolism, pulmonary embolism", 3.0, "years")}
+
+
+def test_stable_doses_controlled_on_for_the_last_period_and_no_regimen_word() -> None:
+    assert got("Controlled on levetiracetam monotherapy for 6 months", "inclusion") == {
+        ("stable dose: levetiracetam", ">=", 6.0, "months")}
+    # a stable dose, not a window on the treatment
+    assert got("Patients must be on a stable immunotherapy for last one month.", "inclusion") == {
+        ("stable dose: immunotherapy", ">=", 1.0, "months")}
+    assert ("stable dose: CAB LA + RPV LA", ">=", 12.0, "months") in got(
+        "Eligible participants must have been on CAB LA + RPV LA regimen for a minimum of 12 "
+        "months while on the FLAIR study.", "inclusion")
+
+
+def test_an_item_on_contraception_carries_no_duration_or_unknown_measure() -> None:
+    # RULES v2 §6 (a dev3 item)
+    text = ("Use of oral, injected or implanted hormonal methods of contraception or other forms "
+            "of hormonal contraception that have comparable efficacy (failure rate <1%), for "
+            "example hormone vaginal ring or transdermal hormone contraception. In case of use of"
+            " oral contraception, women should have been stable on the same pill for a minimum "
+            "of three months.")
+    assert got(text) == set()
