@@ -1852,7 +1852,8 @@ _ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "G
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
                         r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
                         r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*"
-                        r"|wash-?out\w*|half-?lives)\b",  # (a washout is a window, §5)
+                        r"|wash-?out\w*|half-?lives"  # (a washout is a window, §5)
+                        r"|units?|drinks?|diopt(?:er|re)s?)\b",  # (a unit is no measure's name)
                         _IC)
 
 
@@ -2261,6 +2262,34 @@ def _times_since(text: str, low: str, section: str) -> list[Threshold]:
     return out
 
 
+# RULES v2 rule 26: alcohol consumption per day or week, unit as written ("> 2 units of alcohol
+# per day", "more than 14 drinks/week", "> 20 g/day" in an item on alcohol); a limit restated
+# in parentheses in another period is the same limit (rule 12)
+_ALCOHOL = re.compile(
+    rf"(?P<op>{_OPX})\s*(?P<n>{_NUM})\s*(?P<u>(?:standard\s+)?(?:units?|drinks?)|g(?:rams?)?)"
+    r"\s*(?:of\s+(?:pure\s+)?(?:alcohol|ethanol)\s+)?(?:/|per|a|each)\s*(?P<p>day|d|week|wk)\b",
+    _IC)
+
+
+def _alcohol(text: str, section: str) -> list[Threshold]:
+    out: list[Threshold] = []
+    for m in _ALCOHOL.finditer(text):
+        if re.search(r"\(\s*$", text[max(0, m.start() - 3):m.start()]):
+            continue  # "(>14 units per week)": the limit before, in another period
+        if m.group("u")[0].lower() == "g" and not re.search(r"alcohol|ethanol|drink",
+                                                         text[max(0, m.start() - 120):m.end()],
+                                                         _IC):
+            continue
+        unit = "g" if m.group("u")[0].lower() == "g" else (
+            "drinks" if "drink" in m.group("u").lower() else "units")
+        period = "day" if m.group("p")[0].lower() == "d" else "week"
+        t = _make("alcohol consumption", _op(m.group("op")), _number(m.group("n")),
+                  f"{unit}/{period}", m.group(), "other", section)
+        t["recognised"] = False
+        out.append(t)
+    return out
+
+
 def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     """A time span read both as a window and as a disease duration ("History of stroke for 6
     months prior to screening") is one of them: in an exclusion the window (a recent event
@@ -2299,6 +2328,8 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
                  + _measures(text, section, low) + found
                  + _windows(text, low, section) + _disease_durations(text, low, section)
                  + _stable_doses(text, low, section) + _times_since(text, low, section))
+        if has_key(low, ("alcohol", "drink", "ethanol")):
+            found += _alcohol(text, section)
         found += _expressions(text, section)
         found += _others(text, low, section, found)
         found += _ranges_and_rates(text, low, section, found)

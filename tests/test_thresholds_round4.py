@@ -125,3 +125,12 @@ def test_an_item_on_contraception_carries_no_duration_or_unknown_measure() -> No
             " oral contraception, women should have been stable on the same pill for a minimum "
             "of three months.")
     assert got(text) == set()
+
+
+def test_alcohol_consumption_per_period_and_no_unit_as_a_name() -> None:
+    # RULES v2 rule 26; the restatement per week in parentheses is the same limit (rule 12)
+    text = ("Consumption of alcohol for at least 90 consecutive days in last one year: >2 units of"
+            " alcohol per day (>14 units per week) for males and >1 unit of alcohol per day (>7 "
+            "units per week) for females")
+    assert got(text) == {("alcohol consumption", ">", 2.0, "units/day"),
+                         ("alcohol consumption", ">", 1.0, "units/day")}
