@@ -1018,7 +1018,9 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
 _SITE = re.compile(  # "superficial skin infections", "helminth parasitic infection"
     r"\b((?:(?:superficial|skin|soft\s+tissue|urinary(?:\s+tract)?|pulmonary|lung|ear|sinus|eye"
     r"|ocular|CNS|bone|joint|helminth(?:ic)?|parasitic|fungal|viral|bacterial|herpes|zoster"
-    r"|mycobacterial|opportunistic|wound)\s+){1,3})$", _IC)
+    r"|mycobacterial|opportunistic|wound"
+    # a pathogen named by its acronym: "COVID-19 infection", "CMV infection", "SARS-CoV-2"
+    r"|(?-i:(?:[A-Z][A-Za-z]*[A-Z]|[A-Z]+-\d+)(?:-[A-Za-z0-9]+)*))\s+){1,3})$", _IC)
 
 
 # Enzyme inhibitors and inducers (drug-interaction windows): the enzyme as written without
@@ -1069,7 +1071,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
             canon = name if name not in (None, "*s") else _np_name(  # (acronyms as written)
                 m.group().replace("(s)", "s"))
             if canon == "infection" and (site := _SITE.search(before)):
-                canon = " ".join(f"{site.group(1)} infection".lower().split())
+                canon = _np_name(f"{site.group(1)} infection")  # (acronyms as written)
                 before = before[:site.start()]
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
             stop = m.end()
@@ -2274,7 +2276,7 @@ _ALCOHOL = re.compile(
 def _alcohol(text: str, section: str) -> list[Threshold]:
     out: list[Threshold] = []
     for m in _ALCOHOL.finditer(text):
-        if re.search(r"\(\s*$", text[max(0, m.start() - 3):m.start()]):
+        if out and re.search(r"\(\s*$", text[max(0, m.start() - 3):m.start()]):
             continue  # "(>14 units per week)": the limit before, in another period
         if m.group("u")[0].lower() == "g" and not re.search(r"alcohol|ethanol|drink",
                                                          text[max(0, m.start() - 120):m.end()],

@@ -134,3 +134,9 @@ def test_alcohol_consumption_per_period_and_no_unit_as_a_name() -> None:
             "units per week) for females")
     assert got(text) == {("alcohol consumption", ">", 2.0, "units/day"),
                          ("alcohol consumption", ">", 1.0, "units/day")}
+
+
+def test_an_infection_keeps_the_pathogen_acronym_that_names_it() -> None:
+    assert windows("Serious COVID-19 infection within 14 days prior to enrollment; however, no "
+                   "screening testing for SARS-CoV-2 is required") == {
+        ("COVID-19 infection", 14.0, "days")}
