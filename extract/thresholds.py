@@ -48,6 +48,8 @@ Comparison = tuple[str, float, "str | None", int]  # op, value, unit, end of the
 _IC = re.IGNORECASE
 # (a decimal comma only right before a unit: "9,0 g/dl", "1,5 x ULN"; "0,1 or 2" is a list)
 _NUM = (r"\d{1,3},\d{1,2}(?=\s*(?:[µμmn]?g\s*/|mmol|[µμ]mol|%|[x×]\s*(?:ULN|LLN|10)|times\b))"
+        # a space as thousands separator only before a count's unit: "≤ 50 000/mm3"
+        r"|\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?=\s*(?:/\s*(?:mm|[µμu]L|mcL)|cells\b))"
         r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"\d{1,3},\d{1,2}")
 _WORD_NUMS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six",
@@ -176,6 +178,10 @@ _SEROLOGY: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"sero[-\s]?negative|(?:double|triple)[-\s](?:sero)?negative", _IC),
      "seronegative", ("negative",)),  # not "AChR antibody negative": may still be MuSK+
     (re.compile(r"sero[-\s]?positive", _IC), "seropositive", ("sero",))]
+
+# a serostatus is an MG antibody status only where the item speaks of myasthenia (or names a
+# target above): "seropositive for HIV", "the CMV-seropositive reference group" are not
+_MG_CONTEXT = re.compile(r"myasthen|(?-i:\b(?:g|o|AChR\+?\s*|MuSK\+?\s*)?MG\b)", _IC)
 
 _TIME_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years", "h": "hours",
                "天": "days", "日": "days", "周": "weeks", "个": "months", "月": "months",
@@ -334,6 +340,9 @@ _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*|%\s*)?(?:and|-|to)\s*({
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
+_BOUND_BEFORE = re.compile(rf"(?<![\w.,/])({_NUM})(?P<unit>[^<>≤≥=;]{{0,14}}?)"
+                           r"(?P<op><\s*=?|≤|⩽|=<)\s*$", _IC)
+_UPPER_AFTER = re.compile(r"\s*(?:<\s*=?|≤|⩽|=<)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-)(?:\s*\(\d+\))?)", _IC)
 _UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
@@ -368,7 +377,7 @@ def _number(token: str) -> float:
         return float(_WORD_NUMS[token])
     if _DECIMAL_COMMA.fullmatch(token):
         return float(token.replace(",", "."))
-    return float(token.replace(",", ""))
+    return float(re.sub(r"[,\s]", "", token))
 
 
 # ClinicalTrials.gov sponsors echo a worded sign in symbols: "greater than or equal to (>=) 0.5",
@@ -594,6 +603,17 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             unit, factor, uend = read_unit(text, end)
             if found and found[0][2] is None and unit:
                 found = [(found[0][0], found[0][1] * factor, unit, uend)]
+        if not pre and _UPPER_AFTER.match(text, end) and (
+                bound := _BOUND_BEFORE.search(text[max(0, start - 40):start])):
+            # "30 mL/min < eGFR < 60 mL/min", "18 ≤ BMI ≤ 30": a lower bound written before
+            # the measure, an upper bound after it
+            base = max(0, start - 40)
+            unit, factor, uend = read_unit(text, base + bound.end(1))
+            if not text[max(uend, base + bound.end(1)):base + bound.start("op")].strip():
+                # (words between the number and its sign: no bound of this measure)
+                lower: Comparison = (">" if bound.group("op").strip() == "<" else ">=",
+                                     _number(bound.group(1)) * factor, unit, end)
+                found = [lower, *found]
         while found and len(found) < 8 and not pre:  # more limits on the same measure
             gap = _CHAIN_GAP.match(text, found[-1][3])
             if not gap or gap.end() >= stop:
@@ -617,8 +637,10 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
                 if got is None:
                     continue
                 if row.kind == "scale" and (op == ">=" and got[0] == row.lo
-                                            or op == "<=" and got[0] == row.hi):
-                    continue  # "ECOG 0-1", "Karnofsky 70-100": the scale's own end says nothing
+                                            or op == "<=" and got[0] == row.hi) or (
+                        name == "age" and op == ">=" and got[0] == 0):
+                    continue  # "ECOG 0-1", "Karnofsky 70-100", "aged 0 to 12 months": the
+                    # scale's own end says nothing
                 t = _make(name, "=" if op == "eq" else op, got[0], got[1], text[start:cend],
                           row.kind, section, n == 0)
                 if op == "eq":  # "ECOG 0": an exact value, not a lost sign
@@ -856,6 +878,24 @@ _GESTATION = first_chars(
     r"weeks?'?\s+(?:of\s+)?(?:gestation(?:al\s+age)?|GA)\b", _IC)
 
 
+# Young ages in their own unit (RULES v2 §3.1: hours, days and weeks are not converted):
+# "less than 72 hours old", "> 48 hours of age", "up to 2 weeks postnatal age"; and "under age
+# 18", "over the age of 21" (the sign before the word "age", years unless written)
+_YOUNG_AGE = first_chars(
+    rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*(?P<u>hours?|hrs?|days?|weeks?|wks?)\s+"
+    r"(?:old|of\s+(?:age|life)|(?:postnatal|chronological|calendar)\s+age)\b"
+    rf"|\b(?P<op2>under|over|below|above|older\s+than|younger\s+than)\s+(?:the\s+)?ages?\s+"
+    rf"(?:of\s+)?(?P<n2>{_NUM})\b(?!\s*(?:months?|weeks?|days?|%|[.,]\d))", _IC)
+
+
+_YOUNG_GATE = re.compile(r"\d\s*(?:hours?|hrs?|days?|weeks?|wks?)\s+(?:old|of\s+(?:age|life)"
+                         r"|(?:postnatal|chronological|calendar)\s+age)"
+                         r"|(?:under|over|below|above|than)\s+(?:the\s+)?ages?\s", _IC)
+_AGE_OWNER = re.compile(r"(?:^|\b(?:infants?|neonates?|newborns?|bab(?:y|ies)|child(?:ren)?"
+                        r"|patients?|participants?|subjects?|boys?|girls?|aged?|be|is|are|and|or"
+                        r"|been)|[,;:(])\s*$", _IC)
+
+
 def _age_in_years(value: float, unit: str) -> tuple[float, str]:
     """RULES v2 §3.1: months are converted to years (2 decimals); days and weeks stay."""
     u = _TIME_UNITS[unit[0].lower()] if unit[0].lower() in "ymwd" else "years"
@@ -882,8 +922,26 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
             hi_op = "<" if m.group("ophi") and m.group("ophi").strip() in ("<", "less than") else (
                 "<=" if not m.group("ophi") or "=" in m.group("ophi") or "≤" in m.group("ophi")
                 else "<")
-            out += [_make("age", ">=", lo, lo_unit, m.group(), "age", section),
-                    _make("age", hi_op, hi, hi_unit, m.group(), "age", section, False)]
+            out += [_make("age", ">=", lo, lo_unit, m.group(), "age", section)] if lo > 0 else []
+            out += [_make("age", hi_op, hi, hi_unit, m.group(), "age", section, lo > 0)]
+    if has_key(low, ("old", "of age", "of life", "postnatal age", "chronological age",
+                     "calendar age", "the age", "under age", "over age", "above age", "below age",
+                     "than age")) and _YOUNG_GATE.search(text):
+        skip = [c.span() for c in _CONDITIONAL.finditer(text)]
+        for m in _YOUNG_AGE.finditer(text):
+            if _conditional(skip, m.start()) or re.search(
+                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
+                    text[max(0, m.start() - 30):m.start()], _IC):
+                continue  # a condition: "for participants under age 12, ..."
+            if m.group("n") and not _AGE_OWNER.search(text[max(0, m.start() - 40):m.start()]):
+                continue  # "an injury over 4 weeks old": the age of a thing, not of a person
+            if m.group("n2"):
+                out.append(_make("age", _op(m.group("op2")), _number(m.group("n2")), "years",
+                                 m.group(), "age", section))
+            else:
+                unit = _TIME_UNITS[m.group("u")[0].lower()]
+                out.append(_make("age", _op(m.group("op")), _number(m.group("n")), unit,
+                                 m.group(), "age", section))
     if "gestation" in low or "GA" in text:
         for m in _GESTATION.finditer(text):
             value = _number(m.group("n")) + (round(int(m.group("d")) / 7, 2) if m.group("d") else 0)
@@ -948,6 +1006,8 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
                 span = text[min(cue.start(), m.start()):max(cue.end(), m.end())]
                 out.append(_make("antibody", "=", value, None, span, "antibody"))
                 break
+    if not (out or _MG_CONTEXT.search(text)):
+        return out  # "seropositive for HIV", "CMV-seronegative": a status of another antibody
     for rx, value, keys in _SEROLOGY:
         if has_key(low, keys) and (hit := rx.search(text)) and not (value == "seropositive"
                                                                       and out):
@@ -958,7 +1018,38 @@ def _antibodies(text: str, low: str) -> list[Threshold]:
 _SITE = re.compile(  # "superficial skin infections", "helminth parasitic infection"
     r"\b((?:(?:superficial|skin|soft\s+tissue|urinary(?:\s+tract)?|pulmonary|lung|ear|sinus|eye"
     r"|ocular|CNS|bone|joint|helminth(?:ic)?|parasitic|fungal|viral|bacterial|herpes|zoster"
-    r"|mycobacterial|opportunistic|wound)\s+){1,3})$", _IC)
+    r"|mycobacterial|opportunistic|wound"
+    # a pathogen named by its acronym: "COVID-19 infection", "CMV infection", "SARS-CoV-2"
+    r"|(?-i:(?:[A-Z][A-Za-z]*[A-Z]|[A-Z]+-\d+)(?:-[A-Za-z0-9]+)*))\s+){1,3})$", _IC)
+
+
+# Enzyme inhibitors and inducers (drug-interaction windows): the enzyme as written without
+# spaces, each of "inhibitors or inducers" its own thing, potency words ("strong", "moderate")
+# dropped: "strong CYP3A4 inhibitors or inducers" -> CYP3A4 inhibitors, CYP3A4 inducers
+_POTENCY = r"(?:(?:strong|moderate|potent|weak|mild)\s+(?:(?:and/or|or|and)\s+)?)*"
+_ENZYME_RX = (r"(?-i:CYP)\s*\d[A-Z]?\d*(?:/\d[A-Z]?\d*)?|(?-i:P-gp)|P-glycoprotein"
+              r"|cytochrome\s+P\s?450\s+(?:\((?-i:CYP)\)\s*)?\d[A-Z]?\d*")
+_MODULATOR = r"(?:inhibitors?|inducers?)"
+_ENZYME = re.compile(
+    rf"{_POTENCY}(?P<enz>{_ENZYME_RX})(?:\s+(?:isoenzymes?|enzymes?))?\s+(?P<a>{_MODULATOR})"
+    rf"(?:\s*(?:and/or|or|and|/)\s*{_POTENCY}(?P<b>{_MODULATOR}))?"
+    rf"|{_POTENCY}(?P<a2>{_MODULATOR})(?:\s*(?:and/or|or|and|/)\s*{_POTENCY}(?P<b2>{_MODULATOR}))?"
+    rf"\s+of\s+(?:the\s+)?(?P<enz2>{_ENZYME_RX})", _IC)
+
+
+def _enzyme_modulators(text: str, start: int) -> list[tuple[int, int, str]]:
+    """Hits of enzyme inhibitors / inducers in ``text[start:]`` (see _ENZYME)."""
+    hits: list[tuple[int, int, str]] = []
+    for m in _ENZYME.finditer(text, start):
+        enz = m.group("enz") or m.group("enz2")
+        enz = re.sub(r"^cytochrome\s+P\s?450\s+(?:\(CYP\)\s*)?", "CYP", enz, flags=_IC)
+        enz = re.sub(r"\s+", "", enz)
+        for g in ("a", "b") if m.group("enz") else ("a2", "b2"):
+            if m.group(g):
+                first = g[0] == "a"
+                hits.append((m.start() if first else m.start(g),
+                             m.end(g) if first else m.end(), f"{enz} {m.group(g).lower()}"))
+    return hits
 
 
 def _drugs(text: str, start: int, end: int, low: str | None = None
@@ -980,7 +1071,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
             canon = name if name not in (None, "*s") else _np_name(  # (acronyms as written)
                 m.group().replace("(s)", "s"))
             if canon == "infection" and (site := _SITE.search(before)):
-                canon = " ".join(f"{site.group(1)} infection".lower().split())
+                canon = _np_name(f"{site.group(1)} infection")  # (acronyms as written)
                 before = before[:site.start()]
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
             stop = m.end()
@@ -999,7 +1090,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     before = before[:anti.start()]
                     canon = " ".join(f"{anti.group(1)} {m.group()}".lower().split()).replace(
                         "anti- ", "anti-")
-            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled)\s+(?:(?:treatment|therapy"
+            route = re.search(r"\b(systemic|(?:non-?\s?)?topical|inhaled|oral|intravenous"
+                              r"|(?-i:IV)|intramuscular|parenteral)\s+(?:(?:treatment|therapy"
                               r"|use|administration)\s+(?:with|of)\s+)?$", before, _IC)
             if route and (route.end() - route.start() > len(route.group(1)) + 1 and (
                     canon != "steroids" or re.search(r"\b(?:or|and)\s+$", before[:route.start()],
@@ -1009,7 +1101,13 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 len(text[max(0, m.start() - 80):m.start()]) - len(before))
             way = route.group(1).lower() if route else ""
             way = "systemic" if way.startswith("non") else way  # "non-topical steroids"
+            if way in ("oral", "intravenous", "iv", "intramuscular", "parenteral"):
+                way = "systemic"  # a systemic route: "oral steroid use" is systemic steroids
+                if canon != "steroids":
+                    route = None  # ("oral anticoagulants" keep their name)
             hits.append((first, stop, f"{way} {canon}" if route else canon))
+    if has_key(low, ("cyp", "p-gp", "glycoprotein", "cytochrome")):
+        hits += _enzyme_modulators(text, start)
     hits = sorted(h for h in hits if not any(  # "meningococcal infections" inside a longer name
         o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in hits))
     merged: list[tuple[int, int, str]] = []
@@ -1150,7 +1248,9 @@ _HEAD_BAD = re.compile(r"pregnan|contracept|breast|\btests?\b|laborator|\blabs?\
                        r"|procedures?|patients?|subjects?|participants?|evidence|history)$", _IC)
 # a generic word alone names nothing, but the others listed with it may ("dietary supplements or
 # related products")
-_HEAD_GENERIC = re.compile(r"^(?:(?:related|similar|other)\s+)?(?:treatments?|therapy|therapies"
+_HEAD_GENERIC = re.compile(r"^(?:(?:related|similar|other|systemic|concomitant|prior|current"
+                           r"|certain|selected|prescribed|required|active|any)\s+)*"
+                           r"(?:treatments?|therapy|therapies"
                            r"|medications?|drugs?|agents?|products?|procedures?|substances?)$",
                            _IC)
 
@@ -1344,8 +1444,8 @@ def _head_things(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     parts = _distribute(parts, _joins(masked, spans))  # drug or alcohol abuse
     if len(parts) > 1 and not _HEAD_GENERIC.match(parts[0]):
         parts = [p for p in parts if not _HEAD_GENERIC.match(p)]
-    if any(_HEAD_BAD.search(p) for p in parts):
-        return []
+    if any(_HEAD_BAD.search(p) for p in parts) or all(_HEAD_GENERIC.match(p) for p in parts):
+        return []  # ("systemic treatment", "concomitant medication" alone name nothing)
     parts = [p for p in parts if _thing_words(p)]
     return [(pos, phrase_end, n) for n in dict.fromkeys(_np_name(p) for p in parts)]
 
@@ -1459,7 +1559,9 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                     r"\bfollowing\b", text[begin:m.start()], _IC):
                 # "any of the following therapies within 120 days: benralizumab, dupilumab"
                 hits = _drugs(text, after_end + colon.end(), c1, low) or hits
-            hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])]
+            hits = [h for h in hits if not _counted(text, max(begin, h[0] - 40), h[0])
+                    and not _RISK_OF.search(text, max(0, h[0] - 30), h[0])]
+            hits = _no_examples(text, hits)
             if not hits and last and k and _SAME_THINGS.fullmatch(text, region_before, m.start()):
                 hits = last  # "... within 30 days before the first dose or planned within 90 days
                 # after the last dose": the same things, the other side
@@ -1487,6 +1589,34 @@ def _windows(text: str, low: str, section: str = "exclusion") -> list[Threshold]
                 extra: Threshold = {**t, "value": v, "unit": cu, "window": {"value": v, "unit": cu},
                                     "cohort": c.group(3).strip()}
                 out.append(extra)
+    return out
+
+
+# "drugs that increase the risk of bleeding": the bleeding is a risk, not a thing taken or had
+_RISK_OF = re.compile(r"\brisk\s+(?:of|for)\s+(?:[\w-]+\s+){0,2}$", _IC)
+# RULES v2 rule 27: what follows "such as", "e.g.", ", including" is an example of the thing
+# named right before it ("immunosuppressive therapy, such as chemotherapy or radiation therapy")
+_EXAMPLE_CUE = re.compile(r"\s*(?:,\s*|\(\s*|\[\s*)?(?:such\s+as|e\.\s?g\.?,?|for\s+example"
+                          r"|(?<=[,(\[])\s*including(?!\s*:))\s", _IC)
+_RELATIVE = re.compile(r"\b(?:that|which|who)\b[^,;()]*$", _IC)
+
+
+def _no_examples(text: str, hits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """The hits of a window without those that are examples of the hit before them: a hit
+    that ends right before an example cue (and is not inside a relative clause: "medications
+    that increase the risk of bleeding, including anticoagulants" names the members) drops the
+    hits after the cue up to the closing parenthesis, or to the end of the list."""
+    out: list[tuple[int, int, str]] = []
+    skip_to = -1
+    for h in hits:
+        if h[0] < skip_to:
+            continue
+        out.append(h)
+        cue = _EXAMPLE_CUE.match(text, h[1])
+        if cue and not _RELATIVE.search(text, max(0, h[0] - 60), h[0]):
+            close = text.find(")" if "(" in cue.group() else "]", cue.end()) if (
+                "(" in cue.group() or "[" in cue.group()) else -1
+            skip_to = close if close >= 0 else len(text)
     return out
 
 
@@ -1598,12 +1728,14 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
 
 
 _STABLE_KEYS = ("stable", "same", "treated with", "is on", "are on", "be on", "been on", "being on",
-                "remain", "on chronic")
-_FOR_N = (rf"(?:\bfor\s+(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
+                "remain", "on chronic", "controlled on", "maintained on")
+_FOR_N = (rf"(?:\bfor\s+(?:the\s+)?(?:(?:last|past|previous|preceding)\s+)?"
+          rf"(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
           rf"|(?P<op3>{_OPX})\s*)(?P<n>{_NUMW})\s*[-\s]?{_TU}")
 _STABLE = [
     re.compile(rf"\bstable\b(?P<mid>[^;.]{{0,110}}?){_FOR_N}", _IC),
-    re.compile(rf"\b(?:treated\s+with|on\s+(?:the\s+)?same|been\s+on\s+(?:the\s+)?same"
+    re.compile(rf"\b(?:treated\s+with|(?:controlled|maintained)\s+on|on\s+(?:the\s+)?same"
+               rf"|been\s+on\s+(?:the\s+)?same"
                rf"|(?:is|are|be|been|being|remain\w*)\s+on|(?<=[a-z0-9]\s)on(?=\s+chronic))\s+"
                rf"(?P<what>(?:[^;.()]|\(s\)){{1,130}}?)\s+{_FOR_N}", _IC),
     re.compile(rf"\bfor\s+(?:(?P<op>{_OP_ANY})\s*|a\s+minimum\s+of\s+)?(?P<n>{_NUMW})\s*"
@@ -1611,7 +1743,8 @@ _STABLE = [
                rf"(?P<what>[^;.(),]{{1,60}})", _IC),
 ]
 _STABLE_ROW_KEYS = [("stable",), ("treated with", "same", "is on", "are on", "be on", "been on",
-                                   "being on", "remain", "on chronic"), ("stable",)]
+                                   "being on", "remain", "on chronic", "controlled on",
+                                   "maintained on"), ("stable",)]
 _STABLE_WHAT = re.compile(r"(?:dose|dosage|dosing|regimen|treatment|therapy|use)s?\s+(?:of|with)\s+"
                           r"(?P<what>[^,;()]+?)\s*$", _IC)
 _WHAT_TRIM = re.compile(r"^(?:(?:an?|the|either|any|same|current|their|his|her|its|your)\s+)*"
@@ -1649,6 +1782,8 @@ def _what(text: str) -> str:
     text = re.sub(r"^\d[\d.,]*\s*(?:mg|µg|mcg|g|IU|U)\S*\s+(?:or\s+(?:less|more)\s+)?of\s+", "",
                   text, flags=_IC)  # "10 mg/day or less of prednisolone"
     text = re.sub(r"\b(or|and)\s+(?:an?|the)\s+", r"\1 ", text)
+    # the form of taking is no part of the name: "levetiracetam monotherapy", "X regimen"
+    text = re.sub(r"(?<=\w)\s+(?:regimen|monotherapy)$", "", text.strip(" ,"), flags=_IC)
     return text.strip(" ,")
 
 
@@ -1665,7 +1800,8 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
         for m in rx.finditer(masked):
             g = m.groupdict()
             what = g.get("what") or ""
-            if k == 1 and not re.match(r"treated|on\s|been\s+on\s+(?:the\s+)?same", m.group(),
+            if k == 1 and not re.match(r"treated|controlled|maintained|on\s"
+                                       r"|been\s+on\s+(?:the\s+)?same", m.group(),
                                        _IC) and section != "inclusion":
                 continue  # ("is on X for 12 weeks" is a stable dose in an inclusion)
             if k == 1 and re.match(r"(?:an?\s+)?(?:stable|same|unchanged)\b", what, _IC):
@@ -1717,7 +1853,9 @@ _OTHER_STOP = re.compile(
 _ACRONYM_GRADE = re.compile(r"(?<=[A-Z]{3})\s+grade$")  # "ACLF grade ≥ 2", "GOLD grade > 2"
 _OTHER_BAD = re.compile(r"\b(?:within|since|prior|before|after|during|ago|age[ds]?|years?\s+old"
                         r"|dose|doses|mg|grade|stage|version|visit|day|week|month|year|times"
-                        r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*)\b",
+                        r"|lesions?|metastas\w*|tumou?rs?|cycles?|following|criteria|pregnan\w*"
+                        r"|wash-?out\w*|half-?lives"  # (a washout is a window, §5)
+                        r"|units?|drinks?|diopt(?:er|re)s?)\b",  # (a unit is no measure's name)
                         _IC)
 
 
@@ -1767,13 +1905,14 @@ _NAME_BREAK = re.compile(r"^.*(?<![\w-])(?:through|to|may|might|not|need|needs|w
                          r"|these|this|either|neither|no|without|per|a|an|the|demonstrate\w*"
                          r"|appl(?:y|ied|ies)|smoke\w*|y/o|currently|prescribed|receiv\w*|tak\w*"
                          r"|had|has|have|is|are)(?![\w-])\s*", _IC)
-_NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|fasting|fasted|current|planned|baseline)\s+)+", _IC)
+_NAME_LEAD = re.compile(r"^(?:(?:plasma|serum|blood|fasting|fasted|current|planned|baseline|local"
+                        r"|mean|average|median)\s+)+", _IC)
 _NAME_BAD = re.compile(r"antibod|copy\s+number|\bCEP\d|\bgenes?\b|mutation|allele|\btests?\b"
                        r"|\bslides?\b|\bsamples?\b|\bsections?\b|specimens?|\bscore$", _IC)
 _ACRONYM = re.compile(r"[A-Z].*[A-Z]|\d")
 _LAB_UNITS = {"mg/dL", "µmol/L", "mmol/L", "nmol/L", "pmol/L", "ng/mL", "ng/L", "pg/mL", "g/dL",
               "g/L", "mg/L", "U/L", "IU/mL", "mIU/L", "µIU/mL", "mEq/L", "xULN", "xLLN",
-              "copies/mL", "cells/µL"}
+              "copies/mL", "cells/µL", "mU/mL", "µg/dL", "µg/L", "µg/mL", "ng/dL"}
 _DOSE_DRUG_AFTER = re.compile(r"\s+((?!of\b|per\b|a\b|the\b)[a-z][\w-]{3,})\s+(?:daily|per\s+day"
                               r"|a\s+day|/\s*day)\b", _IC)
 _DOSE_OF = re.compile(r"\s+of\s+(?:(?:oral|intravenous|IV|systemic)\s+)?([a-z][\w-]{3,})\b", _IC)
@@ -2125,6 +2264,34 @@ def _times_since(text: str, low: str, section: str) -> list[Threshold]:
     return out
 
 
+# RULES v2 rule 26: alcohol consumption per day or week, unit as written ("> 2 units of alcohol
+# per day", "more than 14 drinks/week", "> 20 g/day" in an item on alcohol); a limit restated
+# in parentheses in another period is the same limit (rule 12)
+_ALCOHOL = re.compile(
+    rf"(?P<op>{_OPX})\s*(?P<n>{_NUM})\s*(?P<u>(?:standard\s+)?(?:units?|drinks?)|g(?:rams?)?)"
+    r"\s*(?:of\s+(?:pure\s+)?(?:alcohol|ethanol)\s+)?(?:/|per|a|each)\s*(?P<p>day|d|week|wk)\b",
+    _IC)
+
+
+def _alcohol(text: str, section: str) -> list[Threshold]:
+    out: list[Threshold] = []
+    for m in _ALCOHOL.finditer(text):
+        if out and re.search(r"\(\s*$", text[max(0, m.start() - 3):m.start()]):
+            continue  # "(>14 units per week)": the limit before, in another period
+        if m.group("u")[0].lower() == "g" and not re.search(r"alcohol|ethanol|drink",
+                                                         text[max(0, m.start() - 120):m.end()],
+                                                         _IC):
+            continue
+        unit = "g" if m.group("u")[0].lower() == "g" else (
+            "drinks" if "drink" in m.group("u").lower() else "units")
+        period = "day" if m.group("p")[0].lower() == "d" else "week"
+        t = _make("alcohol consumption", _op(m.group("op")), _number(m.group("n")),
+                  f"{unit}/{period}", m.group(), "other", section)
+        t["recognised"] = False
+        out.append(t)
+    return out
+
+
 def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     """A time span read both as a window and as a disease duration ("History of stroke for 6
     months prior to screening") is one of them: in an exclusion the window (a recent event
@@ -2163,10 +2330,14 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
                  + _measures(text, section, low) + found
                  + _windows(text, low, section) + _disease_durations(text, low, section)
                  + _stable_doses(text, low, section) + _times_since(text, low, section))
+        if has_key(low, ("alcohol", "drink", "ethanol")):
+            found += _alcohol(text, section)
         found += _expressions(text, section)
         found += _others(text, low, section, found)
         found += _ranges_and_rates(text, low, section, found)
         found = _one_reading(found, section)
+        if "contracep" in low:  # RULES v2 §6: contraception, its periods and failure rates
+            found = [t for t in found if t["kind"] in ("age", "lab", "vital", "scale", "class")]
     for t in found:
         t.pop("_at", None)
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))

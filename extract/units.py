@@ -67,7 +67,8 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"pg\s*/\s*mL\b", "pg/mL", 1.0),
         (r"[µμu]IU\s*/\s*mL\b", "µIU/mL", 1.0), (r"mI?U\s*/\s*L\b", "mIU/L", 1.0),
         (r"ppb\b|parts\s+per\s+billion", "ppb", 1.0),
-        (r"m?IU\s*/\s*mL\b", "IU/mL", 1.0), (r"I?U\s*/\s*L\b", "U/L", 1.0),
+        (r"m?IU\s*/\s*mL\b", "IU/mL", 1.0), (r"mU\s*/\s*mL\b", "mU/mL", 1.0),
+        (r"I?U\s*/\s*L\b", "U/L", 1.0),
         (r"(?:copies|cp|c)\s*/\s*mL\b", "copies/mL", 1.0),
         ((rf"mL\s*/\s*min(?:ute)?\s*(?:/|per)\s*1[.•·]73\s*{_M2}"
           r"|milli\s*-?\s*lit(?:er|re)s?\s+per\s+min(?:ute)?\s*(?:/|per)\s*1\.73\s+(?:square\s+)?"
@@ -82,6 +83,9 @@ UNITS: list[tuple[re.Pattern[str], str, float]] = [
         (r"kg\b|kilo(?:gram)?s?\b", "kg", 1.0), (r"lbs?\b|pounds?\b", "lb", 1.0),
         (r"g\b|grams?\b", "g", 1.0), (r"cm\b|centimet(?:er|re)s?\b", "cm", 1.0),
         (r"mm\b|millimet(?:er|re)s?\b", "mm", 1.0),
+        # retinal thickness, intima-media thickness; liver stiffness; refraction
+        (r"[µμ]m\b|microns?\b|micromet(?:er|re)s?\b", "µm", 1.0), (r"kPa\b", "kPa", 1.0),
+        (r"diopt(?:er|re)s?\b", "diopters", 1.0),
         (r"m\b|met(?:er|re)s?\b", "m", 1.0),
         (r"%\s*(?:of\s+)?(?:the\s+)?predicted|percent\s+(?:of\s+)?predicted", "% predicted", 1.0),
         (r"%|percent\b|per\s*cent\b", "%", 1.0),

@@ -46,7 +46,8 @@ got = threshold_rows
      "exclusion"),
     ("Any intraocular surgery, including cataract surgery, within 12 weeks (84 days) before the "
      "screening visit.",
-     [("intraocular surgery, cataract surgery", "within", 12.0, "weeks", "before")],
+     # (round 4: "including cataract surgery" is an example, RULES v2 rule 27)
+     [("intraocular surgery", "within", 12.0, "weeks", "before")],
      "exclusion"),
 ])
 def test_window_wordings(text: str, expected: list[Any], section: str) -> None:
@@ -130,7 +131,8 @@ def test_named_scores(text: str, expected: list[Any], section: str) -> None:
      [("CH attacks per day", ">", 6.0, None)], "exclusion"),  # NCT02619617
     ("Heavy alcohol use (greater than 14 drinks per week for men or 7 drinks per week for women "
      "per NIAAA)",  # NCT06053242
-     [("drinks per week", ">", 14.0, None)], "exclusion"),
+     # (round 4: RULES v2 rule 26 names alcohol limits "alcohol consumption")
+     [("alcohol consumption", ">", 14.0, "drinks/week")], "exclusion"),
     # §4: exacerbations keep no period (dev seed001)
     ("there are still ≥2 exacerbations per year (MG-ADL score ≥6).",
      [("MG-ADL", ">=", 6.0, None), ("exacerbations", ">=", 2.0, None)], "inclusion"),
