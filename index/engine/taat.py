@@ -1043,6 +1043,8 @@ def _tree_sum(values: list[float]) -> float:
     """Sum in the order of ``whoosh.util.make_binary_tree`` (a + (b + c))."""
     if len(values) == 1:
         return values[0]
+    if len(values) == 2:  # the common phrase, without the recursion (same order)
+        return values[0] + values[1]
     half = len(values) // 2
     return _tree_sum(values[:half]) + _tree_sum(values[half:])
 
@@ -1074,9 +1076,16 @@ def _positions(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int
                 out[m.id()] = decode(m.value())
             m.next()
         return out
-    lo = min(docs)
+    # a block is read only when a document of ``docs`` can be in it: one after the previous
+    # block's last id, up to its own (common words have hundreds of blocks, a phrase's
+    # candidates are in few of them)
+    wanted = sorted(docs)
+    after = -1  # the previous block's last id
     while True:
-        if m._maxid >= lo:
+        maxid = m._maxid
+        i = bisect_right(wanted, after)
+        after = maxid
+        if i < len(wanted) and wanted[i] <= maxid:
             m._read_data()
             m._read_ids()
             ids = m._ids
