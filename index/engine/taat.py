@@ -225,9 +225,11 @@ def term_blocks(seg: Any, fieldname: str, tbytes: bytes) -> Iterator[tuple[Any, 
     yield from info_blocks(seg, fieldname, tbytes, info)
 
 
-def info_blocks(seg: Any, fieldname: str, tbytes: bytes, info: Any
-                ) -> Iterator[tuple[Any, Any]]:
-    """``term_blocks`` for a term whose ``W3TermInfo`` is at hand."""
+def info_blocks(seg: Any, fieldname: str, tbytes: bytes, info: Any,
+                within: list[int] | None = None) -> Iterator[tuple[Any, Any]]:
+    """``term_blocks`` for a term whose ``W3TermInfo`` is at hand; with ``within`` (sorted
+    doc ids), only the blocks that can hold one of them (a block holds the ids after the
+    previous block's last id, up to its own last id, which its header gives)."""
     terms = seg._terms
     if info.is_inlined():  # a short list kept in the term table
         ids, weights, _ = info.inlined_postings()
@@ -245,7 +247,18 @@ def info_blocks(seg: Any, fieldname: str, tbytes: bytes, info: Any
         yield ids, tuple(weights)
         return
     postfile = m._postfile
+    after = -1  # the previous block's last id
     while True:
+        if within is not None:
+            maxid, i = m._maxid, bisect_right(within, after)
+            after = maxid
+            if i == len(within):
+                return
+            if within[i] > maxid:
+                if m._lastblock:
+                    return
+                m._goto(m._nextoffset)
+                continue
         n = m._blocklength
         data = postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
         out = None
@@ -1006,10 +1019,14 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     keep: Any = ok
     for i in sorted(range(n), key=lambda i: infos[i].doc_frequency()):
         found: dict[int, float] = {}
-        for ids, ws in info_blocks(seg, fieldname, tbytes[i], infos[i]):
+        within = sorted(keep) if keep is not None and keep is not ok else None
+        for ids, ws in info_blocks(seg, fieldname, tbytes[i], infos[i], within):
             if ws is None or isinstance(ws, float):
                 ws = (1.0 if ws is None else ws,) * len(ids)
-            found.update((d, tf) for d, tf in zip(ids, ws) if keep is None or d in keep)
+            if keep is None:
+                found.update(zip(ids, ws))
+            else:
+                found.update(compress(zip(ids, ws), map(keep.__contains__, ids)))
         if not found:
             return True
         freqs[i] = found
@@ -1019,20 +1036,28 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
                  for i in range(n)]
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
+    first, rest = positions[0], [(positions[i], (-i).__add__) for i in range(1, n)]
+    scorers = [(freqs[i], idf, K1 + 1, _norms(avgfl, B, K1))
+               for i, (idf, avgfl, B, K1) in enumerate(params)]
     for d in candidates:
         # a start p of the first word with word i at p + i for every i: the first word's
         # positions intersected with each next word's, shifted back by its place
-        starts = set(positions[0].get(d, ()))
-        for i in range(1, n):
+        starts = set(first.get(d, ()))
+        if n == 2:
+            if starts.isdisjoint(map(rest[0][1], rest[0][0].get(d, ()))):
+                continue
+        else:
+            for pos, back in rest:
+                if not starts:
+                    break
+                starts.intersection_update(map(back, pos.get(d, ())))
             if not starts:
-                break
-            starts.intersection_update([p - i for p in positions[i].get(d, ())])
-        if not starts:
-            continue
+                continue
+        length = lb[d]
         scores = []
-        for i, (idf, avgfl, B, K1) in enumerate(params):
-            tf = freqs[i][d]
-            scores.append(idf * ((tf * (K1 + 1)) / (tf + _norms(avgfl, B, K1)[lb[d]])))
+        for freq, idf, k1_1, norms in scorers:
+            tf = freq[d]
+            scores.append(idf * ((tf * k1_1) / (tf + norms[length])))
         s = _tree_sum(scores)
         acc[d] += s * boost if boost != 1.0 else s
         mask[d] |= bits
@@ -1081,19 +1106,26 @@ def _positions(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int
     # candidates are in few of them)
     wanted = sorted(docs)
     after = -1  # the previous block's last id
+    fast = not m._byteids and (m._fixedsize is None or m._fixedsize < 0)
     while True:
         maxid = m._maxid
         i = bisect_right(wanted, after)
         after = maxid
         if i < len(wanted) and wanted[i] <= maxid:
-            m._read_data()
-            m._read_ids()
-            ids = m._ids
-            if not docs.isdisjoint(ids):
+            if fast:
+                # what _read_data, _read_ids and _read_values do, with the ids summed by
+                # ``accumulate`` (C) instead of Whoosh's delta_decode generator
+                raw = m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
+                block = pickle.loads(zlib.decompress(raw) if m._compression else raw)
+                ids, values = tuple(accumulate(block[0])), block[2]
+            else:
+                m._read_data()
+                m._read_ids()
                 m._read_values()
-                for d, v in zip(ids, m._values):
-                    if d in docs:
-                        out[d] = decode(v)
+                ids, values = m._ids, m._values
+            if not docs.isdisjoint(ids):
+                for d, v in compress(zip(ids, values), map(docs.__contains__, ids)):
+                    out[d] = decode(v)
         if m._lastblock:
             return out
         m._goto(m._nextoffset)
