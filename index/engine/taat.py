@@ -225,11 +225,9 @@ def term_blocks(seg: Any, fieldname: str, tbytes: bytes) -> Iterator[tuple[Any, 
     yield from info_blocks(seg, fieldname, tbytes, info)
 
 
-def info_blocks(seg: Any, fieldname: str, tbytes: bytes, info: Any,
-                within: list[int] | None = None) -> Iterator[tuple[Any, Any]]:
-    """``term_blocks`` for a term whose ``W3TermInfo`` is at hand; with ``within`` (sorted
-    doc ids), only the blocks that can hold one of them (a block holds the ids after the
-    previous block's last id, up to its own last id, which its header gives)."""
+def info_blocks(seg: Any, fieldname: str, tbytes: bytes, info: Any
+                ) -> Iterator[tuple[Any, Any]]:
+    """``term_blocks`` for a term whose ``W3TermInfo`` is at hand."""
     terms = seg._terms
     if info.is_inlined():  # a short list kept in the term table
         ids, weights, _ = info.inlined_postings()
@@ -247,18 +245,7 @@ def info_blocks(seg: Any, fieldname: str, tbytes: bytes, info: Any,
         yield ids, tuple(weights)
         return
     postfile = m._postfile
-    after = -1  # the previous block's last id
     while True:
-        if within is not None:
-            maxid, i = m._maxid, bisect_right(within, after)
-            after = maxid
-            if i == len(within):
-                return
-            if within[i] > maxid:
-                if m._lastblock:
-                    return
-                m._goto(m._nextoffset)
-                continue
         n = m._blocklength
         data = postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
         out = None
@@ -1013,27 +1000,32 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
         return True  # a word absent here: no match in this segment
     tbytes = [seg.schema[fieldname].to_bytes(w) for w in words]
     n = len(words)
-    # each word's frequency in the documents having every word (rarest word first, so
-    # each next word is only read for the documents still in the running)
+    # each word's frequency and (still encoded) positions in the documents having every
+    # word, from one read of its posting blocks (rarest word first, so each next word is
+    # only read for the documents still in the running, in the blocks that can hold them)
     freqs: list[dict[int, float]] = [{}] * n
+    raws: list[dict[int, Any]] = [{}] * n
     keep: Any = ok
     for i in sorted(range(n), key=lambda i: infos[i].doc_frequency()):
         found: dict[int, float] = {}
+        raw: dict[int, Any] = {}
         within = sorted(keep) if keep is not None and keep is not ok else None
-        for ids, ws in info_blocks(seg, fieldname, tbytes[i], infos[i], within):
-            if ws is None or isinstance(ws, float):
-                ws = (1.0 if ws is None else ws,) * len(ids)
+        for ids, ws, values in _blocks_with_values(seg, fieldname, tbytes[i], infos[i], fmt,
+                                                   within):
             if keep is None:
                 found.update(zip(ids, ws))
+                raw.update(zip(ids, values))
             else:
-                found.update(compress(zip(ids, ws), map(keep.__contains__, ids)))
+                wanted = list(map(keep.__contains__, ids))
+                found.update(compress(zip(ids, ws), wanted))
+                raw.update(compress(zip(ids, values), wanted))
         if not found:
             return True
-        freqs[i] = found
+        freqs[i], raws[i] = found, raw
         keep = found.keys()
     candidates = set(keep)
-    positions = [_positions(seg, fieldname, tbytes[i], infos[i], candidates, fmt)
-                 for i in range(n)]
+    decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
+    positions = [{d: decode(raws[i][d]) for d in candidates} for i in range(n)]
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
     first, rest = positions[0], [(positions[i], (-i).__add__) for i in range(1, n)]
@@ -1082,52 +1074,53 @@ def _decode_positions(value: bytes) -> list[int]:
     return list(accumulate(pickle.loads(value[4:])))
 
 
-def _positions(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
-               fmt: Any) -> dict[int, list[int]]:
-    """{doc: the term's positions} for the documents of ``docs`` that have the term."""
-    out: dict[int, list[int]] = {}
-    decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
+def _blocks_with_values(seg: Any, fieldname: str, tbytes: bytes, info: Any, fmt: Any,
+                        within: list[int] | None) -> Iterator[tuple[Any, Any, Any]]:
+    """(doc ids, weights, encoded values) of each posting block of a term, weights as
+    ``info_blocks`` gives them (a block's one weight or none spelled out per posting); with
+    ``within`` (sorted doc ids), only the blocks that can hold one of them."""
     if info.is_inlined():
-        ids, _weights, values = info.inlined_postings()
-        for d, v in zip(ids, values):
-            if d in docs:
-                out[d] = decode(v)
-        return out
+        ids, weights, values = info.inlined_postings()
+        ws = (1.0,) * len(ids) if weights is None else tuple(weights)
+        yield tuple(ids), ws, values
+        return
     terms = seg._terms
     m = terms._codec.postings_reader(terms._postfile, info, fmt, term=(fieldname, tbytes))
     if not isinstance(m, W3LeafMatcher):
+        ids, wl, vl = [], [], []
         while m.is_active():
-            if m.id() in docs:
-                out[m.id()] = decode(m.value())
+            ids.append(m.id())
+            wl.append(m.weight())
+            vl.append(m.value())
             m.next()
-        return out
-    # a block is read only when a document of ``docs`` can be in it: one after the previous
-    # block's last id, up to its own (common words have hundreds of blocks, a phrase's
-    # candidates are in few of them)
-    wanted = sorted(docs)
-    after = -1  # the previous block's last id
+        yield ids, tuple(wl), vl
+        return
     fast = not m._byteids and (m._fixedsize is None or m._fixedsize < 0)
+    after = -1  # the previous block's last id
     while True:
         maxid = m._maxid
-        i = bisect_right(wanted, after)
+        i = 0 if within is None else bisect_right(within, after)
         after = maxid
-        if i < len(wanted) and wanted[i] <= maxid:
+        if within is None or (i < len(within) and within[i] <= maxid):
             if fast:
-                # what _read_data, _read_ids and _read_values do, with the ids summed by
-                # ``accumulate`` (C) instead of Whoosh's delta_decode generator
-                raw = m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
-                block = pickle.loads(zlib.decompress(raw) if m._compression else raw)
-                ids, values = tuple(accumulate(block[0])), block[2]
+                # _read_data, _read_ids, _read_weights and _read_values in one, the ids
+                # summed by ``accumulate`` (C) instead of Whoosh's delta_decode generator
+                data = m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
+                block = pickle.loads(zlib.decompress(data) if m._compression else data)
+                ids, ws, values = tuple(accumulate(block[0])), block[1], block[2]
+                if ws is None or isinstance(ws, (float, int)):
+                    ws = (1.0 if ws is None else ws,) * len(ids)
             else:
                 m._read_data()
                 m._read_ids()
+                m._read_weights()
                 m._read_values()
-                ids, values = m._ids, m._values
-            if not docs.isdisjoint(ids):
-                for d, v in compress(zip(ids, values), map(docs.__contains__, ids)):
-                    out[d] = decode(v)
+                ids, ws, values = m._ids, tuple(m._weights), m._values
+            yield ids, ws, values
+        elif within is not None and i == len(within):
+            return
         if m._lastblock:
-            return out
+            return
         m._goto(m._nextoffset)
 
 
