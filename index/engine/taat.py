@@ -1025,24 +1025,24 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
         keep = found.keys()
     candidates = set(keep)
     decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
-    positions = [{d: decode(raws[i][d]) for d in candidates} for i in range(n)]
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
-    first, rest = positions[0], [(positions[i], (-i).__add__) for i in range(1, n)]
+    # positions are decoded document by document, a next word's only while starts remain
+    first, rest = raws[0], [(raws[i], (-i).__add__) for i in range(1, n)]
     scorers = [(freqs[i], idf, K1 + 1, _norms(avgfl, B, K1))
                for i, (idf, avgfl, B, K1) in enumerate(params)]
     for d in candidates:
         # a start p of the first word with word i at p + i for every i: the first word's
         # positions intersected with each next word's, shifted back by its place
-        starts = set(first.get(d, ()))
+        starts = set(decode(first[d]))
         if n == 2:
-            if starts.isdisjoint(map(rest[0][1], rest[0][0].get(d, ()))):
+            if starts.isdisjoint(map(rest[0][1], decode(rest[0][0][d]))):
                 continue
         else:
-            for pos, back in rest:
+            for raw, back in rest:
                 if not starts:
                     break
-                starts.intersection_update(map(back, pos.get(d, ())))
+                starts.intersection_update(map(back, decode(raw[d])))
             if not starts:
                 continue
         length = lb[d]
