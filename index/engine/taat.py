@@ -1031,14 +1031,25 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     first, rest = raws[0], [(raws[i], (-i).__add__) for i in range(1, n)]
     scorers = [(freqs[i], idf, K1 + 1, _norms(avgfl, B, K1))
                for i, (idf, avgfl, B, K1) in enumerate(params)]
+    if n == 2 and decode is _decode_positions:
+        # the common case, the decoding inlined (what _decode_positions does): a document
+        # matches when a position of the second word, less one, is one of the first's;
+        # ``accumulate(..., initial=-1)`` gives those positions less one after a -1, which
+        # no position equals
+        second, loads, dot = rest[0][0], pickle.loads, b"."
+        candidates = [d for d in candidates if not set(accumulate(loads(
+            first[d][4:] if first[d].endswith(dot) else first[d][4:] + dot))).isdisjoint(
+            accumulate(loads(second[d][4:] if second[d].endswith(dot) else second[d][4:] + dot),
+                       initial=-1))]
     for d in candidates:
         # a start p of the first word with word i at p + i for every i: the first word's
         # positions intersected with each next word's, shifted back by its place
-        starts = set(decode(first[d]))
         if n == 2:
-            if starts.isdisjoint(map(rest[0][1], decode(rest[0][0][d]))):
+            if decode is not _decode_positions and set(decode(first[d])).isdisjoint(
+                    map(rest[0][1], decode(rest[0][0][d]))):
                 continue
         else:
+            starts = set(decode(first[d]))
             for raw, back in rest:
                 if not starts:
                     break
