@@ -350,3 +350,50 @@ def test_a_misspelt_word_finds_the_word_meant(index_dir: Path) -> None:
     assert search(index_dir, "efgartigimd", literal=True).total == 0
     # a word the index holds is left as it is
     assert search(index_dir, "efgartigimod", limit=5).query_repr.startswith("(efgartigimod")
+
+
+def test_an_open_searcher_keeps_an_intents_trials_and_answers_the_same(index_dir: Path
+                                                                        ) -> None:
+    """Intent.resolve keeps the trial sets per open searcher: the second search through the
+    same searcher (a server's) gives what a fresh one gives, and another searcher (another
+    index) never sees them."""
+    import trialscope.index.search as search_mod
+    from trialscope.index.indexer import open_index
+    from trialscope.index.intents import _RESOLVED
+
+    queries = ("CAR-T myasthenia gravis children", "cancer women",
+               "myasthenia gravis CAR-T recruiting in China")
+    fresh = {q: search(index_dir, q, limit=50) for q in queries}
+
+    ix = open_index(index_dir)
+    searcher = ix.searcher()
+
+    class _Open:  # hands search() the one searcher, as a long-running server would
+        def searcher(self, **_kw):
+            return self
+
+        def __enter__(self):
+            return searcher
+
+        def __exit__(self, *exc):
+            return None
+
+        def close(self):
+            return None
+
+    real = search_mod.open_index
+    search_mod.open_index = lambda *_a, **_k: _Open()
+    try:
+        for _round in range(2):
+            for q in queries:
+                res = search(index_dir, q, limit=50)
+                assert [(h.trial_id, h.score, h.intents) for h in res.hits] == \
+                    [(h.trial_id, h.score, h.intents) for h in fresh[q].hits], q
+        assert _RESOLVED.get(searcher)  # kept for this searcher
+        other = ix.searcher()
+        assert other not in _RESOLVED
+        other.close()
+    finally:
+        search_mod.open_index = real
+        searcher.close()
+        ix.close()

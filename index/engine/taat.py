@@ -1000,39 +1000,67 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
         return True  # a word absent here: no match in this segment
     tbytes = [seg.schema[fieldname].to_bytes(w) for w in words]
     n = len(words)
-    # each word's frequency in the documents having every word (rarest word first, so
-    # each next word is only read for the documents still in the running)
+    # each word's frequency and (still encoded) positions in the documents having every
+    # word, from one read of its posting blocks (rarest word first, so each next word is
+    # only read for the documents still in the running, in the blocks that can hold them)
     freqs: list[dict[int, float]] = [{}] * n
+    raws: list[dict[int, Any]] = [{}] * n
     keep: Any = ok
     for i in sorted(range(n), key=lambda i: infos[i].doc_frequency()):
         found: dict[int, float] = {}
-        for ids, ws in info_blocks(seg, fieldname, tbytes[i], infos[i]):
-            if ws is None or isinstance(ws, float):
-                ws = (1.0 if ws is None else ws,) * len(ids)
-            found.update((d, tf) for d, tf in zip(ids, ws) if keep is None or d in keep)
+        raw: dict[int, Any] = {}
+        within = sorted(keep) if keep is not None and keep is not ok else None
+        for ids, ws, values in _blocks_with_values(seg, fieldname, tbytes[i], infos[i], fmt,
+                                                   within):
+            if keep is None:
+                found.update(zip(ids, ws))
+                raw.update(zip(ids, values))
+            else:
+                wanted = list(map(keep.__contains__, ids))
+                found.update(compress(zip(ids, ws), wanted))
+                raw.update(compress(zip(ids, values), wanted))
         if not found:
             return True
-        freqs[i] = found
+        freqs[i], raws[i] = found, raw
         keep = found.keys()
     candidates = set(keep)
-    positions = [_positions(seg, fieldname, tbytes[i], infos[i], candidates, fmt)
-                 for i in range(n)]
+    decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
+    # positions are decoded document by document, a next word's only while starts remain
+    first, rest = raws[0], [(raws[i], (-i).__add__) for i in range(1, n)]
+    scorers = [(freqs[i], idf, K1 + 1, _norms(avgfl, B, K1))
+               for i, (idf, avgfl, B, K1) in enumerate(params)]
+    if n == 2 and decode is _decode_positions:
+        # the common case, the decoding inlined (what _decode_positions does): a document
+        # matches when a position of the second word, less one, is one of the first's;
+        # ``accumulate(..., initial=-1)`` gives those positions less one after a -1, which
+        # no position equals
+        second, loads, dot = rest[0][0], pickle.loads, b"."
+        candidates = [d for d in candidates if not set(accumulate(loads(
+            first[d][4:] if first[d].endswith(dot) else first[d][4:] + dot))).isdisjoint(
+            accumulate(loads(second[d][4:] if second[d].endswith(dot) else second[d][4:] + dot),
+                       initial=-1))]
     for d in candidates:
         # a start p of the first word with word i at p + i for every i: the first word's
         # positions intersected with each next word's, shifted back by its place
-        starts = set(positions[0].get(d, ()))
-        for i in range(1, n):
+        if n == 2:
+            if decode is not _decode_positions and set(decode(first[d])).isdisjoint(
+                    map(rest[0][1], decode(rest[0][0][d]))):
+                continue
+        else:
+            starts = set(decode(first[d]))
+            for raw, back in rest:
+                if not starts:
+                    break
+                starts.intersection_update(map(back, decode(raw[d])))
             if not starts:
-                break
-            starts.intersection_update([p - i for p in positions[i].get(d, ())])
-        if not starts:
-            continue
+                continue
+        length = lb[d]
         scores = []
-        for i, (idf, avgfl, B, K1) in enumerate(params):
-            tf = freqs[i][d]
-            scores.append(idf * ((tf * (K1 + 1)) / (tf + _norms(avgfl, B, K1)[lb[d]])))
+        for freq, idf, k1_1, norms in scorers:
+            tf = freq[d]
+            scores.append(idf * ((tf * k1_1) / (tf + norms[length])))
         s = _tree_sum(scores)
         acc[d] += s * boost if boost != 1.0 else s
         mask[d] |= bits
@@ -1043,6 +1071,8 @@ def _tree_sum(values: list[float]) -> float:
     """Sum in the order of ``whoosh.util.make_binary_tree`` (a + (b + c))."""
     if len(values) == 1:
         return values[0]
+    if len(values) == 2:  # the common phrase, without the recursion (same order)
+        return values[0] + values[1]
     half = len(values) // 2
     return _tree_sum(values[:half]) + _tree_sum(values[half:])
 
@@ -1055,38 +1085,53 @@ def _decode_positions(value: bytes) -> list[int]:
     return list(accumulate(pickle.loads(value[4:])))
 
 
-def _positions(seg: Any, fieldname: str, tbytes: bytes, info: Any, docs: set[int],
-               fmt: Any) -> dict[int, list[int]]:
-    """{doc: the term's positions} for the documents of ``docs`` that have the term."""
-    out: dict[int, list[int]] = {}
-    decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
+def _blocks_with_values(seg: Any, fieldname: str, tbytes: bytes, info: Any, fmt: Any,
+                        within: list[int] | None) -> Iterator[tuple[Any, Any, Any]]:
+    """(doc ids, weights, encoded values) of each posting block of a term, weights as
+    ``info_blocks`` gives them (a block's one weight or none spelled out per posting); with
+    ``within`` (sorted doc ids), only the blocks that can hold one of them."""
     if info.is_inlined():
-        ids, _weights, values = info.inlined_postings()
-        for d, v in zip(ids, values):
-            if d in docs:
-                out[d] = decode(v)
-        return out
+        ids, weights, values = info.inlined_postings()
+        ws = (1.0,) * len(ids) if weights is None else tuple(weights)
+        yield tuple(ids), ws, values
+        return
     terms = seg._terms
     m = terms._codec.postings_reader(terms._postfile, info, fmt, term=(fieldname, tbytes))
     if not isinstance(m, W3LeafMatcher):
+        ids, wl, vl = [], [], []
         while m.is_active():
-            if m.id() in docs:
-                out[m.id()] = decode(m.value())
+            ids.append(m.id())
+            wl.append(m.weight())
+            vl.append(m.value())
             m.next()
-        return out
-    lo = min(docs)
+        yield ids, tuple(wl), vl
+        return
+    fast = not m._byteids and (m._fixedsize is None or m._fixedsize < 0)
+    after = -1  # the previous block's last id
     while True:
-        if m._maxid >= lo:
-            m._read_data()
-            m._read_ids()
-            ids = m._ids
-            if not docs.isdisjoint(ids):
+        maxid = m._maxid
+        i = 0 if within is None else bisect_right(within, after)
+        after = maxid
+        if within is None or (i < len(within) and within[i] <= maxid):
+            if fast:
+                # _read_data, _read_ids, _read_weights and _read_values in one, the ids
+                # summed by ``accumulate`` (C) instead of Whoosh's delta_decode generator
+                data = m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
+                block = pickle.loads(zlib.decompress(data) if m._compression else data)
+                ids, ws, values = tuple(accumulate(block[0])), block[1], block[2]
+                if ws is None or isinstance(ws, (float, int)):
+                    ws = (1.0 if ws is None else ws,) * len(ids)
+            else:
+                m._read_data()
+                m._read_ids()
+                m._read_weights()
                 m._read_values()
-                for d, v in zip(ids, m._values):
-                    if d in docs:
-                        out[d] = decode(v)
+                ids, ws, values = m._ids, tuple(m._weights), m._values
+            yield ids, ws, values
+        elif within is not None and i == len(within):
+            return
         if m._lastblock:
-            return out
+            return
         m._goto(m._nextoffset)
 
 
