@@ -84,9 +84,25 @@ def _create(path: Path) -> FileIndex:
     return ix
 
 
+# A writer that commits while a reader opens the index replaces the table of contents
+# (_MAIN_N.toc -> _MAIN_N+1.toc): the reader may list the old one and find it gone.  Reading
+# the folder again finds the new one.
+OPEN_ATTEMPTS = 5
+
+
 def open_index(index_dir: str | os.PathLike[str], create: bool = False) -> FileIndex:
     """Open the index (always with the current code's schema); create it if asked."""
     path = Path(index_dir)
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return _open_index(path, create)
+        except FileNotFoundError:
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open_index(path: Path, create: bool) -> FileIndex:
     state = _index_state(path)
     if state == "ok":
         # Passing the schema skips unpickling the stored one: the current analyzer is used.

@@ -198,6 +198,28 @@ def test_index_from_another_version_asks_for_reindex(tmp_path: Path) -> None:
         open_index(tmp_path / "index")
 
 
+def test_a_commit_while_the_index_opens_is_read_again(tmp_path: Path, monkeypatch) -> None:
+    """A writer's commit replaces the table of contents between a reader listing it and
+    opening it (seen as FileNotFoundError '_MAIN_1.toc' while pages answer during an
+    import): the reader reads the folder again."""
+    index_records(tmp_path, [make_record()])
+    real = indexer.whoosh_index.open_dir
+    gone = {"n": 2}
+
+    def racing(*args, **kwargs):
+        if gone["n"]:
+            gone["n"] -= 1
+            raise FileNotFoundError("_MAIN_1.toc")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(indexer.whoosh_index, "open_dir", racing)
+    with open_index(tmp_path).searcher() as searcher:
+        assert searcher.doc_count() == 1
+    gone["n"] = indexer.OPEN_ATTEMPTS  # a file that stays missing is still an error
+    with pytest.raises(FileNotFoundError):
+        open_index(tmp_path)
+
+
 def test_index_records_is_idempotent(tmp_path: Path) -> None:
     records = [make_record("NCT00000001"), make_record("NCT00000002")]
     assert index_records(tmp_path, records) == 2
