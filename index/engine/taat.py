@@ -1023,7 +1023,7 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
             return True
         freqs[i], raws[i] = found, raw
         keep = found.keys()
-    candidates = set(keep)
+    candidates: set[Any] | list[Any] = set(keep)
     decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
