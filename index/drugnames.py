@@ -189,10 +189,33 @@ def write_table(path: Path, rows: Iterable[tuple[str, str]]) -> None:
             _fill(conn, rows)
         finally:
             conn.close()
+        with open(tmp, "rb") as f:  # whole on disk before it takes the name
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _prune(path)
+
+
+STALE_TEMP_SECONDS = 3600  # a build takes seconds: an older temp file is a killed build's
+
+
+def _prune(current: Path) -> None:
+    """Remove the tables of other dictionary versions and the temp files of builds that were
+    killed (older than STALE_TEMP_SECONDS; a younger one may be another process's build)."""
+    import time
+
+    now = time.time()
+    for other in current.parent.glob("drugnames-*"):
+        if other == current:
+            continue
+        try:
+            if other.suffix == ".tmp" and now - other.stat().st_mtime < STALE_TEMP_SECONDS:
+                continue
+            other.unlink()
+        except OSError:  # gone already, or not ours to remove: left
+            continue
 
 
 class Table:

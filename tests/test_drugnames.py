@@ -156,6 +156,27 @@ def test_the_table_file_round_trips(tmp_path: Path) -> None:
     assert not list(tmp_path.joinpath("cache").glob("*.tmp"))
 
 
+def test_a_new_table_removes_old_versions_and_killed_builds(tmp_path: Path) -> None:
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old_table = cache / "drugnames-1-0000000000000000.sqlite"
+    killed = cache / "drugnames-1-1111111111111111.sqlite.abc.tmp"
+    building = cache / "drugnames-1-2222222222222222.sqlite.def.tmp"  # another process's
+    other = cache / "unrelated.sqlite"
+    for f in (old_table, killed, building, other):
+        f.write_bytes(b"x")
+    hour_ago = time.time() - drugnames.STALE_TEMP_SECONDS - 60
+    os.utime(killed, (hour_ago, hour_ago))
+    path = cache / "drugnames-1-3333333333333333.sqlite"
+    write_table(path, build_rows(DICTIONARY))
+    assert sorted(f.name for f in cache.iterdir()) == sorted(
+        [path.name, building.name, other.name])
+    assert Table.open(path).names("jardiance") == ["empagliflozin"]
+
+
 def test_a_cache_folder_that_cannot_be_written_keeps_the_table_in_memory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "a file"
