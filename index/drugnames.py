@@ -43,6 +43,7 @@ import re
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,6 @@ STALE_TEMP_SECONDS = 3600  # a build takes seconds: an older temp file is a kill
 def _prune(current: Path) -> None:
     """Remove the tables of other dictionary versions and the temp files of builds that were
     killed (older than STALE_TEMP_SECONDS; a younger one may be another process's build)."""
-    import time
-
     now = time.time()
     for other in current.parent.glob("drugnames-*"):
         if other == current:

@@ -93,13 +93,12 @@ OPEN_ATTEMPTS = 5
 def open_index(index_dir: str | os.PathLike[str], create: bool = False) -> FileIndex:
     """Open the index (always with the current code's schema); create it if asked."""
     path = Path(index_dir)
-    for attempt in range(OPEN_ATTEMPTS):
+    for _ in range(OPEN_ATTEMPTS - 1):
         try:
             return _open_index(path, create)
         except FileNotFoundError:
-            if attempt == OPEN_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+            continue
+    return _open_index(path, create)  # the last attempt's error is the caller's
 
 
 def _open_index(path: Path, create: bool) -> FileIndex:

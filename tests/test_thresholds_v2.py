@@ -245,6 +245,15 @@ def _accuracy() -> Any:
     return load_bench("accuracy")
 
 
+def _figures(split: str) -> tuple[Any, dict[str, Any], float, float, int]:
+    """(bench, counts by family, precision, recall, labelled thresholds) of one dev file."""
+    bench = _accuracy()
+    counts = bench.evaluate(split=split)["counts"]
+    total = bench.total(counts, bench.FAMILIES)
+    precision, recall, _ = bench.scores(total)
+    return bench, counts, precision, recall, total["tp"] + total["fn"]
+
+
 def test_dev_split_is_apart_from_the_test_split() -> None:
     def trials(name: str) -> set[str]:
         lines = (REPO / "fixtures" / "labelled" / name).read_text("utf-8").splitlines()
@@ -263,11 +272,9 @@ def test_dev_split_is_apart_from_the_test_split() -> None:
 def test_dev_split_figures() -> None:
     """The dev split (fixtures/labelled/README.md): floors a little under today's figures, so
     that a change that loses limits shows here.  The test split is reported, not asserted."""
-    bench = _accuracy()
-    counts = bench.evaluate(split="dev1")["counts"]  # thresholds-dev.jsonl, the first dev file
-    total = bench.total(counts, bench.FAMILIES)
-    precision, recall, _ = bench.scores(total)
-    assert total["tp"] + total["fn"] >= 450  # the labels are all there
+    # thresholds-dev.jsonl, the first dev file
+    bench, counts, precision, recall, labelled = _figures("dev1")
+    assert labelled >= 450  # the labels are all there
     assert precision >= 0.95 and recall >= 0.87, (precision, recall)
     for family in ("age", "scale", "vital", "lab"):
         p, r, _ = bench.scores(counts[family])
@@ -277,11 +284,8 @@ def test_dev_split_figures() -> None:
 def test_dev2_batch_figures() -> None:
     """thresholds-dev2.jsonl (48 trials of other specialties, first blind figure P 0.749 /
     R 0.473): floors a little under today's figures."""
-    bench = _accuracy()
-    counts = bench.evaluate(split="dev2")["counts"]
-    total = bench.total(counts, bench.FAMILIES)
-    precision, recall, _ = bench.scores(total)
-    assert total["tp"] + total["fn"] >= 460
+    bench, counts, precision, recall, labelled = _figures("dev2")
+    assert labelled >= 460
     assert precision >= 0.95 and recall >= 0.77, (precision, recall)
     for family in ("age", "vital", "lab"):
         p, r, _ = bench.scores(counts[family])
@@ -292,9 +296,6 @@ def test_dev3_batch_figures() -> None:
     """thresholds-dev3.jsonl (63 trials, labelled blind; P 0.731 / R 0.523 on d8655c7, 0.760 /
     0.563 after round 3, 0.858 / 0.642 after round 4): floors under round 4's figures, with a
     margin, so that a change that loses what round 4 gained shows here."""
-    bench = _accuracy()
-    counts = bench.evaluate(split="dev3")["counts"]
-    total = bench.total(counts, bench.FAMILIES)
-    precision, recall, _ = bench.scores(total)
-    assert total["tp"] + total["fn"] >= 400
+    _, _, precision, recall, labelled = _figures("dev3")
+    assert labelled >= 400
     assert precision >= 0.83 and recall >= 0.61, (precision, recall)
