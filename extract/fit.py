@@ -224,6 +224,10 @@ def _bad(option: str, raw: Any, problem: str, example: str) -> ValueError:
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(.*?)\s*$")
 
 
+_COMPARISON = re.compile(r"[<>≤≥!]=?|=[<>]|==")
+_NUMBER_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def _parse_age(raw: Any, option: str = "age") -> float:
     m = _NUMBER.match(str(raw))
     unit = _key(m.group(2)) if m else "x"
@@ -314,6 +318,14 @@ def parse_patient(*, age: Any = None, sex: Any = None, where: Iterable[str] = ()
     if sex is not None and str(sex).strip() != "":
         patient.sex = _parse_sex(sex)
     for text in where or ():
+        cmp = _COMPARISON.search(str(text))
+        if cmp:
+            # "ECOG<=1" was once read as ECOG=1: a patient has one value, the trial the limit
+            measure_text = str(text)[:cmp.start()].strip() or "ECOG"
+            number = _NUMBER_TEXT.search(str(text)[cmp.end():])
+            raise _bad("where", text, f"give the patient's own value, not a comparison "
+                       f"({cmp.group(0)!r}): each trial's limits are compared with it",
+                       f"{measure_text}={number.group(0) if number else 1}")
         name, sep, value = str(text).partition("=")
         if not sep or not name.strip() or not value.strip():
             raise _bad("where", text, "write MEASURE=VALUE", "MG-ADL=7")

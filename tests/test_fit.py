@@ -371,6 +371,11 @@ def test_parse_patient_reads_synonyms_and_units():
     ({"where": ["QMGX=3"]}, ["--where", "unknown measure", "did you mean QMG", "--where 'QMG=1'"]),
     ({"where": ["ecgo=1"]}, ["--where", "unknown measure 'ecgo'", "did you mean ECOG"]),
     ({"where": ["NYHA=V"]}, ["--where", "one of I, II, III, IV", "--where 'NYHA=II'"]),
+    # a comparison is not a patient's value (once silently read as "ECOG=1")
+    ({"where": ["ECOG<=1"]}, ["--where", "'ECOG<=1'", "not a comparison", "--where 'ECOG=1'"]),
+    ({"where": ["systolic>150"]}, ["--where", "not a comparison ('>')",
+                                   "--where 'systolic=150'"]),
+    ({"where": ["MG-ADL≥6"]}, ["--where", "not a comparison ('≥')", "--where 'MG-ADL=6'"]),
     ({"washout": ["myocardial infraction:2m"]},
      ["--washout", "did you mean myocardial infarction"]),
     ({"where": ["MGFA=VI"]}, ["--where", "'MGFA=VI'", "--where 'MGFA=IIIa'"]),
