@@ -1,15 +1,16 @@
 """Precision / recall / F1 of the threshold and dose extractors on the hand-labelled sets.
 
-    python bench/accuracy.py [--split legacy|dev|dev1|dev2|dev3|test|all] [--verbose] [--strict]
-                             [--labelled DIR]
+    python bench/accuracy.py [--split legacy|dev|dev1|dev2|dev3|dev4|test|all] [--verbose]
+                             [--strict] [--labelled DIR]
 
 Splits (fixtures/labelled/README.md):
 
 - ``test``: ``thresholds-test.jsonl``, labelled blind under RULES-thresholds-v2.md; never tuned on.
 - ``dev``: ``thresholds-dev.jsonl``, ``thresholds-dev2.jsonl`` (batch ``dev2``: 48 trials of
-  other specialties) and ``thresholds-dev3.jsonl`` (batch ``dev3``: 63 more trials and registries,
-  labelled blind), labelled under the same rules, for development; ``dev1`` / ``dev2`` /
-  ``dev3`` score one of the files alone.
+  other specialties), ``thresholds-dev3.jsonl`` (batch ``dev3``: 63 more trials and registries,
+  labelled blind) and ``thresholds-dev4.jsonl`` (batch ``dev4``: 77 more trials drawn at random
+  within specialty groups, labelled blind), labelled under the same rules, for development;
+  ``dev1`` / ``dev2`` / ``dev3`` / ``dev4`` score one of the files alone.
 - ``all``: dev and test together.
 - ``legacy``: ``thresholds.jsonl`` under the old, narrower conventions, plus ``doses.jsonl``.
 
@@ -43,12 +44,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 LABELLED = REPO / "fixtures" / "labelled"
 SPLITS = {"legacy": ("thresholds.jsonl",),
-          "dev": ("thresholds-dev.jsonl", "thresholds-dev2.jsonl", "thresholds-dev3.jsonl"),
+          "dev": ("thresholds-dev.jsonl", "thresholds-dev2.jsonl", "thresholds-dev3.jsonl",
+                  "thresholds-dev4.jsonl"),
           "dev1": ("thresholds-dev.jsonl",), "dev2": ("thresholds-dev2.jsonl",),
-          "dev3": ("thresholds-dev3.jsonl",),
+          "dev3": ("thresholds-dev3.jsonl",), "dev4": ("thresholds-dev4.jsonl",),
           "test": ("thresholds-test.jsonl",),
           "all": ("thresholds-dev.jsonl", "thresholds-dev2.jsonl", "thresholds-dev3.jsonl",
-                  "thresholds-test.jsonl")}
+                  "thresholds-dev4.jsonl", "thresholds-test.jsonl")}
 KINDS = ("age", "scale", "class", "antibody", "lab", "window", "dose")
 # v2 families, from RULES-thresholds-v2.md §3 (the scorer's own table, so that a change to the
 # extractor's measure table cannot move a label from one family to another).

@@ -11,6 +11,7 @@ their tests use short texts written in the registries' wording instead.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -267,6 +268,41 @@ def test_dev_split_is_apart_from_the_test_split() -> None:
     assert not trials("thresholds-dev2.jsonl") & (test | trials("thresholds-dev.jsonl"))
     assert not trials("thresholds-dev3.jsonl") & (
         test | trials("thresholds-dev.jsonl") | trials("thresholds-dev2.jsonl"))
+
+
+def _ids(value: str) -> set[str]:
+    """A labelled line's registry id as written and in the spellings other files use: the last
+    path part of a source, an EU CTR id without its country suffix, ISRCTN / CTIS numbers bare."""
+    last = re.sub(r"(_DE_trial)?\.(json|xml|html)$", "", value.rsplit("/", 1)[-1])
+    ids = {value, last}
+    if m := re.match(r"(?:EUCTR)?(\d{4}-\d{6}-\d{2})", last):
+        ids.add(m.group(1))
+    if m := re.match(r"(?:ISRCTN|CTIS)(.+)", last):
+        ids.add(m.group(1))
+    return ids
+
+
+def test_dev4_batch_is_in_no_other_labelled_file() -> None:
+    """thresholds-dev4.jsonl (fixtures/labelled/README.md): its trials are in no other labelled
+    file (the threshold splits, the legacy set, doses, cell therapy), by id in every spelling
+    and by text (a WHO ICTRP copy repeats a ClinicalTrials.gov record's criteria word for word)."""
+    folder = REPO / "fixtures" / "labelled"
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        lines = (folder / name).read_text("utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    dev4 = rows("thresholds-dev4.jsonl")
+    assert {(r["split"], r["batch"]) for r in dev4} == {("dev", "dev4")}
+    others = [r for path in sorted(folder.glob("*.jsonl")) if path.name != "thresholds-dev4.jsonl"
+              for r in rows(path.name)]
+    assert len(others) > 2000  # every other file was read
+    other_ids = {i for r in others for key in ("trial", "source", "fixture") if r.get(key)
+                 for i in _ids(str(r[key]))}
+    dev4_ids = {i for r in dev4 for i in _ids(r["trial"]) | _ids(r["source"])}
+    assert not dev4_ids & other_ids, sorted(dev4_ids & other_ids)
+    other_texts = {r["text"] for r in others if r.get("text")}
+    assert not {r["text"] for r in dev4} & other_texts
 
 
 def test_dev_split_figures() -> None:
