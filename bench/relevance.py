@@ -2,6 +2,7 @@
 
     python bench/relevance.py [--split dev|test|all] [--related] [--no-baseline] [--json]
                               [--verbose]
+    python bench/relevance.py --why [--json]      # dev only: how each top 5 got there
     python bench/relevance.py --legacy [--queries FILE] [--json] [--verbose]
 
 The default is the blind set (fixtures/eval/queries-v2.json over the 1,228-trial corpus of
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="v2 set: measure `trials related` (related-v2.json)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="v2 set: skip the plain BM25 baseline")
+    parser.add_argument("--why", action="store_true",
+                        help="v2 set, dev split only: per query, each top-5 trial's grade, "
+                             "tier and score, and where the relevant trials went")
     parser.add_argument("--legacy", action="store_true",
                         help="the legacy 30 queries over the bundled 20 trials")
     parser.add_argument("--queries", type=Path, help="legacy: another judged query file")
@@ -115,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         import relevance_v2 as v2
 
         split = None if args.split == "all" else args.split
+        if args.why:
+            if split != "dev":
+                parser.error(f"--why prints per-query rankings and judgments: dev split only "
+                             f"(got --split {args.split}); the test split's stay unseen, "
+                             f"run it without --why for its means")
+            spec = json.loads(v2.QUERIES.read_text("utf-8"))
+            rows = v2.why([q for q in spec["queries"] if q["split"] == "dev"],
+                          v2.corpus_home())
+            print(json.dumps(rows, indent=2)) if args.json else v2.print_why(rows)
+            return 0
         if args.related:
             rel = v2.evaluate_related(split)
             print(json.dumps(rel, indent=2)) if args.json else v2.print_related(rel)

@@ -227,6 +227,63 @@ def evaluate(split: str | None, home: Path | None = None, baseline: bool = True
     return report
 
 
+def why(queries: list[dict[str, Any]], home: Path, top: int = 5) -> list[dict[str, Any]]:
+    """Per query, how its top ``top`` got there and where its relevant trials went: each
+    trial's rank, judged grade (None: unjudged), and the parts of the ranking key
+    (``--explain``'s: names the disease, coverage tier, intents, score).  For the dev split
+    only (relevance.py refuses the test split: its per-query rankings stay unseen)."""
+    from trialscope.app import service
+    from trialscope.store.home import DataHome
+
+    dh = DataHome.resolve(str(home))
+    rows = []
+    for q in queries:
+        res = service.search(dh, q["query"], limit=50, facets=False, explain_hits=True)
+        judged = q["judgments"]
+        ids = [h.trial_id for h in res.hits]
+        shown = [_why_line(k + 1, h, judged) for k, h in enumerate(res.hits[:top])]
+        missed = []
+        for tid, grade in sorted(judged.items(), key=lambda kv: (-kv[1], kv[0])):
+            if grade < 1 or tid in ids[:top]:
+                continue
+            missed.append(_why_line(ids.index(tid) + 1, res.hits[ids.index(tid)], judged)
+                          if tid in ids
+                          else {"rank": None, "trial_id": tid, "grade": grade})
+        missed.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["trial_id"]))
+        rows.append({"id": q["id"], "query": q["query"], "understood": res.query_repr,
+                     "top": shown, "missed": missed})
+    return rows
+
+
+def _why_line(rank: int, hit: Any, judged: dict[str, int]) -> dict[str, Any]:
+    ex = hit.explanation or {}
+    t = ex.get("tier") or {}
+    return {"rank": rank, "trial_id": hit.trial_id, "grade": judged.get(hit.trial_id),
+            "names_the_disease": t.get("names_the_disease"), "tier": t.get("tier"),
+            "intents": t.get("intents"), "score": ex.get("score"), "title": hit.title}
+
+
+def print_why(rows: list[dict[str, Any]]) -> None:
+    def cells(r: dict[str, Any]) -> str:
+        grade = "-" if r["grade"] is None else r["grade"]
+        if r.get("tier") is None and r.get("score") is None:
+            return f"  {'>50' if r['rank'] is None else r['rank']:>4} g={grade} {r['trial_id']}"
+        disease = "D" if r.get("names_the_disease") else "."
+        return (f"  {r['rank']:>4} g={grade} {r['trial_id']:<14} {disease} tier "
+                f"{r['tier'] if r['tier'] is not None else '-':>2} intents "
+                f"{r['intents'] if r['intents'] is not None else '-'} score "
+                f"{r['score'] if r['score'] is not None else 0:9.3f}  {r['title'][:60]}")
+
+    for q in rows:
+        print(f"{q['id']}  {q['query']}\n      {q['understood'][:200]}")
+        for r in q["top"]:
+            print(cells(r))
+        if q["missed"]:
+            print(f"  relevant below the top {len(q['top'])}:")
+        for r in q["missed"]:
+            print(cells(r))
+
+
 def evaluate_related(split: str | None, home: Path | None = None) -> dict[str, Any]:
     """nDCG@10 of `trials related` per seed, and the mean, on one split."""
     from trialscope.app import service
