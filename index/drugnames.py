@@ -200,17 +200,22 @@ def write_table(path: Path, rows: Iterable[tuple[str, str]]) -> None:
 
 
 STALE_TEMP_SECONDS = 3600  # a build takes seconds: an older temp file is a killed build's
+# A table is touched each time a process opens it: one untouched this long belongs to no
+# install still in use (two installs of different versions sharing the cache keep theirs).
+STALE_TABLE_SECONDS = 30 * 24 * 3600
 
 
 def _prune(current: Path) -> None:
-    """Remove the tables of other dictionary versions and the temp files of builds that were
-    killed (older than STALE_TEMP_SECONDS; a younger one may be another process's build)."""
+    """Remove the tables of other dictionary versions no process has opened for
+    STALE_TABLE_SECONDS and the temp files of builds that were killed (older than
+    STALE_TEMP_SECONDS; a younger one may be another process's build)."""
     now = time.time()
     for other in current.parent.glob("drugnames-*"):
         if other == current:
             continue
         try:
-            if other.suffix == ".tmp" and now - other.stat().st_mtime < STALE_TEMP_SECONDS:
+            age = now - other.stat().st_mtime
+            if age < (STALE_TEMP_SECONDS if other.suffix == ".tmp" else STALE_TABLE_SECONDS):
                 continue
             other.unlink()
         except OSError:  # gone already, or not ours to remove: left
@@ -282,6 +287,14 @@ def reset() -> None:
     _accepted_names.cache_clear()
 
 
+def _touch(path: Path) -> None:
+    """Mark the table as in use (its mtime), so another install's prune leaves it."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache: the table is still used, only not marked
+        pass
+
+
 def _load() -> Table | None:
     source = data_file()
     if source is None:
@@ -290,9 +303,12 @@ def _load() -> Table | None:
         path = table_path(source)
         if path.is_file():
             try:
-                return Table.open(path)
+                table = Table.open(path)
             except sqlite3.Error:  # not a whole table (a foreign or damaged file): rebuilt
                 pass
+            else:
+                _touch(path)
+                return table
         try:
             write_table(path, _rows_from(source))
         except OSError:  # the cache folder cannot be written: keep it in memory

@@ -163,18 +163,44 @@ def test_a_new_table_removes_old_versions_and_killed_builds(tmp_path: Path) -> N
     cache = tmp_path / "cache"
     cache.mkdir()
     old_table = cache / "drugnames-1-0000000000000000.sqlite"
+    in_use = cache / "drugnames-1-4444444444444444.sqlite"  # another install's, opened lately
     killed = cache / "drugnames-1-1111111111111111.sqlite.abc.tmp"
     building = cache / "drugnames-1-2222222222222222.sqlite.def.tmp"  # another process's
     other = cache / "unrelated.sqlite"
-    for f in (old_table, killed, building, other):
+    for f in (old_table, in_use, killed, building, other):
         f.write_bytes(b"x")
     hour_ago = time.time() - drugnames.STALE_TEMP_SECONDS - 60
     os.utime(killed, (hour_ago, hour_ago))
+    unused = time.time() - drugnames.STALE_TABLE_SECONDS - 60
+    os.utime(old_table, (unused, unused))
     path = cache / "drugnames-1-3333333333333333.sqlite"
     write_table(path, build_rows(DICTIONARY))
     assert sorted(f.name for f in cache.iterdir()) == sorted(
-        [path.name, building.name, other.name])
+        [path.name, in_use.name, building.name, other.name])
     assert Table.open(path).names("jardiance") == ["empagliflozin"]
+
+
+def test_opening_a_table_marks_it_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    # two installs sharing the cache each open their own table: neither prunes the other's
+    import os
+    import time
+
+    source = tmp_path / "data.pkl.bz2"
+    source.write_bytes(b"x")
+    monkeypatch.setenv(drugnames.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(drugnames, "data_file", lambda: source)
+    monkeypatch.setattr(drugnames, "_rows_from", lambda s: build_rows(DICTIONARY))
+    path = drugnames.table_path(source)
+    write_table(path, build_rows(DICTIONARY))
+    month_ago = time.time() - drugnames.STALE_TABLE_SECONDS
+    os.utime(path, (month_ago, month_ago))
+    drugnames.reset()
+    try:
+        assert drugnames.table() is not None
+        assert time.time() - path.stat().st_mtime < 3600
+    finally:
+        drugnames.reset()
 
 
 def test_a_cache_folder_that_cannot_be_written_keeps_the_table_in_memory(
