@@ -113,14 +113,12 @@ from trialscope.index.query import Unit
 from trialscope.index.ranking import (
     MAIN_FIELDS,
     Coord,
+    MaskForm,
     Prior,
     conditions_of,
-    coverage,
     intent_weight,
-    names_the_disease,
     rank,
     squash,
-    tier_coverage,
     tier_weights,
     unit_weights,
     unsquash,
@@ -504,10 +502,19 @@ class _Plan:
     power: float = 1.0
     bit_of: dict[str, int] = field(default_factory=dict)
     main_bit_of: dict[str, int] = field(default_factory=dict)  # matched in ranking.MAIN_FIELDS
+    _form: MaskForm | None = None
 
     @property
     def coordinated(self) -> bool:
         return bool(self.words)
+
+    @property
+    def form(self) -> MaskForm:
+        """ranking.py's coverage and tiers on this plan's masks (made on first use, once
+        the bits are all given)."""
+        if self._form is None:
+            self._form = MaskForm(self.words, self.bit_of, self.main_bit_of)
+        return self._form
 
 
 def _pieces(unit: wq.Query) -> list[wq.Query]:
@@ -667,13 +674,11 @@ class Matches:
         if key is None:
             weights = tiers.weights
             if weights is not None:
-                matched = {w for w, b in self.plan.bit_of.items() if mask & b}
-                main = {w for w, b in self.plan.main_bit_of.items() if mask & b}
+                form = self.plan.form
                 total = sum(weights) or 1.0
-                covered = tier_coverage(matched, main, self.plan.words, weights) * total
+                covered = form.tier_coverage(mask, weights) * total
                 heaviest = tiers.intent or max(weights) or 1.0
-                first = names_the_disease(matched, main, self.plan.words, weights,
-                                          tiers.conditions, 2 in levels)
+                first = form.names_the_disease(mask, weights, tiers.conditions, 2 in levels)
             else:
                 total = covered = heaviest = 1.0
                 first = False
@@ -770,8 +775,7 @@ class _SegmentPriors:
 
 
 def _mask_coverage(p: _Plan, mask: int) -> float:
-    matched = {w for w, b in p.bit_of.items() if mask & b}
-    return coverage(matched, p.words, p.weights, p.power)
+    return p.form.coverage(mask, p.weights, p.power)
 
 
 def _scorer_params(terms: Terms, fieldname: str, text: str
