@@ -281,24 +281,30 @@ class MaskForm:
                  main_bit_of: dict[str, int]) -> None:
         self.any = tuple(_unit_bits(alts, bit_of) for alts in words)
         self.main = tuple(_unit_bits(alts, main_bit_of) for alts in words)
+        self._seen: dict[int, tuple[tuple[bool, ...], tuple[bool, ...]]] = {}
 
-    @staticmethod
-    def _held(mask: int, units: tuple[tuple[int, tuple[int, ...]], ...]) -> tuple[bool, ...]:
-        return tuple(bool(mask & one) or any(mask & b == b for b in more)
-                     for one, more in units)
+    def held(self, mask: int) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+        """Per unit, is it held in any field, and in a main field (kept per mask)."""
+        found = self._seen.get(mask)
+        if found is None:
+            found = self._seen[mask] = (
+                tuple(bool(mask & one) or any(mask & b == b for b in more)
+                      for one, more in self.any),
+                tuple(bool(mask & one) or any(mask & b == b for b in more)
+                      for one, more in self.main))
+        return found
 
     def coverage(self, mask: int, weights: tuple[float, ...],
                  power: float = COORD_POWER) -> float:
-        return _coverage(self._held(mask, self.any), weights, power)
+        return _coverage(self.held(mask)[0], weights, power)
 
     def tier_coverage(self, mask: int, weights: tuple[float, ...]) -> float:
-        return _tier_coverage(self._held(mask, self.main), self._held(mask, self.any),
-                              weights)
+        anywhere, in_main = self.held(mask)
+        return _tier_coverage(in_main, anywhere, weights)
 
     def names_the_disease(self, mask: int, weights: tuple[float, ...],
                           conditions: tuple[bool, ...], intent_held: bool = False) -> bool:
-        return _names_the_disease(self._held(mask, self.main), weights, conditions,
-                                  intent_held)
+        return _names_the_disease(self.held(mask)[1], weights, conditions, intent_held)
 
 
 def _unit_bits(alts: Alternatives, bit_of: dict[str, int]) -> tuple[int, tuple[int, ...]]:

@@ -1045,21 +1045,40 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
             first[d][4:] if first[d].endswith(dot) else first[d][4:] + dot))).isdisjoint(
             accumulate(loads(second[d][4:] if second[d].endswith(dot) else second[d][4:] + dot),
                        initial=-1))]
-    for d in candidates:
-        # a start p of the first word with word i at p + i for every i: the first word's
-        # positions intersected with each next word's, shifted back by its place
-        if n == 2:
-            if decode is not _decode_positions and set(decode(first[d])).isdisjoint(
-                    map(rest[0][1], decode(rest[0][0][d]))):
-                continue
-        else:
-            starts = set(decode(first[d]))
-            for raw, back in rest:
+    elif decode is _decode_positions:
+        # the same for three words or more, a candidate at a time: the first word's
+        # positions intersected with each next word's shifted back by its place
+        # (``initial=-i``: a -i first, which no position equals), while starts remain
+        loads, dot = pickle.loads, b"."
+        shifted = [(raws[i], -i) for i in range(1, n)]
+        kept = []
+        for d in candidates:
+            v = first[d]
+            starts = set(accumulate(loads(v[4:] if v.endswith(dot) else v[4:] + dot)))
+            for raw, back in shifted:
+                v = raw[d]
+                starts.intersection_update(accumulate(
+                    loads(v[4:] if v.endswith(dot) else v[4:] + dot), initial=back))
                 if not starts:
                     break
-                starts.intersection_update(map(back, decode(raw[d])))
-            if not starts:
-                continue
+            if starts:
+                kept.append(d)
+        candidates = kept
+    checked = decode is _decode_positions  # then the candidates left are the matches
+    for d in candidates:
+        # another positions format: the same test through its decoder
+        if not checked:
+            if n == 2:
+                if set(decode(first[d])).isdisjoint(map(rest[0][1], decode(rest[0][0][d]))):
+                    continue
+            else:
+                starts = set(decode(first[d]))
+                for raw, back in rest:
+                    if not starts:
+                        break
+                    starts.intersection_update(map(back, decode(raw[d])))
+                if not starts:
+                    continue
         length = lb[d]
         scores = []
         for freq, idf, k1_1, norms in scorers:
@@ -1075,8 +1094,12 @@ def _tree_sum(values: list[float]) -> float:
     """Sum in the order of ``whoosh.util.make_binary_tree`` (a + (b + c))."""
     if len(values) == 1:
         return values[0]
-    if len(values) == 2:  # the common phrase, without the recursion (same order)
+    if len(values) == 2:  # the common phrases, without the recursion (same order)
         return values[0] + values[1]
+    if len(values) == 3:
+        return values[0] + (values[1] + values[2])
+    if len(values) == 4:
+        return (values[0] + values[1]) + (values[2] + values[3])
     half = len(values) // 2
     return _tree_sum(values[:half]) + _tree_sum(values[half:])
 
