@@ -644,7 +644,16 @@ class Matches:
             if coordinated:
                 # a few distinct masks: their coverages looked up, the products made in C
                 masks = list(map(s.mask.__getitem__, s.docs))
-                cov = {m: self._coverage(m) for m in set(masks)}
+                distinct = set(masks)
+                cov = {m: self._coverage(m) for m in distinct}
+                if tiers is not None and not tiers.intents:
+                    # the common case in one pass: key + squash(score x coverage), each
+                    # mask's key looked up (as below, without the lists between)
+                    of = {m: self._tier_key(m, 0) for m in distinct}
+                    bases.extend([k + x / (1.0 + x) for k, x in zip(
+                        map(of.__getitem__, masks),
+                        map(mul, scores, map(cov.__getitem__, masks)))])
+                    continue
                 part = list(map(mul, scores, map(cov.__getitem__, masks)))
             else:
                 masks = None
@@ -867,21 +876,24 @@ def _add_term(terms: Terms, k: int, info: Any, acc: Any, mask: Any, leaf: _Leaf,
         scores = [s for _, s in pairs]
     if boost != 1.0:
         scores = [s * boost for s in scores]
+    bits = leaf.bits
     if isinstance(acc, dict):
         get = acc.get
+        if mask is None:
+            for d, s in zip(ids, scores):
+                acc[d] = get(d, 0.0) + s
+        else:  # the score and the matched words in one pass
+            mget = mask.get
+            for d, s in zip(ids, scores):
+                acc[d] = get(d, 0.0) + s
+                mask[d] = mget(d, 0) | bits
+    elif mask is None:
         for d, s in zip(ids, scores):
-            acc[d] = get(d, 0.0) + s
+            acc[d] += s
     else:
         for d, s in zip(ids, scores):
             acc[d] += s
-    if mask is not None:
-        bits = leaf.bits
-        if isinstance(mask, dict):
-            for d in ids:
-                mask[d] = mask.get(d, 0) | bits
-        else:
-            for d in ids:
-                mask[d] |= bits
+            mask[d] |= bits
 
 
 def _add_matcher(subsearcher: Any, context: Any, acc: list[float], mask: list[int],
@@ -1036,34 +1048,29 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     scorers = [(freqs[i], idf, K1 + 1, _norms(avgfl, B, K1))
                for i, (idf, avgfl, B, K1) in enumerate(params)]
     if n == 2 and decode is _decode_positions:
-        # the common case, the decoding inlined (what _decode_positions does): a document
-        # matches when a position of the second word, less one, is one of the first's;
-        # ``accumulate(..., initial=-1)`` gives those positions less one after a -1, which
-        # no position equals
-        second, loads, dot = rest[0][0], pickle.loads, b"."
-        candidates = [d for d in candidates if not set(accumulate(loads(
-            first[d][4:] if first[d].endswith(dot) else first[d][4:] + dot))).isdisjoint(
-            accumulate(loads(second[d][4:] if second[d].endswith(dot) else second[d][4:] + dot),
-                       initial=-1))]
+        # the common case: each word's position deltas of every candidate from one
+        # ``pickle.loads`` (_deltas_of); a document matches when a position of the second
+        # word, less one, is one of the first's; ``accumulate(..., initial=-1)`` gives those
+        # positions less one after a -1, which no position equals
+        order = list(candidates)
+        candidates = [d for d, a, b in zip(order, _deltas_of(first, order),
+                                           _deltas_of(rest[0][0], order))
+                      if not set(accumulate(a)).isdisjoint(accumulate(b, initial=-1))]
     elif decode is _decode_positions:
         # the same for three words or more, a candidate at a time: the first word's
         # positions intersected with each next word's shifted back by its place
         # (``initial=-i``: a -i first, which no position equals), while starts remain
-        loads, dot = pickle.loads, b"."
-        shifted = [(raws[i], -i) for i in range(1, n)]
-        kept = []
-        for d in candidates:
-            v = first[d]
-            starts = set(accumulate(loads(v[4:] if v.endswith(dot) else v[4:] + dot)))
-            for raw, back in shifted:
-                v = raw[d]
-                starts.intersection_update(accumulate(
-                    loads(v[4:] if v.endswith(dot) else v[4:] + dot), initial=back))
+        order = list(candidates)
+        deltas = [_deltas_of(raws[i], order) for i in range(n)]
+        candidates = []
+        for j, d in enumerate(order):
+            starts = set(accumulate(deltas[0][j]))
+            for i in range(1, n):
+                starts.intersection_update(accumulate(deltas[i][j], initial=-i))
                 if not starts:
                     break
             if starts:
-                kept.append(d)
-        candidates = kept
+                candidates.append(d)
     checked = decode is _decode_positions  # then the candidates left are the matches
     for d in candidates:
         # another positions format: the same test through its decoder
@@ -1102,6 +1109,19 @@ def _tree_sum(values: list[float]) -> float:
         return (values[0] + values[1]) + (values[2] + values[3])
     half = len(values) // 2
     return _tree_sum(values[:half]) + _tree_sum(values[half:])
+
+
+def _deltas_of(values: dict[int, bytes], docs: list[int]) -> list[Any]:
+    """The position deltas (what ``_decode_positions`` sums) of ``values[d]`` for each of
+    ``docs``, from one ``pickle.loads``: each value is a pickled sequence behind the 4-byte
+    count (with or without the STOP opcode; with a protocol header and memo opcodes from
+    Whoosh's writer, without from fastwriter's), so the values' pickles between a MARK and
+    a LIST are the pickle of the list of them (a memo slot a value sets is only read back
+    by that value)."""
+    dot = b"."
+    body = b"".join([v[4:-1] if v.endswith(dot) else v[4:] for v in map(values.__getitem__,
+                                                                       docs)])
+    return pickle.loads(b"(" + body + b"l.")
 
 
 def _decode_positions(value: bytes) -> list[int]:
