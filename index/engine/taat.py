@@ -1072,6 +1072,18 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
             if starts:
                 candidates.append(d)
     checked = decode is _decode_positions  # then the candidates left are the matches
+    if checked and n == 2:
+        # the two words' BM25F scores as below, without the list and the loop
+        (f0, idf0, k0, norms0), (f1, idf1, k1, norms1) = scorers
+        for d in candidates:
+            length = lb[d]
+            tf = f0[d]
+            s0 = idf0 * ((tf * k0) / (tf + norms0[length]))
+            tf = f1[d]
+            s = s0 + idf1 * ((tf * k1) / (tf + norms1[length]))
+            acc[d] += s * boost if boost != 1.0 else s
+            mask[d] |= bits
+        return True
     for d in candidates:
         # another positions format: the same test through its decoder
         if not checked:
@@ -1118,9 +1130,8 @@ def _deltas_of(values: dict[int, bytes], docs: list[int]) -> list[Any]:
     Whoosh's writer, without from fastwriter's), so the values' pickles between a MARK and
     a LIST are the pickle of the list of them (a memo slot a value sets is only read back
     by that value)."""
-    dot = b"."
-    body = b"".join([v[4:-1] if v.endswith(dot) else v[4:] for v in map(values.__getitem__,
-                                                                       docs)])
+    body = b"".join([v[4:-1] if v[-1] == 46 else v[4:]  # 46: b"." (STOP)
+                     for v in map(values.__getitem__, docs)])
     return pickle.loads(b"(" + body + b"l.")
 
 
