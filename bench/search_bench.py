@@ -212,9 +212,11 @@ BUDGET = 120.0  # seconds per kind and engine; slow runs stop early (3 timings a
 
 
 def timed(fn: Callable[[str], Any], queries: list[str], rounds: int,
-          cpu: list[float] | None = None) -> list[float]:
+          cpu: list[float] | None = None,
+          per_query: dict[str, list[tuple[float, float]]] | None = None) -> list[float]:
     """Wall ms of each timed run (``cpu``, when given, gets each run's CPU ms:
-    ``time.process_time``, which another process on the machine does not inflate)."""
+    ``time.process_time``, which another process on the machine does not inflate;
+    ``per_query`` each query's (wall, CPU) ms)."""
     start = time.perf_counter()
     for q in queries:
         fn(q)  # warm caches
@@ -229,6 +231,8 @@ def timed(fn: Callable[[str], Any], queries: list[str], rounds: int,
             out.append((time.perf_counter() - t) * 1000)
             if cpu is not None:
                 cpu.append((time.process_time() - c) * 1000)
+            if per_query is not None:
+                per_query.setdefault(q, []).append((out[-1], (time.process_time() - c) * 1000))
             if len(out) >= 3 and time.perf_counter() - start > BUDGET:
                 return out
     return out
@@ -265,6 +269,8 @@ def main() -> None:
     ap.add_argument("--no-cli", action="store_true", help="skip the cold CLI timings")
     ap.add_argument("--kinds", default="rare,common,phrase,filtered,facets",
                     help="query kinds to time, comma-separated")
+    ap.add_argument("--slowest", type=int, default=0,
+                    help="print each kind's N slowest queries (warm, fastest run's CPU and wall)")
     ap.add_argument("--budget", type=float, default=BUDGET,
                     help="seconds per query kind and engine before timing stops early")
     args = ap.parse_args()
@@ -296,8 +302,9 @@ def main() -> None:
             notes.append(f"{label}: {note}")
         search_mod.open_index = lambda *_a, **_k: warm  # type: ignore[assignment]
         w_cpu: list[float] = []
+        each: dict[str, list[tuple[float, float]]] = {}
         try:
-            w = timed(run, qs, args.rounds, w_cpu)
+            w = timed(run, qs, args.rounds, w_cpu, each)
         finally:
             search_mod.open_index = real_open
         cold = timed(run, qs, 1)
@@ -308,6 +315,11 @@ def main() -> None:
               f"{pct(core, 50):5.1f} /{pct(core, 95):5.1f} ms  "
               f"{pct(f, 50):5.1f} /{pct(f, 95):5.1f} ms  {pct(w, 95) / pct(f, 95):8.2f}x  "
               f"{pct(w_cpu, 50):6.1f} /{pct(w_cpu, 95):6.1f} ms")
+        best = sorted(((min(c for _, c in runs), min(t for t, _ in runs), q)
+                       for q, runs in each.items()), reverse=True)
+        for c, t, q in best[:args.slowest]:
+            print(f"      slow {kind}: {c:6.1f} ms CPU, {t:6.1f} ms wall (fastest of "
+                  f"{len(each[q])})  {q}")
     for note in notes:
         print(f"  note: {note}")
     print("  examples: " + json.dumps({k: v[:2] for k, v in queries.items()}))
