@@ -26,7 +26,9 @@ today (index and searcher opened per call: nothing a searcher keeps, such as the
 and the scored long posting lists of ``index/engine/taat.py``, survives from one call to the next),
 and as "Whoosh core": Whoosh's own collector on the same parsed query and filter
 (``searcher.search(q, limit=10)``, stored fields of the hits, no total count, prior,
-snippets or facets), which ``search()`` no longer uses for most queries.  Each query runs
+snippets or facets), which ``search()`` no longer uses for most queries.  The last column is
+the warm runs' CPU time (``time.process_time``): on a shared machine the wall figures carry
+the other processes' load, the CPU figures much less of it.  Each query runs
 once to warm caches, then ``--rounds`` times; p50 / p95 are over all timed runs.  Cold CLI
 processes (``trials show``, ``trials search``) are timed last, median and max of 5.
 """
@@ -209,7 +211,12 @@ def core_runner(warm: _Warm, kind: str) -> Callable[[str], Any]:
 BUDGET = 120.0  # seconds per kind and engine; slow runs stop early (3 timings at least)
 
 
-def timed(fn: Callable[[str], Any], queries: list[str], rounds: int) -> list[float]:
+def timed(fn: Callable[[str], Any], queries: list[str], rounds: int,
+          cpu: list[float] | None = None,
+          per_query: dict[str, list[tuple[float, float]]] | None = None) -> list[float]:
+    """Wall ms of each timed run (``cpu``, when given, gets each run's CPU ms:
+    ``time.process_time``, which another process on the machine does not inflate;
+    ``per_query`` each query's (wall, CPU) ms)."""
     start = time.perf_counter()
     for q in queries:
         fn(q)  # warm caches
@@ -218,9 +225,14 @@ def timed(fn: Callable[[str], Any], queries: list[str], rounds: int) -> list[flo
     out: list[float] = []
     for _ in range(rounds):
         for q in queries:
+            c = time.process_time()
             t = time.perf_counter()
             fn(q)
             out.append((time.perf_counter() - t) * 1000)
+            if cpu is not None:
+                cpu.append((time.process_time() - c) * 1000)
+            if per_query is not None:
+                per_query.setdefault(q, []).append((out[-1], (time.process_time() - c) * 1000))
             if len(out) >= 3 and time.perf_counter() - start > BUDGET:
                 return out
     return out
@@ -257,6 +269,8 @@ def main() -> None:
     ap.add_argument("--no-cli", action="store_true", help="skip the cold CLI timings")
     ap.add_argument("--kinds", default="rare,common,phrase,filtered,facets",
                     help="query kinds to time, comma-separated")
+    ap.add_argument("--slowest", type=int, default=0,
+                    help="print each kind's N slowest queries (warm, fastest run's CPU and wall)")
     ap.add_argument("--budget", type=float, default=BUDGET,
                     help="seconds per query kind and engine before timing stops early")
     args = ap.parse_args()
@@ -272,7 +286,8 @@ def main() -> None:
     print(f"search benchmark: {n_docs} trials, {segments} index segment(s); FTS5 baseline "
           + (f"built in {build:.0f} s" if build else "reused"))
     print(f"  {'query kind':22} {'n':>3}  {'Whoosh warm p50/p95':>20}  "  # n: timed runs
-          f"{'per-call open':>17}  {'Whoosh core':>15}  {'FTS5 p50/p95':>14}  {'p95 ratio':>9}")
+          f"{'per-call open':>17}  {'Whoosh core':>15}  {'FTS5 p50/p95':>14}  {'p95 ratio':>9}  "
+          f"{'warm CPU p50/p95':>16}")
     notes = []
     real_open = search_mod.open_index
     warm = _Warm(ix_dir)
@@ -286,8 +301,10 @@ def main() -> None:
         if note:
             notes.append(f"{label}: {note}")
         search_mod.open_index = lambda *_a, **_k: warm  # type: ignore[assignment]
+        w_cpu: list[float] = []
+        each: dict[str, list[tuple[float, float]]] = {}
         try:
-            w = timed(run, qs, args.rounds)
+            w = timed(run, qs, args.rounds, w_cpu, each)
         finally:
             search_mod.open_index = real_open
         cold = timed(run, qs, 1)
@@ -296,7 +313,13 @@ def main() -> None:
         print(f"  {label:22} {len(w):3}  {pct(w, 50):8.1f} /{pct(w, 95):7.1f} ms  "
               f"{pct(cold, 50):6.0f} /{pct(cold, 95):5.0f} ms  "
               f"{pct(core, 50):5.1f} /{pct(core, 95):5.1f} ms  "
-              f"{pct(f, 50):5.1f} /{pct(f, 95):5.1f} ms  {pct(w, 95) / pct(f, 95):8.2f}x")
+              f"{pct(f, 50):5.1f} /{pct(f, 95):5.1f} ms  {pct(w, 95) / pct(f, 95):8.2f}x  "
+              f"{pct(w_cpu, 50):6.1f} /{pct(w_cpu, 95):6.1f} ms")
+        best = sorted(((min(c for _, c in runs), min(t for t, _ in runs), q)
+                       for q, runs in each.items()), reverse=True)
+        for c, t, q in best[:args.slowest]:
+            print(f"      slow {kind}: {c:6.1f} ms CPU, {t:6.1f} ms wall (fastest of "
+                  f"{len(each[q])})  {q}")
     for note in notes:
         print(f"  note: {note}")
     print("  examples: " + json.dumps({k: v[:2] for k, v in queries.items()}))

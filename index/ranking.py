@@ -118,9 +118,18 @@ def unit_weights(searcher: Searcher, units, doc_frequency=None) -> tuple[float, 
 
 def coverage(matched: set[str], words: tuple[Alternatives, ...],
              weights: tuple[float, ...], power: float = COORD_POWER) -> float:
+    return _coverage(_held(matched, words), weights, power)
+
+
+def _held(matched: set[str], words: tuple[Alternatives, ...]) -> tuple[bool, ...]:
+    """Per unit: does one of its alternatives have every word in ``matched``?"""
+    return tuple(any(all(t in matched for t in texts) for texts in alts) for alts in words)
+
+
+def _coverage(held: tuple[bool, ...], weights: tuple[float, ...], power: float) -> float:
+    """The coordination factor from which units are held (``coverage``, ``MaskForm``)."""
     total = sum(weights) or 1.0
-    covered = sum(w for alts, w in zip(words, weights, strict=True)
-                  if any(all(t in matched for t in texts) for texts in alts))
+    covered = sum(w for h, w in zip(held, weights, strict=True) if h)
     return (covered / total) ** power
 
 
@@ -222,14 +231,20 @@ def names_the_disease(matched: set[str], main: set[str], words: tuple[Alternativ
     background or a prior therapy) is not a GLP-1 receptor agonist trial (``matched``,
     every field's words, is not enough).  A query of conditions only ("type 1 diabetes
     children") puts first the trials of them that satisfy an intent."""
+    return _names_the_disease(_held(main, words), weights, conditions, intent_held)
+
+
+def _names_the_disease(main_held: tuple[bool, ...], weights: tuple[float, ...],
+                       conditions: tuple[bool, ...], intent_held: bool) -> bool:
+    """``names_the_disease`` from which units are held in the main fields."""
     if not any(conditions) or (all(conditions) and not intent_held):
         return False
     other = intent_held
-    for alts, w, condition in zip(words, weights, conditions, strict=True):
+    for held, w, condition in zip(main_held, weights, conditions, strict=True):
         if condition:
-            if not any(all(t in main for t in texts) for texts in alts):
+            if not held:
                 return False
-        elif w and any(all(t in main for t in texts) for texts in alts):
+        elif w and held:
             other = True
     return other
 
@@ -238,14 +253,77 @@ def tier_coverage(matched: set[str], main: set[str], words: tuple[Alternatives, 
                   weights: tuple[float, ...]) -> float:
     """The weighted share of units matched, a unit named only outside MAIN_FIELDS counting
     SECONDARY_CREDIT.  ``matched``: words matched in any field; ``main``: in MAIN_FIELDS."""
+    return _tier_coverage(_held(main, words), _held(matched, words), weights)
+
+
+def _tier_coverage(main_held: tuple[bool, ...], held: tuple[bool, ...],
+                   weights: tuple[float, ...]) -> float:
+    """``tier_coverage`` from which units are held in the main fields and in any field."""
     total = sum(weights) or 1.0
     covered = 0.0
-    for alts, w in zip(words, weights, strict=True):
-        if any(all(t in main for t in texts) for texts in alts):
+    for in_main, anywhere, w in zip(main_held, held, weights, strict=True):
+        if in_main:
             covered += w
-        elif any(all(t in matched for t in texts) for texts in alts):
+        elif anywhere:
             covered += w * SECONDARY_CREDIT
     return covered / total
+
+
+class MaskForm:
+    """``coverage``, ``tier_coverage`` and ``names_the_disease`` on a bit mask of matched
+    words (index/engine/taat.py: a bit per word matched in any field, ``bit_of``, and one per
+    word matched in a main field, ``main_bit_of``), made once per query: the same formulas,
+    only the test of a unit is a few integer operations instead of set lookups over every
+    alternative.  An alternative holds when its words' bits are all in the mask; a word
+    without a bit is never matched, so an alternative naming one never holds."""
+
+    def __init__(self, words: tuple[Alternatives, ...], bit_of: dict[str, int],
+                 main_bit_of: dict[str, int]) -> None:
+        self.any = tuple(_unit_bits(alts, bit_of) for alts in words)
+        self.main = tuple(_unit_bits(alts, main_bit_of) for alts in words)
+        self._seen: dict[int, tuple[tuple[bool, ...], tuple[bool, ...]]] = {}
+
+    def held(self, mask: int) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+        """Per unit, is it held in any field, and in a main field (kept per mask)."""
+        found = self._seen.get(mask)
+        if found is None:
+            found = self._seen[mask] = (
+                tuple(bool(mask & one) or any(mask & b == b for b in more)
+                      for one, more in self.any),
+                tuple(bool(mask & one) or any(mask & b == b for b in more)
+                      for one, more in self.main))
+        return found
+
+    def coverage(self, mask: int, weights: tuple[float, ...],
+                 power: float = COORD_POWER) -> float:
+        return _coverage(self.held(mask)[0], weights, power)
+
+    def tier_coverage(self, mask: int, weights: tuple[float, ...]) -> float:
+        anywhere, in_main = self.held(mask)
+        return _tier_coverage(in_main, anywhere, weights)
+
+    def names_the_disease(self, mask: int, weights: tuple[float, ...],
+                          conditions: tuple[bool, ...], intent_held: bool = False) -> bool:
+        return _names_the_disease(self.held(mask)[1], weights, conditions, intent_held)
+
+
+def _unit_bits(alts: Alternatives, bit_of: dict[str, int]) -> tuple[int, tuple[int, ...]]:
+    """A unit's alternatives as bits: (the bits of its one-word alternatives ORed: one of
+    them in the mask holds the unit, each longer alternative's bits); alternatives with a
+    word that has no bit are left out (they never hold)."""
+    one = 0
+    more: list[int] = []
+    for texts in alts:
+        if not all(t in bit_of for t in texts):
+            continue
+        bits = 0
+        for t in texts:
+            bits |= bit_of[t]
+        if len(texts) == 1:
+            one |= bits
+        else:
+            more.append(bits)
+    return one, tuple(dict.fromkeys(more))
 
 
 def tier(cov: float) -> int:

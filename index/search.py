@@ -388,7 +388,7 @@ def search(
                     intent.resolve(searcher)
             check_expansion(q, searcher.reader())
             if not literal:
-                expand_aliases(q, searcher.reader())
+                expand_aliases(q, _TableFrequencies(searcher))
                 q = class_units(q)
                 expand_stems(q, searcher.reader())
                 correct_spelling(q, searcher.reader())
@@ -810,6 +810,26 @@ def other_names(reader: Any, key: tuple[str, ...]) -> list[tuple[str, ...]]:
 
     found = aliases.accepted(reader, key, taat.prefix_terms)
     return found + [v for v in drugnames.accepted(reader, key) if v not in found]
+
+
+class _TableFrequencies:
+    """The searcher's reader, with ``doc_frequency`` from the searcher's term table
+    (``taat.Terms``: each term looked up once per searcher, where the reader looks it up in
+    every segment's files on every call): the alias and drug-name lookups ask the
+    frequencies of the same few hundred names on every search."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self._reader = searcher.reader()
+        self._terms = taat.terms_of(searcher)
+        self._fields = searcher.schema
+
+    def doc_frequency(self, fieldname: str, text: Any) -> int:
+        if fieldname not in self._fields:  # the reader's error (TermNotFound)
+            return self._reader.doc_frequency(fieldname, text)
+        return self._terms.doc_frequency(fieldname, text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
 
 
 def expand_aliases(q: wq.Query | None, reader: Any) -> None:

@@ -205,3 +205,35 @@ def test_a_marker_named_with_a_contrary_status_is_not_the_subtype(subtype_index:
     levels = {h.trial_id: next(iter(h.intents.values())) for h in res.hits}
     assert levels["NCT20000006"] == "yes" and levels["NCT20000005"] == "no"
     assert [h.trial_id for h in res.hits][:2] == ["NCT20000006", "NCT20000005"]
+
+
+@pytest.mark.parametrize("text", ["Keytruda lung cancer", "SPG stimulation",
+                                  "sphenopalatine ganglion stimulation", "AML azacitidine",
+                                  "acute myeloid leukemia", "pembrolizumab"])
+def test_expansion_with_the_term_tables_frequencies_is_the_readers(index_dir: Path,
+                                                                   text: str) -> None:
+    """search() expands aliases with the searcher's term table answering doc_frequency
+    (search._TableFrequencies): the same query as with the reader itself, on a searcher
+    whose table is fresh and on one that has answered before."""
+    from whoosh.reading import TermNotFound
+
+    from trialscope.index import search as search_mod
+    from trialscope.index.indexer import open_index
+
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        for _ in range(2):
+            by_reader = search_mod.parse_query(text)
+            search_mod.expand_aliases(by_reader, searcher.reader())
+            by_table = search_mod.parse_query(text)
+            table = search_mod._TableFrequencies(searcher)
+            for field, word in (("interventions", "pembrolizumab"), ("title", "aml"),
+                                ("title", "nosuchword")):
+                assert table.doc_frequency(field, word) == \
+                    searcher.reader().doc_frequency(field, word)
+            with pytest.raises(TermNotFound):  # as the reader's
+                table.doc_frequency("no_such_field", "x")
+            search_mod.expand_aliases(by_table, table)
+            assert by_table == by_reader
+            assert search_mod.describe(by_table) == search_mod.describe(by_reader)
+    ix.close()

@@ -777,3 +777,33 @@ def test_positions_decode_as_whooshs() -> None:
         for value in (fmt.encode(positions), _encode_positions(positions) if positions else None):
             if value is not None:
                 assert taat._decode_positions(value) == fmt.decode_positions(value) == positions
+
+
+def test_positions_of_many_documents_decode_as_whooshs() -> None:
+    """``_deltas_of`` (every candidate's positions from one ``pickle.loads``): each value,
+    in Whoosh's encoding (protocol header, memoised list, STOP) or fastwriter's (a bare
+    tuple), with or without its STOP opcode, mixed in one call, decodes as Whoosh's
+    decoder decodes it alone."""
+    from itertools import accumulate
+
+    from whoosh.formats import Positions
+
+    from trialscope.index.engine.fastwriter import _encode_positions
+
+    fmt = Positions()
+    rng = random.Random(5)
+    values: dict[int, bytes] = {}
+    for d in range(400):
+        span = rng.choice((5, 300, 70_000))
+        positions = sorted(rng.sample(range(span), min(span, rng.choice((1, 1, 2, 3, 40)))))
+        value = fmt.encode(positions) if d % 3 else _encode_positions(positions)
+        if d % 5 == 0 and value.endswith(b"."):
+            value = value[:-1]  # the STOP left out, as Whoosh's decoder allows
+        values[d] = value
+    docs = [d for d in values if d % 7]
+    rng.shuffle(docs)
+    got = taat._deltas_of(values, docs)
+    assert len(got) == len(docs)
+    for d, deltas in zip(docs, got):
+        assert list(accumulate(deltas)) == fmt.decode_positions(values[d])
+    assert taat._deltas_of(values, []) == []

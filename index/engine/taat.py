@@ -113,14 +113,12 @@ from trialscope.index.query import Unit
 from trialscope.index.ranking import (
     MAIN_FIELDS,
     Coord,
+    MaskForm,
     Prior,
     conditions_of,
-    coverage,
     intent_weight,
-    names_the_disease,
     rank,
     squash,
-    tier_coverage,
     tier_weights,
     unit_weights,
     unsquash,
@@ -504,10 +502,19 @@ class _Plan:
     power: float = 1.0
     bit_of: dict[str, int] = field(default_factory=dict)
     main_bit_of: dict[str, int] = field(default_factory=dict)  # matched in ranking.MAIN_FIELDS
+    _form: MaskForm | None = None
 
     @property
     def coordinated(self) -> bool:
         return bool(self.words)
+
+    @property
+    def form(self) -> MaskForm:
+        """ranking.py's coverage and tiers on this plan's masks (made on first use, once
+        the bits are all given)."""
+        if self._form is None:
+            self._form = MaskForm(self.words, self.bit_of, self.main_bit_of)
+        return self._form
 
 
 def _pieces(unit: wq.Query) -> list[wq.Query]:
@@ -637,7 +644,16 @@ class Matches:
             if coordinated:
                 # a few distinct masks: their coverages looked up, the products made in C
                 masks = list(map(s.mask.__getitem__, s.docs))
-                cov = {m: self._coverage(m) for m in set(masks)}
+                distinct = set(masks)
+                cov = {m: self._coverage(m) for m in distinct}
+                if tiers is not None and not tiers.intents:
+                    # the common case in one pass: key + squash(score x coverage), each
+                    # mask's key looked up (as below, without the lists between)
+                    of = {m: self._tier_key(m, 0) for m in distinct}
+                    bases.extend([k + x / (1.0 + x) for k, x in zip(
+                        map(of.__getitem__, masks),
+                        map(mul, scores, map(cov.__getitem__, masks)))])
+                    continue
                 part = list(map(mul, scores, map(cov.__getitem__, masks)))
             else:
                 masks = None
@@ -667,13 +683,11 @@ class Matches:
         if key is None:
             weights = tiers.weights
             if weights is not None:
-                matched = {w for w, b in self.plan.bit_of.items() if mask & b}
-                main = {w for w, b in self.plan.main_bit_of.items() if mask & b}
+                form = self.plan.form
                 total = sum(weights) or 1.0
-                covered = tier_coverage(matched, main, self.plan.words, weights) * total
+                covered = form.tier_coverage(mask, weights) * total
                 heaviest = tiers.intent or max(weights) or 1.0
-                first = names_the_disease(matched, main, self.plan.words, weights,
-                                          tiers.conditions, 2 in levels)
+                first = form.names_the_disease(mask, weights, tiers.conditions, 2 in levels)
             else:
                 total = covered = heaviest = 1.0
                 first = False
@@ -770,8 +784,7 @@ class _SegmentPriors:
 
 
 def _mask_coverage(p: _Plan, mask: int) -> float:
-    matched = {w for w, b in p.bit_of.items() if mask & b}
-    return coverage(matched, p.words, p.weights, p.power)
+    return p.form.coverage(mask, p.weights, p.power)
 
 
 def _scorer_params(terms: Terms, fieldname: str, text: str
@@ -863,21 +876,24 @@ def _add_term(terms: Terms, k: int, info: Any, acc: Any, mask: Any, leaf: _Leaf,
         scores = [s for _, s in pairs]
     if boost != 1.0:
         scores = [s * boost for s in scores]
+    bits = leaf.bits
     if isinstance(acc, dict):
         get = acc.get
+        if mask is None:
+            for d, s in zip(ids, scores):
+                acc[d] = get(d, 0.0) + s
+        else:  # the score and the matched words in one pass
+            mget = mask.get
+            for d, s in zip(ids, scores):
+                acc[d] = get(d, 0.0) + s
+                mask[d] = mget(d, 0) | bits
+    elif mask is None:
         for d, s in zip(ids, scores):
-            acc[d] = get(d, 0.0) + s
+            acc[d] += s
     else:
         for d, s in zip(ids, scores):
             acc[d] += s
-    if mask is not None:
-        bits = leaf.bits
-        if isinstance(mask, dict):
-            for d in ids:
-                mask[d] = mask.get(d, 0) | bits
-        else:
-            for d in ids:
-                mask[d] |= bits
+            mask[d] |= bits
 
 
 def _add_matcher(subsearcher: Any, context: Any, acc: list[float], mask: list[int],
@@ -1032,30 +1048,56 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     scorers = [(freqs[i], idf, K1 + 1, _norms(avgfl, B, K1))
                for i, (idf, avgfl, B, K1) in enumerate(params)]
     if n == 2 and decode is _decode_positions:
-        # the common case, the decoding inlined (what _decode_positions does): a document
-        # matches when a position of the second word, less one, is one of the first's;
-        # ``accumulate(..., initial=-1)`` gives those positions less one after a -1, which
-        # no position equals
-        second, loads, dot = rest[0][0], pickle.loads, b"."
-        candidates = [d for d in candidates if not set(accumulate(loads(
-            first[d][4:] if first[d].endswith(dot) else first[d][4:] + dot))).isdisjoint(
-            accumulate(loads(second[d][4:] if second[d].endswith(dot) else second[d][4:] + dot),
-                       initial=-1))]
-    for d in candidates:
-        # a start p of the first word with word i at p + i for every i: the first word's
-        # positions intersected with each next word's, shifted back by its place
-        if n == 2:
-            if decode is not _decode_positions and set(decode(first[d])).isdisjoint(
-                    map(rest[0][1], decode(rest[0][0][d]))):
-                continue
-        else:
-            starts = set(decode(first[d]))
-            for raw, back in rest:
+        # the common case: each word's position deltas of every candidate from one
+        # ``pickle.loads`` (_deltas_of); a document matches when a position of the second
+        # word, less one, is one of the first's; ``accumulate(..., initial=-1)`` gives those
+        # positions less one after a -1, which no position equals
+        order = list(candidates)
+        candidates = [d for d, a, b in zip(order, _deltas_of(first, order),
+                                           _deltas_of(rest[0][0], order))
+                      if not set(accumulate(a)).isdisjoint(accumulate(b, initial=-1))]
+    elif decode is _decode_positions:
+        # the same for three words or more, a candidate at a time: the first word's
+        # positions intersected with each next word's shifted back by its place
+        # (``initial=-i``: a -i first, which no position equals), while starts remain
+        order = list(candidates)
+        deltas = [_deltas_of(raws[i], order) for i in range(n)]
+        candidates = []
+        for j, d in enumerate(order):
+            starts = set(accumulate(deltas[0][j]))
+            for i in range(1, n):
+                starts.intersection_update(accumulate(deltas[i][j], initial=-i))
                 if not starts:
                     break
-                starts.intersection_update(map(back, decode(raw[d])))
-            if not starts:
-                continue
+            if starts:
+                candidates.append(d)
+    checked = decode is _decode_positions  # then the candidates left are the matches
+    if checked and n == 2:
+        # the two words' BM25F scores as below, without the list and the loop
+        (f0, idf0, k0, norms0), (f1, idf1, k1, norms1) = scorers
+        for d in candidates:
+            length = lb[d]
+            tf = f0[d]
+            s0 = idf0 * ((tf * k0) / (tf + norms0[length]))
+            tf = f1[d]
+            s = s0 + idf1 * ((tf * k1) / (tf + norms1[length]))
+            acc[d] += s * boost if boost != 1.0 else s
+            mask[d] |= bits
+        return True
+    for d in candidates:
+        # another positions format: the same test through its decoder
+        if not checked:
+            if n == 2:
+                if set(decode(first[d])).isdisjoint(map(rest[0][1], decode(rest[0][0][d]))):
+                    continue
+            else:
+                starts = set(decode(first[d]))
+                for raw, back in rest:
+                    if not starts:
+                        break
+                    starts.intersection_update(map(back, decode(raw[d])))
+                if not starts:
+                    continue
         length = lb[d]
         scores = []
         for freq, idf, k1_1, norms in scorers:
@@ -1071,10 +1113,26 @@ def _tree_sum(values: list[float]) -> float:
     """Sum in the order of ``whoosh.util.make_binary_tree`` (a + (b + c))."""
     if len(values) == 1:
         return values[0]
-    if len(values) == 2:  # the common phrase, without the recursion (same order)
+    if len(values) == 2:  # the common phrases, without the recursion (same order)
         return values[0] + values[1]
+    if len(values) == 3:
+        return values[0] + (values[1] + values[2])
+    if len(values) == 4:
+        return (values[0] + values[1]) + (values[2] + values[3])
     half = len(values) // 2
     return _tree_sum(values[:half]) + _tree_sum(values[half:])
+
+
+def _deltas_of(values: dict[int, bytes], docs: list[int]) -> list[Any]:
+    """The position deltas (what ``_decode_positions`` sums) of ``values[d]`` for each of
+    ``docs``, from one ``pickle.loads``: each value is a pickled sequence behind the 4-byte
+    count (with or without the STOP opcode; with a protocol header and memo opcodes from
+    Whoosh's writer, without from fastwriter's), so the values' pickles between a MARK and
+    a LIST are the pickle of the list of them (a memo slot a value sets is only read back
+    by that value)."""
+    body = b"".join([v[4:-1] if v[-1] == 46 else v[4:]  # 46: b"." (STOP)
+                     for v in map(values.__getitem__, docs)])
+    return pickle.loads(b"(" + body + b"l.")
 
 
 def _decode_positions(value: bytes) -> list[int]:
