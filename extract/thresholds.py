@@ -31,7 +31,7 @@ from typing import Any
 
 from trialscope.core.limits import MAX_ITEM_CHARS, clip
 from trialscope.core.record import Threshold
-from trialscope.extract.measures import MEASURES, ROMAN, Measure
+from trialscope.extract.measures import MEASURES, ROMAN, Measure, lookup
 from trialscope.extract.prefilter import (
     Gate,
     first_chars,
@@ -2292,6 +2292,157 @@ def _alcohol(text: str, section: str) -> list[Threshold]:
     return out
 
 
+# RULES v2 rule 25: a change of a measured quantity over a period is a limit on the change,
+# not on the quantity and not a window: "weight loss or gain ≥ 4.5 kg", "change in body weight
+# > 5 kg", "an increase or decrease of 5% in body weight", "less than 20% deviation in serum
+# creatinine", "weight must be stable within 5%".  The quantity is one the measure table knows
+# (named as the table names it); a loss and a gain keep their word, any other change word
+# (change, increase or decrease, deviation, variation, fluctuation) is a change.
+_CHANGE_KEYS = ("change", "loss", "gain", "increase", "decrease", "deviation", "variation",
+                "fluctuat", "stable within")
+_CHANGE_WORD = (r"(?:changes?|loss|gain|increase\s+or\s+decrease|decrease\s+or\s+increase"
+                r"|deviations?|variations?|fluctuations?)")
+_Q = r"(?P<q>[A-Za-z][\w-]*(?:\s+(?!of\b|in\b)[A-Za-z][\w-]*)?)"
+# between a change and its comparison: "weight change (increase or decrease of greater than"
+_CHANGE_GAP = re.compile(r"\s*(?:\(\s*)?(?:(?:increase|decrease|or|and|of|by|defined|as|an?|the"
+                         r"|body|weight|:)\s*)*", _IC)
+_CHANGE_OR = re.compile(r"\s*,?\s*(?:or|and)\s+")  # "(5% or more, or 5 kg or more"
+_CHANGE_AFTER = re.compile(  # "weight loss or gain ≥4.5 kg", "Weight of change >5%"
+    rf"\b{_Q}\s+(?:of\s+)?(?P<k>change|loss|gain|fluctuation|variation)"
+    r"(?:\s+(?:or|and/or)\s+(?:[a-z]+\s+)?(?P<k2>loss|gain))?\b", _IC)
+_CHANGE_BEFORE = re.compile(  # "increase or decrease of 5% in body weight", "change in weight"
+    rf"\b(?P<k>{_CHANGE_WORD})\s+(?:of\s+|in\s+)", _IC)
+_CHANGE_OF = re.compile(rf"\s*(?:\([^()]*\)\s*)?(?:of|in)\s+(?:the\s+|their\s+|his\s+|her\s+)?{_Q}",
+                        _IC)
+_CHANGE_IN = re.compile(rf"\s*(?:the\s+|their\s+)?{_Q}\s*(?:(?:of|by)\s+)?", _IC)
+_STABLE_WITHIN = re.compile(
+    rf"\b{_Q}\s+(?:(?:must|should|will|shall)\s+(?:be|have\s+been|remain)\s+|(?:is|was|has\s+been"
+    rf"|have\s+been|remained|been)\s+)?stable\s+(?:to\s+)?within\s+(?:±|\+/-|\+/−)?\s*"
+    rf"(?P<n>{_NUM})\s*%", _IC)
+
+
+def _quantity(words: str) -> str | None:
+    """The measure-table name of the quantity ``words`` name ("body weight" is weight), trying
+    the last two words, then the last one."""
+    parts = words.split()
+    for k in (2, 1):
+        if len(parts) >= k and (name := lookup(" ".join(parts[-k:]))):
+            return name
+    return None
+
+
+def _change_names(name: str, k: str, k2: str | None) -> list[str]:
+    kinds = [w.lower() for w in (k, k2) if w]
+    if kinds and all(w in ("loss", "gain") for w in kinds):
+        return [f"{name} {w}" for w in kinds]
+    return [f"{name} change"]
+
+
+def _changes(text: str, low: str, section: str) -> list[Threshold]:
+    out: list[Threshold] = []
+    if not has_key(low, _CHANGE_KEYS):
+        return out
+
+    def emit(names: list[str], found: list[Comparison], span: str, at: int,
+             inferred: bool = False) -> None:
+        for name in names:
+            for op, value, unit, _end in found[:2]:
+                if unit in ("years", "months", "weeks", "days", "hours"):
+                    return  # "weight loss within 3 months": a window on the event
+                if unit == "lb":
+                    value, unit = round(value / 2.2046, 1), "kg"
+                t = _make(name, op, value, unit, span, "other", section)
+                if inferred:
+                    t["op_inferred"] = True  # RULES v2 §8.6: no sign written
+                t["recognised"] = False
+                t["_change"] = at
+                out.append(t)
+
+    for m in _CHANGE_AFTER.finditer(text):
+        name = _quantity(m.group("q"))
+        if not name:
+            continue
+        found, p = _first_compare(text, m.end(), min(len(text), m.end() + 46))
+        if found and (more_at := _CHANGE_OR.match(text, found[-1][3])) and (
+                more := _compare(text, more_at.end())) and more[0][2] != found[0][2]:
+            found += more
+        if found and found[0][0] != "=" and _match_end(_CHANGE_GAP, text, m.end()) == p:
+            emit(_change_names(name, m.group("k"), m.group("k2")), found,
+                 text[m.start():found[-1][3]], m.start("k"))
+    for m in _CHANGE_BEFORE.finditer(text):
+        k = m.group("k")
+        if m.group().lower().rstrip().endswith(" in"):  # "change in body weight > 5 kg"
+            q = _CHANGE_IN.match(text, m.end())
+            name = _quantity(q.group("q")) if q else None
+            if not q or not name:
+                continue
+            found, p = _first_compare(text, q.end(), min(len(text), q.end() + 30))
+            if found and found[0][0] != "=" and _match_end(_CHANGE_GAP, text, q.end()) == p:
+                emit(_change_names(name, k, None), found, text[m.start():found[-1][3]],
+                     m.start("k"))
+            continue
+        found = _compare(text, m.end())  # "of greater than 5% of body weight"
+        inferred = False
+        if not found and (num := _VALUE.match(text, m.end())):  # "of 5% in body weight"
+            unit, factor, end = read_unit(text, num.end())
+            found, inferred = [(">=", _number(num.group(1)) * factor, unit, end)], True
+        if not found or not found[-1][2]:
+            continue
+        of = _CHANGE_OF.match(text, found[-1][3])
+        name = _quantity(of.group("q")) if of else None
+        if of and name:
+            emit(_change_names(name, k, None), found, text[m.start():of.end()], m.start("k"),
+                 inferred)
+    for m in _CHANGE_OF_BEFORE.finditer(text):  # "less than 20% deviation in serum creatinine"
+        found = _compare(text, m.start())
+        of = _CHANGE_OF.match(text, m.end())
+        name = _quantity(of.group("q")) if of else None
+        if found and found[-1][2] and of and name:
+            emit(_change_names(name, m.group("k"), None), found, text[m.start():of.end()],
+                 m.start("k"))
+    for m in _STABLE_WITHIN.finditer(text):  # "weight must be stable within 5%"
+        if name := _quantity(m.group("q")):
+            emit([f"{name} change"], [("<=", _number(m.group("n")), "%", m.end())], m.group(),
+                 m.start("n"))
+    return out
+
+
+_CHANGE_OF_BEFORE = re.compile(
+    rf"(?:{_OP_ANY})\s*(?:{_NUM})\s*(?:%|percent|kg|kilograms?)\s+(?P<k>{_CHANGE_WORD})\b(?=\s+(?:of|in)\b)",
+    _IC)
+
+
+def _no_change_twice(found: list[Threshold]) -> list[Threshold]:
+    """A change read by ``_changes`` is not also a limit on the quantity itself ("change in body
+    weight > 5 kg" is no weight limit), nor a window on the change's words (rule 25: the
+    period is a note)."""
+    changes = [t for t in found if "_change" in t]
+    if not changes:
+        return found
+    for t in changes:
+        t.pop("_change")
+    limits = {(t["op"], t["value"], t["unit"]) for t in changes}
+    words = {w for t in changes for w in t["measure"].lower().split()}
+    out = []
+    for t in found:
+        if t in changes:
+            out.append(t)
+            continue
+        if t["kind"] == "window":
+            things = [x for x in str(t["measure"]).split(", ")
+                      if not re.search(r"\b(?:loss|gain|change)\b", x, _IC)
+                      or not set(x.lower().split()) & words]
+            if not things:
+                continue
+            if len(things) < len(str(t["measure"]).split(", ")):
+                t = {**t, "measure": ", ".join(things)}
+        elif (t["op"], t["value"], t["unit"]) in limits and set(
+                str(t["measure"]).lower().split()) & (words | {"weight", "body"}):
+            continue
+        out.append(t)
+    return out
+
+
 def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     """A time span read both as a window and as a disease duration ("History of stroke for 6
     months prior to screening") is one of them: in an exclusion the window (a recent event
@@ -2333,9 +2484,10 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
         if has_key(low, ("alcohol", "drink", "ethanol")):
             found += _alcohol(text, section)
         found += _expressions(text, section)
+        found += _changes(text, low, section)
         found += _others(text, low, section, found)
         found += _ranges_and_rates(text, low, section, found)
-        found = _one_reading(found, section)
+        found = _no_change_twice(_one_reading(found, section))
         if "contracep" in low:  # RULES v2 §6: contraception, its periods and failure rates
             found = [t for t in found if t["kind"] in ("age", "lab", "vital", "scale", "class")]
     for t in found:

@@ -1,0 +1,49 @@
+"""Round 5 of issue 17: real-text tests for the mechanisms added on dev (dev1 + dev2 + dev3).
+
+Texts are dev items (``fixtures/labelled/thresholds-dev*.jsonl``); none comes from the test split.
+"""
+
+from __future__ import annotations
+
+from trialscope.extract.thresholds import extract_from_text
+
+
+def got(text: str, section: str = "exclusion") -> set[tuple[object, ...]]:
+    return {(t["measure"], t["op"], t["value"], t["unit"])
+            for t in extract_from_text(text, section)}
+
+
+def test_a_change_of_a_measured_quantity_is_a_limit_on_the_change() -> None:
+    # RULES v2 rule 25: the change, not the quantity, and not a window on the change
+    assert got("Have a self-reported change in body weight >5 kg (11 pounds) within 90 days prior"
+               " to screening.") == {("weight change", ">", 5.0, "kg")}
+    assert got("Weight loss or gain ≥4.5 kg within 90 days of visit 1.") == {
+        ("weight loss", ">=", 4.5, "kg"), ("weight gain", ">=", 4.5, "kg")}
+    assert got("Weight of change >5% in the past 3-months") == {("weight change", ">", 5.0, "%")}
+    assert got("Weight must be stable within 5% for 3 months prior to initiation visit",
+               "inclusion") == {("weight change", "<=", 5.0, "%")}
+    assert got("Recent rapid and unintended weight loss (5% or more, or 5 kg or more, within the"
+               " last 6 months).") == {("weight loss", ">=", 5.0, "%"),
+                                       ("weight loss", ">=", 5.0, "kg")}
+    assert ("weight change", ">", 5.0, "%") in got(
+        "Significant weight change (increase or decrease of greater than 5% of body weight during"
+        " the two months before enrollment).")
+    # no sign written (RULES v2 §8.6): the non-strict sign; the period is no window
+    text = ("Ongoing eating disorder, or a significant weight loss or weight gain within 12 weeks"
+            " before the Screening visit, defined as an increase or decrease of 5% in body weight"
+            " based upon clinic-based measurement or, if not available, based on subject's report.")
+    found = extract_from_text(text)
+    assert ("weight change", ">=", 5.0, "%") in got(text)
+    assert not [t for t in found if t["kind"] == "window" and "weight" in t["measure"]]
+    # a lab's change, and the lab limit beside it stays the lab's
+    assert got("Patients must have stable renal function (less than 20% deviation in serum "
+               "creatinine in last one month: eGFR >30 ml/min/1.73 m2)", "inclusion") == {
+        ("creatinine change", "<", 20.0, "%"), ("eGFR", ">", 30.0, "mL/min/1.73m2")}
+
+
+def test_a_change_word_on_something_no_table_measures_is_not_a_change() -> None:
+    # a drug for weight loss is a window's thing; a loss of something unmeasured is no change
+    assert got("Use of weight loss medications within 90 days of visit 1.") == {
+        ("weight loss medications", "within", 90.0, "days")}
+    assert not [t for t in extract_from_text("Change in hearing > 25 dB in either ear")
+                if t["measure"].endswith(" change")]
