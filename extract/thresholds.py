@@ -2264,6 +2264,65 @@ def _times_since(text: str, low: str, section: str) -> list[Threshold]:
     return out
 
 
+# A time since an event written before its span or as its age (§8.9, inclusion only: in an
+# exclusion the same words are a window): "had a liver transplant 6 to 24 months prior to
+# Screening", "an orthotopic liver transplant =12 months before the date of informed consent",
+# "liver transplantation of at least 3 months duration", "after at least 3 months of renal
+# transplantation".  The event is a _SINCE_EVENT noun with at most one word before it (the
+# organ: "liver transplant"), as written.
+def _event_np() -> str:
+    return (r"(?P<what>(?:(?!(?:an?|the|any|their|his|her|prior|previous|and|or|of|with|had"
+            r"|have|has|received|underwent|undergone)\b)[A-Za-z][\w-]*\s+)?(?:[A-Za-z][\w-]*"
+            r"(?:transplant(?:ation)?s?|graft)|transplant(?:ation)?s?|(?-i:(?:allo-?)?(?:A|allo|H)?"
+            r"SCT|TBI|SCI)|resection|injury))")
+
+
+_SINCE_SPAN = (rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+than|no\s+more"
+               r"\s+than|no\s+less\s+than|over|under|within|up\s+to|minimum\s+of|maximum\s+of)\s+)?"
+               rf"\s*(?P<n>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<m>{_NUM}))?\s*[-\s]?{_TU}")
+_SINCE_FORMS = [re.compile(rx, _IC) for rx in (
+    # "a liver transplant 6 to 24 months prior to Screening"
+    rf"\b{_event_np()}\s+(?:(?:performed|done|carried\s+out)\s+)?{_SINCE_SPAN}\s*"
+    r"(?:\([^()]*\)\s*)?(?:before|prior\s+to|ago\b)",
+    # "liver transplantation of at least 3 months duration"
+    rf"\b{_event_np()}\s+of\s+{_SINCE_SPAN}\s+(?:duration|ago)\b",
+    # "after at least 3 months of renal transplantation"
+    rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_event_np()}")]
+
+
+def _since_op(word: str | None, section: str) -> str:
+    word = (word or "").strip().lower()
+    if not word:
+        return ">="  # "a liver transplant 6 months prior": at least that long ago
+    if re.match(r"[<>≤≥=]", word):
+        op = _op(word)
+        return (">=" if section == "inclusion" else "<=") if op == "=" else op
+    return ("<=" if re.match(r"within|up|no\s+more|maximum", word) else ">=" if re.match(
+        r"at|no\s+less|minimum", word) else ">" if re.match(r"more|greater|over", word) else "<")
+
+
+def _times_since_before(text: str, low: str, section: str) -> list[Threshold]:
+    out: list[Threshold] = []
+    if section != "inclusion" or not re.search(r"transplant|graft|\bsct\b|\btbi\b|\bsci\b"
+                                               r"|resection|injur", low):
+        return out
+    for rx in _SINCE_FORMS:
+        for m in rx.finditer(text):
+            name = f"time since {_np_name(m.group('what').strip())}"
+            unit = _time_unit(m.group("u"))
+            n, hi = _number(m.group("n")), m.group("m")
+            # "6 to 24 months prior to Screening": both bounds
+            pairs = [(">=", n), ("<=", _number(hi))] if hi else [(_since_op(m.group("op"),
+                                                                             section), n)]
+            for op, value in pairs:
+                t = _make(name, op, value, unit, m.group(), "other", section)
+                t["recognised"] = False
+                t["_at"] = m.start("n")
+                t["_span"] = text[m.start("op") if m.group("op") else m.start("n"):m.end("u")]
+                out.append(t)
+    return out
+
+
 # RULES v2 rule 26: alcohol consumption per day or week, unit as written ("> 2 units of alcohol
 # per day", "more than 14 drinks/week", "> 20 g/day" in an item on alcohol); a limit restated
 # in parentheses in another period is the same limit (rule 12)
@@ -2449,8 +2508,12 @@ def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     excludes), in an inclusion the duration (how long the disease has lasted)."""
     since = {t["_at"] for t in found if t["measure"].startswith("time since") and "_at" in t}
     if since:  # "> 90 days after HSCT" in an inclusion: a time since, not a window
-        found = [t for t in found if t.get("_at") not in since
-                 or t["measure"].startswith("time since")]
+        spans = [t.get("_span") or t["text"] for t in found
+                 if t["measure"].startswith("time since")]
+        found = [t for t in found if t["measure"].startswith("time since") or not (
+            t.get("_at") in since or t["kind"] in ("age", "duration", "window") and t.get("text")
+            and any(span in t["text"] or t["text"] in span for span in spans))]
+        # (nor an age or a disease duration: "with liver transplantation of at least 3 months")
     stable = {t["_at"] for t in found if t["measure"].startswith("stable dose") and "_at" in t}
     if stable:  # "the dosing regimen must have been stable for 3 months prior": a stable dose
         found = [t for t in found if t.get("_at") not in stable
@@ -2480,7 +2543,8 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
                  + _age_bands(text, section)
                  + _measures(text, section, low) + found
                  + _windows(text, low, section) + _disease_durations(text, low, section)
-                 + _stable_doses(text, low, section) + _times_since(text, low, section))
+                 + _stable_doses(text, low, section) + _times_since(text, low, section)
+                 + _times_since_before(text, low, section))
         if has_key(low, ("alcohol", "drink", "ethanol")):
             found += _alcohol(text, section)
         found += _expressions(text, section)
@@ -2492,6 +2556,7 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
             found = [t for t in found if t["kind"] in ("age", "lab", "vital", "scale", "class")]
     for t in found:
         t.pop("_at", None)
+        t.pop("_span", None)
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
         if key not in seen:
             seen.add(key)

@@ -47,3 +47,25 @@ def test_a_change_word_on_something_no_table_measures_is_not_a_change() -> None:
         ("weight loss medications", "within", 90.0, "days")}
     assert not [t for t in extract_from_text("Change in hearing > 25 dB in either ear")
                 if t["measure"].endswith(" change")]
+
+
+def test_a_time_since_an_event_written_before_its_span_or_as_its_age() -> None:
+    # RULES v2 §8.9 in an inclusion: the event, then how long before the anchor it was
+    assert got("Patients who had a liver transplant 6 to 24 months prior to Screening.",
+               "inclusion") == {("time since liver transplant", ">=", 6.0, "months"),
+                                ("time since liver transplant", "<=", 24.0, "months")}
+    # a lost sign in an inclusion is a floor
+    assert got("Received an orthotopic liver transplant =12 months before the date of informed "
+               "consent", "inclusion") == {("time since liver transplant", ">=", 12.0, "months")}
+    # the span as the event's age, or after it; no age of 3 months, no disease duration
+    assert got("A man or woman, 30 years of age or above with liver transplantation of at least"
+               " 3 months duration who meets all the following two criteria:", "inclusion") == {
+        ("age", ">=", 30.0, "years"), ("time since liver transplantation", ">=", 3.0, "months")}
+    assert ("time since renal transplantation", ">=", 3.0, "months") in got(
+        "A man or woman, 30 years of age or above with the diagnosis of diabetes mellitus "
+        "(pre-transplantation type 2 diabetes or post-transplantation diabetes mellitus) and "
+        "after at least 3 months of renal transplantation.", "inclusion")
+    # in an exclusion the same words are a window, not a time since
+    assert not [t for t in extract_from_text(
+        "Patients who had a liver transplant 6 to 24 months prior to Screening.", "exclusion")
+        if t["measure"].startswith("time since")]
