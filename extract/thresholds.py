@@ -1023,6 +1023,18 @@ _SITE = re.compile(  # "superficial skin infections", "helminth parasitic infect
     r"|(?-i:(?:[A-Z][A-Za-z]*[A-Z]|[A-Z]+-\d+)(?:-[A-Za-z0-9]+)*))\s+){1,3})$", _IC)
 
 
+# Body sites where a steroid is given (RULES v2 §5, §8.23): organ and region adjectives and
+# nouns, and routes into a site ("intraocular", "intra-articular"); one or two joined by "or" /
+# "and" / "/".  Not a site: how or why it is given ("local", "systemic", "prior").
+_SITE_WORD = (r"(?:splenic|spleen|thoracic|chest|abdominal|pelvic|pelvis|spinal|spine|cranial"
+              r"|craniospinal|brain|whole[-\s]brain|hepatic|liver|lung|pulmonary|mediastinal|renal"
+              r"|kidney|bladder|breast|bone|skin|cutaneous|ocular|intraocular|periocular|intravitreal"
+              r"|sub-?tenon|intra-?articular|intra-?lesional|intrathecal|epidural|joint|neck|head"
+              r"|gastric|cerebral|cardiac|total[-\s]body|thymic|prostate|prostatic|rectal)")
+_BODY_SITE = re.compile(rf"\b({_SITE_WORD}(?:\s*(?:/|\s(?:and/or|or|and)\s)\s*{_SITE_WORD})?)\s+$",
+                        _IC)
+
+
 # Enzyme inhibitors and inducers (drug-interaction windows): the enzyme as written without
 # spaces, each of "inhibitors or inducers" its own thing, potency words ("strong", "moderate")
 # dropped: "strong CYP3A4 inhibitors or inducers" -> CYP3A4 inhibitors, CYP3A4 inducers
@@ -1073,6 +1085,19 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
             if canon == "infection" and (site := _SITE.search(before)):
                 canon = _np_name(f"{site.group(1)} infection")  # (acronyms as written)
                 before = before[:site.start()]
+            elif canon == "steroids" and (site := _BODY_SITE.search(before)):
+                # RULES v2 §5 names steroids by their route (systemic, topical): a local site is
+                # one too, kept as written: "intraocular or periocular steroids" (one name per
+                # site), "intra-articular steroid injection".  (Radiotherapy keeps its one
+                # name whatever the field, §5: "whole brain radiotherapy" is radiotherapy.)
+                before = before[:site.start()]
+                shot = re.match(r"\s+injections?\b", text[m.end():])
+                stop = m.end() + (shot.end() if shot else 0)
+                words = " ".join(text[m.start():stop].lower().split())
+                first = m.start() - (len(text[max(0, m.start() - 80):m.start()]) - len(before))
+                for where in re.split(r"\s+(?:and/or|or|and)\s+|\s*/\s*", site.group(1).strip()):
+                    hits.append((first, stop, f"{where.lower()} {words}"))
+                continue
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
             stop = m.end()
             if name == "*s" and canon != "antibiotics" and (

@@ -69,3 +69,26 @@ def test_a_time_since_an_event_written_before_its_span_or_as_its_age() -> None:
     assert not [t for t in extract_from_text(
         "Patients who had a liver transplant 6 to 24 months prior to Screening.", "exclusion")
         if t["measure"].startswith("time since")]
+
+
+def windows(text: str, section: str = "exclusion") -> set[tuple[object, ...]]:
+    return {(t["measure"], t["value"], t["unit"]) for t in extract_from_text(text, section)
+            if t["op"] == "within"}
+
+
+def test_a_body_site_qualifies_a_steroid_as_written() -> None:
+    # RULES v2 §5 names steroids by route; a local site is kept, the words as written
+    assert windows(
+        "Previous use topical steroids within 4 weeks (28 days) from the screening visit, or "
+        "intraocular or periocular steroids within 16 weeks (112 days) from the screening visit"
+    ) == {("topical steroids", 4.0, "weeks"),
+          ("intraocular steroids, periocular steroids", 16.0, "weeks")}
+    assert windows("Subject must not have had a recent (within 1 week of the elevated index lab) "
+                   "intra-articular steroid injection.") == {
+        ("intra-articular steroid injection", 1.0, "weeks")}
+    # no site: the canonical names stay; radiotherapy keeps its one name whatever the field
+    assert windows("Spinal cord compression or brain metastases unless asymptomatic, stable, and"
+                   " not requiring steroids for at least 4 weeks prior to start of study "
+                   "intervention.") == {("steroids", 4.0, "weeks")}
+    assert windows("Splenic irradiation within the last 6 months") == {
+        ("radiotherapy", 6.0, "months")}
