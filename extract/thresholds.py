@@ -2165,14 +2165,14 @@ _DAYS_WHAT = re.compile(r"\b((?:cluster\s+|tension(?:-type)?\s+)?headache|migrai
 # the words that only say when or how it is known (prior, previous, self-reported, marketed);
 # "episodes of X" counts X episodes.
 _COUNT_WORDS = r"(?P<np>(?:[A-Za-z][\w/+-]*\s+){0,3}[A-Za-z][\w/+-]*)"
-_COUNT_FORMS = re.compile(
-    rf"(?<![\w.,/-])(?P<n>{_NUMW})(?:\s*\(\d+\))?\s+or\s+(?P<dir>more|greater|fewer|less)\s+"
-    rf"(?:(?:of\s+)?(?:the\s+)?)?{_COUNT_WORDS}"
-    rf"|(?P<op>{_OP_ANY})\s*(?P<one>{_NUMW})(?:\s*\(\d+\))?\s+"
-    + _COUNT_WORDS.replace("np", "np1")
-    + r"|(?<![\w.,/-])(?P<lo>[1-9])\s*(?:-|–|to)\s*(?P<hi>[1-9]|1\d)\s+"
-    + _COUNT_WORDS.replace("np", "np2"),
-    _IC)
+# one regex, at a number: "N or more X", "N-M X", "N X" (the sign before it read after)
+_COUNT_RX = (rf"(?<![\w.,/-])(?P<n>\d{{1,3}}(?![\d.,])|(?:{'|'.join(_WORD_NUMS)})\b)"
+             r"(?:\s*(?:-|–|to)\s*(?P<hi>[1-9]|1\d)(?!\d))?"
+             r"(?:\s*\(\d+\))?\s+(?:or\s+(?P<dir>more|greater|fewer|less)\s+(?:of\s+)?(?:the\s+)?)?"
+             + _COUNT_WORDS)
+_COUNT_FORMS = first_chars(_COUNT_RX, _IC)
+_COUNT_FORMS_PLAIN = re.compile(_COUNT_RX, _IC)
+_OP_TAIL = re.compile(rf"(?:{_OP_ANY})\s*$", _IC)
 _COUNT_DROP = re.compile(r"^(?:(?:prior|previous|past|recent|different|separate|documented"
                          r"|self-reported|reported|marketed|approved|known|confirmed|total"
                          r"|distinct|independent|lines?\s+of)\s+)+", _IC)
@@ -2186,11 +2186,12 @@ _COUNT_HEAD = re.compile(  # what a count may be of: things taken or tried, even
 _COUNT_STOP = re.compile(r"(?:of|in|for|with|to|during|within|at|on|by|from|that|which|who"
                          r"|and|or|and/or|per|each|including|such|as|the|a|an|despite)", _IC)
 # every counted head of _COUNT_HEAD (and "episode") holds one of these (tests/test_prefilter.py)
-_COUNT_GATE = re.compile(r"medicat|drug|agent|inhibit|antagon|agonist|blocker|therap|treatment"
-                         r"|regimen|trial|course|effort|attempt|episode|attack|event|exacerbat"
-                         r"|flare|relapse|seizure|fall|hospitali|admission|complicat|comorbid"
-                         r"|antidepress|antipsych|anticonvuls|antiepilep|dmard|tki|biologic"
-                         r"|infection|fracture|rejection|transfusion|surger|procedure|operation")
+_COUNT_KEYS = ("medicat", "drug", "agent", "inhibit", "antagon", "agonist", "blocker", "therap",
+               "treatment", "regimen", "trial", "course", "effort", "attempt", "episode", "attack",
+               "event", "exacerbat", "flare", "relapse", "seizure", "fall", "hospitali",
+               "admission", "complicat", "comorbid", "antidepress", "antipsych", "anticonvuls",
+               "antiepilep", "dmard", "tki", "biologic", "infection", "fracture", "rejection",
+               "transfusion", "surger", "procedure", "operation")
 # the trial's own schedule (RULES v2 rule 28) or what the counted things must be (a category)
 _COUNT_NOT = re.compile(r"\s*(?:\([^()]*\)\s*)?(?:(?:to\s+be\s+\w+\s+)?(?:during|throughout)\s+"
                         r"(?:the\s+)?(?:study|trial)|to\s+be\s+(?:completed|performed|done|given)"
@@ -2244,30 +2245,29 @@ def _count_name(np: str, after: str) -> str:
 
 def _counts(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
     out: list[Threshold] = []
-    if not _COUNT_GATE.search(low):
+    if not has_key(low, _COUNT_KEYS):
         return out
     if re.search(r"\b(?:of\s+the\s+following|following\s+criteria|criteria)\b", low):
         return out  # "at least 2 of the following": a count of criteria (§8.3)
     known = {(t["op"], repr(t["value"])) for t in taken}
     for m in _COUNT_FORMS.finditer(text):
-        if m.group("n"):
-            np, ops = m.group("np"), [(">=" if m.group("dir").lower() in ("more", "greater")
-                                       else "<=", _number(m.group("n")))]
-        elif m.group("one"):
-            op = _op(m.group("op"))
-            if op == "=":
+        np = m.group("np")
+        if not has_key(np.lower(), _COUNT_KEYS):
+            continue  # (no counted thing in the words after the number)
+        n = _number(m.group("n"))
+        if m.group("dir"):  # "2 or more previous antipsychotic medications"
+            ops = [(">=" if m.group("dir").lower() in ("more", "greater") else "<=", n)]
+        elif m.group("hi"):  # "1-3 marketed oral antidiabetic drugs"
+            if not (1 <= n < _number(m.group("hi")) and m.group("n").isdigit()):
                 continue
-            np, ops = m.group("np1"), [(op, _number(m.group("one")))]
+            ops = [(">=", n), ("<=", _number(m.group("hi")))]
+        elif (sign := _OP_TAIL.search(text, max(0, m.start() - 30), m.start())) and (
+                op := _op(sign.group())) != "=":  # "more than one JAK2 inhibitor"
+            ops = [(op, n)]
         else:
-            np = m.group("np2")
-            lo, hi = _number(m.group("lo")), _number(m.group("hi"))
-            if lo >= hi:
-                continue
-            ops = [(">=", lo), ("<=", hi)]
-        at = m.start("np") if m.group("np") else m.start("np1") if m.group("np1") else m.start(
-            "np2")
-        if read_unit(text, m.start(at_n := next(g for g in ("n", "one", "hi") if m.group(g)))
-                     + len(m.group(at_n)))[0] or re.match(
+            continue
+        at = m.start("np")
+        if read_unit(text, m.end("n"))[0] or re.match(
                 r"(?:days?|weeks?|months?|years?|hours?|times?|doses?|cycles?)\b", np, _IC):
             continue  # "IOP > 25 mmHg despite treatment", "> 14 days cumulative treatment"
         name = _count_name(np, text[at:at + 120])
@@ -2519,18 +2519,24 @@ _Q = r"(?P<q>[A-Za-z][\w-]*(?:\s+(?!of\b|in\b)[A-Za-z][\w-]*)?)"
 _CHANGE_GAP = re.compile(r"\s*(?:\(\s*)?(?:(?:increase|decrease|or|and|of|by|defined|as|an?|the"
                          r"|body|weight|:)\s*)*", _IC)
 _CHANGE_OR = re.compile(r"\s*,?\s*(?:or|and)\s+")  # "(5% or more, or 5 kg or more"
-_CHANGE_AFTER = re.compile(  # "weight loss or gain ≥4.5 kg", "Weight of change >5%"
-    rf"\b{_Q}\s+(?:of\s+)?(?P<k>change|loss|gain|fluctuation|variation)"
+_CHANGE_AFTER = first_chars(  # "weight loss or gain ≥4.5 kg", "Weight of change >5%": at the
+    # change word; the quantity is the one or two words before it (_Q_BEFORE)
+    r"(?<=\s)(?P<k>change|loss|gain|fluctuation|variation)"
     r"(?:\s+(?:or|and/or)\s+(?:[a-z]+\s+)?(?P<k2>loss|gain))?\b", _IC)
-_CHANGE_BEFORE = re.compile(  # "increase or decrease of 5% in body weight", "change in weight"
+_Q_BEFORE = re.compile(r"(?<![\w-])(?P<q>[A-Za-z][\w-]*(?:\s+(?!of\b|in\b)[A-Za-z][\w-]*)?)\s+"
+                       r"(?:of\s+)?$", _IC)
+_CHANGE_BEFORE = first_chars(  # "increase or decrease of 5% in body weight", "change in weight"
     rf"\b(?P<k>{_CHANGE_WORD})\s+(?:of\s+|in\s+)", _IC)
+# "less than 20% deviation in serum creatinine": the comparison before the change word
+_CMP_BEFORE = re.compile(rf"(?:{_OP_ANY})\s*(?:{_NUM})\s*(?:%|percent|kg|kilograms?)\s+$", _IC)
 _CHANGE_OF = re.compile(rf"\s*(?:\([^()]*\)\s*)?(?:of|in)\s+(?:the\s+|their\s+|his\s+|her\s+)?{_Q}",
                         _IC)
 _CHANGE_IN = re.compile(rf"\s*(?:the\s+|their\s+)?{_Q}\s*(?:(?:of|by)\s+)?", _IC)
 _STABLE_WITHIN = re.compile(
-    rf"\b{_Q}\s+(?:(?:must|should|will|shall)\s+(?:be|have\s+been|remain)\s+|(?:is|was|has\s+been"
-    rf"|have\s+been|remained|been)\s+)?stable\s+(?:to\s+)?within\s+(?:±|\+/-|\+/−)?\s*"
-    rf"(?P<n>{_NUM})\s*%", _IC)
+    rf"stable\s+(?:to\s+)?within\s+(?:±|\+/-|\+/−)?\s*(?P<n>{_NUM})\s*%", _IC)
+_STABLE_WHO = re.compile(  # the quantity before "stable within": "Weight must be"
+    rf"(?<![\w-]){_Q}\s+(?:(?:must|should|will|shall)\s+(?:be|have\s+been|remain)\s+|(?:is|was"
+    r"|has\s+been|have\s+been|remained|been)\s+)?$", _IC)
 
 
 def _quantity(words: str) -> str | None:
@@ -2571,18 +2577,27 @@ def _changes(text: str, low: str, section: str) -> list[Threshold]:
                 out.append(t)
 
     for m in _CHANGE_AFTER.finditer(text):
-        name = _quantity(m.group("q"))
-        if not name:
+        q = _Q_BEFORE.search(text, max(0, m.start() - 40), m.start())
+        name = _quantity(q.group("q")) if q else None
+        if not q or not name:
             continue
+        m_start = q.start()
         found, p = _first_compare(text, m.end(), min(len(text), m.end() + 46))
         if found and (more_at := _CHANGE_OR.match(text, found[-1][3])) and (
                 more := _compare(text, more_at.end())) and more[0][2] != found[0][2]:
             found += more
         if found and found[0][0] != "=" and _match_end(_CHANGE_GAP, text, m.end()) == p:
             emit(_change_names(name, m.group("k"), m.group("k2")), found,
-                 text[m.start():found[-1][3]], m.start("k"))
+                 text[m_start:found[-1][3]], m.start("k"))
     for m in _CHANGE_BEFORE.finditer(text):
         k = m.group("k")
+        if (cmp := _CMP_BEFORE.search(text, max(0, m.start() - 40), m.start())) and (
+                found := _compare(text, cmp.start())) and found[-1][2] and (
+                    of := _CHANGE_OF.match(text, m.end("k"))) and (
+                        name := _quantity(of.group("q"))):
+            # "less than 20% deviation in serum creatinine"
+            emit(_change_names(name, k, None), found, text[cmp.start():of.end()], m.start("k"))
+            continue
         if m.group().lower().rstrip().endswith(" in"):  # "change in body weight > 5 kg"
             q = _CHANGE_IN.match(text, m.end())
             name = _quantity(q.group("q")) if q else None
@@ -2605,23 +2620,12 @@ def _changes(text: str, low: str, section: str) -> list[Threshold]:
         if of and name:
             emit(_change_names(name, k, None), found, text[m.start():of.end()], m.start("k"),
                  inferred)
-    for m in _CHANGE_OF_BEFORE.finditer(text):  # "less than 20% deviation in serum creatinine"
-        found = _compare(text, m.start())
-        of = _CHANGE_OF.match(text, m.end())
-        name = _quantity(of.group("q")) if of else None
-        if found and found[-1][2] and of and name:
-            emit(_change_names(name, m.group("k"), None), found, text[m.start():of.end()],
-                 m.start("k"))
     for m in _STABLE_WITHIN.finditer(text):  # "weight must be stable within 5%"
-        if name := _quantity(m.group("q")):
+        who = _STABLE_WHO.search(text, max(0, m.start() - 50), m.start())
+        if who and (name := _quantity(who.group("q"))):
             emit([f"{name} change"], [("<=", _number(m.group("n")), "%", m.end())], m.group(),
                  m.start("n"))
     return out
-
-
-_CHANGE_OF_BEFORE = re.compile(
-    rf"(?:{_OP_ANY})\s*(?:{_NUM})\s*(?:%|percent|kg|kilograms?)\s+(?P<k>{_CHANGE_WORD})\b(?=\s+(?:of|in)\b)",
-    _IC)
 
 
 def _no_change_twice(found: list[Threshold]) -> list[Threshold]:
