@@ -1666,15 +1666,18 @@ _DURATIONS = [  # (regex, op when none is written); the disease is the trial's u
         rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OPX})\s*)?"
         rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}(?:\s*\([^)]*\))?\s*(?P<tail>before|prior|preceding|ago)?",
         _IC),
-    re.compile(rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
-               _IC),  # "≥ 2 year history of"
+    re.compile(rf"(?:(?P<op>{_OPX})\s*)?(?:an?\s+)?(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+"
+               r"(?:history|duration)\b", _IC),  # "≥ 2 year history of", "a 6-month history"
     re.compile(rf"\bdiagnos\w+\b[^;.\d]{{0,60}}?\bwithin\s+(?:the\s+)?{_PAST}"
                rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}", _IC),  # "diagnosed within 12 months": <=
     re.compile(rf"\b(?:disease|diabetes|illness|symptom)\s+duration\b[^;.\d<>≤≥]{{0,20}}?"
                rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}"
                rf"|\bduration\s+of\s+(?:the\s+)?(?:disease|diabetes|illness|symptoms|[a-z]+)"
                rf"\b[^;.\d<>≤≥]{{0,40}}?(?P<op2>{_OPX})\s*(?P<n2>{_NUMW})\s*[-\s]?"
-               rf"(?P<u2>days?|weeks?|months?|years?)\b", _IC),
+               rf"(?P<u2>days?|weeks?|months?|years?)\b"
+               # "type 2 Diabetes Mellitus of duration <6years"
+               rf"|\b(?:of|with\s+an?)\s+duration\s+(?:of\s+)?(?P<op3>{_OPX})\s*(?P<n3>{_NUMW})\s*"
+               r"[-\s]?(?P<u3>days?|weeks?|months?|years?)\b", _IC),
     # inclusion: "Diabetes mellitus type 1 for at least 12 months prior to screening"
     re.compile(rf"^(?:[\w-]+\s+){{0,4}}?{_DISEASE}(?:\s*\([^()]*\))?\s+for\s+"
                rf"(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
@@ -1690,6 +1693,10 @@ _DURATION_MORE = re.compile(rf"\s*(?:and|or|,|but)\s*(?P<op>{_OPX})\s*(?P<n>{_NU
 
 def _time_unit(token: str) -> str:
     return _TIME_UNITS[token[0].lower()]
+
+
+_TREATED = re.compile(r"\b(?:treat\w*|therap\w*|medications?|drugs?|inhibitors?|antagonists?"
+                      r"|agonists?|agents?|regimens?|use\s+of)\b", _IC)
 
 
 def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
@@ -1737,14 +1744,23 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                 if _drugs(text, m.start(), m.start("n"), low):
                     continue  # a treatment, not the disease
                 op = _op(g["op"]) if g.get("op") else ">="
+            elif k == 1 and not g["op"]:
+                if section != "inclusion" or not m.group().lower().endswith("history"):
+                    continue  # ("a 12-month history of seizures" in an exclusion: an event;
+                    # "complete assessments for an 8-week duration": the study's)
+                op = ">="  # "a 6-month history of low back pain": at least that long
             else:
-                op = _op(g.get("op") or g.get("op2") or "")
-            n, u = (g.get("n") or g.get("n2")), (g.get("u") or g.get("u2"))
+                if g.get("n3") and _TREATED.search(text, max(0, m.start() - 80), m.start()):
+                    continue  # "JAK2 inhibitor ..., with a duration of > 90 days": a treatment's
+                op = _op(g.get("op") or g.get("op2") or g.get("op3") or "")
+            n = g.get("n") or g.get("n2") or g.get("n3")
+            u = g.get("u") or g.get("u2") or g.get("u3")
             if op == "=" or not n or not u:
                 continue
             t = _make("disease duration", op, _number(n), _time_unit(u), m.group().strip(),
                       "duration", section)
-            t["_at"] = m.start("n") if g.get("n") else m.start("n2")
+            t["_at"] = m.start("n") if g.get("n") else m.start("n2") if g.get("n2") else m.start(
+                "n3")
             out.append(t)
             if more := _DURATION_MORE.match(text, m.end()):
                 out.append({**t, "op": _op(more.group("op")), "value": _number(more.group("n")),

@@ -135,3 +135,26 @@ def test_no_count_of_the_trials_schedule_of_units_or_of_categories() -> None:
     assert not [t for t in extract_from_text(
         "Current receipt of treatment for active TB or receipt of >14 days cumulative treatment "
         "for active TB within 96 weeks prior to study entry.") if t["kind"] == "count"]
+
+
+def test_life_expectancy_in_its_verbs() -> None:
+    # RULES v2 §3.5: the same estimate written with a verb
+    assert got("Anticipated to live for more than 3 months.", "inclusion") == {
+        ("life expectancy", ">", 3.0, "months")}
+    assert got("Comorbidity anticipated to limit survival to less than 18 months") == {
+        ("life expectancy", "<", 18.0, "months")}
+
+
+def test_disease_durations_written_as_a_history_or_of_a_duration() -> None:
+    assert got("The following will be physician-reviewed: Participant has at least a 1-year "
+               "history of migraine (with or without aura) consistent with a diagnosis",
+               "inclusion") == {("disease duration", ">=", 1.0, "years")}
+    assert ("disease duration", "<", 6.0, "years") in got(
+        "Be aged between 18-75 years, with type 2 Diabetes Mellitus of duration <6years.",
+        "inclusion")
+    # the study's duration, and a treatment's, are no disease duration
+    assert not got("Available and committed to engage with the program and complete assessments"
+                   " for an 8-week duration", "inclusion")
+    assert not [t for t in extract_from_text(
+        "Prior treatment with any JAK2 inhibitor other than ruxolitinib, irrespective of dose, "
+        "with a duration of >90 days.") if t["measure"] == "disease duration"]
