@@ -1109,6 +1109,13 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 # "SARS-CoV-2 vaccine", "measles vaccination", "inactivated vaccines"
                 before = before[:qual.start()]
                 canon = " ".join(f"{qual.group(1)} {m.group()}".split()).lower()
+                if target := _TARGET_BEFORE.search(before):  # "HIV-1 immunotherapeutic vaccine"
+                    before = before[:target.start()]
+                    canon = f"{target.group(1)} {canon}"
+            elif name in _AS_WRITTEN_CLASSES and (target := _TARGET_BEFORE.search(before)):
+                # "CGRP monoclonal antibodies", "IL-17 biologics": the target names the class
+                before = before[:target.start()]
+                canon = f"{target.group(1)} {' '.join(m.group().lower().split())}"
             elif (name is None or name in _AS_WRITTEN_CLASSES) and "anti" in before.lower():
                 if anti := re.search(r"\b(anti-\s?[\w-]+)\s+$", before, _IC):
                     # "anti-SARS-CoV-2 monoclonal antibodies"
@@ -1187,6 +1194,11 @@ _VACCINE_QUALIFIER = re.compile(
     r"|patients?|subjects?|participants?|concomitant|additional|use|preventive|prophylactic"
     r"|routine)\b)[A-Za-z][\w-]*[\w])\s+$",
     _IC)
+# A target written as an acronym right before a class name qualifies it (RULES v2 §5: names as
+# written, "anti-CD20 therapy"): "CGRP monoclonal antibodies", "HIV-1 immunotherapeutic vaccine";
+# not a route ("IV monoclonal antibodies").
+_TARGET_BEFORE = re.compile(r"(?<![\w-])((?!(?:IV|SC|IM|PO|OR|AND|NO|ANY)\s)(?-i:[A-Z][A-Z0-9]+"
+                            r"(?:-[A-Z0-9]+)*|[A-Z]{2,}-\d+))\s+$")
 # Class names of the table that are not RULES v2 names keep an "anti-X" written before them.
 _AS_WRITTEN_CLASSES = {"monoclonal antibodies", "biologics", "immunoglobulins",
                        "complement inhibitors", "FcRn inhibitors", "anticancer drugs"}

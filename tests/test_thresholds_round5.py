@@ -158,3 +158,14 @@ def test_disease_durations_written_as_a_history_or_of_a_duration() -> None:
     assert not [t for t in extract_from_text(
         "Prior treatment with any JAK2 inhibitor other than ruxolitinib, irrespective of dose, "
         "with a duration of >90 days.") if t["measure"] == "disease duration"]
+
+
+def test_a_target_acronym_qualifies_a_class_name() -> None:
+    # RULES v2 §5, names as written ("anti-CD20 therapy"): the target before the class
+    assert windows("Use of CGRP monoclonal antibodies 3 months prior to enrollment or during "
+                   "duration of study.") == {("CGRP monoclonal antibodies", 3.0, "months")}
+    assert windows("Treatment with an HIV-1 immunotherapeutic vaccine within 90 days of "
+                   "Screening.") == {("HIV-1 immunotherapeutic vaccine", 90.0, "days")}
+    # a route is no target
+    assert windows("Received IV monoclonal antibodies within 30 days") == {
+        ("monoclonal antibodies", 30.0, "days")}
