@@ -1890,9 +1890,10 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
 # "Clinical Dementia Rating: over 0.5".  Symbols and the unambiguous comparison words only.
 _OTHER_OP = re.compile(r"(?:[≥≤≧≦⩾⩽<>]\s*=?|=>|=<|>/=|</=)\s*|(?:(?:greater|more|less|fewer|higher"
                        r"|lower)\s+than(?:\s+or\s+equal\s+to)?|at\s+least|no\s+(?:more|less)\s+than"
-                       r"|not\s+exceeding|over|above|under|below)\s+", _IC)
-_OTHER_OP_GATE = ("≥", "≤", "≧", "≦", "⩾", "⩽", "<", ">", "than", "least", "exceeding", "over",
-                  "above", "under", "below")
+                       r"|not\s+exceeding|exceed(?:ing|s)|in\s+excess\s+of|over|above|under|below)\s+",
+                       _IC)
+_OTHER_OP_GATE = ("≥", "≤", "≧", "≦", "⩾", "⩽", "<", ">", "than", "least", "exceed", "excess",
+                  "over", "above", "under", "below")
 _OTHER_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:[ \t]+[\w/+.-]+){0,4}?)\s*"
                          r"(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?\s*(?:score|level|value|count)?"
                          r"\s*(?:of|is|was|:)?\s*$")

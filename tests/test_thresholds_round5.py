@@ -169,3 +169,11 @@ def test_a_target_acronym_qualifies_a_class_name() -> None:
     # a route is no target
     assert windows("Received IV monoclonal antibodies within 30 days") == {
         ("monoclonal antibodies", 30.0, "days")}
+
+
+def test_exceeding_is_a_sign_for_any_measure() -> None:
+    # RULES v2 §2: "exceeding" is ">" whatever the measure, a background drug's dose too
+    assert ("dose: prednisone", ">", 10.0, "mg/day") in got(
+        "Has a diagnosis of immunodeficiency or is receiving chronic systemic steroid therapy (in "
+        "dosing exceeding 10 mg daily of prednisone equivalent) or any other form of "
+        "immunosuppressive therapy within 7 days prior the first dose of study intervention.")
