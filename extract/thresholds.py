@@ -2186,131 +2186,6 @@ _DAYS_WHAT = re.compile(r"\b((?:cluster\s+|tension(?:-type)?\s+)?headache|migrai
                         r"|pain|bleeding|(?:heavy\s+)?drinking)\s+(?:on\s+)?$", _IC)
 
 
-# Counts of things a patient had or took (RULES v2 §8.3), in the wordings the comparison reader
-# cannot see: a sign written after the number ("2 or more previous antipsychotic medications",
-# "four (4) or more episodes of herpes labialis"), one thing counted in the singular ("more than
-# one JAK2 inhibitor", "at least 1 self-reported unsuccessful dietary effort"), and a range ("1-3
-# marketed oral antidiabetic drugs").  The name is the counted noun phrase in the plural, without
-# the words that only say when or how it is known (prior, previous, self-reported, marketed);
-# "episodes of X" counts X episodes.
-_COUNT_WORDS = r"(?P<np>(?:[A-Za-z][\w/+-]*\s+){0,3}[A-Za-z][\w/+-]*)"
-# one regex, at a number: "N or more X", "N-M X", "N X" (the sign before it read after)
-_COUNT_RX = (rf"(?<![\w.,/-])(?P<n>\d{{1,3}}(?![\d.,])|(?:{'|'.join(_WORD_NUMS)})\b)"
-             r"(?:\s*(?:-|–|to)\s*(?P<hi>[1-9]|1\d)(?!\d))?"
-             r"(?:\s*\(\d+\))?\s+(?:or\s+(?P<dir>more|greater|fewer|less)\s+(?:of\s+)?(?:the\s+)?)?"
-             + _COUNT_WORDS)
-_COUNT_FORMS = first_chars(_COUNT_RX, _IC)
-_COUNT_FORMS_PLAIN = re.compile(_COUNT_RX, _IC)
-_OP_TAIL = re.compile(rf"(?:{_OP_ANY})\s*$", _IC)
-_COUNT_DROP = re.compile(r"^(?:(?:prior|previous|past|recent|different|separate|documented"
-                         r"|self-reported|reported|marketed|approved|known|confirmed|total"
-                         r"|distinct|independent|lines?\s+of)\s+)+", _IC)
-_COUNT_HEAD = re.compile(  # what a count may be of: things taken or tried, events, episodes
-    r"(?:medications?|drugs?|agents?|inhibitors?|antagonists?|agonists?|blockers?|therap(?:y|ies)"
-    r"|treatments?|regimens?|trials?|courses?|efforts?|attempts?|episodes?|attacks?|events?"
-    r"|exacerbations?|flares?|relapses?|seizures?|falls?|hospitali[sz]ations?|admissions?"
-    r"|complications?|comorbidit(?:y|ies)|antidepressants?|antipsychotics?|anticonvulsants?"
-    r"|antiepileptics?|DMARDs?|TKIs?|biologics?|infections?|fractures?|rejections?|transfusions?"
-    r"|surger(?:y|ies)|procedures?|operations?)$", _IC)
-_COUNT_STOP = re.compile(r"(?:of|in|for|with|to|during|within|at|on|by|from|that|which|who"
-                         r"|and|or|and/or|per|each|including|such|as|the|a|an|despite)", _IC)
-# every counted head of _COUNT_HEAD (and "episode") holds one of these (tests/test_prefilter.py)
-_COUNT_KEYS = ("medicat", "drug", "agent", "inhibit", "antagon", "agonist", "blocker", "therap",
-               "treatment", "regimen", "trial", "course", "effort", "attempt", "episode", "attack",
-               "event", "exacerbat", "flare", "relapse", "seizure", "fall", "hospitali",
-               "admission", "complicat", "comorbid", "antidepress", "antipsych", "anticonvuls",
-               "antiepilep", "dmard", "tki", "biologic", "infection", "fracture", "rejection",
-               "transfusion", "surger", "procedure", "operation")
-# the trial's own schedule (RULES v2 rule 28) or what the counted things must be (a category)
-_COUNT_NOT = re.compile(r"\s*(?:\([^()]*\)\s*)?(?:(?:to\s+be\s+\w+\s+)?(?:during|throughout)\s+"
-                        r"(?:the\s+)?(?:study|trial)|to\s+be\s+(?:completed|performed|done|given)"
-                        r"|(?:should|must|shall|will|is|are)\b)", _IC)
-
-
-def _plural(word: str) -> str:
-    if word[-1:] == "s" and (word[:-1].isupper() or not word.lower().endswith(("ss", "us", "is"))):
-        return word  # ("TKIs", "medications")
-    if re.search(r"[^aeiou]y$", word, _IC):
-        return word[:-1] + "ies"
-    return word + ("s" if not word.isupper() else "s")
-
-
-def _count_name(np: str, after: str) -> str:
-    """The counted thing's name from the words after the number (``after`` is the text from
-    them on); "" when they count no thing of the kinds above (lesions, criteria, days)."""
-    words = np.split()
-    cut = next((k for k, w in enumerate(words) if _COUNT_STOP.fullmatch(w)), len(words))
-    words = words[:cut]
-    heads = [k for k, w in enumerate(words) if _COUNT_HEAD.search(w) or re.fullmatch(
-        r"episodes?", w, _IC)]
-    if not heads:
-        return ""
-    words = words[:heads[-1] + 1]  # the counted noun ends the phrase
-    said = re.match(r"\s*" + r"\s+".join(map(re.escape, words)), after)
-    rest = after[said.end():] if said else ""
-    if _COUNT_NOT.match(rest):
-        return ""  # "two or more bone marrow aspirate procedures to be completed during study"
-    phrase = _COUNT_DROP.sub("", " ".join(words))
-    if not phrase:
-        return ""
-    head = phrase.split()[-1]
-    if re.fullmatch(r"episodes?", head, _IC):  # "episodes of herpes labialis", "episodes mild X"
-        of = re.match(r"\s+of\s+((?:(?!and\b|or\b|in\b|during\b|within\b)[a-z][\w-]*\s*){1,3})",
-                      rest, _IC)
-        thing = of.group(1).strip() if of else ""
-        if not thing:
-            after = re.match(r"\s+((?:(?!of\b|and\b|or\b|in\b|during\b|within\b)[a-z][\w-]*\s*)"
-                             r"{1,3})", rest, _IC)
-            thing = after.group(1).strip() if after else ""
-        return f"{_np_name(thing)} episodes" if thing and not _OTHER_BAD.search(thing) else ""
-    if not _COUNT_HEAD.search(head) or _OTHER_BAD.search(phrase):
-        return ""
-    name = " ".join(phrase.split()[:-1] + [_plural(head)])
-    if (of := re.match(r"\s+of\s+((?-i:[A-Z][\w-]{1,12}))\b", rest)) and head.lower().startswith(
-            ("trial", "course")):
-        name += f" of {of.group(1)}"  # "adequate trials of ADT"
-    return _np_name(name)
-
-
-def _counts(text: str, low: str, section: str, taken: list[Threshold]) -> list[Threshold]:
-    out: list[Threshold] = []
-    if not has_key(low, _COUNT_KEYS):
-        return out
-    if re.search(r"\b(?:of\s+the\s+following|following\s+criteria|criteria)\b", low):
-        return out  # "at least 2 of the following": a count of criteria (§8.3)
-    known = {(t["op"], repr(t["value"])) for t in taken}
-    for m in _COUNT_FORMS.finditer(text):
-        np = m.group("np")
-        if not has_key(np.lower(), _COUNT_KEYS):
-            continue  # (no counted thing in the words after the number)
-        n = _number(m.group("n"))
-        if m.group("dir"):  # "2 or more previous antipsychotic medications"
-            ops = [(">=" if m.group("dir").lower() in ("more", "greater") else "<=", n)]
-        elif m.group("hi"):  # "1-3 marketed oral antidiabetic drugs"
-            if not (1 <= n < _number(m.group("hi")) and m.group("n").isdigit()):
-                continue
-            ops = [(">=", n), ("<=", _number(m.group("hi")))]
-        elif (sign := _OP_TAIL.search(text, max(0, m.start() - 30), m.start())) and (
-                op := _op(sign.group())) != "=":  # "more than one JAK2 inhibitor"
-            ops = [(op, n)]
-        else:
-            continue
-        at = m.start("np")
-        if read_unit(text, m.end("n"))[0] or re.match(
-                r"(?:days?|weeks?|months?|years?|hours?|times?|doses?|cycles?)\b", np, _IC):
-            continue  # "IOP > 25 mmHg despite treatment", "> 14 days cumulative treatment"
-        name = _count_name(np, text[at:at + 120])
-        if not name or _named(name, text, low):
-            continue
-        for op, value in ops:
-            if (op, repr(value)) in known:
-                continue  # (read already, by the comparison reader)
-            t = _make(name, op, value, None, m.group(), "count", section)
-            t["recognised"] = False
-            out.append(t)
-    return out
-
-
 def _ranges_and_rates(text: str, low: str, section: str, taken: list[Threshold]
                       ) -> list[Threshold]:
     """Two limits the comparison reader cannot see: a range on a named score written without a
@@ -2469,10 +2344,6 @@ _SINCE_FORMS = [re.compile(rx, _IC) for rx in (
     rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_event_np()}")]
 
 
-# every _SINCE_FORMS match names one of these (tests/test_prefilter.py opens it)
-_SINCE_FORMS_GATE = re.compile(r"transplant|graft|sct\b|tbi\b|sci\b|resection|injury")
-
-
 def _since_op(word: str | None, section: str) -> str:
     word = (word or "").strip().lower()
     if not word:
@@ -2486,7 +2357,8 @@ def _since_op(word: str | None, section: str) -> str:
 
 def _times_since_before(text: str, low: str, section: str) -> list[Threshold]:
     out: list[Threshold] = []
-    if section != "inclusion" or not _SINCE_FORMS_GATE.search(low):
+    if section != "inclusion" or not re.search(r"transplant|graft|\bsct\b|\btbi\b|\bsci\b"
+                                               r"|resection|injur", low):
         return out
     for rx in _SINCE_FORMS:
         for m in rx.finditer(text):
@@ -2540,7 +2412,7 @@ def _alcohol(text: str, section: str) -> list[Threshold]:
 # (named as the table names it); a loss and a gain keep their word, any other change word
 # (change, increase or decrease, deviation, variation, fluctuation) is a change.
 _CHANGE_KEYS = ("change", "loss", "gain", "increase", "decrease", "deviation", "variation",
-                "fluctuat", "stable")
+                "fluctuat", "stable within")
 _CHANGE_WORD = (r"(?:changes?|loss|gain|increase\s+or\s+decrease|decrease\s+or\s+increase"
                 r"|deviations?|variations?|fluctuations?)")
 _Q = r"(?P<q>[A-Za-z][\w-]*(?:\s+(?!of\b|in\b)[A-Za-z][\w-]*)?)"
@@ -2737,7 +2609,6 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
         found += _changes(text, low, section)
         found += _others(text, low, section, found)
         found += _ranges_and_rates(text, low, section, found)
-        found += _counts(text, low, section, found)
         found = _no_change_twice(_one_reading(found, section))
         if "contracep" in low:  # RULES v2 §6: contraception, its periods and failure rates
             found = [t for t in found if t["kind"] in ("age", "lab", "vital", "scale", "class")]
