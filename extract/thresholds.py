@@ -2344,6 +2344,10 @@ _SINCE_FORMS = [re.compile(rx, _IC) for rx in (
     rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_event_np()}")]
 
 
+# every _SINCE_FORMS match names one of these (tests/test_prefilter.py opens it)
+_SINCE_FORMS_GATE = re.compile(r"transplant|graft|sct\b|tbi\b|sci\b|resection|injury")
+
+
 def _since_op(word: str | None, section: str) -> str:
     word = (word or "").strip().lower()
     if not word:
@@ -2357,8 +2361,7 @@ def _since_op(word: str | None, section: str) -> str:
 
 def _times_since_before(text: str, low: str, section: str) -> list[Threshold]:
     out: list[Threshold] = []
-    if section != "inclusion" or not re.search(r"transplant|graft|\bsct\b|\btbi\b|\bsci\b"
-                                               r"|resection|injur", low):
+    if section != "inclusion" or not _SINCE_FORMS_GATE.search(low):
         return out
     for rx in _SINCE_FORMS:
         for m in rx.finditer(text):
@@ -2412,7 +2415,7 @@ def _alcohol(text: str, section: str) -> list[Threshold]:
 # (named as the table names it); a loss and a gain keep their word, any other change word
 # (change, increase or decrease, deviation, variation, fluctuation) is a change.
 _CHANGE_KEYS = ("change", "loss", "gain", "increase", "decrease", "deviation", "variation",
-                "fluctuat", "stable within")
+                "fluctuat", "stable")
 _CHANGE_WORD = (r"(?:changes?|loss|gain|increase\s+or\s+decrease|decrease\s+or\s+increase"
                 r"|deviations?|variations?|fluctuations?)")
 _Q = r"(?P<q>[A-Za-z][\w-]*(?:\s+(?!of\b|in\b)[A-Za-z][\w-]*)?)"
