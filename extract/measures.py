@@ -372,8 +372,13 @@ MEASURES: tuple[Measure, ...] = (
     # -- durations and counts ---------------------------------------------------------------
     Measure("life expectancy", "duration",
             _I(r"life\s+expectancy|(?:estimated|expected|anticipated|predicted)\s+survival"
-               r"(?:\s+time)?|survival\s+(?:expectancy|prognosis)"),
-            ((), ("life", "survival")), _TIME, floor=True),
+               r"(?:\s+time)?|survival\s+(?:expectancy|prognosis)"
+               # the verbs of the same estimate: "anticipated to live for more than 3 months",
+               # "expected to survive at least 12 weeks", "limit survival to less than 18 months"
+               r"|(?:expected|anticipated|likely|predicted|estimated)\s+to\s+(?:live|survive)"
+               r"(?:\s+for)?|(?:limit|limits|limiting)\s+(?:(?:his|her|their|the)\s+)?"
+               r"(?:survival|life\s+expectancy)(?:\s+to)?"),
+            ((), ("life", "survival", "live", "survive")), _TIME, floor=True),
     Measure("prior lines of therapy", "count",
             # "2 prior lines", "3 prior chemotherapy regimens", "1 line of chemotherapy",
             # "two prior systemic treatment regimens"

@@ -31,7 +31,7 @@ from typing import Any
 
 from trialscope.core.limits import MAX_ITEM_CHARS, clip
 from trialscope.core.record import Threshold
-from trialscope.extract.measures import MEASURES, ROMAN, Measure
+from trialscope.extract.measures import MEASURES, ROMAN, Measure, lookup
 from trialscope.extract.prefilter import (
     Gate,
     first_chars,
@@ -1023,6 +1023,18 @@ _SITE = re.compile(  # "superficial skin infections", "helminth parasitic infect
     r"|(?-i:(?:[A-Z][A-Za-z]*[A-Z]|[A-Z]+-\d+)(?:-[A-Za-z0-9]+)*))\s+){1,3})$", _IC)
 
 
+# Body sites where a steroid is given (RULES v2 §5, §8.23): organ and region adjectives and
+# nouns, and routes into a site ("intraocular", "intra-articular"); one or two joined by "or" /
+# "and" / "/".  Not a site: how or why it is given ("local", "systemic", "prior").
+_SITE_WORD = (r"(?:splenic|spleen|thoracic|chest|abdominal|pelvic|pelvis|spinal|spine|cranial"
+              r"|craniospinal|brain|whole[-\s]brain|hepatic|liver|lung|pulmonary|mediastinal|renal"
+              r"|kidney|bladder|breast|bone|skin|cutaneous|ocular|intraocular|periocular|intravitreal"
+              r"|sub-?tenon|intra-?articular|intra-?lesional|intrathecal|epidural|joint|neck|head"
+              r"|gastric|cerebral|cardiac|total[-\s]body|thymic|prostate|prostatic|rectal)")
+_BODY_SITE = re.compile(rf"\b({_SITE_WORD}(?:\s*(?:/|\s(?:and/or|or|and)\s)\s*{_SITE_WORD})?)\s+$",
+                        _IC)
+
+
 # Enzyme inhibitors and inducers (drug-interaction windows): the enzyme as written without
 # spaces, each of "inhibitors or inducers" its own thing, potency words ("strong", "moderate")
 # dropped: "strong CYP3A4 inhibitors or inducers" -> CYP3A4 inhibitors, CYP3A4 inducers
@@ -1073,6 +1085,19 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
             if canon == "infection" and (site := _SITE.search(before)):
                 canon = _np_name(f"{site.group(1)} infection")  # (acronyms as written)
                 before = before[:site.start()]
+            elif canon == "steroids" and (site := _BODY_SITE.search(before)):
+                # RULES v2 §5 names steroids by their route (systemic, topical): a local site is
+                # one too, kept as written: "intraocular or periocular steroids" (one name per
+                # site), "intra-articular steroid injection".  (Radiotherapy keeps its one
+                # name whatever the field, §5: "whole brain radiotherapy" is radiotherapy.)
+                before = before[:site.start()]
+                shot = re.match(r"\s+injections?\b", text[m.end():])
+                stop = m.end() + (shot.end() if shot else 0)
+                words = " ".join(text[m.start():stop].lower().split())
+                first = m.start() - (len(text[max(0, m.start() - 80):m.start()]) - len(before))
+                for where in re.split(r"\s+(?:and/or|or|and)\s+|\s*/\s*", site.group(1).strip()):
+                    hits.append((first, stop, f"{where.lower()} {words}"))
+                continue
             canon = canon + "s" if name == "*s" and not canon.endswith("s") else canon
             stop = m.end()
             if name == "*s" and canon != "antibiotics" and (
@@ -1084,6 +1109,13 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 # "SARS-CoV-2 vaccine", "measles vaccination", "inactivated vaccines"
                 before = before[:qual.start()]
                 canon = " ".join(f"{qual.group(1)} {m.group()}".split()).lower()
+                if target := _TARGET_BEFORE.search(before):  # "HIV-1 immunotherapeutic vaccine"
+                    before = before[:target.start()]
+                    canon = f"{target.group(1)} {canon}"
+            elif name in _AS_WRITTEN_CLASSES and (target := _TARGET_BEFORE.search(before)):
+                # "CGRP monoclonal antibodies", "IL-17 biologics": the target names the class
+                before = before[:target.start()]
+                canon = f"{target.group(1)} {' '.join(m.group().lower().split())}"
             elif (name is None or name in _AS_WRITTEN_CLASSES) and "anti" in before.lower():
                 if anti := re.search(r"\b(anti-\s?[\w-]+)\s+$", before, _IC):
                     # "anti-SARS-CoV-2 monoclonal antibodies"
@@ -1162,6 +1194,11 @@ _VACCINE_QUALIFIER = re.compile(
     r"|patients?|subjects?|participants?|concomitant|additional|use|preventive|prophylactic"
     r"|routine)\b)[A-Za-z][\w-]*[\w])\s+$",
     _IC)
+# A target written as an acronym right before a class name qualifies it (RULES v2 §5: names as
+# written, "anti-CD20 therapy"): "CGRP monoclonal antibodies", "HIV-1 immunotherapeutic vaccine";
+# not a route ("IV monoclonal antibodies").
+_TARGET_BEFORE = re.compile(r"(?<![\w-])((?!(?:IV|SC|IM|PO|OR|AND|NO|ANY)\s)(?-i:[A-Z][A-Z0-9]+"
+                            r"(?:-[A-Z0-9]+)*|[A-Z]{2,}-\d+))\s+$")
 # Class names of the table that are not RULES v2 names keep an "anti-X" written before them.
 _AS_WRITTEN_CLASSES = {"monoclonal antibodies", "biologics", "immunoglobulins",
                        "complement inhibitors", "FcRn inhibitors", "anticancer drugs"}
@@ -1641,15 +1678,18 @@ _DURATIONS = [  # (regex, op when none is written); the disease is the trial's u
         rf"(?P<mid>[^;.<>≤≥]{{0,90}}?)(?P<for>\bfor\s+)?(?:(?P<op>{_OPX})\s*)?"
         rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}(?:\s*\([^)]*\))?\s*(?P<tail>before|prior|preceding|ago)?",
         _IC),
-    re.compile(rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+(?:history|duration)\b",
-               _IC),  # "≥ 2 year history of"
+    re.compile(rf"(?:(?P<op>{_OPX})\s*)?(?:an?\s+)?(?P<n>{_NUMW})[-\s]*{_TU}[-\s]+"
+               r"(?:history|duration)\b", _IC),  # "≥ 2 year history of", "a 6-month history"
     re.compile(rf"\bdiagnos\w+\b[^;.\d]{{0,60}}?\bwithin\s+(?:the\s+)?{_PAST}"
                rf"(?P<n>{_NUMW})\s*[-\s]?{_TU}", _IC),  # "diagnosed within 12 months": <=
     re.compile(rf"\b(?:disease|diabetes|illness|symptom)\s+duration\b[^;.\d<>≤≥]{{0,20}}?"
                rf"(?P<op>{_OPX})\s*(?P<n>{_NUMW})\s*[-\s]?{_TU}"
                rf"|\bduration\s+of\s+(?:the\s+)?(?:disease|diabetes|illness|symptoms|[a-z]+)"
                rf"\b[^;.\d<>≤≥]{{0,40}}?(?P<op2>{_OPX})\s*(?P<n2>{_NUMW})\s*[-\s]?"
-               rf"(?P<u2>days?|weeks?|months?|years?)\b", _IC),
+               rf"(?P<u2>days?|weeks?|months?|years?)\b"
+               # "type 2 Diabetes Mellitus of duration <6years"
+               rf"|\b(?:of|with\s+an?)\s+duration\s+(?:of\s+)?(?P<op3>{_OPX})\s*(?P<n3>{_NUMW})\s*"
+               r"[-\s]?(?P<u3>days?|weeks?|months?|years?)\b", _IC),
     # inclusion: "Diabetes mellitus type 1 for at least 12 months prior to screening"
     re.compile(rf"^(?:[\w-]+\s+){{0,4}}?{_DISEASE}(?:\s*\([^()]*\))?\s+for\s+"
                rf"(?:(?P<op>{_OPX})\s*|a\s+(?:minimum|period)\s+of\s+(?:at\s+least\s+)?)?"
@@ -1665,6 +1705,10 @@ _DURATION_MORE = re.compile(rf"\s*(?:and|or|,|but)\s*(?P<op>{_OPX})\s*(?P<n>{_NU
 
 def _time_unit(token: str) -> str:
     return _TIME_UNITS[token[0].lower()]
+
+
+_TREATED = re.compile(r"\b(?:treat\w*|therap\w*|medications?|drugs?|inhibitors?|antagonists?"
+                      r"|agonists?|agents?|regimens?|use\s+of)\b", _IC)
 
 
 def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
@@ -1712,14 +1756,23 @@ def _disease_durations(text: str, low: str, section: str) -> list[Threshold]:
                 if _drugs(text, m.start(), m.start("n"), low):
                     continue  # a treatment, not the disease
                 op = _op(g["op"]) if g.get("op") else ">="
+            elif k == 1 and not g["op"]:
+                if section != "inclusion" or not m.group().lower().endswith("history"):
+                    continue  # ("a 12-month history of seizures" in an exclusion: an event;
+                    # "complete assessments for an 8-week duration": the study's)
+                op = ">="  # "a 6-month history of low back pain": at least that long
             else:
-                op = _op(g.get("op") or g.get("op2") or "")
-            n, u = (g.get("n") or g.get("n2")), (g.get("u") or g.get("u2"))
+                if g.get("n3") and _TREATED.search(text, max(0, m.start() - 80), m.start()):
+                    continue  # "JAK2 inhibitor ..., with a duration of > 90 days": a treatment's
+                op = _op(g.get("op") or g.get("op2") or g.get("op3") or "")
+            n = g.get("n") or g.get("n2") or g.get("n3")
+            u = g.get("u") or g.get("u2") or g.get("u3")
             if op == "=" or not n or not u:
                 continue
             t = _make("disease duration", op, _number(n), _time_unit(u), m.group().strip(),
                       "duration", section)
-            t["_at"] = m.start("n") if g.get("n") else m.start("n2")
+            t["_at"] = m.start("n") if g.get("n") else m.start("n2") if g.get("n2") else m.start(
+                "n3")
             out.append(t)
             if more := _DURATION_MORE.match(text, m.end()):
                 out.append({**t, "op": _op(more.group("op")), "value": _number(more.group("n")),
@@ -1837,9 +1890,10 @@ def _stable_doses(text: str, low: str, section: str) -> list[Threshold]:
 # "Clinical Dementia Rating: over 0.5".  Symbols and the unambiguous comparison words only.
 _OTHER_OP = re.compile(r"(?:[≥≤≧≦⩾⩽<>]\s*=?|=>|=<|>/=|</=)\s*|(?:(?:greater|more|less|fewer|higher"
                        r"|lower)\s+than(?:\s+or\s+equal\s+to)?|at\s+least|no\s+(?:more|less)\s+than"
-                       r"|not\s+exceeding|over|above|under|below)\s+", _IC)
-_OTHER_OP_GATE = ("≥", "≤", "≧", "≦", "⩾", "⩽", "<", ">", "than", "least", "exceeding", "over",
-                  "above", "under", "below")
+                       r"|not\s+exceeding|exceed(?:ing|s)|in\s+excess\s+of|over|above|under|below)\s+",
+                       _IC)
+_OTHER_OP_GATE = ("≥", "≤", "≧", "≦", "⩾", "⩽", "<", ">", "than", "least", "exceed", "excess",
+                  "over", "above", "under", "below")
 _OTHER_NAME = re.compile(r"(?P<name>[A-Za-z][\w/+.-]*(?:[ \t]+[\w/+.-]+){0,4}?)\s*"
                          r"(?:\((?P<abbr>[A-Z][\w-]{1,12})\))?\s*(?:score|level|value|count)?"
                          r"\s*(?:of|is|was|:)?\s*$")
@@ -2264,6 +2318,68 @@ def _times_since(text: str, low: str, section: str) -> list[Threshold]:
     return out
 
 
+# A time since an event written before its span or as its age (§8.9, inclusion only: in an
+# exclusion the same words are a window): "had a liver transplant 6 to 24 months prior to
+# Screening", "an orthotopic liver transplant =12 months before the date of informed consent",
+# "liver transplantation of at least 3 months duration", "after at least 3 months of renal
+# transplantation".  The event is a _SINCE_EVENT noun with at most one word before it (the
+# organ: "liver transplant"), as written.
+def _event_np() -> str:
+    return (r"(?P<what>(?:(?!(?:an?|the|any|their|his|her|prior|previous|and|or|of|with|had"
+            r"|have|has|received|underwent|undergone)\b)[A-Za-z][\w-]*\s+)?(?:[A-Za-z][\w-]*"
+            r"(?:transplant(?:ation)?s?|graft)|transplant(?:ation)?s?|(?-i:(?:allo-?)?(?:A|allo|H)?"
+            r"SCT|TBI|SCI)|resection|injury))")
+
+
+_SINCE_SPAN = (rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+than|no\s+more"
+               r"\s+than|no\s+less\s+than|over|under|within|up\s+to|minimum\s+of|maximum\s+of)\s+)?"
+               rf"\s*(?P<n>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<m>{_NUM}))?\s*[-\s]?{_TU}")
+_SINCE_FORMS = [re.compile(rx, _IC) for rx in (
+    # "a liver transplant 6 to 24 months prior to Screening"
+    rf"\b{_event_np()}\s+(?:(?:performed|done|carried\s+out)\s+)?{_SINCE_SPAN}\s*"
+    r"(?:\([^()]*\)\s*)?(?:before|prior\s+to|ago\b)",
+    # "liver transplantation of at least 3 months duration"
+    rf"\b{_event_np()}\s+of\s+{_SINCE_SPAN}\s+(?:duration|ago)\b",
+    # "after at least 3 months of renal transplantation"
+    rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_event_np()}")]
+
+
+# every _SINCE_FORMS match names one of these (tests/test_prefilter.py opens it)
+_SINCE_FORMS_GATE = re.compile(r"transplant|graft|sct\b|tbi\b|sci\b|resection|injury")
+
+
+def _since_op(word: str | None, section: str) -> str:
+    word = (word or "").strip().lower()
+    if not word:
+        return ">="  # "a liver transplant 6 months prior": at least that long ago
+    if re.match(r"[<>≤≥=]", word):
+        op = _op(word)
+        return (">=" if section == "inclusion" else "<=") if op == "=" else op
+    return ("<=" if re.match(r"within|up|no\s+more|maximum", word) else ">=" if re.match(
+        r"at|no\s+less|minimum", word) else ">" if re.match(r"more|greater|over", word) else "<")
+
+
+def _times_since_before(text: str, low: str, section: str) -> list[Threshold]:
+    out: list[Threshold] = []
+    if section != "inclusion" or not _SINCE_FORMS_GATE.search(low):
+        return out
+    for rx in _SINCE_FORMS:
+        for m in rx.finditer(text):
+            name = f"time since {_np_name(m.group('what').strip())}"
+            unit = _time_unit(m.group("u"))
+            n, hi = _number(m.group("n")), m.group("m")
+            # "6 to 24 months prior to Screening": both bounds
+            pairs = [(">=", n), ("<=", _number(hi))] if hi else [(_since_op(m.group("op"),
+                                                                             section), n)]
+            for op, value in pairs:
+                t = _make(name, op, value, unit, m.group(), "other", section)
+                t["recognised"] = False
+                t["_at"] = m.start("n")
+                t["_span"] = text[m.start("op") if m.group("op") else m.start("n"):m.end("u")]
+                out.append(t)
+    return out
+
+
 # RULES v2 rule 26: alcohol consumption per day or week, unit as written ("> 2 units of alcohol
 # per day", "more than 14 drinks/week", "> 20 g/day" in an item on alcohol); a limit restated
 # in parentheses in another period is the same limit (rule 12)
@@ -2292,14 +2408,173 @@ def _alcohol(text: str, section: str) -> list[Threshold]:
     return out
 
 
+# RULES v2 rule 25: a change of a measured quantity over a period is a limit on the change,
+# not on the quantity and not a window: "weight loss or gain ≥ 4.5 kg", "change in body weight
+# > 5 kg", "an increase or decrease of 5% in body weight", "less than 20% deviation in serum
+# creatinine", "weight must be stable within 5%".  The quantity is one the measure table knows
+# (named as the table names it); a loss and a gain keep their word, any other change word
+# (change, increase or decrease, deviation, variation, fluctuation) is a change.
+_CHANGE_KEYS = ("change", "loss", "gain", "increase", "decrease", "deviation", "variation",
+                "fluctuat", "stable")
+_CHANGE_WORD = (r"(?:changes?|loss|gain|increase\s+or\s+decrease|decrease\s+or\s+increase"
+                r"|deviations?|variations?|fluctuations?)")
+_Q = r"(?P<q>[A-Za-z][\w-]*(?:\s+(?!of\b|in\b)[A-Za-z][\w-]*)?)"
+# between a change and its comparison: "weight change (increase or decrease of greater than"
+_CHANGE_GAP = re.compile(r"\s*(?:\(\s*)?(?:(?:increase|decrease|or|and|of|by|defined|as|an?|the"
+                         r"|body|weight|:)\s*)*", _IC)
+_CHANGE_OR = re.compile(r"\s*,?\s*(?:or|and)\s+")  # "(5% or more, or 5 kg or more"
+_CHANGE_AFTER = first_chars(  # "weight loss or gain ≥4.5 kg", "Weight of change >5%": at the
+    # change word; the quantity is the one or two words before it (_Q_BEFORE)
+    r"(?<=\s)(?P<k>change|loss|gain|fluctuation|variation)"
+    r"(?:\s+(?:or|and/or)\s+(?:[a-z]+\s+)?(?P<k2>loss|gain))?\b", _IC)
+_Q_BEFORE = re.compile(r"(?<![\w-])(?P<q>[A-Za-z][\w-]*(?:\s+(?!of\b|in\b)[A-Za-z][\w-]*)?)\s+"
+                       r"(?:of\s+)?$", _IC)
+_CHANGE_BEFORE = first_chars(  # "increase or decrease of 5% in body weight", "change in weight"
+    rf"\b(?P<k>{_CHANGE_WORD})\s+(?:of\s+|in\s+)", _IC)
+# "less than 20% deviation in serum creatinine": the comparison before the change word
+_CMP_BEFORE = re.compile(rf"(?:{_OP_ANY})\s*(?:{_NUM})\s*(?:%|percent|kg|kilograms?)\s+$", _IC)
+_CHANGE_OF = re.compile(rf"\s*(?:\([^()]*\)\s*)?(?:of|in)\s+(?:the\s+|their\s+|his\s+|her\s+)?{_Q}",
+                        _IC)
+_CHANGE_IN = re.compile(rf"\s*(?:the\s+|their\s+)?{_Q}\s*(?:(?:of|by)\s+)?", _IC)
+_STABLE_WITHIN = re.compile(
+    rf"stable\s+(?:to\s+)?within\s+(?:±|\+/-|\+/−)?\s*(?P<n>{_NUM})\s*%", _IC)
+_STABLE_WHO = re.compile(  # the quantity before "stable within": "Weight must be"
+    rf"(?<![\w-]){_Q}\s+(?:(?:must|should|will|shall)\s+(?:be|have\s+been|remain)\s+|(?:is|was"
+    r"|has\s+been|have\s+been|remained|been)\s+)?$", _IC)
+
+
+def _quantity(words: str) -> str | None:
+    """The measure-table name of the quantity ``words`` name ("body weight" is weight), trying
+    the last two words, then the last one."""
+    parts = words.split()
+    for k in (2, 1):
+        if len(parts) >= k and (name := lookup(" ".join(parts[-k:]))):
+            return name
+    return None
+
+
+def _change_names(name: str, k: str, k2: str | None) -> list[str]:
+    kinds = [w.lower() for w in (k, k2) if w]
+    if kinds and all(w in ("loss", "gain") for w in kinds):
+        return [f"{name} {w}" for w in kinds]
+    return [f"{name} change"]
+
+
+def _changes(text: str, low: str, section: str) -> list[Threshold]:
+    out: list[Threshold] = []
+    if not has_key(low, _CHANGE_KEYS):
+        return out
+
+    def emit(names: list[str], found: list[Comparison], span: str, at: int,
+             inferred: bool = False) -> None:
+        for name in names:
+            for op, value, unit, _end in found[:2]:
+                if unit in ("years", "months", "weeks", "days", "hours"):
+                    return  # "weight loss within 3 months": a window on the event
+                if unit == "lb":
+                    value, unit = round(value / 2.2046, 1), "kg"
+                t = _make(name, op, value, unit, span, "other", section)
+                if inferred:
+                    t["op_inferred"] = True  # RULES v2 §8.6: no sign written
+                t["recognised"] = False
+                t["_change"] = at
+                out.append(t)
+
+    for m in _CHANGE_AFTER.finditer(text):
+        q = _Q_BEFORE.search(text, max(0, m.start() - 40), m.start())
+        name = _quantity(q.group("q")) if q else None
+        if not q or not name:
+            continue
+        m_start = q.start()
+        found, p = _first_compare(text, m.end(), min(len(text), m.end() + 46))
+        if found and (more_at := _CHANGE_OR.match(text, found[-1][3])) and (
+                more := _compare(text, more_at.end())) and more[0][2] != found[0][2]:
+            found += more
+        if found and found[0][0] != "=" and _match_end(_CHANGE_GAP, text, m.end()) == p:
+            emit(_change_names(name, m.group("k"), m.group("k2")), found,
+                 text[m_start:found[-1][3]], m.start("k"))
+    for m in _CHANGE_BEFORE.finditer(text):
+        k = m.group("k")
+        if (cmp := _CMP_BEFORE.search(text, max(0, m.start() - 40), m.start())) and (
+                found := _compare(text, cmp.start())) and found[-1][2] and (
+                    of := _CHANGE_OF.match(text, m.end("k"))) and (
+                        name := _quantity(of.group("q"))):
+            # "less than 20% deviation in serum creatinine"
+            emit(_change_names(name, k, None), found, text[cmp.start():of.end()], m.start("k"))
+            continue
+        if m.group().lower().rstrip().endswith(" in"):  # "change in body weight > 5 kg"
+            q = _CHANGE_IN.match(text, m.end())
+            name = _quantity(q.group("q")) if q else None
+            if not q or not name:
+                continue
+            found, p = _first_compare(text, q.end(), min(len(text), q.end() + 30))
+            if found and found[0][0] != "=" and _match_end(_CHANGE_GAP, text, q.end()) == p:
+                emit(_change_names(name, k, None), found, text[m.start():found[-1][3]],
+                     m.start("k"))
+            continue
+        found = _compare(text, m.end())  # "of greater than 5% of body weight"
+        inferred = False
+        if not found and (num := _VALUE.match(text, m.end())):  # "of 5% in body weight"
+            unit, factor, end = read_unit(text, num.end())
+            found, inferred = [(">=", _number(num.group(1)) * factor, unit, end)], True
+        if not found or not found[-1][2]:
+            continue
+        of = _CHANGE_OF.match(text, found[-1][3])
+        name = _quantity(of.group("q")) if of else None
+        if of and name:
+            emit(_change_names(name, k, None), found, text[m.start():of.end()], m.start("k"),
+                 inferred)
+    for m in _STABLE_WITHIN.finditer(text):  # "weight must be stable within 5%"
+        who = _STABLE_WHO.search(text, max(0, m.start() - 50), m.start())
+        if who and (name := _quantity(who.group("q"))):
+            emit([f"{name} change"], [("<=", _number(m.group("n")), "%", m.end())], m.group(),
+                 m.start("n"))
+    return out
+
+
+def _no_change_twice(found: list[Threshold]) -> list[Threshold]:
+    """A change read by ``_changes`` is not also a limit on the quantity itself ("change in body
+    weight > 5 kg" is no weight limit), nor a window on the change's words (rule 25: the
+    period is a note)."""
+    changes = [t for t in found if "_change" in t]
+    if not changes:
+        return found
+    for t in changes:
+        t.pop("_change")
+    limits = {(t["op"], t["value"], t["unit"]) for t in changes}
+    words = {w for t in changes for w in t["measure"].lower().split()}
+    out = []
+    for t in found:
+        if t in changes:
+            out.append(t)
+            continue
+        if t["kind"] == "window":
+            things = [x for x in str(t["measure"]).split(", ")
+                      if not re.search(r"\b(?:loss|gain|change)\b", x, _IC)
+                      or not set(x.lower().split()) & words]
+            if not things:
+                continue
+            if len(things) < len(str(t["measure"]).split(", ")):
+                t = {**t, "measure": ", ".join(things)}
+        elif (t["op"], t["value"], t["unit"]) in limits and set(
+                str(t["measure"]).lower().split()) & (words | {"weight", "body"}):
+            continue
+        out.append(t)
+    return out
+
+
 def _one_reading(found: list[Threshold], section: str) -> list[Threshold]:
     """A time span read both as a window and as a disease duration ("History of stroke for 6
     months prior to screening") is one of them: in an exclusion the window (a recent event
     excludes), in an inclusion the duration (how long the disease has lasted)."""
     since = {t["_at"] for t in found if t["measure"].startswith("time since") and "_at" in t}
     if since:  # "> 90 days after HSCT" in an inclusion: a time since, not a window
-        found = [t for t in found if t.get("_at") not in since
-                 or t["measure"].startswith("time since")]
+        spans = [t.get("_span") or t["text"] for t in found
+                 if t["measure"].startswith("time since")]
+        found = [t for t in found if t["measure"].startswith("time since") or not (
+            t.get("_at") in since or t["kind"] in ("age", "duration", "window") and t.get("text")
+            and any(span in t["text"] or t["text"] in span for span in spans))]
+        # (nor an age or a disease duration: "with liver transplantation of at least 3 months")
     stable = {t["_at"] for t in found if t["measure"].startswith("stable dose") and "_at" in t}
     if stable:  # "the dosing regimen must have been stable for 3 months prior": a stable dose
         found = [t for t in found if t.get("_at") not in stable
@@ -2329,17 +2604,20 @@ def extract_from_text(text: str, section: str = "inclusion", item: str = "1") ->
                  + _age_bands(text, section)
                  + _measures(text, section, low) + found
                  + _windows(text, low, section) + _disease_durations(text, low, section)
-                 + _stable_doses(text, low, section) + _times_since(text, low, section))
+                 + _stable_doses(text, low, section) + _times_since(text, low, section)
+                 + _times_since_before(text, low, section))
         if has_key(low, ("alcohol", "drink", "ethanol")):
             found += _alcohol(text, section)
         found += _expressions(text, section)
+        found += _changes(text, low, section)
         found += _others(text, low, section, found)
         found += _ranges_and_rates(text, low, section, found)
-        found = _one_reading(found, section)
+        found = _no_change_twice(_one_reading(found, section))
         if "contracep" in low:  # RULES v2 §6: contraception, its periods and failure rates
             found = [t for t in found if t["kind"] in ("age", "lab", "vital", "scale", "class")]
     for t in found:
         t.pop("_at", None)
+        t.pop("_span", None)
         key = (t["measure"], t["op"], repr(t["value"]), t["unit"], t.get("direction"))
         if key not in seen:
             seen.add(key)

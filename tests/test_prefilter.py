@@ -457,6 +457,7 @@ def open_gates() -> Iterator[None]:
         patch.setattr(T, "_LAST_GATES", [None, ()])  # the per-item caches start empty
         patch.setattr(T, "_LAST_DRUG_GATES", [None, ()])
         patch.setattr(T, "_WINDOW_GATE", re.compile(""))
+        patch.setattr(T, "_SINCE_FORMS_GATE", re.compile(""))
         patch.setattr(T, "_WINDOW", T._WINDOW_PLAIN)
         patch.setattr(T, "_CONDITIONAL", T._CONDITIONAL_PLAIN)
         patch.setattr(T, "_AGE_YEARS", T._AGE_YEARS_PLAIN)

@@ -330,8 +330,9 @@ def test_dev2_batch_figures() -> None:
 
 def test_dev3_batch_figures() -> None:
     """thresholds-dev3.jsonl (63 trials, labelled blind; P 0.731 / R 0.523 on d8655c7, 0.760 /
-    0.563 after round 3, 0.858 / 0.642 after round 4): floors under round 4's figures, with a
-    margin, so that a change that loses what round 4 gained shows here."""
+    0.563 after round 3, 0.858 / 0.642 after round 4, 0.878 / 0.694 after round 5): floors under
+    round 5's figures, with a margin, so that a change that loses what rounds 4 and 5 gained
+    shows here."""
     _, _, precision, recall, labelled = _figures("dev3")
     assert labelled >= 400
-    assert precision >= 0.83 and recall >= 0.61, (precision, recall)
+    assert precision >= 0.85 and recall >= 0.66, (precision, recall)
