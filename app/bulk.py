@@ -76,6 +76,7 @@ from typing import Any, cast
 from trialscope.app.summary import ImportSummary
 from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from trialscope.core.record import RECORD_FIELDS
+from trialscope.extract import units
 from trialscope.index import indexer
 from trialscope.index.schema import record_to_doc
 from trialscope.parser import ctgov
@@ -788,6 +789,7 @@ def bulk_import(
     # interrupted import may have left many: all processes index them).
     catch_up(backlog=True)
     tasks = _tasks(sources)
+    units.warm()  # (the workers inherit the unit conversions: none builds pint's registry)
     exhausted = False
     while not exhausted:
         # Workers live for one index batch; the parent forks them with no other child alive.
