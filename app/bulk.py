@@ -496,7 +496,11 @@ class _Workers:
     the workers that died, whose index segments are lost.
     """
 
-    AHEAD_TASKS = 4  # results a worker may have waiting in the parent (``pump``)
+    # Results a worker may have waiting in the parent, taken in by ``pump`` or ahead of a
+    # slower worker's (``map`` hands them on in task order): 16 tasks, ~500 studies of the
+    # real-text corpus (~15 MB), a store batch's worth for two workers; ``TASK_BYTES`` of
+    # text bounds them too.  Past that no new task is sent.
+    AHEAD_TASKS = 16
 
     def __init__(self, n: int, store_path: Path, index_dir: Path,
                  trial_id: str | None) -> None:
