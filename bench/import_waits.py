@@ -14,12 +14,12 @@ compare codes in the same spell, alternately.  The timers themselves cost a few 
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import multiprocessing.connection as mc
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,10 +43,12 @@ def _timed(name: str, fn: Any) -> Any:
 
 
 def main() -> None:
-    if len(sys.argv) < 3:
-        sys.exit(__doc__)
-    zip_path, home = Path(sys.argv[1]), Path(sys.argv[2])
-    every = int(sys.argv[3]) if len(sys.argv) > 3 else bulk.INDEX_EVERY
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("zip", type=Path)
+    ap.add_argument("home", type=Path, help="data home to build (removed first)")
+    ap.add_argument("index_every", type=int, nargs="?", default=bulk.INDEX_EVERY)
+    args = ap.parse_args()
+    zip_path, home, every = args.zip, args.home, args.index_every
     out = Path(tempfile.mkdtemp(prefix="import-waits-"))
     mc.Connection.send = _timed("send", mc.Connection.send)  # type: ignore[method-assign]
     mc.Connection.recv = _timed("recv", mc.Connection.recv)  # type: ignore[method-assign]
