@@ -57,6 +57,7 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import select
 import signal
 import sqlite3
 import struct
@@ -75,6 +76,7 @@ from typing import Any, cast
 from trialscope.app.summary import ImportSummary
 from trialscope.core.limits import MAX_RECORD_BYTES, RAW_PREFIX_BYTES, TooLarge
 from trialscope.core.record import RECORD_FIELDS
+from trialscope.extract import units
 from trialscope.index import indexer
 from trialscope.index.schema import record_to_doc
 from trialscope.parser import ctgov
@@ -494,6 +496,12 @@ class _Workers:
     the workers that died, whose index segments are lost.
     """
 
+    # Results a worker may have waiting in the parent, taken in by ``pump`` or ahead of a
+    # slower worker's (``map`` hands them on in task order): 16 tasks, ~500 studies of the
+    # real-text corpus (~15 MB), a store batch's worth for two workers; ``TASK_BYTES`` of
+    # text bounds them too.  Past that no new task is sent.
+    AHEAD_TASKS = 16
+
     def __init__(self, n: int, store_path: Path, index_dir: Path,
                  trial_id: str | None) -> None:
         self.ctx = mp.get_context("fork")
@@ -502,6 +510,10 @@ class _Workers:
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
         self.dead: set[int] = set()
+        self._pending: list[deque[tuple[int, Task]]] = []
+        self._stopped = True  # (no ``map`` running: ``pump`` does nothing)
+        self._requested = False  # the segments asked for (``request_segments``)
+        self._poller: Any = None  # ``select.poll`` over the pipes, for ``pump``
         for _ in range(n):
             conn, proc = self._spawn()
             self.conns.append(conn)
@@ -526,6 +538,7 @@ class _Workers:
         self.dead.add(proc.pid)
         self.conns[slot].close()
         self.conns[slot], self.procs[slot] = self._spawn()
+        self._poller = None  # (registered the old pipe)
 
     def _rescue(self, slot: int, task: Task) -> list[list[tuple[Any, ...]]]:
         """The results of a dead worker's task, re-run one member at a time on its
@@ -546,60 +559,113 @@ class _Workers:
             stop: Callable[[], bool]) -> Iterator[list[list[tuple[Any, ...]]]]:
         """Per task, per member, the member's result tuples.  Sends no new task once
         ``stop()`` is true, and returns when what was sent has come back; ``self.exhausted``
-        then says whether ``tasks`` ran out."""
-        pending: list[deque[tuple[int, Task]]] = [deque() for _ in self.conns]
-        done: dict[int, list[list[tuple[Any, ...]]]] = {}
-        sent = received = 0
-        stopped = False
+        then says whether ``tasks`` ran out.  While the caller works on what this yields,
+        ``pump`` keeps the workers going."""
+        self._tasks, self._stop = tasks, stop
+        self._pending = [deque() for _ in self.conns]
+        self._done: dict[int, list[list[tuple[Any, ...]]]] = {}
+        self._ahead = 0  # characters of text in ``_done``
+        self._sent = self._received = 0
+        self._stopped = False
         while True:
-            # Keep two tasks queued per worker, so none waits for the parent.
-            for slot, conn in enumerate(self.conns):
-                while not stopped and len(pending[slot]) < 2:
-                    task = None if stop() else next(tasks, None)
-                    if task is None:
-                        stopped = True
-                        self.exhausted = not stop()
-                        break
-                    pending[slot].append((sent, task))
-                    try:
-                        conn.send((sent, *task))
-                    except OSError:
-                        pass  # a dead worker: its EOF below re-runs what it held
-                    sent += 1
-            if stopped and received == sent:
+            self._feed()
+            if self._stopped and self._received == self._sent:
                 return
-            # (wait returns the connections it is given that are ready)
-            ready = cast("list[Connection]",
-                         wait([c for slot, c in enumerate(self.conns) if pending[slot]]))
-            for conn in ready:
-                slot = self.conns.index(conn)
-                try:
-                    seq, out = conn.recv()
-                except (EOFError, OSError):
-                    # The worker died (killed, out of memory): what it held is re-run.
-                    held = list(pending[slot])
-                    pending[slot].clear()
-                    self._replace(slot)
-                    for seq, task in held:
-                        done[seq] = self._rescue(slot, task)
-                    continue
-                pending[slot].popleft()
-                done[seq] = out
-            while received in done:
-                yield done.pop(received)
-                received += 1
+            if self._received not in self._done:
+                self._collect(block=True)
+            while self._received in self._done:
+                out = self._done.pop(self._received)
+                self._ahead -= _task_text_size(out)
+                self._received += 1
+                yield out
 
-    def finish(self) -> list[Any]:
-        """Ask every worker to finish its index segment; returns the segments (after the
-        last ``map`` has returned).  A worker that dies here loses its segment only (its pid
-        joins ``dead``)."""
-        segments = []
+    def pump(self) -> None:
+        """Take in the results the workers have finished and send them new tasks, without
+        waiting: the parent calls this between the records it stores.  A worker's result is
+        one message, sent whole before it reads its next task, so a worker whose result the
+        parent did not read sat idle for as long as the parent wrote the store (up to a
+        store batch: a core of two left idle).  Results taken in ahead of ``map`` wait in
+        memory, at most ``AHEAD_TASKS`` tasks a worker or ``TASK_BYTES`` characters of
+        text (then no new task is sent until ``map`` has handed them on)."""
+        if not self._stopped or any(self._pending):
+            self._collect(block=False)
+            self._feed()
+
+    def _feed(self) -> None:
+        """Keep two tasks queued per worker (so none waits for the parent), unless the
+        results taken in ahead are already many."""
+        if len(self._done) >= self.AHEAD_TASKS * len(self.conns) or \
+                self._ahead >= TASK_BYTES:
+            return
+        for slot, conn in enumerate(self.conns):
+            while not self._stopped and len(self._pending[slot]) < 2:
+                task = None if self._stop() else next(self._tasks, None)
+                if task is None:
+                    self._stopped = True
+                    self.exhausted = not self._stop()
+                    break
+                self._pending[slot].append((self._sent, task))
+                try:
+                    conn.send((self._sent, *task))
+                except OSError:
+                    pass  # a dead worker: its EOF in _collect re-runs what it held
+                self._sent += 1
+
+    def _collect(self, block: bool) -> None:
+        """Receive the results that are ready (``block``: wait until one is)."""
+        busy = [c for slot, c in enumerate(self.conns) if self._pending[slot]]
+        if not busy:
+            return
+        if block or not hasattr(select, "poll"):
+            # (wait returns the connections it is given that are ready)
+            ready = cast("list[Connection]", wait(busy, timeout=None if block else 0))
+        else:  # one system call (``wait`` builds a selector each call: ~20 µs a record)
+            if self._poller is None:
+                self._poller = select.poll()
+                for conn in self.conns:
+                    self._poller.register(conn.fileno(), select.POLLIN)
+            fds = {fd for fd, _ in self._poller.poll(0)}
+            ready = [c for c in busy if c.fileno() in fds]
+        for conn in ready:
+            slot = self.conns.index(conn)
+            try:
+                seq, out = conn.recv()
+            except (EOFError, OSError):
+                # The worker died (killed, out of memory): what it held is re-run.
+                held = list(self._pending[slot])
+                self._pending[slot].clear()
+                self._replace(slot)
+                for seq, task in held:
+                    self._take(seq, self._rescue(slot, task))
+                continue
+            self._pending[slot].popleft()
+            self._take(seq, out)
+
+    def _take(self, seq: int, out: list[list[tuple[Any, ...]]]) -> None:
+        self._done[seq] = out
+        self._ahead += _task_text_size(out)
+
+    def request_segments(self) -> None:
+        """Ask every worker to finish its index segment (after the last ``map`` has
+        returned); ``finish`` collects them.  Asked first, the workers write their segments
+        while the parent stores the batch's last records."""
         for slot, conn in enumerate(self.conns):
             try:
                 conn.send(None)
             except OSError:
                 self.dead.add(self.procs[slot].pid)
+        self._requested = True
+
+    def finish(self) -> list[Any]:
+        """Ask every worker to finish its index segment; returns the segments (after the
+        last ``map`` has returned).  A worker that dies here loses its segment only (its pid
+        joins ``dead``)."""
+        if not self._requested:
+            self.request_segments()
+        segments = []
         for slot, conn in enumerate(self.conns):
+            if self.procs[slot].pid in self.dead:
+                continue
             try:
                 kind, segment = conn.recv()
             except (EOFError, OSError):
@@ -727,6 +793,7 @@ def bulk_import(
     # interrupted import may have left many: all processes index them).
     catch_up(backlog=True)
     tasks = _tasks(sources)
+    units.warm()  # (the workers inherit the unit conversions: none builds pint's registry)
     exhausted = False
     while not exhausted:
         # Workers live for one index batch; the parent forks them with no other child alive.
@@ -743,9 +810,11 @@ def bulk_import(
                     items.extend(member_items)
                     size += sum(_text_size(item) for item in member_items)
                 if len(items) >= STORE_BATCH or size >= STORE_BYTES:
-                    _store(store, items, result, batch)
+                    _store(store, items, result, batch, between=pool.pump)
                     items, size = [], 0
                     report()
+            # The workers write their segments while the last records are stored.
+            pool.request_segments()
             _store(store, items, result, batch)
             exhausted = pool.exhausted
             batch.segments = pool.finish()
@@ -811,13 +880,16 @@ class _Batch:
 
 
 def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
-           batch: _Batch) -> None:
-    """Write one batch of worker results in one transaction."""
+           batch: _Batch, between: Callable[[], None] | None = None) -> None:
+    """Write one batch of worker results in one transaction; ``between`` is called before
+    each record (``_Workers.pump``: the workers are not kept waiting meanwhile)."""
     fetched_at = utcnow()
     same: list[str] = []
     link_rows: list[tuple[str, str, str, str, list[str]]] = []
     with store.batch():
         for item in items:
+            if between is not None:
+                between()
             kind = item[0]
             if kind == "same":
                 same.append(item[1])
@@ -858,6 +930,11 @@ def _store(store: Store, items: list[tuple[Any, ...]], result: ImportSummary,
         if link_rows:
             with store.links_write():
                 store.put_link_keys(link_rows)
+
+
+def _task_text_size(out: list[list[tuple[Any, ...]]]) -> int:
+    """Characters of text a task's results hold."""
+    return sum(_text_size(item) for member in out for item in member)
 
 
 def _text_size(item: tuple[Any, ...]) -> int:

@@ -74,6 +74,14 @@ def passes(gate: Gate, text: str, low: str) -> bool:
     return has_key(text, gate[0]) or has_key(low, gate[1])
 
 
+# A gate set with more distinct keys of one form than this finds them with one regex search
+# (``key_finder``) instead of one substring test a key: the tests cost ~1.4 ns a key and a
+# character of text, the search ~50 ns a character whatever the keys (measured on the
+# real-text corpus's criteria items: 243 mention keys, 45 -> 16 µs an item; 43 product keys
+# over ~950-character fields, 32 µs as tests against 50 as a search).
+MANY_KEYS = 64
+
+
 def gate_set(gates: Sequence[Gate]) -> Callable[[str, str], tuple[int, ...]]:
     """``passing(text, low)``: the indices of the ``gates`` that pass, in order."""
     raw: dict[str, list[int]] = {}
@@ -85,6 +93,14 @@ def gate_set(gates: Sequence[Gate]) -> Callable[[str, str], tuple[int, ...]]:
             folded.setdefault(k, []).append(i)
     raw_items = list(raw.items())
     folded_items = list(folded.items())
+    if len(raw) > MANY_KEYS or len(folded) > MANY_KEYS:
+        find_raw, find_folded = key_finder(raw), key_finder(folded)
+
+        def searched(text: str, low: str) -> tuple[int, ...]:
+            hit = find_raw(text) | find_folded(low)
+            return tuple(sorted(hit)) if hit else ()
+
+        return searched
 
     def passing(text: str, low: str) -> tuple[int, ...]:
         hit = [ix for k, ix in raw_items if k in text] + [ix for k, ix in folded_items
@@ -92,6 +108,59 @@ def gate_set(gates: Sequence[Gate]) -> Callable[[str, str], tuple[int, ...]]:
         return tuple(sorted({i for ix in hit for i in ix})) if hit else ()
 
     return passing
+
+
+def key_finder(keys: dict[str, list[int]]) -> Callable[[str], set[int]]:
+    """``find(text)``: the union of ``keys[k]`` over the keys ``k`` that occur in ``text``
+    (``k in text``), found with one regex: the keys as a trie, so that at a position it
+    matches the longest key that starts there; every key that starts there is a prefix of
+    that one (``_prefixes``).  A search from each match's start + 1 visits every position
+    where a key starts, so every occurring key is found.  tests/test_prefilter.py compares
+    it with ``k in text`` for every key."""
+    always = set(keys.get("", ()))  # "" is in every text
+    keys = {k: ix for k, ix in keys.items() if k}
+    if len(keys) <= MANY_KEYS:
+        items = list(keys.items())
+
+        def tests(text: str) -> set[int]:
+            return always | {i for k, ix in items if k in text for i in ix}
+
+        return tests
+    prefixes = {whole: frozenset(i for k, ix in keys.items() if whole.startswith(k)
+                                 for i in ix) for whole in keys}
+    search = re.compile(_trie(list(keys))).search
+
+    def find(text: str) -> set[int]:
+        hit = set(always)
+        pos = 0
+        while m := search(text, pos):
+            hit |= prefixes[m.group()]
+            pos = m.start() + 1
+        return hit
+
+    return find
+
+
+def _trie(keys: list[str]) -> str:
+    """A regex matching any of ``keys`` (non-empty literals), the longest one where several
+    start at the same place: a trie, whose branches each start with another character, and
+    a key that ends at a branching point is the branch tried last (``(?:...)?``)."""
+    root: dict[str, Any] = {}
+    for k in keys:
+        node = root
+        for ch in k:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def rx(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + rx(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        if "" in node:
+            return "(?:" + "|".join(alts) + ")?"
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return rx(root)
 
 
 def first_chars_of(pattern: str) -> tuple[frozenset[str], frozenset[str]] | None:

@@ -184,6 +184,15 @@ def factor(src: str, dst: str) -> float | None:
         return None
 
 
+def warm() -> None:
+    """Compute every conversion factor now.  The first conversion builds pint's unit registry
+    (~0.3 s of CPU); a process about to fork workers calls this first, so that they inherit
+    the factors instead of each building the registry again (the bulk import's two workers,
+    per index batch)."""
+    for src, dst in sorted(_MAY_CONVERT):
+        factor(src, dst)
+
+
 @lru_cache(maxsize=1)
 def _registry(pint: ModuleType) -> UnitRegistry:
     return pint.UnitRegistry()

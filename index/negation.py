@@ -47,6 +47,7 @@ _PRESENT = frozenset({"positive", "pos", "mutant", "mutated", "rearranged", "amp
                       "overexpressing", "expressing", "high"})
 _STATUS_SUFFIXES = ("-positive", "-mutant", "-mutated", "-rearranged", "-amplified")
 _NOT_SUFFIXES = ("-negative", "-wt", "-null", "-wild-type", "-wildtype", "-neg")
+_SUFFIXES = (*_STATUS_SUFFIXES, *_NOT_SUFFIXES)
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*\+?|[;.:,()/+]")
 _MARKER_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*")
 
@@ -58,6 +59,12 @@ def _is_marker(word: str) -> bool:
         and not word.isdigit() and len(word) >= 2
 
 
+def _suffix(word: str) -> str:
+    """The status suffix ``word`` ends with ("-positive", "-wt"), or ""."""
+    low = word.lower()
+    return next((x for x in _SUFFIXES if low.endswith(x)), "")
+
+
 def mentions(text: str) -> list[tuple[str, bool]]:
     """Each marker mention of ``text`` as (marker as written, negated?)."""
     toks = _TOKEN_RE.findall(text)
@@ -65,8 +72,9 @@ def mentions(text: str) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for i, tok in enumerate(toks):
         word = tok.rstrip("+")
-        suffix = next((x for x in (*_STATUS_SUFFIXES, *_NOT_SUFFIXES)
-                       if word.lower().endswith(x)), "")
+        if word.islower():  # (most words: no capital letter, so no marker, whatever follows)
+            continue
+        suffix = _suffix(word) if "-" in word else ""  # (every suffix starts with "-")
         base = word[:len(word) - len(suffix)]
         if not _is_marker(base):
             continue

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import zipfile
+from multiprocessing.connection import wait
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -364,3 +366,47 @@ def test_a_parsed_record_skips_no_cell_therapy_facts() -> None:
     for path in STUDIES:
         record = ctgov.parse_study(json.loads(path.read_text(encoding="utf-8")), url=None)
         assert record_to_doc(record, parsed=True) == record_to_doc(record), path.name
+
+
+@pytest.mark.parametrize("ahead", [1, 16])
+def test_the_parent_takes_in_results_while_it_stores(tmp_path: Path, ahead: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the records of a store batch the parent takes in what the workers finished
+    (``_Workers.pump``) and sends them new tasks; at most ``AHEAD_TASKS`` tasks a worker wait
+    in the parent (1: the workers wait for ``map``, and nothing is lost or reordered)."""
+    monkeypatch.setattr(bulk, "STORE_BATCH", 4)
+    monkeypatch.setattr(bulk, "TASK_SIZE", 1)
+    monkeypatch.setattr(bulk._Workers, "AHEAD_TASKS", ahead)
+    taken: list[tuple[bool, int]] = []  # (while storing?, results waiting in the parent)
+    storing = [False]
+    real_take, real_store = bulk._Workers._take, bulk._store
+
+    def take(self: Any, seq: int, out: Any) -> None:
+        real_take(self, seq, out)
+        taken.append((storing[0], len(self._done)))
+
+    def store(*args: Any, between: Any = None) -> None:
+        def pump() -> None:
+            # (the workers are given the time to finish a task: until one's result is ready)
+            pool = between.__self__
+            busy = [c for slot, c in enumerate(pool.conns) if pool._pending[slot]]
+            if busy:
+                wait(busy, timeout=30)
+            between()
+
+        storing[0] = True
+        try:
+            real_store(*args, between=pump if between else None)
+        finally:
+            storing[0] = False
+
+    monkeypatch.setattr(bulk._Workers, "_take", take)
+    monkeypatch.setattr(bulk, "_store", store)
+    home = DataHome(tmp_path / "home")
+    with Store(home.store_path) as store_:
+        result = bulk.bulk_import(store_, home.index_dir, [_fixture_zip(tmp_path)], workers=2)
+    assert result.files == result.new == result.indexed == len(STUDIES)
+    assert any(while_storing for while_storing, _ in taken)
+    # (then no task is sent: the two queued a worker may still come in)
+    assert max(n for _, n in taken) <= (ahead + 2) * 2
+    _check_index_matches_store(home)

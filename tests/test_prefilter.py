@@ -27,7 +27,17 @@ from hypothesis import strategies as st
 
 from trialscope.extract import celltherapy as C
 from trialscope.extract import thresholds as T
-from trialscope.extract.prefilter import first_chars, first_chars_of, fold, has_key, passes
+from trialscope.extract.prefilter import (
+    MANY_KEYS,
+    Gate,
+    first_chars,
+    first_chars_of,
+    fold,
+    gate_set,
+    has_key,
+    key_finder,
+    passes,
+)
 from trialscope.extract.units import read_unit, read_unit_plain
 from trialscope.parser.ctgov import parse_study
 
@@ -513,3 +523,59 @@ def test_window_thing_gates_pass_every_corpus_text_their_row_matches() -> None:
                for rx, _, keys in T._DRUG_ROWS
                if rx.search(text) and not has_key(fold(text), keys)]
     assert unsound == []
+
+
+# -- gate sets: the keys found by one search are the keys found by a test a key --------------
+
+# Every gate set of the extractors, and keys made to overlap: prefixes of one another ("a",
+# "ab", "abc"), a key inside another ("bc" in "abcd"), keys that overlap at their ends
+# ("abc", "cde"), regex characters, non-ASCII.
+GATE_SETS = {
+    "mentions": T._MENTION_GATES,
+    "drugs": [((), keys) for _, _, keys in T._DRUG_ROWS],
+    "products": [((), p.keys or ("",)) for p in C.PRODUCTS],
+    "targets": C._TARGET_GATES,
+    "made up": [((), (k,)) for k in ["a", "ab", "abc", "bc", "abcd", "cde", "e", "de", "x+",
+                                     "(y", "[z]", "细胞", "胞", "\u0130", *(f"k{i}" for i in
+                                                                          range(80))]],
+}
+GATE_TOKENS = sorted({k for gates in GATE_SETS.values() for g in gates for ks in g for k in ks
+                      if k}) + ["A", " ", "abcde", "K12", "kk", "k1k2", "\n"]
+
+
+def _plain_passing(gates: list[Gate], text: str, low: str) -> tuple[int, ...]:
+    return tuple(i for i, g in enumerate(gates) if has_key(text, g[0]) or has_key(low, g[1]))
+
+
+def _same_gates(text: str) -> None:
+    low = fold(text)
+    for name, gates in GATE_SETS.items():
+        assert gate_set(gates)(text, low) == _plain_passing(gates, text, low), (name, text)
+
+
+def test_gate_sets_search_when_their_keys_are_many() -> None:
+    # (else the tests below would compare the plain form with itself)
+    assert len({k for g in T._MENTION_GATES for k in g[1]}) > MANY_KEYS
+    assert len({k for g in GATE_SETS["made up"] for k in g[1]}) > MANY_KEYS
+    assert gate_set(T._MENTION_GATES).__name__ == "searched"
+
+
+def test_key_finder_finds_overlapping_keys() -> None:
+    keys = {k: [i] for i, k in enumerate(["a", "ab", "abc", "bc", "cde", *(f"k{i}" for i in
+                                                                          range(MANY_KEYS))])}
+    find = key_finder(keys)
+    assert find("abcde") == {0, 1, 2, 3, 4}
+    assert find("xabx") == {0, 1}
+    assert find("k1 k12") == {keys["k1"][0], keys["k12"][0]}
+    assert find("") == set()
+
+
+def test_gate_sets_agree_on_the_corpus() -> None:
+    for text in TEXTS:
+        _same_gates(text)
+
+
+@SOUP
+@given(st.lists(st.sampled_from(GATE_TOKENS), max_size=12).map("".join))
+def test_gate_sets_agree_on_key_soup(text: str) -> None:
+    _same_gates(text)

@@ -206,6 +206,13 @@ def test_markers_named_only_as_absent_are_read() -> None:
     # negated in one text, named in another: not negated
     assert negated_markers(["ALK-positive NSCLC", "no EGFR mutation, no prior ALK TKI"],
                            words) == ["egfr"]
+    # mentions' shortcuts: a lower-case word is never a marker, and only a word with a "-"
+    # can carry a status suffix
+    from trialscope.index import negation
+
+    assert all(s.startswith("-") for s in negation._SUFFIXES)
+    assert mentions("no egfr-negative or her2-positive disease") == []
+    assert mentions("EGFR-Negative, Her2-POSITIVE") == [("EGFR", True), ("Her2", False)]
 
 
 def test_a_subtype_named_only_as_absent_does_not_hold(tmp_path_factory) -> None:
