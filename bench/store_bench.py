@@ -88,7 +88,7 @@ def _compare(label: str, data: list[bytes], train: list[int], test: list[int],
     measure(f"zstd -{codec.RAW_LEVEL}, no dictionary", lambda i: plain.compress(data[i]),
             lambda i, c: dplain.decompress(c))
     trained = zstandard.train_dictionary(codec.DICT_BYTES, [data[i] for i in train])
-    for level in (3, codec.RAW_LEVEL):
+    for level in sorted({3, 9, codec.RAW_LEVEL}):
         cz = zstandard.ZstdCompressor(level=level, dict_data=trained)
         dz = zstandard.ZstdDecompressor(dict_data=trained)
         measure(f"zstd -{level}, {codec.DICT_BYTES // 1024} kB dictionary (other half)",
