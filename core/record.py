@@ -70,6 +70,8 @@ class Threshold(_ThresholdKeys, total=False):
     window: Window
     direction: str  # a window's: before / after / during
     _at: int  # while extracting only: where its number stood (extract_from_text drops it)
+    _span: str  # while extracting only: the words a time since was read from
+    _change: int  # while extracting only: where a change of a quantity was read
 
 
 class Eligibility(TypedDict, total=False):

@@ -322,10 +322,10 @@ def parse_patient(*, age: Any = None, sex: Any = None, where: Iterable[str] = ()
         if cmp:
             # "ECOG<=1" was once read as ECOG=1: a patient has one value, the trial the limit
             measure_text = str(text)[:cmp.start()].strip() or "ECOG"
-            number = _NUMBER_TEXT.search(str(text)[cmp.end():])
+            written = _NUMBER_TEXT.search(str(text)[cmp.end():])
             raise _bad("where", text, f"give the patient's own value, not a comparison "
                        f"({cmp.group(0)!r}): each trial's limits are compared with it",
-                       f"{measure_text}={number.group(0) if number else 1}")
+                       f"{measure_text}={written.group(0) if written else 1}")
         name, sep, value = str(text).partition("=")
         if not sep or not name.strip() or not value.strip():
             raise _bad("where", text, "write MEASURE=VALUE", "MG-ADL=7")
