@@ -180,18 +180,23 @@ def test_a_new_table_removes_old_versions_and_killed_builds(tmp_path: Path) -> N
     assert Table.open(path).names("jardiance") == ["empagliflozin"]
 
 
+def _table_in_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data file (read as DICTIONARY) and a cache folder under tmp_path: its table's path."""
+    source = tmp_path / "data.pkl.bz2"
+    source.write_bytes(b"x")
+    monkeypatch.setenv(drugnames.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(drugnames, "data_file", lambda: source)
+    monkeypatch.setattr(drugnames, "_rows_from", lambda source: build_rows(DICTIONARY))
+    return drugnames.table_path(source)
+
+
 def test_opening_a_table_marks_it_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
     # two installs sharing the cache each open their own table: neither prunes the other's
     import os
     import time
 
-    source = tmp_path / "data.pkl.bz2"
-    source.write_bytes(b"x")
-    monkeypatch.setenv(drugnames.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(drugnames, "data_file", lambda: source)
-    monkeypatch.setattr(drugnames, "_rows_from", lambda s: build_rows(DICTIONARY))
-    path = drugnames.table_path(source)
+    path = _table_in_cache(tmp_path, monkeypatch)
     write_table(path, build_rows(DICTIONARY))
     month_ago = time.time() - drugnames.STALE_TABLE_SECONDS
     os.utime(path, (month_ago, month_ago))
@@ -223,12 +228,7 @@ def test_a_damaged_table_file_is_rebuilt_not_fatal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes) -> None:
     # a foreign, empty or truncated file where the table should be: sqlite reads nothing
     # before the first query, so it used to fail in the middle of a search
-    source = tmp_path / "data.pkl.bz2"
-    source.write_bytes(b"x")
-    monkeypatch.setenv(drugnames.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(drugnames, "data_file", lambda: source)
-    monkeypatch.setattr(drugnames, "_rows_from", lambda source: build_rows(DICTIONARY))
-    path = drugnames.table_path(source)
+    path = _table_in_cache(tmp_path, monkeypatch)
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     drugnames.reset()
