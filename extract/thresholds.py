@@ -2352,11 +2352,11 @@ def _since_op(word: str | None, section: str) -> str:
     word = (word or "").strip().lower()
     if not word:
         return ">="  # "a liver transplant 6 months prior": at least that long ago
-    if re.match(r"[<>≤≥=]", word):
-        op = _op(word)
-        return (">=" if section == "inclusion" else "<=") if op == "=" else op
-    return ("<=" if re.match(r"within|up|no\s+more|maximum", word) else ">=" if re.match(
-        r"at|no\s+less|minimum", word) else ">" if re.match(r"more|greater|over", word) else "<")
+    if word.startswith("within"):
+        return "<="
+    # every other form is one _OPS reads ("≧", "not less than", "greater than or equal to")
+    op = _op(word)
+    return (">=" if section == "inclusion" else "<=") if op == "=" else op
 
 
 def _times_since_before(text: str, low: str, section: str) -> list[Threshold]:

@@ -150,3 +150,16 @@ def test_exceeding_is_a_sign_for_any_measure() -> None:
         "Has a diagnosis of immunodeficiency or is receiving chronic systemic steroid therapy (in "
         "dosing exceeding 10 mg daily of prednisone equivalent) or any other form of "
         "immunosuppressive therapy within 7 days prior the first dose of study intervention.")
+
+
+def test_a_time_since_reads_every_sign_the_other_readers_read() -> None:
+    # (review: the span's own op reader knew "<>≤≥=" and some words only: "≧", "⩾", "not less
+    # than" and "greater than or equal to" came out as "<" or ">")
+    for sign in ("≧", "⩾", "≥", ">=", "not less than", "greater than or equal to", "at least",
+                 "minimum of"):
+        assert got(f"Had a liver transplant {sign} 12 months prior to screening.",
+                   "inclusion") == {("time since liver transplant", ">=", 12.0, "months")}, sign
+    for sign, op in (("within", "<="), ("no more than", "<="), ("up to", "<="),
+                     ("more than", ">"), ("over", ">"), ("less than", "<"), ("under", "<")):
+        assert got(f"Had a kidney transplant {sign} 6 months before enrolment.",
+                   "inclusion") == {("time since kidney transplant", op, 6.0, "months")}, sign
