@@ -321,7 +321,7 @@ def parse_patient(*, age: Any = None, sex: Any = None, where: Iterable[str] = ()
         cmp = _COMPARISON.search(str(text))
         if cmp:
             # "ECOG<=1" was once read as ECOG=1: a patient has one value, the trial the limit
-            measure_text = str(text)[:cmp.start()].strip() or "ECOG"
+            measure_text = str(text)[:cmp.start()].split("=")[0].strip() or "ECOG"
             written = _NUMBER_TEXT.search(str(text)[cmp.end():])
             raise _bad("where", text, f"give the patient's own value, not a comparison "
                        f"({cmp.group(0)!r}): each trial's limits are compared with it",
