@@ -1358,17 +1358,11 @@ def _sorted_terms(seg: Any, fieldname: str) -> tuple[list[bytes], list[int]]:
         per = _SORTED_TERMS[seg] = {}
     found = per.get(fieldname)
     if found is None:
-        buf = term_table(seg, fieldname)
-        unpack_lengths, unpack_stats = _LENGTHS_PAIR.unpack_from, TERM_STATS.unpack_from
         keys: list[bytes] = []
         dfs: list[int] = []
-        pos, stop = 0, len(buf)
-        while pos < stop:
-            keylen, datalen = unpack_lengths(buf, pos)
-            vpos = pos + 8 + keylen
-            keys.append(buf[pos + 10:vpos])
-            dfs.append(unpack_stats(buf, vpos)[1])
-            pos = vpos + datalen
+        for tbytes, df, _first, _last, _info in field_terms(seg, fieldname):
+            keys.append(tbytes)
+            dfs.append(df)
         found = per[fieldname] = (keys, dfs)
     return found
 
