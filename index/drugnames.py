@@ -123,7 +123,7 @@ def _read_data(path: Path) -> Mapping[str, Any]:
     """The dictionary's data file, unpickled (seconds: read once per table built)."""
     with bz2.open(path, "rb") as f:
         # the package's own data file, as trusted as its code
-        return pickle.load(f)  # type: ignore[no-any-return]  # noqa: S301
+        return pickle.load(f)  # noqa: S301
 
 
 # -- the table file ----------------------------------------------------------------------------
