@@ -563,7 +563,8 @@ class _Workers:
         ``pump`` keeps the workers going."""
         self._tasks, self._stop = tasks, stop
         self._pending = [deque() for _ in self.conns]
-        self._done: dict[int, list[list[tuple[Any, ...]]]] = {}
+        # seq -> (a task's results, characters of text they hold)
+        self._done: dict[int, tuple[list[list[tuple[Any, ...]]], int]] = {}
         self._ahead = 0  # characters of text in ``_done``
         self._sent = self._received = 0
         self._stopped = False
@@ -574,8 +575,8 @@ class _Workers:
             if self._received not in self._done:
                 self._collect(block=True)
             while self._received in self._done:
-                out = self._done.pop(self._received)
-                self._ahead -= _task_text_size(out)
+                out, size = self._done.pop(self._received)
+                self._ahead -= size
                 self._received += 1
                 yield out
 
@@ -642,8 +643,9 @@ class _Workers:
             self._take(seq, out)
 
     def _take(self, seq: int, out: list[list[tuple[Any, ...]]]) -> None:
-        self._done[seq] = out
-        self._ahead += _task_text_size(out)
+        size = _task_text_size(out)
+        self._done[seq] = out, size
+        self._ahead += size
 
     def request_segments(self) -> None:
         """Ask every worker to finish its index segment (after the last ``map`` has

@@ -35,10 +35,9 @@ def store_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     tables = [r[0] for r in db.execute(
         "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
     for table in sorted(tables):
-        cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
-        keep = [c for c in cols if c not in TIME_COLUMNS]
-        pk = [r[1] for r in sorted(db.execute(f"PRAGMA table_info({table})"),
-                                   key=lambda r: r[5]) if r[5]] or keep
+        info = db.execute(f"PRAGMA table_info({table})").fetchall()
+        keep = [r[1] for r in info if r[1] not in TIME_COLUMNS]
+        pk = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]] or keep
         out[table] = db.execute(f"SELECT {', '.join(keep)} FROM {table} "
                                 f"ORDER BY {', '.join(pk)}").fetchall()
     db.close()

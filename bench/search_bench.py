@@ -229,10 +229,11 @@ def timed(fn: Callable[[str], Any], queries: list[str], rounds: int,
             t = time.perf_counter()
             fn(q)
             out.append((time.perf_counter() - t) * 1000)
+            spent = (time.process_time() - c) * 1000
             if cpu is not None:
-                cpu.append((time.process_time() - c) * 1000)
+                cpu.append(spent)
             if per_query is not None:
-                per_query.setdefault(q, []).append((out[-1], (time.process_time() - c) * 1000))
+                per_query.setdefault(q, []).append((out[-1], spent))
             if len(out) >= 3 and time.perf_counter() - start > BUDGET:
                 return out
     return out

@@ -53,26 +53,14 @@ def _dump(res: Any) -> dict[str, Any]:
             "hits": [[h.trial_id, repr(h.score), h.snippet, h.intents] for h in res.hits]}
 
 
-class _Warm:
-    """An open index whose one searcher every ``search()`` call uses (search_bench's)."""
+def _search_bench() -> Any:
+    """bench/search_bench.py (its ``_Warm`` and ``pick_queries``), imported with the
+    ``trialscope`` this process runs."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    import search_bench
 
-    def __init__(self, index_dir: Path) -> None:
-        from trialscope.index.indexer import open_index
-
-        self.ix = open_index(index_dir)
-        self.s = self.ix.searcher()
-
-    def searcher(self, **_: Any) -> _Warm:
-        return self
-
-    def __enter__(self) -> Any:
-        return self.s
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    return search_bench
 
 
 def _run(index_dir: Path, queries: list[tuple[str, str, dict[str, Any]]], warm: bool,
@@ -81,7 +69,7 @@ def _run(index_dir: Path, queries: list[tuple[str, str, dict[str, Any]]], warm: 
 
     real = search_mod.open_index
     if warm:
-        w = _Warm(index_dir)
+        w = _search_bench()._Warm(index_dir)
         search_mod.open_index = lambda *_a, **_k: w  # type: ignore[assignment]
     try:
         for key, text, kwargs in queries:
@@ -107,9 +95,7 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
         _run(index_dir, qs, False, out, "eval")
     extra = [q for q in args.extra.split("|") if q]
     for home in args.home:
-        sys.path.insert(0, str(BENCH))
-        import search_bench
-
+        search_bench = _search_bench()
         db = sqlite3.connect(home / "fts5-baseline.sqlite")
         n = db.execute("SELECT count(*) FROM meta").fetchone()[0]
         picked = search_bench.pick_queries(db, n, args.queries, random.Random(args.seed))

@@ -119,11 +119,11 @@ def record_name(name: tuple[str, ...], others: Any) -> tuple[str, ...]:
     return name
 
 
-def _rows_from(path: Path) -> Iterable[tuple[str, str]]:
+def _read_data(path: Path) -> Mapping[str, Any]:
+    """The dictionary's data file, unpickled (seconds: read once per table built)."""
     with bz2.open(path, "rb") as f:
         # the package's own data file, as trusted as its code
-        data = pickle.load(f)  # noqa: S301
-    return build_rows(data)
+        return pickle.load(f)  # noqa: S301
 
 
 # -- the table file ----------------------------------------------------------------------------
@@ -309,10 +309,12 @@ def _load() -> Table | None:
             else:
                 _touch(path)
                 return table
+        data = _read_data(source)
         try:
-            write_table(path, _rows_from(source))
-        except OSError:  # the cache folder cannot be written: keep it in memory
-            return Table.of_rows(_rows_from(source))
+            write_table(path, build_rows(data))
+        except OSError:  # the cache folder cannot be written: keep it in memory (the data
+            # already read, not unpickled a second time)
+            return Table.of_rows(build_rows(data))
         return Table.open(path)
     except Exception:  # noqa: BLE001 - a data file this code cannot read (another format,
         # a module its pickle names that is not installed, ...): no dictionary, search as before

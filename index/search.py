@@ -22,7 +22,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AnyStr
 
 from whoosh import highlight as wh
 from whoosh import query as wq
@@ -652,6 +652,12 @@ MAX_STEM_TERMS = 64
 _STEM_TERMS: dict[tuple[Any, str], tuple[str, ...]] = {}
 
 
+def of_stem(word: AnyStr, stem: AnyStr) -> bool:
+    """Whether ``word`` is a drug name the INN ``stem`` makes: it ends so, with three letters
+    more at least, all letters (what stem_terms reads and class_units asks of a word)."""
+    return word.endswith(stem) and len(word) >= len(stem) + 3 and word.isalpha()
+
+
 def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
     """Indexed words of STEM_FIELD ending with ``stem`` (three letters more at least), the
     most frequent first; kept per set of segments."""
@@ -670,7 +676,7 @@ def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
             else:
                 continue
             for t, df in pairs:
-                if t.endswith(bstem) and len(t) >= len(bstem) + 3 and t.isalpha():
+                if of_stem(t, bstem):
                     counts[t] = counts.get(t, 0) + df
         ranked = sorted(counts.items(), key=lambda td: (-td[1], td[0]))[:MAX_STEM_TERMS]
         found = tuple(t.decode("utf-8") for t, _ in ranked)
@@ -698,10 +704,8 @@ def class_units(q: wq.Query | None) -> wq.Query | None:
                 or not unit.alternatives or len(unit.alternatives[0][0]) != 1:
             continue
         # the word as typed, or another name of it (expand_aliases: a brand's generic)
-        found = [(len(stem), g) for texts, _ in unit.alternatives
-                 if len(texts) == 1 and texts[0].isalpha()
-                 for g in groups for stem in g.stems
-                 if texts[0].endswith(stem) and len(texts[0]) >= len(stem) + 3]
+        found = [(len(stem), g) for texts, _ in unit.alternatives if len(texts) == 1
+                 for g in groups for stem in g.stems if of_stem(texts[0], stem)]
         if not found:
             continue
         longest = max(n for n, _ in found)

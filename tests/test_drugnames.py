@@ -186,7 +186,7 @@ def _table_in_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     source.write_bytes(b"x")
     monkeypatch.setenv(drugnames.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(drugnames, "data_file", lambda: source)
-    monkeypatch.setattr(drugnames, "_rows_from", lambda source: build_rows(DICTIONARY))
+    monkeypatch.setattr(drugnames, "_read_data", lambda source: DICTIONARY)
     return drugnames.table_path(source)
 
 
@@ -213,11 +213,14 @@ def test_a_cache_folder_that_cannot_be_written_keeps_the_table_in_memory(
     blocker = tmp_path / "a file"
     blocker.write_text("")
     monkeypatch.setenv(drugnames.CACHE_ENV, str(blocker / "cache"))
-    monkeypatch.setattr(drugnames, "_rows_from", lambda source: build_rows(DICTIONARY))
+    reads: list[object] = []
+    monkeypatch.setattr(drugnames, "_read_data",
+                        lambda source: reads.append(source) or DICTIONARY)
     drugnames.reset()
     try:
         table = drugnames.table()
         assert table is not None and table.names("vyvgart") == ["efgartigimod"]
+        assert len(reads) == 1  # the data file unpickled once, not again for the memory table
     finally:
         drugnames.reset()
 

@@ -1040,14 +1040,17 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
         freqs[i], raws[i] = found, raw
         keep = found.keys()
     candidates: set[Any] | list[Any] = set(keep)
-    decode = _decode_positions if type(fmt) is Positions else fmt.decode_positions
+    # Whoosh's own Positions format: its values' deltas are read by _deltas_of (below);
+    # another positions format through its decoder
+    checked = type(fmt) is Positions  # then the candidates left below are the matches
+    decode = fmt.decode_positions
     lb = lengths(seg, fieldname)
     boost, bits = q.boost, leaf.bits
     # positions are decoded document by document, a next word's only while starts remain
     first, rest = raws[0], [(raws[i], (-i).__add__) for i in range(1, n)]
     scorers = [(freqs[i], idf, K1 + 1, _norms(avgfl, B, K1))
                for i, (idf, avgfl, B, K1) in enumerate(params)]
-    if n == 2 and decode is _decode_positions:
+    if n == 2 and checked:
         # the common case: each word's position deltas of every candidate from one
         # ``pickle.loads`` (_deltas_of); a document matches when a position of the second
         # word, less one, is one of the first's; ``accumulate(..., initial=-1)`` gives those
@@ -1056,7 +1059,7 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
         candidates = [d for d, a, b in zip(order, _deltas_of(first, order),
                                            _deltas_of(rest[0][0], order))
                       if not set(accumulate(a)).isdisjoint(accumulate(b, initial=-1))]
-    elif decode is _decode_positions:
+    elif checked:
         # the same for three words or more, a candidate at a time: the first word's
         # positions intersected with each next word's shifted back by its place
         # (``initial=-i``: a -i first, which no position equals), while starts remain
@@ -1071,7 +1074,6 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
                     break
             if starts:
                 candidates.append(d)
-    checked = decode is _decode_positions  # then the candidates left are the matches
     if checked and n == 2:
         # the two words' BM25F scores as below, without the list and the loop
         (f0, idf0, k0, norms0), (f1, idf1, k1, norms1) = scorers
@@ -1124,7 +1126,7 @@ def _tree_sum(values: list[float]) -> float:
 
 
 def _deltas_of(values: dict[int, bytes], docs: list[int]) -> list[Any]:
-    """The position deltas (what ``_decode_positions`` sums) of ``values[d]`` for each of
+    """The position deltas (what ``Positions.decode_positions`` sums) of ``values[d]`` for each of
     ``docs``, from one ``pickle.loads``: each value is a pickled sequence behind the 4-byte
     count (with or without the STOP opcode; with a protocol header and memo opcodes from
     Whoosh's writer, without from fastwriter's), so the values' pickles between a MARK and
@@ -1133,14 +1135,6 @@ def _deltas_of(values: dict[int, bytes], docs: list[int]) -> list[Any]:
     body = b"".join([v[4:-1] if v[-1] == 46 else v[4:]  # 46: b"." (STOP)
                      for v in map(values.__getitem__, docs)])
     return pickle.loads(b"(" + body + b"l.")
-
-
-def _decode_positions(value: bytes) -> list[int]:
-    """``Positions.decode_positions``: the same list, summed by ``accumulate`` (C) instead of a
-    Python loop over the deltas."""
-    if not value.endswith(b"."):
-        value += b"."
-    return list(accumulate(pickle.loads(value[4:])))
 
 
 def _blocks_with_values(seg: Any, fieldname: str, tbytes: bytes, info: Any, fmt: Any,
@@ -1358,17 +1352,11 @@ def _sorted_terms(seg: Any, fieldname: str) -> tuple[list[bytes], list[int]]:
         per = _SORTED_TERMS[seg] = {}
     found = per.get(fieldname)
     if found is None:
-        buf = term_table(seg, fieldname)
-        unpack_lengths, unpack_stats = _LENGTHS_PAIR.unpack_from, TERM_STATS.unpack_from
         keys: list[bytes] = []
         dfs: list[int] = []
-        pos, stop = 0, len(buf)
-        while pos < stop:
-            keylen, datalen = unpack_lengths(buf, pos)
-            vpos = pos + 8 + keylen
-            keys.append(buf[pos + 10:vpos])
-            dfs.append(unpack_stats(buf, vpos)[1])
-            pos = vpos + datalen
+        for tbytes, df, _first, _last, _info in field_terms(seg, fieldname):
+            keys.append(tbytes)
+            dfs.append(df)
         found = per[fieldname] = (keys, dfs)
     return found
 
