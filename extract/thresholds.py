@@ -881,15 +881,16 @@ _GESTATION = first_chars(
 # Young ages in their own unit (RULES v2 §3.1: hours, days and weeks are not converted):
 # "less than 72 hours old", "> 48 hours of age", "up to 2 weeks postnatal age"; and "under age
 # 18", "over the age of 21" (the sign before the word "age", years unless written)
+_YOUNG_UNIT = r"hours?|hrs?|days?|weeks?|wks?"
+_YOUNG_OLD = r"(?:old|of\s+(?:age|life)|(?:postnatal|chronological|calendar)\s+age)"
 _YOUNG_AGE = first_chars(
-    rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*(?P<u>hours?|hrs?|days?|weeks?|wks?)\s+"
-    r"(?:old|of\s+(?:age|life)|(?:postnatal|chronological|calendar)\s+age)\b"
+    rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*(?P<u>{_YOUNG_UNIT})\s+{_YOUNG_OLD}\b"
     rf"|\b(?P<op2>under|over|below|above|older\s+than|younger\s+than)\s+(?:the\s+)?ages?\s+"
     rf"(?:of\s+)?(?P<n2>{_NUM})\b(?!\s*(?:months?|weeks?|days?|%|[.,]\d))", _IC)
 
 
-_YOUNG_GATE = re.compile(r"\d\s*(?:hours?|hrs?|days?|weeks?|wks?)\s+(?:old|of\s+(?:age|life)"
-                         r"|(?:postnatal|chronological|calendar)\s+age)"
+# a cheap test before _YOUNG_AGE (its two forms, without the sign and the number's shape)
+_YOUNG_GATE = re.compile(rf"\d\s*(?:{_YOUNG_UNIT})\s+{_YOUNG_OLD}"
                          r"|(?:under|over|below|above|than)\s+(?:the\s+)?ages?\s", _IC)
 _AGE_OWNER = re.compile(r"(?:^|\b(?:infants?|neonates?|newborns?|bab(?:y|ies)|child(?:ren)?"
                         r"|patients?|participants?|subjects?|boys?|girls?|aged?|be|is|are|and|or"
@@ -939,9 +940,8 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
                 out.append(_make("age", _op(m.group("op2")), _number(m.group("n2")), "years",
                                  m.group(), "age", section))
             else:
-                unit = _TIME_UNITS[m.group("u")[0].lower()]
-                out.append(_make("age", _op(m.group("op")), _number(m.group("n")), unit,
-                                 m.group(), "age", section))
+                out.append(_make("age", _op(m.group("op")), _number(m.group("n")),
+                                 _time_unit(m.group("u")), m.group(), "age", section))
     if "gestation" in low or "GA" in text:
         for m in _GESTATION.finditer(text):
             value = _number(m.group("n")) + (round(int(m.group("d")) / 7, 2) if m.group("d") else 0)
