@@ -52,6 +52,7 @@ _NUM = (r"\d{1,3},\d{1,2}(?=\s*(?:[µμmn]?g\s*/|mmol|[µμ]mol|%|[x×]\s*(?:ULN
         r"|\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?=\s*(?:/\s*(?:mm|[µμu]L|mcL)|cells\b))"
         r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"\d{1,3},\d{1,2}")
+_THOUSANDS = re.compile(r"[,\s]")  # "100,000", "50 000": the separators _NUM allows
 _WORD_NUMS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six",
                                           "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
@@ -377,7 +378,7 @@ def _number(token: str) -> float:
         return float(_WORD_NUMS[token])
     if _DECIMAL_COMMA.fullmatch(token):
         return float(token.replace(",", "."))
-    return float(re.sub(r"[,\s]", "", token))
+    return float(_THOUSANDS.sub("", token))
 
 
 # ClinicalTrials.gov sponsors echo a worded sign in symbols: "greater than or equal to (>=) 0.5",
