@@ -2325,11 +2325,10 @@ def _times_since(text: str, low: str, section: str) -> list[Threshold]:
 # "liver transplantation of at least 3 months duration", "after at least 3 months of renal
 # transplantation".  The event is a _SINCE_EVENT noun with at most one word before it (the
 # organ: "liver transplant"), as written.
-def _event_np() -> str:
-    return (r"(?P<what>(?:(?!(?:an?|the|any|their|his|her|prior|previous|and|or|of|with|had"
-            r"|have|has|received|underwent|undergone)\b)[A-Za-z][\w-]*\s+)?(?:[A-Za-z][\w-]*"
-            r"(?:transplant(?:ation)?s?|graft)|transplant(?:ation)?s?|(?-i:(?:allo-?)?(?:A|allo|H)?"
-            r"SCT|TBI|SCI)|resection|injury))")
+_EVENT_NP = (r"(?P<what>(?:(?!(?:an?|the|any|their|his|her|prior|previous|and|or|of|with|had"
+             r"|have|has|received|underwent|undergone)\b)[A-Za-z][\w-]*\s+)?(?:[A-Za-z][\w-]*"
+             r"(?:transplant(?:ation)?s?|graft)|transplant(?:ation)?s?|(?-i:(?:allo-?)?(?:A|allo|H)?"
+             r"SCT|TBI|SCI)|resection|injury))")
 
 
 _SINCE_SPAN = (rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+than|no\s+more"
@@ -2337,12 +2336,12 @@ _SINCE_SPAN = (rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+
                rf"\s*(?P<n>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<m>{_NUM}))?\s*[-\s]?{_TU}")
 _SINCE_FORMS = [re.compile(rx, _IC) for rx in (
     # "a liver transplant 6 to 24 months prior to Screening"
-    rf"\b{_event_np()}\s+(?:(?:performed|done|carried\s+out)\s+)?{_SINCE_SPAN}\s*"
+    rf"\b{_EVENT_NP}\s+(?:(?:performed|done|carried\s+out)\s+)?{_SINCE_SPAN}\s*"
     r"(?:\([^()]*\)\s*)?(?:before|prior\s+to|ago\b)",
     # "liver transplantation of at least 3 months duration"
-    rf"\b{_event_np()}\s+of\s+{_SINCE_SPAN}\s+(?:duration|ago)\b",
+    rf"\b{_EVENT_NP}\s+of\s+{_SINCE_SPAN}\s+(?:duration|ago)\b",
     # "after at least 3 months of renal transplantation"
-    rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_event_np()}")]
+    rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_EVENT_NP}")]
 
 
 # every _SINCE_FORMS match names one of these (tests/test_prefilter.py opens it)
