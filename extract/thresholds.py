@@ -612,7 +612,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             unit, factor, uend = read_unit(text, base + bound.end(1))
             if not text[max(uend, base + bound.end(1)):base + bound.start("op")].strip():
                 # (words between the number and its sign: no bound of this measure)
-                lower: Comparison = (">" if bound.group("op").strip() == "<" else ">=",
+                lower: Comparison = (">" if _op(bound.group("op")) == "<" else ">=",
                                      _number(bound.group(1)) * factor, unit, end)
                 found = [lower, *found]
         while found and len(found) < 8 and not pre:  # more limits on the same measure
