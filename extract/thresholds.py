@@ -1076,7 +1076,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     for i in _LAST_DRUG_GATES[1]:  # (a row whose words are absent cannot match)
         rx, name, _ = _DRUG_ROWS[i]
         for m in rx.finditer(text, start):
-            before = text[max(0, m.start() - 80):m.start()]
+            window = max(0, m.start() - 80)  # where ``before`` starts; trims keep its start
+            before = text[window:m.start()]
             if any(a <= m.start() < b for a, b, _ in hits) or _REQUIRING.search(before):
                 continue
             if _REQUIRING.search(before):
@@ -1095,7 +1096,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 shot = re.match(r"\s+injections?\b", text[m.end():])
                 stop = m.end() + (shot.end() if shot else 0)
                 words = " ".join(text[m.start():stop].lower().split())
-                first = m.start() - (len(text[max(0, m.start() - 80):m.start()]) - len(before))
+                first = window + len(before)
                 for where in re.split(r"\s+(?:and/or|or|and)\s+|\s*/\s*", site.group(1).strip()):
                     hits.append((first, stop, f"{where.lower()} {words}"))
                 continue
@@ -1130,8 +1131,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     canon != "steroids" or re.search(r"\b(?:or|and)\s+$", before[:route.start()],
                                                      _IC))):
                 route = None  # ("systemic treatment with corticosteroids": RULES v2 §5 names)
-            first = m.start() - len(before) + route.start() if route else m.start() - (
-                len(text[max(0, m.start() - 80):m.start()]) - len(before))
+            first = m.start() - len(before) + route.start() if route else window + len(before)
             way = route.group(1).lower() if route else ""
             way = "systemic" if way.startswith("non") else way  # "non-topical steroids"
             if way in ("oral", "intravenous", "iv", "intramuscular", "parenteral"):
