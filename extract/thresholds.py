@@ -341,9 +341,11 @@ _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*|%\s*)?(?:and|-|to)\s*({
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
+# "18 ≤ BMI ≤ 30": the signs of a bound before the measure and of the bound after it
+_UPPER_SIGN = r"<\s*=?|≤|⩽|=<"
 _BOUND_BEFORE = re.compile(rf"(?<![\w.,/])({_NUM})(?P<unit>[^<>≤≥=;]{{0,14}}?)"
-                           r"(?P<op><\s*=?|≤|⩽|=<)\s*$", _IC)
-_UPPER_AFTER = re.compile(r"\s*(?:<\s*=?|≤|⩽|=<)")
+                           rf"(?P<op>{_UPPER_SIGN})\s*$", _IC)
+_UPPER_AFTER = re.compile(rf"\s*(?:{_UPPER_SIGN})")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-)(?:\s*\(\d+\))?)", _IC)
 _UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
