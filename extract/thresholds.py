@@ -900,6 +900,17 @@ _AGE_OWNER = re.compile(r"(?:^|\b(?:infants?|neonates?|newborns?|bab(?:y|ies)|ch
                         r"|been)|[,;:(])\s*$", _IC)
 
 
+# an age written after these words is a condition, not a limit: "for participants aged 1 to 17"
+_AGE_IF = re.compile(r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
+                     _IC)
+
+
+def _age_condition(text: str, skip: list[tuple[int, int]], at: int) -> bool:
+    """Whether the age at ``at`` is a condition: inside a ``_CONDITIONAL`` span of ``skip``, or
+    right after "for", "if", "when" ... (``_AGE_IF``)."""
+    return _conditional(skip, at) or bool(_AGE_IF.search(text[max(0, at - 30):at]))
+
+
 def _age_in_years(value: float, unit: str) -> tuple[float, str]:
     """RULES v2 §3.1: months are converted to years (2 decimals); days and weeks stay."""
     u = _TIME_UNITS[unit[0].lower()] if unit[0].lower() in "ymwd" else "years"
@@ -914,9 +925,7 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
         ranges = list(_AGED_RANGE.finditer(text))
         skip = [c.span() for c in _CONDITIONAL.finditer(text)]
         for m in ranges if len(ranges) <= 2 else []:  # (more: a lab table's age bands, §8.13)
-            if _conditional(skip, m.start()) or re.search(
-                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
-                    text[max(0, m.start() - 30):m.start()], _IC):
+            if _age_condition(text, skip, m.start()):
                 continue  # "for participants aged 1 to 17 years, ... is defined as": a condition
             ulo, uhi = m.group("ulo") or m.group("uhi"), m.group("uhi")
             lo, lo_unit = _age_in_years(_number(m.group("lo")), ulo)
@@ -933,9 +942,7 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
                      "than age")) and _YOUNG_GATE.search(text):
         skip = [c.span() for c in _CONDITIONAL.finditer(text)]
         for m in _YOUNG_AGE.finditer(text):
-            if _conditional(skip, m.start()) or re.search(
-                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
-                    text[max(0, m.start() - 30):m.start()], _IC):
+            if _age_condition(text, skip, m.start()):
                 continue  # a condition: "for participants under age 12, ..."
             if m.group("n") and not _AGE_OWNER.search(text[max(0, m.start() - 40):m.start()]):
                 continue  # "an injury over 4 weeks old": the age of a thing, not of a person
