@@ -52,6 +52,7 @@ _NUM = (r"\d{1,3},\d{1,2}(?=\s*(?:[µμmn]?g\s*/|mmol|[µμ]mol|%|[x×]\s*(?:ULN
         r"|\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?=\s*(?:/\s*(?:mm|[µμu]L|mcL)|cells\b))"
         r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"\d{1,3},\d{1,2}")
+_THOUSANDS = re.compile(r"[,\s]")  # "100,000", "50 000": the separators _NUM allows
 _WORD_NUMS = {w: n for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six",
                                           "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _NUMW = _NUM + "|" + "|".join(_WORD_NUMS)
@@ -340,9 +341,11 @@ _RANGE = re.compile(rf"between\s+({_NUM})\s*(?:years?\s*|%\s*)?(?:and|-|to)\s*({
 _PRE_COMPARE = re.compile(  # "< 100,000 platelets": a comparison before its measure
     rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:{ULN}|mm\s*Hg|%|weeks?|kg|g)?\s*(?:for\s+|of\s+)?$", _IC)
 _PRE_UNIT = re.compile(rf"{_OP_ANY}\s*(?:{_NUM})\s*(?:mm\s*Hg|%)\s*$", _IC)
+# "18 ≤ BMI ≤ 30": the signs of a bound before the measure and of the bound after it
+_UPPER_SIGN = r"<\s*=?|≤|⩽|=<"
 _BOUND_BEFORE = re.compile(rf"(?<![\w.,/])({_NUM})(?P<unit>[^<>≤≥=;]{{0,14}}?)"
-                           r"(?P<op><\s*=?|≤|⩽|=<)\s*$", _IC)
-_UPPER_AFTER = re.compile(r"\s*(?:<\s*=?|≤|⩽|=<)")
+                           rf"(?P<op>{_UPPER_SIGN})\s*$", _IC)
+_UPPER_AFTER = re.compile(rf"\s*(?:{_UPPER_SIGN})")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _VALUE = re.compile(rf"\s*({_NUM}|(?:{'|'.join(_WORD_NUMS)})\b(?!-)(?:\s*\(\d+\))?)", _IC)
 _UPTO = re.compile(rf"\s*(?:through|to)\s+(?:(?P<op>[<≤]\s*=?|no\s+more\s+than)\s*)?({_NUM})",
@@ -377,7 +380,7 @@ def _number(token: str) -> float:
         return float(_WORD_NUMS[token])
     if _DECIMAL_COMMA.fullmatch(token):
         return float(token.replace(",", "."))
-    return float(re.sub(r"[,\s]", "", token))
+    return float(_THOUSANDS.sub("", token))
 
 
 # ClinicalTrials.gov sponsors echo a worded sign in symbols: "greater than or equal to (>=) 0.5",
@@ -611,7 +614,7 @@ def _measures(text: str, section: str, low: str) -> list[Threshold]:
             unit, factor, uend = read_unit(text, base + bound.end(1))
             if not text[max(uend, base + bound.end(1)):base + bound.start("op")].strip():
                 # (words between the number and its sign: no bound of this measure)
-                lower: Comparison = (">" if bound.group("op").strip() == "<" else ">=",
+                lower: Comparison = (">" if _op(bound.group("op")) == "<" else ">=",
                                      _number(bound.group(1)) * factor, unit, end)
                 found = [lower, *found]
         while found and len(found) < 8 and not pre:  # more limits on the same measure
@@ -881,19 +884,31 @@ _GESTATION = first_chars(
 # Young ages in their own unit (RULES v2 §3.1: hours, days and weeks are not converted):
 # "less than 72 hours old", "> 48 hours of age", "up to 2 weeks postnatal age"; and "under age
 # 18", "over the age of 21" (the sign before the word "age", years unless written)
+_YOUNG_UNIT = r"hours?|hrs?|days?|weeks?|wks?"
+_YOUNG_OLD = r"(?:old|of\s+(?:age|life)|(?:postnatal|chronological|calendar)\s+age)"
 _YOUNG_AGE = first_chars(
-    rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*(?P<u>hours?|hrs?|days?|weeks?|wks?)\s+"
-    r"(?:old|of\s+(?:age|life)|(?:postnatal|chronological|calendar)\s+age)\b"
+    rf"(?P<op>{_OP_ANY})\s*(?P<n>{_NUM})\s*(?P<u>{_YOUNG_UNIT})\s+{_YOUNG_OLD}\b"
     rf"|\b(?P<op2>under|over|below|above|older\s+than|younger\s+than)\s+(?:the\s+)?ages?\s+"
     rf"(?:of\s+)?(?P<n2>{_NUM})\b(?!\s*(?:months?|weeks?|days?|%|[.,]\d))", _IC)
 
 
-_YOUNG_GATE = re.compile(r"\d\s*(?:hours?|hrs?|days?|weeks?|wks?)\s+(?:old|of\s+(?:age|life)"
-                         r"|(?:postnatal|chronological|calendar)\s+age)"
+# a cheap test before _YOUNG_AGE (its two forms, without the sign and the number's shape)
+_YOUNG_GATE = re.compile(rf"\d\s*(?:{_YOUNG_UNIT})\s+{_YOUNG_OLD}"
                          r"|(?:under|over|below|above|than)\s+(?:the\s+)?ages?\s", _IC)
 _AGE_OWNER = re.compile(r"(?:^|\b(?:infants?|neonates?|newborns?|bab(?:y|ies)|child(?:ren)?"
                         r"|patients?|participants?|subjects?|boys?|girls?|aged?|be|is|are|and|or"
                         r"|been)|[,;:(])\s*$", _IC)
+
+
+# an age written after these words is a condition, not a limit: "for participants aged 1 to 17"
+_AGE_IF = re.compile(r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
+                     _IC)
+
+
+def _age_condition(text: str, skip: list[tuple[int, int]], at: int) -> bool:
+    """Whether the age at ``at`` is a condition: inside a ``_CONDITIONAL`` span of ``skip``, or
+    right after "for", "if", "when" ... (``_AGE_IF``)."""
+    return _conditional(skip, at) or bool(_AGE_IF.search(text[max(0, at - 30):at]))
 
 
 def _age_in_years(value: float, unit: str) -> tuple[float, str]:
@@ -910,9 +925,7 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
         ranges = list(_AGED_RANGE.finditer(text))
         skip = [c.span() for c in _CONDITIONAL.finditer(text)]
         for m in ranges if len(ranges) <= 2 else []:  # (more: a lab table's age bands, §8.13)
-            if _conditional(skip, m.start()) or re.search(
-                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
-                    text[max(0, m.start() - 30):m.start()], _IC):
+            if _age_condition(text, skip, m.start()):
                 continue  # "for participants aged 1 to 17 years, ... is defined as": a condition
             ulo, uhi = m.group("ulo") or m.group("uhi"), m.group("uhi")
             lo, lo_unit = _age_in_years(_number(m.group("lo")), ulo)
@@ -929,9 +942,7 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
                      "than age")) and _YOUNG_GATE.search(text):
         skip = [c.span() for c in _CONDITIONAL.finditer(text)]
         for m in _YOUNG_AGE.finditer(text):
-            if _conditional(skip, m.start()) or re.search(
-                    r"\b(?:for|if|in|except|when|among|with)\s+(?:the\s+)?(?:[\w-]+\s+)?$",
-                    text[max(0, m.start() - 30):m.start()], _IC):
+            if _age_condition(text, skip, m.start()):
                 continue  # a condition: "for participants under age 12, ..."
             if m.group("n") and not _AGE_OWNER.search(text[max(0, m.start() - 40):m.start()]):
                 continue  # "an injury over 4 weeks old": the age of a thing, not of a person
@@ -939,9 +950,8 @@ def _more_ages(text: str, low: str, section: str) -> list[Threshold]:
                 out.append(_make("age", _op(m.group("op2")), _number(m.group("n2")), "years",
                                  m.group(), "age", section))
             else:
-                unit = _TIME_UNITS[m.group("u")[0].lower()]
-                out.append(_make("age", _op(m.group("op")), _number(m.group("n")), unit,
-                                 m.group(), "age", section))
+                out.append(_make("age", _op(m.group("op")), _number(m.group("n")),
+                                 _time_unit(m.group("u")), m.group(), "age", section))
     if "gestation" in low or "GA" in text:
         for m in _GESTATION.finditer(text):
             value = _number(m.group("n")) + (round(int(m.group("d")) / 7, 2) if m.group("d") else 0)
@@ -1075,7 +1085,8 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
     for i in _LAST_DRUG_GATES[1]:  # (a row whose words are absent cannot match)
         rx, name, _ = _DRUG_ROWS[i]
         for m in rx.finditer(text, start):
-            before = text[max(0, m.start() - 80):m.start()]
+            window = max(0, m.start() - 80)  # where ``before`` starts; trims keep its start
+            before = text[window:m.start()]
             if any(a <= m.start() < b for a, b, _ in hits) or _REQUIRING.search(before):
                 continue
             if _REQUIRING.search(before):
@@ -1094,7 +1105,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                 shot = re.match(r"\s+injections?\b", text[m.end():])
                 stop = m.end() + (shot.end() if shot else 0)
                 words = " ".join(text[m.start():stop].lower().split())
-                first = m.start() - (len(text[max(0, m.start() - 80):m.start()]) - len(before))
+                first = window + len(before)
                 for where in re.split(r"\s+(?:and/or|or|and)\s+|\s*/\s*", site.group(1).strip()):
                     hits.append((first, stop, f"{where.lower()} {words}"))
                 continue
@@ -1129,8 +1140,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     canon != "steroids" or re.search(r"\b(?:or|and)\s+$", before[:route.start()],
                                                      _IC))):
                 route = None  # ("systemic treatment with corticosteroids": RULES v2 §5 names)
-            first = m.start() - len(before) + route.start() if route else m.start() - (
-                len(text[max(0, m.start() - 80):m.start()]) - len(before))
+            first = m.start() - len(before) + route.start() if route else window + len(before)
             way = route.group(1).lower() if route else ""
             way = "systemic" if way.startswith("non") else way  # "non-topical steroids"
             if way in ("oral", "intravenous", "iv", "intramuscular", "parenteral"):
@@ -2324,11 +2334,10 @@ def _times_since(text: str, low: str, section: str) -> list[Threshold]:
 # "liver transplantation of at least 3 months duration", "after at least 3 months of renal
 # transplantation".  The event is a _SINCE_EVENT noun with at most one word before it (the
 # organ: "liver transplant"), as written.
-def _event_np() -> str:
-    return (r"(?P<what>(?:(?!(?:an?|the|any|their|his|her|prior|previous|and|or|of|with|had"
-            r"|have|has|received|underwent|undergone)\b)[A-Za-z][\w-]*\s+)?(?:[A-Za-z][\w-]*"
-            r"(?:transplant(?:ation)?s?|graft)|transplant(?:ation)?s?|(?-i:(?:allo-?)?(?:A|allo|H)?"
-            r"SCT|TBI|SCI)|resection|injury))")
+_EVENT_NP = (r"(?P<what>(?:(?!(?:an?|the|any|their|his|her|prior|previous|and|or|of|with|had"
+             r"|have|has|received|underwent|undergone)\b)[A-Za-z][\w-]*\s+)?(?:[A-Za-z][\w-]*"
+             r"(?:transplant(?:ation)?s?|graft)|transplant(?:ation)?s?|(?-i:(?:allo-?)?(?:A|allo|H)?"
+             r"SCT|TBI|SCI)|resection|injury))")
 
 
 _SINCE_SPAN = (rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+than|no\s+more"
@@ -2336,12 +2345,12 @@ _SINCE_SPAN = (rf"(?P<op>{_OPX}|(?:at\s+least|more\s+than|greater\s+than|less\s+
                rf"\s*(?P<n>{_NUMW})(?:\s*(?:-|–|to)\s*(?P<m>{_NUM}))?\s*[-\s]?{_TU}")
 _SINCE_FORMS = [re.compile(rx, _IC) for rx in (
     # "a liver transplant 6 to 24 months prior to Screening"
-    rf"\b{_event_np()}\s+(?:(?:performed|done|carried\s+out)\s+)?{_SINCE_SPAN}\s*"
+    rf"\b{_EVENT_NP}\s+(?:(?:performed|done|carried\s+out)\s+)?{_SINCE_SPAN}\s*"
     r"(?:\([^()]*\)\s*)?(?:before|prior\s+to|ago\b)",
     # "liver transplantation of at least 3 months duration"
-    rf"\b{_event_np()}\s+of\s+{_SINCE_SPAN}\s+(?:duration|ago)\b",
+    rf"\b{_EVENT_NP}\s+of\s+{_SINCE_SPAN}\s+(?:duration|ago)\b",
     # "after at least 3 months of renal transplantation"
-    rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_event_np()}")]
+    rf"\bafter\s+{_SINCE_SPAN}\s+of\s+(?:(?:an?|the|their|his|her)\s+)?{_EVENT_NP}")]
 
 
 # every _SINCE_FORMS match names one of these (tests/test_prefilter.py opens it)
