@@ -1089,8 +1089,6 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
             before = text[window:m.start()]
             if any(a <= m.start() < b for a, b, _ in hits) or _REQUIRING.search(before):
                 continue
-            if _REQUIRING.search(before):
-                continue
             canon = name if name not in (None, "*s") else _np_name(  # (acronyms as written)
                 m.group().replace("(s)", "s"))
             if canon == "infection" and (site := _SITE.search(before)):
@@ -1140,7 +1138,7 @@ def _drugs(text: str, start: int, end: int, low: str | None = None
                     canon != "steroids" or re.search(r"\b(?:or|and)\s+$", before[:route.start()],
                                                      _IC))):
                 route = None  # ("systemic treatment with corticosteroids": RULES v2 §5 names)
-            first = m.start() - len(before) + route.start() if route else window + len(before)
+            first = window + (route.start() if route else len(before))  # (before may be trimmed)
             way = route.group(1).lower() if route else ""
             way = "systemic" if way.startswith("non") else way  # "non-topical steroids"
             if way in ("oral", "intravenous", "iv", "intramuscular", "parenteral"):

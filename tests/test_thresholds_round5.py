@@ -163,3 +163,13 @@ def test_a_time_since_reads_every_sign_the_other_readers_read() -> None:
                      ("more than", ">"), ("over", ">"), ("less than", "<"), ("under", "<")):
         assert got(f"Had a kidney transplant {sign} 6 months before enrolment.",
                    "inclusion") == {("time since kidney transplant", op, 6.0, "months")}, sign
+
+
+def test_a_routed_class_span_starts_at_its_route_when_the_words_before_were_trimmed() -> None:
+    # "systemic" + "anti-TNF" + class: the anti- prefix trims what is read before the class, and
+    # the span then started after the route word (the name said "systemic", the span did not)
+    from trialscope.extract import thresholds as T
+
+    text = "No systemic anti-TNF monoclonal antibodies within 3 months"
+    assert [(text[a:b], name) for a, b, name in T._drugs(text, 0, len(text))] == [
+        ("systemic anti-TNF monoclonal antibodies", "systemic anti-tnf monoclonal antibodies")]
