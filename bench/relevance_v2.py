@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,19 @@ def _code_stamp() -> str:
     return h.hexdigest()[:16]
 
 
+def _parse_stamp() -> str:
+    """What the stored records depend on: the parsers and extractors that ran at import (a
+    record is parsed once, when stored): a change needs a new import, not a reindex."""
+    import trialscope.extract
+    import trialscope.parser
+
+    h = hashlib.sha256()
+    for package in (trialscope.parser, trialscope.extract):
+        for path in sorted(Path(package.__file__).parent.glob("*.py")):
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def corpus_home(out: Path = OUT) -> Path:
     """The evaluation data home, imported once with `trials import` and reused."""
     missing = [str(p) for p in CORPUS if not p.exists()]
@@ -84,10 +98,14 @@ def corpus_home(out: Path = OUT) -> Path:
                          "(it needs ../shared/data beside the repository)")
     home = out / "home"
     stamp = out / "home.stamp"
-    if not (home / "index").exists() or not stamp.exists():
+    parsed = out / "home.parsed"  # the parse stamp of the records stored
+    if not (home / "index").exists() or not stamp.exists() or not parsed.exists() or (
+            parsed.read_text() != _parse_stamp()):
+        shutil.rmtree(home, ignore_errors=True)
         out.mkdir(parents=True, exist_ok=True)
         _trials("--home", str(home), "import", *map(str, CORPUS))
         stamp.write_text(_code_stamp())
+        parsed.write_text(_parse_stamp())
     elif stamp.read_text() != _code_stamp():
         _trials("--home", str(home), "reindex")
         stamp.write_text(_code_stamp())
