@@ -1,6 +1,6 @@
 """Precision / recall / F1 of the threshold and dose extractors on the hand-labelled sets.
 
-    python bench/accuracy.py [--split legacy|dev|dev1|dev2|dev3|dev4|test|all] [--verbose]
+    python bench/accuracy.py [--split legacy|dev|dev1|dev2|dev3|dev4|dev5|test|all] [--verbose]
                              [--strict] [--labelled DIR]
 
 Splits (fixtures/labelled/README.md):
@@ -11,7 +11,10 @@ Splits (fixtures/labelled/README.md):
   labelled blind) and ``thresholds-dev4.jsonl`` (batch ``dev4``: 77 more trials drawn at random
   within specialty groups, labelled blind), labelled under the same rules, for development;
   ``dev1`` / ``dev2`` / ``dev3`` / ``dev4`` score one of the files alone.
-- ``all``: dev and test together.
+- ``dev5``: ``thresholds-dev5.jsonl`` (batch ``dev5``: 67 more trials drawn at random within
+  specialty groups, labelled blind) alone.  It is **not** part of ``dev`` or ``all``: it stays a
+  separate blind yardstick, scored by aggregate lines only, until the lead adds it to ``dev``.
+- ``all``: dev and test together (without dev5).
 - ``legacy``: ``thresholds.jsonl`` under the old, narrower conventions, plus ``doses.jsonl``.
 
 Runs ``extract_from_text`` (and for legacy ``parse_doses``) on each text and counts matches per
@@ -48,6 +51,8 @@ SPLITS = {"legacy": ("thresholds.jsonl",),
                   "thresholds-dev4.jsonl"),
           "dev1": ("thresholds-dev.jsonl",), "dev2": ("thresholds-dev2.jsonl",),
           "dev3": ("thresholds-dev3.jsonl",), "dev4": ("thresholds-dev4.jsonl",),
+          # dev batch 5: a separate blind yardstick, deliberately in neither "dev" nor "all"
+          "dev5": ("thresholds-dev5.jsonl",),
           "test": ("thresholds-test.jsonl",),
           "all": ("thresholds-dev.jsonl", "thresholds-dev2.jsonl", "thresholds-dev3.jsonl",
                   "thresholds-dev4.jsonl", "thresholds-test.jsonl")}
@@ -310,7 +315,8 @@ def _show(item: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=tuple(SPLITS), default="legacy",
-                        help="which labelled split to score (default legacy)")
+                        help="which labelled split to score (default legacy); dev5 (blind dev "
+                             "batch 5) is scored only alone: it is not part of dev or all")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="list misses and false positives")
     parser.add_argument("--labelled", type=Path, default=LABELLED, help="folder of the .jsonl sets")
