@@ -14,11 +14,11 @@ To compare two codes, run each tree's copy alternately (``git archive REF | tar 
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import zipfile
@@ -50,9 +50,12 @@ def _timed(module: Any, name: str, key: str) -> None:
 
 
 def main() -> None:
-    zpath = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
-    warm = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("zip", type=Path)
+    ap.add_argument("n", type=int, nargs="?", default=3000)
+    ap.add_argument("warm", type=int, nargs="?", default=1000)
+    args = ap.parse_args()
+    zpath, n, warm = args.zip, args.n, args.warm
     gc.freeze()
     gc.set_threshold(*bulk.WORKER_GC_THRESHOLD)
     if os.environ.get("NOGC"):
