@@ -47,9 +47,12 @@ class StudyType(str, Enum):
 OPEN_STATUSES = (Status.NOT_YET_RECRUITING, Status.RECRUITING, Status.ENROLLING_BY_INVITATION)
 
 
+_NOT_KEY = re.compile(r"[^a-z0-9]+")
+
+
 def _key(text: str) -> str:
     """Spelling-insensitive lookup key: 'Not yet recruiting' == 'NOT_YET_RECRUITING'."""
-    return re.sub(r"[^a-z0-9]+", "", text.lower())
+    return _NOT_KEY.sub("", text.lower())
 
 
 # One table per vocabulary: registry spelling -> enum.  Keys go through _key().

@@ -79,9 +79,12 @@ _BODY_WEIGHT = re.compile(r"\s*(?:of\s+)?(?:body\s*weight|BW)\b", re.IGNORECASE)
 _CELL_CONTEXT = re.compile(r"\bcells?\b|\bCAR[-\s]?T\b|\bCAR\+|\bNK\b", re.IGNORECASE)
 
 
+_GROUPED = re.compile(r"\d+(?:,\d{3})+(?:\.\d+)?")
+
+
 def _decimal(token: str) -> Decimal:
     # "1,200" is twelve hundred; "1,5" (European) is one and a half.
-    if re.fullmatch(r"\d+(?:,\d{3})+(?:\.\d+)?", token):
+    if _GROUPED.fullmatch(token):
         token = token.replace(",", "")
     return Decimal(token.replace(",", "."))
 

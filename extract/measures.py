@@ -417,13 +417,18 @@ def row_of(name: str) -> Measure | None:
     return BY_NAME.get(_EMITTED.get(name, name))
 
 
+# (row, its pattern compiled as ``re.fullmatch(row.pattern, ...)`` compiles it), for lookup
+_ROW_PATTERNS = [(m, re.compile(m.pattern)) for m in MEASURES if m.name != "ALT+AST"]
+
+
 def lookup(name: str) -> str | None:
     """The canonical name of a measure a user typed ("ecog", "NYHA", "systolic"), or None."""
     key = _key(name)
     if key in _LOOKUP:
         return _LOOKUP[key]
-    for m in MEASURES:  # a spelling of the row ("Eastern Cooperative Oncology Group")
-        if m.name != "ALT+AST" and re.fullmatch(m.pattern, name.strip()):
+    stripped = name.strip()
+    for m, rx in _ROW_PATTERNS:  # a spelling of the row ("Eastern Cooperative Oncology Group")
+        if rx.fullmatch(stripped):
             return _EMITTED.get(m.name, m.name) if m.name not in _EMITTED.values() else None
     return None
 

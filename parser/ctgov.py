@@ -279,8 +279,11 @@ def _design(rec: TrialRecord, dm: dict[str, Any]) -> None:
 _MAX_ENROLLMENT = 2**31 - 1
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def _intervention_key(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip().lower()
+    return _SPACES.sub(" ", name).strip().lower()
 
 
 def _arms(rec: TrialRecord, am: dict[str, Any]) -> None:
