@@ -1,8 +1,10 @@
 """Write ``index/common_words.txt``: the index terms in the most trial records, commonest first.
 
-    python bench/common_words.py [--top 16]
+    python bench/common_words.py [--common 12] [--frequent 1000]
 
-The table of index/pairs.py (the word-pair index behind fast phrases).  It is made from
+The table of index/pairs.py (the word-pair index behind fast phrases): the ``--frequent``
+terms in the most records, the first ``--common`` words (letters only) of them marked
+``common``.  It is made from
 real registry records that are NOT the benchmark corpus (``bench/real_corpus.py`` copies
 ``ctgov-more/v2``): the classic XML records of ``ctgov-more/classic`` and the other
 ClinicalTrials.gov samples under ``../shared/data`` (about 200 records).  A term's count is
@@ -29,7 +31,8 @@ SOURCES = ("ctgov-more/classic", "ctgov-classic/xml", "ctgov-v2/studies", "ctrda
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--top", type=int, default=16)
+    ap.add_argument("--common", type=int, default=12)
+    ap.add_argument("--frequent", type=int, default=1000)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=REPO / "index" / "common_words.txt")
     args = ap.parse_args()
@@ -51,14 +54,16 @@ def main() -> None:
                     if doc.get(name):
                         terms.update(index_positions(doc[name]))
                 df.update(terms)
-    top = sorted(df, key=lambda t: (-df[t], t))[:args.top]
+    top = sorted(df, key=lambda t: (-df[t], t))[:args.frequent]
+    common = set([t for t in top if t.isalpha()][:args.common])
     args.out.write_text(
-        f"# index/pairs.py's common words: the {len(top)} index terms in the most of "
-        f"{len(seen_ids)} real records\n# (bench/common_words.py; records outside the "
-        "benchmark corpus), commonest first: term, records\n"
-        + "".join(f"{t}\t{df[t]}\n" for t in top), encoding="utf-8")
-    print(f"{len(seen_ids)} records; wrote {args.out}: " + ", ".join(top))
-
+        f"# index/pairs.py's table (bench/common_words.py): the {len(top)} index terms in the most"
+        f" of {len(seen_ids)} real records\n# outside the benchmark corpus, commonest first: "
+        f"term, records, and 'common' for the {len(common)} common words\n"
+        + "".join(f"{t}\t{df[t]}" + ("\tcommon" if t in common else "") + "\n" for t in top),
+        encoding="utf-8")
+    print(f"{len(seen_ids)} records; wrote {args.out}: common " + ", ".join(
+        t for t in top if t in common) + f"; frequent down to {df[top[-1]]} records")
 
 if __name__ == "__main__":
     main()

@@ -4,9 +4,10 @@ A two-word phrase is matched from the words' positions (``engine/taat._add_phras
 document having both words has its positions decoded and compared.  When one of the words is
 among the commonest of trial text ("study", "patient", "treatment", ...) that is most of the
 index: "escalation study" reads the positions of "study" in nearly every document.  So at
-index time each adjacent pair of terms of a default-searched text field in which either term
-is one of ``COMMON`` (``common_words.txt``, made by ``bench/common_words.py`` from real
-records outside the benchmark corpus) is added as one term of the ``pairs`` field:
+index time each adjacent pair of terms of a default-searched text field of which one term is
+among ``COMMON`` (12 words) and the other among ``FREQUENT`` (the 1,000 terms in the most
+records; ``common_words.txt``, made by ``bench/common_words.py`` from real records outside
+the benchmark corpus) is added as one term of the ``pairs`` field:
 ``<field code><first> <second>`` (``pair_term``), and such a phrase is one posting list.
 
 Adjacent means what a Whoosh ``Phrase`` (slop 1) means: the second term at the position after
@@ -33,15 +34,28 @@ FIELD = "pairs"
 MARKER = f"#{TABLE_VERSION}"
 
 
-def _load(path: Path) -> frozenset[str]:
-    words = []
+def _load(path: Path) -> tuple[frozenset[str], frozenset[str]]:
+    common, frequent = [], []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
-            words.append(line.split("\t", 1)[0])
-    return frozenset(words)
+            parts = line.split("\t")
+            if not parts[0] or any(c.isspace() for c in parts[0]):
+                continue  # a pair term's words are split at its one space
+            frequent.append(parts[0])
+            if parts[-1] == "common":
+                common.append(parts[0])
+    return frozenset(common), frozenset(frequent)
 
 
-COMMON: frozenset[str] = _load(Path(__file__).with_name("common_words.txt"))
+# COMMON: the words whose pairs are indexed; FREQUENT (COMMON among them): the words they are
+# paired with.  A pair with a rarer word is left to positions, where the rarer word's few
+# documents bound the work (and each such pair would cost a term in the index).
+COMMON, FREQUENT = _load(Path(__file__).with_name("common_words.txt"))
+
+
+def _paired(first: str, second: str) -> bool:
+    return (first in COMMON and second in FREQUENT) or (second in COMMON and first in FREQUENT)
+
 
 # One short code per paired field, fixed here (not derived from an order elsewhere): pair
 # terms of one field never mix with another's.  The default-searched text fields.
@@ -54,12 +68,10 @@ CODES: dict[str, str] = {
 
 def pair_term(fieldname: str, first: str, second: str) -> str | None:
     """The pairs field's term for the phrase ``first second`` in ``fieldname``; None when the
-    index holds no such pair (the field is not paired, or neither word is common, or a word
-    could not be spelled in a term)."""
+    index holds no such pair (the field is not paired, or neither word is common, or the
+    other is not frequent)."""
     code = CODES.get(fieldname)
-    if code is None or (first not in COMMON and second not in COMMON):
-        return None
-    if "\n" in first or "\n" in second or " " in first:
+    if code is None or not _paired(first, second):
         return None
     return f"{code}{first} {second}"
 
@@ -70,8 +82,11 @@ def field_pairs(code: str, positions: Mapping[str, list[int]], out: set[str]) ->
     common = [t for t in COMMON if t in positions]
     if not common:
         return
-    at: dict[int, list[str]] = {}
+    frequent = FREQUENT
+    at: dict[int, list[str]] = {}  # position -> the frequent terms there
     for term, places in positions.items():
+        if term not in frequent:
+            continue
         for p in places:
             found = at.get(p)
             if found is None:
@@ -83,12 +98,12 @@ def field_pairs(code: str, positions: Mapping[str, list[int]], out: set[str]) ->
             before = at.get(p - 1)
             if before:
                 for other in before:
-                    if "\n" not in other and " " not in other:
+                    if other in frequent:
                         out.add(f"{code}{other} {term}")
             after = at.get(p + 1)
-            if after and " " not in term:
+            if after:
                 for other in after:
-                    if "\n" not in other:
+                    if other in frequent:
                         out.add(f"{code}{term} {other}")
 
 
@@ -98,7 +113,7 @@ def doc_pairs(fields: Iterable[tuple[str, Mapping[str, list[int]]]]) -> list[str
     out: set[str] = set()
     for name, positions in fields:
         code = CODES.get(name)
-        if code is not None and positions:
+        if code is not None and positions:  # (a field of no common word costs a lookup each)
             field_pairs(code, positions, out)
     return [MARKER, *sorted(out)]
 
