@@ -1,6 +1,6 @@
 """Write ``index/common_words.txt``: the index terms in the most trial records, commonest first.
 
-    python bench/common_words.py [--common 12] [--frequent 1000]
+    python bench/common_words.py [--common 12] [--frequent 300]
 
 The table of index/pairs.py (the word-pair index behind fast phrases): the ``--frequent``
 terms in the most records, the first ``--common`` words (letters only) of them marked
@@ -32,7 +32,7 @@ SOURCES = ("ctgov-more/classic", "ctgov-classic/xml", "ctgov-v2/studies", "ctrda
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--common", type=int, default=12)
-    ap.add_argument("--frequent", type=int, default=1000)
+    ap.add_argument("--frequent", type=int, default=300)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=REPO / "index" / "common_words.txt")
     args = ap.parse_args()

@@ -5,7 +5,7 @@ document having both words has its positions decoded and compared.  When one of 
 among the commonest of trial text ("study", "patient", "treatment", ...) that is most of the
 index: "escalation study" reads the positions of "study" in nearly every document.  So at
 index time each adjacent pair of terms of a default-searched text field of which one term is
-among ``COMMON`` (12 words) and the other among ``FREQUENT`` (the 1,000 terms in the most
+among ``COMMON`` (12 words) and the other among ``FREQUENT`` (the 300 terms in the most
 records; ``common_words.txt``, made by ``bench/common_words.py`` from real records outside
 the benchmark corpus) is added as one term of the ``pairs`` field:
 ``<field code><first> <second>`` (``pair_term``), and such a phrase is one posting list.

@@ -45,14 +45,15 @@ def test_pair_terms_are_the_analyzers_adjacent_pairs() -> None:
         found = pairs.pairs_value(doc).split("\n")
         assert found == _brute_pairs(doc), doc["trial_id"]
         made += len(found) - 1
-    assert made > 300
+    assert made > 200
 
 
 def test_the_table_is_small_and_holds_the_commonest_words() -> None:
     assert {"study", "patient", "treatment"} <= pairs.COMMON <= pairs.FREQUENT
     assert 8 <= len(pairs.COMMON) <= 64 and 200 <= len(pairs.FREQUENT) <= 5000
     assert pairs.pair_term("summary", "study", "group") == "sstudy group"
-    assert pairs.pair_term("summary", "escalation", "study") == "sescalation study"
+    assert pairs.pair_term("summary", "clinical", "study") == "sclinical study"
+    assert pairs.pair_term("summary", "escalation", "study") is None  # not frequent
     assert pairs.pair_term("summary", "cell", "lung") is None  # neither word common
     assert pairs.pair_term("summary", "study", "myasthenia_gravis") is None  # not frequent
     assert pairs.pair_term("locations", "study", "group") is None  # a field without pairs

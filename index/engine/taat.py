@@ -22,11 +22,11 @@ units the document matched, from a bit mask of the matched words) and x prior / 
 Phrases are matched from the words' positions, read only for the documents that have every
 word (``_add_phrase``); a two-word phrase with one of index/pairs.py's common words is one
 posting list of the ``pairs`` field instead, in a segment whose every document has pairs
-(``has_pairs``, ``_add_pair``: the same documents and scores).  AND, OR, ANDNOT, ANDMAYBE and NOT combine their parts' document
-sets (``_combine``).  What is neither (prefixes, keyword terms, ranges) is scored by its own
-Whoosh matcher and added in; a range at the top of a query returns None from ``evaluate``
-and the caller uses Whoosh's collector.  The full match set falls out
-of the accumulation, so the total and the facets cost nothing more.
+(``has_pairs``, ``_add_pair``: the same documents and scores).  AND, OR, ANDNOT, ANDMAYBE
+and NOT combine their parts' document sets (``_combine``).  What is neither (prefixes,
+keyword terms, ranges) is scored by its own Whoosh matcher and added in; a range at the top
+of a query returns None from ``evaluate`` and the caller uses Whoosh's collector.  The full
+match set falls out of the accumulation, so the total and the facets cost nothing more.
 
 Two differences from Whoosh's own collector, both deliberate: the coordination weights
 (``ranking.unit_weights``) come from the whole index, not from each segment, so a ranking no
