@@ -32,6 +32,8 @@ from whoosh.writing import IndexWriter
 
 from trialscope.core.errors import TrialsError
 from trialscope.core.record import TrialRecord
+from trialscope.index.pairs import FIELD as PAIRS_FIELD
+from trialscope.index.pairs import pairs_value
 from trialscope.index.schema import SCHEMA_VERSION, build_schema, record_to_doc
 from trialscope.store.db import Store
 
@@ -140,6 +142,7 @@ def _write(ix: FileIndex, records: Iterable[TrialRecord], *, procs: int = 1) -> 
     try:
         for record in records:
             doc = record_to_doc(record)
+            doc[PAIRS_FIELD] = pairs_value(doc)  # the bulk writer makes them itself
             writer.update_document(**doc)
             count += 1
     except BaseException:

@@ -56,7 +56,8 @@ FIELD_ALIASES: dict[str, str] = {
 # Not query prefixes: stored-only text, the exact update key (use id:), ranking columns, and
 # dates, which are YYYYMMDD numbers that "start_date:2025" would silently miss.
 _HIDDEN_FIELDS = {"snippet", "trial_id", "aliases", "antibodies", "start_date",
-                  "primary_completion_date", "completion_date", "last_updated", "prior"}
+                  "primary_completion_date", "completion_date", "last_updated", "prior",
+                  "pairs"}
 _BINARY_OPS = {"AND", "OR", "ANDNOT", "ANDMAYBE"}
 _ANALYZER = clinical_analyzer()
 CONCEPT_TOKENS = frozenset((t,) for c in CONCEPTS for t in c.tokens if t != "generalized")

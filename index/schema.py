@@ -23,6 +23,7 @@ from trialscope.index.aliases import record_aliases, words
 from trialscope.index.analysis import clinical_analyzer
 from trialscope.index.antibodies import record_antibodies
 from trialscope.index.negation import negated_markers
+from trialscope.index.pairs import FIELD as PAIRS_FIELD
 
 # Bump when the schema or the analyzer changes in a way an old index cannot serve;
 # opening an index built with another version asks the user to run `trials reindex`.
@@ -154,6 +155,10 @@ def build_schema() -> Schema:
     # markers the record names only as absent (index/negation.py): "egfr" for "no EGFR
     # mutation" in an immunotherapy trial's inclusion criteria
     fields["negated"] = KEYWORD(lowercase=True, commas=True)
+    # adjacent word pairs with a common word (index/pairs.py), one term a line: a phrase of
+    # such a pair is one posting list.  Not in record_to_doc: the bulk writer makes them
+    # from its own analysis, indexer.py's other writes with ``pairs.pairs_value``.
+    fields[PAIRS_FIELD] = ID(analyzer=_LINES)
     return Schema(**fields)
 
 

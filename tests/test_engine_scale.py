@@ -33,6 +33,8 @@ from trialscope.index.engine import taat, termcounts
 from trialscope.index.engine.fastwriter import INLINE_LIMIT, FastSegmentWriter
 from trialscope.index.facets import FACETS, Filters, build_filter, count_facets
 from trialscope.index.indexer import add_segments, open_index
+from trialscope.index.pairs import FIELD as PAIRS_FIELD
+from trialscope.index.pairs import pairs_value
 from trialscope.index.query import Unit
 from trialscope.index.ranking import Prior
 from trialscope.index.schema import build_schema, facet_key, record_to_doc
@@ -156,7 +158,8 @@ def _whoosh_build(path: Path, docs: list[dict[str, Any]]) -> None:
     ix = whoosh_index.create_in(str(path), build_schema())
     writer = ix.writer(compound=False)
     for doc in docs:
-        writer.add_document(**doc)
+        # with index/pairs.py's pairs as indexer.py gives them (the bulk writer makes its own)
+        writer.add_document(**doc, **{PAIRS_FIELD: pairs_value(doc)})
     writer.commit(merge=False)
     ix.close()
 
@@ -314,6 +317,7 @@ def _queries(path: Path) -> list[str]:
         '"safety and efficacy"', '"quality of life"', '"heart failure"', '"standard therapy"',
         f'"quality of life" {mid}', f'"refractory generalized myasthenia gravis" {common}',
         'title:"quality of life"', f'"{top} {common}"',
+        '"trial studies"', 'summary:"trial studies"',  # index/pairs.py's pairs (bulk writer)
         f"{top[:4]}*", f"{mid[:3]}* {few}",                             # prefixes (Whoosh)
         f"status:recruiting AND {common}", f"{few} AND status:completed",  # keyword fields
         f"{near(400, 1)} {near(400, 2)} {near(400, 3)}",

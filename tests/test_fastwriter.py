@@ -16,6 +16,8 @@ from whoosh import index as whoosh_index
 from trialscope.index import analysis
 from trialscope.index.analysis import clinical_analyzer, index_positions
 from trialscope.index.engine.fastwriter import INLINE_LIMIT, FastSegmentWriter
+from trialscope.index.pairs import FIELD as PAIRS_FIELD
+from trialscope.index.pairs import pairs_value
 from trialscope.index.schema import TEXT_FIELDS, build_schema, record_to_doc
 from trialscope.parser.files import Failure, iter_payload_files, parse_payload, read_text
 
@@ -91,7 +93,9 @@ def _build(path: Path, docs: list[dict[str, Any]], fast: bool) -> Any:
     ix = whoosh_index.create_in(str(path), build_schema())
     writer = FastSegmentWriter(ix, compound=False) if fast else ix.writer(compound=False)
     for doc in docs:
-        writer.add_document(**doc)
+        # the bulk writer makes index/pairs.py's word pairs from its own analysis; Whoosh's
+        # writer gets them as indexer.py gives them (the same terms: compared below)
+        writer.add_document(**(doc if fast else {**doc, PAIRS_FIELD: pairs_value(doc)}))
     writer.commit()
     return whoosh_index.open_dir(str(path), schema=build_schema())
 

@@ -47,4 +47,5 @@ def test_ci_wheel_carries_the_package_data():
     index = Path(importlib.import_module("trialscope.index").__file__).parent
     web = Path(importlib.import_module("trialscope.web").__file__).parent
     assert (index / "synonyms.txt").is_file() and (index / "intents.txt").is_file()
+    assert (index / "common_words.txt").is_file()  # index/pairs.py's table
     assert any((web / "templates").glob("*.html"))

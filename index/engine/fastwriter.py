@@ -83,6 +83,8 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import NO_MERGE, SegmentWriter
 
 from trialscope.index.analysis import clinical_analyzer, index_positions
+from trialscope.index.pairs import FIELD as PAIRS_FIELD
+from trialscope.index.pairs import doc_pairs
 
 # Terms with at most this many postings in a segment are stored in the term table itself.
 INLINE_LIMIT = 32
@@ -248,6 +250,9 @@ class FastSegmentWriter(SegmentWriter):
             and field.analyzer == analyzer and not field.vector
             and not field.separate_spelling()
         }
+        pairs = self.schema[PAIRS_FIELD] if PAIRS_FIELD in self.schema else None
+        # a schema with index/pairs.py's field, as pairs.pairs_value spells its terms
+        self._pairs = pairs is not None and pairs.format.posting_size == 0
         self._terms: dict[str, dict[str, list[Any]]] = {}  # field -> term -> postings
         self._lengths: dict[str, array] = {}  # field -> quantized length per docnum
         self._items: dict[tuple[str, type, Any], list[Any]] = {}  # see _field_items
@@ -288,6 +293,12 @@ class FastSegmentWriter(SegmentWriter):
                     analysed.append((name, False, data, length))
             column = field.column_type and field.to_column_value(value)
             per_doc.append((name, field, value if field.stored else None, length, column))
+        if self._pairs and PAIRS_FIELD not in fields:
+            # the word pairs of index/pairs.py, from the text fields' analysis above (what
+            # pairs.pairs_value gives Whoosh's writer, without analysing the texts again)
+            terms = doc_pairs((name, data) for name, text, data, _ in analysed if text)
+            analysed.append((PAIRS_FIELD, False, [(t, 1, 1.0, b"") for t in terms], 0))
+            per_doc.append((PAIRS_FIELD, schema[PAIRS_FIELD], None, 0, None))
         pdw = self.perdocwriter
         pdw.start_doc(docnum)
         for name, field, stored, length, column in per_doc:

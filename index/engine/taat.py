@@ -20,11 +20,13 @@ units the document matched, from a bit mask of the matched words) and x prior / 
 (``ranking.Prior``), read only for the documents that can reach the requested page.
 
 Phrases are matched from the words' positions, read only for the documents that have every
-word (``_add_phrase``).  AND, OR, ANDNOT, ANDMAYBE and NOT combine their parts' document
-sets (``_combine``).  What is neither (prefixes, keyword terms, ranges) is scored by its own
-Whoosh matcher and added in; a range at the top of a query returns None from ``evaluate``
-and the caller uses Whoosh's collector.  The full match set falls out
-of the accumulation, so the total and the facets cost nothing more.
+word (``_add_phrase``); a two-word phrase with one of index/pairs.py's common words is one
+posting list of the ``pairs`` field instead, in a segment whose every document has pairs
+(``has_pairs``, ``_add_pair``: the same documents and scores).  AND, OR, ANDNOT, ANDMAYBE
+and NOT combine their parts' document sets (``_combine``).  What is neither (prefixes,
+keyword terms, ranges) is scored by its own Whoosh matcher and added in; a range at the top
+of a query returns None from ``evaluate`` and the caller uses Whoosh's collector.  The full
+match set falls out of the accumulation, so the total and the facets cost nothing more.
 
 Two differences from Whoosh's own collector, both deliberate: the coordination weights
 (``ranking.unit_weights``) come from the whole index, not from each segment, so a ranking no
@@ -89,7 +91,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 from math import log
 from operator import mul
 from typing import Any
@@ -109,6 +111,9 @@ from whoosh.reading import TermNotFound
 from whoosh.scoring import BM25F, WeightingModel
 from whoosh.util.numeric import byte_to_length
 
+from trialscope.index.pairs import FIELD as PAIRS_FIELD
+from trialscope.index.pairs import MARKER as PAIRS_MARKER
+from trialscope.index.pairs import pair_term
 from trialscope.index.query import Unit
 from trialscope.index.ranking import (
     MAIN_FIELDS,
@@ -1014,8 +1019,13 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
     infos = [terms.infos(fieldname, w)[k] for w in words]
     if any(info is None for info in infos):
         return True  # a word absent here: no match in this segment
-    tbytes = [seg.schema[fieldname].to_bytes(w) for w in words]
     n = len(words)
+    if n == 2:
+        pair = pair_term(fieldname, words[0], words[1])
+        if pair is not None and has_pairs(seg):
+            _add_pair(terms, k, acc, mask, leaf, ok, pair, infos, params)
+            return True
+    tbytes = [seg.schema[fieldname].to_bytes(w) for w in words]
     # each word's frequency and (still encoded) positions in the documents having every
     # word, from one read of its posting blocks (rarest word first, so each next word is
     # only read for the documents still in the running, in the blocks that can hold them)
@@ -1109,6 +1119,56 @@ def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _
         acc[d] += s * boost if boost != 1.0 else s
         mask[d] |= bits
     return True
+
+
+# Per segment reader: whether every document has index/pairs.py's MARKER (pairs written with
+# this table).  Weak keys: a closed searcher's readers go away with it.
+_PAIRED: WeakKeyDictionary[Any, bool] = WeakKeyDictionary()
+
+
+def has_pairs(seg: Any) -> bool:
+    """Whether ``seg``'s two-word phrases with a common word can be read from its pairs
+    field: every document of it (deleted ones too: they are dropped later) was written with
+    this table's pairs."""
+    found = _PAIRED.get(seg)
+    if found is None:
+        try:
+            info = seg._terms.term_info(PAIRS_FIELD, PAIRS_MARKER.encode("utf-8"))
+            found = info.doc_frequency() == seg.doc_count_all()
+        except (TermNotFound, KeyError):
+            found = False
+        _PAIRED[seg] = found
+    return found
+
+
+def _add_pair(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _Leaf,
+              ok: set[int] | None, pair: str, infos: list[Any],
+              params: list[tuple[float, float, float, float]]) -> None:
+    """``_add_phrase`` of a two-word phrase with a common word, in a segment with pairs
+    (``has_pairs``): the documents are the pair term's, each scored as there, from the two
+    words' BM25F scores (``_term_scores``: the same formula, kept for long lists)."""
+    q = leaf.query
+    fieldname = q.fieldname
+    _sub, _offset, seg = terms.leaves[k]
+    info = terms.infos(PAIRS_FIELD, pair)[k]
+    if info is None:
+        return
+    docs: list[int] = []
+    for ids, _ in info_blocks(seg, PAIRS_FIELD, pair.encode("utf-8"), info):
+        docs.extend(ids)
+    if ok is not None:
+        docs = [d for d in docs if d in ok]
+    if not docs:
+        return
+    ids0, scores0 = _term_scores(terms, k, infos[0], fieldname, q.words[0], params[0])
+    ids1, scores1 = _term_scores(terms, k, infos[1], fieldname, q.words[1], params[1])
+    s0s = map(scores0.__getitem__, map(bisect_left, repeat(ids0), docs))
+    s1s = map(scores1.__getitem__, map(bisect_left, repeat(ids1), docs))
+    boost, bits = q.boost, leaf.bits
+    for d, s0, s1 in zip(docs, s0s, s1s):
+        s = s0 + s1
+        acc[d] += s * boost if boost != 1.0 else s
+        mask[d] |= bits
 
 
 def _tree_sum(values: list[float]) -> float:
