@@ -296,8 +296,8 @@ class FastSegmentWriter(SegmentWriter):
         if self._pairs and PAIRS_FIELD not in fields:
             # the word pairs of index/pairs.py, from the text fields' analysis above (what
             # pairs.pairs_value gives Whoosh's writer, without analysing the texts again)
-            terms = doc_pairs((name, data) for name, text, data, _ in analysed if text)
-            analysed.append((PAIRS_FIELD, False, [(t, 1, 1.0, b"") for t in terms], 0))
+            pair_terms = doc_pairs((name, data) for name, text, data, _ in analysed if text)
+            analysed.append((PAIRS_FIELD, False, [(t, 1, 1.0, b"") for t in pair_terms], 0))
             per_doc.append((PAIRS_FIELD, schema[PAIRS_FIELD], None, 0, None))
         pdw = self.perdocwriter
         pdw.start_doc(docnum)
