@@ -86,6 +86,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -629,14 +630,14 @@ class Matches:
             return c
         return cov
 
-    def _bases(self) -> tuple[list[int], list[float]]:
+    def _bases(self, segments: list[_Segment]) -> tuple[list[int], list[float]]:
         """Global doc numbers and their scores before the prior (with tiers: their keys,
         the prior not yet applied to the squashed score)."""
         gdocs: list[int] = []
         bases: list[float] = []
         coordinated = self.plan.coordinated
         tiers = self.tiers
-        for s in self.segments:
+        for s in segments:
             acc, off = s.acc, s.offset
             first = len(gdocs)
             gdocs.extend(map(off.__add__, s.docs) if off else s.docs)
@@ -718,13 +719,42 @@ class Matches:
                 return self._final(gdoc, base)
         raise KeyError(gdoc)
 
+    def _top_tiers(self, k: int) -> list[_Segment]:
+        """The segments with only the documents that can be among the ``k`` best: with
+        tiers (and no intents, whose levels vary by document), a document's final score
+        is its key (an int: tier x span) plus a squashed score in [0, 1), so every
+        document of a key below the key of the ``k``-th best ranks below every document
+        of that key or above.  Only those are scored (``_bases``): a drug-class query
+        matches thousands of trials, most of them in the low tiers.  The keys come from
+        the few distinct masks, looked up per document in C."""
+        tiers = self.tiers
+        if tiers is None or tiers.intents or not self.plan.coordinated or k >= self.total:
+            return self.segments
+        count: Counter[int] = Counter()
+        per: list[list[int]] = []
+        for s in self.segments:
+            masks = list(map(s.mask.__getitem__, s.docs))
+            of = {m: self._tier_key(m, 0) for m in set(masks)}
+            keys = list(map(of.__getitem__, masks))
+            count.update(keys)
+            per.append(keys)
+        seen = 0
+        for least in sorted(count, reverse=True):
+            seen += count[least]
+            if seen >= k:
+                break
+        if seen == self.total:
+            return self.segments
+        return [_Segment(s.offset, s.acc, s.mask, list(compress(s.docs, map(least.__le__, keys))))
+                for s, keys in zip(self.segments, per)]
+
     def ranked(self, k: int | None) -> list[tuple[int, float]]:
         """The ``k`` best (global doc number, score), best first (all of them for None);
         equal scores in doc number order, as Whoosh's collector orders them."""
-        gdocs, bases = self._bases()
-        n = len(gdocs)
         if k is not None and k <= 0:
             return []
+        gdocs, bases = self._bases(self.segments if k is None else self._top_tiers(k))
+        n = len(gdocs)
         if k is None or k >= n:
             out = [(g, self._final(g, b)) for g, b in zip(gdocs, bases)]
             out.sort(key=lambda gs: (-gs[1], gs[0]))
