@@ -390,6 +390,8 @@ class Terms:
         self.filters: dict[tuple[int, str, Any], frozenset[int]] = {}  # filter_sets
         self._filter_ids = 0
         self.priors: Any = None  # priors_of (False: the index has none)
+        self.runs: dict[tuple[int, tuple[Any, ...]], Any] = {}  # _Run.of
+        self._run_postings = 0
 
     MAX_KEPT = 4_000_000  # postings of long lists kept scored (12 bytes each)
     MAX_FILTER_IDS = 1_000_000  # documents of filter terms kept (a status, a phase, ...)
@@ -409,6 +411,16 @@ class Terms:
         while self._kept > self.MAX_KEPT and len(self.scores) > 1:
             oldest = next(iter(self.scores))
             self._kept -= len(self.scores.pop(oldest)[0])
+
+    MAX_RUN_POSTINGS = 2_000_000  # merged postings of runs kept (~40 bytes each)
+
+    def keep_run(self, key: tuple[int, tuple[Any, ...]], run: Any) -> None:
+        """Keep a run's merged postings (``_Run``), forgetting the least recently used
+        past MAX_RUN_POSTINGS."""
+        self.runs[key] = run
+        self._run_postings += run.size
+        while self._run_postings > self.MAX_RUN_POSTINGS and len(self.runs) > 1:
+            self._run_postings -= self.runs.pop(next(iter(self.runs))).size
 
     MAX_TERMS = 100_000  # a long-lived searcher forgets them all past this many
 
@@ -503,6 +515,7 @@ class _Plan:
     power: float = 1.0
     bit_of: dict[str, int] = field(default_factory=dict)
     main_bit_of: dict[str, int] = field(default_factory=dict)  # matched in ranking.MAIN_FIELDS
+    runs: dict[int, int] = field(default_factory=dict)  # _Run: first leaf -> past the last
     _form: MaskForm | None = None
 
     @property
@@ -548,6 +561,7 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
     out = _Plan([], tuple(alts for alts, _, _ in q.units),
                 unit_weights(searcher, q.units, frequency), q.power)
     for unit in q.child.subqueries:
+        start = len(out.leaves)
         for piece in _pieces(unit):
             words = _words(piece)
             if words is None:
@@ -556,6 +570,7 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
             for w in words:
                 bits |= out.bit_of.setdefault(w, 1 << len(out.bit_of))
             out.leaves.append(_Leaf(piece, bits))
+        out.runs.update(_runs(out.leaves, start))
     # words matched in a main field: bits above the words' own (ranking.tier_coverage)
     n = len(out.bit_of)
     for leaf in out.leaves:
@@ -564,6 +579,26 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
                 bit = out.main_bit_of.setdefault(w, 1 << (n + len(out.main_bit_of)))
                 leaf.bits |= bit
     return out
+
+
+# A unit's run of more consecutive terms than one word has fields (a drug class: ~100 member
+# names in the interventions; a word with its other names): its postings are merged once
+# per segment (``_Run``), every query naming the unit reads them whole
+RUN_MIN = 14
+
+
+def _runs(leaves: list[_Leaf], start: int) -> Iterator[tuple[int, int]]:
+    """(first, past the last) of each run of at least RUN_MIN ``wq.Term`` leaves from
+    ``leaves[start:]`` (one unit's)."""
+    first = None
+    for i in range(start, len(leaves) + 1):
+        if i < len(leaves) and isinstance(leaves[i].query, wq.Term):
+            if first is None:
+                first = i
+            continue
+        if first is not None and i - first >= RUN_MIN:
+            yield first, i
+        first = None
 
 
 # -- accumulation ----------------------------------------------------------------------------
@@ -1007,7 +1042,16 @@ def _accumulate(searcher: Any, terms: Terms, p: _Plan, k: int, ok: set[int] | No
     if p.coordinated or not terms_only:
         mask = {} if sparse else [0] * n
     context = None
-    for leaf, prm, info in zip(p.leaves, params, infos):
+    i, n_leaves = 0, len(p.leaves)
+    while i < n_leaves:
+        leaf, prm, info = p.leaves[i], params[i], infos[i]
+        end = p.runs.get(i)
+        if end is not None and all(x is not None for x in params[i:end]):
+            _Run.of(terms, k, p.leaves[i:end], params[i:end], infos[i:end]).add(
+                acc, mask, [x.bits for x in p.leaves[i:end]], ok)
+            i = end
+            continue
+        i += 1
         if prm is not None:
             if info is not None:
                 _add_term(terms, k, info, acc, mask, leaf, prm, ok)
@@ -1016,6 +1060,103 @@ def _accumulate(searcher: Any, terms: Terms, p: _Plan, k: int, ok: set[int] | No
             context = context or searcher.context()
             _add_matcher(sub, context, acc, mask, leaf, ok)
     return acc, mask
+
+
+class _Run:
+    """A run of BM25F term leaves (``_runs``) in one segment, merged: what ``_add_term``
+    adds for each of them in turn, by document.  A document in one leaf of the run: its
+    score and the leaf's index; in several: its scores in leaf order and the leaves'
+    indexes.  Adding a document's scores to its accumulator in leaf order does the same
+    floating-point additions as adding the leaves one by one, so the sums are the same to
+    the last bit; the leaves' bits (the query's word numbering) are given per query."""
+
+    __slots__ = ("ids", "scores", "leaf", "multi", "size")
+
+    def __init__(self, terms: Terms, k: int, leaves: list[_Leaf],
+                 params: list[Any], infos: list[Any]) -> None:
+        found: dict[int, list[Any]] = {}
+        for j, (leaf, prm, info) in enumerate(zip(leaves, params, infos)):
+            if info is None:
+                continue
+            term = leaf.query
+            ids, scores = _term_scores(terms, k, info, term.fieldname, term.text, prm)
+            boost = term.boost
+            if boost != 1.0:
+                scores = [s * boost for s in scores]
+            for d, s in zip(ids, scores):
+                had = found.get(d)
+                if had is None:
+                    found[d] = [s, j]
+                else:
+                    had += (s, j)
+        one = [(d, v) for d, v in found.items() if len(v) == 2]
+        self.ids = [d for d, _ in one]
+        self.scores = [v[0] for _, v in one]
+        self.leaf = [v[1] for _, v in one]
+        self.multi = [(d, tuple(v[0::2]), tuple(v[1::2])) for d, v in found.items()
+                      if len(v) > 2]
+        self.size = len(self.ids) + sum(len(ss) for _, ss, _ in self.multi)
+
+    @classmethod
+    def of(cls, terms: Terms, k: int, leaves: list[_Leaf], params: list[Any],
+           infos: list[Any]) -> _Run:
+        """The run's merged postings in leaf searcher ``k``, kept with the searcher."""
+        key = (k, tuple((x.query.fieldname, x.query.text, x.query.boost) for x in leaves))
+        found = terms.runs.get(key)
+        if found is None:
+            found = cls(terms, k, leaves, params, infos)
+            terms.keep_run(key, found)
+        else:
+            terms.runs[key] = terms.runs.pop(key)  # most recently used last
+        return found
+
+    def add(self, acc: Any, mask: Any, bits: list[int], ok: set[int] | None) -> None:
+        """Add the run's scores (and the leaves' ``bits``) as ``_add_term`` adds each."""
+        ids, scores, leaf, multi = self.ids, self.scores, self.leaf, self.multi
+        if ok is not None:
+            keep = list(map(ok.__contains__, ids))
+            ids = list(compress(ids, keep))
+            scores = list(compress(scores, keep))
+            leaf = list(compress(leaf, keep))
+            multi = [x for x in multi if x[0] in ok]
+        if isinstance(acc, dict):
+            get = acc.get
+            if mask is None:
+                for d, s in zip(ids, scores):
+                    acc[d] = get(d, 0.0) + s
+            else:
+                mget = mask.get
+                for d, s, b in zip(ids, scores, map(bits.__getitem__, leaf)):
+                    acc[d] = get(d, 0.0) + s
+                    mask[d] = mget(d, 0) | b
+            for d, ss, js in multi:
+                a = get(d, 0.0)
+                for s in ss:
+                    a = a + s
+                acc[d] = a
+                if mask is not None:
+                    m = mask.get(d, 0)
+                    for j in js:
+                        m |= bits[j]
+                    mask[d] = m
+        else:
+            if mask is None:
+                for d, s in zip(ids, scores):
+                    acc[d] += s
+            else:
+                for d, s, b in zip(ids, scores, map(bits.__getitem__, leaf)):
+                    acc[d] += s
+                    mask[d] |= b
+            for d, ss, js in multi:
+                a = acc[d]
+                for s in ss:
+                    a += s
+                acc[d] = a
+                if mask is not None:
+                    m = mask[d]
+                    for j in js:
+                        m |= bits[j]
+                    mask[d] = m
 
 
 def _matched(acc: Any, mask: Any) -> Iterable[int]:
