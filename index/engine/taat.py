@@ -553,7 +553,9 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
     if isinstance(q, Prior):
         q = q.child
     if isinstance(q, Unit):
-        return _Plan([_Leaf(p, 1) for p in _pieces(q)])
+        one = _Plan([_Leaf(p, 1) for p in _pieces(q)])
+        one.runs.update(_runs(one.leaves, 0))
+        return one
     if not (isinstance(q, Coord) and isinstance(q.child, wq.Or)
             and all(isinstance(u, Unit) for u in q.child.subqueries)):
         return None
@@ -1036,7 +1038,8 @@ def _accumulate(searcher: Any, terms: Terms, p: _Plan, k: int, ok: set[int] | No
     terms_only = all(prm is not None for prm in params)
     infos = [terms.infos(leaf.query.fieldname, leaf.query.text)[k] if prm is not None
              else None for leaf, prm in zip(p.leaves, params)]
-    sparse = terms_only and sum(i.doc_frequency() for i in infos if i is not None) * 8 < n
+    sparse = terms_only and \
+        sum(i.doc_frequency() for i in infos if i is not None) * SPARSE_SHARE < n
     acc: Any = {} if sparse else [0.0] * n
     mask: Any = None
     if p.coordinated or not terms_only:
@@ -1157,6 +1160,9 @@ class _Run:
                     for j in js:
                         m |= bits[j]
                     mask[d] = m
+
+
+SPARSE_SHARE = 8  # dicts when the postings are fewer than 1/8 of the segment's documents
 
 
 def _matched(acc: Any, mask: Any) -> Iterable[int]:
