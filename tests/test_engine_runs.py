@@ -1,7 +1,8 @@
 """index/engine/taat.py's shortcuts for expanded queries give what the plain paths give, to
 the last bit: ``_Run`` (a unit's run of term leaves merged per segment) against the leaves
-added one by one, and ``Matches._top_tiers`` (only the keys that can reach the page ranked)
-against the full ranking."""
+added one by one, ``_Spelled`` (a concept's phrase kept) against ``_add_phrase``, and
+``Matches._top_tiers`` (only the keys that can reach the page ranked) against the full
+ranking."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ from .test_search import index_dir  # noqa: F401  (the module fixture)
 EXPANDED = ["pembrolizumab", "nivolumab lung", "osimertinib egfr", "rituximab myasthenia",
             "efgartigimod", "CAR-T myasthenia gravis", "tyrosine kinase inhibitor",
             "monoclonal antibody therapy", "eculizumab ravulizumab", "zilucoplan children"]
+
+
+def _plain_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(taat, "RUN_MIN", 10**9)
+    monkeypatch.setattr(taat, "KEEP_SPELLINGS", False)
+
+
+def _kept_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of two terms or more merged (every unit's terms make one); spellings kept."""
+    monkeypatch.setattr(taat, "RUN_MIN", 2)
+    monkeypatch.setattr(taat, "KEEP_SPELLINGS", True)
 
 
 def _plain(acc: Any) -> dict[int, Any]:
@@ -60,24 +72,26 @@ def test_runs_add_what_their_leaves_add(index_dir: Path, sparse: bool,  # noqa: 
     if sparse:  # dict accumulators whatever the lists' lengths (for BM25F terms only)
         monkeypatch.setattr(taat, "SPARSE_SHARE", 0)
     ix = open_index(index_dir)
-    checked = 0
+    checked = spelled = 0
     with ix.searcher() as searcher:
         every = [set(range(sub.doc_count_all())) for sub, _ in searcher.leaf_searchers()]
         some = [{d for d in docs if d % 3} for docs in every]
         for text in EXPANDED:
             q = Prior(_expanded(searcher, text)).child
             for allowed in (None, some):
-                monkeypatch.setattr(taat, "RUN_MIN", 10**9)
+                _plain_paths(monkeypatch)
                 plain = _accumulated(searcher, q, allowed)
-                monkeypatch.setattr(taat, "RUN_MIN", 2)
+                _kept_paths(monkeypatch)
                 taat.terms_of(searcher).runs.clear()
                 merged = _accumulated(searcher, q, allowed)  # the runs made
                 kept = _accumulated(searcher, q, allowed)  # the runs kept
                 assert merged == plain == kept, (text, allowed is not None)
                 p = taat.plan(searcher, q, taat.terms_of(searcher))
                 checked += bool(p and p.runs)
+                spelled += bool(p and p.spelled)
     ix.close()
     assert checked >= len(EXPANDED) // 2  # some queries had a run (two checks each)
+    assert spelled >= 2  # and some a spelling of several words
 
 
 def test_runs_on_the_engine_corpus(indexes: dict[str, Path],  # noqa: F811
@@ -93,9 +107,9 @@ def test_runs_on_the_engine_corpus(indexes: dict[str, Path],  # noqa: F811
             search_mod._drop_absent(q, taat.terms_of(searcher))
             if taat.plan(searcher, q) is None:
                 continue
-            monkeypatch.setattr(taat, "RUN_MIN", 10**9)
+            _plain_paths(monkeypatch)
             plain = _accumulated(searcher, q, None)
-            monkeypatch.setattr(taat, "RUN_MIN", 2)
+            _kept_paths(monkeypatch)
             assert _accumulated(searcher, q, None) == plain, text
     ix.close()
 
@@ -109,9 +123,9 @@ def test_search_is_the_same_with_and_without_runs(index_dir: Path,  # noqa: F811
             out.append((res.total, res.facets,
                         [(h.trial_id, repr(h.score), h.snippet) for h in res.hits]))
         return out
-    monkeypatch.setattr(taat, "RUN_MIN", 10**9)
+    _plain_paths(monkeypatch)
     plain = run()
-    monkeypatch.setattr(taat, "RUN_MIN", 2)
+    _kept_paths(monkeypatch)
     assert run() == plain
 
 

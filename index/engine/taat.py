@@ -86,8 +86,9 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from copy import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, compress
@@ -516,6 +517,7 @@ class _Plan:
     bit_of: dict[str, int] = field(default_factory=dict)
     main_bit_of: dict[str, int] = field(default_factory=dict)  # matched in ranking.MAIN_FIELDS
     runs: dict[int, int] = field(default_factory=dict)  # _Run: first leaf -> past the last
+    spelled: set[int] = field(default_factory=set)  # _Spelled: phrase leaves not typed
     _form: MaskForm | None = None
 
     @property
@@ -555,6 +557,7 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
     if isinstance(q, Unit):
         one = _Plan([_Leaf(p, 1) for p in _pieces(q)])
         one.runs.update(_runs(one.leaves, 0))
+        one.spelled.update(_spelled(q, one.leaves, 0))
         return one
     if not (isinstance(q, Coord) and isinstance(q.child, wq.Or)
             and all(isinstance(u, Unit) for u in q.child.subqueries)):
@@ -573,6 +576,7 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
                 bits |= out.bit_of.setdefault(w, 1 << len(out.bit_of))
             out.leaves.append(_Leaf(piece, bits))
         out.runs.update(_runs(out.leaves, start))
+        out.spelled.update(_spelled(unit, out.leaves, start))
     # words matched in a main field: bits above the words' own (ranking.tier_coverage)
     n = len(out.bit_of)
     for leaf in out.leaves:
@@ -601,6 +605,21 @@ def _runs(leaves: list[_Leaf], start: int) -> Iterator[tuple[int, int]]:
         if first is not None and i - first >= RUN_MIN:
             yield first, i
         first = None
+
+
+def _spelled(unit: wq.Query, leaves: list[_Leaf], start: int) -> Iterator[int]:
+    """The phrase leaves of ``leaves[start:]`` (one unit's) when the unit is not a phrase
+    as typed: the several-word spellings of a concept, a drug class or a record's name
+    ("post-traumatic stress disorder"), a vocabulary fixed by the synonym file and the
+    index, whose matches ``_Spelled`` keeps per segment like a long term's scores."""
+    if not KEEP_SPELLINGS or getattr(unit, "quoted", True):
+        return
+    for i in range(start, len(leaves)):
+        if isinstance(leaves[i].query, wq.Phrase):
+            yield i
+
+
+KEEP_SPELLINGS = True
 
 
 # -- accumulation ----------------------------------------------------------------------------
@@ -1059,10 +1078,46 @@ def _accumulate(searcher: Any, terms: Terms, p: _Plan, k: int, ok: set[int] | No
             if info is not None:
                 _add_term(terms, k, info, acc, mask, leaf, prm, ok)
         elif not (fast and isinstance(leaf.query, wq.Phrase)
-                  and _add_phrase(terms, k, acc, mask, leaf, ok)):
+                  and (_Spelled.add(terms, k, acc, mask, leaf, ok) if i - 1 in p.spelled
+                       else _add_phrase(terms, k, acc, mask, leaf, ok))):
             context = context or searcher.context()
             _add_matcher(sub, context, acc, mask, leaf, ok)
     return acc, mask
+
+
+class _Spelled:
+    """A phrase leaf's matches in one segment (``_add_phrase`` without a filter, with
+    boost 1: each document's BM25F sum of the words), kept with the searcher; added as
+    ``_add_phrase`` adds them (x the leaf's boost, the same expression), so the sums are
+    the same to the last bit."""
+
+    __slots__ = ("ids", "scores", "size")
+
+    def __init__(self, ids: list[int], scores: list[float]) -> None:
+        self.ids, self.scores, self.size = ids, scores, len(ids)
+
+    @classmethod
+    def add(cls, terms: Terms, k: int, acc: Any, mask: Any, leaf: _Leaf,
+            ok: set[int] | None) -> bool:
+        q = leaf.query
+        key = (k, ("phrase", q.fieldname, tuple(q.words), q.slop))
+        found = terms.runs.get(key)
+        if found is None:
+            one = copy(q)
+            one.boost = 1.0
+            got: defaultdict[int, float] = defaultdict(float)
+            if not _add_phrase(terms, k, got, defaultdict(int), _Leaf(one, 1), None):
+                return False
+            found = cls(list(got), list(got.values()))
+            terms.keep_run(key, found)
+        else:
+            terms.runs[key] = terms.runs.pop(key)  # most recently used last
+        boost, bits = q.boost, leaf.bits
+        for d, s in zip(found.ids, found.scores):
+            if ok is None or d in ok:
+                acc[d] += s * boost if boost != 1.0 else s
+                mask[d] |= bits
+        return True
 
 
 class _Run:
