@@ -1057,8 +1057,20 @@ def _accumulate(searcher: Any, terms: Terms, p: _Plan, k: int, ok: set[int] | No
     terms_only = all(prm is not None for prm in params)
     infos = [terms.infos(leaf.query.fieldname, leaf.query.text)[k] if prm is not None
              else None for leaf, prm in zip(p.leaves, params)]
-    sparse = terms_only and \
-        sum(i.doc_frequency() for i in infos if i is not None) * SPARSE_SHARE < n
+    postings = sum(i.doc_frequency() for i in infos if i is not None)
+    sparse = terms_only
+    if not terms_only and fast:
+        # a kept spelling adds into dicts too; it matches at most its rarest word's documents
+        sparse = True
+        for j, (leaf, prm) in enumerate(zip(p.leaves, params)):
+            if prm is not None:
+                continue
+            if j not in p.spelled or not _spelled_here(terms, leaf.query, seg):
+                sparse = False
+                break
+            found = [terms.infos(leaf.query.fieldname, w)[k] for w in leaf.query.words]
+            postings += min((0 if i is None else i.doc_frequency() for i in found), default=0)
+    sparse = sparse and postings * SPARSE_SHARE < n
     acc: Any = {} if sparse else [0.0] * n
     mask: Any = None
     if p.coordinated or not terms_only:
@@ -1083,6 +1095,14 @@ def _accumulate(searcher: Any, terms: Terms, p: _Plan, k: int, ok: set[int] | No
             context = context or searcher.context()
             _add_matcher(sub, context, acc, mask, leaf, ok)
     return acc, mask
+
+
+def _spelled_here(terms: Terms, q: wq.Query, seg: Any) -> bool:
+    """Whether ``_add_phrase`` takes the phrase ``q`` in segment ``seg`` (then ``_Spelled``
+    never falls back to Whoosh's matcher, and can add into dicts)."""
+    fmt = seg.schema[q.fieldname].format
+    return bool(q.words) and q.slop == 1 and fmt.supports("positions") and all(
+        _scorer_params(terms, q.fieldname, w) is not None for w in q.words)
 
 
 class _Spelled:
@@ -1113,6 +1133,13 @@ class _Spelled:
         else:
             terms.runs[key] = terms.runs.pop(key)  # most recently used last
         boost, bits = q.boost, leaf.bits
+        if isinstance(acc, dict):  # a document's first score: 0.0 + s is s
+            get, mget = acc.get, mask.get
+            for d, s in zip(found.ids, found.scores):
+                if ok is None or d in ok:
+                    acc[d] = get(d, 0.0) + (s * boost if boost != 1.0 else s)
+                    mask[d] = mget(d, 0) | bits
+            return True
         for d, s in zip(found.ids, found.scores):
             if ok is None or d in ok:
                 acc[d] += s * boost if boost != 1.0 else s
