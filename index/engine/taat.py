@@ -91,7 +91,7 @@ from collections.abc import Callable, Iterable, Iterator
 from copy import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 from math import log
 from operator import mul
 from typing import Any
@@ -414,7 +414,7 @@ class Terms:
             oldest = next(iter(self.scores))
             self._kept -= len(self.scores.pop(oldest)[0])
 
-    MAX_RUN_POSTINGS = 2_000_000  # merged postings of runs kept (~40 bytes each)
+    MAX_RUN_POSTINGS = 2_000_000  # postings of runs (16 bytes each) and spellings kept
 
     def keep_run(self, key: tuple[int, tuple[Any, ...]], run: Any) -> None:
         """Keep a run's merged postings (``_Run``), forgetting the least recently used
@@ -1157,39 +1157,31 @@ class _Spelled:
 
 
 class _Run:
-    """A run of BM25F term leaves (``_runs``) in one segment, merged: what ``_add_term``
-    adds for each of them in turn, by document.  A document in one leaf of the run: its
-    score and the leaf's index; in several: its scores in leaf order and the leaves'
-    indexes.  Adding a document's scores to its accumulator in leaf order does the same
-    floating-point additions as adding the leaves one by one, so the sums are the same to
-    the last bit; the leaves' bits (the query's word numbering) are given per query."""
+    """A run of BM25F term leaves (``_runs``) in one segment, its postings concatenated in
+    leaf order: each posting's document, its score x the leaf's boost (what ``_add_term``
+    adds) and its leaf's index.  Adding them in that order does the floating-point
+    additions of the leaves one by one, each document's in the same order, so the sums are
+    the same to the last bit; the leaves' bits (the query's word numbering) are given per
+    query.  Made from the leaves' scored lists by ``extend`` (C), so a first use costs
+    about what adding the leaves costs."""
 
-    __slots__ = ("ids", "scores", "leaf", "multi", "size")
+    __slots__ = ("ids", "scores", "leaf", "size")
 
     def __init__(self, terms: Terms, k: int, leaves: list[_Leaf],
                  params: list[Any], infos: list[Any]) -> None:
-        found: dict[int, list[Any]] = {}
+        self.ids: Any = array("i")
+        self.scores: Any = array("d")
+        self.leaf: Any = array("i")
         for j, (leaf, prm, info) in enumerate(zip(leaves, params, infos)):
             if info is None:
                 continue
             term = leaf.query
             ids, scores = _term_scores(terms, k, info, term.fieldname, term.text, prm)
             boost = term.boost
-            if boost != 1.0:
-                scores = [s * boost for s in scores]
-            for d, s in zip(ids, scores):
-                had = found.get(d)
-                if had is None:
-                    found[d] = [s, j]
-                else:
-                    had += (s, j)
-        one = [(d, v) for d, v in found.items() if len(v) == 2]
-        self.ids = [d for d, _ in one]
-        self.scores = [v[0] for _, v in one]
-        self.leaf = [v[1] for _, v in one]
-        self.multi = [(d, tuple(v[0::2]), tuple(v[1::2])) for d, v in found.items()
-                      if len(v) > 2]
-        self.size = len(self.ids) + sum(len(ss) for _, ss, _ in self.multi)
+            self.ids.extend(ids)
+            self.scores.extend([s * boost for s in scores] if boost != 1.0 else scores)
+            self.leaf.extend(repeat(j, len(ids)))
+        self.size = len(self.ids)
 
     @classmethod
     def of(cls, terms: Terms, k: int, leaves: list[_Leaf], params: list[Any],
@@ -1206,13 +1198,12 @@ class _Run:
 
     def add(self, acc: Any, mask: Any, bits: list[int], ok: set[int] | None) -> None:
         """Add the run's scores (and the leaves' ``bits``) as ``_add_term`` adds each."""
-        ids, scores, leaf, multi = self.ids, self.scores, self.leaf, self.multi
+        ids, scores, leaf = self.ids, self.scores, self.leaf
         if ok is not None:
             keep = list(map(ok.__contains__, ids))
             ids = list(compress(ids, keep))
             scores = list(compress(scores, keep))
             leaf = list(compress(leaf, keep))
-            multi = [x for x in multi if x[0] in ok]
         if isinstance(acc, dict):
             get = acc.get
             if mask is None:
@@ -1223,34 +1214,13 @@ class _Run:
                 for d, s, b in zip(ids, scores, map(bits.__getitem__, leaf)):
                     acc[d] = get(d, 0.0) + s
                     mask[d] = mget(d, 0) | b
-            for d, ss, js in multi:
-                a = get(d, 0.0)
-                for s in ss:
-                    a = a + s
-                acc[d] = a
-                if mask is not None:
-                    m = mask.get(d, 0)
-                    for j in js:
-                        m |= bits[j]
-                    mask[d] = m
+        elif mask is None:
+            for d, s in zip(ids, scores):
+                acc[d] += s
         else:
-            if mask is None:
-                for d, s in zip(ids, scores):
-                    acc[d] += s
-            else:
-                for d, s, b in zip(ids, scores, map(bits.__getitem__, leaf)):
-                    acc[d] += s
-                    mask[d] |= b
-            for d, ss, js in multi:
-                a = acc[d]
-                for s in ss:
-                    a += s
-                acc[d] = a
-                if mask is not None:
-                    m = mask[d]
-                    for j in js:
-                        m |= bits[j]
-                    mask[d] = m
+            for d, s, b in zip(ids, scores, map(bits.__getitem__, leaf)):
+                acc[d] += s
+                mask[d] |= b
 
 
 SPARSE_SHARE = 8  # dicts when the postings are fewer than 1/8 of the segment's documents
