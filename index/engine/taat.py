@@ -417,8 +417,8 @@ class Terms:
     MAX_RUN_POSTINGS = 2_000_000  # postings of runs (16 bytes each) and spellings kept
 
     def keep_run(self, key: tuple[int, tuple[Any, ...]], run: Any) -> None:
-        """Keep a run's merged postings (``_Run``), forgetting the least recently used
-        past MAX_RUN_POSTINGS."""
+        """Keep a run's postings (``_Run``) or a spelling's matches (``_Spelled``),
+        forgetting the least recently used        past MAX_RUN_POSTINGS."""
         self.runs[key] = run
         self._run_postings += run.size
         while self._run_postings > self.MAX_RUN_POSTINGS and len(self.runs) > 1:
@@ -597,8 +597,8 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
 
 
 # A unit's run of more consecutive terms than one word has fields (a drug class: ~100 member
-# names in the interventions; a word with its other names): its postings are merged once
-# per segment (``_Run``), every query naming the unit reads them whole
+# names in the interventions; a word with its other names): its postings are concatenated
+# once per segment (``_Run``), every query naming the unit reads them in one pass
 RUN_MIN = 14
 
 
@@ -1186,7 +1186,7 @@ class _Run:
     @classmethod
     def of(cls, terms: Terms, k: int, leaves: list[_Leaf], params: list[Any],
            infos: list[Any]) -> _Run:
-        """The run's merged postings in leaf searcher ``k``, kept with the searcher."""
+        """The run's postings in leaf searcher ``k``, kept with the searcher."""
         key = (k, tuple((x.query.fieldname, x.query.text, x.query.boost) for x in leaves))
         found = terms.runs.get(key)
         if found is None:
