@@ -418,7 +418,7 @@ class Terms:
 
     def keep_run(self, key: tuple[int, tuple[Any, ...]], run: Any) -> None:
         """Keep a run's postings (``_Run``) or a spelling's matches (``_Spelled``),
-        forgetting the least recently used        past MAX_RUN_POSTINGS."""
+        forgetting the least recently used past MAX_RUN_POSTINGS."""
         self.runs[key] = run
         self._run_postings += run.size
         while self._run_postings > self.MAX_RUN_POSTINGS and len(self.runs) > 1:
