@@ -155,18 +155,36 @@ def _spans(text: str, terms: frozenset[str]) -> list[tuple[int, int, int]]:
     spots = _spots(text, terms)
     if spots is None:
         return [(0, len(text), len(text))]
-    spans: list[list[int]] = []
+    spans: list[tuple[int, int, int]] = []
+
+    def ends(last: int) -> int:  # a span ends on a space after its last spot's words
+        hi = text.find(" ", _words_after(text, last))
+        return len(text) if hi < 0 else hi
+
+    first = last = -1  # the span being made: its start, its last spot's end
+    hi = -1  # ends(last) when known, else -1
     for start, end in sorted(spots):
         # start and end on a space, so no word is cut (a cut word could be another term)
         lo = text.rfind(" ", 0, max(0, start - _BEFORE)) + 1 if start > _BEFORE else 0
-        hi = text.find(" ", _words_after(text, end))
-        hi = len(text) if hi < 0 else hi
-        if spans and lo <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], hi)
-            spans[-1][2] = max(spans[-1][2], end)
-        else:
-            spans.append([lo, hi, end])
-    return [(lo, hi, last) for lo, hi, last in spans]
+        if first >= 0:
+            # A span ends after its furthest spot's next _AFTER_WORD_CHARS word characters
+            # (``ends`` grows with its argument), so at least that many characters on:
+            # a spot starting before that joins without finding where the span ends.
+            if lo <= last + _AFTER_WORD_CHARS:
+                if end > last:
+                    last, hi = end, -1
+                continue
+            if hi < 0:
+                hi = ends(last)
+            if lo <= hi:
+                if end > last:
+                    last, hi = end, -1
+                continue
+            spans.append((first, hi, last))
+        first, last, hi = lo, end, -1
+    if first >= 0:
+        spans.append((first, hi if hi >= 0 else ends(last), last))
+    return spans
 
 
 def _words_after(text: str, pos: int) -> int:

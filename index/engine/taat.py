@@ -88,7 +88,9 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from copy import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, compress, repeat
@@ -388,12 +390,15 @@ class Terms:
         self.searcher = searcher
         self.leaves = [(sub, offset, sub.reader()) for sub, offset in searcher.leaf_searchers()]
         self._infos: dict[tuple[str, Any], tuple[Any, ...]] = {}
+        self._df: dict[tuple[str, Any], int] = {}  # doc_frequency
         self.params: dict[tuple[str, Any], Any] = {}  # _scorer_params
         self.scores: dict[tuple[int, str, Any], tuple[Any, Any]] = {}  # _term_scores
         self._kept = 0  # postings in ``scores``
         self.filters: dict[tuple[int, str, Any], frozenset[int]] = {}  # filter_sets
         self._filter_ids = 0
         self.priors: Any = None  # priors_of (False: the index has none)
+        self.runs: dict[tuple[int, tuple[Any, ...]], Any] = {}  # _Run.of
+        self._run_postings = 0
 
     MAX_KEPT = 4_000_000  # postings of long lists kept scored (12 bytes each)
     MAX_FILTER_IDS = 1_000_000  # documents of filter terms kept (a status, a phase, ...)
@@ -414,6 +419,16 @@ class Terms:
             oldest = next(iter(self.scores))
             self._kept -= len(self.scores.pop(oldest)[0])
 
+    MAX_RUN_POSTINGS = 2_000_000  # postings of runs (16 bytes each) and spellings kept
+
+    def keep_run(self, key: tuple[int, tuple[Any, ...]], run: Any) -> None:
+        """Keep a run's postings (``_Run``) or a spelling's matches (``_Spelled``),
+        forgetting the least recently used past MAX_RUN_POSTINGS."""
+        self.runs[key] = run
+        self._run_postings += run.size
+        while self._run_postings > self.MAX_RUN_POSTINGS and len(self.runs) > 1:
+            self._run_postings -= self.runs.pop(next(iter(self.runs))).size
+
     MAX_TERMS = 100_000  # a long-lived searcher forgets them all past this many
 
     def infos(self, fieldname: str, text: Any) -> tuple[Any, ...]:
@@ -423,6 +438,7 @@ class Terms:
         if found is None:
             if len(self._infos) >= self.MAX_TERMS:
                 self._infos.clear()
+                self._df.clear()
                 self.params.clear()
             out: list[Any] = []
             try:
@@ -445,8 +461,15 @@ class Terms:
         return any(info is not None for info in self.infos(*term))
 
     def doc_frequency(self, fieldname: str, text: Any) -> int:
-        return sum(info.doc_frequency() for info in self.infos(fieldname, text)
-                   if info is not None)
+        """Over every segment (kept: the coordination and tier weights ask it for each
+        alternative of a unit in each of its fields, ~1,300 times for a drug class)."""
+        key = (fieldname, text)
+        found = self._df.get(key)
+        if found is None:
+            found = self._df[key] = sum(info.doc_frequency()
+                                        for info in self.infos(fieldname, text)
+                                        if info is not None)
+        return found
 
     def idf(self, fieldname: str, text: Any) -> float:
         """``searcher.idf`` (Whoosh's ``WeightingModel.idf``), from the table."""
@@ -507,6 +530,8 @@ class _Plan:
     power: float = 1.0
     bit_of: dict[str, int] = field(default_factory=dict)
     main_bit_of: dict[str, int] = field(default_factory=dict)  # matched in ranking.MAIN_FIELDS
+    runs: dict[int, int] = field(default_factory=dict)  # _Run: first leaf -> past the last
+    spelled: set[int] = field(default_factory=set)  # _Spelled: phrase leaves not typed
     _form: MaskForm | None = None
 
     @property
@@ -544,7 +569,10 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
     if isinstance(q, Prior):
         q = q.child
     if isinstance(q, Unit):
-        return _Plan([_Leaf(p, 1) for p in _pieces(q)])
+        one = _Plan([_Leaf(p, 1) for p in _pieces(q)])
+        one.runs.update(_runs(one.leaves, 0))
+        one.spelled.update(_spelled(q, one.leaves, 0))
+        return one
     if not (isinstance(q, Coord) and isinstance(q.child, wq.Or)
             and all(isinstance(u, Unit) for u in q.child.subqueries)):
         return None
@@ -552,6 +580,7 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
     out = _Plan([], tuple(alts for alts, _, _ in q.units),
                 unit_weights(searcher, q.units, frequency), q.power)
     for unit in q.child.subqueries:
+        start = len(out.leaves)
         for piece in _pieces(unit):
             words = _words(piece)
             if words is None:
@@ -560,6 +589,8 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
             for w in words:
                 bits |= out.bit_of.setdefault(w, 1 << len(out.bit_of))
             out.leaves.append(_Leaf(piece, bits))
+        out.runs.update(_runs(out.leaves, start))
+        out.spelled.update(_spelled(unit, out.leaves, start))
     # words matched in a main field: bits above the words' own (ranking.tier_coverage)
     n = len(out.bit_of)
     for leaf in out.leaves:
@@ -568,6 +599,41 @@ def plan(searcher: Any, q: wq.Query, terms: Terms | None = None) -> _Plan | None
                 bit = out.main_bit_of.setdefault(w, 1 << (n + len(out.main_bit_of)))
                 leaf.bits |= bit
     return out
+
+
+# A unit's run of more consecutive terms than one word has fields (a drug class: ~100 member
+# names in the interventions; a word with its other names): its postings are concatenated
+# once per segment (``_Run``), every query naming the unit reads them in one pass
+RUN_MIN = 14
+
+
+def _runs(leaves: list[_Leaf], start: int) -> Iterator[tuple[int, int]]:
+    """(first, past the last) of each run of at least RUN_MIN ``wq.Term`` leaves from
+    ``leaves[start:]`` (one unit's)."""
+    first = None
+    for i in range(start, len(leaves) + 1):
+        if i < len(leaves) and isinstance(leaves[i].query, wq.Term):
+            if first is None:
+                first = i
+            continue
+        if first is not None and i - first >= RUN_MIN:
+            yield first, i
+        first = None
+
+
+def _spelled(unit: wq.Query, leaves: list[_Leaf], start: int) -> Iterator[int]:
+    """The phrase leaves of ``leaves[start:]`` (one unit's) when the unit is not a phrase
+    as typed: the several-word spellings of a concept, a drug class or a record's name
+    ("post-traumatic stress disorder"), a vocabulary fixed by the synonym file and the
+    index, whose matches ``_Spelled`` keeps per segment like a long term's scores."""
+    if not KEEP_SPELLINGS or getattr(unit, "quoted", True):
+        return
+    for i in range(start, len(leaves)):
+        if isinstance(leaves[i].query, wq.Phrase):
+            yield i
+
+
+KEEP_SPELLINGS = True
 
 
 # -- accumulation ----------------------------------------------------------------------------
@@ -634,14 +700,14 @@ class Matches:
             return c
         return cov
 
-    def _bases(self) -> tuple[list[int], list[float]]:
+    def _bases(self, segments: list[_Segment]) -> tuple[list[int], list[float]]:
         """Global doc numbers and their scores before the prior (with tiers: their keys,
         the prior not yet applied to the squashed score)."""
         gdocs: list[int] = []
         bases: list[float] = []
         coordinated = self.plan.coordinated
         tiers = self.tiers
-        for s in self.segments:
+        for s in segments:
             acc, off = s.acc, s.offset
             first = len(gdocs)
             gdocs.extend(map(off.__add__, s.docs) if off else s.docs)
@@ -723,13 +789,42 @@ class Matches:
                 return self._final(gdoc, base)
         raise KeyError(gdoc)
 
+    def _top_tiers(self, k: int) -> list[_Segment]:
+        """The segments with only the documents that can be among the ``k`` best: with
+        tiers (and no intents, whose levels vary by document), a document's final score
+        is its key (an int: tier x span) plus a squashed score in [0, 1), so every
+        document of a key below the key of the ``k``-th best ranks below every document
+        of that key or above.  Only those are scored (``_bases``): a drug-class query
+        matches thousands of trials, most of them in the low tiers.  The keys come from
+        the few distinct masks, looked up per document in C."""
+        tiers = self.tiers
+        if tiers is None or tiers.intents or not self.plan.coordinated or k >= self.total:
+            return self.segments
+        count: Counter[int] = Counter()
+        per: list[list[int]] = []
+        for s in self.segments:
+            masks = list(map(s.mask.__getitem__, s.docs))
+            of = {m: self._tier_key(m, 0) for m in set(masks)}
+            keys = list(map(of.__getitem__, masks))
+            count.update(keys)
+            per.append(keys)
+        seen = 0
+        for least in sorted(count, reverse=True):
+            seen += count[least]
+            if seen >= k:
+                break
+        if seen == self.total:
+            return self.segments
+        return [_Segment(s.offset, s.acc, s.mask, list(compress(s.docs, map(least.__le__, keys))))
+                for s, keys in zip(self.segments, per)]
+
     def ranked(self, k: int | None) -> list[tuple[int, float]]:
         """The ``k`` best (global doc number, score), best first (all of them for None);
         equal scores in doc number order, as Whoosh's collector orders them."""
-        gdocs, bases = self._bases()
-        n = len(gdocs)
         if k is not None and k <= 0:
             return []
+        gdocs, bases = self._bases(self.segments if k is None else self._top_tiers(k))
+        n = len(gdocs)
         if k is None or k >= n:
             out = [(g, self._final(g, b)) for g, b in zip(gdocs, bases)]
             out.sort(key=lambda gs: (-gs[1], gs[0]))
@@ -976,21 +1071,164 @@ def _accumulate(searcher: Any, terms: Terms, p: _Plan, k: int, ok: set[int] | No
     terms_only = all(prm is not None for prm in params)
     infos = [terms.infos(leaf.query.fieldname, leaf.query.text)[k] if prm is not None
              else None for leaf, prm in zip(p.leaves, params)]
-    sparse = terms_only and sum(i.doc_frequency() for i in infos if i is not None) * 8 < n
+    postings = sum(i.doc_frequency() for i in infos if i is not None)
+    sparse = terms_only
+    if not terms_only and fast:
+        # a kept spelling adds into dicts too; it matches at most its rarest word's documents
+        sparse = True
+        for j, (leaf, prm) in enumerate(zip(p.leaves, params)):
+            if prm is not None:
+                continue
+            if j not in p.spelled or not _spelled_here(terms, leaf.query, seg):
+                sparse = False
+                break
+            found = [terms.infos(leaf.query.fieldname, w)[k] for w in leaf.query.words]
+            postings += min((0 if i is None else i.doc_frequency() for i in found), default=0)
+    sparse = sparse and postings * SPARSE_SHARE < n
     acc: Any = {} if sparse else [0.0] * n
     mask: Any = None
     if p.coordinated or not terms_only:
         mask = {} if sparse else [0] * n
     context = None
-    for leaf, prm, info in zip(p.leaves, params, infos):
+    i, n_leaves = 0, len(p.leaves)
+    while i < n_leaves:
+        leaf, prm, info = p.leaves[i], params[i], infos[i]
+        end = p.runs.get(i)
+        if end is not None and all(x is not None for x in params[i:end]):
+            _Run.of(terms, k, p.leaves[i:end], params[i:end], infos[i:end]).add(
+                acc, mask, [x.bits for x in p.leaves[i:end]], ok)
+            i = end
+            continue
+        i += 1
         if prm is not None:
             if info is not None:
                 _add_term(terms, k, info, acc, mask, leaf, prm, ok)
         elif not (fast and isinstance(leaf.query, wq.Phrase)
-                  and _add_phrase(terms, k, acc, mask, leaf, ok)):
+                  and (_Spelled.add(terms, k, acc, mask, leaf, ok) if i - 1 in p.spelled
+                       else _add_phrase(terms, k, acc, mask, leaf, ok))):
             context = context or searcher.context()
             _add_matcher(sub, context, acc, mask, leaf, ok)
     return acc, mask
+
+
+def _spelled_here(terms: Terms, q: wq.Query, seg: Any) -> bool:
+    """Whether ``_add_phrase`` takes the phrase ``q`` in segment ``seg`` (then ``_Spelled``
+    never falls back to Whoosh's matcher, and can add into dicts)."""
+    fmt = seg.schema[q.fieldname].format
+    return bool(q.words) and q.slop == 1 and fmt.supports("positions") and all(
+        _scorer_params(terms, q.fieldname, w) is not None for w in q.words)
+
+
+class _Spelled:
+    """A phrase leaf's matches in one segment (``_add_phrase`` without a filter, with
+    boost 1: each document's BM25F sum of the words), kept with the searcher; added as
+    ``_add_phrase`` adds them (x the leaf's boost, the same expression), so the sums are
+    the same to the last bit."""
+
+    __slots__ = ("ids", "scores", "size")
+
+    def __init__(self, ids: list[int], scores: list[float]) -> None:
+        self.ids, self.scores, self.size = ids, scores, len(ids)
+
+    @classmethod
+    def add(cls, terms: Terms, k: int, acc: Any, mask: Any, leaf: _Leaf,
+            ok: set[int] | None) -> bool:
+        q = leaf.query
+        key = (k, ("phrase", q.fieldname, tuple(q.words), q.slop))
+        found = terms.runs.get(key)
+        if found is None:
+            one = copy(q)
+            one.boost = 1.0
+            got: defaultdict[int, float] = defaultdict(float)
+            if not _add_phrase(terms, k, got, defaultdict(int), _Leaf(one, 1), None):
+                return False
+            found = cls(list(got), list(got.values()))
+            terms.keep_run(key, found)
+        else:
+            terms.runs[key] = terms.runs.pop(key)  # most recently used last
+        boost, bits = q.boost, leaf.bits
+        if isinstance(acc, dict):  # a document's first score: 0.0 + s is s
+            get, mget = acc.get, mask.get
+            for d, s in zip(found.ids, found.scores):
+                if ok is None or d in ok:
+                    acc[d] = get(d, 0.0) + (s * boost if boost != 1.0 else s)
+                    mask[d] = mget(d, 0) | bits
+            return True
+        for d, s in zip(found.ids, found.scores):
+            if ok is None or d in ok:
+                acc[d] += s * boost if boost != 1.0 else s
+                mask[d] |= bits
+        return True
+
+
+class _Run:
+    """A run of BM25F term leaves (``_runs``) in one segment, its postings concatenated in
+    leaf order: each posting's document, its score x the leaf's boost (what ``_add_term``
+    adds) and its leaf's index.  Adding them in that order does the floating-point
+    additions of the leaves one by one, each document's in the same order, so the sums are
+    the same to the last bit; the leaves' bits (the query's word numbering) are given per
+    query.  Made from the leaves' scored lists by ``extend`` (C), so a first use costs
+    about what adding the leaves costs."""
+
+    __slots__ = ("ids", "scores", "leaf", "size")
+
+    def __init__(self, terms: Terms, k: int, leaves: list[_Leaf],
+                 params: list[Any], infos: list[Any]) -> None:
+        self.ids: Any = array("i")
+        self.scores: Any = array("d")
+        self.leaf: Any = array("i")
+        for j, (leaf, prm, info) in enumerate(zip(leaves, params, infos)):
+            if info is None:
+                continue
+            term = leaf.query
+            ids, scores = _term_scores(terms, k, info, term.fieldname, term.text, prm)
+            boost = term.boost
+            self.ids.extend(ids)
+            self.scores.extend([s * boost for s in scores] if boost != 1.0 else scores)
+            self.leaf.extend(repeat(j, len(ids)))
+        self.size = len(self.ids)
+
+    @classmethod
+    def of(cls, terms: Terms, k: int, leaves: list[_Leaf], params: list[Any],
+           infos: list[Any]) -> _Run:
+        """The run's postings in leaf searcher ``k``, kept with the searcher."""
+        key = (k, tuple((x.query.fieldname, x.query.text, x.query.boost) for x in leaves))
+        found = terms.runs.get(key)
+        if found is None:
+            found = cls(terms, k, leaves, params, infos)
+            terms.keep_run(key, found)
+        else:
+            terms.runs[key] = terms.runs.pop(key)  # most recently used last
+        return found
+
+    def add(self, acc: Any, mask: Any, bits: list[int], ok: set[int] | None) -> None:
+        """Add the run's scores (and the leaves' ``bits``) as ``_add_term`` adds each."""
+        ids, scores, leaf = self.ids, self.scores, self.leaf
+        if ok is not None:
+            keep = list(map(ok.__contains__, ids))
+            ids = list(compress(ids, keep))
+            scores = list(compress(scores, keep))
+            leaf = list(compress(leaf, keep))
+        if isinstance(acc, dict):
+            get = acc.get
+            if mask is None:
+                for d, s in zip(ids, scores):
+                    acc[d] = get(d, 0.0) + s
+            else:
+                mget = mask.get
+                for d, s, b in zip(ids, scores, map(bits.__getitem__, leaf)):
+                    acc[d] = get(d, 0.0) + s
+                    mask[d] = mget(d, 0) | b
+        elif mask is None:
+            for d, s in zip(ids, scores):
+                acc[d] += s
+        else:
+            for d, s, b in zip(ids, scores, map(bits.__getitem__, leaf)):
+                acc[d] += s
+                mask[d] |= b
+
+
+SPARSE_SHARE = 8  # dicts when the postings are fewer than 1/8 of the segment's documents
 
 
 def _matched(acc: Any, mask: Any) -> Iterable[int]:
