@@ -1238,7 +1238,8 @@ def _matched(acc: Any, mask: Any) -> Iterable[int]:
     return compress(range(len(acc)), acc if mask is None else mask)
 
 
-def _add_phrase(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _Leaf,
+def _add_phrase(terms: Terms, k: int, acc: list[float] | dict[int, float],
+                mask: list[int] | dict[int, int], leaf: _Leaf,
                 ok: set[int] | None) -> bool:
     """Whoosh's ``Phrase`` (``SpanNear2``, slop 1, ordered): the documents with the words at
     consecutive positions, scored as the sum of the words' BM25F scores (summed as
@@ -1379,7 +1380,8 @@ def has_pairs(seg: Any) -> bool:
     return found
 
 
-def _add_pair(terms: Terms, k: int, acc: list[float], mask: list[int], leaf: _Leaf,
+def _add_pair(terms: Terms, k: int, acc: list[float] | dict[int, float],
+              mask: list[int] | dict[int, int], leaf: _Leaf,
               ok: set[int] | None, pair: str, infos: list[Any],
               params: list[tuple[float, float, float, float]]) -> None:
     """``_add_phrase`` of a two-word phrase with a common word, in a segment with pairs
