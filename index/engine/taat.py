@@ -423,7 +423,11 @@ class Terms:
 
     def keep_run(self, key: tuple[int, tuple[Any, ...]], run: Any) -> None:
         """Keep a run's postings (``_Run``) or a spelling's matches (``_Spelled``),
-        forgetting the least recently used past MAX_RUN_POSTINGS."""
+        forgetting the least recently used past MAX_RUN_POSTINGS.  One larger than the
+        budget by itself is used by its query and not kept (kept, it would push the others
+        out and still leave the budget exceeded)."""
+        if run.size > self.MAX_RUN_POSTINGS:
+            return
         self.runs[key] = run
         self._run_postings += run.size
         while self._run_postings > self.MAX_RUN_POSTINGS and len(self.runs) > 1:
