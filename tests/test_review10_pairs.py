@@ -118,3 +118,33 @@ def test_pair_path_with_a_boost_or_slop_on_the_leaf(home: Path, boost: float, sl
                                  _accumulated(searcher, q, allowed)), text
         assert sum(1 for a, _ in got.values() if any(acc for acc, _ in a)) >= 6
     ix.close()
+
+
+def test_a_whoosh_merge_of_pair_segments_with_deletions_keeps_the_pairs(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoosh's own merge (optimize) of the bulk writer's segments, deleted documents
+    dropped, and of a segment without pairs whose documents are all deleted: one segment
+    whose every document has pairs, answering as positions do."""
+    import shutil
+
+    merged = tmp_path / "merged"
+    shutil.copytree(home, merged)
+    ix = open_index(merged)
+    writer = ix.writer(compound=False)
+    extra = dict(DOCS[0], trial_id="NCT-EXTRA")
+    writer.add_document(**extra)  # no pairs
+    writer.commit(merge=False)
+    writer = ix.writer(compound=False)
+    writer.delete_by_term("trial_id", "NCT-EXTRA")
+    writer.commit(optimize=True)
+    ix.close()
+    with open_index(merged).searcher() as s:
+        leaves = [sub.reader() for sub, _ in s.leaf_searchers()]
+        assert len(leaves) == 1 and not leaves[0].has_deletions()
+        assert taat.has_pairs(leaves[0])
+    texts = _phrases(20)
+    with_pairs = _results(merged, texts)
+    before = _results(home, texts)  # (scores differ: the deleted documents left the stats)
+    assert {k: v[0] for k, v in with_pairs.items()} == {k: v[0] for k, v in before.items()}
+    monkeypatch.setattr(taat, "has_pairs", lambda seg: False)
+    assert with_pairs == _results(merged, texts)
