@@ -28,6 +28,13 @@ def _pages(index_dir: Path) -> list[Any]:  # noqa: F811
                             [(h.trial_id, repr(h.score)) for h in res.hits]))
             res = search_mod.search(index_dir, text, limit=3, keep=lambda t: t[-1] in "02468")
             out.append((text, filters, "keep", res.total, [h.trial_id for h in res.hits]))
+            every = search_mod.search(index_dir, text, limit=None)
+            groups = {h.trial_id: h.trial_id[:-1] for h in every.hits}  # ~10 a group
+            for offset, limit in ((0, 1), (0, 3), (1, 2)):
+                res = search_mod.search(index_dir, text, limit=limit, offset=offset,
+                                        groups=groups, **filters)
+                out.append((text, filters, "groups", offset, res.total,
+                            [(h.trial_id, repr(h.score)) for h in res.hits]))
     return out
 
 
