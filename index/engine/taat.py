@@ -423,11 +423,17 @@ class Terms:
 
     def keep_run(self, key: tuple[int, tuple[Any, ...]], run: Any) -> None:
         """Keep a run's postings (``_Run``) or a spelling's matches (``_Spelled``),
-        forgetting the least recently used past MAX_RUN_POSTINGS."""
+        forgetting the least recently used past MAX_RUN_POSTINGS.  One larger than the
+        budget by itself is used by its query and not kept (kept, it would push the others
+        out and still leave the budget exceeded)."""
+        if run.size + 1 > self.MAX_RUN_POSTINGS:
+            return
+        # each entry counts one more than its postings: empty ones (a spelling absent from
+        # a segment) are bounded too
         self.runs[key] = run
-        self._run_postings += run.size
+        self._run_postings += run.size + 1
         while self._run_postings > self.MAX_RUN_POSTINGS and len(self.runs) > 1:
-            self._run_postings -= self.runs.pop(next(iter(self.runs))).size
+            self._run_postings -= self.runs.pop(next(iter(self.runs))).size + 1
 
     MAX_TERMS = 100_000  # a long-lived searcher forgets them all past this many
 
