@@ -362,6 +362,12 @@ def _patient_filter(store: Store, options: dict[str, Any]) -> Callable[[str], bo
     return admits
 
 
+def kept_searcher(home: DataHome) -> search_mod.KeptSearcher:
+    """A searcher of ``home``'s index kept open across ``search`` calls (``kept=``): for a
+    long-running process such as ``trials serve``; it follows the index when it changes."""
+    return search_mod.KeptSearcher(home.index_dir)
+
+
 def search(home: DataHome, query: str, **options: Any) -> search_mod.SearchResults:
     """Ranked search (``search_mod.search``'s options and ``Filters``) plus the patient-fit
     filters: ``patient_age``, ``where``, ``washout`` (with ``sex``)."""

@@ -19,8 +19,10 @@ import heapq
 import itertools
 import os
 import re
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
@@ -361,6 +363,53 @@ for _spelling in WORD_VARIANTS:
 _NEWEST_FIRST = [FieldFacet("last_updated", reverse=True), FieldFacet("trial_id")]
 
 
+class KeptSearcher:
+    """One index's searcher kept open across ``search`` calls, for a long-running process
+    (``trials serve``).  A call takes the lock for its whole search (Whoosh's readers share file
+    handles and are not safe across threads) and first checks the index's stamp: its folder
+    (``trials reindex`` swaps in a new one) and its table-of-contents files with their
+    modification times (every commit of a refresh or an import writes one).  A changed index is
+    opened again, with its new segments.  The caches a searcher keeps have their own budgets
+    (``taat.Terms``)."""
+
+    def __init__(self, index_dir: str | os.PathLike[str]) -> None:
+        self.index_dir = index_dir
+        self._lock = threading.Lock()
+        self._ix: Any = None
+        self._searcher: Searcher | None = None
+        self._stamp: Any = None
+
+    def stamp(self) -> Any:
+        """What changes when the index does (None when it cannot be read)."""
+        try:
+            st = os.stat(self.index_dir)
+            tocs = sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(self.index_dir)
+                          if e.name.endswith(".toc"))
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, tuple(tocs)
+
+    @contextmanager
+    def use(self) -> Iterator[Searcher]:
+        with self._lock:
+            stamp = self.stamp()  # before opening: a change after it shows at the next call
+            if self._searcher is None or stamp is None or stamp != self._stamp:
+                self.close()
+                self._ix = open_index(self.index_dir)
+                self._searcher = self._ix.searcher()
+                self._stamp = stamp
+            assert self._searcher is not None
+            yield self._searcher
+
+    def close(self) -> None:
+        """Close the searcher and the index (the next ``use`` opens them again)."""
+        searcher, ix, self._searcher, self._ix = self._searcher, self._ix, None, None
+        if searcher is not None:
+            searcher.close()
+        if ix is not None:
+            ix.close()
+
+
 def search(
     index_dir: str | os.PathLike[str],
     query: str,
@@ -372,6 +421,7 @@ def search(
     keep: Callable[[str], bool] | None = None,
     groups: Mapping[str, str] | None = None,
     literal: bool = False,
+    kept: KeptSearcher | None = None,
     **filters: Any,
 ) -> SearchResults:
     """Ranked hits for ``query`` within the filters (``Filters`` fields as keywords); an empty
@@ -387,6 +437,10 @@ def search(
     index/intents.py) are taken out of the free text and rank the trials that satisfy them
     first; ``literal`` turns that and the synonyms off.
 
+    ``kept``: a searcher kept open across calls (``KeptSearcher``, what ``trials serve`` uses):
+    what a searcher learns (term tables, a drug class's postings, an intent's trials, facet ids)
+    then serves the next query too; without it the index is opened for this call alone.
+
     Raises ``QueryError`` (bad query, filter or argument) or ``NoIndexError``.
     """
     if (limit is not None and limit < 1) or offset < 0:
@@ -394,66 +448,79 @@ def search(
                          code="bad_argument")
     spec = Filters.of(filters)
     q = parse_query(query, literal=literal)  # checks the query as typed
+    if kept is not None:
+        with kept.use() as searcher:
+            return _search_in(searcher, query, q, spec, limit, offset, facets, explain_hits, keep,
+                              groups, literal)
     ix = open_index(index_dir)
     try:
         with ix.searcher() as searcher:  # one per call: cheap, segments are not compound
-            intents: list[Intent] = []
-            if not literal and q is not None:
-                text, intents = understand(query, searcher.reader(), searcher)
-                if text != query:
-                    q = with_intent_words(parse_query(text), intents)
-                for intent in intents:
-                    intent.resolve(searcher)
-            check_expansion(q, searcher.reader())
-            if not literal:
-                expand_aliases(q, _TableFrequencies(searcher))
-                q = class_units(q)
-                expand_stems(q, searcher.reader())
-                correct_spelling(q, searcher.reader())
-            _drop_absent(q, taat.terms_of(searcher))
-            flt = build_filter(searcher, spec)
-            stop = None if limit is None else offset + limit
-            if groups and keep is not None:
-                keep = _both(keep, _group_keep(groups))
-            matches = newest = None
-            if q is not None:
-                matches = taat.evaluate(searcher, Prior(q), taat.filter_sets(searcher, flt),
-                                        tiered=not literal, intents=intents)
-            elif keep is None:
-                newest = _page_newest(searcher, flt, offset, stop, groups)
-            if matches is not None:
-                page, total, docset = _page_matches(searcher, matches, offset, stop, keep,
-                                                    groups if keep is None else None)
-            elif newest is not None:
-                page, total, docset = newest
-            else:
-                if groups and keep is None:
-                    keep = _group_keep(groups)
-                page, total, docset = _page_whoosh(searcher, q, flt, offset, stop, keep)
-            terms = _query_terms(q, searcher)
-            hits = [_hit(searcher, docnum, score, q,
-                         terms if k < MAX_HIGHLIGHTED else frozenset(), explain_hits)
-                    for k, (docnum, score) in enumerate(page)]
-            for hit, (docnum, _score) in zip(hits, page):
-                hit.intents = {i.label: ("yes", "partly", "no")[2 - i.level(docnum)]
-                               for i in intents}
-                if hit.explanation is not None:
-                    hit.explanation["intents"] = hit.intents
-                    if matches is not None and matches.tiers is not None:
-                        key, span = int(hit.score), matches.tiers.span
-                        level = key // span
-                        hit.explanation["tier"] = {
-                            "tier": level % (TIER_STEPS + 1), "of": TIER_STEPS,
-                            "names_the_disease": level > TIER_STEPS, "intents": key % span}
-                        hit.explanation["score"] = round(unsquash(hit.score - key), 4)
-            understood = [f"{i.label} (from {i.words!r})" for i in intents]
-            shown = describe(q) + "".join(f" [understood: {u}]" for u in understood)
-            return SearchResults(
-                total=total, hits=hits, query_repr=shown, understood=understood,
-                offset=offset, limit=limit,
-                facets=count_facets(searcher, docset()) if facets else None)
+            return _search_in(searcher, query, q, spec, limit, offset, facets, explain_hits, keep,
+                              groups, literal)
     finally:
         ix.close()
+
+
+def _search_in(searcher: Searcher, query: str, q: Any, spec: Filters, limit: int | None,
+               offset: int, facets: bool, explain_hits: bool,
+               keep: Callable[[str], bool] | None, groups: Mapping[str, str] | None,
+               literal: bool) -> SearchResults:
+    """``search`` on an open searcher."""
+    intents: list[Intent] = []
+    if not literal and q is not None:
+        text, intents = understand(query, searcher.reader(), searcher)
+        if text != query:
+            q = with_intent_words(parse_query(text), intents)
+        for intent in intents:
+            intent.resolve(searcher)
+    check_expansion(q, searcher.reader())
+    if not literal:
+        expand_aliases(q, _TableFrequencies(searcher))
+        q = class_units(q)
+        expand_stems(q, searcher.reader())
+        correct_spelling(q, searcher.reader())
+    _drop_absent(q, taat.terms_of(searcher))
+    flt = build_filter(searcher, spec)
+    stop = None if limit is None else offset + limit
+    if groups and keep is not None:
+        keep = _both(keep, _group_keep(groups))
+    matches = newest = None
+    if q is not None:
+        matches = taat.evaluate(searcher, Prior(q), taat.filter_sets(searcher, flt),
+                                tiered=not literal, intents=intents)
+    elif keep is None:
+        newest = _page_newest(searcher, flt, offset, stop, groups)
+    if matches is not None:
+        page, total, docset = _page_matches(searcher, matches, offset, stop, keep,
+                                            groups if keep is None else None)
+    elif newest is not None:
+        page, total, docset = newest
+    else:
+        if groups and keep is None:
+            keep = _group_keep(groups)
+        page, total, docset = _page_whoosh(searcher, q, flt, offset, stop, keep)
+    terms = _query_terms(q, searcher)
+    hits = [_hit(searcher, docnum, score, q,
+                 terms if k < MAX_HIGHLIGHTED else frozenset(), explain_hits)
+            for k, (docnum, score) in enumerate(page)]
+    for hit, (docnum, _score) in zip(hits, page):
+        hit.intents = {i.label: ("yes", "partly", "no")[2 - i.level(docnum)]
+                       for i in intents}
+        if hit.explanation is not None:
+            hit.explanation["intents"] = hit.intents
+            if matches is not None and matches.tiers is not None:
+                key, span = int(hit.score), matches.tiers.span
+                level = key // span
+                hit.explanation["tier"] = {
+                    "tier": level % (TIER_STEPS + 1), "of": TIER_STEPS,
+                    "names_the_disease": level > TIER_STEPS, "intents": key % span}
+                hit.explanation["score"] = round(unsquash(hit.score - key), 4)
+    understood = [f"{i.label} (from {i.words!r})" for i in intents]
+    shown = describe(q) + "".join(f" [understood: {u}]" for u in understood)
+    return SearchResults(
+        total=total, hits=hits, query_repr=shown, understood=understood,
+        offset=offset, limit=limit,
+        facets=count_facets(searcher, docset()) if facets else None)
 
 
 Page = list[tuple[int, float]]

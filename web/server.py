@@ -89,6 +89,7 @@ def create_app(home: DataHome) -> Starlette:
                     else "Not found", error=body["error"], status=status)
 
     related_cache = RelatedCache(home)
+    kept = service.kept_searcher(home)  # one searcher for every request (its caches with it)
 
     # -- search ---------------------------------------------------------------------------
     def _search(request: Request, fmt: str) -> Response:
@@ -96,7 +97,7 @@ def create_app(home: DataHome) -> Starlette:
         p = search_params(list(request.query_params.multi_items()))
         if fmt == "csv":
             return _csv(p)
-        results = service.search(home, p.query, **p.call_options())
+        results = service.search(home, p.query, kept=kept, **p.call_options())
         if as_json:
             return _json(payloads.search_document(p.query, results, offset=p.offset,
                                                          explain=p.explain))
