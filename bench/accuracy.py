@@ -318,6 +318,11 @@ def _show(item: dict[str, Any]) -> str:
     return " ".join(str(item[k]) for k in keys if k in item)
 
 
+def _print_row(name: str, c: dict[str, int], tail: str = "") -> None:
+    p, r, f1 = scores(c)
+    print(f"{name:<11} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9.3f} {r:>7.3f} {f1:>6.3f}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=tuple(SPLITS), default="legacy",
@@ -346,24 +351,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'family' if args.split != 'legacy' else 'kind':<11} {'tp':>4} {'fp':>4} {'fn':>4} "
           f"{'precision':>9} {'recall':>7} {'F1':>6}")
     for name, c in rows:
-        p, r, f1 = scores(c)
-        print(f"{name:<11} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9.3f} {r:>7.3f} {f1:>6.3f}")
+        _print_row(name, c)
     if args.split != "legacy" and CANONICAL:
-        # the same run scored with names compared as written (the scoring before round 3)
-        CANONICAL = False
-        strict = total(evaluate(args.labelled, args.split)["counts"], FAMILIES)
-        CANONICAL = True
-        p, r, f1 = scores(strict)
-        print(f"{'(strict)':<11} {strict['tp']:>4} {strict['fp']:>4} {strict['fn']:>4} {p:>9.3f} "
-              f"{r:>7.3f} {f1:>6.3f}   <- names as written, no canonical names")
-        # and with names not compared at all: how much of the gap is the name alone
+        # the same run scored with names compared as written (the scoring before round 3), and
+        # with names not compared at all (how much of the gap is the name alone)
         global ANY_NAME
-        ANY_NAME = True
-        loose = total(evaluate(args.labelled, args.split)["counts"], FAMILIES)
-        ANY_NAME = False
-        p, r, f1 = scores(loose)
-        print(f"{'(any name)':<11} {loose['tp']:>4} {loose['fp']:>4} {loose['fn']:>4} {p:>9.3f} "
-              f"{r:>7.3f} {f1:>6.3f}   <- op, value, unit (and direction) only")
+        for label, canonical, any_name, says in (
+                ("(strict)", False, False, "names as written, no canonical names"),
+                ("(any name)", True, True, "op, value, unit (and direction) only")):
+            CANONICAL, ANY_NAME = canonical, any_name
+            counts = total(evaluate(args.labelled, args.split)["counts"], FAMILIES)
+            CANONICAL, ANY_NAME = True, False
+            _print_row(label, counts, f"   <- {says}")
     for note in result["notes"]:
         print(f"note: {note}")
     if args.verbose:
