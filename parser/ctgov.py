@@ -158,6 +158,40 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _texts(parent: dict[str, Any], key: str) -> list[str]:
+    """A list of plain values (enums, names) as texts; a nested value in it is a bad field (the
+    record fails alone: nothing of unknown shape reaches the record)."""
+    out = []
+    for item in _list(parent, key):
+        if isinstance(item, (dict, list)):
+            raise ParseError("bad_field",
+                             f"'{key}' should hold plain values, got a {type(item).__name__}")
+        text = _text(item)
+        if text:
+            out.append(text)
+    return out
+
+
+def _flag(parent: dict[str, Any], key: str) -> bool | None:
+    value = parent.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise ParseError("bad_field", f"'{key}' should be true or false, got {type(value).__name__}")
+
+
+def _geo(value: Any) -> dict[str, Any] | None:
+    """``geoPoint`` as given when it is two finite numbers, else None (no map position)."""
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise ParseError("bad_field", f"'geoPoint' should be an object, got {type(value).__name__}")
+    lat, lon = value.get("lat"), value.get("lon")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+           for v in (lat, lon)):
+        return {"lat": lat, "lon": lon}
+    return None
+
+
 def _date(struct: Any) -> tuple[str | None, str | None]:
     if isinstance(struct, dict):
         return _text(struct.get("date")), _text(struct.get("type"))
@@ -259,8 +293,8 @@ def _design(rec: TrialRecord, dm: dict[str, Any]) -> None:
             "time_perspective": _text(info.get("timePerspective")),
             "primary_purpose": _text(info.get("primaryPurpose")),
             "masking": _text(masking.get("masking")),
-            "who_masked": masking.get("whoMasked") or None,
-            "patient_registry": dm.get("patientRegistry"),
+            "who_masked": _texts(masking, "whoMasked") or None,
+            "patient_registry": _flag(dm, "patientRegistry"),
         }.items() if v is not None
     }
     enrol = _obj(dm, "enrollmentInfo")
@@ -344,8 +378,8 @@ def _eligibility(rec: TrialRecord, em: dict[str, Any]) -> None:
         "min_age_years": age_in_years(em.get("minimumAge")),
         "max_age_years": age_in_years(em.get("maximumAge")),
         "sex": _text(em.get("sex")),
-        "healthy_volunteers": em.get("healthyVolunteers"),
-        "std_ages": list(_list(em, "stdAges")),
+        "healthy_volunteers": _flag(em, "healthyVolunteers"),
+        "std_ages": _texts(em, "stdAges"),
         "study_population": _text(em.get("studyPopulation")),
         "sampling_method": _text(em.get("samplingMethod")),
         # Filled by enrich() at the end of _parse: extracting them here too made every study
@@ -363,7 +397,7 @@ def _contacts(rec: TrialRecord, cl: dict[str, Any]) -> None:
             "zip": _text(loc.get("zip")),
             "country": _text(loc.get("country")),
             "status": _text(loc.get("status")),
-            "geo": loc.get("geoPoint") or None,
+            "geo": _geo(loc.get("geoPoint")),
         })
     for c in _list(cl, "centralContacts"):
         rec.contacts.append({

@@ -204,3 +204,47 @@ def _minimal() -> dict:
         },
         "hasResults": False,
     }
+
+
+def _nested(depth: int) -> object:
+    value: object = "PARTICIPANT"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("path, value", [
+    (("protocolSection", "designModule", "designInfo", "maskingInfo", "whoMasked"), _nested(700)),
+    (("protocolSection", "designModule", "designInfo", "maskingInfo", "whoMasked"),
+     [_nested(700)]),
+    (("protocolSection", "eligibilityModule", "stdAges"), [_nested(700)]),
+    (("protocolSection", "eligibilityModule", "healthyVolunteers"), _nested(700)),
+    (("protocolSection", "designModule", "patientRegistry"), {"a": _nested(700)}),
+])
+def test_nested_values_in_plain_fields_cost_that_record_alone(path: tuple[str, ...],
+                                                               value: object) -> None:
+    """A list or object nested hundreds deep where a field holds plain values (found by the
+    fuzz test: it reached the record, whose ``to_dict`` then overflowed the stack) makes the
+    record a failure with its reason, never a record of unknown shape."""
+    study = json.loads((CTGOV_FIXTURES / "NCT06958939.json").read_text())
+    parent = study
+    for key in path[:-1]:
+        parent = parent.setdefault(key, {})
+    parent[path[-1]] = value
+    items = list(parse_payload(json.dumps(study), source="test"))
+    assert len(items) == 1
+    item = items[0]
+    if isinstance(item, Parsed):  # only if the value was dropped: then the record is storable
+        json.dumps(item.record.to_dict())
+    else:
+        assert isinstance(item, Failure) and item.reason == "bad_field" and "should" in item.message
+
+
+def test_geo_point_kept_as_given_or_dropped() -> None:
+    study = json.loads((CTGOV_FIXTURES / "NCT06958939.json").read_text())
+    locations = study["protocolSection"]["contactsLocationsModule"]["locations"]
+    locations[0]["geoPoint"] = {"lat": 31.2, "lon": 121}
+    locations[1:2] = [dict(locations[0], geoPoint={"lat": _nested(700), "lon": 1.0})]
+    rec = parse_study_json(json.dumps(study))
+    assert rec.locations[0]["geo"] == {"lat": 31.2, "lon": 121}
+    assert rec.locations[1]["geo"] is None
