@@ -282,57 +282,46 @@ def _ids(value: str) -> set[str]:
     return ids
 
 
-def test_dev4_batch_is_in_no_other_labelled_file() -> None:
-    """thresholds-dev4.jsonl (fixtures/labelled/README.md): its trials are in no other labelled
-    file (the threshold splits, the legacy set, doses, cell therapy), by id in every spelling
-    and by text (a WHO ICTRP copy repeats a ClinicalTrials.gov record's criteria word for word)."""
-    folder = REPO / "fixtures" / "labelled"
+LABELLED = REPO / "fixtures" / "labelled"
 
-    def rows(name: str) -> list[dict[str, Any]]:
-        lines = (folder / name).read_text("utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
 
-    dev4 = rows("thresholds-dev4.jsonl")
-    assert {(r["split"], r["batch"]) for r in dev4} == {("dev", "dev4")}
-    others = [r for path in sorted(folder.glob("*.jsonl")) if path.name != "thresholds-dev4.jsonl"
-              for r in rows(path.name)]
-    assert len(others) > 2000  # every other file was read
+def _rows(name: str) -> list[dict[str, Any]]:
+    lines = (LABELLED / name).read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _batch_apart(batch: str, min_others: int) -> list[dict[str, Any]]:
+    """The rows of ``thresholds-<batch>.jsonl`` after checking that its trials are in no other
+    labelled file (the threshold splits, the legacy set, doses, cell therapy), by id in every
+    spelling and by text (a WHO ICTRP copy repeats a ClinicalTrials.gov record's criteria word
+    for word); ``min_others``: every other file was read."""
+    name = f"thresholds-{batch}.jsonl"
+    rows = _rows(name)
+    assert {(r["split"], r["batch"]) for r in rows} == {("dev", batch)}
+    others = [r for path in sorted(LABELLED.glob("*.jsonl")) if path.name != name
+              for r in _rows(path.name)]
+    assert len(others) > min_others
     other_ids = {i for r in others for key in ("trial", "source", "fixture") if r.get(key)
                  for i in _ids(str(r[key]))}
-    dev4_ids = {i for r in dev4 for i in _ids(r["trial"]) | _ids(r["source"])}
-    assert not dev4_ids & other_ids, sorted(dev4_ids & other_ids)
+    ids = {i for r in rows for i in _ids(r["trial"]) | _ids(r["source"])}
+    assert not ids & other_ids, sorted(ids & other_ids)
     other_texts = {r["text"] for r in others if r.get("text")}
-    assert not {r["text"] for r in dev4} & other_texts
+    assert not {r["text"] for r in rows} & other_texts
+    return rows
 
+
+def test_dev4_batch_is_in_no_other_labelled_file() -> None:
+    """thresholds-dev4.jsonl (fixtures/labelled/README.md)."""
+    _batch_apart("dev4", 2000)
 
 
 def test_dev5_batch_is_in_no_other_labelled_file() -> None:
-    """thresholds-dev5.jsonl (fixtures/labelled/README.md): as dev4, its trials are in no other
-    labelled file, by id in every spelling and by text; it shares no trial with dev1-4 or the test
-    split; none is a bundled fixture record; and it stays out of the "dev" and "all" splits (a
-    separate blind yardstick, scored alone with --split dev5)."""
-    folder = REPO / "fixtures" / "labelled"
-
-    def rows(name: str) -> list[dict[str, Any]]:
-        lines = (folder / name).read_text("utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-
-    dev5 = rows("thresholds-dev5.jsonl")
+    """thresholds-dev5.jsonl (fixtures/labelled/README.md): as dev4 (so no trial of dev1-4 or of
+    the test split either); none is a bundled fixture record; and it stays out of the "dev" and
+    "all" splits (a separate blind yardstick, scored alone with --split dev5)."""
+    dev5 = _batch_apart("dev5", 2400)
     assert len(dev5) > 250
-    assert {(r["split"], r["batch"]) for r in dev5} == {("dev", "dev5")}
-    others = [r for path in sorted(folder.glob("*.jsonl")) if path.name != "thresholds-dev5.jsonl"
-              for r in rows(path.name)]
-    assert len(others) > 2400  # every other file was read, dev4 included
-    other_ids = {i for r in others for key in ("trial", "source", "fixture") if r.get(key)
-                 for i in _ids(str(r[key]))}
-    dev5_ids = {i for r in dev5 for i in _ids(r["trial"]) | _ids(r["source"])}
-    assert not dev5_ids & other_ids, sorted(dev5_ids & other_ids)
-    other_texts = {r["text"] for r in others if r.get("text")}
-    assert not {r["text"] for r in dev5} & other_texts
     dev5_trials = {r["trial"] for r in dev5}
-    for name in ("thresholds-dev.jsonl", "thresholds-dev2.jsonl", "thresholds-dev3.jsonl",
-                 "thresholds-dev4.jsonl", "thresholds-test.jsonl"):
-        assert not dev5_trials & {r["trial"] for r in rows(name)}, name
     fixtures = REPO / "fixtures"
     bundled = {p.stem for p in fixtures.rglob("*")
                if p.is_file() and not {"labelled", "eval"} & set(p.relative_to(fixtures).parts)}
@@ -342,6 +331,7 @@ def test_dev5_batch_is_in_no_other_labelled_file() -> None:
     splits = _accuracy().SPLITS
     assert splits["dev5"] == ("thresholds-dev5.jsonl",)
     assert "thresholds-dev5.jsonl" not in splits["dev"] + splits["all"]
+
 
 def test_dev_split_figures() -> None:
     """The dev split (fixtures/labelled/README.md): floors a little under today's figures, so
