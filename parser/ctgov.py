@@ -179,13 +179,12 @@ def _flag(parent: dict[str, Any], key: str) -> bool | None:
     raise ParseError("bad_field", f"'{key}' should be true or false, got {type(value).__name__}")
 
 
-def _geo(value: Any) -> dict[str, Any] | None:
+def _geo(loc: dict[str, Any]) -> dict[str, Any] | None:
     """``geoPoint`` as given when it is two finite numbers, else None (no map position)."""
-    if not value:
+    if not loc.get("geoPoint"):
         return None
-    if not isinstance(value, dict):
-        raise ParseError("bad_field", f"'geoPoint' should be an object, got {type(value).__name__}")
-    lat, lon = value.get("lat"), value.get("lon")
+    point = _obj(loc, "geoPoint")
+    lat, lon = point.get("lat"), point.get("lon")
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
            for v in (lat, lon)):
         return {"lat": lat, "lon": lon}
@@ -397,7 +396,7 @@ def _contacts(rec: TrialRecord, cl: dict[str, Any]) -> None:
             "zip": _text(loc.get("zip")),
             "country": _text(loc.get("country")),
             "status": _text(loc.get("status")),
-            "geo": _geo(loc.get("geoPoint")),
+            "geo": _geo(loc),
         })
     for c in _list(cl, "centralContacts"):
         rec.contacts.append({
