@@ -393,13 +393,13 @@ class KeptSearcher:
     def use(self) -> Iterator[Searcher]:
         with self._lock:
             stamp = self.stamp()  # before opening: a change after it shows at the next call
-            if self._searcher is None or stamp is None or stamp != self._stamp:
+            searcher = self._searcher
+            if searcher is None or stamp is None or stamp != self._stamp:
                 self.close()
                 self._ix = open_index(self.index_dir)
-                self._searcher = self._ix.searcher()
+                self._searcher = searcher = self._ix.searcher()
                 self._stamp = stamp
-            assert self._searcher is not None
-            yield self._searcher
+            yield searcher
 
     def close(self) -> None:
         """Close the searcher and the index (the next ``use`` opens them again)."""
