@@ -446,16 +446,20 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
+def worker_gc() -> None:
+    """The collector as a worker runs it.  What the parent had allocated (modules, compiled
+    regexes, the schema) lives as long as the worker: out of the collector's sight, so no full
+    collection walks it again, nor writes to its (shared, copy-on-write) pages."""
+    gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLD)
+
+
 def _worker(conn: Connection, others: list[Connection], store_path: str, index_dir: str,
             trial_id: str | None, parent_pid: int) -> None:
     # The parent's SIGTERM handler raises in the parent; here the default (end now) applies.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent_pid)
-    # What the parent had allocated (modules, compiled regexes, the schema) lives as long as
-    # the worker: out of the collector's sight, so no full collection walks it again, nor
-    # writes to its (shared, copy-on-write) pages.
-    gc.freeze()
-    gc.set_threshold(*WORKER_GC_THRESHOLD)
+    worker_gc()
     for other in others:
         # Forked copies of the parent's ends of the pipes (this worker's own and the earlier
         # workers'): while any is open here, no worker would see its parent's end close.

@@ -4,7 +4,8 @@
 
 Runs ``app.bulk._Parser.run`` (read, hash, parse, record JSON, link keys, add to the index
 segment) on WARM members of the zip untimed, then on the next N timed, then finishes the
-segment (the flush, timed), against a fresh data home in a temporary folder; prints the CPU
+segment (the flush, timed), against a fresh data home in a temporary folder, with the
+collector as a worker runs it (``bulk.worker_gc``, since 2026-12-08); prints the CPU
 time (``time.process_time``) a study.  To compare two codes, run it with each (``git archive
 REF | tar -x -C DIR`` and that tree's own environment) alternately, several times: on a
 shared machine one run's figure moves by ±10%.  ``--profile`` writes a cProfile of the
@@ -40,6 +41,7 @@ def main() -> None:
             indexer.sync_index(store, home.index_dir)
         src = bulk.sources_for([args.zip])[0]
         assert src.places is not None, "a zip"
+        bulk.worker_gc()  # the collector as a worker runs it
         parser = bulk._Parser(str(home.store_path), str(home.index_dir), None)
         container = str(src.path)
         for k in range(args.warm):

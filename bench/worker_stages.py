@@ -6,9 +6,9 @@ Calls the steps of ``app.bulk._Parser`` for one API study in turn (``json.loads`
 hash, ``parse_study``, record JSON, link row, ``record_to_doc``, ``add_document``) on WARM
 members of the zip untimed, then on the next N, then flushes the segment; each step timed
 with ``time.process_time`` (unprofiled), and inside ``parse_study`` the thresholds extractor,
-the cell-therapy extractor and ``split_criteria``.  Like a worker: ``gc.freeze()`` and
-``WORKER_GC_THRESHOLD`` (``NOGC=1`` turns the collector off instead).  Prints ms a study per
-step.  The segment holds WARM + N documents, so the flush figure is that segment's.
+the cell-therapy extractor and ``split_criteria``.  The collector as a worker runs it
+(``bulk.worker_gc``; ``NOGC=1`` turns it off instead).  Prints ms a study per step.  The
+segment holds WARM + N documents, so the flush figure is that segment's.
 To compare two codes, run each tree's copy alternately (``git archive REF | tar -x -C DIR``).
 """
 
@@ -56,8 +56,7 @@ def main() -> None:
     ap.add_argument("warm", type=int, nargs="?", default=1000)
     args = ap.parse_args()
     zpath, n, warm = args.zip, args.n, args.warm
-    gc.freeze()
-    gc.set_threshold(*bulk.WORKER_GC_THRESHOLD)
+    bulk.worker_gc()
     if os.environ.get("NOGC"):
         gc.disable()
     _timed(enrich_mod, "extract_thresholds", "thresholds")
