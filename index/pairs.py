@@ -95,16 +95,11 @@ def field_pairs(code: str, positions: Mapping[str, list[int]], out: set[str]) ->
                 found.append(term)
     for term in common:
         for p in positions[term]:
-            before = at.get(p - 1)
-            if before:
-                for other in before:
-                    if other in frequent:
-                        out.add(f"{code}{other} {term}")
-            after = at.get(p + 1)
-            if after:
-                for other in after:
-                    if other in frequent:
-                        out.add(f"{code}{term} {other}")
+            # ``at`` holds frequent terms only: each neighbour there makes a pair
+            for other in at.get(p - 1, ()):
+                out.add(f"{code}{other} {term}")
+            for other in at.get(p + 1, ()):
+                out.add(f"{code}{term} {other}")
 
 
 def doc_pairs(fields: Iterable[tuple[str, Mapping[str, list[int]]]]) -> list[str]:

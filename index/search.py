@@ -755,7 +755,7 @@ def stem_terms(reader: Any, stem: str) -> tuple[str, ...]:
         counts: dict[bytes, int] = {}
         for lr in leaves:
             if taat.scannable(lr):
-                pairs = ((t, df) for t, df, _lo, _hi, _info in taat.field_terms(lr, STEM_FIELD))
+                pairs = ((t, df) for t, df, _lo, _hi in taat.field_terms(lr, STEM_FIELD))
             elif STEM_FIELD in lr.indexed_field_names():
                 pairs = ((t, lr.doc_frequency(STEM_FIELD, t)) for t in lr.lexicon(STEM_FIELD))
             else:

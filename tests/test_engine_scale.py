@@ -610,7 +610,7 @@ def test_posting_blocks_read_as_whoosh_reads_them(indexes: dict[str, Path],
                           "sponsor_name", "start_year", "enrollment"):
                 listed = list(taat.field_terms(seg, field))
                 assert [t for t, *_ in listed] == list(seg.lexicon(field))
-                for tbytes, df, first, last, _ in listed:
+                for tbytes, df, first, last in listed:
                     ids, weights = whoosh_postings(seg, field, tbytes)
                     got_ids, got_weights = block_postings(seg, field, tbytes)
                     # the term table and the blocks hold deleted documents; postings() not

@@ -499,7 +499,7 @@ def test_posting_blocks_are_read_as_whoosh_reads_them(index_dir: Path) -> None:
             for field in seg.indexed_field_names():
                 listed = list(taat.field_terms(seg, field))
                 assert [t for t, *_ in listed] == list(seg.lexicon(field))
-                for tbytes, df, first, last, _ in listed:
+                for tbytes, df, first, last in listed:
                     ids, weights = whoosh_postings(seg, field, tbytes)
                     got_ids, got_weights = block_postings(seg, field, tbytes)
                     assert (got_ids, got_weights) == (ids, weights), (field, tbytes)

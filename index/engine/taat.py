@@ -103,7 +103,6 @@ from whoosh import query as wq
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
     W3LeafMatcher,
-    W3TermInfo,
     W3TermsReader,
     _lenfield,
 )
@@ -1622,26 +1621,25 @@ TERMINFO_SIZE = _TERMINFO.size
 RECORD_LENGTHS = _LENGTHS_PAIR
 
 
-def field_terms(seg: Any, fieldname: str) -> Iterator[tuple[bytes, int, int, int, Any]]:
-    """(term bytes, doc frequency, first doc id, last doc id, term info) of every term of
-    ``fieldname`` in a segment, in term order; the ``W3TermInfo`` (for ``info_blocks``) only
-    for terms in three documents or more, None for the others.
+def field_terms(seg: Any, fieldname: str) -> Iterator[tuple[bytes, int, int, int]]:
+    """(term bytes, doc frequency, first doc id, last doc id) of every term of ``fieldname``
+    in a segment, in term order.
 
     Whoosh's ``iter_field`` decodes a ``W3TermInfo`` per term (and unpickles inlined
-    postings); a facet count only needs the frequency and the id range, which for the
-    commonest terms (one or two documents) say which documents they are.
+    postings); a prefix or stem lookup only needs the terms and their frequencies, and a
+    facet count the id range too, which for the commonest terms (one or two documents) says
+    which documents they are.  (A caller that needs a term's ``W3TermInfo`` asks
+    ``Terms.infos``.)
     """
     buf = term_table(seg, fieldname)
     unpack_lengths, unpack_stats = _LENGTHS_PAIR.unpack_from, TERM_STATS.unpack_from
-    from_bytes = W3TermInfo.from_bytes
     pos, stop = 0, len(buf)
     while pos < stop:
         keylen, datalen = unpack_lengths(buf, pos)
         vpos = pos + 8 + keylen
         _flags, df, minid, maxid = unpack_stats(buf, vpos)
-        info = from_bytes(buf[vpos:vpos + datalen]) if df > 2 else None
         yield (buf[pos + 10:vpos], df, -1 if minid == _NO_ID else minid,
-               -1 if maxid == _NO_ID else maxid, info)
+               -1 if maxid == _NO_ID else maxid)
         pos = vpos + datalen
 
 
@@ -1660,7 +1658,7 @@ def _sorted_terms(seg: Any, fieldname: str) -> tuple[list[bytes], list[int]]:
     if found is None:
         keys: list[bytes] = []
         dfs: list[int] = []
-        for tbytes, df, _first, _last, _info in field_terms(seg, fieldname):
+        for tbytes, df, _first, _last in field_terms(seg, fieldname):
             keys.append(tbytes)
             dfs.append(df)
         found = per[fieldname] = (keys, dfs)
