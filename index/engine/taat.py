@@ -1152,7 +1152,7 @@ class _Spelled:
         else:
             terms.runs[key] = terms.runs.pop(key)  # most recently used last
         boost, bits = q.boost, leaf.bits
-        if isinstance(acc, dict):  # get(d, 0.0) + s: a new document gets s, as a list slot of 0.0 would
+        if isinstance(acc, dict):  # a new document: 0.0 + s, as in a list
             get, mget = acc.get, mask.get
             for d, s in zip(found.ids, found.scores):
                 if ok is None or d in ok:
